@@ -1,0 +1,26 @@
+"""The `Connector` protocol: what the receiver and the jobs need from a helpdesk."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping, Protocol
+
+from connectors.model import Ticket, TicketEvent, TicketUpdate
+
+
+class Connector(Protocol):
+    name: str
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless the delivery is signed by a configured secret."""
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        """Parse a verified delivery; raise MalformedPayload naming what is wrong."""
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        """Read the ticket fresh through the API."""
+
+    def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
+        """Write one update in one call; raise ConflictError if the ticket changed meanwhile."""
+
+    def is_own_actor(self, actor_id: str | None) -> bool:
+        """True when the change was made by slaclock's own API user."""

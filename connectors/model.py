@@ -1,0 +1,76 @@
+"""Helpdesk-neutral value types: what a ticket is, what happened to it, what to change."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A snapshot of one ticket as the helpdesk holds it now (instants are UTC-aware)."""
+
+    connector: str
+    ticket_id: str
+    status: str
+    priority: str | None
+    opened_at: datetime
+    updated_at: datetime | None = None
+    # Opaque concurrency stamp sent back on write (Zendesk: the `updated_at` string read).
+    version: str | None = None
+    subject: str = ""
+    description: str = ""
+    group_id: str | None = None
+    assignee_id: str | None = None
+    requester_id: str | None = None
+    organization_id: str | None = None
+    tags: frozenset[str] = frozenset()
+    reason_code: str | None = None
+    # The value currently in the helpdesk's due-time field (written by slaclock).
+    due_at: datetime | None = None
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """`connector:ticket_id`, the name used by `slaclock explain`."""
+        return f"{self.connector}:{self.ticket_id}"
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One webhook delivery, parsed: which ticket, what kind of change, who made it."""
+
+    connector: str
+    delivery_key: str
+    event_type: str
+    ticket_id: str | None
+    ignored: bool = False
+    occurred_at: datetime | None = None
+    actor_id: str | None = None
+    # Field values the payload carried (normalised names); a hint, never the source of truth.
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """The difference between a decision and the ticket as it is: only what must change."""
+
+    ticket_id: str
+    version: str | None = None
+    priority: str | None = None
+    group_id: str | None = None
+    assignee_id: str | None = None
+    due_at: datetime | None = None
+    # The complete new tag set when tags change (both helpdesks replace the whole set on write).
+    tags: frozenset[str] | None = None
+    note: str | None = None
+
+    def is_empty(self) -> bool:
+        """True when there is nothing to write."""
+        return not (
+            self.priority or self.group_id or self.assignee_id or self.due_at
+            or self.tags is not None or self.note
+        )
