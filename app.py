@@ -1,0 +1,322 @@
+"""slaclock: the Flask app factory, the webhook routes and the `slaclock` command. Wiring only."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import load_dotenv
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from connectors.contract import Connector
+from connectors.errors import WebhookError
+from jobs.clock import utcnow
+from rules import Rules, RulesError, load_rules
+from store import Store, StoreError
+
+logger = logging.getLogger("slaclock")
+
+MAX_BODY_BYTES = 1024 * 1024
+# Zendesk only retries a 503 whose Retry-After is under 60 s.
+STORE_RETRY_AFTER_SECONDS = "10"
+# Headers worth keeping with a delivery; anything that could carry a credential is dropped.
+KEPT_HEADER_PREFIXES = ("x-zendesk-", "x-atlassian-", "x-hub-", "content-type", "user-agent")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings read from the environment (see .env.example)."""
+
+    database: str
+    rules_path: str | None
+    host: str
+    port: int
+    poll_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        def number(name: str, default: str, kind=float):
+            raw = env.get(name, default)
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+
+        return cls(
+            database=env.get("SLACLOCK_DATABASE") or "./slaclock.db",
+            rules_path=env.get("SLACLOCK_RULES") or None,
+            host=env.get("SLACLOCK_HOST") or "127.0.0.1",
+            port=number("SLACLOCK_PORT", "8080", int),
+            poll_seconds=number("SLACLOCK_POLL_SECONDS", "0.5"),
+        )
+
+
+def build_connectors(env: Mapping[str, str], rules: Rules) -> dict[str, Connector]:
+    """The configured connectors by name."""
+    from zendesk.connector import ZendeskConnector
+    from zendesk.settings import ZendeskSettings
+
+    return {"zendesk": ZendeskConnector(ZendeskSettings.from_env(env, rules))}
+
+
+def create_app(test_config: Mapping | None = None) -> Flask:
+    """Build the webhook receiver. `test_config` may pass STORE, CONNECTORS, RULES and CLOCK."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if test_config:
+        app.config.update(test_config)
+    if "STORE" not in app.config:
+        env = os.environ
+        settings = Settings.from_env(env)
+        rules = load_rules(settings.rules_path)
+        app.config.update(STORE=Store(settings.database), RULES=rules, CONNECTORS=build_connectors(env, rules))
+    store: Store = app.config["STORE"]
+    connectors: Mapping[str, Connector] = app.config["CONNECTORS"]
+    clock = app.config.get("CLOCK", utcnow)
+
+    def refuse(status: int, message: str, **headers: str):
+        return jsonify(error=message), status, headers
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_e):
+        return refuse(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+
+    @app.post("/webhooks/<name>")
+    def webhook(name: str):
+        connector = connectors.get(name)
+        if connector is None:
+            return refuse(404, f"no connector named {name!r} is configured")
+        body = request.get_data(cache=False)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        now = clock()
+        try:
+            connector.verify(headers, body, now)
+            event = connector.parse(headers, body)
+        except WebhookError as e:
+            logger.info("webhook.rejected", extra={"connector": name, "status": e.status, "reason": str(e)})
+            return refuse(e.status, str(e))
+        if event.ignored:
+            return jsonify(status="ignored", event_type=event.event_type), 200
+        kept = {k: v for k, v in headers.items() if k.startswith(KEPT_HEADER_PREFIXES) and "signature" not in k}
+        try:
+            inserted = store.add_delivery(connector=name, delivery_key=event.delivery_key, event_type=event.event_type,
+                                          ticket_id=event.ticket_id, actor_id=event.actor_id, headers=kept,
+                                          body=body, received_at=now)
+        except StoreError as e:
+            logger.error("webhook.store-failed", extra={"connector": name, "error": str(e)})
+            return refuse(503, "the store cannot take the event now; retry later",
+                          **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
+        if not inserted:
+            return jsonify(status="duplicate", delivery_key=event.delivery_key), 200
+        return jsonify(status="accepted", delivery_key=event.delivery_key), 202
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            store.ping()
+        except StoreError as e:
+            return refuse(503, f"store unavailable: {e}")
+        return jsonify(status="ready", connectors=sorted(connectors))
+
+    return app
+
+
+# --- the `slaclock` command ------------------------------------------------------------------
+
+def _boot(env: Mapping[str, str]) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
+    settings = Settings.from_env(env)
+    rules = load_rules(settings.rules_path)
+    return settings, rules, Store(settings.database), build_connectors(env, rules)
+
+
+def cmd_serve(args, env) -> int:
+    """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
+    settings, rules, store, connectors = _boot(env)
+    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.dev:
+        app.run(host=host, port=port, threaded=True)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return app
+
+    Server().run()
+    return 0
+
+
+def cmd_worker(args, env) -> int:
+    """Run the processor and deliverer until SIGTERM/SIGINT."""
+    from jobs.deliverer import Deliverer
+    from jobs.processor import Processor
+    from jobs.worker import run_worker
+
+    settings, rules, store, connectors = _boot(env)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    processor, deliverer = Processor(store, connectors, rules), Deliverer(store, connectors)
+    if args.once:
+        processor.run_once()
+        deliverer.run_once()
+        return 0
+    logger.info("worker.started", extra={"database": settings.database})
+    run_worker(processor, deliverer, stop, poll_seconds=args.poll or settings.poll_seconds)
+    return 0
+
+
+def cmd_sandbox(args, env) -> int:
+    """Run the local sandbox helpdesk alone."""
+    from sandbox.__main__ import main as sandbox_main
+
+    return sandbox_main(args.sandbox_args)
+
+
+def cmd_demo(args, env) -> int:
+    """Run the scripted demo on loopback and print each ticket's timeline."""
+    from jobs.demo import run_demo
+
+    return run_demo(out=sys.stdout)
+
+
+def cmd_check(args, env) -> int:
+    """Validate configuration, rules and (unless --offline) credentials; print every problem."""
+    problems: list[str] = []
+    rules = None
+    try:
+        settings = Settings.from_env(env)
+    except ValueError as e:
+        problems.append(str(e))
+        settings = None
+    try:
+        rules = load_rules(settings.rules_path if settings else env.get("SLACLOCK_RULES"))
+        print(f"rules: ok (version {rules.version})")
+    except RulesError as e:
+        problems.extend(e.errors)
+    if settings:
+        try:
+            Store(settings.database)
+            print(f"database: ok ({settings.database})")
+        except StoreError as e:
+            problems.append(str(e))
+    if rules is not None:
+        try:
+            connectors = build_connectors(env, rules)
+        except ValueError as e:
+            problems.append(str(e))
+            connectors = {}
+        for name, connector in connectors.items():
+            missing = connector.settings.problems()
+            problems.extend(f"{name}: {p}" for p in missing)
+            if not missing and not args.offline:
+                try:
+                    connector.is_own_actor(None)  # reads the API user: proves URL and credentials
+                    print(f"{name}: credentials ok")
+                except Exception as e:  # noqa: BLE001 - report any failure as a check problem
+                    problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_explain(args, env) -> int:
+    """Print a ticket's timeline with each decision's inputs and rules."""
+    from jobs.explain import explain
+
+    settings = Settings.from_env(env)
+    if not Path(settings.database).exists():
+        print(f"error: no database at {settings.database} (set SLACLOCK_DATABASE)", file=sys.stderr)
+        return 1
+    rules = load_rules(settings.rules_path)
+    return explain(Store(settings.database), rules, args.ticket, out=sys.stdout)
+
+
+def cmd_outbox(args, env) -> int:
+    """List parked (failed) writes, or put them back in the queue."""
+    settings = Settings.from_env(env)
+    store = Store(settings.database)
+    if args.action == "list":
+        rows = store.parked()
+        for row in rows:
+            print(f"#{row['id']} {row['connector']}:{row['ticket_id']} attempts={row['attempts']} "
+                  f"parked={row['done_at']} error={row['last_error']}")
+        print(f"{len(rows)} parked write(s)")
+        return 0
+    if not args.ids and not args.all:
+        print("error: name the outbox ids to retry, or pass --all", file=sys.stderr)
+        return 2
+    count = store.retry_parked(None if args.all else args.ids, utcnow())
+    print(f"{count} write(s) queued again")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slaclock", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the webhook receiver")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--threads", type=int, default=4)
+    s.add_argument("--dev", action="store_true", help="use the Flask development server")
+    s.set_defaults(func=cmd_serve)
+    w = sub.add_parser("worker", help="process deliveries and write back")
+    w.add_argument("--poll", type=float, help="seconds to wait when idle")
+    w.add_argument("--once", action="store_true", help="one pass, then exit")
+    w.set_defaults(func=cmd_worker)
+    sb = sub.add_parser("sandbox", help="run the local sandbox helpdesk", add_help=False)
+    sb.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sb.set_defaults(func=cmd_sandbox)
+    sub.add_parser("demo", help="run the scripted demo on loopback").set_defaults(func=cmd_demo)
+    c = sub.add_parser("check", help="validate config, rules and credentials")
+    c.add_argument("--offline", action="store_true", help="do not call the helpdesk APIs")
+    c.set_defaults(func=cmd_check)
+    e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123")
+    e.add_argument("ticket")
+    e.set_defaults(func=cmd_explain)
+    o = sub.add_parser("outbox", help="list or retry parked writes")
+    o.add_argument("action", choices=["list", "retry"])
+    o.add_argument("ids", nargs="*", type=int)
+    o.add_argument("--all", action="store_true")
+    o.set_defaults(func=cmd_outbox)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `slaclock` console script."""
+    load_dotenv(os.environ.get("SLACLOCK_ENV_FILE", ".env"))
+    logging.basicConfig(level=os.environ.get("SLACLOCK_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args, os.environ)
+    except RulesError as e:
+        for line in e.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    except (ValueError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

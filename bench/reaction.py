@@ -1,0 +1,43 @@
+"""Webhook → write-back latency at the sandbox: from a customer creating a ticket to slaclock's PUT landing.
+
+    python bench/reaction.py [--tickets 50]
+
+Starts the sandbox, `slaclock serve` and `slaclock worker` (poll 0.05 s) on loopback, creates tickets
+one at a time and times until the sandbox shows the routed group. Prints p50/p99 and API calls per ticket.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from jobs.demo import Stack, wait_until  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tickets", type=int, default=50)
+    args = parser.parse_args()
+    latencies = []
+    with tempfile.TemporaryDirectory() as tmp, Stack(tmp) as stack:
+        for n in range(args.tickets):
+            started = time.perf_counter()
+            ticket_id = stack.customer_creates(f"bench {n}", "normal", "wrong_item")
+            wait_until(lambda: stack.ticket(ticket_id)["group_id"], 30, "the write-back", interval=0.002)
+            latencies.append(time.perf_counter() - started)
+        stack.settle()
+        stats = stack.stats()
+    q = statistics.quantiles(latencies, n=100)
+    print(f"reaction: {args.tickets} tickets, webhook → write-back visible at the sandbox")
+    print(f"  p50 {q[49] * 1000:.0f} ms  p99 {q[98] * 1000:.0f} ms  max {max(latencies) * 1000:.0f} ms")
+    print(f"  API calls: {stats['total']} ({stats['total'] / args.tickets:.1f} per ticket)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Send outbox rows to the helpdesk: one call per row, 409 → decide again, failures parked."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from connectors.contract import Connector
+from connectors.errors import ApiError, ConflictError
+from connectors.plan import update_from_json
+from jobs.clock import utcnow
+from store import Store
+
+logger = logging.getLogger(__name__)
+
+# After this many 409s in a row the ticket is being edited faster than we can write; park it.
+MAX_CONFLICTS = 3
+
+
+class Deliverer:
+    """Drains the outbox through the connectors (retries and rate budget live in their sessions)."""
+
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 50):
+        self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
+
+    def run_once(self) -> int:
+        """Send one batch of due rows; return how many were claimed."""
+        rows = self.store.claim_outbox(self.clock(), self.batch)
+        for row in rows:
+            self.send(row)
+        return len(rows)
+
+    def send(self, row: dict) -> None:
+        """Send one claimed row and record the outcome."""
+        name, ticket_id = row["connector"], row["ticket_id"]
+        connector = self.connectors.get(name)
+        update = update_from_json(row["payload"])
+        try:
+            if connector is None:
+                raise ApiError(f"connector {name} is not configured")
+            connector.apply_update(update, row["idem_key"])
+        except ConflictError as e:
+            self._conflict(row, e)
+            return
+        except ApiError as e:
+            now = self.clock()
+            logger.error("deliverer.parked", extra={"outbox_id": row["id"], "ticket": f"{name}:{ticket_id}", "error": str(e)})
+            with self.store.write_txn() as db:
+                self.store.finish_outbox(db, row["id"], "failed", now, str(e))
+                self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="write_failed",
+                                        summary=f"write parked after {row['attempts']} attempt(s): {e}",
+                                        detail={"outbox_id": row["id"], "error": str(e)})
+            return
+        now = self.clock()
+        written = [k for k, v in row["payload"].items() if v is not None and k not in ("ticket_id", "version")]
+        with self.store.write_txn() as db:
+            self.store.finish_outbox(db, row["id"], "done", now)
+            self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="written",
+                                    summary=f"wrote {', '.join(written)}", detail={"outbox_id": row["id"]})
+
+    def _conflict(self, row: dict, error: ConflictError) -> None:
+        # The ticket changed after we read it (safe_update): drop this write, read again, decide again.
+        name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
+        give_up = self.store.conflicts_since_last_write(name, ticket_id) + 1 >= MAX_CONFLICTS
+        with self.store.write_txn() as db:
+            if give_up:
+                self.store.finish_outbox(db, row["id"], "failed", now, f"{MAX_CONFLICTS} conflicts in a row: {error}")
+            else:
+                self.store.finish_outbox(db, row["id"], "superseded", now, str(error))
+                self.store.add_recheck(db, connector=name, ticket_id=ticket_id, cause=f"outbox-{row['id']}", now=now)
+            self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="conflict",
+                                    summary="ticket changed since it was read; " +
+                                    ("parked" if give_up else "reading it again to decide afresh"),
+                                    detail={"outbox_id": row["id"], "error": str(error)})

@@ -1,0 +1,118 @@
+"""Process inbox deliveries: fresh read, decide, and commit decision + timeline + outbox together."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import asdict
+from typing import Callable, Mapping
+
+from connectors.contract import Connector
+from connectors.errors import ApiError, RetryableError
+from connectors.model import Ticket
+from connectors.plan import plan_update, update_to_json
+from jobs.clock import utcnow
+from rules import CaseMemory, Rules, decide
+from store import Store
+
+logger = logging.getLogger(__name__)
+
+RECHECK = "slaclock.recheck"
+# A delivery that keeps failing to read its ticket is parked after this many passes.
+MAX_DELIVERY_ATTEMPTS = 10
+
+
+def snapshot(ticket: Ticket) -> dict:
+    """The ticket as plain JSON, for the timeline."""
+    data = asdict(ticket)
+    data["tags"] = sorted(ticket.tags)
+    return data
+
+
+class Processor:
+    """Turns stored deliveries into decisions and outbox rows."""
+
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], rules: Rules,
+                 clock: Callable = utcnow, batch: int = 100):
+        self.store, self.connectors, self.rules = store, connectors, rules
+        self.clock, self.batch = clock, batch
+
+    def run_once(self) -> int:
+        """Process one batch of pending deliveries; return how many were claimed."""
+        rows = self.store.claim_deliveries(self.clock(), self.batch)
+        by_ticket: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for row in rows:
+            by_ticket[(row["connector"], row["ticket_id"])].append(row)
+        for (connector, ticket_id), deliveries in by_ticket.items():
+            self.process_ticket(connector, ticket_id, deliveries)
+        return len(rows)
+
+    def _is_echo(self, connector: Connector, deliveries: list[dict]) -> bool:
+        # Our own write comes back as one webhook per changed field; the write itself was
+        # already decided, so none of them needs a fresh read.
+        return all(d["event_type"] != RECHECK and connector.is_own_actor(d["actor_id"]) for d in deliveries)
+
+    def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[dict]) -> None:
+        """Decide once for all deliveries of one ticket."""
+        ids = [d["id"] for d in deliveries]
+        now = self.clock()
+        connector = self.connectors.get(connector_name)
+        if connector is None:
+            with self.store.write_txn() as db:
+                self.store.finish_deliveries(db, ids, "failed", now, f"connector {connector_name} is not configured")
+            return
+        if self.store.has_unsent(connector_name, ticket_id):
+            # Decide again only once our pending write has landed, or we would plan it twice.
+            self.store.release_deliveries(ids)
+            return
+        try:
+            if self._is_echo(connector, deliveries):
+                with self.store.write_txn() as db:
+                    self.store.finish_deliveries(db, ids, "echo", now)
+                return
+            ticket = connector.fetch_ticket(ticket_id)
+        except ApiError as e:
+            self._read_failed(connector_name, ticket_id, deliveries, e)
+            return
+
+        case = self.store.get_case(connector_name, ticket_id)
+        memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None
+        decision = decide(ticket, self.rules, now, memory)
+        update = plan_update(ticket, decision)
+        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
+        events = sorted({d["event_type"] for d in deliveries})
+        detail = {
+            "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
+            "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+        }
+        with self.store.write_txn() as db:
+            self.store.save_case(db, connector=connector_name, ticket_id=ticket_id, memory=decision.memory.to_json(),
+                                 snapshot=detail["ticket"], priority=decision.priority, team=decision.team,
+                                 due_at=decision.due_at.isoformat(), rules_version=decision.rules_version,
+                                 decided_at=now)
+            if update.is_empty():
+                summary = f"no change needed ({', '.join(events)})"
+                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now,
+                                        kind="no_change", summary=summary, detail=detail)
+            else:
+                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now, kind="decision",
+                                        summary=update.note or "", detail=detail)
+                self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="ticket_update",
+                                      payload=update_to_json(update), now=now,
+                                      idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
+            self.store.finish_deliveries(db, ids, "done", now)
+        logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
+
+    def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[dict], error: ApiError) -> None:
+        ids = [d["id"] for d in deliveries]
+        exhausted = max(d["attempts"] for d in deliveries) >= MAX_DELIVERY_ATTEMPTS
+        if isinstance(error, RetryableError) and not exhausted:
+            logger.warning("processor.read-retry", extra={"ticket": f"{connector_name}:{ticket_id}", "error": str(error)})
+            self.store.release_deliveries(ids, str(error))
+            return
+        now = self.clock()
+        with self.store.write_txn() as db:
+            self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now, kind="read_failed",
+                                    summary=f"could not read the ticket: {error}", detail={"error": str(error)})
+            self.store.finish_deliveries(db, ids, "failed", now, str(error))

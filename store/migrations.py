@@ -1,0 +1,36 @@
+"""Schema migrations, applied in order and recorded by sqlite-utils in `_sqlite_migrations`."""
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("slaclock")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["inbox"].create({
+        "id": int, "connector": str, "delivery_key": str, "event_type": str, "ticket_id": str,
+        "actor_id": str, "received_at": str, "headers_json": str, "body": bytes,
+        "status": str, "attempts": int, "claimed_at": str, "processed_at": str, "error": str,
+    }, pk="id", not_null={"connector", "delivery_key", "received_at", "status"}, defaults={"attempts": 0})
+    db["inbox"].create_index(["delivery_key"], unique=True)
+    db["inbox"].create_index(["status", "id"])
+
+    db["tickets"].create({
+        "connector": str, "ticket_id": str, "memory_json": str, "snapshot_json": str,
+        "priority": str, "team": str, "due_at": str, "rules_version": str, "decided_at": str,
+    }, pk=("connector", "ticket_id"))
+
+    db["timeline"].create({
+        "id": int, "connector": str, "ticket_id": str, "at": str, "kind": str,
+        "summary": str, "detail_json": str,
+    }, pk="id", not_null={"connector", "ticket_id", "at", "kind"})
+    db["timeline"].create_index(["connector", "ticket_id", "id"])
+
+    db["outbox"].create({
+        "id": int, "idem_key": str, "connector": str, "ticket_id": str, "kind": str,
+        "payload_json": str, "status": str, "attempts": int, "created_at": str,
+        "next_attempt_at": str, "done_at": str, "last_error": str,
+    }, pk="id", not_null={"idem_key", "connector", "ticket_id", "kind", "payload_json", "status"},
+        defaults={"attempts": 0})
+    db["outbox"].create_index(["idem_key"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
+    db["outbox"].create_index(["connector", "ticket_id", "status"])

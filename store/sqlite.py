@@ -1,0 +1,233 @@
+"""The SQLite store: inbox, tickets, timeline and outbox, through sqlite-utils.
+
+Every read-then-write runs inside `BEGIN IMMEDIATE` (see `write_txn`): a deferred
+transaction that reads and then writes fails at once with SQLITE_BUSY in WAL mode
+when another connection committed meanwhile, whatever the busy timeout.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from sqlite_utils import Database
+
+from store.migrations import migrations
+
+# Writers wait this long for the lock before giving up; write transactions last milliseconds.
+BUSY_TIMEOUT_SECONDS = 15
+# A delivery or outbox row claimed longer ago than this belongs to a worker that died.
+STALE_CLAIM_SECONDS = 300
+
+
+class StoreError(RuntimeError):
+    """The store cannot take or give the data (disk full, locked, corrupt)."""
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat()
+
+
+class Store:
+    """SQLite-backed durable state; one connection per thread, WAL, migrations on open."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._local = threading.local()
+        try:
+            db = self.db
+            db.enable_wal()
+            migrations.apply(db)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open database {self.path}: {e}") from e
+        # Connections are opened lazily per thread and per process: gunicorn forks after this.
+        self.close()
+
+    @property
+    def db(self) -> Database:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+            db = Database(conn, execute_plugins=False)
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextlib.contextmanager
+    def write_txn(self) -> Iterator[Database]:
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE)."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"store busy or unavailable: {e}") from e
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        else:
+            try:
+                db.commit()
+            except sqlite3.Error as e:
+                db.rollback()
+                raise StoreError(f"commit failed: {e}") from e
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        try:
+            self.db.execute("select 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(str(e)) from e
+
+    # --- inbox -----------------------------------------------------------------------
+
+    def add_delivery(self, *, connector: str, delivery_key: str, event_type: str, ticket_id: str | None,
+                     actor_id: str | None, headers: Mapping[str, str], body: bytes, received_at: datetime) -> bool:
+        """Store a delivery once; return False when its delivery key was seen before."""
+        try:
+            cursor = self.db.execute(
+                "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
+                "received_at, headers_json, body, status, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at),
+                 json.dumps(dict(headers)), body])
+            self.db.conn.commit()
+        except sqlite3.Error as e:
+            self.db.rollback()
+            raise StoreError(f"cannot store delivery: {e}") from e
+        return cursor.rowcount == 1
+
+    def claim_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Claim pending deliveries (and ones a dead worker left claimed), oldest first."""
+        stale = _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
+        with self.write_txn() as db:
+            rows = db.execute(
+                "update inbox set status = 'processing', claimed_at = ?, attempts = attempts + 1 "
+                "where id in (select id from inbox where status = 'pending' "
+                "or (status = 'processing' and claimed_at < ?) order by id limit ?) "
+                "returning id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts",
+                [_iso(now), stale, limit]).fetchall()
+        keys = ["id", "connector", "delivery_key", "event_type", "ticket_id", "actor_id", "received_at", "attempts"]
+        return sorted((dict(zip(keys, row)) for row in rows), key=lambda r: r["id"])
+
+    def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
+        """Put claimed deliveries back to pending (to be tried again on the next pass)."""
+        with self.write_txn() as db:
+            db.execute(f"update inbox set status = 'pending', error = ? where id in ({','.join('?' * len(ids))})",
+                       [error, *ids])
+
+    def finish_deliveries(self, db: Database, ids: list[int], status: str, now: datetime,
+                          error: str | None = None) -> None:
+        """Mark deliveries done/echo/failed inside the caller's transaction."""
+        db.execute(f"update inbox set status = ?, processed_at = ?, error = ? where id in ({','.join('?' * len(ids))})",
+                   [status, _iso(now), error, *ids])
+
+    def delivery_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self.db.execute("select status, count(*) from inbox group by status")}
+
+    # --- tickets and timeline ------------------------------------------------------------
+
+    def get_case(self, connector: str, ticket_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from tickets where connector = ? and ticket_id = ?",
+                                  [connector, ticket_id]))
+        return rows[0] if rows else None
+
+    def save_case(self, db: Database, *, connector: str, ticket_id: str, memory: Mapping[str, Any],
+                  snapshot: Mapping[str, Any], priority: str | None, team: str | None, due_at: str | None,
+                  rules_version: str, decided_at: datetime) -> None:
+        db["tickets"].upsert({
+            "connector": connector, "ticket_id": ticket_id, "memory_json": json.dumps(memory, default=str),
+            "snapshot_json": json.dumps(snapshot, default=str), "priority": priority, "team": team,
+            "due_at": due_at, "rules_version": rules_version, "decided_at": _iso(decided_at),
+        }, pk=("connector", "ticket_id"))
+
+    def add_timeline(self, db: Database, *, connector: str, ticket_id: str, at: datetime, kind: str,
+                     summary: str, detail: Mapping[str, Any]) -> None:
+        db["timeline"].insert({"connector": connector, "ticket_id": ticket_id, "at": _iso(at), "kind": kind,
+                               "summary": summary, "detail_json": json.dumps(detail, default=str)})
+
+    def timeline(self, connector: str, ticket_id: str) -> list[dict[str, Any]]:
+        rows = self.db.query("select * from timeline where connector = ? and ticket_id = ? order by id",
+                             [connector, ticket_id])
+        return [{**row, "detail": json.loads(row.pop("detail_json") or "{}")} for row in rows]
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return list(self.db.query("select * from tickets order by connector, ticket_id"))
+
+    # --- outbox -------------------------------------------------------------------------
+
+    def add_outbox(self, db: Database, *, connector: str, ticket_id: str, kind: str,
+                   payload: Mapping[str, Any], now: datetime, idem_key: str) -> None:
+        db["outbox"].insert({"idem_key": idem_key, "connector": connector, "ticket_id": ticket_id, "kind": kind,
+                             "payload_json": json.dumps(payload, default=str), "status": "pending",
+                             "attempts": 0, "created_at": _iso(now), "next_attempt_at": _iso(now)})
+
+    def has_unsent(self, connector: str, ticket_id: str) -> bool:
+        """True while an outbox row for the ticket is waiting or being sent."""
+        row = self.db.execute("select 1 from outbox where connector = ? and ticket_id = ? "
+                              "and status in ('pending', 'sending') limit 1", [connector, ticket_id]).fetchone()
+        return row is not None
+
+    def claim_outbox(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Claim outbox rows that are due (and ones a dead worker left in 'sending')."""
+        stale = _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
+        with self.write_txn() as db:
+            rows = db.execute(
+                "update outbox set status = 'sending', attempts = attempts + 1, next_attempt_at = ? "
+                "where id in (select id from outbox where (status = 'pending' and next_attempt_at <= ?) "
+                "or (status = 'sending' and next_attempt_at < ?) order by id limit ?) "
+                "returning id, idem_key, connector, ticket_id, kind, payload_json, attempts",
+                [_iso(now), _iso(now), stale, limit]).fetchall()
+        keys = ["id", "idem_key", "connector", "ticket_id", "kind", "payload_json", "attempts"]
+        out = [dict(zip(keys, row)) for row in rows]
+        for row in out:
+            row["payload"] = json.loads(row.pop("payload_json"))
+        return sorted(out, key=lambda r: r["id"])
+
+    def finish_outbox(self, db: Database, outbox_id: int, status: str, now: datetime,
+                      error: str | None = None) -> None:
+        """Mark an outbox row done, superseded or failed (parked) inside the caller's transaction."""
+        db.execute("update outbox set status = ?, done_at = ?, last_error = ? where id = ?",
+                   [status, _iso(now), error, outbox_id])
+
+    def parked(self) -> list[dict[str, Any]]:
+        return list(self.db.query("select id, connector, ticket_id, kind, attempts, created_at, done_at, "
+                                  "last_error from outbox where status = 'failed' order by id"))
+
+    def retry_parked(self, ids: list[int] | None, now: datetime) -> int:
+        """Put parked rows (all, or the given ids) back in the queue; return how many."""
+        with self.write_txn() as db:
+            sql = "update outbox set status = 'pending', attempts = 0, next_attempt_at = ?, last_error = null " \
+                  "where status = 'failed'"
+            params: list[Any] = [_iso(now)]
+            if ids is not None:
+                sql += f" and id in ({','.join('?' * len(ids))})"
+                params += ids
+            return db.execute(sql, params).rowcount
+
+    def outbox_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self.db.execute("select status, count(*) from outbox group by status")}
+
+    def add_recheck(self, db: Database, *, connector: str, ticket_id: str, cause: str, now: datetime) -> None:
+        """Queue a fresh read-and-decide for a ticket (after a 409), inside the caller's transaction."""
+        db.execute("insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, received_at, "
+                   "headers_json, body, status, attempts) values (?, ?, 'slaclock.recheck', ?, ?, '{}', ?, 'pending', 0)",
+                   [connector, f"recheck:{cause}", ticket_id, _iso(now), b""])
+
+    def conflicts_since_last_write(self, connector: str, ticket_id: str) -> int:
+        """How many writes in a row were superseded by a 409 since the last successful one."""
+        row = self.db.execute(
+            "select count(*) from outbox where connector = ? and ticket_id = ? and status = 'superseded' and id > "
+            "coalesce((select max(id) from outbox where connector = ? and ticket_id = ? and status = 'done'), 0)",
+            [connector, ticket_id, connector, ticket_id]).fetchone()
+        return row[0]

@@ -1,0 +1,80 @@
+"""An in-memory connector for pipeline tests: records writes, can answer 409 or fail on demand."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from connectors.errors import ConflictError, RetryableError
+from connectors.model import Ticket, TicketEvent, TicketUpdate
+
+OWN_USER = "9001"
+
+
+class FakeConnector:
+    name = "fake"
+
+    def __init__(self):
+        self.tickets: dict[str, Ticket] = {}
+        self.writes: list[tuple[TicketUpdate, str]] = []
+        self.reads = 0
+        self.conflicts = 0   # answer this many writes with 409 (after changing the ticket)
+        self.failures: list[Exception] = []
+
+    def add(self, ticket_id: str, **fields) -> Ticket:
+        base = dict(status="new", priority="normal", opened_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
+        base.update(fields)
+        ticket = Ticket(connector=self.name, ticket_id=ticket_id, version="v1", **base)
+        self.tickets[ticket_id] = ticket
+        return ticket
+
+    def change(self, ticket_id: str, **fields) -> None:
+        ticket = self.tickets[ticket_id]
+        self.tickets[ticket_id] = replace(ticket, version=ticket.version + "'", **fields)
+
+    def verify(self, headers, body, now):
+        pass
+
+    def parse(self, headers, body) -> TicketEvent:
+        raise NotImplementedError
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        self.reads += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.tickets[ticket_id]
+
+    def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
+        if self.failures:
+            raise self.failures.pop(0)
+        ticket = self.tickets[update.ticket_id]
+        if self.conflicts:
+            self.conflicts -= 1
+            self.change(update.ticket_id)
+            raise ConflictError("409 UpdateConflict", 409)
+        if update.version != ticket.version:
+            raise ConflictError("409 stale stamp", 409)
+        self.writes.append((update, idempotency_key))
+        changes = {k: getattr(update, k) for k in ("priority", "group_id", "assignee_id", "due_at", "tags")
+                   if getattr(update, k) is not None}
+        self.change(update.ticket_id, **changes)
+        return self.tickets[update.ticket_id]
+
+    def is_own_actor(self, actor_id) -> bool:
+        return actor_id == OWN_USER
+
+
+class Clock:
+    """A settable clock for jobs."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta) -> None:
+        self.at += timedelta(**delta)
+
+
+def retryable(message: str = "503 Service Unavailable") -> RetryableError:
+    return RetryableError(message, 503)

@@ -1,0 +1,164 @@
+"""Processor and deliverer against an in-memory connector, with an injected clock."""
+from datetime import datetime, timezone
+
+import pytest
+
+from connectors.errors import PermanentError
+from jobs.deliverer import Deliverer
+from jobs.processor import Processor
+from rules import decide, load_rules
+from tests.fakes import OWN_USER, Clock, FakeConnector, retryable
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def env(store):
+    fake = FakeConnector()
+    clock = Clock(NOW)
+    rules = load_rules()
+    connectors = {"fake": fake}
+    return fake, store, Processor(store, connectors, rules, clock), Deliverer(store, connectors, clock), clock, rules
+
+
+def deliver(store, ticket_id, key, actor="7", event_type="ticket.created"):
+    store.add_delivery(connector="fake", delivery_key=key, event_type=event_type, ticket_id=ticket_id,
+                       actor_id=actor, headers={}, body=b"{}", received_at=NOW)
+
+
+def drain(processor, deliverer):
+    while processor.run_once() + deliverer.run_once():
+        pass
+
+
+def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
+    fake, store, processor, deliverer, clock, rules = env
+    ticket = fake.add("1", reason_code="missing_part", tags=frozenset({"vip"}))
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    (update, idem_key), = fake.writes
+    expected = decide(ticket, rules, NOW)
+    assert update.group_id == "2002" and update.due_at == expected.due_at and update.priority is None
+    assert update.tags is None and update.version == "v1"
+    assert "routed to purchasing" in update.note and "missing_part" in update.note
+    assert idem_key.startswith("slaclock-fake-1-")
+    kinds = [e["kind"] for e in store.timeline("fake", "1")]
+    assert kinds == ["decision", "written"]
+
+
+def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    reads = fake.reads
+    for n, kind in enumerate(["ticket.group_assignment_changed", "ticket.custom_field_changed", "ticket.comment_added"]):
+        deliver(store, "1", f"echo{n}", actor=OWN_USER, event_type=kind)
+    drain(processor, deliverer)
+    assert len(fake.writes) == 1 and fake.reads == reads
+    assert store.delivery_counts() == {"done": 1, "echo": 3}
+
+
+def test_agent_change_with_nothing_to_do_writes_nothing(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    deliver(store, "1", "d2", event_type="ticket.comment_added")
+    drain(processor, deliverer)
+    assert len(fake.writes) == 1
+    assert [e["kind"] for e in store.timeline("fake", "1")][-1] == "no_change"
+
+
+def test_priority_change_rederives_due_time(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    fake.change("1", priority="urgent")
+    deliver(store, "1", "d2", event_type="ticket.priority_changed")
+    drain(processor, deliverer)
+    update = fake.writes[-1][0]
+    assert update.due_at == decide(fake.tickets["1"], rules, NOW).due_at
+    assert update.group_id is None and update.priority is None
+    assert "due" in update.note
+
+
+def test_escalation_tag_raises_priority_and_is_removed(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", priority="low", tags=frozenset({rules.escalation.tag, "vip"}))
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    update = fake.writes[-1][0]
+    assert update.priority == "high" and update.tags == frozenset({"vip"})
+    assert "priority low → high" in update.note
+
+
+def test_conflict_rereads_and_decides_again(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    fake.conflicts = 1
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    assert len(fake.writes) == 1 and fake.writes[0][0].version == "v1'"
+    kinds = [e["kind"] for e in store.timeline("fake", "1")]
+    assert kinds == ["decision", "conflict", "decision", "written"]
+
+
+def test_endless_conflicts_are_parked_not_looped(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    fake.conflicts = 99
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    assert fake.writes == []
+    assert len(store.parked()) == 1 and "3 conflicts" in store.parked()[0]["last_error"]
+
+
+def test_failed_write_is_parked_with_its_error_and_can_be_retried(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    processor.run_once()
+    fake.failures = [retryable("PUT /api/v2/tickets/1.json → 503")]
+    deliverer.run_once()
+    (parked,) = store.parked()
+    assert "503" in parked["last_error"]
+    assert [e["kind"] for e in store.timeline("fake", "1")] == ["decision", "write_failed"]
+    store.retry_parked([parked["id"]], NOW)
+    deliverer.run_once()
+    assert len(fake.writes) == 1 and store.parked() == []
+
+
+def test_unreadable_ticket_is_retried_then_failed_on_permanent_error(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1")
+    deliver(store, "1", "d1")
+    fake.failures = [retryable()]
+    processor.run_once()
+    assert store.delivery_counts() == {"pending": 1}
+    fake.failures = [PermanentError("404 RecordNotFound", 404)]
+    processor.run_once()
+    assert store.delivery_counts() == {"failed": 1}
+    assert store.timeline("fake", "1")[0]["kind"] == "read_failed"
+
+
+def test_no_second_decision_while_a_write_is_pending(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    processor.run_once()
+    deliver(store, "1", "d2", event_type="ticket.comment_added")
+    processor.run_once()
+    assert store.delivery_counts() == {"done": 1, "pending": 1}
+    drain(processor, deliverer)
+    assert len(fake.writes) == 1
+
+
+def test_many_deliveries_for_one_ticket_make_one_decision(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    for n in range(5):
+        deliver(store, "1", f"d{n}", event_type="ticket.tags_changed")
+    drain(processor, deliverer)
+    assert fake.reads == 1 and len(fake.writes) == 1
