@@ -1,0 +1,354 @@
+"""In-memory Zendesk tickets: validation, change lists and strictly increasing stamps, under one lock."""
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+from connectors.model import PRIORITIES, STATUSES
+
+TYPES = ("problem", "incident", "question", "task")
+ONE_SECOND = timedelta(seconds=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    """Zendesk's REST timestamp: UTC, second resolution, `Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(value: Any) -> datetime | None:
+    """Read an ISO 8601 stamp (with `Z` or an offset); None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+class RecordNotFound(Exception):
+    """No ticket with that id."""
+
+
+class UpdateConflict(Exception):
+    """`safe_update` with an `updated_stamp` that is not the ticket's `updated_at`."""
+
+
+class RecordInvalid(Exception):
+    """Validation failed; `details` maps a field name to Zendesk-style problems."""
+
+    def __init__(self, details: dict[str, list[dict[str, str]]]):
+        super().__init__(details)
+        self.details = details
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    email: str
+    role: str  # admin | agent | end-user
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != "end-user"
+
+
+@dataclass
+class Comment:
+    id: int
+    audit_id: int
+    author_id: int
+    body: str
+    public: bool
+    created_at: datetime
+    via_channel: str
+
+
+@dataclass
+class TicketRecord:
+    id: int
+    subject: str
+    description: str
+    status: str
+    priority: str | None
+    type: str | None
+    group_id: int | None
+    assignee_id: int | None
+    requester_id: int
+    submitter_id: int
+    organization_id: int | None
+    external_id: str | None
+    tags: list[str]
+    custom_fields: dict[int, Any]
+    created_at: datetime
+    updated_at: datetime
+    via_channel: str  # REST `via.channel`: "api" for the API, "web" for the agent UI
+    comments: list[Comment] = field(default_factory=list)
+
+    @property
+    def is_public(self) -> bool:
+        return bool(self.comments) and self.comments[0].public
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed attribute; `kind` is priority, status, group, assignee, tags, custom_field or comment."""
+
+    kind: str
+    previous: Any = None
+    current: Any = None
+    field_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """What one create or update did: the ticket after it, who, and each changed attribute."""
+
+    ticket: TicketRecord
+    actor_id: int
+    audit_id: int
+    created: bool
+    changes: tuple[Change, ...]
+
+
+def _problem(field_name: str, description: str, error: str = "InvalidValue") -> dict[str, list[dict[str, str]]]:
+    return {field_name: [{"description": description, "error": error}]}
+
+
+def _optional_id(payload: Mapping[str, Any], key: str, problems: dict) -> Any:
+    value = payload[key]
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        problems.update(_problem(key, f"{key}: {value!r} is not a valid id"))
+        return None
+
+
+def _enum(payload: Mapping[str, Any], key: str, allowed: Iterable[str], problems: dict,
+          nullable: bool = True) -> Any:
+    value = payload[key]
+    if nullable and (value is None or value == ""):
+        return None
+    if isinstance(value, str) and value.lower() in allowed:
+        return value.lower()
+    problems.update(_problem(key, f"{key.capitalize()}: {value} is not valid"))
+    return None
+
+
+def _tags(value: Any, problems: dict) -> list[str] | None:
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        problems.update(_problem("tags", "Tags: must be an array of strings"))
+        return None
+    return list(dict.fromkeys(tag.strip() for tag in value if tag.strip()))
+
+
+def _custom_fields(value: Any, problems: dict) -> dict[int, Any] | None:
+    try:
+        return {int(item["id"]): item.get("value") for item in value}
+    except (TypeError, KeyError, ValueError):
+        problems.update(_problem("custom_fields", "Custom fields: must be an array of {id, value}"))
+        return None
+
+
+def _comment(value: Any, problems: dict) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        value = {"body": value}
+    if not isinstance(value, dict):
+        problems.update(_problem("comment", "Comment: must be an object with a body"))
+        return None
+    body = value.get("body") or value.get("html_body") or ""
+    if not str(body).strip():
+        return None
+    public = value.get("public", True)
+    if isinstance(public, str):
+        public = public.strip().lower() not in ("false", "0")
+    return {"body": str(body), "public": bool(public), "author_id": value.get("author_id")}
+
+
+def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the recognised, normalised fields of a `ticket` object, or raise RecordInvalid."""
+    problems: dict[str, list[dict[str, str]]] = {}
+    fields: dict[str, Any] = {}
+    if "priority" in payload:
+        fields["priority"] = _enum(payload, "priority", PRIORITIES, problems)
+    if "status" in payload:
+        fields["status"] = _enum(payload, "status", STATUSES, problems, nullable=False)
+    if "type" in payload:
+        fields["type"] = _enum(payload, "type", TYPES, problems)
+    for key in ("group_id", "assignee_id", "requester_id", "organization_id"):
+        if key in payload:
+            fields[key] = _optional_id(payload, key, problems)
+    for key in ("subject", "external_id"):
+        if key in payload:
+            fields[key] = None if payload[key] is None else str(payload[key])
+    if "tags" in payload:
+        fields["tags"] = _tags(payload["tags"], problems)
+    # Zendesk accepts `fields` as an alias of `custom_fields`.
+    for key in ("custom_fields", "fields"):
+        if key in payload:
+            fields["custom_fields"] = _custom_fields(payload[key], problems)
+    if "comment" in payload:
+        fields["comment"] = _comment(payload["comment"], problems)
+    if problems:
+        raise RecordInvalid(problems)
+    return fields
+
+
+class TicketStore:
+    """Thread-safe tickets; listeners see every Mutation, in order, while the lock is held."""
+
+    def __init__(self, users: Iterable[User], default_requester_id: int,
+                 custom_field_ids: Iterable[int] = (), clock: Callable[[], datetime] = utc_now):
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._initial_users = list(users)
+        self._default_requester_id = default_requester_id
+        self._custom_field_ids = list(custom_field_ids)
+        self._listeners: list[Callable[[Mutation], None]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every ticket, comment and end user."""
+        with self._lock:
+            self._tickets: dict[int, TicketRecord] = {}
+            self._users = {user.id: user for user in self._initial_users}
+            self._ticket_ids = itertools.count(1)
+            # Large ids, like Zendesk's, so comment, audit and ticket ids are never confused.
+            self._comment_ids = itertools.count(10_000_000_001)
+            self._audit_ids = itertools.count(20_000_000_001)
+
+    def subscribe(self, listener: Callable[[Mutation], None]) -> None:
+        self._listeners.append(listener)
+
+    def user(self, user_id: int | None) -> User | None:
+        with self._lock:
+            return self._users.get(user_id) if user_id is not None else None
+
+    def get(self, ticket_id: int) -> TicketRecord:
+        """A copy of the ticket with its comments; RecordNotFound when absent."""
+        with self._lock:
+            if ticket_id not in self._tickets:
+                raise RecordNotFound(ticket_id)
+            return copy.deepcopy(self._tickets[ticket_id])
+
+    def create(self, payload: Mapping[str, Any], actor_id: int, via_channel: str = "api") -> Mutation:
+        """Create a ticket from a `ticket` object (a comment is required, as on Zendesk)."""
+        fields = validate(payload)
+        comment = fields.pop("comment", None)
+        if comment is None:
+            raise RecordInvalid(_problem("description", "Description: cannot be blank", "BlankValue"))
+        with self._lock:
+            requester_id = fields.get("requester_id") or self._requester(payload.get("requester")) \
+                or self._default_requester_id
+            now = self._clock().replace(microsecond=0)
+            status = fields.get("status") or ("open" if fields.get("assignee_id") else "new")
+            custom_fields = {field_id: None for field_id in self._custom_field_ids}
+            custom_fields.update(fields.get("custom_fields") or {})
+            ticket = TicketRecord(
+                id=next(self._ticket_ids), subject=fields.get("subject") or comment["body"][:80],
+                description=comment["body"], status=status, priority=fields.get("priority"),
+                type=fields.get("type"), group_id=fields.get("group_id"), assignee_id=fields.get("assignee_id"),
+                requester_id=requester_id, submitter_id=actor_id, organization_id=fields.get("organization_id"),
+                external_id=fields.get("external_id"), tags=fields.get("tags") or [],
+                custom_fields=custom_fields, created_at=now, updated_at=now, via_channel=via_channel)
+            audit_id = next(self._audit_ids)
+            self._add_comment(ticket, comment, actor_id, audit_id, now)
+            self._tickets[ticket.id] = ticket
+            return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, True, ()))
+
+    def update(self, ticket_id: int, payload: Mapping[str, Any], actor_id: int,
+               via_channel: str = "api") -> Mutation:
+        """Apply a `ticket` object; only attributes that really change produce Changes."""
+        with self._lock:
+            ticket = self._tickets.get(ticket_id)
+            if ticket is None:
+                raise RecordNotFound(ticket_id)
+            # "A value of false has the same effect as true. Omit the property to force the
+            # updates to not be safe." (Zendesk tickets API)
+            if "safe_update" in payload and payload.get("updated_stamp") is not None:
+                if parse_stamp(payload["updated_stamp"]) != ticket.updated_at:
+                    raise UpdateConflict(ticket_id)
+            if ticket.status == "closed":
+                raise RecordInvalid(_problem("status", "Status: closed prevents ticket update", "ClosedTicket"))
+            fields = validate(payload)
+            # Zendesk opens a new ticket once an agent is assigned, unless a status is given.
+            if ticket.status == "new" and fields.get("assignee_id") and "status" not in fields:
+                fields["status"] = "open"
+            changes, touched = self._apply(ticket, fields)
+            comment = fields.get("comment")
+            if not (changes or touched or comment):
+                return Mutation(copy.deepcopy(ticket), actor_id, 0, False, ())
+            now = self._next_stamp(ticket.updated_at)
+            audit_id = next(self._audit_ids)
+            if comment is not None:
+                changes.append(Change("comment", None, self._add_comment(ticket, comment, actor_id, audit_id, now)))
+            ticket.updated_at = now
+            return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, False, tuple(changes)))
+
+    def _apply(self, ticket: TicketRecord, fields: Mapping[str, Any]) -> tuple[list[Change], bool]:
+        """Write the fields; return the evented changes and whether anything else changed."""
+        changes: list[Change] = []
+        touched = False
+        for key, kind in (("priority", "priority"), ("status", "status"),
+                          ("group_id", "group"), ("assignee_id", "assignee")):
+            if key in fields and fields[key] != getattr(ticket, key):
+                changes.append(Change(kind, getattr(ticket, key), fields[key]))
+                setattr(ticket, key, fields[key])
+        for key in ("subject", "type", "requester_id", "organization_id", "external_id"):
+            if key in fields and fields[key] is not None and fields[key] != getattr(ticket, key):
+                setattr(ticket, key, fields[key])
+                touched = True
+        if fields.get("tags") is not None and fields["tags"] != ticket.tags:
+            changes.append(Change("tags", list(ticket.tags), list(fields["tags"])))
+            ticket.tags = list(fields["tags"])
+        for field_id, value in (fields.get("custom_fields") or {}).items():
+            previous = ticket.custom_fields.get(field_id)
+            if field_id not in ticket.custom_fields or previous != value:
+                changes.append(Change("custom_field", previous, value, field_id))
+                ticket.custom_fields[field_id] = value
+        return changes, touched
+
+    def _add_comment(self, ticket: TicketRecord, comment: Mapping[str, Any], actor_id: int,
+                     audit_id: int, now: datetime) -> Comment:
+        author_id = int(comment["author_id"]) if str(comment.get("author_id") or "").isdigit() else actor_id
+        record = Comment(next(self._comment_ids), audit_id, author_id, comment["body"], comment["public"],
+                         now, ticket.via_channel)
+        ticket.comments.append(record)
+        return record
+
+    def _requester(self, requester: Any) -> int | None:
+        if not isinstance(requester, dict) or not requester.get("email"):
+            return None
+        email = str(requester["email"]).lower()
+        for user in self._users.values():
+            if user.email == email:
+                return user.id
+        # A stable id per email, in a range no configured user uses.
+        user = User(30_000_000 + zlib.crc32(email.encode()) % 1_000_000,
+                    str(requester.get("name") or email), email, "end-user")
+        self._users[user.id] = user
+        return user.id
+
+    def _next_stamp(self, previous: datetime) -> datetime:
+        # Stamps have second resolution, so two updates within a second would share a stamp
+        # and defeat safe_update; always move at least one second forward.
+        return max(self._clock().replace(microsecond=0), previous + ONE_SECOND)
+
+    def _publish(self, mutation: Mutation) -> Mutation:
+        for listener in self._listeners:
+            listener(mutation)
+        return mutation

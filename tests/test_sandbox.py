@@ -1,0 +1,495 @@
+"""The local fake Zendesk: API behaviour through the Flask test client, webhooks over loopback."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from sandbox import SandboxConfig, SandboxServer, create_app
+from sandbox.__main__ import config_from_args, parse_args
+from sandbox.webhooks import sign
+
+EMAIL, TOKEN, SECRET = "bot@example.com", "t0ken", "whsec-test"
+API_USER, AGENT_USER, ACCOUNT = 9001, 9002, 4242
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()}
+
+
+class FakeClock:
+    """A settable UTC clock, so stamps are predictable without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 3, 4, 9, 0, 0, 250_000, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Receiver:
+    """A loopback webhook endpoint recording raw deliveries; answers scripted statuses, then 200."""
+
+    def __init__(self, statuses: tuple[int, ...] = ()):
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self._statuses = list(statuses)
+        self._changed = threading.Condition()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/zendesk"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @Request.application
+    def _app(self, request: Request) -> Response:
+        with self._changed:
+            self.deliveries.append((dict(request.headers), request.get_data()))
+            status = self._statuses.pop(0) if self._statuses else 200
+            self._changed.notify_all()
+        return Response("{}", status=status, headers={"Retry-After": "0"} if status in (429, 503) else {})
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.deliveries) >= count, timeout), self.deliveries
+            return list(self.deliveries)
+
+    def envelopes(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.deliveries]
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        pause.wait(0.02)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_app(clock: FakeClock):
+    apps = []
+
+    def build(**overrides: Any):
+        config = SandboxConfig(api_email=EMAIL, api_token=TOKEN, webhook_secret=SECRET, api_user_id=API_USER,
+                               agent_user_id=AGENT_USER, account_id=ACCOUNT, webhook_backoff=(0.0,),
+                               clock=clock, **overrides)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["sandbox"].close()
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def create(client, **fields: Any) -> dict[str, Any]:
+    ticket = {"subject": "Pump arrived broken", "comment": {"body": "The pump housing is cracked."}, **fields}
+    response = client.post("/api/v2/tickets.json", json={"ticket": ticket}, headers=AUTH)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["ticket"]
+
+
+def put(client, ticket_id: int, **fields: Any):
+    return client.put(f"/api/v2/tickets/{ticket_id}.json", json={"ticket": fields}, headers=AUTH)
+
+
+def wait_idle(client) -> None:
+    wait_until(lambda: client.get("/_sandbox/idle").get_json()["idle"])
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+def test_api_requires_token_auth_and_answers_like_zendesk(client):
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}/token:nope".encode()).decode()}
+
+    assert client.get("/api/v2/users/me.json").status_code == 401
+    refused = client.get("/api/v2/tickets/1", headers=wrong)
+    me = client.get("/api/v2/users/me", headers=AUTH)
+
+    assert (refused.status_code, refused.get_json()) == (401, {"error": "Couldn't authenticate you"})
+    assert me.status_code == 200
+    assert {k: me.get_json()["user"][k] for k in ("id", "email", "role")} == \
+        {"id": API_USER, "email": EMAIL, "role": "admin"}
+
+
+# --- tickets ------------------------------------------------------------------------------------
+
+def test_create_then_get_returns_zendesk_ticket_shape(client):
+    created = create(client, priority="high", group_id=77, tags=["vip"], requester={"email": "Ann@x.io"})
+    fetched = client.get(f"/api/v2/tickets/{created['id']}", headers=AUTH).get_json()["ticket"]
+
+    assert fetched == created
+    assert isinstance(fetched["id"], int) and isinstance(fetched["group_id"], int)
+    assert fetched["url"].endswith(f"/api/v2/tickets/{fetched['id']}.json")
+    assert (fetched["status"], fetched["priority"], fetched["tags"]) == ("new", "high", ["vip"])
+    assert fetched["description"] == "The pump housing is cracked."
+    assert fetched["created_at"] == fetched["updated_at"] == "2025-03-04T09:00:00Z"
+    assert fetched["requester_id"] not in (API_USER, AGENT_USER)
+    assert fetched["via"]["channel"] == "api"
+
+
+def test_create_answers_with_an_audit_and_requires_a_comment(client):
+    response = client.post("/api/v2/tickets", json={"ticket": {"subject": "x", "comment": {"body": "hi"}}},
+                           headers=AUTH)
+    blank = client.post("/api/v2/tickets", json={"ticket": {"subject": "x"}}, headers=AUTH)
+
+    audit = response.get_json()["audit"]
+    assert audit["ticket_id"] == response.get_json()["ticket"]["id"] and audit["author_id"] == API_USER
+    assert [e["type"] for e in audit["events"]][-1] == "Comment"
+    assert blank.status_code == 422 and blank.get_json()["error"] == "RecordInvalid"
+
+
+def test_unknown_ticket_is_record_not_found(client):
+    for response in (client.get("/api/v2/tickets/999.json", headers=AUTH), put(client, 999, priority="low")):
+        assert (response.status_code, response.get_json()) == \
+            (404, {"error": "RecordNotFound", "description": "Not found"})
+
+
+def test_safe_update_with_a_stale_stamp_is_a_409_conflict(client):
+    ticket = create(client)
+    first = put(client, ticket["id"], priority="high", safe_update=True, updated_stamp=ticket["updated_at"])
+    stale = put(client, ticket["id"], priority="low", safe_update=True, updated_stamp=ticket["updated_at"])
+
+    assert first.status_code == 200
+    assert stale.status_code == 409
+    assert stale.get_json() == {"error": "UpdateConflict",
+                                "description": "Safe Update prevented the update due to outdated ticket data."}
+    assert client.get(f"/api/v2/tickets/{ticket['id']}", headers=AUTH).get_json()["ticket"]["priority"] == "high"
+
+
+def test_updated_at_moves_forward_a_second_even_within_the_same_second(client):
+    ticket = create(client)
+    stamps = [put(client, ticket["id"], priority=p).get_json()["ticket"]["updated_at"] for p in ("low", "high")]
+
+    assert stamps == ["2025-03-04T09:00:01Z", "2025-03-04T09:00:02Z"]
+
+
+def test_update_that_changes_nothing_keeps_the_stamp_and_sends_no_webhook(client):
+    ticket = create(client, priority="high")
+    same = put(client, ticket["id"], priority="high").get_json()
+
+    assert same["ticket"]["updated_at"] == ticket["updated_at"] and "audit" not in same
+    assert [d["type"] for d in client.get("/_sandbox/webhooks").get_json()["deliveries"]] == \
+        ["zen:event-type:ticket.created"]
+
+
+def test_invalid_priority_and_status_are_422_record_invalid_with_details(client):
+    ticket = create(client)
+    response = put(client, ticket["id"], priority="critical", status="waiting")
+
+    body = response.get_json()
+    assert response.status_code == 422
+    assert (body["error"], body["description"]) == ("RecordInvalid", "Record validation errors")
+    assert set(body["details"]) == {"priority", "status"}
+    assert body["details"]["priority"][0]["description"].startswith("Priority:")
+
+
+def test_a_closed_ticket_refuses_updates(client):
+    ticket = create(client)
+    put(client, ticket["id"], status="closed")
+    response = put(client, ticket["id"], priority="low")
+
+    assert response.status_code == 422
+    assert response.get_json()["details"] == \
+        {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]}
+
+
+def test_tags_replace_the_whole_set(client):
+    ticket = create(client, tags=["vip", "missing_part"])
+    updated = put(client, ticket["id"], tags=["escalated"]).get_json()["ticket"]
+
+    assert updated["tags"] == ["escalated"]
+
+
+def test_custom_fields_merge_by_id(make_app):
+    client = make_app(custom_fields={360001: "Due at", 360002: "Reason code"}).test_client()
+    ticket = create(client, custom_fields=[{"id": 360002, "value": "missing_part"}])
+    updated = put(client, ticket["id"], custom_fields=[{"id": 360001, "value": "2025-03-05T09:00:00Z"}])
+
+    assert ticket["custom_fields"] == [{"id": 360001, "value": None}, {"id": 360002, "value": "missing_part"}]
+    assert updated.get_json()["ticket"]["custom_fields"] == \
+        [{"id": 360001, "value": "2025-03-05T09:00:00Z"}, {"id": 360002, "value": "missing_part"}]
+
+
+def test_comments_keep_public_exactly_as_sent(client):
+    ticket = create(client)
+    put(client, ticket["id"], comment={"body": "Internal: ordered part", "public": False})
+    put(client, ticket["id"], comment={"body": "We are on it"})
+    body = client.get(f"/api/v2/tickets/{ticket['id']}/comments.json", headers=AUTH).get_json()
+
+    assert [(c["type"], c["body"], c["public"], c["author_id"]) for c in body["comments"]] == [
+        ("Comment", "The pump housing is cracked.", True, API_USER),
+        ("Comment", "Internal: ordered part", False, API_USER),
+        ("Comment", "We are on it", True, API_USER)]
+    assert body["comments"][1]["plain_body"] == "Internal: ordered part"
+    assert body["meta"]["has_more"] is False
+
+
+def test_assigning_a_new_ticket_opens_it(client):
+    ticket = create(client)
+
+    assert put(client, ticket["id"], assignee_id=5).get_json()["ticket"]["status"] == "open"
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+def test_idempotency_key_replays_the_first_creation(client):
+    body = {"ticket": {"subject": "Duplicate?", "comment": {"body": "once"}}}
+    headers = {**AUTH, "Idempotency-Key": "decision-17"}
+
+    first = client.post("/api/v2/tickets", json=body, headers=headers)
+    again = client.post("/api/v2/tickets", json=body, headers=headers)
+    other = client.post("/api/v2/tickets", json={"ticket": {"comment": {"body": "twice"}}}, headers=headers)
+
+    assert (first.status_code, first.headers["x-idempotency-lookup"]) == (201, "miss")
+    assert (again.status_code, again.headers["x-idempotency-lookup"]) == (201, "hit")
+    assert again.get_json() == first.get_json()
+    assert (other.status_code, other.get_json()) == (400, {
+        "error": "IdempotentRequestError",
+        "description": "Request parameters don't match the given idempotency key"})
+    assert client.get("/api/v2/tickets/2", headers=AUTH).status_code == 404
+
+
+# --- faults and stats ---------------------------------------------------------------------------
+
+def test_429_fault_with_retry_after_then_normal_service(client):
+    ticket = create(client)
+    client.post("/_sandbox/faults", json={"method": "PUT", "path_prefix": "/api/v2/tickets", "status": 429,
+                                          "retry_after": 1, "count": 2})
+
+    answers = [put(client, ticket["id"], priority=p) for p in ("low", "high", "urgent")]
+    untouched = client.get(f"/api/v2/tickets/{ticket['id']}", headers=AUTH)
+
+    assert [a.status_code for a in answers] == [429, 429, 200]
+    assert answers[0].headers["Retry-After"] == "1"
+    assert answers[0].get_data(as_text=True).startswith("Rate limit for ticket updates exceeded")
+    assert untouched.status_code == 200
+    assert client.get("/_sandbox/stats").get_json()["faults_served"] == 2
+
+
+def test_faults_preset_from_config_and_cleared_by_delete(make_app):
+    client = make_app(faults=[{"status": 500, "count": 3}]).test_client()
+
+    failed = client.get("/api/v2/users/me", headers=AUTH)
+    client.delete("/_sandbox/faults")
+
+    assert failed.status_code == 500 and failed.get_json()["error"]
+    assert client.get("/api/v2/users/me", headers=AUTH).status_code == 200
+
+
+def test_delay_fault_then_normal_answer_and_bad_fault_spec_refused(client):
+    assert client.post("/_sandbox/faults", json={"delay": 0.01, "count": 1}).status_code == 201
+    assert client.get("/api/v2/users/me", headers=AUTH).status_code == 200
+    assert client.get("/_sandbox/faults").get_json()["faults"] == []
+    assert client.post("/_sandbox/faults", json={"count": 1}).status_code == 400
+
+
+def test_stats_count_calls_per_route_with_ids_normalised(client):
+    ticket = create(client)
+    client.get(f"/api/v2/tickets/{ticket['id']}.json", headers=AUTH)
+    client.get(f"/api/v2/tickets/{ticket['id']}", headers=AUTH)
+    put(client, ticket["id"], priority="low")
+    client.get("/api/v2/tickets/1")  # unauthenticated calls count too
+
+    stats = client.get("/_sandbox/stats").get_json()
+    assert stats["api_calls"] == {"POST /api/v2/tickets": 1, "GET /api/v2/tickets/{id}": 3,
+                                  "PUT /api/v2/tickets/{id}": 1}
+    assert stats["total"] == 5 and stats["faults_served"] == 0
+
+
+def test_reset_forgets_tickets_and_stats(client):
+    create(client)
+    client.post("/_sandbox/reset")
+
+    assert client.get("/api/v2/tickets/1", headers=AUTH).status_code == 404
+    assert client.get("/_sandbox/stats").get_json()["api_calls"] == {"GET /api/v2/tickets/{id}": 1}
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+def test_webhooks_are_signed_one_per_change_with_zendesk_detail(make_app, receiver, clock):
+    client = make_app(webhook_url=receiver.url, custom_fields={360001: "Due at"}).test_client()
+    ticket = create(client, priority="low")
+    put(client, ticket["id"], priority="high", status="open", group_id=77, assignee_id=5,
+        tags=["escalated"], custom_fields=[{"id": 360001, "value": "2025-03-05T09:00:00Z"}],
+        comment={"body": "SLA note", "public": False})
+
+    deliveries = receiver.wait_for(8)
+    for headers, body in deliveries:
+        timestamp = headers["X-Zendesk-Webhook-Signature-Timestamp"]
+        expected = base64.b64encode(hmac.new(SECRET.encode(), timestamp.encode() + body, hashlib.sha256).digest())
+        assert hmac.compare_digest(headers["X-Zendesk-Webhook-Signature"].encode(), expected)
+        assert headers["Content-Type"] == "application/json"
+        assert headers["X-Zendesk-Account-Id"] == str(ACCOUNT)
+        assert headers["X-Zendesk-Webhook-Id"] and headers["X-Zendesk-Webhook-Invocation-Id"]
+    envelopes = receiver.envelopes()
+    assert [e["type"].removeprefix("zen:event-type:ticket.") for e in envelopes] == [
+        "created", "priority_changed", "status_changed", "group_assignment_changed",
+        "agent_assignment_changed", "tags_changed", "custom_field_changed", "comment_added"]
+    created, priority, status, group, agent, tags, field, comment = envelopes
+    assert created["event"] == {} and created["detail"]["priority"] == "LOW"
+    assert {k: created[k] for k in ("account_id", "zendesk_event_version", "subject")} == \
+        {"account_id": ACCOUNT, "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket['id']}"}
+    assert created["time"] == "2025-03-04T09:00:00.250000000Z"
+    assert priority["detail"] == {**priority["detail"], "id": str(ticket["id"]), "actor_id": str(API_USER),
+                                  "priority": "HIGH", "status": "OPEN", "group_id": "77", "assignee_id": "5",
+                                  "tags": ["escalated"], "organization_id": None, "type": None,
+                                  "updated_at": "2025-03-04T09:00:01Z"}
+    assert (priority["event"]["current"], priority["event"]["previous"]) == ("HIGH", "LOW")
+    assert (status["event"]["current"], status["event"]["previous"]) == ("OPEN", "NEW")
+    assert (group["event"]["current"], group["event"]["previous"]) == ("77", None)
+    assert agent["event"]["current"] == "5"
+    assert (tags["event"]["tags_added"], tags["event"]["tags_removed"]) == (["escalated"], [])
+    assert (field["event"]["custom_field"]["id"], field["event"]["current"]) == ("360001", "2025-03-05T09:00:00Z")
+    assert comment["event"]["comment"]["is_public"] is False
+    assert comment["event"]["comment"]["author"]["id"] == str(API_USER)
+    sequences = [e["event"]["meta"]["sequence"] for e in envelopes[1:]]
+    assert len({s["id"] for s in sequences}) == 1 and [s["position"] for s in sequences] == list(range(1, 8))
+    assert len({e["id"] for e in envelopes}) == 8
+
+
+def test_agent_endpoint_changes_the_ticket_as_the_agent(make_app, receiver):
+    client = make_app(webhook_url=receiver.url).test_client()
+    ticket = create(client)
+    answer = client.post(f"/_sandbox/agent/tickets/{ticket['id']}", json={"ticket": {"priority": "urgent"}})
+
+    receiver.wait_for(2)
+    changed = receiver.envelopes()[1]
+    assert answer.status_code == 200 and answer.get_json()["ticket"]["priority"] == "urgent"
+    assert changed["type"] == "zen:event-type:ticket.priority_changed"
+    assert changed["detail"]["actor_id"] == str(AGENT_USER)
+    assert receiver.envelopes()[0]["detail"]["actor_id"] == str(API_USER)
+
+
+def test_agent_can_create_a_ticket_and_add_a_tag(make_app, receiver):
+    client = make_app(webhook_url=receiver.url).test_client()
+    created = client.post("/_sandbox/agent/tickets", json={"ticket": {"comment": {"body": "Customer phoned"}}})
+    ticket_id = created.get_json()["ticket"]["id"]
+    client.post(f"/_sandbox/agent/tickets/{ticket_id}", json={"tags": ["vip"]})
+
+    receiver.wait_for(2)
+    assert created.status_code == 201
+    assert [(e["type"], e["detail"]["actor_id"], e["detail"]["via"]["channel"]) for e in receiver.envelopes()] == [
+        ("zen:event-type:ticket.created", str(AGENT_USER), "web_form"),
+        ("zen:event-type:ticket.tags_changed", str(AGENT_USER), "web_form")]
+
+
+def test_deliveries_retry_on_503_and_give_up_on_400(make_app):
+    receiver = Receiver(statuses=(503, 200, 400))
+    try:
+        client = make_app(webhook_url=receiver.url).test_client()
+        ticket = create(client)
+        put(client, ticket["id"], priority="high")
+        wait_idle(client)
+    finally:
+        receiver.close()
+
+    deliveries = client.get("/_sandbox/webhooks").get_json()["deliveries"]
+    assert [(d["state"], d["status"], d["attempts"]) for d in deliveries] == \
+        [("sent", 200, 2), ("failed", 400, 1)]
+    assert client.get("/_sandbox/stats").get_json()["webhooks"] == {"sent": 1, "pending": 0, "failed": 1}
+    first_tries = receiver.deliveries[:2]
+    assert first_tries[0][1] == first_tries[1][1]
+    assert first_tries[0][0]["X-Zendesk-Webhook-Invocation-Id"] == first_tries[1][0]["X-Zendesk-Webhook-Invocation-Id"]
+
+
+def test_unreachable_receiver_is_retried_three_times_then_failed(make_app):
+    receiver = Receiver()
+    url = receiver.url
+    receiver.close()
+    client = make_app(webhook_url=url).test_client()
+    create(client)
+    wait_idle(client)
+
+    (delivery,) = client.get("/_sandbox/webhooks").get_json()["deliveries"]
+    assert (delivery["state"], delivery["status"], delivery["attempts"]) == ("failed", None, 4)
+
+
+def test_signature_matches_the_documented_test_vector():
+    secret = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
+    body = b'{"event":"ticket.updated","id":123}'
+
+    assert sign(secret, "2021-03-25T05:09:27Z", body) == "S/RDdU2ERmj7LHDDoWJ2onPYH+t7/f2+LTM4dL7UiLM="
+
+
+# --- serving ------------------------------------------------------------------------------------
+
+def test_served_over_http_in_a_thread(receiver):
+    server = SandboxServer(SandboxConfig(api_email=EMAIL, api_token=TOKEN, webhook_url=receiver.url,
+                                         webhook_secret=SECRET)).start()
+    try:
+        created = requests.post(f"{server.url}/api/v2/tickets.json", auth=(f"{EMAIL}/token", TOKEN), timeout=5,
+                                json={"ticket": {"comment": {"body": "over the wire"}}})
+        wait_until(lambda: requests.get(f"{server.url}/_sandbox/idle", timeout=5).json()["idle"])
+        deliveries = requests.get(f"{server.url}/_sandbox/webhooks", timeout=5).json()["deliveries"]
+    finally:
+        server.stop()
+
+    assert created.status_code == 201
+    assert receiver.envelopes()[0]["type"] == "zen:event-type:ticket.created"
+    assert [(d["state"], d["ticket_id"]) for d in deliveries] == [("sent", created.json()["ticket"]["id"])]
+
+
+def test_cli_reads_flags_with_environment_defaults():
+    env = {"SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9/webhooks/zendesk", "SANDBOX_WEBHOOK_SECRET": "s",
+           "ZENDESK_EMAIL": "e@x.io", "ZENDESK_API_TOKEN": "t"}
+
+    from_env = config_from_args(parse_args(["--port", "0"], env))
+    from_flags = config_from_args(parse_args(["--token", "flag", "--webhook-url", "http://h/w"], env))
+
+    assert (from_env.webhook_url, from_env.webhook_secret, from_env.api_email, from_env.api_token) == \
+        ("http://127.0.0.1:9/webhooks/zendesk", "s", "e@x.io", "t")
+    assert (from_flags.api_token, from_flags.webhook_url) == ("flag", "http://h/w")
+    assert parse_args([], {}).webhook_url is None
+
+
+def test_python_m_sandbox_prints_its_url_and_serves():
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")},
+           "ZENDESK_EMAIL": EMAIL, "ZENDESK_API_TOKEN": TOKEN}
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0"], stdout=subprocess.PIPE,
+                               text=True, env=env, cwd=Path(__file__).parents[1])
+    watchdog = threading.Timer(10, process.kill)
+    watchdog.start()
+    try:
+        line = process.stdout.readline()
+        url = line.strip().rsplit(" ", 1)[-1]
+        me = requests.get(f"{url}/api/v2/users/me.json", auth=(f"{EMAIL}/token", TOKEN), timeout=5)
+    finally:
+        watchdog.cancel()
+        process.terminate()
+        process.wait(timeout=5)
+
+    assert line.startswith("sandbox listening on http://127.0.0.1:")
+    assert me.json()["user"]["email"] == EMAIL
