@@ -1,0 +1,260 @@
+"""Contract tests for the Zendesk client and connector over `responses` (no network, no real sleeping)."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from responses.registries import OrderedRegistry
+
+from connectors.budget import RateBudget
+from connectors.errors import ConflictError, PermanentError, RetryableError
+from connectors.http import HelpdeskSession
+from connectors.model import TicketUpdate
+from zendesk.client import ZendeskClient, basic_auth
+from zendesk.connector import ZendeskConnector
+from zendesk.settings import ZendeskSettings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
+BASE = "https://acme.zendesk.com"
+TICKET_URL = f"{BASE}/api/v2/tickets/5158.json"
+PUT_BODY = {"ticket": {"priority": "high", "comment": {"body": "slaclock: priority normal → high.", "public": False},
+                       "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}}
+SETTINGS = ZendeskSettings(base_url=BASE, email="slaclock@acme.test", api_token="tok-123",
+                           webhook_secrets=("s",), reason_field_id="360001", due_field_id="360002")
+
+
+def api(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(sleeps) -> ZendeskClient:
+    return ZendeskClient(HelpdeskSession(BASE, auth=basic_auth(SETTINGS.email, SETTINGS.api_token),
+                                         sleep=sleeps.append))
+
+
+@pytest.fixture
+def zendesk(sleeps) -> ZendeskConnector:
+    return ZendeskConnector(SETTINGS, sleep=sleeps.append)
+
+
+# --- one test per endpoint -----------------------------------------------------------------------
+
+@responses.activate
+def test_get_ticket_uses_token_basic_auth(client):
+    responses.get(TICKET_URL, json=api("api_get_ticket__open"))
+    assert client.get_ticket("5158")["id"] == 5158
+    expected = base64.b64encode(b"slaclock@acme.test/token:tok-123").decode()
+    assert responses.calls[0].request.headers["Authorization"] == f"Basic {expected}"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_update_ticket_sends_exact_body_and_idempotency_key(client):
+    put = responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=[
+        matchers.json_params_matcher(PUT_BODY), matchers.header_matcher({"Idempotency-Key": "slaclock-zendesk-5158-a1"})])
+    assert client.update_ticket("5158", PUT_BODY, "slaclock-zendesk-5158-a1")["id"] == 5158
+    assert put.call_count == 1
+
+
+@responses.activate
+def test_create_ticket_posts_with_idempotency_key(client):
+    body = {"ticket": {"subject": "Vendor ETA missing for #5158", "priority": "high",
+                       "comment": {"body": "No ETA from the vendor within 48 h.", "public": False}}}
+    post = responses.post(f"{BASE}/api/v2/tickets.json", status=201, json={"ticket": {"id": 5170}}, match=[
+        matchers.json_params_matcher(body), matchers.header_matcher({"Idempotency-Key": "create-5158-eta"})])
+    assert client.create_ticket(body, "create-5158-eta") == {"id": 5170}
+    assert post.call_count == 1
+
+
+@responses.activate
+def test_list_comments_follows_the_cursor(client):
+    url = f"{BASE}/api/v2/tickets/5158/comments.json"
+    first = responses.get(url, json=api("api_list_comments__page1"),
+                          match=[matchers.query_param_matcher({"page[size]": "100"})])
+    second = responses.get(url, json=api("api_list_comments__page2"),
+                           match=[matchers.query_param_matcher({"page[size]": "100", "page[after]": "xxAfter1"})])
+    comments = client.list_comments("5158")
+    assert [c["id"] for c in comments] == [9876543100, 9876543210]
+    assert (first.call_count, second.call_count) == (1, 1)
+
+
+@responses.activate
+def test_me(client):
+    responses.get(f"{BASE}/api/v2/users/me.json", json=api("api_me__slaclock_user"))
+    assert client.me()["id"] == 8447388090777
+
+
+def test_ticket_id_must_be_numeric(client):
+    with pytest.raises(ValueError, match="invalid Zendesk ticket id '../users/me'"):
+        client.get_ticket("../users/me")
+
+
+# --- retries, taxonomy ---------------------------------------------------------------------------
+
+@responses.activate(registry=OrderedRegistry)
+def test_429_waits_retry_after_then_succeeds(client, sleeps):
+    responses.put(TICKET_URL, status=429, headers={"Retry-After": "7"}, json={"error": "APIRateLimitExceeded"},
+                  match=[matchers.json_params_matcher(PUT_BODY)])
+    responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=[matchers.json_params_matcher(PUT_BODY)])
+    client.update_ticket("5158", PUT_BODY, "k")
+    assert sleeps == [7.0]
+    assert len(responses.calls) == 2
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_503_then_success(client, sleeps):
+    responses.get(TICKET_URL, status=503, body="Service Unavailable")
+    responses.get(TICKET_URL, json=api("api_get_ticket__open"))
+    assert client.get_ticket("5158")["id"] == 5158
+    assert len(responses.calls) == 2 and len(sleeps) == 1 and 0 < sleeps[0] <= 30
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_429_then_503_then_success_each_matched_once(client, sleeps):
+    match = [matchers.json_params_matcher(PUT_BODY), matchers.header_matcher({"Idempotency-Key": "k"})]
+    calls = [responses.put(TICKET_URL, status=429, headers={"Retry-After": "7"}, match=match),
+             responses.put(TICKET_URL, status=503, headers={"Retry-After": "1"}, match=match),
+             responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=match)]
+    client.update_ticket("5158", PUT_BODY, "k")
+    assert [c.call_count for c in calls] == [1, 1, 1]
+    assert sleeps == [7.0, 1.0]
+
+
+@pytest.mark.parametrize("failure", [requests.exceptions.ConnectTimeout("slow"), requests.exceptions.ReadTimeout(),
+                                     requests.exceptions.ConnectionError("refused")],
+                         ids=["connect-timeout", "read-timeout", "connection-error"])
+@responses.activate(registry=OrderedRegistry)
+def test_transport_errors_are_retried(client, sleeps, failure):
+    responses.get(TICKET_URL, body=failure)
+    responses.get(TICKET_URL, json=api("api_get_ticket__open"))
+    assert client.get_ticket("5158")["id"] == 5158
+    assert len(responses.calls) == 2 and len(sleeps) == 1
+
+
+@responses.activate
+def test_retries_are_bounded(client, sleeps):
+    responses.get(TICKET_URL, status=429, headers={"Retry-After": "2"})
+    with pytest.raises(RetryableError) as caught:
+        client.get_ticket("5158")
+    assert caught.value.status == 429 and caught.value.retry_after == 2.0
+    assert len(responses.calls) == client.session.attempts and sleeps == [2.0] * (client.session.attempts - 1)
+
+
+@responses.activate
+def test_409_raises_conflict_after_exactly_one_call(client, sleeps):
+    responses.put(TICKET_URL, status=409, json={"error": "UpdateConflict", "description": "Ticket changed"})
+    with pytest.raises(ConflictError) as caught:
+        client.update_ticket("5158", PUT_BODY, "k")
+    assert caught.value.status == 409
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_422_raises_permanent_error_with_message(client, sleeps):
+    responses.put(TICKET_URL, status=422, json={"error": "RecordInvalid", "description": "Record validation errors",
+                                                "details": {"base": [{"description": "Group: is invalid"}]}})
+    with pytest.raises(PermanentError) as caught:
+        client.update_ticket("5158", PUT_BODY, "k")
+    assert caught.value.status == 422
+    assert "PUT /api/v2/tickets/5158.json → 422" in str(caught.value) and "Group: is invalid" in str(caught.value)
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+# --- the connector -------------------------------------------------------------------------------
+
+def test_connector_builds_its_session_with_rate_budget_and_auth(sleeps):
+    zendesk = ZendeskConnector(dataclasses.replace(SETTINGS, rate_per_minute=60.0), sleep=sleeps.append)
+    session = zendesk.client.session
+    assert isinstance(session.budget, RateBudget) and session.budget.rate == 1.0
+    assert session.http.auth == ("slaclock@acme.test/token", "tok-123")
+    assert session.sleep == sleeps.append and session.base_url == BASE
+    assert zendesk.name == "zendesk"
+
+
+@responses.activate
+def test_fetch_ticket_maps_the_api_ticket(zendesk):
+    responses.get(TICKET_URL, json=api("api_get_ticket__open"))
+    ticket = zendesk.fetch_ticket("5158")
+    assert (ticket.key, ticket.priority, ticket.version, ticket.reason_code) == (
+        "zendesk:5158", "normal", "2025-01-08T10:20:00Z", "missing_part")
+    assert ticket.due_at == datetime(2025, 1, 11, 10, 12, 7, tzinfo=timezone.utc)
+
+
+@responses.activate
+def test_apply_update_is_one_put_with_safe_update(zendesk):
+    update = TicketUpdate(ticket_id="5158", version="2025-01-08T10:20:00Z", priority="high",
+                          group_id="8447320466431", due_at=datetime(2025, 1, 9, 10, 12, 7, tzinfo=timezone.utc),
+                          tags=frozenset({"order", "missing_part"}), note="slaclock: routed to purchasing.")
+    body = {"ticket": {"priority": "high", "group_id": 8447320466431,
+                       "custom_fields": [{"id": 360002, "value": "2025-01-09T10:12:07Z"}],
+                       "tags": ["missing_part", "order"],
+                       "comment": {"body": "slaclock: routed to purchasing.", "public": False},
+                       "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}}
+    answer = api("api_get_ticket__open")
+    answer["ticket"].update(priority="high", group_id=8447320466431, updated_at="2025-01-08T10:21:04Z")
+    put = responses.put(TICKET_URL, json=answer, match=[
+        matchers.json_params_matcher(body), matchers.header_matcher({"Idempotency-Key": "slaclock-zendesk-5158-1"})])
+    ticket = zendesk.apply_update(update, "slaclock-zendesk-5158-1")
+    assert put.call_count == 1 and len(responses.calls) == 1
+    assert (ticket.priority, ticket.group_id, ticket.version) == ("high", "8447320466431", "2025-01-08T10:21:04Z")
+
+
+@responses.activate
+def test_apply_update_conflict_is_not_retried(zendesk, sleeps):
+    responses.put(TICKET_URL, status=409, json={"error": "UpdateConflict"})
+    with pytest.raises(ConflictError):
+        zendesk.apply_update(TicketUpdate(ticket_id="5158", version="2025-01-08T10:20:00Z", priority="high"), "k")
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_apply_update_that_cannot_be_expressed_is_permanent_and_sends_nothing(sleeps):
+    no_due_field = ZendeskConnector(dataclasses.replace(SETTINGS, due_field_id=None), sleep=sleeps.append)
+    update = TicketUpdate(ticket_id="5158", due_at=datetime(2025, 1, 9, tzinfo=timezone.utc))
+    with pytest.raises(PermanentError, match="ZENDESK_DUE_FIELD_ID"):
+        no_due_field.apply_update(update, "k")
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_empty_update_only_reads(zendesk):
+    responses.get(TICKET_URL, json=api("api_get_ticket__open"))
+    assert zendesk.apply_update(TicketUpdate(ticket_id="5158", version="v"), "k").ticket_id == "5158"
+    assert [c.request.method for c in responses.calls] == ["GET"]
+
+
+@responses.activate
+def test_unreadable_ticket_json_is_permanent(zendesk):
+    responses.get(TICKET_URL, json={"ticket": {"id": 5158, "status": "open", "created_at": "yesterday"}})
+    with pytest.raises(PermanentError, match="unreadable ticket JSON"):
+        zendesk.fetch_ticket("5158")
+
+
+@responses.activate
+def test_is_own_actor_reads_me_once(zendesk):
+    me = responses.get(f"{BASE}/api/v2/users/me.json", json=api("api_me__slaclock_user"))
+    assert zendesk.is_own_actor("8447388090777") is True
+    assert zendesk.is_own_actor("8447388090495") is False
+    assert zendesk.is_own_actor(None) is False
+    assert zendesk.is_own_actor("-1") is False
+    assert me.call_count == 1
+
+
+@responses.activate
+def test_is_own_actor_none_still_proves_credentials(zendesk):
+    responses.get(f"{BASE}/api/v2/users/me.json", status=401, json={"error": "Couldn't authenticate you"})
+    with pytest.raises(PermanentError):
+        zendesk.is_own_actor(None)

@@ -1,0 +1,65 @@
+"""A thin Zendesk Support API client: URL templates and one short method per endpoint.
+
+Retries (429 + Retry-After, 5xx, timeouts), the rate budget and the error taxonomy live in
+:class:`connectors.http.HelpdeskSession`; a 409 from ``safe_update`` surfaces as ``ConflictError``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.http import HelpdeskSession
+
+TICKET_URL = "/api/v2/tickets/{ticket_id}.json"
+TICKETS_URL = "/api/v2/tickets.json"
+COMMENTS_URL = "/api/v2/tickets/{ticket_id}/comments.json"
+ME_URL = "/api/v2/users/me.json"
+# Cursor pagination: 100 is the documented maximum page size for comments.
+COMMENTS_PAGE_SIZE = 100
+
+
+def basic_auth(email: str, api_token: str) -> tuple[str, str]:
+    """API-token basic auth: user `{email}/token`, password the token."""
+    return (f"{email}/token", api_token)
+
+
+def _ticket_path(template: str, ticket_id: str | int) -> str:
+    # Ticket ids are positive integers; anything else would change the path.
+    if not (str(ticket_id).isascii() and str(ticket_id).isdigit()):
+        raise ValueError(f"invalid Zendesk ticket id {ticket_id!r}")
+    return template.format(ticket_id=int(ticket_id))
+
+
+class ZendeskClient:
+    """Calls to the Zendesk Support REST API through one HelpdeskSession."""
+
+    def __init__(self, session: HelpdeskSession):
+        self.session = session
+
+    def get_ticket(self, ticket_id: str | int) -> dict[str, Any]:
+        """The ticket as the API returns it."""
+        return self.session.request("GET", _ticket_path(TICKET_URL, ticket_id))["ticket"]
+
+    def update_ticket(self, ticket_id: str | int, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """PUT `{"ticket": …}`; return the updated ticket."""
+        return self.session.request("PUT", _ticket_path(TICKET_URL, ticket_id), json=body,
+                                    headers={"Idempotency-Key": idempotency_key})["ticket"]
+
+    def create_ticket(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """POST `{"ticket": …}`; Zendesk answers a repeated key (kept two hours) with the first ticket."""
+        return self.session.request("POST", TICKETS_URL, json=body,
+                                    headers={"Idempotency-Key": idempotency_key})["ticket"]
+
+    def list_comments(self, ticket_id: str | int) -> list[dict[str, Any]]:
+        """All comments of a ticket, oldest first, following the cursor."""
+        path, comments, params = _ticket_path(COMMENTS_URL, ticket_id), [], {"page[size]": COMMENTS_PAGE_SIZE}
+        while True:
+            page = self.session.request("GET", path, params=params)
+            comments.extend(page.get("comments", []))
+            meta = page.get("meta") or {}
+            if not meta.get("has_more") or not meta.get("after_cursor"):
+                return comments
+            params = {"page[size]": COMMENTS_PAGE_SIZE, "page[after]": meta["after_cursor"]}
+
+    def me(self) -> dict[str, Any]:
+        """The API user slaclock authenticates as."""
+        return self.session.request("GET", ME_URL)["user"]

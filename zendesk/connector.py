@@ -1,0 +1,67 @@
+"""The Zendesk connector: `connectors.contract.Connector` over webhook, client and mapping."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Callable, Mapping
+
+from connectors.budget import RateBudget
+from connectors.errors import PermanentError
+from connectors.http import HelpdeskSession
+from connectors.model import Ticket, TicketEvent, TicketUpdate
+from zendesk import mapping, webhook
+from zendesk.client import ZendeskClient, basic_auth
+from zendesk.settings import ZendeskSettings
+
+
+class ZendeskConnector:
+    """Verify and parse Zendesk webhooks, read tickets, write updates."""
+
+    name = "zendesk"
+
+    def __init__(self, settings: ZendeskSettings, session: HelpdeskSession | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        if session is None:
+            session = HelpdeskSession(settings.base_url, auth=basic_auth(settings.email, settings.api_token),
+                                      budget=RateBudget(settings.rate_per_minute, sleep=sleep), sleep=sleep)
+        self.client = ZendeskClient(session)
+        self._own_id: str | None = None
+        self._own_id_lock = threading.Lock()
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless the delivery is signed by a configured secret."""
+        webhook.verify({k.lower(): v for k, v in headers.items()}, body, self.settings.webhook_secrets, now,
+                       self.settings.tolerance_seconds, self.settings.allow_test_secret)
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        """Parse a verified delivery; raise MalformedPayload naming what is wrong."""
+        return webhook.parse({k.lower(): v for k, v in headers.items()}, body)
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        """Read the ticket fresh through the API."""
+        return self._ticket(ticket_id, self.client.get_ticket(ticket_id))
+
+    def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
+        """Write fields, tags and the internal note in one PUT; ConflictError (409) is not retried here."""
+        if update.is_empty():
+            return self.fetch_ticket(update.ticket_id)
+        try:
+            body = mapping.update_body(update, self.settings)
+        except ValueError as e:
+            raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
+        return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, body, idempotency_key))
+
+    def _ticket(self, ticket_id: str, ticket_json: dict) -> Ticket:
+        try:
+            return mapping.ticket_from_api(ticket_json, self.settings)
+        except (KeyError, TypeError, ValueError) as e:
+            raise PermanentError(f"Zendesk ticket {ticket_id}: unreadable ticket JSON: {e!r}") from e
+
+    def is_own_actor(self, actor_id: str | None) -> bool:
+        """True when the change was made by slaclock's API user (read once through `me()`)."""
+        with self._own_id_lock:
+            if self._own_id is None:
+                self._own_id = str(self.client.me()["id"])
+        return actor_id is not None and str(actor_id) == self._own_id

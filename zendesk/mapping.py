@@ -1,0 +1,93 @@
+"""Translate between Zendesk's ticket JSON and the neutral Ticket / TicketUpdate."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from connectors.model import Ticket, TicketUpdate
+from zendesk.settings import ZendeskSettings
+
+CONNECTOR = "zendesk"
+# The due-time custom field is a text field holding UTC to the second (a Zendesk date field has no time).
+DUE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _str_id(value: Any) -> str | None:
+    return None if value in (None, "", 0) else str(value)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None  # an agent typed something else into the field; slaclock writes it again
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _custom_fields(ticket_json: Mapping[str, Any]) -> dict[str, Any]:
+    entries = ticket_json.get("custom_fields") or ticket_json.get("fields") or []
+    return {str(f["id"]): f.get("value") for f in entries if isinstance(f, dict) and "id" in f}
+
+
+def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -> Ticket:
+    """A Ticket from the API's ticket object (ids become strings, instants UTC-aware)."""
+    custom = _custom_fields(ticket_json)
+    opened_at = _instant(ticket_json.get("created_at"))
+    if opened_at is None:
+        raise ValueError(f"Zendesk ticket {ticket_json.get('id')!r} has no readable created_at")
+    reason = custom.get(settings.reason_field_id) if settings.reason_field_id else None
+    priority = ticket_json.get("priority")
+    return Ticket(
+        connector=CONNECTOR,
+        ticket_id=str(ticket_json["id"]),
+        status=str(ticket_json.get("status") or "new").lower(),
+        priority=str(priority).lower() if priority else None,
+        opened_at=opened_at,
+        updated_at=_instant(ticket_json.get("updated_at")),
+        version=ticket_json.get("updated_at"),
+        subject=ticket_json.get("subject") or "",
+        description=ticket_json.get("description") or "",
+        group_id=_str_id(ticket_json.get("group_id")),
+        assignee_id=_str_id(ticket_json.get("assignee_id")),
+        requester_id=_str_id(ticket_json.get("requester_id")),
+        organization_id=_str_id(ticket_json.get("organization_id")),
+        tags=frozenset(ticket_json.get("tags") or ()),
+        reason_code=str(reason) if reason not in (None, "") else None,
+        due_at=_instant(custom.get(settings.due_field_id)) if settings.due_field_id else None,
+        custom_fields=custom,
+    )
+
+
+def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, Any]:
+    """The PUT body carrying only what `update` changes; ValueError if it cannot be expressed."""
+    ticket: dict[str, Any] = {}
+    if update.priority:
+        ticket["priority"] = update.priority
+    if update.group_id:
+        ticket["group_id"] = _int_id("group_id", update.group_id)
+    if update.assignee_id:
+        ticket["assignee_id"] = _int_id("assignee_id", update.assignee_id)
+    if update.due_at:
+        if not settings.due_field_id:
+            raise ValueError("cannot write due_at: no due-time field (ZENDESK_DUE_FIELD_ID)")
+        if update.due_at.tzinfo is None:
+            raise ValueError(f"due_at must be timezone-aware, got {update.due_at.isoformat()}")
+        ticket["custom_fields"] = [{"id": int(settings.due_field_id),
+                                    "value": update.due_at.astimezone(timezone.utc).strftime(DUE_FORMAT)}]
+    if update.tags is not None:
+        ticket["tags"] = sorted(update.tags)  # a single-ticket PUT replaces the whole tag set
+    if update.note:
+        # Always explicit: a comment inherits the ticket's initial public/private setting otherwise.
+        ticket["comment"] = {"body": update.note, "public": False}
+    if ticket and update.version:
+        # 409 Conflict if the ticket changed since `version` was read.
+        ticket.update(safe_update=True, updated_stamp=update.version)
+    return {"ticket": ticket}
+
+
+def _int_id(name: str, value: str) -> int:
+    if not (str(value).isascii() and str(value).isdigit()):
+        raise ValueError(f"{name} must be a numeric Zendesk id, got {value!r}")
+    return int(value)
