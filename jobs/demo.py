@@ -123,7 +123,9 @@ class Stack:
         response.raise_for_status()
 
     def ticket(self, ticket_id: str) -> dict:
-        return self.http.get(f"{self.sandbox_url}/_sandbox/tickets/{ticket_id}", timeout=5).json()["ticket"]
+        """The sandbox's ticket with all its comments (public and internal)."""
+        data = self.http.get(f"{self.sandbox_url}/_sandbox/tickets/{ticket_id}", timeout=5).json()
+        return {**data["ticket"], "comments": data["comments"]}
 
     def stats(self) -> dict:
         return self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=5).json()
@@ -169,7 +171,7 @@ def run_demo(out: TextIO) -> int:
         store = Store(stack.database)
         for ticket_id in [*tickets, escalated, reprioritised]:
             ticket = stack.ticket(ticket_id)
-            notes = [c for c in ticket.get("comments", []) if not c["public"]]
+            notes = [c for c in ticket["comments"] if not c["public"]]
             print(f"\n== zendesk:{ticket_id} «{ticket['subject']}» group {ticket['group_id']} · "
                   f"priority {ticket['priority']} · {len(notes)} internal note(s)", file=out)
             print("\n".join(format_timeline(store, f"zendesk:{ticket_id}")), file=out)

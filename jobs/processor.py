@@ -88,7 +88,8 @@ class Processor:
         }
         with self.store.write_txn() as db:
             self.store.save_case(db, connector=connector_name, ticket_id=ticket_id, memory=decision.memory.to_json(),
-                                 snapshot=detail["ticket"], priority=decision.priority, team=decision.team,
+                                 snapshot=detail["ticket"], priority=decision.priority,
+                                 team=decision.team or (case or {}).get("team"),
                                  due_at=decision.due_at.isoformat(), rules_version=decision.rules_version,
                                  decided_at=now)
             if update.is_empty():

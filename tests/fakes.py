@@ -11,7 +11,7 @@ OWN_USER = "9001"
 
 
 class FakeConnector:
-    name = "fake"
+    name = "zendesk"  # so the example rules' Zendesk group targets apply
 
     def __init__(self):
         self.tickets: dict[str, Ticket] = {}

@@ -17,12 +17,12 @@ def env(store):
     fake = FakeConnector()
     clock = Clock(NOW)
     rules = load_rules()
-    connectors = {"fake": fake}
+    connectors = {"zendesk": fake}
     return fake, store, Processor(store, connectors, rules, clock), Deliverer(store, connectors, clock), clock, rules
 
 
 def deliver(store, ticket_id, key, actor="7", event_type="ticket.created"):
-    store.add_delivery(connector="fake", delivery_key=key, event_type=event_type, ticket_id=ticket_id,
+    store.add_delivery(connector="zendesk", delivery_key=key, event_type=event_type, ticket_id=ticket_id,
                        actor_id=actor, headers={}, body=b"{}", received_at=NOW)
 
 
@@ -41,8 +41,8 @@ def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
     assert update.group_id == "2002" and update.due_at == expected.due_at and update.priority is None
     assert update.tags is None and update.version == "v1"
     assert "routed to purchasing" in update.note and "missing_part" in update.note
-    assert idem_key.startswith("slaclock-fake-1-")
-    kinds = [e["kind"] for e in store.timeline("fake", "1")]
+    assert idem_key.startswith("slaclock-zendesk-1-")
+    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
     assert kinds == ["decision", "written"]
 
 
@@ -67,7 +67,7 @@ def test_agent_change_with_nothing_to_do_writes_nothing(env):
     deliver(store, "1", "d2", event_type="ticket.comment_added")
     drain(processor, deliverer)
     assert len(fake.writes) == 1
-    assert [e["kind"] for e in store.timeline("fake", "1")][-1] == "no_change"
+    assert [e["kind"] for e in store.timeline("zendesk", "1")][-1] == "no_change"
 
 
 def test_priority_change_rederives_due_time(env):
@@ -101,7 +101,7 @@ def test_conflict_rereads_and_decides_again(env):
     deliver(store, "1", "d1")
     drain(processor, deliverer)
     assert len(fake.writes) == 1 and fake.writes[0][0].version == "v1'"
-    kinds = [e["kind"] for e in store.timeline("fake", "1")]
+    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
     assert kinds == ["decision", "conflict", "decision", "written"]
 
 
@@ -124,7 +124,7 @@ def test_failed_write_is_parked_with_its_error_and_can_be_retried(env):
     deliverer.run_once()
     (parked,) = store.parked()
     assert "503" in parked["last_error"]
-    assert [e["kind"] for e in store.timeline("fake", "1")] == ["decision", "write_failed"]
+    assert [e["kind"] for e in store.timeline("zendesk", "1")] == ["decision", "write_failed"]
     store.retry_parked([parked["id"]], NOW)
     deliverer.run_once()
     assert len(fake.writes) == 1 and store.parked() == []
@@ -140,7 +140,7 @@ def test_unreadable_ticket_is_retried_then_failed_on_permanent_error(env):
     fake.failures = [PermanentError("404 RecordNotFound", 404)]
     processor.run_once()
     assert store.delivery_counts() == {"failed": 1}
-    assert store.timeline("fake", "1")[0]["kind"] == "read_failed"
+    assert store.timeline("zendesk", "1")[0]["kind"] == "read_failed"
 
 
 def test_no_second_decision_while_a_write_is_pending(env):
