@@ -188,7 +188,8 @@ def cmd_sandbox(args, env) -> int:
     """Run the local sandbox helpdesk alone."""
     from sandbox.__main__ import main as sandbox_main
 
-    return sandbox_main(args.sandbox_args)
+    sandbox_main([a for a in args.sandbox_args if a != "--"])
+    return 0
 
 
 def cmd_demo(args, env) -> int:
@@ -306,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv(os.environ.get("SLACLOCK_ENV_FILE", ".env"))
     logging.basicConfig(level=os.environ.get("SLACLOCK_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sandbox"]:  # the sandbox parses its own flags, --help included
+        argv = ["sandbox", "--", *argv[1:]]
     args = parser().parse_args(argv)
     try:
         return args.func(args, os.environ)

@@ -111,7 +111,7 @@ def main() -> int:
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: requests.get(f"{base}/healthz", timeout=1).ok, 20, "the server")
-            warm = [signed_event(n) for n in range(100)]
+            warm = [signed_event(n + 1) for n in range(100)]
             load(f"{base}/webhooks/zendesk", warm, args.clients, 202)
             load(f"{base}/bare", warm, args.clients, 204)
             events = [signed_event(1000 + n) for n in range(args.requests)]
