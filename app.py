@@ -30,6 +30,16 @@ STORE_RETRY_AFTER_SECONDS = "10"
 KEPT_HEADER_PREFIXES = ("x-zendesk-", "x-atlassian-", "x-hub-", "content-type", "user-agent")
 
 
+class KeyValueFormatter(logging.Formatter):
+    """Log lines with the event name first and the `extra=` fields as key=value pairs."""
+
+    STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {k: v for k, v in vars(record).items() if k not in self.STANDARD}
+        return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide settings read from the environment (see .env.example)."""
@@ -39,6 +49,8 @@ class Settings:
     host: str
     port: int
     poll_seconds: float
+    sweep_seconds: float
+    reconcile_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -55,6 +67,8 @@ class Settings:
             host=env.get("SLACLOCK_HOST") or "127.0.0.1",
             port=number("SLACLOCK_PORT", "8080", int),
             poll_seconds=number("SLACLOCK_POLL_SECONDS", "0.5"),
+            sweep_seconds=number("SLACLOCK_SWEEP_SECONDS", "30"),
+            reconcile_seconds=number("SLACLOCK_RECONCILE_SECONDS", "300"),
         )
 
 
@@ -165,9 +179,12 @@ def cmd_serve(args, env) -> int:
 
 
 def cmd_worker(args, env) -> int:
-    """Run the processor and deliverer until SIGTERM/SIGINT."""
+    """Run the processor, the deliverer and (while holding the lease) the sweeper and reconciler."""
     from jobs.deliverer import Deliverer
     from jobs.processor import Processor
+    from jobs.reconciler import Reconciler
+    from jobs.scheduler import LeasedScheduler
+    from jobs.sweeper import Sweeper
     from jobs.worker import run_worker
 
     settings, rules, store, connectors = _boot(env)
@@ -175,12 +192,20 @@ def cmd_worker(args, env) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     processor, deliverer = Processor(store, connectors, rules), Deliverer(store, connectors)
+    sweeper, reconciler = Sweeper(store), Reconciler(store, connectors)
     if args.once:
+        sweeper.run_once()
         processor.run_once()
         deliverer.run_once()
         return 0
-    logger.info("worker.started", extra={"database": settings.database})
-    run_worker(processor, deliverer, stop, poll_seconds=args.poll or settings.poll_seconds)
+    scheduler = LeasedScheduler(store, ttl_seconds=max(3 * settings.sweep_seconds, 30))
+    scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep")
+    scheduler.every(settings.reconcile_seconds, reconciler.run_once, "reconcile")
+    logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder})
+    try:
+        run_worker(processor, deliverer, stop, poll_seconds=args.poll or settings.poll_seconds, scheduler=scheduler)
+    finally:
+        scheduler.release()
     return 0
 
 
@@ -305,8 +330,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slaclock` console script."""
     load_dotenv(os.environ.get("SLACLOCK_ENV_FILE", ".env"))
-    logging.basicConfig(level=os.environ.get("SLACLOCK_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=os.environ.get("SLACLOCK_LOG_LEVEL", "INFO"), handlers=[handler])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sandbox"]:  # the sandbox parses its own flags, --help included
         argv = ["sandbox", "--", *argv[1:]]

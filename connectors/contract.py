@@ -22,5 +22,8 @@ class Connector(Protocol):
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         """Write one update in one call; raise ConflictError if the ticket changed meanwhile."""
 
+    def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
+        """(ticket id, updated_at) of open tickets changed since `cursor` (None: a first pass), and the next cursor."""
+
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's own API user."""

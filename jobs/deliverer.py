@@ -37,7 +37,7 @@ class Deliverer:
         try:
             if connector is None:
                 raise ApiError(f"connector {name} is not configured")
-            connector.apply_update(update, row["idem_key"])
+            written = connector.apply_update(update, row["idem_key"])
         except ConflictError as e:
             self._conflict(row, e)
             return
@@ -51,11 +51,12 @@ class Deliverer:
                                         detail={"outbox_id": row["id"], "error": str(e)})
             return
         now = self.clock()
-        written = [k for k, v in row["payload"].items() if v is not None and k not in ("ticket_id", "version")]
+        fields = [k for k, v in row["payload"].items() if v is not None and k not in ("ticket_id", "version")]
         with self.store.write_txn() as db:
             self.store.finish_outbox(db, row["id"], "done", now)
+            self.store.mark_seen(db, name, ticket_id, written.updated_at)
             self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="written",
-                                    summary=f"wrote {', '.join(written)}", detail={"outbox_id": row["id"]})
+                                    summary=f"wrote {', '.join(fields)}", detail={"outbox_id": row["id"]})
 
     def _conflict(self, row: dict, error: ConflictError) -> None:
         # The ticket changed after we read it (safe_update): drop this write, read again, decide again.
@@ -66,7 +67,8 @@ class Deliverer:
                 self.store.finish_outbox(db, row["id"], "failed", now, f"{MAX_CONFLICTS} conflicts in a row: {error}")
             else:
                 self.store.finish_outbox(db, row["id"], "superseded", now, str(error))
-                self.store.add_recheck(db, connector=name, ticket_id=ticket_id, cause=f"outbox-{row['id']}", now=now)
+                self.store.enqueue_check(db, connector=name, ticket_id=ticket_id, kind="slaclock.recheck",
+                                         key=f"recheck:outbox-{row['id']}", now=now)
             self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="conflict",
                                     summary="ticket changed since it was read; " +
                                     ("parked" if give_up else "reading it again to decide afresh"),

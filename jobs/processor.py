@@ -91,7 +91,7 @@ class Processor:
                                  snapshot=detail["ticket"], priority=decision.priority,
                                  team=decision.team or (case or {}).get("team"),
                                  due_at=decision.due_at.isoformat(), rules_version=decision.rules_version,
-                                 decided_at=now)
+                                 decided_at=now, seen_updated_at=ticket.updated_at)
             if update.is_empty():
                 summary = f"no change needed ({', '.join(events)})"
                 self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now,

@@ -111,6 +111,16 @@ def agent_update(ticket_id: int) -> tuple[Response, int]:
     return _reply(*zendesk_api.update_ticket(ticket_id, payload, _sandbox().config.agent_user_id, "web"))
 
 
+@control.post("/webhooks/drop")
+def drop_webhooks() -> tuple[Response, int]:
+    """Lose the next `count` webhook deliveries (body `{"count": n}`), to exercise reconciliation."""
+    count = (request.get_json(silent=True) or {}).get("count")
+    if not isinstance(count, int) or count < 0:
+        return _reply(400, {"error": "body must be {\"count\": <non-negative integer>}"})
+    _sandbox().sender.drop_next(count)
+    return _reply(200, {"dropping": count})
+
+
 @control.post("/faults")
 def add_faults() -> tuple[Response, int]:
     body = request.get_json(silent=True)

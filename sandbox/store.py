@@ -245,6 +245,13 @@ class TicketStore:
                 raise RecordNotFound(ticket_id)
             return copy.deepcopy(self._tickets[ticket_id])
 
+    def changed_since(self, since: tuple[int, int], limit: int) -> list[TicketRecord]:
+        """Copies of tickets whose (updated_at seconds, id) comes after `since`, oldest change first."""
+        with self._lock:
+            changed = sorted((t for t in self._tickets.values() if (int(t.updated_at.timestamp()), t.id) > since),
+                             key=lambda t: (t.updated_at, t.id))
+            return copy.deepcopy(changed[:limit])
+
     def create(self, payload: Mapping[str, Any], actor_id: int, via_channel: str = "api") -> Mutation:
         """Create a ticket from a `ticket` object (a comment is required, as on Zendesk)."""
         fields = validate(payload)

@@ -149,6 +149,7 @@ class WebhookSender:
         self._lock = threading.Lock()
         self._records: list[Delivery] = []
         self._unfinished = 0
+        self._to_drop = 0
         # Starts where Zendesk's documentation example does; only uniqueness matters.
         self._invocation_ids = itertools.count(8350205582)
         self._stop = threading.Event()
@@ -165,8 +166,18 @@ class WebhookSender:
                 if self.url is None:
                     delivery.state = "skipped"
                     continue
+                if self._to_drop:
+                    # A lost webhook, as during Zendesk's delivery incidents: never sent, never retried.
+                    self._to_drop -= 1
+                    delivery.state = "dropped"
+                    continue
                 self._unfinished += 1
             self._queue.put((delivery, json.dumps(envelope, separators=(",", ":")).encode("utf-8")))
+
+    def drop_next(self, count: int) -> None:
+        """Lose the next `count` deliveries."""
+        with self._lock:
+            self._to_drop = count
 
     def deliveries(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -175,7 +186,7 @@ class WebhookSender:
     def counts(self) -> dict[str, int]:
         with self._lock:
             states = [delivery.state for delivery in self._records]
-        return {"sent": states.count("sent"), "pending": states.count("pending"), "failed": states.count("failed")}
+        return {state: states.count(state) for state in ("sent", "pending", "failed", "dropped")}
 
     def idle(self) -> bool:
         """True when nothing is queued and nothing is in flight."""

@@ -331,6 +331,41 @@ def list_comments(ticket_id: int) -> Response:
                   "links": {"prev": None, "next": None}})
 
 
+# Zendesk: "start_time … Must be at least one minute in the past"; at most 1000 tickets a page.
+INCREMENTAL_MIN_AGE_SECONDS = 60
+INCREMENTAL_MAX_PAGE = 1000
+
+
+def _cursor(position: tuple[int, int]) -> str:
+    # Zendesk's cursors are opaque; this one is the base64 of "<unix seconds>:<ticket id>".
+    return base64.urlsafe_b64encode(f"{position[0]}:{position[1]}".encode()).decode()
+
+
+@_routes("/api/v2/incremental/tickets/cursor", ["GET"])
+def incremental_tickets() -> Response:
+    cursor, start_time = request.args.get("cursor"), request.args.get("start_time")
+    try:
+        if cursor:
+            seconds, ticket_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+            position = (int(seconds), int(ticket_id))
+        elif start_time is not None:
+            position = (int(start_time) - 1, 2**63)
+            if int(start_time) > time.time() - INCREMENTAL_MIN_AGE_SECONDS:
+                raise ValueError("start_time must be at least one minute in the past")
+        else:
+            raise ValueError("start_time or cursor is required")
+        per_page = min(int(request.args.get("per_page", INCREMENTAL_MAX_PAGE)), INCREMENTAL_MAX_PAGE)
+    except (ValueError, binascii.Error) as e:
+        return _json({"error": "InvalidValue", "description": str(e)}, 400)
+    tickets = _sandbox().store.changed_since(position, per_page)
+    if tickets:
+        position = (int(tickets[-1].updated_at.timestamp()), tickets[-1].id)
+    after = _cursor(position)
+    return _json({"tickets": [ticket_json(t) for t in tickets], "after_cursor": after, "before_cursor": None,
+                  "after_url": f"{_base_url()}/api/v2/incremental/tickets/cursor.json?cursor={after}",
+                  "before_url": None, "end_of_stream": len(tickets) < per_page})
+
+
 def api_not_found(error: Exception) -> Response | Exception:
     """Zendesk's answer to an unknown endpoint under /api/v2 (anything else: Flask's 404/405)."""
     if request.path.startswith(API_PREFIX):

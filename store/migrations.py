@@ -34,3 +34,12 @@ def m001_initial(db: Database) -> None:
     db["outbox"].create_index(["idem_key"], unique=True)
     db["outbox"].create_index(["status", "next_attempt_at"])
     db["outbox"].create_index(["connector", "ticket_id", "status"])
+
+
+@migrations()
+def m002_sweeper(db: Database) -> None:
+    db["tickets"].add_column("next_action_at", str)
+    db["tickets"].add_column("seen_updated_at", str)
+    db["tickets"].create_index(["next_action_at"])
+    db["leases"].create({"name": str, "holder": str, "expires_at": str}, pk="name")
+    db["cursors"].create({"name": str, "value": str, "updated_at": str}, pk="name")

@@ -144,12 +144,33 @@ class Store:
 
     def save_case(self, db: Database, *, connector: str, ticket_id: str, memory: Mapping[str, Any],
                   snapshot: Mapping[str, Any], priority: str | None, team: str | None, due_at: str | None,
-                  rules_version: str, decided_at: datetime) -> None:
+                  rules_version: str, decided_at: datetime, next_action_at: datetime | None = None,
+                  seen_updated_at: datetime | None = None) -> None:
         db["tickets"].upsert({
             "connector": connector, "ticket_id": ticket_id, "memory_json": json.dumps(memory, default=str),
             "snapshot_json": json.dumps(snapshot, default=str), "priority": priority, "team": team,
             "due_at": due_at, "rules_version": rules_version, "decided_at": _iso(decided_at),
+            "next_action_at": _iso(next_action_at) if next_action_at else None,
+            "seen_updated_at": _iso(seen_updated_at) if seen_updated_at else None,
         }, pk=("connector", "ticket_id"))
+
+    def mark_seen(self, db: Database, connector: str, ticket_id: str, updated_at: datetime | None) -> None:
+        """Record the ticket version slaclock last read or wrote, inside the caller's transaction."""
+        if updated_at:
+            db.execute("update tickets set seen_updated_at = max(coalesce(seen_updated_at, ''), ?) "
+                       "where connector = ? and ticket_id = ?", [_iso(updated_at), connector, ticket_id])
+
+    def is_seen(self, connector: str, ticket_id: str, updated_at: datetime) -> bool:
+        """True when slaclock already read or wrote this version of the ticket, or a later one."""
+        row = self.db.execute("select seen_updated_at from tickets where connector = ? and ticket_id = ?",
+                              [connector, ticket_id]).fetchone()
+        return bool(row and row[0] and row[0] >= _iso(updated_at))
+
+    def due_tickets(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Tickets whose next time-driven action is due (an index range scan: cost grows with what is due)."""
+        return list(self.db.query(
+            "select connector, ticket_id, next_action_at from tickets where next_action_at <= ? "
+            "order by next_action_at limit ?", [_iso(now), limit]))
 
     def add_timeline(self, db: Database, *, connector: str, ticket_id: str, at: datetime, kind: str,
                      summary: str, detail: Mapping[str, Any]) -> None:
@@ -218,12 +239,6 @@ class Store:
     def outbox_counts(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self.db.execute("select status, count(*) from outbox group by status")}
 
-    def add_recheck(self, db: Database, *, connector: str, ticket_id: str, cause: str, now: datetime) -> None:
-        """Queue a fresh read-and-decide for a ticket (after a 409), inside the caller's transaction."""
-        db.execute("insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, received_at, "
-                   "headers_json, body, status, attempts) values (?, ?, 'slaclock.recheck', ?, ?, '{}', ?, 'pending', 0)",
-                   [connector, f"recheck:{cause}", ticket_id, _iso(now), b""])
-
     def conflicts_since_last_write(self, connector: str, ticket_id: str) -> int:
         """How many writes in a row were superseded by a 409 since the last successful one."""
         row = self.db.execute(
@@ -231,3 +246,36 @@ class Store:
             "coalesce((select max(id) from outbox where connector = ? and ticket_id = ? and status = 'done'), 0)",
             [connector, ticket_id, connector, ticket_id]).fetchone()
         return row[0]
+
+    # --- leases and cursors --------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+        """Take or renew the named lease for `holder`; False while another holder's lease is live."""
+        expires = _iso(datetime.fromtimestamp(now.timestamp() + ttl_seconds, timezone.utc))
+        with self.write_txn() as db:
+            cursor = db.execute(
+                "insert into leases (name, holder, expires_at) values (?, ?, ?) on conflict(name) do update "
+                "set holder = excluded.holder, expires_at = excluded.expires_at "
+                "where leases.holder = excluded.holder or leases.expires_at < ?",
+                [name, holder, expires, _iso(now)])
+            return cursor.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.write_txn() as db:
+            db.execute("delete from leases where name = ? and holder = ?", [name, holder])
+
+    def get_cursor(self, name: str) -> str | None:
+        row = self.db.execute("select value from cursors where name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, db: Database, name: str, value: str, now: datetime) -> None:
+        db["cursors"].upsert({"name": name, "value": value, "updated_at": _iso(now)}, pk="name")
+
+    def enqueue_check(self, db: Database, *, connector: str, ticket_id: str, kind: str, key: str,
+                      now: datetime) -> bool:
+        """Queue a fresh read-and-decide for a ticket (sweep, reconcile); False if that key was queued before."""
+        cursor = db.execute(
+            "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, received_at, headers_json, "
+            "body, status, attempts) values (?, ?, ?, ?, ?, '{}', ?, 'pending', 0)",
+            [connector, key, kind, ticket_id, _iso(now), b""])
+        return cursor.rowcount == 1

@@ -19,6 +19,8 @@ class FakeConnector:
         self.reads = 0
         self.conflicts = 0   # answer this many writes with 409 (after changing the ticket)
         self.failures: list[Exception] = []
+        self.feed: list[tuple[str, datetime]] = []   # what changed_tickets reports next
+        self.cursors: list[str | None] = []
 
     def add(self, ticket_id: str, **fields) -> Ticket:
         base = dict(status="new", priority="normal", opened_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
@@ -58,6 +60,11 @@ class FakeConnector:
                    if getattr(update, k) is not None}
         self.change(update.ticket_id, **changes)
         return self.tickets[update.ticket_id]
+
+    def changed_tickets(self, cursor, now):
+        self.cursors.append(cursor)
+        changes, self.feed = self.feed, []
+        return changes, f"cursor-{len(self.cursors)}"
 
     def is_own_actor(self, actor_id) -> bool:
         return actor_id == OWN_USER

@@ -419,7 +419,7 @@ def test_deliveries_retry_on_503_and_give_up_on_400(make_app):
     deliveries = client.get("/_sandbox/webhooks").get_json()["deliveries"]
     assert [(d["state"], d["status"], d["attempts"]) for d in deliveries] == \
         [("sent", 200, 2), ("failed", 400, 1)]
-    assert client.get("/_sandbox/stats").get_json()["webhooks"] == {"sent": 1, "pending": 0, "failed": 1}
+    assert client.get("/_sandbox/stats").get_json()["webhooks"] == {"sent": 1, "pending": 0, "failed": 1, "dropped": 0}
     first_tries = receiver.deliveries[:2]
     assert first_tries[0][1] == first_tries[1][1]
     assert first_tries[0][0]["X-Zendesk-Webhook-Invocation-Id"] == first_tries[1][0]["X-Zendesk-Webhook-Invocation-Id"]

@@ -13,6 +13,7 @@ TICKET_URL = "/api/v2/tickets/{ticket_id}.json"
 TICKETS_URL = "/api/v2/tickets.json"
 COMMENTS_URL = "/api/v2/tickets/{ticket_id}/comments.json"
 ME_URL = "/api/v2/users/me.json"
+INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
 
@@ -59,6 +60,11 @@ class ZendeskClient:
             if not meta.get("has_more") or not meta.get("after_cursor"):
                 return comments
             params = {"page[size]": COMMENTS_PAGE_SIZE, "page[after]": meta["after_cursor"]}
+
+    def incremental_tickets(self, start_time: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """One page of the incremental ticket export (admins only; 10 requests/min)."""
+        params = {"cursor": cursor} if cursor else {"start_time": start_time}
+        return self.session.request("GET", INCREMENTAL_TICKETS_URL, params=params)
 
     def me(self) -> dict[str, Any]:
         """The API user slaclock authenticates as."""

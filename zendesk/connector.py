@@ -14,6 +14,10 @@ from zendesk import mapping, webhook
 from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
 
+FIRST_PASS_LOOKBACK_SECONDS = 3600
+# The export also lists closed and deleted tickets; neither needs a decision.
+CLOSED_STATUSES = frozenset({"closed", "deleted"})
+
 
 class ZendeskConnector:
     """Verify and parse Zendesk webhooks, read tickets, write updates."""
@@ -58,6 +62,20 @@ class ZendeskConnector:
             return mapping.ticket_from_api(ticket_json, self.settings)
         except (KeyError, TypeError, ValueError) as e:
             raise PermanentError(f"Zendesk ticket {ticket_id}: unreadable ticket JSON: {e!r}") from e
+
+    def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
+        """(ticket id, updated_at) of open tickets changed since `cursor`, and the cursor to resume from."""
+        # Zendesk wants start_time at least a minute in the past; a first pass looks back one hour.
+        page = self.client.incremental_tickets(start_time=int(now.timestamp()) - FIRST_PASS_LOOKBACK_SECONDS) \
+            if cursor is None else self.client.incremental_tickets(cursor=cursor)
+        changes: list[tuple[str, datetime]] = []
+        while True:
+            changes += [(str(t["id"]), updated) for t in page.get("tickets", [])
+                        if t.get("status") not in CLOSED_STATUSES and (updated := mapping.parse_time(t.get("updated_at")))]
+            cursor = page.get("after_cursor") or cursor
+            if page.get("end_of_stream") or not page.get("after_cursor"):
+                return changes, cursor
+            page = self.client.incremental_tickets(cursor=cursor)
 
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's API user (read once through `me()`)."""

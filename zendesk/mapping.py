@@ -16,7 +16,8 @@ def _str_id(value: Any) -> str | None:
     return None if value in (None, "", 0) else str(value)
 
 
-def _instant(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 instant as UTC, or None when absent or unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -34,7 +35,7 @@ def _custom_fields(ticket_json: Mapping[str, Any]) -> dict[str, Any]:
 def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -> Ticket:
     """A Ticket from the API's ticket object (ids become strings, instants UTC-aware)."""
     custom = _custom_fields(ticket_json)
-    opened_at = _instant(ticket_json.get("created_at"))
+    opened_at = parse_time(ticket_json.get("created_at"))
     if opened_at is None:
         raise ValueError(f"Zendesk ticket {ticket_json.get('id')!r} has no readable created_at")
     reason = custom.get(settings.reason_field_id) if settings.reason_field_id else None
@@ -45,7 +46,7 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         status=str(ticket_json.get("status") or "new").lower(),
         priority=str(priority).lower() if priority else None,
         opened_at=opened_at,
-        updated_at=_instant(ticket_json.get("updated_at")),
+        updated_at=parse_time(ticket_json.get("updated_at")),
         version=ticket_json.get("updated_at"),
         subject=ticket_json.get("subject") or "",
         description=ticket_json.get("description") or "",
@@ -55,7 +56,7 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         organization_id=_str_id(ticket_json.get("organization_id")),
         tags=frozenset(ticket_json.get("tags") or ()),
         reason_code=str(reason) if reason not in (None, "") else None,
-        due_at=_instant(custom.get(settings.due_field_id)) if settings.due_field_id else None,
+        due_at=parse_time(custom.get(settings.due_field_id)) if settings.due_field_id else None,
         custom_fields=custom,
     )
 

@@ -1,0 +1,46 @@
+"""Catch what webhooks missed: re-read tickets the helpdesk changed since the last pass."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from connectors.contract import Connector
+from connectors.errors import ApiError
+from jobs.clock import utcnow
+from store import Store
+
+logger = logging.getLogger(__name__)
+
+RECONCILE = "slaclock.reconcile"
+
+
+class Reconciler:
+    """Walks each connector's change feed from a stored cursor and queues a check per changed ticket."""
+
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow):
+        self.store, self.connectors, self.clock = store, connectors, clock
+
+    def run_once(self) -> int:
+        """One pass over every connector; return how many checks were queued."""
+        return sum(self._reconcile(name, connector) for name, connector in self.connectors.items())
+
+    def _reconcile(self, name: str, connector: Connector) -> int:
+        cursor_name = f"reconcile:{name}"
+        now = self.clock()
+        try:
+            changes, cursor = connector.changed_tickets(self.store.get_cursor(cursor_name), now)
+        except ApiError as e:
+            logger.warning("reconciler.failed", extra={"connector": name, "error": str(e)})
+            return 0
+        queued = 0
+        with self.store.write_txn() as db:
+            for ticket_id, updated_at in changes:
+                if self.store.is_seen(name, ticket_id, updated_at):
+                    continue  # already decided on this version, or wrote a later one
+                queued += self.store.enqueue_check(db, connector=name, ticket_id=ticket_id, kind=RECONCILE,
+                                                   key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}",
+                                                   now=now)
+            self.store.set_cursor(db, cursor_name, cursor, now)
+        if queued:
+            logger.info("reconciler.queued", extra={"connector": name, "changed": len(changes), "queued": queued})
+        return queued

@@ -1,0 +1,43 @@
+"""Scheduled jobs for the worker: sweep every N seconds, reconcile every M; only the lease holder runs them."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from typing import Callable
+
+import schedule
+
+from jobs.clock import utcnow
+from store import Store
+
+logger = logging.getLogger(__name__)
+
+LEASE = "scheduler"
+
+
+class LeasedScheduler:
+    """`schedule` jobs that run only while this worker holds the store lease (one sweeper at a time)."""
+
+    def __init__(self, store: Store, clock: Callable = utcnow, ttl_seconds: float = 90, holder: str | None = None):
+        self.store, self.clock, self.ttl = store, clock, ttl_seconds
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.jobs = schedule.Scheduler()
+
+    def every(self, seconds: float, job: Callable[[], int], name: str) -> None:
+        """Run `job` every `seconds` while holding the lease; log its failures instead of dying."""
+        def guarded() -> None:
+            if not self.store.acquire_lease(LEASE, self.holder, self.clock(), self.ttl):
+                return
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - `schedule` does not catch; one failed pass must not stop the worker
+                logger.exception("scheduler.job-failed", extra={"job": name})
+        self.jobs.every(seconds).seconds.do(guarded)
+
+    def run_pending(self) -> None:
+        self.jobs.run_pending()
+
+    def release(self) -> None:
+        self.store.release_lease(LEASE, self.holder)

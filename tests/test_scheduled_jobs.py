@@ -1,0 +1,77 @@
+"""Sweeper, reconciler and the scheduler lease, with an injected clock."""
+from datetime import datetime, timedelta, timezone
+
+from jobs.deliverer import Deliverer
+from jobs.processor import Processor
+from jobs.reconciler import Reconciler
+from jobs.scheduler import LeasedScheduler
+from jobs.sweeper import Sweeper
+from rules import load_rules
+from tests.fakes import Clock, FakeConnector
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def save(store, ticket_id, next_action_at):
+    with store.write_txn() as db:
+        store.save_case(db, connector="zendesk", ticket_id=ticket_id, memory={}, snapshot={}, priority="normal",
+                        team="support", due_at=None, rules_version="x", decided_at=NOW, next_action_at=next_action_at)
+
+
+def test_lease_one_holder_at_a_time_and_takeover_after_expiry(store):
+    assert store.acquire_lease("scheduler", "a", NOW, 90)
+    assert not store.acquire_lease("scheduler", "b", NOW + timedelta(seconds=30), 90)
+    assert store.acquire_lease("scheduler", "a", NOW + timedelta(seconds=60), 90)  # renewal
+    assert not store.acquire_lease("scheduler", "b", NOW + timedelta(seconds=120), 90)
+    assert store.acquire_lease("scheduler", "b", NOW + timedelta(seconds=151), 90)  # a stopped renewing
+    assert not store.acquire_lease("scheduler", "a", NOW + timedelta(seconds=152), 90)
+
+
+def test_scheduled_jobs_run_only_on_the_lease_holder(store):
+    clock = Clock(NOW)
+    runs = {"a": 0, "b": 0}
+    workers = {}
+    for name in runs:
+        workers[name] = LeasedScheduler(store, clock, ttl_seconds=90, holder=name)
+        workers[name].every(0.001, lambda name=name: runs.__setitem__(name, runs[name] + 1), "count")
+    for job in [*workers["a"].jobs.jobs, *workers["b"].jobs.jobs]:
+        job.run()
+    assert runs == {"a": 1, "b": 0}
+    workers["a"].release()
+    for job in workers["b"].jobs.jobs:
+        job.run()
+    assert runs == {"a": 1, "b": 1}
+
+
+def test_sweep_queues_only_due_tickets_once(store):
+    save(store, "1", NOW - timedelta(minutes=1))
+    save(store, "2", NOW + timedelta(minutes=5))
+    save(store, "3", None)
+    sweeper = Sweeper(store, Clock(NOW))
+    assert sweeper.run_once() == 1
+    assert sweeper.run_once() == 0, "a queued check is not queued again"
+    rows = store.claim_deliveries(NOW)
+    assert [(r["ticket_id"], r["event_type"]) for r in rows] == [("1", "slaclock.sweep")]
+
+
+def test_sweep_uses_the_index_on_next_action_at(store):
+    plan = store.db.execute("explain query plan select connector, ticket_id, next_action_at from tickets "
+                            "where next_action_at <= ? order by next_action_at limit ?", ["x", 5]).fetchall()
+    assert any("tickets_next_action_at" in row[-1] for row in plan)
+
+
+def test_reconcile_catches_a_ticket_whose_webhook_was_lost(store):
+    fake, clock, rules = FakeConnector(), Clock(NOW), load_rules()
+    connectors = {"zendesk": fake}
+    fake.add("1", reason_code="wrong_item", updated_at=NOW - timedelta(minutes=3))
+    fake.feed = [("1", NOW - timedelta(minutes=3))]
+    reconciler = Reconciler(store, connectors, clock)
+    assert reconciler.run_once() == 1
+    processor, deliverer = Processor(store, connectors, rules, clock), Deliverer(store, connectors, clock)
+    processor.run_once()
+    deliverer.run_once()
+    assert fake.writes[0][0].group_id == "2003"
+    # Next pass resumes from the stored cursor and skips the version slaclock already handled.
+    fake.feed = [("1", NOW - timedelta(minutes=3))]
+    assert reconciler.run_once() == 0
+    assert fake.cursors == [None, "cursor-1"]
