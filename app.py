@@ -73,11 +73,16 @@ class Settings:
 
 
 def build_connectors(env: Mapping[str, str], rules: Rules) -> dict[str, Connector]:
-    """The configured connectors by name."""
+    """The configured connectors by name: Zendesk always, Jira when JIRA_URL is set."""
+    from jira.connector import JiraConnector
+    from jira.settings import JiraSettings
     from zendesk.connector import ZendeskConnector
     from zendesk.settings import ZendeskSettings
 
-    return {"zendesk": ZendeskConnector(ZendeskSettings.from_env(env, rules))}
+    connectors: dict[str, Connector] = {"zendesk": ZendeskConnector(ZendeskSettings.from_env(env, rules))}
+    if env.get("JIRA_URL"):
+        connectors["jira"] = JiraConnector(JiraSettings.from_env(env, rules))
+    return connectors
 
 
 def create_app(test_config: Mapping | None = None) -> Flask:

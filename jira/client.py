@@ -1,0 +1,108 @@
+"""A thin Jira Cloud / JSM client: URL templates and one short method per endpoint.
+
+Retries (429 + Retry-After, 5xx, timeouts), the rate budget and the error taxonomy live in
+:class:`connectors.http.HelpdeskSession`. Writes use REST v3 (ADF bodies); JSM calls use `servicedeskapi`.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator, Sequence
+
+from connectors.http import HelpdeskSession
+
+ISSUE_URL = "/rest/api/3/issue/{key}"
+ASSIGNEE_URL = "/rest/api/3/issue/{key}/assignee"
+ISSUE_COMMENT_URL = "/rest/api/3/issue/{key}/comment"
+REQUEST_COMMENT_URL = "/rest/servicedeskapi/request/{key}/comment"
+REQUEST_SLA_URL = "/rest/servicedeskapi/request/{key}/sla"
+# The enhanced search; /rest/api/3/search (startAt/total) is deprecated and being removed.
+SEARCH_URL = "/rest/api/3/search/jql"
+MYSELF_URL = "/rest/api/3/myself"
+
+# Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
+SEARCH_PAGE_SIZE = 100
+SLA_PAGE_SIZE = 50
+# Makes a platform-API comment internal in JSM (what pycontribs/jira sends for is_internal=True).
+INTERNAL_COMMENT_PROPERTY = {"key": "sd.public.comment", "value": {"internal": True}}
+
+_ISSUE_KEY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]*-[0-9]+|[0-9]+)$")
+
+
+def basic_auth(email: str, api_token: str) -> tuple[str, str]:
+    """API-token basic auth: the Atlassian account email and the token."""
+    return (email, api_token)
+
+
+def adf(text: str) -> dict[str, Any]:
+    """Plain text as an Atlassian Document Format doc: one paragraph per non-empty line."""
+    paragraphs = [{"type": "paragraph", "content": [{"type": "text", "text": line}]}
+                  for line in text.splitlines() if line.strip()]
+    return {"version": 1, "type": "doc", "content": paragraphs or [{"type": "paragraph", "content": []}]}
+
+
+def _path(template: str, key: str) -> str:
+    # Issue keys (SD-12) or numeric ids only; anything else would change the path.
+    if not _ISSUE_KEY.match(str(key)):
+        raise ValueError(f"invalid Jira issue key {key!r}")
+    return template.format(key=key)
+
+
+class JiraClient:
+    """Calls to the Jira Cloud platform and JSM REST APIs through one HelpdeskSession."""
+
+    def __init__(self, session: HelpdeskSession):
+        self.session = session
+
+    def get_issue(self, key: str, fields: Sequence[str]) -> dict[str, Any]:
+        """The issue with only `fields` (Jira returns every field when none are named)."""
+        return self.session.request("GET", _path(ISSUE_URL, key), params={"fields": ",".join(fields)})
+
+    def edit_issue(self, key: str, body: dict[str, Any]) -> None:
+        """PUT `{"fields": …}`; Jira answers 204."""
+        self.session.request("PUT", _path(ISSUE_URL, key), json=body)
+
+    def assign(self, key: str, account_id: str | None) -> None:
+        """Set the assignee (needs *Assign issues*, not *Edit issues*); None unassigns."""
+        self.session.request("PUT", _path(ASSIGNEE_URL, key), json={"accountId": account_id})
+
+    def add_internal_comment(self, key: str, body: str) -> dict[str, Any]:
+        """An internal JSM comment; `body` is plain text, and `public` is required (400 without it)."""
+        return self.session.request("POST", _path(REQUEST_COMMENT_URL, key), json={"body": body, "public": False})
+
+    def add_platform_comment(self, key: str, body: str) -> dict[str, Any]:
+        """A comment through the platform API, marked internal for JSM; for issues outside a service project."""
+        return self.session.request("POST", _path(ISSUE_COMMENT_URL, key),
+                                    json={"body": adf(body), "properties": [INTERNAL_COMMENT_PROPERTY]})
+
+    def search_jql(self, jql: str, fields: Sequence[str], next_page_token: str | None = None,
+                   max_results: int = SEARCH_PAGE_SIZE) -> dict[str, Any]:
+        """One page of `{issues, nextPageToken?, isLast}`; the JQL must be bounded (e.g. by project)."""
+        body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": max_results}
+        if next_page_token:
+            body["nextPageToken"] = next_page_token
+        return self.session.request("POST", SEARCH_URL, json=body)
+
+    def search_all(self, jql: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every issue matching `jql`, following `nextPageToken` (absent on the last page)."""
+        token = None
+        while True:
+            page = self.search_jql(jql, fields, token)
+            yield from page.get("issues") or []
+            token = page.get("nextPageToken")
+            if page.get("isLast") or not token:
+                return
+
+    def request_sla(self, key: str) -> list[dict[str, Any]]:
+        """The request's SLA metrics (`name`, `ongoingCycle?`, `completedCycles`), every page."""
+        path, metrics, start = _path(REQUEST_SLA_URL, key), [], 0
+        while True:
+            page = self.session.request("GET", path, params={"start": start, "limit": SLA_PAGE_SIZE})
+            values = page.get("values") or []
+            metrics.extend(values)
+            if page.get("isLastPage", True) or not values:
+                return metrics
+            start += len(values)
+
+    def myself(self) -> dict[str, Any]:
+        """The account slaclock authenticates as."""
+        return self.session.request("GET", MYSELF_URL)

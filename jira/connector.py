@@ -1,0 +1,147 @@
+"""The Jira connector: `connectors.contract.Connector` over webhook, client and mapping."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from connectors.budget import RateBudget
+from connectors.errors import PermanentError
+from connectors.http import HelpdeskSession
+from connectors.model import Ticket, TicketEvent, TicketUpdate
+from jira import mapping, webhook
+from jira.client import JiraClient, basic_auth
+from jira.settings import JiraSettings
+
+# A first reconciliation pass looks back one hour (as Zendesk's does). Later passes overlap the previous
+# one by two minutes: JQL compares at minute resolution and the two clocks differ; the store skips repeats.
+FIRST_PASS_LOOKBACK = timedelta(hours=1)
+RECONCILE_OVERLAP = timedelta(minutes=2)
+RECONCILE_FIELDS = ("updated", "status")
+
+
+def changed_since_jql(minutes: int, projects: tuple[str, ...] = ()) -> str:
+    """Bounded JQL for issues updated in the last `minutes`; relative dates avoid the API user's time zone."""
+    scope = f"project in ({', '.join(projects)}) AND " if projects else ""
+    return f'{scope}updated >= "-{minutes}m" ORDER BY updated ASC'
+
+
+class JiraConnector:
+    """Verify and parse Jira webhooks, read issues, write updates and internal notes."""
+
+    name = "jira"
+
+    def __init__(self, settings: JiraSettings, session: HelpdeskSession | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        if session is None:
+            session = HelpdeskSession(settings.base_url, auth=basic_auth(settings.email, settings.api_token),
+                                      budget=RateBudget(settings.rate_per_minute, sleep=sleep), sleep=sleep)
+        self.client = JiraClient(session)
+        self._own_ids: frozenset[str] | None = None
+        self._own_ids_lock = threading.Lock()
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless the delivery is signed by a configured secret.
+
+        Jira signs no timestamp, so `now` is unused: a replayed delivery is caught by its delivery key.
+        """
+        webhook.verify({k.lower(): v for k, v in headers.items()}, body, self.settings.webhook_secrets)
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        """Parse a verified delivery; raise MalformedPayload naming what is wrong.
+
+        With JIRA_PROJECTS set, events for issues of other projects are ignored.
+        """
+        event = webhook.parse({k.lower(): v for k, v in headers.items()}, body)
+        project = (event.ticket_id or "").rpartition("-")[0]
+        if self.settings.projects and project and project.upper() not in self.settings.projects:
+            return replace(event, ignored=True, fields={})
+        return event
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        """Read the issue fresh through the API (only the fields slaclock uses)."""
+        issue = self.client.get_issue(ticket_id, mapping.fields_to_read(self.settings))
+        try:
+            return mapping.ticket_from_api(issue, self.settings)
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise PermanentError(f"Jira issue {ticket_id}: unreadable issue JSON: {e}") from e
+
+    def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
+        """Write the fields in one edit, then the internal note; return the issue as re-read afterwards.
+
+        Jira has no conditional write (Zendesk's safe_update) and no idempotency key, so `update.version`
+        and `idempotency_key` are not sent: concurrent edits are last-write-wins per field, which is why
+        only the changed fields are sent. A 409 from Jira means its own concurrent-write lock, not
+        "changed since read"; it surfaces as ConflictError and the deliverer reads and decides again.
+        """
+        if update.is_empty():
+            return self.fetch_ticket(update.ticket_id)
+        try:
+            body = mapping.edit_body(update, self.settings)
+        except ValueError as e:
+            raise PermanentError(f"Jira issue {update.ticket_id}: {e}") from e
+        if body["fields"]:
+            self._edit(update.ticket_id, body)
+        if update.note:
+            self._add_note(update.ticket_id, update.note)
+        return self.fetch_ticket(update.ticket_id)
+
+    def _edit(self, key: str, body: dict[str, Any]) -> None:
+        try:
+            self.client.edit_issue(key, body)
+        except PermanentError as e:
+            assignee = body["fields"].get("assignee")
+            # A 400 naming the assignee: the field is not on the project's edit screen. The assign
+            # endpoint needs only the *Assign issues* permission, so write the rest and assign separately.
+            if e.status != 400 or assignee is None or "assignee" not in str(e):
+                raise
+            rest = {name: value for name, value in body["fields"].items() if name != "assignee"}
+            if rest:
+                self.client.edit_issue(key, {"fields": rest})
+            self.client.assign(key, assignee["accountId"])
+
+    def _add_note(self, key: str, note: str) -> None:
+        try:
+            self.client.add_internal_comment(key, note)
+        except PermanentError as e:
+            # servicedeskapi answers 404 for an issue outside a service project (or a site without JSM);
+            # the platform API with the sd.public.comment property still keeps the note internal.
+            if e.status != 404:
+                raise
+            self.client.add_platform_comment(key, note)
+
+    def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
+        """(issue key, updated) of issues changed since `cursor` (the previous pass's `now`), and the next cursor."""
+        since = _cursor_time(cursor) or now - FIRST_PASS_LOOKBACK
+        minutes = max(1, math.ceil((now - since + RECONCILE_OVERLAP).total_seconds() / 60))
+        changes: list[tuple[str, datetime]] = []
+        for issue in self.client.search_all(changed_since_jql(minutes, self.settings.projects), RECONCILE_FIELDS):
+            fields = issue.get("fields") or {}
+            status = fields.get("status") or {}
+            updated = mapping.parse_time(fields.get("updated"))
+            closed = mapping.status_from_jira(status.get("name"), (status.get("statusCategory") or {}).get("key"),
+                                              self.settings) == "closed"
+            if issue.get("key") and updated and not closed:
+                changes.append((str(issue["key"]), updated))
+        return changes, now.astimezone(timezone.utc).isoformat()
+
+    def is_own_actor(self, actor_id: str | None) -> bool:
+        """True when the change was made by slaclock's own account (read once through `myself()`)."""
+        with self._own_ids_lock:
+            if self._own_ids is None:
+                me = self.client.myself()
+                # Cloud identifies users by accountId; Server/DC payloads carry the user key or name.
+                self._own_ids = frozenset(str(me[k]) for k in ("accountId", "key", "name") if me.get(k))
+        return actor_id is not None and actor_id in self._own_ids
+
+
+def _cursor_time(cursor: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(cursor) if cursor else None
+    except ValueError:
+        return None  # not one of ours: start afresh with a first pass
+    return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment

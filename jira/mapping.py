@@ -1,0 +1,173 @@
+"""Translate between Jira's issue JSON and the neutral Ticket / TicketUpdate."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from connectors.model import Ticket, TicketUpdate
+from jira.settings import JiraSettings
+
+CONNECTOR = "jira"
+# What fetch_ticket reads besides the configured custom fields.
+SYSTEM_FIELDS = ("summary", "description", "status", "priority", "assignee", "reporter", "labels",
+                 "created", "updated", "project", "issuetype")
+# Jira's datetime format; it reads and accepts `2025-01-08T10:12:07.123+0000`.
+JIRA_DATETIME = "%Y-%m-%dT%H:%M:%S.000+0000"
+CATEGORY_STATUS = {"new": "new", "indeterminate": "open", "done": "solved"}
+
+
+def fields_to_read(settings: JiraSettings) -> tuple[str, ...]:
+    """The `fields` parameter for get_issue and search."""
+    return SYSTEM_FIELDS + settings.custom_field_ids
+
+
+def priority_from_jira(name: str | None, settings: JiraSettings) -> str | None:
+    """slaclock's priority for a Jira priority name (case-insensitive); None when unset or unmapped."""
+    if not name:
+        return None
+    wanted = name.strip().casefold()
+    return next((ours for jira_name, ours in settings.priority_map if jira_name.casefold() == wanted), None)
+
+
+def priority_to_jira(priority: str, settings: JiraSettings) -> str:
+    """The Jira priority name to write: the first one the map lists for `priority`."""
+    for jira_name, ours in settings.priority_map:
+        if ours == priority:
+            return jira_name
+    raise ValueError(f"no Jira priority maps to {priority!r} (JIRA_PRIORITY_MAP)")
+
+
+def status_from_jira(name: str | None, category: str | None, settings: JiraSettings) -> str:
+    """A neutral status: the name lists win, else the status category (unknown category → open)."""
+    folded = (name or "").strip().casefold()
+    if folded in settings.pause_statuses:
+        return "pending"
+    if folded in settings.hold_statuses:
+        return "hold"
+    status = CATEGORY_STATUS.get((category or "").strip().lower(), "open")
+    if status == "solved" and folded in settings.closed_statuses:
+        return "closed"
+    return status
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Jira's `2025-01-08T10:12:07.123+0000`, ISO 8601, or a bare date (midnight UTC) → aware UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None  # an agent typed something else; slaclock writes the field again
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """An aware instant in Jira's datetime format, in UTC, to the second."""
+    if moment.tzinfo is None:
+        raise ValueError(f"due_at must be timezone-aware, got {moment.isoformat()}")
+    return moment.astimezone(timezone.utc).strftime(JIRA_DATETIME)
+
+
+def adf_text(value: Any) -> str:
+    """Plain text of a v3 rich-text (ADF) value; v2 strings pass through."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return ""
+    if value.get("type") == "text":
+        return value.get("text") or ""
+    parts = [adf_text(child) for child in value.get("content") or []]
+    joiner = "\n" if value.get("type") in ("doc", "bulletList", "orderedList", "table", "tableRow") else ""
+    return joiner.join(p for p in parts if p) if joiner else "".join(parts)
+
+
+def _account(user: Any) -> str | None:
+    return (user.get("accountId") or None) if isinstance(user, dict) else None
+
+
+def _option(value: Any) -> str | None:
+    """A select field's option value (or a text field's string)."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _organization(value: Any) -> str | None:
+    # The JSM Organizations field is a list of {"id", "name"}; the first one is the customer's account.
+    if isinstance(value, list) and value and isinstance(value[0], dict) and value[0].get("id") is not None:
+        return str(value[0]["id"])
+    return None
+
+
+def _group(value: Any) -> str | None:
+    # A group picker holds {"groupId", "name"}; group ids are stable, names can be renamed.
+    if isinstance(value, dict):
+        return value.get("groupId") or value.get("name") or None
+    return (value or None) if isinstance(value, str) else None
+
+
+def _request_type(fields: Mapping[str, Any], settings: JiraSettings) -> str | None:
+    # The JSM Customer Request Type field holds {"requestType": {"id", "name"}, "currentStatus": …}.
+    value = fields.get(settings.request_type_field_id) if settings.request_type_field_id else None
+    request_type = value.get("requestType") if isinstance(value, dict) else None
+    return (request_type.get("name") or None) if isinstance(request_type, dict) else None
+
+
+def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ticket:
+    """A Ticket from the API's issue object; ValueError if it has no key or readable `created`."""
+    fields = issue_json.get("fields") or {}
+    key = issue_json.get("key")
+    opened_at = parse_time(fields.get("created"))
+    if not key or opened_at is None:
+        raise ValueError(f"Jira issue {key or issue_json.get('id')!r} has no key or no readable fields.created")
+    status = fields.get("status") or {}
+    custom = {field_id: fields.get(field_id) for field_id in settings.custom_field_ids}
+    request_type = _request_type(fields, settings)
+    if request_type:
+        custom["request_type"] = request_type
+    return Ticket(
+        connector=CONNECTOR,
+        ticket_id=str(key),
+        status=status_from_jira(status.get("name"), (status.get("statusCategory") or {}).get("key"), settings),
+        priority=priority_from_jira((fields.get("priority") or {}).get("name"), settings),
+        opened_at=opened_at,
+        updated_at=parse_time(fields.get("updated")),
+        # Informational only: Jira has no conditional write, so nothing sends it back.
+        version=fields.get("updated"),
+        subject=fields.get("summary") or "",
+        description=adf_text(fields.get("description")),
+        group_id=_group(fields.get(settings.group_field_id)) if settings.group_field_id else None,
+        assignee_id=_account(fields.get("assignee")),
+        requester_id=_account(fields.get("reporter")),
+        organization_id=(_organization(fields.get(settings.organization_field_id))
+                         if settings.organization_field_id else None),
+        tags=frozenset(fields.get("labels") or ()),
+        reason_code=_option(fields.get(settings.reason_field_id)) if settings.reason_field_id else None,
+        due_at=parse_time(fields.get(settings.due_field_id)) if settings.due_field_id else None,
+        custom_fields=custom,
+    )
+
+
+def edit_body(update: TicketUpdate, settings: JiraSettings) -> dict[str, Any]:
+    """The edit-issue body with only what `update` changes; ValueError if it cannot be expressed.
+
+    `group_id` is written only when JIRA_GROUP_FIELD_ID names a group picker field; otherwise Jira
+    routes by assignee alone and the group is dropped.
+    """
+    fields: dict[str, Any] = {}
+    if update.priority:
+        fields["priority"] = {"name": priority_to_jira(update.priority, settings)}
+    if update.tags is not None:
+        spaced = sorted(t for t in update.tags if not t or any(c.isspace() for c in t))
+        if spaced:
+            raise ValueError(f"Jira labels cannot be empty or contain spaces: {spaced!r}")
+        fields["labels"] = sorted(update.tags)  # replaces the whole label set
+    if update.due_at:
+        if not settings.due_field_id:
+            raise ValueError("cannot write due_at: no due-time field (JIRA_DUE_FIELD_ID)")
+        fields[settings.due_field_id] = format_time(update.due_at)
+    if update.assignee_id:
+        fields["assignee"] = {"accountId": update.assignee_id}
+    if update.group_id and settings.group_field_id:
+        fields[settings.group_field_id] = {"groupId": update.group_id}
+    return {"fields": fields}

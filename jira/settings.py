@@ -1,0 +1,184 @@
+"""Jira connector settings, read from the environment (and the rules file once it has a jira section)."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
+
+from connectors.model import PRIORITIES
+
+if TYPE_CHECKING:
+    from rules.schema import Rules
+
+# Atlassian publishes no REST rate limit for API-token traffic; 100/min leaves room for agents' apps.
+DEFAULT_RATE_PER_MINUTE = 100.0
+# Jira priority name → slaclock priority. The first name listed for a slaclock priority is the one written
+# back, so urgent → Highest, high → High, normal → Medium, low → Low.
+DEFAULT_PRIORITY_MAP = ("Highest=urgent,High=high,Medium=normal,Low=low,Lowest=low,"
+                        "P1=urgent,P2=high,P3=normal,P4=low,P5=low")
+# Status names that override the status category (matched case-insensitively):
+# pending = waiting for the customer; hold = waiting for a third party (vendor, carrier, another team).
+# JSM's own "Waiting for support" means the agent must act, so it stays open (category indeterminate).
+DEFAULT_PAUSE_STATUSES = "Waiting for customer,Pending"
+DEFAULT_HOLD_STATUSES = "Waiting for vendor,Waiting for third party,On hold"
+# Done-category statuses that are final (Zendesk's closed) rather than reopenable (solved).
+DEFAULT_CLOSED_STATUSES = "Closed,Canceled,Cancelled"
+
+_CUSTOM_FIELD = re.compile(r"^customfield_[0-9]+$")
+_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    """Where the Jira site is, how to authenticate, and which fields and statuses mean what."""
+
+    base_url: str
+    email: str
+    api_token: str = field(repr=False)
+    webhook_secrets: tuple[str, ...] = field(repr=False, default=())
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    reason_field_id: str | None = None
+    due_field_id: str | None = None
+    organization_field_id: str | None = None
+    request_type_field_id: str | None = None
+    group_field_id: str | None = None
+    # Project keys slaclock acts on; empty = every issue the API user can see and every webhook delivered.
+    projects: tuple[str, ...] = ()
+    # (Jira name, slaclock priority) in the order given; see DEFAULT_PRIORITY_MAP.
+    priority_map: tuple[tuple[str, str], ...] = ()
+    pause_statuses: frozenset[str] = frozenset()
+    hold_statuses: frozenset[str] = frozenset()
+    closed_statuses: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], rules: "Rules | None" = None) -> "JiraSettings":
+        """Read JIRA_* variables; raise ValueError naming the variable for any bad value."""
+        # The rules schema has no [connectors.jira] yet; read it when it appears, env still wins.
+        from_rules = getattr(getattr(rules, "connectors", None), "jira", None)
+        pause = _names(env, "JIRA_PAUSE_STATUSES", DEFAULT_PAUSE_STATUSES)
+        hold = _names(env, "JIRA_HOLD_STATUSES", DEFAULT_HOLD_STATUSES)
+        closed = _names(env, "JIRA_CLOSED_STATUSES", DEFAULT_CLOSED_STATUSES)
+        lists = {"JIRA_PAUSE_STATUSES": pause, "JIRA_HOLD_STATUSES": hold, "JIRA_CLOSED_STATUSES": closed}
+        for (a, names_a), (b, names_b) in combinations(lists.items(), 2):
+            if names_a & names_b:
+                raise ValueError(f"{a} and {b} both list {', '.join(sorted(names_a & names_b))}")
+        return cls(
+            base_url=_base_url(env),
+            email=_email(env),
+            api_token=env.get("JIRA_API_TOKEN", "").strip(),
+            webhook_secrets=tuple(s.strip() for s in env.get("JIRA_WEBHOOK_SECRET", "").split(",") if s.strip()),
+            rate_per_minute=_rate(env),
+            reason_field_id=_field_id(env, "JIRA_REASON_FIELD_ID", from_rules, "reason_field_id"),
+            due_field_id=_field_id(env, "JIRA_DUE_FIELD_ID", from_rules, "due_field_id"),
+            organization_field_id=_field_id(env, "JIRA_ORGANIZATION_FIELD_ID", from_rules, "organization_field_id"),
+            request_type_field_id=_field_id(env, "JIRA_REQUEST_TYPE_FIELD_ID", from_rules, "request_type_field_id"),
+            group_field_id=_field_id(env, "JIRA_GROUP_FIELD_ID", from_rules, "group_field_id"),
+            projects=_projects(env),
+            priority_map=_priority_map(env),
+            pause_statuses=pause,
+            hold_statuses=hold,
+            closed_statuses=closed,
+        )
+
+    def problems(self) -> list[str]:
+        """What is missing or risky for a working setup, one line each (for `slaclock check`)."""
+        found = []
+        if not self.base_url:
+            found.append("JIRA_URL is not set")
+        if not self.email:
+            found.append("JIRA_EMAIL is not set")
+        if not self.api_token:
+            found.append("JIRA_API_TOKEN is not set")
+        if not self.webhook_secrets:
+            found.append("JIRA_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from anyone "
+                         "(set the same secret on the Jira admin webhook)")
+        if not self.due_field_id:
+            found.append("no due-time field: set JIRA_DUE_FIELD_ID (a Date Time Picker custom field)")
+        if not self.reason_field_id:
+            found.append("no reason-code field: set JIRA_REASON_FIELD_ID (a single-select custom field)")
+        return found
+
+    @property
+    def custom_field_ids(self) -> tuple[str, ...]:
+        """The configured custom fields, in a stable order (what fetch_ticket asks for)."""
+        ids = (self.reason_field_id, self.due_field_id, self.organization_field_id,
+               self.request_type_field_id, self.group_field_id)
+        return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    url = env.get("JIRA_URL", "").strip()
+    if not url:
+        return ""
+    if "@" in url:
+        raise ValueError("JIRA_URL: contains credentials; put them in JIRA_EMAIL and JIRA_API_TOKEN instead")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"JIRA_URL: expected a site URL like https://acme.atlassian.net, got {url!r}")
+    return url.rstrip("/")
+
+
+def _email(env: Mapping[str, str]) -> str:
+    email = env.get("JIRA_EMAIL", "").strip()
+    if email and "@" not in email:
+        raise ValueError(f"JIRA_EMAIL: expected the Atlassian account's email address, got {email!r}")
+    return email
+
+
+def _rate(env: Mapping[str, str]) -> float:
+    raw = env.get("JIRA_RATE_PER_MINUTE", "").strip()
+    if not raw:
+        return DEFAULT_RATE_PER_MINUTE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"JIRA_RATE_PER_MINUTE: expected a number, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"JIRA_RATE_PER_MINUTE: expected a number greater than 0, got {raw!r}")
+    return value
+
+
+def _field_id(env: Mapping[str, str], name: str, from_rules: Any, rules_key: str) -> str | None:
+    raw = env.get(name, "").strip()
+    rules_value = getattr(from_rules, rules_key, None) or ""
+    source, value = (name, raw) if raw else (f"rules connectors.jira.{rules_key}", str(rules_value).strip())
+    if value and not _CUSTOM_FIELD.match(value):
+        raise ValueError(f"{source}: expected a Jira custom field id like customfield_10050, got {value!r}")
+    return value or None
+
+
+def _projects(env: Mapping[str, str]) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(k.strip().upper() for k in env.get("JIRA_PROJECTS", "").split(",") if k.strip()))
+    bad = [k for k in keys if not _PROJECT_KEY.match(k)]
+    if bad:
+        raise ValueError(f"JIRA_PROJECTS: expected project keys like SD,OPS, got {', '.join(map(repr, bad))}")
+    return keys
+
+
+def _priority_map(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get("JIRA_PRIORITY_MAP", "").strip() or DEFAULT_PRIORITY_MAP
+    pairs: dict[str, tuple[str, str]] = {}
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        jira_name, sep, ours = (part.strip() for part in entry.partition("="))
+        if not sep or not jira_name or ours.lower() not in PRIORITIES:
+            raise ValueError(f"JIRA_PRIORITY_MAP: expected 'JiraName=priority' pairs with priority one of "
+                             f"{', '.join(PRIORITIES)}, got {entry!r}")
+        if jira_name.casefold() in pairs:
+            raise ValueError(f"JIRA_PRIORITY_MAP: {jira_name!r} is listed twice")
+        pairs[jira_name.casefold()] = (jira_name, ours.lower())
+    missing = [p for p in PRIORITIES if p not in {ours for _, ours in pairs.values()}]
+    if missing:
+        raise ValueError(f"JIRA_PRIORITY_MAP: no Jira priority for {', '.join(missing)}; "
+                         "slaclock needs one to write each priority")
+    return tuple(pairs.values())
+
+
+def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:
+    raw = env.get(name)
+    raw = default if raw is None else raw
+    return frozenset(n.strip().casefold() for n in raw.split(",") if n.strip())

@@ -1,0 +1,309 @@
+"""Jira webhooks: verify `X-Hub-Signature` on the raw bytes, then parse the delivery into a TicketEvent.
+
+Admin webhooks (Jira Cloud and Server/Data Center) post the issue in the REST v2 shape, with a
+`webhookEvent` name and, for edits, a `changelog`. Field values here are Jira's own (priority and status
+names, account ids); they are hints only: the processor re-reads the issue before deciding anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from connectors.errors import MalformedPayload, SignatureError
+from connectors.model import TicketEvent
+
+CONNECTOR = "jira"
+SIGNATURE_HEADER = "x-hub-signature"
+IDENTIFIER_HEADER = "x-atlassian-webhook-identifier"
+
+_ISSUE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$")
+_ISSUE_ID = re.compile(r"^[0-9]+$")
+# `comment.self` is …/rest/api/2/issue/{issue id}/comment/{comment id}.
+_COMMENT_SELF = re.compile(r"/issue/([0-9]+)/comment/[0-9]+/?$")
+
+
+# --- signature ---------------------------------------------------------------------------------
+
+def sign(secret: str, body: bytes) -> str:
+    """Jira's (WebSub-style) signature header value: `sha256=` + hex HMAC-SHA256(secret, raw body)."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...] | list[str]) -> None:
+    """Raise SignatureError unless `body` is signed by one of `secrets` (headers have lower-case keys).
+
+    With no secret configured, deliveries are accepted unsigned: Jira signs only admin webhooks that
+    have a secret, and `JiraSettings.problems()` reports the missing secret.
+    """
+    keys = [s for s in secrets if s]
+    if not keys:
+        return
+    given = (headers.get(SIGNATURE_HEADER) or "").strip()
+    if not given:
+        raise SignatureError("missing X-Hub-Signature header (a Jira webhook secret is configured)")
+    algorithm, sep, digest = given.partition("=")
+    if not sep or algorithm != "sha256" or not digest:
+        raise SignatureError("X-Hub-Signature is not of the form sha256=<hex digest>")
+    given_bytes = given.encode("utf-8", "replace")
+    if not any(hmac.compare_digest(sign(key, body).encode("ascii"), given_bytes) for key in keys):
+        raise SignatureError("X-Hub-Signature does not match the body for any configured secret")
+
+
+# --- reading values ----------------------------------------------------------------------------
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _account(user: Any) -> str | None:
+    """A user's id: Cloud `accountId`; Server/DC has no accountId, so its user `key`, then `name`."""
+    user = _object(user)
+    for key in ("accountId", "key", "name"):
+        if _text(user.get(key)):
+            return user[key].strip()
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    """Jira's `2019-02-15T19:01:52.971-0800` (or any ISO 8601) → UTC, else None."""
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _millis(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+
+
+def _labels(value: Any) -> frozenset[str]:
+    """Labels from a list (issue fields) or one space-separated string (changelog, some Server payloads)."""
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return frozenset()
+
+
+# --- handlers: one per event type, each returns TicketEvent.fields ------------------------------
+
+def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What `issue.fields` says; only keys the payload carries (comment events truncate the fields)."""
+    issue = _object(payload.get("issue"))
+    fields = _object(issue.get("fields"))
+    found: dict[str, Any] = {}
+    if _text(issue.get("id")):
+        found["issue_id"] = issue["id"].strip()
+    if "status" in fields:
+        status = _object(fields["status"])
+        found["status_name"] = _text(status.get("name"))
+        found["status_category"] = _text(_object(status.get("statusCategory")).get("key"))
+    if "priority" in fields:
+        found["priority_name"] = _text(_object(fields["priority"]).get("name"))
+    if "assignee" in fields:
+        found["assignee_id"] = _account(fields["assignee"])
+    if "reporter" in fields:
+        found["requester_id"] = _account(fields["reporter"])
+    if "labels" in fields:
+        found["tags"] = _labels(fields["labels"])
+    for name, key in (("created_at", "created"), ("updated_at", "updated")):
+        if key in fields:
+            found[name] = _time(fields[key])
+    return found
+
+
+def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`changelog.items` as current/previous values; custom fields by id (Server: by display name)."""
+    found: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    changed: list[str] = []
+    items = _object(payload.get("changelog")).get("items")
+    for item in items if isinstance(items, list) else []:
+        item = _object(item)
+        # Cloud names the field by `fieldId`; Server/DC only by `field` (the display name for custom fields).
+        field_id = _text(item.get("fieldId")) or _text(item.get("field"))
+        if field_id is None:
+            continue
+        is_custom = item.get("fieldtype") == "custom" or field_id.startswith("customfield_")
+        key = field_id if is_custom else field_id.lower()
+        changed.append(key)
+        if key == "priority":
+            found["priority_name"] = _text(item.get("toString"))
+            found["previous_priority_name"] = _text(item.get("fromString"))
+        elif key == "status":
+            found["status_name"] = _text(item.get("toString"))
+            found["previous_status_name"] = _text(item.get("fromString"))
+        elif key == "labels":
+            now, before = _labels(item.get("toString")), _labels(item.get("fromString"))
+            found.update(tags=now, previous_tags=before, tags_added=now - before, tags_removed=before - now)
+        elif key == "assignee":
+            # Cloud keeps legacy user names in from/to and the account ids in tmp*AccountId.
+            found["assignee_id"] = _text(item.get("tmpToAccountId")) or _text(item.get("to"))
+            found["previous_assignee_id"] = _text(item.get("tmpFromAccountId")) or _text(item.get("from"))
+        elif is_custom:
+            custom[key] = item.get("toString")
+    if custom:
+        found["custom_fields"] = custom
+    if changed:
+        found["changed"] = tuple(changed)
+    return found
+
+
+def _comment(payload: Mapping[str, Any]) -> dict[str, Any]:
+    comment = _object(payload.get("comment"))
+    if not comment:
+        return {}
+    public = comment.get("jsdPublic")
+    return {
+        "comment_id": _text(comment.get("id")),
+        # JSM only: false for an internal note; absent outside service projects and on Server.
+        "comment_public": public if isinstance(public, bool) else None,
+        "comment_author_id": _account(comment.get("author")),
+        "comment_created_at": _time(comment.get("created")),
+        "comment_updated_at": _time(comment.get("updated")),
+    }
+
+
+def _issue_event(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # The snapshot wins over the changelog's current values: Server/DC changelogs name users by user
+    # name where the snapshot has the user key. A comment can also arrive as jira:issue_updated
+    # (issue_commented) carrying a `comment` object.
+    return {**_changes(payload), **_snapshot(payload), **_comment(payload)}
+
+
+def _comment_event(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_snapshot(payload), **_comment(payload)}
+
+
+HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "jira:issue_created": _issue_event,
+    "jira:issue_updated": _issue_event,
+    "comment_created": _comment_event,
+    "comment_updated": _comment_event,
+}
+
+IGNORED_EVENTS = frozenset({
+    # The issue or comment is gone: nothing to decide; the sweep's reconciliation sees the 404 and closes the case.
+    "jira:issue_deleted", "comment_deleted",
+    # Time tracking, files, links between issues and apps' entity properties: no bearing on owner,
+    # priority or the SLA clock. (`jira:worklog_updated` is the older name some sites still send.)
+    "worklog_created", "worklog_updated", "worklog_deleted", "jira:worklog_updated",
+    "attachment_created", "attachment_deleted",
+    "issuelink_created", "issuelink_deleted",
+    "issue_property_set", "issue_property_deleted",
+    # Site configuration and planning objects, not tickets: sent when an admin webhook subscribes to "all events".
+    "issuetype_created", "issuetype_updated", "issuetype_deleted",
+    "project_created", "project_updated", "project_deleted", "project_soft_deleted", "project_restored_deleted",
+    "project_archived", "project_restored_archived",
+    "jira:version_created", "jira:version_updated", "jira:version_deleted", "jira:version_released",
+    "jira:version_unreleased", "jira:version_moved", "jira:version_merged",
+    "filter_created", "filter_updated", "filter_deleted",
+    "user_created", "user_updated", "user_deleted",
+    "option_voting_changed", "option_watching_changed", "option_unassigned_issues_changed",
+    "option_subtasks_changed", "option_issuelinks_changed", "option_timetracking_changed",
+    "option_timetracking_provider_changed",
+    "sprint_created", "sprint_updated", "sprint_deleted", "sprint_started", "sprint_closed",
+    "board_created", "board_updated", "board_deleted", "board_configuration_changed",
+    # Notices for Connect/Forge apps, not for an admin webhook.
+    "app_access_to_objects_blocked", "app_access_to_objects_in_container_blocked",
+    "jira_expression_evaluation_failed",
+})
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
+    """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem."""
+    payload = _decode(body)
+    event_type = event_type_of(payload)
+    key = _text(headers.get(IDENTIFIER_HEADER)) or "sha256:" + hashlib.sha256(body).hexdigest()
+    common = dict(connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type,
+                  occurred_at=_millis(payload.get("timestamp")))
+    if event_type in IGNORED_EVENTS:
+        return TicketEvent(ticket_id=_issue_key(payload, required=False), ignored=True, **common)
+    handler = HANDLERS.get(event_type)
+    if handler is None:
+        raise MalformedPayload(f"unknown Jira webhook event {event_type!r}")
+    return TicketEvent(ticket_id=_issue_key(payload, required=True), actor_id=_actor(event_type, payload),
+                       fields=handler(payload), **common)
+
+
+def event_type_of(payload: Mapping[str, Any]) -> str:
+    """`webhookEvent`, or what an old payload without one must be."""
+    event = payload.get("webhookEvent")
+    if event is not None:
+        if not _text(event):
+            raise MalformedPayload(f"webhookEvent is not an event name: {event!r}")
+        return event.strip()
+    # Old Server/DC deliveries and workflow post-function webhooks carry no webhookEvent.
+    name = _text(payload.get("issue_event_type_name"))
+    if name:
+        # Admins can define their own issue events; all of them are issue updates.
+        return {"issue_created": "jira:issue_created", "issue_deleted": "jira:issue_deleted"}.get(
+            name, "jira:issue_updated")
+    if "transition" in payload or "changelog" in payload:
+        return "jira:issue_updated"
+    comment = payload.get("comment")
+    if isinstance(comment, dict):
+        edited = comment.get("updated") not in (None, comment.get("created"))
+        return "comment_updated" if edited else "comment_created"
+    if isinstance(payload.get("issue"), dict):
+        # JSM Server's SLA webhook action posts just {"issue": …, "timestamp": …}.
+        return "jira:issue_updated"
+    raise MalformedPayload("no webhookEvent, and the body is neither an issue nor a comment event")
+
+
+def _issue_key(payload: Mapping[str, Any], required: bool) -> str | None:
+    issue = payload.get("issue")
+    if isinstance(issue, dict):
+        key = issue.get("key")
+        if _text(key) and _ISSUE_KEY.match(key.strip()):
+            return key.strip()
+        if required:
+            raise MalformedPayload("issue.key is missing" if key in (None, "") else f"invalid issue key {key!r}")
+        return None
+    # Some old Jira versions post comment events without an `issue`; the comment's URL names the issue id,
+    # which every endpoint accepts in place of the key.
+    match = _COMMENT_SELF.search(_text(_object(payload.get("comment")).get("self")) or "")
+    if match:
+        return match.group(1)
+    if required:
+        raise MalformedPayload("issue is missing (no issue.key, and no comment.self naming the issue)")
+    return None
+
+
+def _actor(event_type: str, payload: Mapping[str, Any]) -> str | None:
+    comment = _object(payload.get("comment"))
+    if event_type == "comment_created":
+        return _account(comment.get("author"))
+    if event_type == "comment_updated":
+        return _account(comment.get("updateAuthor")) or _account(comment.get("author"))
+    return _account(payload.get("user"))
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedPayload("body is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        if not body.strip():
+            raise MalformedPayload("body is empty") from None
+        raise MalformedPayload(f"body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(payload, dict):
+        raise MalformedPayload(f"body is a JSON {type(payload).__name__}, expected an object")
+    return payload
