@@ -134,7 +134,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
                           **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
         if not inserted:
             return jsonify(status="duplicate", delivery_key=event.delivery_key), 200
-        return jsonify(status="accepted", delivery_key=event.delivery_key), 202
+        return jsonify(status="accepted", delivery_key=event.delivery_key), connector.accepted_status
 
     @app.get("/healthz")
     def healthz():

@@ -9,6 +9,8 @@ from connectors.model import Ticket, TicketEvent, TicketUpdate
 
 class Connector(Protocol):
     name: str
+    # The status that says "stored, will process": 202, unless the helpdesk counts only 200/204 as delivered.
+    accepted_status: int
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the delivery is signed by a configured secret."""

@@ -33,6 +33,8 @@ class JiraConnector:
     """Verify and parse Jira webhooks, read issues, write updates and internal notes."""
 
     name = "jira"
+    # Atlassian counts only 200 and 204 as a delivered webhook; a 202 is logged as a failed delivery.
+    accepted_status = 200
 
     def __init__(self, settings: JiraSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):

@@ -75,6 +75,9 @@ class Processor:
         except ApiError as e:
             self._read_failed(connector_name, ticket_id, deliveries, e)
             return
+        # The helpdesk's own id wins: a Jira Server comment event names the numeric issue id, and a
+        # moved Jira issue gets a new key.
+        ticket_id = ticket.ticket_id
 
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None

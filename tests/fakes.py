@@ -12,6 +12,7 @@ OWN_USER = "9001"
 
 class FakeConnector:
     name = "zendesk"  # so the example rules' Zendesk group targets apply
+    accepted_status = 202
 
     def __init__(self):
         self.tickets: dict[str, Ticket] = {}

@@ -110,3 +110,23 @@ def test_health_and_readiness(client, store, monkeypatch):
     assert client.get("/readyz").json["connectors"] == ["zendesk"]
     monkeypatch.setattr(store, "ping", lambda: (_ for _ in ()).throw(StoreError("disk I/O error")))
     assert client.get("/readyz").status_code == 503
+
+
+def test_jira_endpoint_accepts_with_200_and_rejects_bad_signatures(store):
+    from jira.webhook import sign as jira_sign
+
+    env = {**ENV, "JIRA_URL": "https://acme.atlassian.net", "JIRA_EMAIL": "bot@acme.test", "JIRA_API_TOKEN": "t",
+           "JIRA_WEBHOOK_SECRET": "jira-secret"}
+    rules = load_rules()
+    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(env, rules),
+                      "CLOCK": lambda: NOW})
+    client = app.test_client()
+    body = (Path(__file__).parent / "fixtures" / "jira" / "jira_issue_updated__priority_cloud.json").read_bytes()
+    headers = {"X-Hub-Signature": jira_sign("jira-secret", body), "X-Atlassian-Webhook-Identifier": "abc-1",
+               "Content-Type": "application/json"}
+    first = client.post("/webhooks/jira", data=body, headers=headers)
+    assert first.status_code == 200 and first.json["status"] == "accepted"
+    assert client.post("/webhooks/jira", data=body, headers=headers).json["status"] == "duplicate"
+    forged = client.post("/webhooks/jira", data=body, headers={**headers, "X-Hub-Signature": "sha256=" + "0" * 64})
+    assert forged.status_code == 401
+    assert store.delivery_counts() == {"pending": 1}

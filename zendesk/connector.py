@@ -23,6 +23,7 @@ class ZendeskConnector:
     """Verify and parse Zendesk webhooks, read tickets, write updates."""
 
     name = "zendesk"
+    accepted_status = 202
 
     def __init__(self, settings: ZendeskSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
