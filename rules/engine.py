@@ -1,17 +1,27 @@
 """The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rules.decision import CaseMemory, Decision, Reason
+from rules.calendar import utc_instant
+from rules.decision import BasisChange, CaseMemory, Decision, Reason, StatusChange
+from rules.metrics import MetricRun, freeze, run_clock
+from rules.policy import resolve_tier, select_calendar, target_for, team_of_group
 from rules.schema import Rules
 
 PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+RUNNING_STATUSES = ("new", "open")
 
 
 class TicketFacts(Protocol):
-    """What the engine reads from a ticket (connectors.Ticket satisfies it)."""
+    """What the engine reads from a ticket (connectors.Ticket satisfies it).
+
+    Optional, read when present: `status` (default "open"), `updated_at` (when the change
+    happened; default `now`), `organization_id` and `custom_fields` (tier), and
+    `agent_reply_at` (a public agent reply this event reports; also a `decide` parameter).
+    """
 
     connector: str
     priority: str | None
@@ -22,9 +32,19 @@ class TicketFacts(Protocol):
     assignee_id: str | None
 
 
-def resolution_target(rules: Rules, priority: str) -> timedelta:
-    """The SLA to resolve for a priority (seed 002)."""
-    return timedelta(hours=getattr(rules.sla.resolution_hours, priority))
+def resolution_target(rules: Rules, priority: str, tier: str | None = None) -> timedelta:
+    """The SLA to resolve for a priority (seed 002), in working time of its calendar."""
+    target, _ = target_for(rules, "resolution", priority, tier)
+    assert target is not None, "the schema requires a resolution target for every priority"
+    return target
+
+
+def format_duration(duration: timedelta) -> str:
+    """timedelta(hours=1, minutes=30) → '1 h 30 min'; whole hours stay hours ('168 h')."""
+    seconds = int(abs(duration.total_seconds()))
+    hours, minutes = divmod(seconds // 60, 60)
+    text = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
+    return ("-" if duration < timedelta(0) else "") + (text or f"{seconds} s")
 
 
 def _escalate(priority: str) -> str:
@@ -32,14 +52,11 @@ def _escalate(priority: str) -> str:
     return "urgent" if priority == "urgent" else "high"
 
 
-def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None) -> Decision:
-    """Work out priority, team, due time and tag changes for a ticket at instant `now`."""
-    memory = memory or CaseMemory()
+def _priority(ticket: TicketFacts, rules: Rules) -> tuple[str, bool, frozenset[str], list[Reason]]:
     reasons: list[Reason] = []
     priority = ticket.priority or "normal"
     if not ticket.priority:
         reasons.append(Reason("sla.default_priority", "no priority set: normal assumed", "priority"))
-
     escalated = rules.escalation.tag in ticket.tags
     tags_remove: frozenset[str] = frozenset()
     if escalated:
@@ -50,36 +67,124 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
         tags_remove = frozenset({rules.escalation.tag})
     elif ticket.priority:
         reasons.append(Reason("sla.priority", f"priority {priority} as set on the ticket", "priority"))
+    return priority, escalated, tags_remove, reasons
 
+
+def _route(ticket: TicketFacts, rules: Rules, memory: CaseMemory
+           ) -> tuple[str | None, str | None, str | None, list[Reason]]:
     # Route on first sight and whenever the reason code changes; otherwise an agent's
     # manual re-route stands.
-    team = group_id = assignee_id = None
-    if not memory.routed or memory.routed_reason_code != ticket.reason_code:
-        code = ticket.reason_code
-        if code in rules.routing.reason_codes:
-            team = rules.routing.reason_codes[code]
-            reasons.append(Reason(f"routing.reason_codes.{code}", f"reason code {code} → {team}", "team"))
-        else:
-            team = rules.routing.default_team
-            shown = code or "none"
-            reasons.append(Reason("routing.default_team", f"reason code {shown} → {team} (default)", "team"))
-        target = getattr(rules.teams[team], ticket.connector, None)
-        if target:
-            group_id, assignee_id = target.group_id, target.assignee_id
+    if memory.routed and memory.routed_reason_code == ticket.reason_code:
+        return None, None, None, []
+    code = ticket.reason_code
+    if code in rules.routing.reason_codes:
+        team = rules.routing.reason_codes[code]
+        reason = Reason(f"routing.reason_codes.{code}", f"reason code {code} → {team}", "team")
+    else:
+        team = rules.routing.default_team
+        reason = Reason("routing.default_team", f"reason code {code or 'none'} → {team} (default)", "team")
+    target = getattr(rules.teams[team], ticket.connector, None)
+    group_id, assignee_id = (target.group_id, target.assignee_id) if target else (None, None)
+    return team, group_id, assignee_id, [reason]
 
-    target_time = resolution_target(rules, priority)
-    due_at = ticket.opened_at + target_time
-    hours = target_time.total_seconds() / 3600
-    reasons.append(Reason(f"sla.resolution_hours.{priority}",
-                          f"due {due_at:%Y-%m-%d %H:%M} UTC: opened {ticket.opened_at:%Y-%m-%d %H:%M} + {hours:g} h ({priority})",
-                          "due_at"))
 
-    return Decision(
+def _observed_at(ticket: TicketFacts, memory: CaseMemory, now: datetime) -> datetime:
+    """When the change seen now happened: the ticket's `updated_at`, kept between the last
+    recorded change and `now` (webhooks can be late; `updated_at` is closer to the truth)."""
+    floor = max([utc_instant(ticket.opened_at)] + [s.at for s in memory.statuses[-1:]]
+                + [b.at for b in memory.bases[-1:]])
+    updated = getattr(ticket, "updated_at", None)
+    updated = utc_instant(updated) if updated is not None else now
+    return min(max(updated, floor), max(now, floor))
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """The SLA clock as `decide` and `explain_clock` see it."""
+
+    priority: str
+    tier: str | None
+    tier_rule: str
+    tier_why: str
+    team: str | None
+    calendar: str
+    calendar_rule: str
+    memory: CaseMemory
+    runs: dict[str, MetricRun]
+
+
+def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
+            team: str | None, agent_reply_at: datetime | None = None) -> ClockView:
+    """Fold what is seen now into the memory (status, reply, basis) and run the clock."""
+    at = _observed_at(ticket, memory, now)
+    opened_at = utc_instant(ticket.opened_at)
+    status = getattr(ticket, "status", None) or "open"
+    statuses = memory.statuses
+    if not statuses:
+        # First sight: the case opened running; a later status is assumed to date from `at`.
+        statuses = (StatusChange(opened_at, status),)
+        if status not in RUNNING_STATUSES and at > opened_at:
+            statuses = (StatusChange(opened_at, "open"), StatusChange(at, status))
+    elif status != statuses[-1].status:
+        statuses = (*statuses, StatusChange(at, status))
+
+    reply = agent_reply_at or getattr(ticket, "agent_reply_at", None)
+    reply = utc_instant(reply) if reply is not None else None
+    first_reply, last_reply = memory.first_reply_at, memory.last_reply_at
+    if reply is not None:
+        first_reply = min(first_reply, reply) if first_reply else reply
+        last_reply = max(last_reply, reply) if last_reply else reply
+
+    tier, tier_rule, tier_why = resolve_tier(ticket, rules)
+    calendar, calendar_rule = select_calendar(rules, priority, tier, team)
+    basis = BasisChange(opened_at, priority, tier, team, calendar)
+    bases = memory.bases
+    if not bases:
+        bases = (basis,)
+    elif not bases[-1].same_basis(basis):
+        previous = bases[-1]
+        changed = [k for k in ("priority", "tier", "team", "calendar") if getattr(previous, k) != getattr(basis, k)]
+        carry = any(getattr(rules.sla.recompute, k) == "carry" for k in changed)
+        bases = (*bases, BasisChange(at, priority, tier, team, calendar, "carry" if carry else "rederive"))
+
+    memory = memory.evolve(statuses=statuses, bases=bases, first_reply_at=first_reply, last_reply_at=last_reply,
+                           seen_at=max(memory.seen_at, now) if memory.seen_at else now)
+    runs = run_clock(rules, memory, opened_at, now)
+    memory = memory.evolve(results=freeze(memory, runs))
+    return ClockView(priority, tier, tier_rule, tier_why, team, calendar, calendar_rule, memory, runs)
+
+
+def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
+               agent_reply_at: datetime | None = None) -> tuple[ClockView, Decision]:
+    """The decision and the clock behind it (`explain_clock` prints the latter)."""
+    now = utc_instant(now)
+    memory = memory or CaseMemory()
+    priority, escalated, tags_remove, reasons = _priority(ticket, rules)
+    team, group_id, assignee_id, route_reasons = _route(ticket, rules, memory)
+    reasons += route_reasons
+    if team:
+        memory = memory.evolve(routed_reason_code=ticket.reason_code, routed=True, team=team)
+    current_team = team or team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
+    view = observe(ticket, rules, now, memory, priority, current_team, agent_reply_at)
+
+    if view.tier:
+        reasons.append(Reason(view.tier_rule, f"tier {view.tier}: {view.tier_why}", "tier"))
+    cal = rules.calendar(view.calendar)
+    reasons.append(Reason(view.calendar_rule, f"calendar {view.calendar} ({cal.timezone_name})", "calendar"))
+    deadlines = {metric: run.deadline for metric, run in view.runs.items()}
+    for metric, d in deadlines.items():
+        frozen = f", frozen from rules {d.rules_version}" if view.runs[metric].frozen else ""
+        paused = f", paused {format_duration(d.paused)}" if d.paused else ""
+        text = (f"due {d.due_at:%Y-%m-%d %H:%M} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
+                f"working time from {d.started_at:%Y-%m-%d %H:%M} UTC ({priority}{paused}); {d.state}{frozen}")
+        reasons.append(Reason(d.rule, text, "due_at" if metric == "resolution" else metric))
+
+    decision = Decision(
         priority=priority,
         team=team,
         group_id=group_id,
         assignee_id=assignee_id,
-        due_at=due_at,
+        due_at=deadlines["resolution"].due_at,
         tags_remove=tags_remove,
         escalated=escalated,
         reasons=tuple(reasons),
@@ -88,8 +193,24 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
             "reason_code": ticket.reason_code,
             "opened_at": ticket.opened_at.isoformat(),
             "tags": sorted(ticket.tags),
+            "status": getattr(ticket, "status", None),
+            "organization_id": getattr(ticket, "organization_id", None),
             "now": now.isoformat(),
         },
         rules_version=rules.version,
-        memory=CaseMemory(routed_reason_code=ticket.reason_code, routed=True) if team else memory,
+        memory=view.memory,
+        deadlines=deadlines,
+        tier=view.tier,
+        calendar=view.calendar,
     )
+    return view, decision
+
+
+def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
+           *, agent_reply_at: datetime | None = None) -> Decision:
+    """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`.
+
+    `agent_reply_at`: the instant of a public agent reply this event reports (it stops
+    first_response and re-arms next_update); the processor passes it when it knows one.
+    """
+    return clock_view(ticket, rules, now, memory, agent_reply_at)[1]

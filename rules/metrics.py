@@ -1,0 +1,242 @@
+"""Metric clocks: cycles, pauses and each metric's deadline, rebuilt from the case history.
+
+Nothing here is a counter: pauses come from the status history (Zammad's lesson), cycles from
+stop/reopen transitions, and the clock's basis (priority, tier, team, calendar) from the basis
+history in `CaseMemory`. A stopped clock is frozen in `CaseMemory.results` and never recomputed.
+
+Metrics:
+  first_response  cycle 1 only; from opening to the first public agent reply.
+  next_update     from the latest public agent reply (or a new cycle's start) to the next one.
+  resolution      from the cycle start to a stop status (solved/closed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from rules.calendar import ZERO, WorkCalendar
+from rules.decision import (ACTIVE, BREACHED, PAUSED, STOPPED, BasisChange, CaseMemory, Deadline,
+                            StatusChange)
+from rules.policy import target_for
+from rules.schema import METRICS, Rules
+
+Pause = tuple[datetime, datetime]
+
+
+# --- working time with pauses -----------------------------------------------------------
+
+def normalise(pauses: Sequence[Pause]) -> list[Pause]:
+    """Sorted, non-empty, merged pause intervals."""
+    merged: list[Pause] = []
+    for start, end in sorted(p for p in pauses if p[1] > p[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def paused_time(cal: WorkCalendar, start: datetime, end: datetime, pauses: Sequence[Pause]) -> timedelta:
+    """Working time inside pauses between two instants."""
+    total = ZERO
+    for p_start, p_end in pauses:
+        lo, hi = max(p_start, start), min(p_end, end)
+        if hi > lo:
+            total += cal.elapsed(lo, hi)
+    return total
+
+
+def active_elapsed(cal: WorkCalendar, start: datetime, end: datetime, pauses: Sequence[Pause]) -> timedelta:
+    """Working time between two instants, pauses excluded (pauses: normalised)."""
+    if end <= start:
+        return ZERO
+    return cal.elapsed(start, end) - paused_time(cal, start, end, pauses)
+
+
+def active_add(cal: WorkCalendar, start: datetime, budget: timedelta, pauses: Sequence[Pause]) -> datetime:
+    """The instant at which `budget` of unpaused working time has passed since `start`."""
+    cursor, remaining = start, budget
+    for p_start, p_end in pauses:
+        if p_end <= cursor:
+            continue
+        if p_start > cursor:
+            chunk = cal.elapsed(cursor, p_start)
+            if remaining <= chunk:
+                return cal.add(cursor, remaining)
+            remaining -= chunk
+        cursor = max(cursor, p_end)
+    return cal.add(cursor, remaining)
+
+
+# --- history → cycles and pauses --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cycle:
+    number: int
+    started_at: datetime
+    stopped_at: datetime | None
+
+
+def cycles_of(statuses: Sequence[StatusChange], opened_at: datetime, stop: frozenset[str],
+              on_reopen: str) -> tuple[list[Cycle], list[Pause]]:
+    """The cycles of a case, and (with on_reopen = "resume") the stopped spans to skip as pauses."""
+    cycles: list[Cycle] = []
+    gaps: list[Pause] = []
+    number, started, stopped = 1, opened_at, None
+    for change in statuses:
+        if change.status in stop:
+            stopped = stopped or change.at
+        elif stopped is not None:  # reopened
+            if on_reopen == "new_cycle":
+                cycles.append(Cycle(number, started, stopped))
+                number, started = number + 1, change.at
+            else:
+                gaps.append((stopped, change.at))
+            stopped = None
+    cycles.append(Cycle(number, started, stopped))
+    return cycles, gaps
+
+
+def pauses_of(statuses: Sequence[StatusChange], pause: frozenset[str], now: datetime) -> list[Pause]:
+    """Spans spent in a pause status; an ongoing one ends at `now`."""
+    spans: list[Pause] = []
+    for change, following in zip(statuses, [*statuses[1:], None]):
+        if change.status in pause:
+            spans.append((change.at, following.at if following else max(now, change.at)))
+    return spans
+
+
+# --- one metric -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one clock under one basis."""
+
+    start: datetime
+    basis: BasisChange
+    mode: str  # start | rederive | carry
+    calendar: WorkCalendar
+    target: timedelta | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class MetricRun:
+    """A metric's deadline and how it was reached (for `explain`)."""
+
+    deadline: Deadline
+    pauses: tuple[Pause, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    frozen: bool = False  # the result was read from memory, not computed
+
+
+def _segments(rules: Rules, metric: str, start: datetime, end: datetime | None,
+              bases: Sequence[BasisChange]) -> list[Segment]:
+    in_force = [b for b in bases if b.at <= start]
+    first = in_force[-1] if in_force else bases[0]
+    later = [b for b in bases if b.at > start and (end is None or b.at < end)]
+    out = []
+    for i, basis in enumerate([first, *later]):
+        name = basis.calendar if basis.calendar in rules.calendars or basis.calendar == "24x7" else None
+        calendar = rules.calendar(name or bases[-1].calendar)
+        target, rule = target_for(rules, metric, basis.priority, basis.tier)
+        out.append(Segment(start if i == 0 else basis.at, basis, "start" if i == 0 else basis.mode,
+                           calendar, target, rule))
+    return out
+
+
+def _used(segments: list[Segment], start: datetime, until: datetime, pauses: list[Pause]) -> timedelta:
+    """Working time used by `until`, honouring rederive (recount from start) and carry."""
+    used = ZERO
+    for seg, following in zip(segments, [*segments[1:], None]):
+        if seg.start >= until:
+            break
+        seg_end = min(following.start, until) if following else until
+        if seg.mode == "carry":
+            used += active_elapsed(seg.calendar, seg.start, seg_end, pauses)
+        else:  # start / rederive: as if this basis had applied since the cycle start
+            used = active_elapsed(seg.calendar, start, seg_end, pauses)
+    return used
+
+
+def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: datetime | None,
+               now: datetime, bases: Sequence[BasisChange], pauses: list[Pause],
+               paused_now: bool) -> MetricRun | None:
+    """Compute one metric's clock; None when no target applies at its current priority."""
+    segments = _segments(rules, metric, start, stop, bases)
+    last = segments[-1]
+    if last.target is None:
+        return None
+    if last.mode == "carry":
+        remaining = last.target - _used(segments[:-1], start, last.start, pauses)
+        due = active_add(last.calendar, last.start, remaining, pauses) if remaining > ZERO else last.start
+    else:
+        due = active_add(last.calendar, start, last.target, pauses)
+    end = stop or max(now, start)
+    used = _used(segments, start, end, pauses)
+    paused = paused_time(last.calendar, start, end, pauses)
+    if stop is not None:
+        state = STOPPED
+    elif due <= now:
+        state = BREACHED
+    else:
+        state = PAUSED if paused_now else ACTIVE
+    deadline = Deadline(metric=metric, cycle=cycle, state=state, due_at=due, started_at=start,
+                        target=last.target, used=used, paused=paused, calendar=last.calendar.name,
+                        rules_version=rules.version, stopped_at=stop, rule=last.rule)
+    clipped = tuple((max(a, start), min(b, end)) for a, b in pauses if b > start and a < end)
+    return MetricRun(deadline, clipped, tuple(segments))
+
+
+# --- all metrics ------------------------------------------------------------------------
+
+def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetime) -> dict[str, MetricRun]:
+    """Every metric's run in the current cycle (first_response: its only cycle)."""
+    stop = frozenset(rules.sla.stop_statuses)
+    cycles, gaps = cycles_of(memory.statuses, opened_at, stop, rules.sla.on_reopen)
+    current, first = cycles[-1], cycles[0]
+    last_status = memory.last_status
+    runs: dict[str, MetricRun] = {}
+    for metric in METRICS:
+        pause_set = rules.pause_statuses(metric)
+        pauses = normalise(pauses_of(memory.statuses, pause_set, now) + gaps)
+        paused_now = last_status in pause_set
+        if metric == "first_response":
+            cycle, start = first, first.started_at
+            reply = memory.first_reply_at
+            stops = [t for t in (reply and max(reply, start), first.stopped_at) if t is not None]
+            stopped = min(stops) if stops else None
+        elif metric == "next_update":
+            cycle, reply = current, memory.last_reply_at
+            if reply is not None and reply >= current.started_at:
+                start = reply if current.stopped_at is None else min(reply, current.stopped_at)
+            elif current.number > 1:
+                start = current.started_at
+            else:
+                continue  # the first reply is first_response's business
+            stopped = current.stopped_at
+        else:
+            cycle, start, stopped = current, current.started_at, current.stopped_at
+        frozen = memory.result(metric, cycle.number)
+        if stopped is not None and frozen is not None and frozen.stopped_at == stopped:
+            runs[metric] = MetricRun(frozen, frozen=True)
+            continue
+        run = run_metric(rules, metric, cycle.number, start, stopped, now, memory.bases, pauses,
+                         paused_now and stopped is None)
+        if run is not None:
+            runs[metric] = run
+    return runs
+
+
+def freeze(memory: CaseMemory, runs: dict[str, MetricRun]) -> tuple[Deadline, ...]:
+    """The memory's frozen results updated with this decision's stopped clocks.
+
+    A result whose clock runs again (reopened with on_reopen = "resume") is dropped.
+    """
+    current = {(r.deadline.metric, r.deadline.cycle): r.deadline for r in runs.values()}
+    kept = [d for d in memory.results
+            if (d.metric, d.cycle) not in current or current[(d.metric, d.cycle)].stopped_at == d.stopped_at]
+    known = {(d.metric, d.cycle) for d in kept}
+    added = [d for key, d in current.items() if d.stopped_at is not None and key not in known]
+    return tuple(kept + added)
