@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Mapping
 
@@ -51,6 +52,7 @@ class Settings:
     poll_seconds: float
     sweep_seconds: float
     reconcile_seconds: float
+    note_move_minutes: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -69,6 +71,7 @@ class Settings:
             poll_seconds=number("SLACLOCK_POLL_SECONDS", "0.5"),
             sweep_seconds=number("SLACLOCK_SWEEP_SECONDS", "30"),
             reconcile_seconds=number("SLACLOCK_RECONCILE_SECONDS", "300"),
+            note_move_minutes=number("SLACLOCK_NOTE_MOVE_MINUTES", "15"),
         )
 
 
@@ -196,7 +199,8 @@ def cmd_worker(args, env) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    processor, deliverer = Processor(store, connectors, rules), Deliverer(store, connectors)
+    processor = Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes))
+    deliverer = Deliverer(store, connectors)
     sweeper, reconciler = Sweeper(store), Reconciler(store, connectors)
     if args.once:
         sweeper.run_once()

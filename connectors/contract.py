@@ -11,6 +11,8 @@ class Connector(Protocol):
     name: str
     # The status that says "stored, will process": 202, unless the helpdesk counts only 200/204 as delivered.
     accepted_status: int
+    # Metrics besides resolution whose due time has a field in this helpdesk.
+    due_metrics: frozenset[str]
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the delivery is signed by a configured secret."""

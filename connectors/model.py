@@ -29,8 +29,10 @@ class Ticket:
     organization_id: str | None = None
     tags: frozenset[str] = frozenset()
     reason_code: str | None = None
-    # The value currently in the helpdesk's due-time field (written by slaclock).
+    # The value currently in the helpdesk's due-time field (written by slaclock): resolution.
     due_at: datetime | None = None
+    # Values of the other metrics' due fields that are configured (first_response, next_update).
+    due_by_metric: Mapping[str, datetime] = field(default_factory=dict)
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +66,7 @@ class TicketUpdate:
     group_id: str | None = None
     assignee_id: str | None = None
     due_at: datetime | None = None
+    due_by_metric: Mapping[str, datetime] = field(default_factory=dict)
     # The complete new tag set when tags change (both helpdesks replace the whole set on write).
     tags: frozenset[str] | None = None
     note: str | None = None
@@ -71,6 +74,6 @@ class TicketUpdate:
     def is_empty(self) -> bool:
         """True when there is nothing to write."""
         return not (
-            self.priority or self.group_id or self.assignee_id or self.due_at
+            self.priority or self.group_id or self.assignee_id or self.due_at or self.due_by_metric
             or self.tags is not None or self.note
         )

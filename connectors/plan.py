@@ -1,10 +1,15 @@
 """Turn a rules `Decision` into the `TicketUpdate` that brings the ticket there: only the difference."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connectors.model import Ticket, TicketUpdate
 from rules import Decision
+
+
+# A due time that moves less than this is rewritten without a note (the default; see SLACLOCK_NOTE_MOVE_MINUTES).
+DEFAULT_NOTE_MOVE = timedelta(minutes=15)
+LABELS = {"due_at": "due", "first_response": "first response due", "next_update": "next update due"}
 
 
 def _same_instant(a: datetime | None, b: datetime | None) -> bool:
@@ -14,8 +19,12 @@ def _same_instant(a: datetime | None, b: datetime | None) -> bool:
     return int(a.timestamp()) == int(b.timestamp())
 
 
-def plan_update(ticket: Ticket, decision: Decision) -> TicketUpdate:
-    """What must change on `ticket` to match `decision`, with an internal note saying why."""
+def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] = frozenset(),
+                note_move: timedelta = DEFAULT_NOTE_MOVE) -> TicketUpdate:
+    """What must change on `ticket` to match `decision`, with an internal note saying why.
+
+    `due_metrics` are the metrics besides resolution that have a due field in this helpdesk.
+    """
     changed: dict[str, object] = {}
     if decision.priority != ticket.priority:
         changed["priority"] = decision.priority
@@ -23,32 +32,57 @@ def plan_update(ticket: Ticket, decision: Decision) -> TicketUpdate:
         changed["group_id"] = decision.group_id
     if decision.assignee_id and decision.assignee_id != ticket.assignee_id:
         changed["assignee_id"] = decision.assignee_id
-    if not _same_instant(decision.due_at, ticket.due_at):
+    resolution = decision.deadlines.get("resolution")
+    # A paused clock's deadline drifts later on every look; the field keeps the last running value
+    # until the clock resumes.
+    paused = resolution is not None and resolution.state == "paused" and ticket.due_at is not None
+    if not paused and not _same_instant(decision.due_at, ticket.due_at):
         changed["due_at"] = decision.due_at
+    metric_dues = {metric: deadline.due_at for metric, deadline in decision.deadlines.items()
+                   if metric in due_metrics and deadline.state in ("active", "breached")
+                   and not _same_instant(deadline.due_at, ticket.due_by_metric.get(metric))}
+    if metric_dues:
+        changed["due_by_metric"] = metric_dues
     dropped = decision.tags_remove & ticket.tags
     added = decision.tags_add - ticket.tags
     if dropped or added:
         changed["tags"] = (ticket.tags - dropped) | added
-    if not changed:
-        return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version)
-    return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note_for(ticket, decision, changed),
-                        **changed)
+    note = note_for(ticket, decision, changed, note_move) if changed else None
+    return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
 
 
-def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object]) -> str:
-    """One or two lines an agent can read: what slaclock set, and the rules that made it."""
-    parts = []
+def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta) -> list[tuple[str, str]]:
+    """(reason field, phrase) for each due time worth a line: newly set, or moved by at least `note_move`."""
+    old_new = {}
+    if "due_at" in changed:
+        old_new["due_at"] = (ticket.due_at, changed["due_at"])
+    for metric, due in changed.get("due_by_metric", {}).items():
+        old_new[metric] = (ticket.due_by_metric.get(metric), due)
+    lines = []
+    for field_name, (old, new) in old_new.items():
+        if old is None:
+            lines.append((field_name, f"{LABELS[field_name]} {new:%Y-%m-%d %H:%M} UTC"))
+        elif abs(new - old) >= note_move:
+            lines.append((field_name, f"{LABELS[field_name]} moved from {old:%Y-%m-%d %H:%M} to {new:%Y-%m-%d %H:%M} UTC"))
+    return lines
+
+
+def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], note_move: timedelta) -> str | None:
+    """One or two lines an agent can read: what slaclock set, and the rules that made it (None: nothing to say)."""
+    parts, fields = [], set()
     if "group_id" in changed or "assignee_id" in changed:
         parts.append(f"routed to {decision.team}")
+        fields.add("team")
     if "priority" in changed:
         parts.append(f"priority {ticket.priority or 'none'} → {decision.priority}")
-    if "due_at" in changed:
-        parts.append(f"due {decision.due_at:%Y-%m-%d %H:%M} UTC")
+        fields.add("priority")
+    for field_name, phrase in _due_moves(ticket, changed, note_move):
+        parts.append(phrase)
+        fields.add(field_name)
     if "tags" in changed and decision.tags_remove & ticket.tags:
         parts.append("removed tag " + ", ".join(sorted(decision.tags_remove & ticket.tags)))
-    fields = {"team"} if {"group_id", "assignee_id"} & changed.keys() else set()
-    fields |= {"priority"} & changed.keys()
-    fields |= {"due_at"} & changed.keys()
+    if not parts:
+        return None
     why = "; ".join(r.text for r in decision.reasons if r.field in fields)
     return f"slaclock: {', '.join(parts)}.\nWhy: {why}." if why else f"slaclock: {', '.join(parts)}."
 
@@ -59,6 +93,7 @@ def update_to_json(update: TicketUpdate) -> dict:
         "ticket_id": update.ticket_id, "version": update.version, "priority": update.priority,
         "group_id": update.group_id, "assignee_id": update.assignee_id,
         "due_at": update.due_at.isoformat() if update.due_at else None,
+        "due_by_metric": {m: due.isoformat() for m, due in update.due_by_metric.items()} or None,
         "tags": sorted(update.tags) if update.tags is not None else None, "note": update.note,
     }
 
@@ -69,5 +104,6 @@ def update_from_json(data: dict) -> TicketUpdate:
         ticket_id=data["ticket_id"], version=data.get("version"), priority=data.get("priority"),
         group_id=data.get("group_id"), assignee_id=data.get("assignee_id"),
         due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
+        due_by_metric={m: datetime.fromisoformat(due) for m, due in (data.get("due_by_metric") or {}).items()},
         tags=frozenset(data["tags"]) if data.get("tags") is not None else None, note=data.get("note"),
     )

@@ -36,6 +36,10 @@ class JiraConnector:
     # Atlassian counts only 200 and 204 as a delivered webhook; a 202 is logged as a failed delivery.
     accepted_status = 200
 
+    @property
+    def due_metrics(self) -> frozenset[str]:
+        return frozenset(self.settings.metric_field_ids)
+
     def __init__(self, settings: JiraSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings

@@ -144,6 +144,8 @@ def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ti
         tags=frozenset(fields.get("labels") or ()),
         reason_code=_option(fields.get(settings.reason_field_id)) if settings.reason_field_id else None,
         due_at=parse_time(fields.get(settings.due_field_id)) if settings.due_field_id else None,
+        due_by_metric={metric: due for metric, field_id in settings.metric_field_ids.items()
+                       if (due := parse_time(fields.get(field_id)))},
         custom_fields=custom,
     )
 
@@ -166,6 +168,9 @@ def edit_body(update: TicketUpdate, settings: JiraSettings) -> dict[str, Any]:
         if not settings.due_field_id:
             raise ValueError("cannot write due_at: no due-time field (JIRA_DUE_FIELD_ID)")
         fields[settings.due_field_id] = format_time(update.due_at)
+    for metric, due in update.due_by_metric.items():
+        if metric in settings.metric_field_ids:
+            fields[settings.metric_field_ids[metric]] = format_time(due)
     if update.assignee_id:
         fields["assignee"] = {"accountId": update.assignee_id}
     if update.group_id and settings.group_field_id:

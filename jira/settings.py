@@ -31,6 +31,10 @@ _CUSTOM_FIELD = re.compile(r"^customfield_[0-9]+$")
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
+METRIC_FIELD_VARIABLES = {"first_response": "JIRA_FIRST_RESPONSE_FIELD_ID",
+                          "next_update": "JIRA_NEXT_UPDATE_FIELD_ID"}
+
+
 @dataclass(frozen=True)
 class JiraSettings:
     """Where the Jira site is, how to authenticate, and which fields and statuses mean what."""
@@ -42,6 +46,8 @@ class JiraSettings:
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     reason_field_id: str | None = None
     due_field_id: str | None = None
+    # Optional Date Time Picker fields for the other metrics: {"first_response": id, "next_update": id}.
+    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
     organization_field_id: str | None = None
     request_type_field_id: str | None = None
     group_field_id: str | None = None
@@ -73,6 +79,8 @@ class JiraSettings:
             rate_per_minute=_rate(env),
             reason_field_id=_field_id(env, "JIRA_REASON_FIELD_ID", from_rules, "reason_field_id"),
             due_field_id=_field_id(env, "JIRA_DUE_FIELD_ID", from_rules, "due_field_id"),
+            metric_field_ids={metric: field_id for metric, variable in METRIC_FIELD_VARIABLES.items()
+                              if (field_id := _field_id(env, variable, None, variable))},
             organization_field_id=_field_id(env, "JIRA_ORGANIZATION_FIELD_ID", from_rules, "organization_field_id"),
             request_type_field_id=_field_id(env, "JIRA_REQUEST_TYPE_FIELD_ID", from_rules, "request_type_field_id"),
             group_field_id=_field_id(env, "JIRA_GROUP_FIELD_ID", from_rules, "group_field_id"),

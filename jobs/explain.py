@@ -1,10 +1,35 @@
 """`slaclock explain`: a ticket's timeline with each decision's inputs and the rules that made it."""
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import TextIO
 
-from rules import Rules
+from connectors.model import Ticket
+from jobs.clock import utcnow
+from rules import CaseMemory, Rules, explain_clock
 from store import Store
+
+
+def ticket_from_snapshot(data: dict) -> Ticket:
+    """Rebuild the Ticket a decision saw from its stored snapshot."""
+    def instant(value):
+        return datetime.fromisoformat(value) if value else None
+
+    return Ticket(**{**data, "opened_at": instant(data["opened_at"]), "updated_at": instant(data.get("updated_at")),
+                     "due_at": instant(data.get("due_at")), "tags": frozenset(data.get("tags") or ()),
+                     "due_by_metric": {m: instant(v) for m, v in (data.get("due_by_metric") or {}).items()}})
+
+
+def clock_lines(store: Store, rules: Rules, key: str, now: datetime) -> list[str]:
+    """The SLA clock's working for a ticket as of `now`, from its last snapshot and memory."""
+    connector, _, ticket_id = key.partition(":")
+    case = store.get_case(connector, ticket_id)
+    if not case or not case.get("snapshot_json"):
+        return []
+    ticket = ticket_from_snapshot(json.loads(case["snapshot_json"]))
+    memory = CaseMemory.from_json(json.loads(case["memory_json"] or "{}"))
+    return explain_clock(ticket, rules, now, memory)
 
 
 def format_timeline(store: Store, key: str) -> list[str]:
@@ -33,12 +58,13 @@ def format_timeline(store: Store, key: str) -> list[str]:
     return lines
 
 
-def explain(store: Store, rules: Rules, key: str, out: TextIO) -> int:
-    """Print the explanation; return the exit status."""
+def explain(store: Store, rules: Rules, key: str, out: TextIO, now: datetime | None = None) -> int:
+    """Print the timeline and the SLA clock's working; return the exit status."""
     try:
         lines = format_timeline(store, key)
     except (ValueError, LookupError) as e:
         print(f"error: {e}", file=out)
         return 1
-    print("\n".join(lines), file=out)
+    clock = clock_lines(store, rules, key, now or utcnow())
+    print("\n".join(lines + (["", "SLA clock:", *clock] if clock else [])), file=out)
     return 0

@@ -6,12 +6,13 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
 from connectors.contract import Connector
-from connectors.errors import ApiError, RetryableError
+from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
-from connectors.plan import plan_update, update_to_json
+from connectors.plan import DEFAULT_NOTE_MOVE, plan_update, update_to_json
 from jobs.clock import utcnow
 from rules import CaseMemory, Rules, decide
 from store import Store
@@ -34,9 +35,9 @@ class Processor:
     """Turns stored deliveries into decisions and outbox rows."""
 
     def __init__(self, store: Store, connectors: Mapping[str, Connector], rules: Rules,
-                 clock: Callable = utcnow, batch: int = 100):
+                 clock: Callable = utcnow, batch: int = 100, note_move: timedelta = DEFAULT_NOTE_MOVE):
         self.store, self.connectors, self.rules = store, connectors, rules
-        self.clock, self.batch = clock, batch
+        self.clock, self.batch, self.note_move = clock, batch, note_move
 
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
@@ -81,8 +82,9 @@ class Processor:
 
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None
-        decision = decide(ticket, self.rules, now, memory)
-        update = plan_update(ticket, decision)
+        reply_at = self._agent_reply_at(connector, deliveries, ticket)
+        decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at)
+        update = plan_update(ticket, decision, connector.due_metrics, self.note_move)
         changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
         events = sorted({d["event_type"] for d in deliveries})
         detail = {
@@ -107,6 +109,22 @@ class Processor:
                                       idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
             self.store.finish_deliveries(db, ids, "done", now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
+
+    def _agent_reply_at(self, connector: Connector, deliveries: list[dict], ticket: Ticket) -> datetime | None:
+        """When the latest public agent reply among these deliveries was made (it stops/restarts reply clocks)."""
+        ids = [d["id"] for d in deliveries if "comment" in d["event_type"]]
+        replies = []
+        for headers, body, received_at in self.store.delivery_payloads(ids) if ids else []:
+            try:
+                fields = connector.parse(headers, body).fields
+            except WebhookError:
+                continue
+            # Zendesk says whether the author is staff; Jira does not, so anyone but the requester counts.
+            by_agent = fields.get("comment_author_is_staff",
+                                  fields.get("comment_author_id") not in (None, ticket.requester_id))
+            if fields.get("comment_public") and by_agent:
+                replies.append(fields.get("comment_created_at") or received_at)
+        return max(replies, default=None)
 
     def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[dict], error: ApiError) -> None:
         ids = [d["id"] for d in deliveries]

@@ -132,6 +132,12 @@ class Store:
         db.execute(f"update inbox set status = ?, processed_at = ?, error = ? where id in ({','.join('?' * len(ids))})",
                    [status, _iso(now), error, *ids])
 
+    def delivery_payloads(self, ids: list[int]) -> list[tuple[dict[str, str], bytes, datetime]]:
+        """The stored headers, raw body and receipt time of deliveries, to parse them again."""
+        rows = self.db.execute(f"select headers_json, body, received_at from inbox where id in ({','.join('?' * len(ids))}) "
+                               "order by id", ids).fetchall()
+        return [(json.loads(h or "{}"), body or b"", datetime.fromisoformat(at)) for h, body, at in rows]
+
     def delivery_counts(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self.db.execute("select status, count(*) from inbox group by status")}
 

@@ -1,6 +1,7 @@
 """An in-memory connector for pipeline tests: records writes, can answer 409 or fail on demand."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +14,7 @@ OWN_USER = "9001"
 class FakeConnector:
     name = "zendesk"  # so the example rules' Zendesk group targets apply
     accepted_status = 202
+    due_metrics = frozenset({"first_response"})
 
     def __init__(self):
         self.tickets: dict[str, Ticket] = {}
@@ -38,7 +40,13 @@ class FakeConnector:
         pass
 
     def parse(self, headers, body) -> TicketEvent:
-        raise NotImplementedError
+        # Test deliveries carry their normalised fields as the JSON body.
+        fields = json.loads(body or b"{}")
+        for key in ("comment_created_at",):
+            if key in fields:
+                fields[key] = datetime.fromisoformat(fields[key])
+        return TicketEvent(connector=self.name, delivery_key="fake", event_type="comment", ticket_id=None,
+                           fields=fields)
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         self.reads += 1
@@ -59,6 +67,8 @@ class FakeConnector:
         self.writes.append((update, idempotency_key))
         changes = {k: getattr(update, k) for k in ("priority", "group_id", "assignee_id", "due_at", "tags")
                    if getattr(update, k) is not None}
+        if update.due_by_metric:
+            changes["due_by_metric"] = {**ticket.due_by_metric, **update.due_by_metric}
         self.change(update.ticket_id, **changes)
         return self.tickets[update.ticket_id]
 

@@ -73,3 +73,22 @@ def test_outbox_list_and_retry_parked_writes(env, capsys):
     assert main(["outbox", "retry", str(row["id"])]) == 0
     assert "1 write(s) queued again" in capsys.readouterr().out
     assert store.outbox_counts() == {"pending": 1}
+
+
+def test_explain_shows_decisions_and_the_clock_working(env, capsys):
+    from jobs.deliverer import Deliverer
+    from jobs.processor import Processor
+    from rules import load_rules
+    from tests.fakes import Clock, FakeConnector
+
+    store, fake, clock = Store(env / "s.db"), FakeConnector(), Clock(NOW)
+    fake.add("7", reason_code="missing_part", status="open")
+    store.add_delivery(connector="zendesk", delivery_key="d", event_type="ticket.created", ticket_id="7",
+                       actor_id="5", headers={}, body=b"{}", received_at=NOW)
+    Processor(store, {"zendesk": fake}, load_rules(), clock).run_once()
+    Deliverer(store, {"zendesk": fake}, clock).run_once()
+    assert main(["explain", "zendesk:7"]) == 0
+    out = capsys.readouterr().out
+    assert "rule routing.reason_codes.missing_part" in out and "written" in out
+    clock_part = out.split("SLA clock:")[1]
+    assert "business" in clock_part and "resolution" in clock_part

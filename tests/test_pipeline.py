@@ -1,4 +1,5 @@
 """Processor and deliverer against an in-memory connector, with an injected clock."""
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -21,9 +22,9 @@ def env(store):
     return fake, store, Processor(store, connectors, rules, clock), Deliverer(store, connectors, clock), clock, rules
 
 
-def deliver(store, ticket_id, key, actor="7", event_type="ticket.created"):
+def deliver(store, ticket_id, key, actor="7", event_type="ticket.created", body=b"{}"):
     store.add_delivery(connector="zendesk", delivery_key=key, event_type=event_type, ticket_id=ticket_id,
-                       actor_id=actor, headers={}, body=b"{}", received_at=NOW)
+                       actor_id=actor, headers={}, body=body, received_at=NOW)
 
 
 def drain(processor, deliverer):
@@ -162,3 +163,31 @@ def test_many_deliveries_for_one_ticket_make_one_decision(env):
         deliver(store, "1", f"d{n}", event_type="ticket.tags_changed")
     drain(processor, deliverer)
     assert fake.reads == 1 and len(fake.writes) == 1
+
+
+def test_first_response_due_written_then_stopped_by_a_public_agent_reply(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item", requester_id="500")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    first = fake.writes[0][0]
+    assert set(first.due_by_metric) == {"first_response"} and "first response due" in first.note
+    clock.advance(minutes=30)
+    reply = json.dumps({"comment_public": True, "comment_author_is_staff": True,
+                        "comment_created_at": clock.at.isoformat()}).encode()
+    deliver(store, "1", "d2", event_type="ticket.comment_added", body=reply)
+    drain(processor, deliverer)
+    memory = json.loads(store.get_case("zendesk", "1")["memory_json"])
+    assert memory["first_reply_at"].startswith("2026-03-02T10:30")
+    assert len(fake.writes) == 1, "a stopped first-response clock is not written again"
+
+
+def test_customer_comment_does_not_count_as_a_reply(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item", requester_id="500")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    reply = json.dumps({"comment_public": True, "comment_author_id": "500"}).encode()
+    deliver(store, "1", "d2", event_type="comment_created", body=reply)
+    drain(processor, deliverer)
+    assert json.loads(store.get_case("zendesk", "1")["memory_json"]).get("first_reply_at") is None

@@ -25,6 +25,10 @@ class ZendeskConnector:
     name = "zendesk"
     accepted_status = 202
 
+    @property
+    def due_metrics(self) -> frozenset[str]:
+        return frozenset(self.settings.metric_field_ids)
+
     def __init__(self, settings: ZendeskSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings

@@ -57,6 +57,8 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         tags=frozenset(ticket_json.get("tags") or ()),
         reason_code=str(reason) if reason not in (None, "") else None,
         due_at=parse_time(custom.get(settings.due_field_id)) if settings.due_field_id else None,
+        due_by_metric={metric: due for metric, field_id in settings.metric_field_ids.items()
+                       if (due := parse_time(custom.get(field_id)))},
         custom_fields=custom,
     )
 
@@ -70,13 +72,17 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
         ticket["group_id"] = _int_id("group_id", update.group_id)
     if update.assignee_id:
         ticket["assignee_id"] = _int_id("assignee_id", update.assignee_id)
-    if update.due_at:
-        if not settings.due_field_id:
-            raise ValueError("cannot write due_at: no due-time field (ZENDESK_DUE_FIELD_ID)")
-        if update.due_at.tzinfo is None:
-            raise ValueError(f"due_at must be timezone-aware, got {update.due_at.isoformat()}")
-        ticket["custom_fields"] = [{"id": int(settings.due_field_id),
-                                    "value": update.due_at.astimezone(timezone.utc).strftime(DUE_FORMAT)}]
+    dues = {settings.due_field_id: update.due_at} if update.due_at else {}
+    if update.due_at and not settings.due_field_id:
+        raise ValueError("cannot write due_at: no due-time field (ZENDESK_DUE_FIELD_ID)")
+    dues.update((settings.metric_field_ids[m], due) for m, due in update.due_by_metric.items()
+                if m in settings.metric_field_ids)
+    for due in dues.values():
+        if due.tzinfo is None:
+            raise ValueError(f"due times must be timezone-aware, got {due.isoformat()}")
+    if dues:
+        ticket["custom_fields"] = [{"id": int(field_id), "value": due.astimezone(timezone.utc).strftime(DUE_FORMAT)}
+                                   for field_id, due in dues.items()]
     if update.tags is not None:
         ticket["tags"] = sorted(update.tags)  # a single-ticket PUT replaces the whole tag set
     if update.note:

@@ -23,6 +23,10 @@ _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
              "false": False, "0": False, "no": False, "off": False, "": False}
 
 
+METRIC_FIELD_VARIABLES = {"first_response": "ZENDESK_FIRST_RESPONSE_FIELD_ID",
+                          "next_update": "ZENDESK_NEXT_UPDATE_FIELD_ID"}
+
+
 @dataclass(frozen=True)
 class ZendeskSettings:
     """Where the Zendesk account is, how to authenticate, and which custom fields slaclock uses."""
@@ -36,6 +40,8 @@ class ZendeskSettings:
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     reason_field_id: str | None = None
     due_field_id: str | None = None
+    # Optional due-time text fields for the other metrics: {"first_response": id, "next_update": id}.
+    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], rules: Rules) -> "ZendeskSettings":
@@ -59,6 +65,8 @@ class ZendeskSettings:
                                       "connectors.zendesk.reason_field_id"),
             due_field_id=_field_id(env, "ZENDESK_DUE_FIELD_ID", fields.due_field_id,
                                    "connectors.zendesk.due_field_id"),
+            metric_field_ids={metric: field_id for metric, variable in METRIC_FIELD_VARIABLES.items()
+                              if (field_id := _field_id(env, variable, None, variable))},
         )
 
     def problems(self) -> list[str]:
