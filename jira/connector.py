@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 from connectors.budget import RateBudget
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import Ticket, TicketEvent, TicketUpdate
+from connectors.model import Ticket, TicketEvent, TicketUpdate, parse_instant
 from jira import mapping, webhook
 from jira.client import JiraClient, basic_auth
 from jira.settings import JiraSettings
@@ -128,7 +128,7 @@ class JiraConnector:
         for issue in self.client.search_all(changed_since_jql(minutes, self.settings.projects), RECONCILE_FIELDS):
             fields = issue.get("fields") or {}
             status = fields.get("status") or {}
-            updated = mapping.parse_time(fields.get("updated"))
+            updated = parse_instant(fields.get("updated"))
             closed = mapping.status_from_jira(status.get("name"), (status.get("statusCategory") or {}).get("key"),
                                               self.settings) == "closed"
             if issue.get("key") and updated and not closed:

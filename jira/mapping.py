@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from connectors.model import Ticket, TicketUpdate
+from connectors.model import Ticket, TicketUpdate, parse_instant
 from jira.settings import JiraSettings
 
 CONNECTOR = "jira"
@@ -48,17 +48,6 @@ def status_from_jira(name: str | None, category: str | None, settings: JiraSetti
     if status == "solved" and folded in settings.closed_statuses:
         return "closed"
     return status
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Jira's `2025-01-08T10:12:07.123+0000`, ISO 8601, or a bare date (midnight UTC) → aware UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None  # an agent typed something else; slaclock writes the field again
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def format_time(moment: datetime) -> str:
@@ -117,7 +106,7 @@ def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ti
     """A Ticket from the API's issue object; ValueError if it has no key or readable `created`."""
     fields = issue_json.get("fields") or {}
     key = issue_json.get("key")
-    opened_at = parse_time(fields.get("created"))
+    opened_at = parse_instant(fields.get("created"))
     if not key or opened_at is None:
         raise ValueError(f"Jira issue {key or issue_json.get('id')!r} has no key or no readable fields.created")
     status = fields.get("status") or {}
@@ -131,7 +120,7 @@ def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ti
         status=status_from_jira(status.get("name"), (status.get("statusCategory") or {}).get("key"), settings),
         priority=priority_from_jira((fields.get("priority") or {}).get("name"), settings),
         opened_at=opened_at,
-        updated_at=parse_time(fields.get("updated")),
+        updated_at=parse_instant(fields.get("updated")),
         # Informational only: Jira has no conditional write, so nothing sends it back.
         version=fields.get("updated"),
         subject=fields.get("summary") or "",
@@ -143,9 +132,9 @@ def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ti
                          if settings.organization_field_id else None),
         tags=frozenset(fields.get("labels") or ()),
         reason_code=_option(fields.get(settings.reason_field_id)) if settings.reason_field_id else None,
-        due_at=parse_time(fields.get(settings.due_field_id)) if settings.due_field_id else None,
+        due_at=parse_instant(fields.get(settings.due_field_id)) if settings.due_field_id else None,
         due_by_metric={metric: due for metric, field_id in settings.metric_field_ids.items()
-                       if (due := parse_time(fields.get(field_id)))},
+                       if (due := parse_instant(fields.get(field_id)))},
         custom_fields=custom,
     )
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from connectors.model import TicketUpdate
+from connectors.model import TicketUpdate, parse_instant
 from jira import mapping
 from jira.settings import JiraSettings
 
@@ -154,8 +154,8 @@ def test_status_lists_are_configurable():
     (None, None),
     (1772442164530, None),
 ])
-def test_parse_time(text, expected):
-    assert mapping.parse_time(text) == expected
+def test_parse_instant(text, expected):
+    assert parse_instant(text) == expected
 
 
 def test_format_time_is_jira_datetime_in_utc():
@@ -168,7 +168,7 @@ def test_format_time_is_jira_datetime_in_utc():
 
 def test_written_due_time_reads_back_to_the_same_second():
     due = datetime(2026, 3, 5, 14, 0, 9, tzinfo=timezone.utc)
-    assert mapping.parse_time(mapping.format_time(due)) == due
+    assert parse_instant(mapping.format_time(due)) == due
 
 
 # --- issue → Ticket ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Callable, Mapping
 from connectors.budget import RateBudget
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import Ticket, TicketEvent, TicketUpdate
+from connectors.model import Ticket, TicketEvent, TicketUpdate, parse_instant
 from zendesk import mapping, webhook
 from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
@@ -76,7 +76,7 @@ class ZendeskConnector:
         changes: list[tuple[str, datetime]] = []
         while True:
             changes += [(str(t["id"]), updated) for t in page.get("tickets", [])
-                        if t.get("status") not in CLOSED_STATUSES and (updated := mapping.parse_time(t.get("updated_at")))]
+                        if t.get("status") not in CLOSED_STATUSES and (updated := parse_instant(t.get("updated_at")))]
             cursor = page.get("after_cursor") or cursor
             if page.get("end_of_stream") or not page.get("after_cursor"):
                 return changes, cursor

@@ -1,10 +1,10 @@
 """Translate between Zendesk's ticket JSON and the neutral Ticket / TicketUpdate."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Mapping
 
-from connectors.model import Ticket, TicketUpdate
+from connectors.model import Ticket, TicketUpdate, parse_instant
 from zendesk.settings import ZendeskSettings
 
 CONNECTOR = "zendesk"
@@ -16,17 +16,6 @@ def _str_id(value: Any) -> str | None:
     return None if value in (None, "", 0) else str(value)
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 instant as UTC, or None when absent or unreadable."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None  # an agent typed something else into the field; slaclock writes it again
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
 def _custom_fields(ticket_json: Mapping[str, Any]) -> dict[str, Any]:
     entries = ticket_json.get("custom_fields") or ticket_json.get("fields") or []
     return {str(f["id"]): f.get("value") for f in entries if isinstance(f, dict) and "id" in f}
@@ -35,7 +24,7 @@ def _custom_fields(ticket_json: Mapping[str, Any]) -> dict[str, Any]:
 def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -> Ticket:
     """A Ticket from the API's ticket object (ids become strings, instants UTC-aware)."""
     custom = _custom_fields(ticket_json)
-    opened_at = parse_time(ticket_json.get("created_at"))
+    opened_at = parse_instant(ticket_json.get("created_at"))
     if opened_at is None:
         raise ValueError(f"Zendesk ticket {ticket_json.get('id')!r} has no readable created_at")
     reason = custom.get(settings.reason_field_id) if settings.reason_field_id else None
@@ -46,7 +35,7 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         status=str(ticket_json.get("status") or "new").lower(),
         priority=str(priority).lower() if priority else None,
         opened_at=opened_at,
-        updated_at=parse_time(ticket_json.get("updated_at")),
+        updated_at=parse_instant(ticket_json.get("updated_at")),
         version=ticket_json.get("updated_at"),
         subject=ticket_json.get("subject") or "",
         description=ticket_json.get("description") or "",
@@ -56,9 +45,9 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         organization_id=_str_id(ticket_json.get("organization_id")),
         tags=frozenset(ticket_json.get("tags") or ()),
         reason_code=str(reason) if reason not in (None, "") else None,
-        due_at=parse_time(custom.get(settings.due_field_id)) if settings.due_field_id else None,
+        due_at=parse_instant(custom.get(settings.due_field_id)) if settings.due_field_id else None,
         due_by_metric={metric: due for metric, field_id in settings.metric_field_ids.items()
-                       if (due := parse_time(custom.get(field_id)))},
+                       if (due := parse_instant(custom.get(field_id)))},
         custom_fields=custom,
     )
 
