@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, runtime_checkable
 
 from connectors.model import Ticket, TicketEvent, TicketUpdate
 
@@ -31,3 +31,11 @@ class Connector(Protocol):
 
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's own API user."""
+
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A connector that can write many tickets in few calls (Zendesk's update_many)."""
+
+    def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
+        """Write the updates; return ticket id → applied. The caller retries the rest one by one."""

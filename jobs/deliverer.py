@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Mapping
 
-from connectors.contract import Connector
+from connectors.contract import BatchWriter, Connector
 from connectors.errors import ApiError, ConflictError
 from connectors.plan import update_from_json
 from jobs.clock import utcnow
@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 
 # After this many 409s in a row the ticket is being edited faster than we can write; park it.
 MAX_CONFLICTS = 3
+# From this many due writes for one batch-capable connector, a batch job (one call plus polling)
+# beats one call per ticket.
+STORM_THRESHOLD = 10
 
 
 class Deliverer:
@@ -23,11 +26,37 @@ class Deliverer:
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
 
     def run_once(self) -> int:
-        """Send one batch of due rows; return how many were claimed."""
+        """Send the due rows (a storm in batch jobs where the helpdesk has them); return how many were claimed."""
         rows = self.store.claim_outbox(self.clock(), self.batch)
+        singles, batches = [], {}
         for row in rows:
+            connector = self.connectors.get(row["connector"])
+            if isinstance(connector, BatchWriter) and row["kind"] == "ticket_update":
+                batches.setdefault(row["connector"], {}).setdefault(row["ticket_id"], row)
+                if batches[row["connector"]][row["ticket_id"]] is row:
+                    continue
+            singles.append(row)
+        for name, by_ticket in batches.items():
+            if len(by_ticket) >= STORM_THRESHOLD:
+                self.send_batch(self.connectors[name], list(by_ticket.values()))
+            else:
+                singles.extend(by_ticket.values())
+        for row in sorted(singles, key=lambda r: r["id"]):
             self.send(row)
         return len(rows)
+
+    def send_batch(self, connector: BatchWriter, rows: list[dict]) -> None:
+        """Write rows through the connector's batch jobs; a row the job did not apply is sent on its own."""
+        try:
+            applied = connector.apply_updates([update_from_json(row["payload"]) for row in rows])
+        except ApiError as e:
+            logger.warning("deliverer.batch-failed", extra={"rows": len(rows), "error": str(e)})
+            applied = {}
+        for row in rows:
+            if applied.get(row["ticket_id"]):
+                self._written(row, None, batched=True)
+            else:
+                self.send(row)
 
     def send(self, row: dict) -> None:
         """Send one claimed row and record the outcome."""
@@ -50,13 +79,17 @@ class Deliverer:
                                         summary=f"write parked after {row['attempts']} attempt(s): {e}",
                                         detail={"outbox_id": row["id"], "error": str(e)})
             return
-        now = self.clock()
+        self._written(row, written.updated_at)
+
+    def _written(self, row: dict, updated_at, batched: bool = False) -> None:
+        name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
         fields = [k for k, v in row["payload"].items() if v is not None and k not in ("ticket_id", "version")]
         with self.store.write_txn() as db:
             self.store.finish_outbox(db, row["id"], "done", now)
-            self.store.mark_seen(db, name, ticket_id, written.updated_at)
+            self.store.mark_seen(db, name, ticket_id, updated_at)
             self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="written",
-                                    summary=f"wrote {', '.join(fields)}", detail={"outbox_id": row["id"]})
+                                    summary=f"wrote {', '.join(fields)}" + (" (batch job)" if batched else ""),
+                                    detail={"outbox_id": row["id"], "batched": batched})
 
     def _conflict(self, row: dict, error: ConflictError) -> None:
         # The ticket changed after we read it (safe_update): drop this write, read again, decide again.

@@ -258,3 +258,42 @@ def test_is_own_actor_none_still_proves_credentials(zendesk):
     responses.get(f"{BASE}/api/v2/users/me.json", status=401, json={"error": "Couldn't authenticate you"})
     with pytest.raises(PermanentError):
         zendesk.is_own_actor(None)
+
+
+# --- storms: update_many + job_status -------------------------------------------------------------
+
+def _update(ticket_id: int) -> TicketUpdate:
+    return TicketUpdate(ticket_id=str(ticket_id), version="2025-01-08T10:20:00Z", priority="high",
+                        note="slaclock: escalated.")
+
+
+@responses.activate
+def test_batch_update_follows_the_job_and_reports_per_ticket_results(zendesk, sleeps):
+    job_url = f"{BASE}/api/v2/job_statuses/abc123.json"
+    expected = {"tickets": [{"id": n, "priority": "high", "comment": {"body": "slaclock: escalated.", "public": False},
+                             "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"} for n in (1, 2, 3)]}
+    put = responses.put(f"{BASE}/api/v2/tickets/update_many.json", match=[matchers.json_params_matcher(expected)],
+                        json={"job_status": {"id": "abc123", "status": "queued", "url": job_url}})
+    responses.get(job_url, json={"job_status": {"id": "abc123", "status": "working"}})
+    responses.get(job_url, json={"job_status": {"id": "abc123", "status": "completed", "results": [
+        {"id": 1, "action": "update", "status": "Updated", "success": True},
+        {"id": 2, "error": "TicketUpdateFailed", "details": "stale updated_stamp", "status": "Failed",
+         "success": False},
+        {"id": 3, "action": "update", "status": "Updated", "success": True}]}})
+    assert zendesk.apply_updates([_update(1), _update(2), _update(3)]) == {"1": True, "2": False, "3": True}
+    assert put.call_count == 1 and len(responses.calls) == 3 and sleeps == [1.0, 1.0]
+
+
+@responses.activate
+def test_batch_update_splits_at_one_hundred_tickets(zendesk):
+    put = responses.put(f"{BASE}/api/v2/tickets/update_many.json",
+                        json={"job_status": {"id": "j1", "status": "completed", "results": []}})
+    applied = zendesk.apply_updates([_update(n) for n in range(1, 251)])
+    assert put.call_count == 3
+    assert [len(json.loads(c.request.body)["tickets"]) for c in responses.calls] == [100, 100, 50]
+    assert set(applied.values()) == {False}, "a ticket missing from the results was not applied"
+
+
+def test_batch_update_needs_each_tickets_stamp(zendesk):
+    with pytest.raises(PermanentError, match="updated_stamp"):
+        zendesk.apply_updates([dataclasses.replace(_update(1), version=None)])

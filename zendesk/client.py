@@ -14,6 +14,8 @@ TICKETS_URL = "/api/v2/tickets.json"
 COMMENTS_URL = "/api/v2/tickets/{ticket_id}/comments.json"
 ME_URL = "/api/v2/users/me.json"
 INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
+UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
+JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
 
@@ -65,6 +67,16 @@ class ZendeskClient:
         """One page of the incremental ticket export (admins only; 10 requests/min)."""
         params = {"cursor": cursor} if cursor else {"start_time": start_time}
         return self.session.request("GET", INCREMENTAL_TICKETS_URL, params=params)
+
+    def update_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:
+        """Batch update (≤ 100 tickets, each with its own fields); return the queued job_status."""
+        return self.session.request("PUT", UPDATE_MANY_URL, json={"tickets": tickets})["job_status"]
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        """A background job's status, with per-ticket results once it has run."""
+        if not job_id.isalnum():
+            raise ValueError(f"invalid Zendesk job id {job_id!r}")
+        return self.session.request("GET", JOB_STATUS_URL.format(job_id=job_id))["job_status"]
 
     def me(self) -> dict[str, Any]:
         """The API user slaclock authenticates as."""

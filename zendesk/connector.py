@@ -15,6 +15,12 @@ from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
 
 FIRST_PASS_LOOKBACK_SECONDS = 3600
+# Zendesk: at most 100 tickets per update_many job; poll its job_status every second, for at most two
+# minutes (jobs of 100 tickets usually finish in seconds; the status is kept for a day).
+BATCH_SIZE = 100
+JOB_POLL_SECONDS = 1.0
+JOB_TIMEOUT_SECONDS = 120
+JOB_DONE = frozenset({"completed", "failed"})
 # The export also lists closed and deleted tickets; neither needs a decision.
 CLOSED_STATUSES = frozenset({"closed", "deleted"})
 
@@ -32,6 +38,7 @@ class ZendeskConnector:
     def __init__(self, settings: ZendeskSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
+        self.sleep = sleep
         if session is None:
             session = HelpdeskSession(settings.base_url, auth=basic_auth(settings.email, settings.api_token),
                                       budget=RateBudget(settings.rate_per_minute, sleep=sleep), sleep=sleep)
@@ -61,6 +68,37 @@ class ZendeskConnector:
         except ValueError as e:
             raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
         return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, body, idempotency_key))
+
+    def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
+        """Write many updates through update_many jobs; return ticket id → whether Zendesk applied it.
+
+        The caller retries the failed ones one by one. Batch jobs are always safe updates and need
+        each ticket's `updated_stamp`, so every update must carry its version.
+        """
+        applied: dict[str, bool] = {}
+        for start in range(0, len(updates), BATCH_SIZE):
+            chunk = updates[start:start + BATCH_SIZE]
+            bodies = []
+            for update in chunk:
+                if not update.version:
+                    raise PermanentError(f"Zendesk ticket {update.ticket_id}: a batch update needs its updated_stamp")
+                bodies.append({"id": int(update.ticket_id), **mapping.update_body(update, self.settings)["ticket"]})
+            job = self._finished(self.client.update_many(bodies))
+            results = {str(r.get("id")): r for r in job.get("results") or [] if isinstance(r, dict)}
+            for update in chunk:
+                result = results.get(update.ticket_id, {})
+                applied[update.ticket_id] = bool(result.get("success", result.get("status") in ("Updated", "Created")))
+        return applied
+
+    def _finished(self, job: dict) -> dict:
+        waited = 0.0
+        while job.get("status") not in JOB_DONE:
+            if waited >= JOB_TIMEOUT_SECONDS:
+                return job  # results unknown: every ticket is retried singly (safe_update guards doubles)
+            self.sleep(JOB_POLL_SECONDS)
+            waited += JOB_POLL_SECONDS
+            job = self.client.job_status(str(job["id"]))
+        return job
 
     def _ticket(self, ticket_id: str, ticket_json: dict) -> Ticket:
         try:

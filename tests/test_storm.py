@@ -1,0 +1,47 @@
+"""Escalation storms: many due writes go out in batch jobs; what a job did not apply is retried per ticket."""
+from datetime import datetime, timezone
+
+from connectors.plan import update_to_json
+from connectors.model import TicketUpdate
+from jobs.deliverer import STORM_THRESHOLD, Deliverer
+from tests.fakes import Clock, FakeConnector
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+class BatchFake(FakeConnector):
+    def __init__(self, refuse=()):
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.refuse = set(refuse)
+
+    def apply_updates(self, updates):
+        self.batches.append([u.ticket_id for u in updates])
+        return {u.ticket_id: u.ticket_id not in self.refuse for u in updates}
+
+
+def queue(store, fake, count):
+    with store.write_txn() as db:
+        for n in range(count):
+            ticket = fake.add(str(n))
+            update = TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, priority="high", note="x")
+            store.add_outbox(db, connector="zendesk", ticket_id=ticket.ticket_id, kind="ticket_update",
+                             payload=update_to_json(update), now=NOW, idem_key=f"k{n}")
+
+
+def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
+    fake = BatchFake(refuse={"3", "7"})
+    queue(store, fake, 25)
+    Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
+    assert len(fake.batches) == 1 and len(fake.batches[0]) == 25
+    assert sorted(u.ticket_id for u, _ in fake.writes) == ["3", "7"]
+    assert store.outbox_counts() == {"done": 25}
+    summaries = [e["summary"] for e in store.timeline("zendesk", "0")]
+    assert summaries == ["wrote priority, note (batch job)"]
+
+
+def test_a_few_writes_go_out_one_by_one(store):
+    fake = BatchFake()
+    queue(store, fake, STORM_THRESHOLD - 1)
+    Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
+    assert fake.batches == [] and len(fake.writes) == STORM_THRESHOLD - 1
