@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping, Protocol, runtime_checkable
 
-from connectors.model import Ticket, TicketEvent, TicketUpdate
+from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate
 
 
 class Connector(Protocol):
@@ -25,6 +25,9 @@ class Connector(Protocol):
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         """Write one update in one call; raise ConflictError if the ticket changed meanwhile."""
+
+    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
+        """Create the linked ticket once (a repeated key must not make a second); return its id."""
 
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(ticket id, updated_at) of open tickets changed since `cursor` (None: a first pass), and the next cursor."""

@@ -84,11 +84,25 @@ class TicketUpdate:
     due_by_metric: Mapping[str, datetime] = field(default_factory=dict)
     # The complete new tag set when tags change (both helpdesks replace the whole set on write).
     tags: frozenset[str] | None = None
+    # Users to add as followers (Zendesk) or watchers (Jira): they hear of every later update.
+    followers_add: frozenset[str] = frozenset()
     note: str | None = None
 
     def is_empty(self) -> bool:
         """True when there is nothing to write."""
         return not (
             self.priority or self.group_id or self.assignee_id or self.due_at or self.due_by_metric
-            or self.tags is not None or self.note
+            or self.tags is not None or self.followers_add or self.note
         )
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A new ticket linked to an existing one (e.g. the tech-lead escalation of an urgent case)."""
+
+    original_id: str
+    subject: str
+    body: str
+    group_id: str | None = None
+    assignee_id: str | None = None
+    priority: str | None = None

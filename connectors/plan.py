@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from connectors.model import Ticket, TicketUpdate
+from connectors.model import FollowUp, Ticket, TicketUpdate
 from rules import Decision
 
 
@@ -17,6 +17,11 @@ def _same_instant(a: datetime | None, b: datetime | None) -> bool:
     if a is None or b is None:
         return a is b
     return int(a.timestamp()) == int(b.timestamp())
+
+
+def follow_up_to_json(follow_up: FollowUp) -> dict:
+    """Serialise a follow-up for the outbox."""
+    return dict(vars(follow_up))
 
 
 def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] = frozenset(),
@@ -47,8 +52,18 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     added = decision.tags_add - ticket.tags
     if dropped or added:
         changed["tags"] = (ticket.tags - dropped) | added
-    note = note_for(ticket, decision, changed, note_move) if changed else None
+    followers = decision.followers_add | {a.person_id for a in decision.actions if a.kind == "notify" and a.person_id}
+    if followers:
+        changed["followers_add"] = frozenset(followers)
+    note = note_for(ticket, decision, changed, note_move)
     return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
+
+
+def follow_ups(ticket: Ticket, decision: Decision) -> list[tuple[str, FollowUp]]:
+    """(action key, FollowUp) for each linked ticket the decision asks for."""
+    return [(a.key, FollowUp(original_id=ticket.ticket_id, subject=a.subject, body=a.body, group_id=a.group_id,
+                             assignee_id=a.assignee_id, priority=a.priority))
+            for a in decision.actions if a.kind == "follow_up"]
 
 
 def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta) -> list[tuple[str, str]]:
@@ -81,10 +96,15 @@ def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], not
         fields.add(field_name)
     if "tags" in changed and decision.tags_remove & ticket.tags:
         parts.append("removed tag " + ", ".join(sorted(decision.tags_remove & ticket.tags)))
-    if not parts:
+    # Escalation warnings, level changes, milestones and notifications each bring their own line.
+    action_lines = [a.text for a in decision.actions if a.text]
+    if not parts and not action_lines:
         return None
     why = "; ".join(r.text for r in decision.reasons if r.field in fields)
-    return f"slaclock: {', '.join(parts)}.\nWhy: {why}." if why else f"slaclock: {', '.join(parts)}."
+    lines = ([f"slaclock: {', '.join(parts)}."] if parts else []) + action_lines
+    if parts and why:
+        lines.append(f"Why: {why}.")
+    return "\n".join(lines) if parts else "slaclock: " + "\n".join(lines)
 
 
 def update_to_json(update: TicketUpdate) -> dict:
@@ -94,7 +114,8 @@ def update_to_json(update: TicketUpdate) -> dict:
         "group_id": update.group_id, "assignee_id": update.assignee_id,
         "due_at": update.due_at.isoformat() if update.due_at else None,
         "due_by_metric": {m: due.isoformat() for m, due in update.due_by_metric.items()} or None,
-        "tags": sorted(update.tags) if update.tags is not None else None, "note": update.note,
+        "tags": sorted(update.tags) if update.tags is not None else None,
+        "followers_add": sorted(update.followers_add) or None, "note": update.note,
     }
 
 
@@ -105,5 +126,6 @@ def update_from_json(data: dict) -> TicketUpdate:
         group_id=data.get("group_id"), assignee_id=data.get("assignee_id"),
         due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
         due_by_metric={m: datetime.fromisoformat(due) for m, due in (data.get("due_by_metric") or {}).items()},
-        tags=frozenset(data["tags"]) if data.get("tags") is not None else None, note=data.get("note"),
+        tags=frozenset(data["tags"]) if data.get("tags") is not None else None,
+        followers_add=frozenset(data.get("followers_add") or ()), note=data.get("note"),
     )

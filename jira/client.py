@@ -18,6 +18,9 @@ REQUEST_SLA_URL = "/rest/servicedeskapi/request/{key}/sla"
 # The enhanced search; /rest/api/3/search (startAt/total) is deprecated and being removed.
 SEARCH_URL = "/rest/api/3/search/jql"
 MYSELF_URL = "/rest/api/3/myself"
+ISSUES_URL = "/rest/api/3/issue"
+ISSUE_LINK_URL = "/rest/api/3/issueLink"
+WATCHERS_URL = "/rest/api/3/issue/{key}/watchers"
 
 # Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
 SEARCH_PAGE_SIZE = 100
@@ -102,6 +105,20 @@ class JiraClient:
             if page.get("isLastPage", True) or not values:
                 return metrics
             start += len(values)
+
+    def create_issue(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """POST `{"fields": …}`; return `{id, key, self}`."""
+        return self.session.request("POST", ISSUES_URL, json={"fields": fields})
+
+    def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
+        """Link two issues (Jira answers 201 with no body)."""
+        self.session.request("POST", ISSUE_LINK_URL, json={"type": {"name": link_type},
+                                                           "inwardIssue": {"key": inward_key},
+                                                           "outwardIssue": {"key": outward_key}})
+
+    def add_watcher(self, key: str, account_id: str) -> None:
+        """Add a watcher; the body is the bare accountId as a JSON string."""
+        self.session.request("POST", _path(WATCHERS_URL, key), json=account_id)
 
     def myself(self) -> dict[str, Any]:
         """The account slaclock authenticates as."""

@@ -1,6 +1,7 @@
 """The Jira connector: `connectors.contract.Connector` over webhook, client and mapping."""
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -11,9 +12,9 @@ from typing import Any, Callable, Mapping
 from connectors.budget import RateBudget
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import Ticket, TicketEvent, TicketUpdate, parse_instant
+from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
 from jira import mapping, webhook
-from jira.client import JiraClient, basic_auth
+from jira.client import JiraClient, adf, basic_auth
 from jira.settings import JiraSettings
 
 # A first reconciliation pass looks back one hour (as Zendesk's does). Later passes overlap the previous
@@ -92,6 +93,8 @@ class JiraConnector:
             raise PermanentError(f"Jira issue {update.ticket_id}: {e}") from e
         if body["fields"]:
             self._edit(update.ticket_id, body)
+        for account_id in sorted(update.followers_add):
+            self.client.add_watcher(update.ticket_id, account_id)
         if update.note:
             self._add_note(update.ticket_id, update.note)
         return self.fetch_ticket(update.ticket_id)
@@ -119,6 +122,28 @@ class JiraConnector:
             if e.status != 404:
                 raise
             self.client.add_platform_comment(key, note)
+
+    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
+        """Create a linked issue in the original's project, once.
+
+        Jira has no idempotency key: the new issue carries a label derived from `idempotency_key`,
+        and a retry first looks for an issue with that label.
+        """
+        label = "slaclock_fu_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+        found = list(self.client.search_jql(f'labels = "{label}"', ["key"], max_results=1).get("issues") or [])
+        if found:
+            return str(found[0]["key"])
+        project = follow_up.original_id.rsplit("-", 1)[0]
+        fields: dict[str, Any] = {"project": {"key": project}, "summary": follow_up.subject,
+                                  "description": adf(f"{follow_up.body}\n\nFollow-up of {follow_up.original_id}."),
+                                  "issuetype": {"name": self.settings.follow_up_issue_type}, "labels": [label]}
+        if follow_up.priority:
+            fields["priority"] = {"name": mapping.priority_to_jira(follow_up.priority, self.settings)}
+        if follow_up.assignee_id:
+            fields["assignee"] = {"accountId": follow_up.assignee_id}
+        created = self.client.create_issue(fields)
+        self.client.link_issues(created["key"], follow_up.original_id)
+        return str(created["key"])
 
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(issue key, updated) of issues changed since `cursor` (the previous pass's `now`), and the next cursor."""

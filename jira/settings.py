@@ -58,6 +58,8 @@ class JiraSettings:
     pause_statuses: frozenset[str] = frozenset()
     hold_statuses: frozenset[str] = frozenset()
     closed_statuses: frozenset[str] = frozenset()
+    # Issue type of linked follow-ups (e.g. the tech-lead escalation); it must exist in the project.
+    follow_up_issue_type: str = "Task"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], rules: "Rules | None" = None) -> "JiraSettings":
@@ -85,6 +87,7 @@ class JiraSettings:
             request_type_field_id=_field_id(env, "JIRA_REQUEST_TYPE_FIELD_ID", from_rules, "request_type_field_id"),
             group_field_id=_field_id(env, "JIRA_GROUP_FIELD_ID", from_rules, "group_field_id"),
             projects=_projects(env),
+            follow_up_issue_type=env.get("JIRA_FOLLOW_UP_ISSUE_TYPE", "").strip() or "Task",
             priority_map=_priority_map(env),
             pause_statuses=pause,
             hold_statuses=hold,

@@ -6,6 +6,7 @@ from typing import Callable, Mapping
 
 from connectors.contract import BatchWriter, Connector
 from connectors.errors import ApiError, ConflictError
+from connectors.model import FollowUp
 from connectors.plan import update_from_json
 from jobs.clock import utcnow
 from store import Store
@@ -62,11 +63,14 @@ class Deliverer:
         """Send one claimed row and record the outcome."""
         name, ticket_id = row["connector"], row["ticket_id"]
         connector = self.connectors.get(name)
-        update = update_from_json(row["payload"])
         try:
             if connector is None:
                 raise ApiError(f"connector {name} is not configured")
-            written = connector.apply_update(update, row["idem_key"])
+            if row["kind"] == "follow_up":
+                created = connector.create_follow_up(FollowUp(**row["payload"]), row["idem_key"])
+                self._followed_up(row, created)
+                return
+            written = connector.apply_update(update_from_json(row["payload"]), row["idem_key"])
         except ConflictError as e:
             self._conflict(row, e)
             return
@@ -80,6 +84,14 @@ class Deliverer:
                                         detail={"outbox_id": row["id"], "error": str(e)})
             return
         self._written(row, written.updated_at)
+
+    def _followed_up(self, row: dict, created_id: str) -> None:
+        name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
+        with self.store.write_txn() as db:
+            self.store.finish_outbox(db, row["id"], "done", now)
+            self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="follow_up",
+                                    summary=f"created linked ticket {name}:{created_id} «{row['payload']['subject']}»",
+                                    detail={"outbox_id": row["id"], "follow_up_id": created_id})
 
     def _written(self, row: dict, updated_at, batched: bool = False) -> None:
         name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()

@@ -1,4 +1,8 @@
-"""`slaclock demo` and the end-to-end tests: sandbox, receiver and worker as real processes on loopback."""
+"""`slaclock demo` and the end-to-end tests: sandbox, receiver and worker as real processes on loopback.
+
+The sandbox serves a fake Zendesk and a fake Jira Service Management site from one process; the receiver
+and the worker run both connectors, with the demo rules (sandbox/demo_rules.toml) that route to both.
+"""
 from __future__ import annotations
 
 import os
@@ -8,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -20,6 +25,23 @@ from store import Store
 API_EMAIL = "slaclock@example.com"
 API_TOKEN = "sandbox-token"
 WEBHOOK_SECRET = "sandbox-webhook-secret"
+JIRA_API_TOKEN = "sandbox-jira-token"
+JIRA_WEBHOOK_SECRET = "sandbox-jira-webhook-secret"
+# The sandbox's custom fields: Zendesk's reason-code field (as in the rules), Jira's reason select and due time.
+ZENDESK_REASON_FIELD = 360001
+JIRA_REASON_FIELD_ID = "customfield_10050"
+JIRA_DUE_FIELD_ID = "customfield_10060"
+# What a customer or agent picks in Jira for each slaclock priority (the connector's default map).
+JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
+NEUTRAL_PRIORITY = {**{name: ours for ours, name in JIRA_PRIORITY.items()}, "Lowest": "low"}
+HELPDESKS = ("zendesk", "jira")
+# Variables of the calling shell that would point the stack somewhere else.
+_OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
+
+
+def demo_rules_path() -> str:
+    """The rules the demo runs with: the example rules plus Jira team targets."""
+    return str(files("sandbox").joinpath("demo_rules.toml"))
 
 
 def free_port() -> int:
@@ -45,7 +67,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 
 
 class Stack:
-    """The sandbox helpdesk, `slaclock serve` and `slaclock worker`, wired together on loopback."""
+    """The sandbox helpdesks, `slaclock serve` and `slaclock worker`, wired together on loopback."""
 
     def __init__(self, workdir: str | Path, rules_path: str | None = None, env: dict[str, str] | None = None):
         self.workdir = Path(workdir)
@@ -54,19 +76,28 @@ class Stack:
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)},
             "SLACLOCK_DATABASE": self.database,
             "SLACLOCK_ENV_FILE": str(self.workdir / "no.env"),
             "SLACLOCK_POLL_SECONDS": "0.05",
             "SLACLOCK_LOG_LEVEL": "WARNING",
+            "SLACLOCK_RULES": rules_path or demo_rules_path(),
             "ZENDESK_URL": self.sandbox_url,
             "ZENDESK_EMAIL": API_EMAIL,
             "ZENDESK_API_TOKEN": API_TOKEN,
             "ZENDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "JIRA_URL": self.sandbox_url,
+            "JIRA_EMAIL": API_EMAIL,
+            "JIRA_API_TOKEN": JIRA_API_TOKEN,
+            "JIRA_WEBHOOK_SECRET": JIRA_WEBHOOK_SECRET,
+            "JIRA_REASON_FIELD_ID": JIRA_REASON_FIELD_ID,
+            "JIRA_DUE_FIELD_ID": JIRA_DUE_FIELD_ID,
+            # The default budgets (100/min, bursts of 16) would pace a demo that writes a dozen tickets at once.
+            "ZENDESK_RATE_PER_MINUTE": "600",
+            "JIRA_RATE_PER_MINUTE": "600",
             **(env or {}),
         }
-        if rules_path:
-            self.env["SLACLOCK_RULES"] = rules_path
+        self.rules = load_rules(self.env["SLACLOCK_RULES"])
         self.processes: dict[str, subprocess.Popen] = {}
         self.http = requests.Session()
 
@@ -80,7 +111,11 @@ class Stack:
         Store(self.database)  # migrate once before two processes race to
         self._spawn("sandbox", "-m", "sandbox", "--port", str(self.sandbox_port),
                     "--webhook-url", f"{self.receiver_url}/webhooks/zendesk", "--webhook-secret", WEBHOOK_SECRET,
-                    "--email", API_EMAIL, "--token", API_TOKEN)
+                    "--email", API_EMAIL, "--token", API_TOKEN,
+                    "--jira-webhook-url", f"{self.receiver_url}/webhooks/jira",
+                    "--jira-webhook-secret", JIRA_WEBHOOK_SECRET, "--jira-email", API_EMAIL,
+                    "--jira-token", JIRA_API_TOKEN, "--jira-reason-field-id", JIRA_REASON_FIELD_ID,
+                    "--jira-due-field-id", JIRA_DUE_FIELD_ID)
         self._spawn("serve", "-m", "app", "serve", "--port", str(self.receiver_port), "--workers", "1")
         self._spawn("worker", "-m", "app", "worker")
         wait_until(lambda: self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=1).ok, 20, "the sandbox")
@@ -107,31 +142,85 @@ class Stack:
 
     # --- talking to the sandbox ---------------------------------------------------------------
 
-    def customer_creates(self, subject: str, priority: str | None, reason_code: str | None) -> str:
-        """Create a ticket as a customer would (not as slaclock's API user); return its id."""
-        fields = [{"id": 360001, "value": reason_code}] if reason_code else []
+    def _post(self, path: str, body: Any) -> dict:
+        response = self.http.post(f"{self.sandbox_url}{path}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def customer_creates(self, subject: str, priority: str | None, reason_code: str | None,
+                         helpdesk: str = "zendesk") -> str:
+        """Create a ticket as a customer would (not as slaclock's API user); return its id (Jira: its key)."""
+        if helpdesk == "jira":
+            fields: dict[str, Any] = {"summary": subject, "description": subject}
+            if priority:
+                fields["priority"] = {"name": JIRA_PRIORITY[priority]}
+            if reason_code:
+                fields[JIRA_REASON_FIELD_ID] = {"value": reason_code}
+            return self._post("/_sandbox/jira/customer/issues", {"fields": fields})["key"]
+        custom = [{"id": ZENDESK_REASON_FIELD, "value": reason_code}] if reason_code else []
         body = {"ticket": {"subject": subject, "comment": {"body": subject}, "priority": priority,
-                           "custom_fields": fields}}
-        response = self.http.post(f"{self.sandbox_url}/_sandbox/agent/tickets", json=body, timeout=5)
-        response.raise_for_status()
-        return str(response.json()["ticket"]["id"])
+                           "custom_fields": custom}}
+        return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
 
-    def agent_changes(self, ticket_id: str, **changes: Any) -> None:
-        """Change a ticket as a human agent in the helpdesk UI would."""
-        response = self.http.post(f"{self.sandbox_url}/_sandbox/agent/tickets/{ticket_id}",
-                                  json={"ticket": changes}, timeout=5)
-        response.raise_for_status()
+    def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", **changes: Any) -> None:
+        """Change a ticket as a human agent in the helpdesk UI would.
 
-    def ticket(self, ticket_id: str) -> dict:
-        """The sandbox's ticket with all its comments (public and internal)."""
+        Zendesk takes ticket attributes as they are; for Jira, `priority` and `tags` are slaclock's names
+        (turned into a Jira priority and labels), anything else passes as a Jira field."""
+        if helpdesk == "jira":
+            fields = dict(changes)
+            if "priority" in fields:
+                fields["priority"] = {"name": JIRA_PRIORITY[fields["priority"]]}
+            if "tags" in fields:
+                fields["labels"] = list(fields.pop("tags"))
+            self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
+            return
+        self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+
+    def ticket(self, ticket_id: str, helpdesk: str = "zendesk") -> dict:
+        """The sandbox's ticket with all its comments (public and internal), in the helpdesk's own shape."""
+        if helpdesk == "jira":
+            data = self.http.get(f"{self.sandbox_url}/_sandbox/jira/issues/{ticket_id}", timeout=5).json()
+            return {**data["issue"], "comments": data["comments"]}
         data = self.http.get(f"{self.sandbox_url}/_sandbox/tickets/{ticket_id}", timeout=5).json()
         return {**data["ticket"], "comments": data["comments"]}
 
-    def stats(self) -> dict:
-        return self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=5).json()
+    def summary(self, ticket_id: str, helpdesk: str = "zendesk") -> dict:
+        """A helpdesk-neutral view: subject, priority, routing target, tags, internal notes, public comments."""
+        ticket = self.ticket(ticket_id, helpdesk)
+        if helpdesk == "jira":
+            fields = ticket["fields"]
+            assignee = fields.get("assignee") or {}
+            return {"subject": fields["summary"], "priority": NEUTRAL_PRIORITY.get(fields["priority"]["name"]),
+                    "routed_to": assignee.get("accountId"), "routed_name": assignee.get("displayName"),
+                    "tags": list(fields["labels"]),
+                    "notes": [c["body"] for c in ticket["comments"] if c["internal"]],
+                    "public_comments": sum(c["public"] for c in ticket["comments"])}
+        group = None if ticket["group_id"] is None else str(ticket["group_id"])
+        return {"subject": ticket["subject"], "priority": ticket["priority"], "routed_to": group,
+                "routed_name": f"group {group}", "tags": list(ticket["tags"]),
+                "notes": [c["body"] for c in ticket["comments"] if not c["public"]],
+                "public_comments": sum(c["public"] for c in ticket["comments"])}
+
+    def team_of(self, ticket_id: str, helpdesk: str = "zendesk") -> str | None:
+        """The rules' team whose target (Zendesk group, Jira assignee) the ticket is routed to."""
+        routed = self.summary(ticket_id, helpdesk)["routed_to"]
+        key = "assignee_id" if helpdesk == "jira" else "group_id"
+        return next((name for name, team in self.rules.teams.items()
+                     if getattr(getattr(team, helpdesk, None), key, None) == routed and routed), None)
+
+    def stats(self, helpdesk: str | None = None) -> dict:
+        """API calls, faults served and webhooks: in total, or of one helpdesk."""
+        report = self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=5).json()
+        return report["helpdesks"][helpdesk] if helpdesk else report
 
     def faults(self, **fault: Any) -> None:
         self.http.post(f"{self.sandbox_url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+
+    def drop_webhooks(self, count: int, helpdesk: str = "zendesk") -> None:
+        """Lose the helpdesk's next `count` webhooks."""
+        prefix = "/_sandbox/jira" if helpdesk == "jira" else "/_sandbox"
+        self._post(f"{prefix}/webhooks/drop", {"count": count})
 
     def _quiet(self) -> bool:
         if not self.http.get(f"{self.sandbox_url}/_sandbox/idle", timeout=2).json().get("idle"):
@@ -153,31 +242,43 @@ SCENARIO = [
 ]
 
 
+def _play(stack: Stack, helpdesk: str) -> tuple[list[str], str, str]:
+    """Create the scenario's tickets on one helpdesk; return (routed ones, to escalate, to reprioritise)."""
+    tickets = [stack.customer_creates(*case, helpdesk=helpdesk) for case in SCENARIO]
+    escalated = stack.customer_creates("Customer chasing a late refund", "normal", None, helpdesk=helpdesk)
+    reprioritised = stack.customer_creates("Gate code does not work", "normal", "access_issue", helpdesk=helpdesk)
+    return tickets, escalated, reprioritised
+
+
 def run_demo(out: TextIO) -> int:
-    """Run the scripted scenario and print every ticket's timeline and the API calls used."""
+    """Run the scripted scenario on both helpdesks; print every ticket's timeline and the API calls used."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="slaclock-demo-") as workdir, Stack(workdir) as stack:
-        print(f"sandbox {stack.sandbox_url} · receiver {stack.receiver_url} · database {stack.database}", file=out)
-        tickets = [stack.customer_creates(*case) for case in SCENARIO]
-        escalated = stack.customer_creates("Customer chasing a late refund", "normal", None)
-        reprioritised = stack.customer_creates("Gate code does not work", "normal", "access_issue")
+        print(f"sandbox {stack.sandbox_url} (Zendesk + Jira) · receiver {stack.receiver_url} · "
+              f"database {stack.database}", file=out)
+        played = {helpdesk: _play(stack, helpdesk) for helpdesk in HELPDESKS}
         stack.settle()
-        print("\nan agent's macro adds the escalation tag; another agent raises a priority to urgent", file=out)
-        rules = load_rules(stack.env.get("SLACLOCK_RULES"))
-        current = stack.ticket(escalated)["tags"]
-        stack.agent_changes(escalated, tags=[*current, rules.escalation.tag])
-        stack.agent_changes(reprioritised, priority="urgent")
+        print("\non each helpdesk an agent's macro adds the escalation tag (Jira: a label); another agent raises "
+              "a priority to urgent (Jira: Highest)", file=out)
+        for helpdesk, (_, escalated, reprioritised) in played.items():
+            current = stack.summary(escalated, helpdesk)["tags"]
+            stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
+            stack.agent_changes(reprioritised, helpdesk, priority="urgent")
         stack.settle()
         store = Store(stack.database)
-        for ticket_id in [*tickets, escalated, reprioritised]:
-            ticket = stack.ticket(ticket_id)
-            notes = [c for c in ticket["comments"] if not c["public"]]
-            print(f"\n== zendesk:{ticket_id} «{ticket['subject']}» group {ticket['group_id']} · "
-                  f"priority {ticket['priority']} · {len(notes)} internal note(s)", file=out)
-            print("\n".join(format_timeline(store, f"zendesk:{ticket_id}")), file=out)
-        stats = stack.stats()
-        print(f"\nAPI calls served by the sandbox: {stats['total']}", file=out)
-        for route, count in sorted(stats["api_calls"].items()):
-            print(f"  {count:4d}  {route}", file=out)
-        print(f"webhooks sent: {stats['webhooks']['sent']} · demo took {time.monotonic() - started:.1f} s", file=out)
+        for helpdesk, (tickets, escalated, reprioritised) in played.items():
+            print(f"\n######## {helpdesk} ########", file=out)
+            for ticket_id in [*tickets, escalated, reprioritised]:
+                view = stack.summary(ticket_id, helpdesk)
+                print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
+                      f"priority {view['priority']} · {len(view['notes'])} internal note(s)", file=out)
+                print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
+        report = stack.stats()
+        print(f"\nAPI calls served by the sandbox: {report['total']}", file=out)
+        for helpdesk in HELPDESKS:
+            stats = report["helpdesks"][helpdesk]
+            print(f"  {helpdesk}: {stats['total']} call(s), {stats['webhooks']['sent']} webhook(s) sent", file=out)
+            for route, count in sorted(stats["api_calls"].items()):
+                print(f"    {count:4d}  {route}", file=out)
+        print(f"demo took {time.monotonic() - started:.1f} s", file=out)
     return 0

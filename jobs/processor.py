@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 from connectors.contract import Connector
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
-from connectors.plan import DEFAULT_NOTE_MOVE, plan_update, update_to_json
+from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
 from rules import CaseMemory, Rules, decide
 from store import Store
@@ -96,7 +96,11 @@ class Processor:
                                  snapshot=detail["ticket"], priority=decision.priority,
                                  team=decision.team or (case or {}).get("team"),
                                  due_at=decision.due_at.isoformat(), rules_version=decision.rules_version,
-                                 decided_at=now, seen_updated_at=ticket.updated_at)
+                                 decided_at=now, seen_updated_at=ticket.updated_at,
+                                 next_action_at=decision.next_action_at)
+            for event in decision.timeline:
+                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=event.at,
+                                        kind=event.kind, summary=event.text, detail=event.to_json())
             if update.is_empty():
                 summary = f"no change needed ({', '.join(events)})"
                 self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now,
@@ -107,6 +111,11 @@ class Processor:
                 self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="ticket_update",
                                       payload=update_to_json(update), now=now,
                                       idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
+            for key, follow_up in follow_ups(ticket, decision):
+                # Keyed by the action: it fires once, and Zendesk's Idempotency-Key dedupes a resend.
+                self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="follow_up",
+                                      payload=follow_up_to_json(follow_up), now=now,
+                                      idem_key=f"slaclock-{connector_name}-{ticket_id}-{key}")
             self.store.finish_deliveries(db, ids, "done", now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 

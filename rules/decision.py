@@ -1,9 +1,12 @@
-"""What the rules engine answers (`Decision`, `Reason`, `Deadline`) and remembers (`CaseMemory`)."""
+"""What the rules engine answers (`Decision`, `Reason`, `Deadline`, `Action`, `TimelineEvent`) and
+remembers (`CaseMemory`, `EscalationState`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
+
+from rules.ladder import LadderSnapshot, LevelSnapshot, PersonRef
 
 # Deadline states.
 ACTIVE, PAUSED, STOPPED, BREACHED = "active", "paused", "stopped", "breached"
@@ -106,6 +109,112 @@ class BasisChange:
             other.priority, other.tier, other.team, other.calendar)
 
 
+# Action kinds: an internal note line, a linked follow-up ticket, a notification to a person.
+NOTE, FOLLOW_UP, NOTIFY = "note", "follow_up", "notify"
+ACTION_KINDS = (NOTE, FOLLOW_UP, NOTIFY)
+# Timeline event kinds.
+WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE = "warning", "escalation", "level_change", "breach", "milestone"
+FIRST_RESPONSE_AFTER_ESCALATION = "first_response_after_escalation"
+TIMELINE_KINDS = (WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE, FIRST_RESPONSE_AFTER_ESCALATION)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A one-off thing to do because of this decision; `key` is stable, for dedupe.
+
+    note       `text` is a line for the write's single internal note.
+    follow_up  create a ticket linked to this one: `subject`, `body`, `group_id` / `assignee_id`
+               (ids in the ticket's own helpdesk), `priority`; `text` is the note line about it.
+    notify     tell `person_id` (a user id in the ticket's helpdesk; `person_name`, `email` when
+               known) `text`.
+    """
+
+    key: str
+    kind: str
+    text: str = ""
+    subject: str = ""
+    body: str = ""
+    group_id: str | None = None
+    assignee_id: str | None = None
+    priority: str | None = None
+    person_id: str | None = None
+    person_name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that happened to the case's escalation, at the instant it really happened.
+
+    kind: warning | escalation | level_change | breach | milestone | first_response_after_escalation.
+    `at` may lie before the decision's `now` (a threshold reached while no decision ran).
+    """
+
+    kind: str
+    at: datetime
+    key: str = ""
+    metric: str | None = None
+    cycle: int | None = None
+    level: str | None = None  # the level reached (level_change) or named (escalation)
+    threshold: str | None = None  # the threshold's label, e.g. 75; or "manual", a milestone name
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": _iso(self.at), "key": self.key, "metric": self.metric, "cycle": self.cycle,
+                "level": self.level, "threshold": self.threshold, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Climb:
+    """The escalation reached `level` (index in the snapshot) at `at`, because of `cause`."""
+
+    at: datetime
+    level: int
+    cause: str
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    """A running escalation: the frozen ladder, where the case stands on it, and who owns it."""
+
+    ladder: LadderSnapshot
+    cycle: int  # the resolution cycle it belongs to; a new cycle starts a new escalation
+    started_at: datetime
+    level: int  # index in ladder.levels; 0 is where every case starts
+    level_since: datetime
+    owner: PersonRef | None = None
+    owner_source: str = ""  # named person | on call in rota x | level owner
+    acked_at: datetime | None = None  # first public agent reply at this level
+    first_reply_at: datetime | None = None  # first public agent reply after the escalation started
+    climbs: tuple[Climb, ...] = ()
+
+    @property
+    def current(self) -> LevelSnapshot:
+        return self.ladder.levels[self.level]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ladder": self.ladder.to_json(), "cycle": self.cycle, "started_at": _iso(self.started_at),
+            "level": self.level, "level_since": _iso(self.level_since),
+            "owner": self.owner.to_json() if self.owner else None, "owner_source": self.owner_source,
+            "acked_at": _iso(self.acked_at), "first_reply_at": _iso(self.first_reply_at),
+            "climbs": [{"at": _iso(c.at), "level": c.level, "cause": c.cause} for c in self.climbs],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "EscalationState | None":
+        if not data:
+            return None
+        return cls(
+            ladder=LadderSnapshot.from_json(data["ladder"]), cycle=int(data.get("cycle", 1)),
+            started_at=_instant(data["started_at"]), level=int(data["level"]),
+            level_since=_instant(data["level_since"]), owner=PersonRef.from_json(data.get("owner")),
+            owner_source=data.get("owner_source", ""), acked_at=_instant(data.get("acked_at")),
+            first_reply_at=_instant(data.get("first_reply_at")),
+            climbs=tuple(Climb(_instant(c["at"]), int(c["level"]), c.get("cause", "")) for c in data.get("climbs", ())),
+        )
+
+
 @dataclass(frozen=True)
 class CaseMemory:
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
@@ -123,6 +232,11 @@ class CaseMemory:
     last_reply_at: datetime | None = None  # latest public agent reply
     results: tuple[Deadline, ...] = ()  # stopped clocks, one per (metric, cycle), frozen
     seen_at: datetime | None = None  # `now` of the last decision
+    # Keys of what has fired once and must not fire again: thresholds
+    # (`threshold:<metric>:<cycle>:<label>`), milestones (`milestone:<name>:<cycle>`), manual
+    # escalation requests (`manual:<ticket updated_at>`).
+    fired: tuple[str, ...] = ()
+    escalation: EscalationState | None = None  # the running (or last) escalation, ladder frozen
 
     @property
     def last_status(self) -> str | None:
@@ -144,6 +258,8 @@ class CaseMemory:
             "last_reply_at": _iso(self.last_reply_at),
             "results": [d.to_json() for d in self.results],
             "seen_at": _iso(self.seen_at),
+            "fired": list(self.fired),
+            "escalation": self.escalation.to_json() if self.escalation else None,
         }
 
     @classmethod
@@ -161,6 +277,8 @@ class CaseMemory:
             last_reply_at=_instant(data.get("last_reply_at")),
             results=tuple(Deadline.from_json(d) for d in data.get("results", ())),
             seen_at=_instant(data.get("seen_at")),
+            fired=tuple(data.get("fired", ())),
+            escalation=EscalationState.from_json(data.get("escalation")),
         )
 
     def evolve(self, **changes: Any) -> "CaseMemory":
@@ -186,6 +304,16 @@ class Decision:
     deadlines: Mapping[str, Deadline] = field(default_factory=dict)  # per metric, current cycle
     tier: str | None = None
     calendar: str | None = None  # the calendar the clock runs on now
+    # Escalation (issue 5). group_id / assignee_id / priority / tags_add above also carry a
+    # level's reassignment, priority and tags, on the decision that reaches the level.
+    followers_add: frozenset[str] = frozenset()  # user ids in the ticket's helpdesk
+    escalation_level: str | None = None  # the level the case stands on (None: not escalated)
+    escalation_owner: str | None = None  # the single named owner's display name
+    actions: tuple[Action, ...] = ()  # one-off things to do now, each with a stable key
+    timeline: tuple[TimelineEvent, ...] = ()  # what happened since the last decision
+    # The earliest instant after `now` at which a decision could differ only because time passed
+    # (a threshold, a breach, a milestone, a level timeout); None when nothing is pending.
+    next_action_at: datetime | None = None
 
     def reasons_for(self, field_name: str) -> list[Reason]:
         """The reasons that set one decision field."""

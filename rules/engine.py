@@ -1,12 +1,17 @@
-"""The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O."""
+"""The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O.
+
+Routing and priority, then the SLA clock (`observe`), then the escalation (`rules.escalation`):
+thresholds reached, ladder levels climbed, milestones, and when to look again (`next_action_at`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from rules.calendar import utc_instant
 from rules.decision import BasisChange, CaseMemory, Decision, Reason, StatusChange
+from rules.escalation import Escalator, format_duration, higher  # noqa: F401 (format_duration: explain)
 from rules.metrics import MetricRun, freeze, run_clock
 from rules.policy import resolve_tier, select_calendar, target_for, team_of_group
 from rules.schema import Rules
@@ -37,14 +42,6 @@ def resolution_target(rules: Rules, priority: str, tier: str | None = None) -> t
     target, _ = target_for(rules, "resolution", priority, tier)
     assert target is not None, "the schema requires a resolution target for every priority"
     return target
-
-
-def format_duration(duration: timedelta) -> str:
-    """timedelta(hours=1, minutes=30) → '1 h 30 min'; whole hours stay hours ('168 h')."""
-    seconds = int(abs(duration.total_seconds()))
-    hours, minutes = divmod(seconds // 60, 60)
-    text = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
-    return ("-" if duration < timedelta(0) else "") + (text or f"{seconds} s")
 
 
 def _escalate(priority: str) -> str:
@@ -114,8 +111,13 @@ class ClockView:
 
 
 def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
-            team: str | None, agent_reply_at: datetime | None = None) -> ClockView:
-    """Fold what is seen now into the memory (status, reply, basis) and run the clock."""
+            team: str | None, agent_reply_at: datetime | None = None,
+            basis_at: datetime | None = None) -> ClockView:
+    """Fold what is seen now into the memory (status, reply, basis) and run the clock.
+
+    `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
+    the priority at the instant a threshold was reached), the instant it took effect.
+    """
     at = _observed_at(ticket, memory, now)
     opened_at = utc_instant(ticket.opened_at)
     status = getattr(ticket, "status", None) or "open"
@@ -145,7 +147,8 @@ def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory
         previous = bases[-1]
         changed = [k for k in ("priority", "tier", "team", "calendar") if getattr(previous, k) != getattr(basis, k)]
         carry = any(getattr(rules.sla.recompute, k) == "carry" for k in changed)
-        bases = (*bases, BasisChange(at, priority, tier, team, calendar, "carry" if carry else "rederive"))
+        since = min(max(basis_at, previous.at), now) if basis_at is not None else at
+        bases = (*bases, BasisChange(since, priority, tier, team, calendar, "carry" if carry else "rederive"))
 
     memory = memory.evolve(statuses=statuses, bases=bases, first_reply_at=first_reply, last_reply_at=last_reply,
                            seen_at=max(memory.seen_at, now) if memory.seen_at else now)
@@ -159,6 +162,7 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     now = utc_instant(now)
     memory = memory or CaseMemory()
+    first_sight = not memory.statuses and not memory.routed  # never decided on before
     priority, escalated, tags_remove, reasons = _priority(ticket, rules)
     team, group_id, assignee_id, route_reasons = _route(ticket, rules, memory)
     reasons += route_reasons
@@ -166,6 +170,34 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
         memory = memory.evolve(routed_reason_code=ticket.reason_code, routed=True, team=team)
     current_team = team or team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
     view = observe(ticket, rules, now, memory, priority, current_team, agent_reply_at)
+
+    # Escalation: fire what has been reached; a level that raises the priority or hands the case
+    # to another team re-derives the clock (as the escalation tag does), which may reach more.
+    updated = getattr(ticket, "updated_at", None)
+    escalator = Escalator(ticket, rules, now, view.memory, team=current_team,
+                          manual_stamp=utc_instant(updated) if updated is not None else None,
+                          manual_at=_observed_at(ticket, memory, now), first_sight=first_sight)
+    escalator.run(view, escalated)
+    for _ in range(16):
+        want_priority = higher(view.priority, escalator.priority)
+        want_team = escalator.level_team() or view.team
+        if (want_priority, want_team) == (view.priority, view.team):
+            break
+        view = observe(ticket, rules, now, memory, want_priority, want_team, agent_reply_at,
+                       basis_at=escalator.changed_at)
+        escalator.run(view, escalated)
+    outcome = escalator.finish(view, view.priority)
+    if view.priority != priority:
+        reasons.append(Reason(outcome.priority_rule, f"priority {priority} → {view.priority}: escalation level "
+                              f"{outcome.level} raises it (never lowers it)", "priority"))
+        priority = view.priority
+    if outcome.group_id or outcome.assignee_id:
+        team, group_id, assignee_id = outcome.team or current_team, outcome.group_id, outcome.assignee_id
+        owner = f"escalated to level {outcome.level}: owner {outcome.owner or 'none'}"
+        reasons.append(Reason(outcome.level_rule, owner + (f", team {outcome.team}" if outcome.team else ""), "team"))
+        if outcome.team:
+            view = replace(view, memory=view.memory.evolve(team=outcome.team))
+    reasons += outcome.reasons
 
     if view.tier:
         reasons.append(Reason(view.tier_rule, f"tier {view.tier}: {view.tier_why}", "tier"))
@@ -198,17 +230,28 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
             "now": now.isoformat(),
         },
         rules_version=rules.version,
-        memory=view.memory,
+        memory=view.memory.evolve(fired=outcome.fired, escalation=outcome.state),
         deadlines=deadlines,
         tier=view.tier,
         calendar=view.calendar,
+        tags_add=outcome.tags_add - tags_remove,
+        followers_add=outcome.followers_add,
+        escalation_level=outcome.level,
+        escalation_owner=outcome.owner,
+        actions=outcome.actions,
+        timeline=outcome.timeline,
+        next_action_at=outcome.next_action_at,
     )
+    view = replace(view, memory=decision.memory)
     return view, decision
 
 
 def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
            *, agent_reply_at: datetime | None = None) -> Decision:
-    """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`.
+    """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
+    with what the escalation does now (`actions`, `timeline`) and when to decide again by time
+    alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
+    fired and the frozen ladder.
 
     `agent_reply_at`: the instant of a public agent reply this event reports (it stops
     first_response and re-arms next_update); the processor passes it when it knows one.

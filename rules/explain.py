@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import CaseMemory
+from rules.decision import CaseMemory, Decision
 from rules.engine import TicketFacts, clock_view, format_duration
 from rules.metrics import MetricRun
 from rules.schema import Rules
@@ -88,6 +88,24 @@ def _metric_lines(name: str, run: MetricRun, rules: Rules, now: datetime) -> lis
     return lines
 
 
+def _escalation_lines(decision: Decision) -> list[str]:
+    """Where the case stands on its frozen ladder, what has fired, when slaclock looks again."""
+    lines = []
+    state = decision.memory.escalation
+    if state is not None and decision.escalation_level is not None:
+        ladder, level = state.ladder, state.current
+        owner = f"{state.owner.name} ({state.owner_source})" if state.owner else "none named"
+        lines.append(f"escalation: level {level.title} ({state.level + 1} of {len(ladder.levels)}) on ladder "
+                     f"{ladder.name}, frozen from rules {ladder.rules_version} at {_utc(state.started_at)}; "
+                     f"since {_utc(state.level_since)}; owner {owner}")
+        lines += [f"    {_utc(c.at)} → {ladder.levels[c.level].title}: {c.cause}" for c in state.climbs]
+    if decision.memory.fired:
+        lines.append("fired once: " + ", ".join(decision.memory.fired))
+    lines.append(f"next action at {_utc(decision.next_action_at)}" if decision.next_action_at
+                 else "next action: none pending")
+    return lines
+
+
 def explain_clock(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
                   *, agent_reply_at: datetime | None = None) -> list[str]:
     """Which calendar, the intervals counted, pauses and holidays skipped, the deadlines."""
@@ -100,6 +118,7 @@ def explain_clock(ticket: TicketFacts, rules: Rules, now: datetime, memory: Case
         f"calendar {view.calendar} chosen by {view.calendar_rule}: {cal.describe()}",
         "status history: " + "; ".join(f"{_utc(s.at)} {s.status}" for s in view.memory.statuses),
     ]
+    lines += _escalation_lines(decision)
     for metric, run in view.runs.items():
         lines += _metric_lines(metric, run, rules, now)
     if not view.runs:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import tomllib
 import types
 import typing
@@ -328,10 +329,245 @@ class Team(_Strict):
     zendesk: HelpdeskTarget | None = None
     jira: HelpdeskTarget | None = None
     calendar: str | None = Field(None, description="a calendar name from [calendars]")
+    ladder: str | None = Field(None, description="a ladder name from [ladders] (default: escalation.ladder)")
+
+
+# --- escalation: people, rotas, ladders, thresholds, milestones --------------------------
+
+def _id_text(value: Any) -> Any:
+    # Helpdesk user ids are numbers in Zendesk; accept 3101 as well as "3101".
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+IdText = Annotated[str, BeforeValidator(_id_text)]
+CONNECTORS: tuple[str, ...] = ("zendesk", "jira")
+
+
+class Person(_Strict):
+    """Someone slaclock can name: an escalation owner, a follower, an account manager."""
+
+    name: str | None = Field(None, description="the name shown in notes (default: the key)")
+    zendesk: IdText | None = Field(None, description="the person's Zendesk user id (text)")
+    jira: IdText | None = Field(None, description="the person's Jira account id (text)")
+    email: str | None = Field(None, description="an e-mail address, for notifications outside the helpdesk")
+
+
+_SHIFTS_HELP = f'a table "HH:MM-HH:MM" = person name, e.g. {{ "08:00-20:00" = "erik" }} ({INTERVAL_HELP})'
+
+
+def _shifts(value: Any) -> list[tuple[int, int, str]]:
+    if isinstance(value, list) and all(isinstance(v, tuple) for v in value):  # already parsed
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"got {_show(value)}; expected {_SHIFTS_HELP}")
+    shifts = []
+    for span, person in value.items():
+        start, end = _interval(span)
+        if not isinstance(person, str):
+            raise ValueError(f"{span}: got {_show(person)}; expected a person name from [people]")
+        shifts.append((start, end, person))
+    _check_disjoint([(a, b) for a, b, _ in shifts])
+    return sorted(shifts)
+
+
+Shifts = Annotated[list[tuple[int, int, str]], BeforeValidator(_shifts)]
+
+
+class RotaWeek(_Strict):
+    key_kind = "weekday"
+    mon: Shifts = Field([], description=_SHIFTS_HELP)
+    tue: Shifts = Field([], description=_SHIFTS_HELP)
+    wed: Shifts = Field([], description=_SHIFTS_HELP)
+    thu: Shifts = Field([], description=_SHIFTS_HELP)
+    fri: Shifts = Field([], description=_SHIFTS_HELP)
+    sat: Shifts = Field([], description=_SHIFTS_HELP)
+    sun: Shifts = Field([], description=_SHIFTS_HELP)
+
+
+def _override(value: Any) -> Any:
+    # A date's override: one person for the whole day, or shifts that replace those hours.
+    if isinstance(value, str):
+        return [(0, DAY_SECONDS, value)]
+    return _shifts(value)
+
+
+class Rota(_Strict):
+    """A weekly on-call rota in local wall time of its zone, with date overrides."""
+
+    timezone: TimeZoneName = Field(description="an IANA time zone like Europe/Berlin")
+    weekly: RotaWeek = Field(RotaWeek(), description="a table of weekdays mon..sun, each a table of shifts")
+    overrides: dict[date, Annotated[list[tuple[int, int, str]], BeforeValidator(_override)]] = Field(
+        {}, description=f"a table date = person name (the whole day) or {_SHIFTS_HELP}")
+    fallback: str | None = Field(None, description="a person name from [people], on call when no shift matches")
+
+
+_PERCENT_HELP = "a number of percent of the target, greater than 0 (100 = the deadline itself)"
+
+
+class Threshold(_Strict):
+    """A point of a metric's working-time budget: a percentage of the target and/or a lead time."""
+
+    percent: float | None = Field(None, gt=0, le=1000, description=_PERCENT_HELP)
+    before: Duration | None = Field(None, description=f"working time left before the deadline: {DURATION_HELP}")
+    level: str | None = Field(None, description="a ladder level name to climb to (absent: a warning)")
+    name: str | None = Field(None, description="the key of this threshold (default: the percent, or before_<lead>)")
+    tags: list[str] = Field([], description="a list of ticket tags to add when it fires")
+    note: bool = Field(True, description="true to write an internal note when it fires")
+
+    @model_validator(mode="after")
+    def _percent_or_before(self) -> "Threshold":
+        if self.percent is None and self.before is None:
+            raise ValueError("got neither percent nor before; expected percent = 75 and/or before = \"2h\"")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The threshold part of the fired key: `75`, `before_2h`, `75_or_before_2h`, or `name`."""
+        if self.name:
+            return self.name
+        parts = []
+        if self.percent is not None:
+            parts.append(f"{self.percent:g}")
+        if self.before is not None:
+            parts.append("before_" + compact_duration(self.before))
+        return "_or_".join(parts)
+
+    @property
+    def is_breach(self) -> bool:
+        return self.percent == 100 and self.before is None
+
+
+def compact_duration(duration: timedelta) -> str:
+    """timedelta(hours=1, minutes=30) → '1h30m' (the rules-file form)."""
+    seconds = int(duration.total_seconds())
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+_THRESHOLDS_HELP = "a list of thresholds like { percent = 75, level = \"specialist\" }"
+
+
+class Thresholds(_Strict):
+    key_kind = "metric"
+    first_response: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
+    next_update: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
+    resolution: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "Thresholds":
+        for metric in METRICS:
+            seen: set[str] = set()
+            for t in getattr(self, metric):
+                if t.label in seen:
+                    raise ValueError(f"{metric}: two thresholds named {t.label}; expected each once "
+                                     "(give one a name)")
+                seen.add(t.label)
+        return self
+
+
+ClimbClock = Literal["calendar", "wall"]
+
+
+class LadderLevel(_Strict):
+    """One rung of an escalation ladder: who takes the case and what changes on the ticket."""
+
+    name: str = Field(description="the level's key, named by thresholds, e.g. specialist")
+    title: str | None = Field(None, description="the name shown in notes, e.g. \"L2 specialist\"")
+    team: str | None = Field(None, description="a team name from [teams]: its helpdesk group takes the case")
+    person: str | None = Field(None, description="a person name from [people]: the escalation owner")
+    rota: str | None = Field(None, description="a rota name from [rotas]: whoever is on call owns the case")
+    owner: str | None = Field(None, description="a person name from [people]: the owner when no person or "
+                                                 "nobody on call")
+    priority: Priority | None = Field(None, description="a priority from low, normal, high, urgent to raise to "
+                                                        "(never lowered)")
+    tags: list[str] = Field([], description="a list of ticket tags to add")
+    followers: list[str] = Field([], description="a list of person names from [people] to add as followers")
+    climb_after: Duration | None = Field(None, description=f"climb on when no agent replies within: {DURATION_HELP}")
+    climb_clock: ClimbClock = Field("calendar", description='"calendar" (the ticket\'s working time) or "wall"')
+
+
+class Ladder(_Strict):
+    title: str | None = Field(None, description="the name shown in notes")
+    levels: list[LadderLevel] = Field(description="an array of tables [[ladders.<name>.levels]], the first "
+                                                  "being where every case starts")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, levels: list[LadderLevel]) -> list[LadderLevel]:
+        if len(levels) < 2:
+            raise ValueError(f"got {len(levels)} level(s); expected at least 2 (the first is where a case starts)")
+        names = [lv.name for lv in levels]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"got level {', '.join(twice)} more than once; expected unique level names")
+        return levels
 
 
 class Escalation(_Strict):
     tag: str = Field("slaclock_escalate", description="a ticket tag")
+    ladder: str | None = Field(None, description="a ladder name from [ladders]: the default ladder")
+    thresholds: Thresholds = Field(Thresholds(), description="a table per metric of threshold lists")
+
+
+# Placeholders the milestone templates may use.
+TEMPLATE_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority", "opened_at", "due_at", "after",
+                                    "team", "account_manager", "escalation_owner")
+
+
+def _template(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as e:
+        raise ValueError(f"got {_show(value)}: {e}; expected text with {{placeholders}}") from None
+    unknown = sorted(n for n in names if n not in TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"got placeholder {{{unknown[0]}}}; expected one of "
+                         f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
+    return value
+
+
+Template = Annotated[str, BeforeValidator(_template)]
+
+
+class TechLeadMilestone(_Strict):
+    """Seed 001: a case unresolved after a while asks the tech leads for a linked follow-up ticket."""
+
+    priorities: list[Priority] = Field(["urgent"], description="a list of priorities it applies to")
+    after: Duration = Field(timedelta(minutes=60), description=DURATION_HELP)
+    clock: ClimbClock = Field("wall", description='"wall" (since the case opened) or "calendar" (working time '
+                                                  'used, pauses excluded)')
+    team: str = Field(description="a team name from [teams]: its group receives the follow-up ticket")
+    priority: Priority | None = Field(None, description="the follow-up's priority (default: the case's)")
+    subject: Template = Field("Tech lead needed: {subject} ({ticket})", description="a text template")
+    body: Template = Field("{ticket} ({priority}) is unresolved after {after}; due {due_at}.",
+                           description="a text template")
+    notify_account_manager: bool = Field(True, description="true to notify the account manager")
+    notify_text: Template = Field("{ticket} ({priority}) is unresolved after {after}; tech leads engaged.",
+                                  description="a text template")
+
+
+class QueuedMilestone(_Strict):
+    """Seed 001: a case arriving outside business hours is queued for the next business morning."""
+
+    priorities: list[Priority] = Field(["low", "normal", "high"], description="a list of priorities it applies to")
+    tag: str = Field("slaclock_queued", description="a ticket tag")
+    note: bool = Field(True, description="true to write a note saying when the clock starts")
+
+
+class Milestones(_Strict):
+    tech_lead: TechLeadMilestone | None = None
+    queued: QueuedMilestone | None = None
+
+
+class AccountManagers(_Strict):
+    """Who hears about a milestone: by organization, else by tier, else the default."""
+
+    default: str | None = Field(None, description="a person name from [people]")
+    tiers: dict[str, str] = Field({}, description="a table tier name = person name")
+    organizations: dict[str, str] = Field({}, description="a table organization id = person name")
 
 
 class ZendeskFields(_Strict):
@@ -351,6 +587,11 @@ class Rules(_Strict):
     routing: Routing = Routing()
     teams: dict[str, Team] = Field({}, description="a table per team name")
     escalation: Escalation = Escalation()
+    people: dict[str, Person] = Field({}, description="a table per person name")
+    rotas: dict[str, Rota] = Field({}, description="a table per rota name")
+    ladders: dict[str, Ladder] = Field({}, description="a table per ladder name")
+    milestones: Milestones = Milestones()
+    account_managers: AccountManagers = AccountManagers()
     connectors: Connectors = Connectors()
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
@@ -378,6 +619,11 @@ class Rules(_Strict):
     def targets(self) -> TargetsByPriority:
         """The base targets per priority (v1 `resolution_hours` when the file uses it)."""
         return self.sla.resolution_targets_v1() or self.sla.targets
+
+    def ladder_of(self, team: str | None) -> str | None:
+        """The ladder a team's cases climb (`teams.<t>.ladder`, else `escalation.ladder`)."""
+        spec = self.teams.get(team) if team else None
+        return (spec.ladder if spec is not None and spec.ladder else None) or self.escalation.ladder
 
     def pause_statuses(self, metric: str) -> frozenset[str]:
         """The statuses that pause one metric."""
@@ -500,6 +746,8 @@ def _cross_check(data: dict) -> list[str]:
                     errors.append(f"calendars.{name}.closures: got {_show(day)}, also in extra_working_days; "
                                   "expected a date in one of them only")
 
+    errors += _cross_check_escalation(data, table)
+
     if "resolution_hours" in sla and "targets" in sla:
         errors.append("sla.resolution_hours: got both resolution_hours (v1) and targets; expected only "
                       "sla.targets")
@@ -509,6 +757,80 @@ def _cross_check(data: dict) -> list[str]:
             if not isinstance(table(targets, priority).get("resolution"), (int, float, str)):
                 errors.append(f"sla.targets.{priority}: no resolution target; expected resolution = "
                               f"{DURATION_HELP} for every priority (it sets due_at)")
+    return errors
+
+
+def _cross_check_escalation(data: dict, table: Any) -> list[str]:
+    """Names used by ladders, rotas, thresholds, milestones and account managers exist."""
+    errors: list[str] = []
+    teams, people, rotas, ladders = (table(data, k) for k in ("teams", "people", "rotas", "ladders"))
+    tiers = table(data, "tiers")
+
+    def known(path: str, value: Any, names: dict, what: str, section: str) -> None:
+        if isinstance(value, str) and value not in names:
+            errors.append(f"{path}: got {_show(value)}, which names no {what}; expected one of "
+                          f"{', '.join(names) or '(none defined)'} (a [{section}.<name>] section)")
+
+    escalation = table(data, "escalation")
+    known("escalation.ladder", escalation.get("ladder"), ladders, "ladder", "ladders")
+    for name in teams:
+        known(f"teams.{name}.ladder", table(teams, name).get("ladder"), ladders, "ladder", "ladders")
+
+    level_names: dict[str, list[str]] = {}
+    for lname, ladder in ladders.items():
+        levels = ladder.get("levels") if isinstance(ladder, dict) else None
+        levels = [lv for lv in levels if isinstance(lv, dict)] if isinstance(levels, list) else []
+        level_names[lname] = [lv.get("name") for lv in levels]
+        for i, level in enumerate(levels):
+            path = f"ladders.{lname}.levels[{i}]"
+            known(f"{path}.team", level.get("team"), teams, "team", "teams")
+            known(f"{path}.rota", level.get("rota"), rotas, "rota", "rotas")
+            for key in ("person", "owner"):
+                known(f"{path}.{key}", level.get(key), people, "person", "people")
+            followers = level.get("followers")
+            for j, follower in enumerate(followers if isinstance(followers, list) else []):
+                known(f"{path}.followers[{j}]", follower, people, "person", "people")
+            if i > 0 and not any(level.get(k) for k in ("person", "rota", "owner")):
+                errors.append(f"{path}: no escalation owner; expected person, rota or owner (seed 003: an "
+                              "escalated case has a single named owner)")
+
+    for rname, rota in rotas.items():
+        shifts = [(f"rotas.{rname}.weekly.{day}", table(rota, "weekly").get(day)) for day in WEEKDAYS]
+        shifts += [(f"rotas.{rname}.overrides.{day}", v) for day, v in table(rota, "overrides").items()]
+        for path, value in shifts:
+            if isinstance(value, str):
+                known(path, value, people, "person", "people")
+            for span, person in (value.items() if isinstance(value, dict) else ()):
+                known(f"{path}.{span}", person, people, "person", "people")
+        fallback = rota.get("fallback") if isinstance(rota, dict) else None
+        known(f"rotas.{rname}.fallback", fallback, people, "person", "people")
+
+    thresholds = table(escalation, "thresholds")
+    default_ladder = escalation.get("ladder")
+    for metric, items in thresholds.items():
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            level = item.get("level") if isinstance(item, dict) else None
+            if not isinstance(level, str):
+                continue
+            path = f"escalation.thresholds.{metric}[{i}].level"
+            if not ladders or not (default_ladder or all(table(teams, t).get("ladder") for t in teams)):
+                errors.append(f"{path}: got {_show(level)}, but no ladder applies to every team; expected "
+                              "escalation.ladder = <a [ladders.<name>] section>")
+                continue
+            for lname, names in level_names.items():
+                if level not in names:
+                    errors.append(f"{path}: got {_show(level)}, which is not a level of ladders.{lname}; "
+                                  f"expected a level every ladder has: {', '.join(map(str, names))}")
+
+    tech_lead = table(data, "milestones", "tech_lead")
+    known("milestones.tech_lead.team", tech_lead.get("team"), teams, "team", "teams")
+    managers = table(data, "account_managers")
+    known("account_managers.default", managers.get("default"), people, "person", "people")
+    for tier, person in table(managers, "tiers").items():
+        known(f"account_managers.tiers.{tier}", tier, tiers, "tier", "tiers")
+        known(f"account_managers.tiers.{tier}", person, people, "person", "people")
+    for org, person in table(managers, "organizations").items():
+        known(f"account_managers.organizations.{org}", person, people, "person", "people")
     return errors
 
 

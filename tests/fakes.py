@@ -26,7 +26,7 @@ class FakeConnector:
         self.cursors: list[str | None] = []
 
     def add(self, ticket_id: str, **fields) -> Ticket:
-        base = dict(status="new", priority="normal", opened_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
+        base = dict(status="new", priority="normal", opened_at=datetime(2026, 3, 2, 14, tzinfo=timezone.utc))  # 09:00 in New York
         base.update(fields)
         ticket = Ticket(connector=self.name, ticket_id=ticket_id, version="v1", **base)
         self.tickets[ticket_id] = ticket

@@ -337,3 +337,42 @@ def test_events_for_other_projects_are_ignored_when_projects_are_configured(slee
     event = scoped.parse({}, body)
     assert event.ignored and event.ticket_id == "SD-42" and event.fields == {}
     assert not JiraConnector(JiraSettings.from_env({**ENV, "JIRA_PROJECTS": "SD"})).parse({}, body).ignored
+
+
+# --- follow-ups and watchers ----------------------------------------------------------------------
+
+@responses.activate
+def test_follow_up_is_created_once_and_linked(connector):
+    from connectors.model import FollowUp
+
+    search = responses.post(f"{BASE}/rest/api/3/search/jql", json={"issues": [], "isLast": True})
+    create = responses.post(f"{BASE}/rest/api/3/issue", json={"id": "10077", "key": "SD-77", "self": "x"})
+    link = responses.post(f"{BASE}/rest/api/3/issueLink", status=201, match=[matchers.json_params_matcher(
+        {"type": {"name": "Relates"}, "inwardIssue": {"key": "SD-77"}, "outwardIssue": {"key": "SD-42"}})])
+    follow_up = FollowUp(original_id="SD-42", subject="Tech lead: SD-42", body="Urgent for 60 min.",
+                         assignee_id="acc-lead", priority="urgent")
+    assert connector.create_follow_up(follow_up, "slaclock-jira-SD-42-milestone:tech_lead:1") == "SD-77"
+    sent = json.loads(create.calls[0].request.body)["fields"]
+    assert sent["project"] == {"key": "SD"} and sent["issuetype"] == {"name": "Task"}
+    assert sent["assignee"] == {"accountId": "acc-lead"} and sent["priority"] == {"name": "Highest"}
+    label = sent["labels"][0]
+    assert label.startswith("slaclock_fu_")
+    assert json.loads(search.calls[0].request.body)["jql"] == f'labels = "{label}"'
+    assert link.call_count == 1
+
+
+@responses.activate
+def test_follow_up_retry_finds_the_issue_it_already_made(connector):
+    from connectors.model import FollowUp
+
+    responses.post(f"{BASE}/rest/api/3/search/jql", json={"issues": [{"key": "SD-77"}], "isLast": True})
+    create = responses.post(f"{BASE}/rest/api/3/issue", json={"key": "SD-78"})
+    assert connector.create_follow_up(FollowUp("SD-42", "s", "b"), "k") == "SD-77"
+    assert create.call_count == 0
+
+
+@responses.activate
+def test_followers_become_watchers(client):
+    watch = responses.post(f"{ISSUE}/watchers", status=204, match=[matchers.json_params_matcher("acc-7")])
+    client.add_watcher("SD-42", "acc-7")
+    assert watch.call_count == 1

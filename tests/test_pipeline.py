@@ -10,7 +10,7 @@ from jobs.processor import Processor
 from rules import decide, load_rules
 from tests.fakes import OWN_USER, Clock, FakeConnector, retryable
 
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -85,14 +85,18 @@ def test_priority_change_rederives_due_time(env):
     assert "due" in update.note
 
 
-def test_escalation_tag_raises_priority_and_is_removed(env):
+def test_escalation_tag_raises_priority_climbs_the_ladder_and_is_removed(env):
     fake, store, processor, deliverer, clock, rules = env
     fake.add("1", priority="low", tags=frozenset({rules.escalation.tag, "vip"}))
     deliver(store, "1", "d1")
     drain(processor, deliverer)
     update = fake.writes[-1][0]
-    assert update.priority == "high" and update.tags == frozenset({"vip"})
-    assert "priority low → high" in update.note
+    # Seed 002: high; seed 003: one level up the ladder (L2 specialists, one named owner).
+    assert update.priority == "high" and update.tags == frozenset({"vip", "slaclock_l2"})
+    assert update.group_id == "2005" and update.assignee_id == "3101"
+    assert "priority low → high" in update.note and "Sam Ortiz" in update.note
+    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
+    assert "escalation" in kinds or "level_change" in kinds
 
 
 def test_conflict_rereads_and_decides_again(env):
@@ -178,7 +182,7 @@ def test_first_response_due_written_then_stopped_by_a_public_agent_reply(env):
     deliver(store, "1", "d2", event_type="ticket.comment_added", body=reply)
     drain(processor, deliverer)
     memory = json.loads(store.get_case("zendesk", "1")["memory_json"])
-    assert memory["first_reply_at"].startswith("2026-03-02T10:30")
+    assert memory["first_reply_at"].startswith("2026-03-02T14:35")
     assert len(fake.writes) == 1, "a stopped first-response clock is not written again"
 
 

@@ -297,3 +297,24 @@ def test_batch_update_splits_at_one_hundred_tickets(zendesk):
 def test_batch_update_needs_each_tickets_stamp(zendesk):
     with pytest.raises(PermanentError, match="updated_stamp"):
         zendesk.apply_updates([dataclasses.replace(_update(1), version=None)])
+
+
+@responses.activate
+def test_follow_up_ticket_names_the_original_and_uses_the_idempotency_key(zendesk):
+    from connectors.model import FollowUp
+
+    expected = {"ticket": {"subject": "Tech lead: #5158", "comment": {"body": "Urgent for 60 min.\n\nFollow-up of "
+                           "ticket #5158.", "public": False}, "tags": ["slaclock_follow_up"],
+                           "external_id": "slaclock-follow-up-of-5158", "priority": "urgent", "group_id": 2009}}
+    create = responses.post(f"{BASE}/api/v2/tickets.json", status=201, json={"ticket": {"id": 6001}},
+                            match=[matchers.json_params_matcher(expected),
+                                   matchers.header_matcher({"Idempotency-Key": "fu-1"})])
+    follow_up = FollowUp("5158", "Tech lead: #5158", "Urgent for 60 min.", group_id="2009", priority="urgent")
+    assert zendesk.create_follow_up(follow_up, "fu-1") == "6001" and create.call_count == 1
+
+
+def test_followers_are_added_not_replaced():
+    from zendesk.mapping import update_body
+
+    body = update_body(TicketUpdate(ticket_id="1", followers_add=frozenset({"77", "8"})), SETTINGS)
+    assert body["ticket"]["followers"] == [{"user_id": 77, "action": "put"}, {"user_id": 8, "action": "put"}]

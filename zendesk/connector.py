@@ -9,7 +9,7 @@ from typing import Callable, Mapping
 from connectors.budget import RateBudget
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import Ticket, TicketEvent, TicketUpdate, parse_instant
+from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
 from zendesk import mapping, webhook
 from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
@@ -68,6 +68,14 @@ class ZendeskConnector:
         except ValueError as e:
             raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
         return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, body, idempotency_key))
+
+    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
+        """Create the linked ticket; Zendesk answers a repeated Idempotency-Key with the first ticket."""
+        try:
+            body = mapping.follow_up_body(follow_up)
+        except ValueError as e:
+            raise PermanentError(f"Zendesk follow-up of {follow_up.original_id}: {e}") from e
+        return str(self.client.create_ticket(body, idempotency_key)["id"])
 
     def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
         """Write many updates through update_many jobs; return ticket id → whether Zendesk applied it.

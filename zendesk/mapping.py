@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, Mapping
 
-from connectors.model import Ticket, TicketUpdate, parse_instant
+from connectors.model import FollowUp, Ticket, TicketUpdate, parse_instant
 from zendesk.settings import ZendeskSettings
 
 CONNECTOR = "zendesk"
@@ -74,6 +74,9 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
                                    for field_id, due in dues.items()]
     if update.tags is not None:
         ticket["tags"] = sorted(update.tags)  # a single-ticket PUT replaces the whole tag set
+    if update.followers_add:
+        # "put" adds a follower and leaves the others; a plain list would replace them.
+        ticket["followers"] = [{"user_id": _int_id("follower", f), "action": "put"} for f in sorted(update.followers_add)]
     if update.note:
         # Always explicit: a comment inherits the ticket's initial public/private setting otherwise.
         ticket["comment"] = {"body": update.note, "public": False}
@@ -87,3 +90,25 @@ def _int_id(name: str, value: str) -> int:
     if not (str(value).isascii() and str(value).isdigit()):
         raise ValueError(f"{name} must be a numeric Zendesk id, got {value!r}")
     return int(value)
+
+
+FOLLOW_UP_TAG = "slaclock_follow_up"
+
+
+def follow_up_body(follow_up: FollowUp) -> dict[str, Any]:
+    """The create-ticket body of a linked follow-up; Zendesk has no ticket links, so the body and
+    `external_id` name the original ticket."""
+    ticket: dict[str, Any] = {
+        "subject": follow_up.subject,
+        # Private first comment: the follow-up is internal work, and its requester is slaclock's user.
+        "comment": {"body": f"{follow_up.body}\n\nFollow-up of ticket #{follow_up.original_id}.", "public": False},
+        "tags": [FOLLOW_UP_TAG],
+        "external_id": f"slaclock-follow-up-of-{follow_up.original_id}",
+    }
+    if follow_up.priority:
+        ticket["priority"] = follow_up.priority
+    if follow_up.group_id:
+        ticket["group_id"] = _int_id("group_id", follow_up.group_id)
+    if follow_up.assignee_id:
+        ticket["assignee_id"] = _int_id("assignee_id", follow_up.assignee_id)
+    return {"ticket": ticket}

@@ -1,0 +1,201 @@
+"""Escalation ladders as a running escalation keeps them: frozen snapshots, people and on-call rotas.
+
+When a case starts to escalate, its team's ladder is copied out of the rules into the case's
+memory, with every person, rota and helpdesk group it names resolved (Grafana OnCall's
+escalation snapshot; GitLab: "existing alerts should follow the original rules"). A later
+edit of the rules file changes new escalations only. Everything here is plain data with a
+JSON form; `LadderSnapshot.take` is the only reader of the rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from rules.schema import CONNECTORS, Rules
+
+WEEK = 7
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person as the snapshot names them: key, display name, helpdesk user ids."""
+
+    key: str
+    name: str
+    ids: tuple[tuple[str, str], ...] = ()  # (connector, user id)
+    email: str | None = None
+
+    def id_for(self, connector: str) -> str | None:
+        """The person's user id in one helpdesk (None when the rules give none)."""
+        return next((i for c, i in self.ids if c == connector), None)
+
+    @classmethod
+    def of(cls, rules: Rules, key: str) -> "PersonRef":
+        spec = rules.people[key]
+        ids = tuple(sorted((c, getattr(spec, c)) for c in CONNECTORS if getattr(spec, c)))
+        return cls(key, spec.name or key, ids, spec.email)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "ids": dict(self.ids), "email": self.email}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "PersonRef | None":
+        if not data:
+            return None
+        return cls(data["key"], data.get("name") or data["key"], tuple(sorted((data.get("ids") or {}).items())),
+                   data.get("email"))
+
+
+Shift = tuple[int, int, str]  # [start, end) seconds of local wall time, person key
+
+
+@dataclass(frozen=True)
+class RotaSnapshot:
+    """A weekly on-call rota in its own zone; date overrides replace the hours they cover."""
+
+    name: str
+    timezone: str
+    weekly: tuple[tuple[Shift, ...], ...]  # Monday first
+    overrides: tuple[tuple[date, tuple[Shift, ...]], ...] = ()
+    fallback: str | None = None
+    people: tuple[PersonRef, ...] = ()
+
+    @classmethod
+    def take(cls, rules: Rules, name: str) -> "RotaSnapshot":
+        spec = rules.rotas[name]
+        weekly = tuple(tuple(getattr(spec.weekly, d)) for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+        overrides = tuple(sorted((d, tuple(shifts)) for d, shifts in spec.overrides.items()))
+        keys = {p for day in weekly for *_, p in day} | {p for _, day in overrides for *_, p in day}
+        keys |= {spec.fallback} if spec.fallback else set()
+        return cls(name, spec.timezone, weekly, overrides, spec.fallback,
+                   tuple(PersonRef.of(rules, k) for k in sorted(keys)))
+
+    def on_call(self, instant: datetime) -> PersonRef | None:
+        """Who is on call at `instant`: a date override, else the weekly shift, else the fallback."""
+        local = instant.astimezone(ZoneInfo(self.timezone))
+        second = local.hour * 3600 + local.minute * 60 + local.second
+        key = None
+        for day, shifts in self.overrides:
+            if day == local.date():
+                key = next((p for start, end, p in shifts if start <= second < end), None)
+        if key is None:
+            key = next((p for start, end, p in self.weekly[local.weekday()] if start <= second < end), None)
+        key = key or self.fallback
+        return next((p for p in self.people if p.key == key), None) if key else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "timezone": self.timezone,
+            "weekly": [[list(s) for s in day] for day in self.weekly],
+            "overrides": {d.isoformat(): [list(s) for s in shifts] for d, shifts in self.overrides},
+            "fallback": self.fallback, "people": [p.to_json() for p in self.people],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "RotaSnapshot | None":
+        if not data:
+            return None
+        return cls(
+            data["name"], data["timezone"],
+            tuple(tuple((int(a), int(b), str(p)) for a, b, p in day) for day in data["weekly"]),
+            tuple((date.fromisoformat(d), tuple((int(a), int(b), str(p)) for a, b, p in shifts))
+                  for d, shifts in sorted(data.get("overrides", {}).items())),
+            data.get("fallback"), tuple(PersonRef.from_json(p) for p in data.get("people", ())),
+        )
+
+
+@dataclass(frozen=True)
+class LevelSnapshot:
+    """One rung, resolved: helpdesk targets per connector, owner sources, actions, timeout."""
+
+    name: str
+    title: str
+    team: str | None = None
+    targets: tuple[tuple[str, str | None, str | None], ...] = ()  # (connector, group_id, assignee_id)
+    person: PersonRef | None = None
+    rota: RotaSnapshot | None = None
+    owner: PersonRef | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    followers: tuple[PersonRef, ...] = ()
+    climb_after: timedelta | None = None
+    climb_clock: str = "calendar"
+
+    def target(self, connector: str) -> tuple[str | None, str | None]:
+        """(group_id, assignee_id) of this level's team in one helpdesk."""
+        return next(((g, a) for c, g, a in self.targets if c == connector), (None, None))
+
+    def resolve_owner(self, instant: datetime) -> tuple[PersonRef | None, str]:
+        """The single named owner at `instant` and how it was found: person, rota, or owner."""
+        if self.person is not None:
+            return self.person, "named person"
+        if self.rota is not None:
+            on_call = self.rota.on_call(instant)
+            if on_call is not None:
+                return on_call, f"on call in rota {self.rota.name}"
+        if self.owner is not None:
+            return self.owner, "level owner" + (f" (nobody on call in rota {self.rota.name})" if self.rota else "")
+        return None, "no owner"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "team": self.team,
+            "targets": [list(t) for t in self.targets],
+            "person": self.person.to_json() if self.person else None,
+            "rota": self.rota.to_json() if self.rota else None,
+            "owner": self.owner.to_json() if self.owner else None,
+            "priority": self.priority, "tags": list(self.tags), "followers": [p.to_json() for p in self.followers],
+            "climb_after_seconds": self.climb_after.total_seconds() if self.climb_after else None,
+            "climb_clock": self.climb_clock,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LevelSnapshot":
+        climb = data.get("climb_after_seconds")
+        return cls(
+            data["name"], data.get("title") or data["name"], data.get("team"),
+            tuple((c, g, a) for c, g, a in data.get("targets", ())),
+            PersonRef.from_json(data.get("person")), RotaSnapshot.from_json(data.get("rota")),
+            PersonRef.from_json(data.get("owner")), data.get("priority"), tuple(data.get("tags", ())),
+            tuple(PersonRef.from_json(p) for p in data.get("followers", ())),
+            timedelta(seconds=climb) if climb is not None else None, data.get("climb_clock", "calendar"),
+        )
+
+
+@dataclass(frozen=True)
+class LadderSnapshot:
+    """A team's ladder as it stood in rules `rules_version` when the escalation started."""
+
+    name: str
+    rules_version: str
+    levels: tuple[LevelSnapshot, ...]
+
+    @classmethod
+    def take(cls, rules: Rules, name: str) -> "LadderSnapshot":
+        levels = []
+        for spec in rules.ladders[name].levels:
+            team = rules.teams.get(spec.team) if spec.team else None
+            targets = tuple((c, t.group_id, t.assignee_id) for c in CONNECTORS
+                            if team is not None and (t := getattr(team, c)) is not None)
+            levels.append(LevelSnapshot(
+                name=spec.name, title=spec.title or spec.name, team=spec.team, targets=targets,
+                person=PersonRef.of(rules, spec.person) if spec.person else None,
+                rota=RotaSnapshot.take(rules, spec.rota) if spec.rota else None,
+                owner=PersonRef.of(rules, spec.owner) if spec.owner else None,
+                priority=spec.priority, tags=tuple(spec.tags),
+                followers=tuple(PersonRef.of(rules, f) for f in spec.followers),
+                climb_after=spec.climb_after, climb_clock=spec.climb_clock,
+            ))
+        return cls(name, rules.version, tuple(levels))
+
+    def index(self, level_name: str) -> int | None:
+        return next((i for i, lv in enumerate(self.levels) if lv.name == level_name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "rules_version": self.rules_version, "levels": [lv.to_json() for lv in self.levels]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LadderSnapshot":
+        return cls(data["name"], data["rules_version"], tuple(LevelSnapshot.from_json(lv) for lv in data["levels"]))
