@@ -85,8 +85,11 @@ def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta)
 def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], note_move: timedelta) -> str | None:
     """One or two lines an agent can read: what slaclock set, and the rules that made it (None: nothing to say)."""
     parts, fields = [], set()
-    if "group_id" in changed or "assignee_id" in changed:
+    if "group_id" in changed:
         parts.append(f"routed to {decision.team}")
+        fields.add("team")
+    elif "assignee_id" in changed:
+        parts.append(f"assigned to {decision.escalation_owner or decision.team}")
         fields.add("team")
     if "priority" in changed:
         parts.append(f"priority {ticket.priority or 'none'} → {decision.priority}")
