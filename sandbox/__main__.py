@@ -1,18 +1,34 @@
-"""`python -m sandbox --port N --webhook-url URL --webhook-secret S --email E --token T`."""
+"""`python -m sandbox --port N --webhook-url URL --webhook-secret S --email E --token T [--jira-… ]`.
+
+One process serves the fake Zendesk (/api/v2) and the fake Jira Service Management site (/rest); Jira webhooks
+go to --jira-webhook-url, signed with --jira-webhook-secret.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Mapping, Sequence
 
+from sandbox.jira_site import JiraConfig
 from sandbox.server import SandboxConfig, serve
 
 
+def custom_field_id(value: str) -> str:
+    """argparse type: a Jira custom field id like customfield_10050."""
+    if not re.fullmatch(r"customfield_[0-9]+", value.strip()):
+        raise argparse.ArgumentTypeError(f"expected a Jira custom field id like customfield_10050, got {value!r}")
+    return value.strip()
+
+
 def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> argparse.Namespace:
-    """Flags, defaulting to SANDBOX_WEBHOOK_URL, SANDBOX_WEBHOOK_SECRET, ZENDESK_EMAIL, ZENDESK_API_TOKEN."""
+    """Flags, defaulting to SANDBOX_WEBHOOK_URL, SANDBOX_WEBHOOK_SECRET, ZENDESK_EMAIL, ZENDESK_API_TOKEN, and for
+    Jira SANDBOX_JIRA_WEBHOOK_URL, JIRA_WEBHOOK_SECRET, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_REASON_FIELD_ID and
+    JIRA_DUE_FIELD_ID."""
     env = os.environ if env is None else env
-    defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run the local fake Zendesk.")
+    defaults, jira = SandboxConfig(), JiraConfig()
+    parser = argparse.ArgumentParser(prog="python -m sandbox",
+                                     description="Run the local fake Zendesk and Jira Service Management.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089, help="0 picks a free port (printed on start)")
     parser.add_argument("--webhook-url", default=env.get("SANDBOX_WEBHOOK_URL") or None)
@@ -22,13 +38,28 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     parser.add_argument("--account-id", type=int, default=defaults.account_id)
     parser.add_argument("--api-user-id", type=int, default=defaults.api_user_id)
     parser.add_argument("--agent-user-id", type=int, default=defaults.agent_user_id)
+    group = parser.add_argument_group("Jira")
+    group.add_argument("--jira-webhook-url", default=env.get("SANDBOX_JIRA_WEBHOOK_URL") or None)
+    group.add_argument("--jira-webhook-secret", default=env.get("JIRA_WEBHOOK_SECRET") or jira.webhook_secret,
+                       help="empty: send unsigned webhooks")
+    group.add_argument("--jira-email", default=env.get("JIRA_EMAIL") or jira.api_email)
+    group.add_argument("--jira-token", default=env.get("JIRA_API_TOKEN") or jira.api_token)
+    group.add_argument("--jira-reason-field-id", type=custom_field_id,
+                       default=env.get("JIRA_REASON_FIELD_ID") or jira.reason_field_id,
+                       help="the reason-code select field (customfield_NNNNN)")
+    group.add_argument("--jira-due-field-id", type=custom_field_id,
+                       default=env.get("JIRA_DUE_FIELD_ID") or jira.due_field_id,
+                       help="the due-time Date Time Picker field (customfield_NNNNN)")
     return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    jira = JiraConfig(api_email=args.jira_email, api_token=args.jira_token, webhook_url=args.jira_webhook_url,
+                      webhook_secret=args.jira_webhook_secret or None, reason_field_id=args.jira_reason_field_id,
+                      due_field_id=args.jira_due_field_id)
     return SandboxConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
                          webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
-                         agent_user_id=args.agent_user_id, account_id=args.account_id)
+                         agent_user_id=args.agent_user_id, account_id=args.account_id, jira=jira)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,4 +1,8 @@
-"""Wiring: SandboxConfig, the Flask app with its /_sandbox control routes, and a threaded server."""
+"""Wiring: SandboxConfig, the Flask app with its /_sandbox control routes, and a threaded server.
+
+One process serves both fake helpdesks: Zendesk under /api/v2 (control: /_sandbox/…), Jira under /rest
+(control: /_sandbox/jira/…). Faults, /_sandbox/stats, /idle and /reset cover both.
+"""
 from __future__ import annotations
 
 import threading
@@ -9,11 +13,16 @@ from typing import Any, Callable, Mapping, Sequence
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import zendesk_api
+from sandbox import jira_api, zendesk_api
 from sandbox.faults import Fault, FaultBook
+from sandbox.jira_control import control as jira_control
+from sandbox.jira_fields import JiraError
+from sandbox.jira_site import JiraConfig, JiraSite
+from sandbox.sender import WebhookSender
+from sandbox.stats import ApiStats
 from sandbox.store import Mutation, RecordNotFound, TicketStore, User, utc_now
-from sandbox.webhooks import WebhookSender, build_envelopes
-from sandbox.zendesk_api import ApiStats, IdempotencyCache, comment_json, ticket_json
+from sandbox.webhooks import ZendeskProtocol, build_envelopes, outgoing
+from sandbox.zendesk_api import IdempotencyCache, comment_json, ticket_json
 
 
 @dataclass
@@ -36,6 +45,8 @@ class SandboxConfig:
     webhook_max_wait: float = 5.0
     webhook_timeout: float = 10.0
     clock: Callable[[], datetime] = utc_now
+    # The Jira side (its webhook URL, credentials, accounts and fields); backoff and clock are shared.
+    jira: JiraConfig = field(default_factory=JiraConfig)
 
 
 class Sandbox:
@@ -46,9 +57,11 @@ class Sandbox:
         users = [User(config.api_user_id, "slaclock API", config.api_email.lower(), "admin"),
                  User(config.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent")]
         self.store = TicketStore(users, config.api_user_id, config.custom_fields.keys(), config.clock)
-        self.sender = WebhookSender(config.webhook_url, config.webhook_secret, config.account_id, config.webhook_id,
-                                    config.webhook_backoff, config.webhook_max_wait, config.webhook_timeout,
-                                    config.clock)
+        protocol = ZendeskProtocol(config.webhook_secret, config.account_id, config.webhook_id, config.clock)
+        self.sender = WebhookSender(config.webhook_url, protocol, config.webhook_backoff, config.webhook_max_wait,
+                                    config.webhook_timeout, config.clock)
+        self.jira = JiraSite(config.jira, config.webhook_backoff, config.webhook_max_wait, config.webhook_timeout,
+                             config.clock)
         self.faults = FaultBook()
         self.stats = ApiStats()
         self.idempotency = IdempotencyCache(config.clock)
@@ -60,8 +73,8 @@ class Sandbox:
             self.faults.add(Fault.from_spec(spec))
 
     def _on_mutation(self, mutation: Mutation) -> None:
-        self.sender.enqueue(build_envelopes(mutation, self.config.account_id, self.store.user,
-                                            self.config.custom_fields, self.config.clock()))
+        self.sender.enqueue(outgoing(build_envelopes(mutation, self.config.account_id, self.store.user,
+                                                     self.config.custom_fields, self.config.clock())))
 
     def reset(self) -> None:
         self.store.reset()
@@ -69,10 +82,27 @@ class Sandbox:
         self.faults.reset()
         self.stats.reset()
         self.idempotency.reset()
+        self.jira.reset()
         self._add_preset_faults()
+
+    def idle(self) -> bool:
+        """No webhook of either helpdesk queued or in flight."""
+        return self.sender.idle() and self.jira.sender.idle()
+
+    def report(self) -> dict[str, Any]:
+        """Calls per route (both helpdesks), faults served and webhook counts, in total and per helpdesk."""
+        zendesk, jira = self.stats.snapshot(), self.jira.stats.snapshot()
+        return {"api_calls": {**zendesk["api_calls"], **jira["api_calls"]}, "total": zendesk["total"] + jira["total"],
+                "faults_served": self.faults.served, "webhooks": self.sender.counts(),
+                "helpdesks": {
+                    "zendesk": {**zendesk, "faults_served": self.faults.served_by["zendesk"],
+                                "webhooks": self.sender.counts()},
+                    "jira": {**jira, "faults_served": self.faults.served_by["jira"],
+                             "webhooks": self.jira.sender.counts()}}}
 
     def close(self) -> None:
         self.sender.close()
+        self.jira.close()
 
 
 control = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
@@ -149,9 +179,7 @@ def clear_faults() -> tuple[Response, int]:
 
 @control.get("/stats")
 def stats() -> tuple[Response, int]:
-    sandbox = _sandbox()
-    return _reply(200, {**sandbox.stats.snapshot(), "faults_served": sandbox.faults.served,
-                        "webhooks": sandbox.sender.counts()})
+    return _reply(200, _sandbox().report())
 
 
 @control.get("/tickets/<int:ticket_id>")
@@ -170,7 +198,7 @@ def webhooks() -> tuple[Response, int]:
 
 @control.get("/idle")
 def idle() -> tuple[Response, int]:
-    return _reply(200, {"idle": _sandbox().sender.idle()})
+    return _reply(200, {"idle": _sandbox().idle()})
 
 
 @control.post("/reset")
@@ -185,10 +213,18 @@ def create_app(config: SandboxConfig) -> Flask:
     app.json.sort_keys = False
     app.extensions["sandbox"] = Sandbox(config)
     app.register_blueprint(zendesk_api.bp)
+    app.register_blueprint(jira_api.bp)
     app.register_blueprint(control)
-    app.register_error_handler(404, zendesk_api.api_not_found)
-    app.register_error_handler(405, zendesk_api.api_not_found)
+    app.register_blueprint(jira_control)
+    app.register_error_handler(JiraError, jira_api.jira_error)
+    app.register_error_handler(404, _not_found)
+    app.register_error_handler(405, _not_found)
     return app
+
+
+def _not_found(error: Exception) -> Response | Exception:
+    """Each helpdesk's own answer to an unknown endpoint under its API prefix; Flask's elsewhere."""
+    return jira_api.api_not_found(error) or zendesk_api.api_not_found(error)
 
 
 class SandboxServer:
@@ -199,6 +235,8 @@ class SandboxServer:
         self.sandbox: Sandbox = self.app.extensions["sandbox"]
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
         self.url = f"http://{host}:{self._server.server_port}"
+        if config.jira.site_url is None:
+            self.sandbox.jira.site_url = self.url
         # A short poll interval so stop() returns promptly.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="sandbox-http", daemon=True)
@@ -217,6 +255,8 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8089) -> N
     """Serve until interrupted; prints the base URL once listening (port 0 picks a free port)."""
     app = create_app(config)
     server = make_server(host, port, app, threaded=True)
+    if config.jira.site_url is None:
+        app.extensions["sandbox"].jira.site_url = f"http://{host}:{server.server_port}"
     print(f"sandbox listening on http://{host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()

@@ -94,6 +94,9 @@ class TicketRecord:
     updated_at: datetime
     via_channel: str  # REST `via.channel`: "api" for the API, "web" for the agent UI
     comments: list[Comment] = field(default_factory=list)
+    # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
+    # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
+    change_seq: int = 0
 
     @property
     def is_public(self) -> bool:
@@ -230,6 +233,7 @@ class TicketStore:
             # Large ids, like Zendesk's, so comment, audit and ticket ids are never confused.
             self._comment_ids = itertools.count(10_000_000_001)
             self._audit_ids = itertools.count(20_000_000_001)
+            self._change_seqs = itertools.count(1)
 
     def subscribe(self, listener: Callable[[Mutation], None]) -> None:
         self._listeners.append(listener)
@@ -245,12 +249,16 @@ class TicketStore:
                 raise RecordNotFound(ticket_id)
             return copy.deepcopy(self._tickets[ticket_id])
 
-    def changed_since(self, since: tuple[int, int], limit: int) -> list[TicketRecord]:
-        """Copies of tickets whose (updated_at seconds, id) comes after `since`, oldest change first."""
+    def changed_since(self, limit: int, after_seq: int = 0,
+                      start_time: int | None = None) -> tuple[list[TicketRecord], int]:
+        """Copies of tickets changed after change `after_seq` (and updated at or after `start_time`, unix seconds),
+        in the order of their last change; and the latest change number there is."""
         with self._lock:
-            changed = sorted((t for t in self._tickets.values() if (int(t.updated_at.timestamp()), t.id) > since),
-                             key=lambda t: (t.updated_at, t.id))
-            return copy.deepcopy(changed[:limit])
+            changed = sorted((t for t in self._tickets.values() if t.change_seq > after_seq and
+                              (start_time is None or t.updated_at.timestamp() >= start_time)),
+                             key=lambda t: t.change_seq)
+            latest = max((t.change_seq for t in self._tickets.values()), default=0)
+            return copy.deepcopy(changed[:limit]), latest
 
     def create(self, payload: Mapping[str, Any], actor_id: int, via_channel: str = "api") -> Mutation:
         """Create a ticket from a `ticket` object (a comment is required, as on Zendesk)."""
@@ -271,7 +279,8 @@ class TicketStore:
                 type=fields.get("type"), group_id=fields.get("group_id"), assignee_id=fields.get("assignee_id"),
                 requester_id=requester_id, submitter_id=actor_id, organization_id=fields.get("organization_id"),
                 external_id=fields.get("external_id"), tags=fields.get("tags") or [],
-                custom_fields=custom_fields, created_at=now, updated_at=now, via_channel=via_channel)
+                custom_fields=custom_fields, created_at=now, updated_at=now, via_channel=via_channel,
+                change_seq=next(self._change_seqs))
             audit_id = next(self._audit_ids)
             self._add_comment(ticket, comment, actor_id, audit_id, now)
             self._tickets[ticket.id] = ticket
@@ -304,6 +313,7 @@ class TicketStore:
             if comment is not None:
                 changes.append(Change("comment", None, self._add_comment(ticket, comment, actor_id, audit_id, now)))
             ticket.updated_at = now
+            ticket.change_seq = next(self._change_seqs)
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, False, tuple(changes)))
 
     def _apply(self, ticket: TicketRecord, fields: Mapping[str, Any]) -> tuple[list[Change], bool]:

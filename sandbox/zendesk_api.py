@@ -6,10 +6,8 @@ import binascii
 import hmac
 import html
 import json
-import re
 import threading
 import time
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -32,39 +30,11 @@ MISSING_TICKET = {"error": "ParameterMissing", "description": "Parameter 'ticket
 # Zendesk keeps idempotency keys for two hours.
 IDEMPOTENCY_TTL = timedelta(hours=2)
 
-NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
-
 bp = Blueprint("zendesk_api", __name__)
 
 
 def record_invalid(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"error": "RecordInvalid", "description": "Record validation errors", "details": dict(details)}
-
-
-def route_key(method: str, path: str) -> str:
-    """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
-    path = path[:-5] if path.endswith(".json") else path
-    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
-
-
-class ApiStats:
-    """Count API calls per normalised route."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: Counter[str] = Counter()
-
-    def record(self, method: str, path: str) -> None:
-        with self._lock:
-            self._calls[route_key(method, path)] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"api_calls": dict(self._calls), "total": sum(self._calls.values())}
-
-    def reset(self) -> None:
-        with self._lock:
-            self._calls.clear()
 
 
 class IdempotencyCache:
@@ -336,9 +306,9 @@ INCREMENTAL_MIN_AGE_SECONDS = 60
 INCREMENTAL_MAX_PAGE = 1000
 
 
-def _cursor(position: tuple[int, int]) -> str:
-    # Zendesk's cursors are opaque; this one is the base64 of "<unix seconds>:<ticket id>".
-    return base64.urlsafe_b64encode(f"{position[0]}:{position[1]}".encode()).decode()
+def _cursor(change_seq: int) -> str:
+    # Zendesk's cursors are opaque; this one is the base64 of "seq:<the last change listed>".
+    return base64.urlsafe_b64encode(f"seq:{change_seq}".encode()).decode()
 
 
 @_routes("/api/v2/incremental/tickets/cursor", ["GET"])
@@ -346,24 +316,26 @@ def incremental_tickets() -> Response:
     cursor, start_time = request.args.get("cursor"), request.args.get("start_time")
     try:
         if cursor:
-            seconds, ticket_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-            position = (int(seconds), int(ticket_id))
+            label, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+            if label != "seq":
+                raise ValueError("cursor is not one this endpoint issued")
+            after, since = int(seq), None
         elif start_time is not None:
-            position = (int(start_time) - 1, 2**63)
-            if int(start_time) > time.time() - INCREMENTAL_MIN_AGE_SECONDS:
+            after, since = 0, int(start_time)
+            if since > time.time() - INCREMENTAL_MIN_AGE_SECONDS:
                 raise ValueError("start_time must be at least one minute in the past")
         else:
             raise ValueError("start_time or cursor is required")
         per_page = min(int(request.args.get("per_page", INCREMENTAL_MAX_PAGE)), INCREMENTAL_MAX_PAGE)
-    except (ValueError, binascii.Error) as e:
+    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
         return _json({"error": "InvalidValue", "description": str(e)}, 400)
-    tickets = _sandbox().store.changed_since(position, per_page)
-    if tickets:
-        position = (int(tickets[-1].updated_at.timestamp()), tickets[-1].id)
-    after = _cursor(position)
+    tickets, latest = _sandbox().store.changed_since(per_page, after, since)
+    end_of_stream = len(tickets) < per_page
+    # At the end of the stream every change so far was listed or is older than start_time: resume after all.
+    after = _cursor(latest if end_of_stream else tickets[-1].change_seq)
     return _json({"tickets": [ticket_json(t) for t in tickets], "after_cursor": after, "before_cursor": None,
-                  "after_url": f"{_base_url()}/api/v2/incremental/tickets/cursor.json?cursor={after}",
-                  "before_url": None, "end_of_stream": len(tickets) < per_page})
+                  "after_url": f"{_base_url()}api/v2/incremental/tickets/cursor.json?cursor={after}",
+                  "before_url": None, "end_of_stream": end_of_stream})
 
 
 def api_not_found(error: Exception) -> Response | Exception:

@@ -1,17 +1,51 @@
-"""End to end: real `slaclock serve` and `slaclock worker` processes and the sandbox, over loopback."""
-from datetime import datetime
+"""End to end: real `slaclock serve` and `slaclock worker` processes and the sandbox, over loopback.
+
+Every scenario runs against the sandbox's Zendesk and its Jira Service Management site with the same
+assertions; a small adapter per helpdesk says how to read its ticket and how it differs (echo count, the
+write a fault must hit).
+"""
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 
 import pytest
 
-from jobs.demo import Stack
+from connectors.model import Ticket
+from jira.mapping import ticket_from_api as jira_ticket
+from jira.settings import JiraSettings
+from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, demo_rules_path, wait_until
 from rules import decide, load_rules
 from store import Store
-from zendesk.mapping import ticket_from_api
+from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
-RULES = load_rules()
-SETTINGS = ZendeskSettings.from_env({}, RULES)
-DUE_FIELD = int(RULES.connectors.zendesk.due_field_id)
+RULES = load_rules(demo_rules_path())
+RECONCILE_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class Helpdesk:
+    name: str
+    # Webhooks slaclock's own write comes back as (Zendesk: one per changed field; Jira: the edit and the note).
+    echoes_per_write: int
+    # A 429 with Retry-After on slaclock's field write.
+    rate_limit: dict = field(default_factory=dict)
+
+    def neutral(self, stack: Stack, ticket_id: str) -> Ticket:
+        """The ticket as the connector's own mapping reads it."""
+        raw = stack.ticket(ticket_id, self.name)
+        if self.name == "jira":
+            env = {"JIRA_REASON_FIELD_ID": JIRA_REASON_FIELD_ID, "JIRA_DUE_FIELD_ID": JIRA_DUE_FIELD_ID}
+            return jira_ticket(raw, JiraSettings.from_env(env, RULES))
+        return zendesk_ticket(raw, ZendeskSettings.from_env({}, RULES))
+
+
+ZENDESK = Helpdesk("zendesk", echoes_per_write=3,
+                   rate_limit=dict(method="PUT", path_prefix="/api/v2/tickets", status=429, retry_after=1))
+JIRA = Helpdesk("jira", echoes_per_write=2,
+                rate_limit=dict(method="PUT", path_prefix="/rest/api/3/issue/", status=429, retry_after=1))
+HELPDESKS = pytest.mark.parametrize("helpdesk", [ZENDESK, JIRA], ids=lambda h: h.name)
 
 
 @pytest.fixture(scope="module")
@@ -20,66 +54,105 @@ def stack(tmp_path_factory):
         yield running
 
 
-def due_field(ticket: dict) -> str | None:
-    return next((f["value"] for f in ticket["custom_fields"] if f["id"] == DUE_FIELD), None)
+@pytest.fixture(scope="module")
+def reconciling_stack(tmp_path_factory):
+    env = {"SLACLOCK_RECONCILE_SECONDS": str(RECONCILE_SECONDS)}
+    with Stack(tmp_path_factory.mktemp("e2e-reconcile"), env=env) as running:
+        yield running
 
 
-def expected_due(ticket: dict) -> str:
-    neutral = ticket_from_api(ticket, SETTINGS)
-    decision = decide(neutral, RULES, datetime.fromisoformat(ticket["updated_at"].replace("Z", "+00:00")))
-    return decision.due_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+def expected_due(ticket: Ticket) -> str:
+    return f"{decide(ticket, RULES, ticket.updated_at).due_at:%Y-%m-%dT%H:%M:%S}"
 
 
-def puts_for(stack: Stack, ticket_id: str) -> int:
-    store = Store(stack.database)
-    return store.db.execute("select count(*) from outbox where ticket_id = ? and status = 'done'",
-                            [ticket_id]).fetchone()[0]
+def written_due(ticket: Ticket) -> str | None:
+    return f"{ticket.due_at:%Y-%m-%dT%H:%M:%S}" if ticket.due_at else None
 
 
-def test_new_ticket_ends_routed_with_due_field_and_one_note_and_no_echo_write(stack):
-    ticket_id = stack.customer_creates("Replacement hinge missing", "normal", "missing_part")
+def count(stack: Stack, helpdesk: Helpdesk, ticket_id: str, sql: str) -> int:
+    return Store(stack.database).db.execute(sql, [helpdesk.name, ticket_id]).fetchone()[0]
+
+
+def writes_for(stack: Stack, helpdesk: Helpdesk, ticket_id: str) -> int:
+    return count(stack, helpdesk, ticket_id,
+                 "select count(*) from outbox where connector = ? and ticket_id = ? and status = 'done'")
+
+
+@HELPDESKS
+def test_new_ticket_ends_routed_with_due_field_and_one_note_and_no_echo_write(stack, helpdesk):
+    ticket_id = stack.customer_creates("Replacement hinge missing", "normal", "missing_part", helpdesk.name)
     stack.settle()
-    ticket = stack.ticket(ticket_id)
-    assert ticket["group_id"] == 2002 and ticket["priority"] == "normal"
-    assert due_field(ticket) == expected_due(ticket)
-    notes = [c for c in ticket["comments"] if not c["public"]]
-    assert len(notes) == 1 and "purchasing" in notes[0]["body"] and "missing_part" in notes[0]["body"]
-    assert puts_for(stack, ticket_id) == 1
-    store = Store(stack.database)
-    echoes = store.db.execute("select count(*) from inbox where ticket_id = ? and status = 'echo'",
-                              [ticket_id]).fetchone()[0]
-    assert echoes >= 3, "our own write comes back as webhooks, and they must be recognised as echoes"
+
+    view, ticket = stack.summary(ticket_id, helpdesk.name), helpdesk.neutral(stack, ticket_id)
+    assert stack.team_of(ticket_id, helpdesk.name) == "purchasing" and view["priority"] == "normal"
+    assert written_due(ticket) == expected_due(ticket)
+    assert len(view["notes"]) == 1 and "purchasing" in view["notes"][0] and "missing_part" in view["notes"][0]
+    assert view["public_comments"] <= 1, "the note must not be public"
+    assert writes_for(stack, helpdesk, ticket_id) == 1
+    echoes = count(stack, helpdesk, ticket_id,
+                   "select count(*) from inbox where connector = ? and ticket_id = ? and status = 'echo'")
+    assert echoes >= helpdesk.echoes_per_write, "our own write comes back as webhooks, recognised as echoes"
+    assert stack.stats(helpdesk.name)["webhooks"]["failed"] == 0, "every webhook was answered as delivered"
 
 
-def test_agent_escalation_tag_raises_priority_and_rederives_due(stack):
-    ticket_id = stack.customer_creates("Refund is late", "normal", None)
+@HELPDESKS
+def test_agent_escalation_tag_raises_priority_and_rederives_due(stack, helpdesk):
+    ticket_id = stack.customer_creates("Refund is late", "normal", None, helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, tags=["vip", RULES.escalation.tag])
+    stack.agent_changes(ticket_id, helpdesk.name, tags=["vip", RULES.escalation.tag])
     stack.settle()
-    ticket = stack.ticket(ticket_id)
-    assert ticket["priority"] == "high" and ticket["tags"] == ["vip"] and ticket["group_id"] == 2001
-    assert due_field(ticket) == expected_due(ticket)
-    assert [c["public"] for c in ticket["comments"]].count(False) == 2
-    assert puts_for(stack, ticket_id) == 2
+
+    view, ticket = stack.summary(ticket_id, helpdesk.name), helpdesk.neutral(stack, ticket_id)
+    assert view["priority"] == "high" and view["tags"] == ["vip"]
+    assert stack.team_of(ticket_id, helpdesk.name) == "support"
+    assert written_due(ticket) == expected_due(ticket)
+    assert len(view["notes"]) == 2
+    assert writes_for(stack, helpdesk, ticket_id) == 2
 
 
-def test_rate_limited_write_is_retried_after_retry_after_and_lands_once(stack):
-    stack.faults(method="PUT", path_prefix="/api/v2/tickets", status=429, retry_after=1, count=1)
-    ticket_id = stack.customer_creates("Wrong tap delivered", "low", "wrong_item")
+@HELPDESKS
+def test_rate_limited_write_is_retried_after_retry_after_and_lands_once(stack, helpdesk):
+    served = stack.stats(helpdesk.name)["faults_served"]
+    stack.faults(**helpdesk.rate_limit, count=1)
+    ticket_id = stack.customer_creates("Wrong tap delivered", "low", "wrong_item", helpdesk.name)
     stack.settle()
-    ticket = stack.ticket(ticket_id)
-    assert ticket["group_id"] == 2003
-    assert [c["public"] for c in ticket["comments"]].count(False) == 1
-    assert stack.stats()["faults_served"] >= 1
+
+    assert stack.team_of(ticket_id, helpdesk.name) == "warehouse"
+    assert len(stack.summary(ticket_id, helpdesk.name)["notes"]) == 1
+    assert writes_for(stack, helpdesk, ticket_id) == 1
+    assert stack.stats(helpdesk.name)["faults_served"] == served + 1
 
 
-def test_explain_shows_the_rule_that_routed_the_ticket(stack):
-    import subprocess
-    import sys
-
-    ticket_id = stack.customer_creates("Site not ready for install", "low", "site_not_ready")
+@HELPDESKS
+def test_explain_shows_the_rule_that_routed_the_ticket(stack, helpdesk):
+    ticket_id = stack.customer_creates("Site not ready for install", "low", "site_not_ready", helpdesk.name)
     stack.settle()
-    result = subprocess.run([sys.executable, "-m", "app", "explain", f"zendesk:{ticket_id}"], env=stack.env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "app", "explain", f"{helpdesk.name}:{ticket_id}"],
+                            env=stack.env, capture_output=True, text=True, timeout=30)
+
     assert result.returncode == 0, result.stderr
     assert "routing.reason_codes.site_not_ready" in result.stdout and "written" in result.stdout
+
+
+@HELPDESKS
+def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(reconciling_stack, helpdesk):
+    stack = reconciling_stack
+    ticket_id = stack.customer_creates("Delivery slot missed", "normal", "wrong_item", helpdesk.name)
+    stack.settle()
+    dropped = stack.stats(helpdesk.name)["webhooks"]["dropped"]
+
+    stack.drop_webhooks(1, helpdesk.name)
+    changed = time.monotonic()
+    stack.agent_changes(ticket_id, helpdesk.name, tags=[RULES.escalation.tag])
+    wait_until(lambda: stack.summary(ticket_id, helpdesk.name)["priority"] == "high", 10,
+               "the reconciler to catch the change")
+    fixed_after = time.monotonic() - changed
+    stack.settle()
+
+    assert stack.stats(helpdesk.name)["webhooks"]["dropped"] == dropped + 1
+    decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e["kind"] == "decision"]
+    assert decisions[-1]["detail"]["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
+    assert stack.summary(ticket_id, helpdesk.name)["tags"] == []
+    assert writes_for(stack, helpdesk, ticket_id) == 2
+    # One reconcile interval, plus a read, a decision and a write on loopback.
+    assert fixed_after < RECONCILE_SECONDS + 2.5, f"fixed after {fixed_after:.1f} s"

@@ -263,6 +263,29 @@ def test_assigning_a_new_ticket_opens_it(client):
     assert put(client, ticket["id"], assignee_id=5).get_json()["ticket"]["status"] == "open"
 
 
+def test_incremental_export_follows_the_order_of_changes_even_when_a_hot_ticket_runs_ahead(client, clock):
+    clock.advance(-3600)
+    hot = create(client)
+    for priority in ("low", "high", "urgent", "low"):
+        put(client, hot["id"], priority=priority)  # same wall-clock second: the stamp runs 4 s ahead
+    start = int(clock.now.timestamp()) - 1
+    clock.advance(3600)
+    first = client.get(f"/api/v2/incremental/tickets/cursor.json?start_time={start}", headers=AUTH).get_json()
+    clock.advance(-3600)
+    later = create(client)  # stamped before the hot ticket's updated_at, changed after it
+    second = client.get(f"/api/v2/incremental/tickets/cursor.json?cursor={first['after_cursor']}",
+                        headers=AUTH).get_json()
+    third = client.get(f"/api/v2/incremental/tickets/cursor.json?cursor={second['after_cursor']}",
+                       headers=AUTH).get_json()
+
+    assert [t["id"] for t in first["tickets"]] == [hot["id"]] and first["end_of_stream"] is True
+    assert later["updated_at"] < first["tickets"][0]["updated_at"]
+    assert [t["id"] for t in second["tickets"]] == [later["id"]]
+    assert third["tickets"] == [] and third["after_cursor"] == second["after_cursor"]
+    bad = client.get("/api/v2/incremental/tickets/cursor.json?cursor=bm9wZQ==", headers=AUTH)
+    assert bad.status_code == 400 and bad.get_json()["error"] == "InvalidValue"
+
+
 # --- idempotency --------------------------------------------------------------------------------
 
 def test_idempotency_key_replays_the_first_creation(client):

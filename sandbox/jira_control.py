@@ -1,0 +1,108 @@
+"""`/_sandbox/jira/…`: act as a customer or an agent on the fake Jira site, read issues whole, lose webhooks.
+
+    POST /_sandbox/jira/customer/issues        {"fields": {...}}  a customer raises a request on the portal
+    POST /_sandbox/jira/agent/issues           {"fields": {...}}  an agent logs one (reporter: the customer)
+    POST /_sandbox/jira/agent/issues/{key}     {"fields", "update", "comment": {"body", "public"}}  an agent edits
+    GET  /_sandbox/jira/issues/{key}           the issue (REST v3) and every comment with its internal flag
+    POST /_sandbox/jira/webhooks/drop          {"count": n}  lose the next n webhooks
+    GET  /_sandbox/jira/webhooks               every delivery and how it went
+
+`fields` take the REST create/edit shapes (priority {"name"}, labels [...], assignee {"accountId"},
+custom fields by id); agents may also set `status` {"name"} (Jira would use a transition) and write
+`description` as plain text.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from sandbox.jira_fields import JiraError
+from sandbox.jira_json import JiraJson, jira_time
+from sandbox.jira_site import JiraSite
+
+if TYPE_CHECKING:
+    from sandbox.server import Sandbox
+
+control = Blueprint("sandbox_jira_control", __name__, url_prefix="/_sandbox/jira")
+
+
+def _site() -> JiraSite:
+    sandbox: Sandbox = current_app.extensions["sandbox"]
+    return sandbox.jira
+
+
+def _object(name: str = "body") -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise JiraError(400, [f"{name} must be a JSON object"])
+    return body
+
+
+def _issue_answer(key: str, status: int) -> tuple[Response, int]:
+    issue = _site().store.get(key)
+    views = JiraJson(_site().store, request.host_url)
+    return jsonify({"id": str(issue.id), "key": issue.key, "self": views.issue(issue, set())["self"],
+                    "issue": views.issue(issue)}), status
+
+
+def _create(actor_id: str) -> tuple[Response, int]:
+    fields = _object().get("fields")
+    if not isinstance(fields, dict):
+        raise JiraError(400, ["body must be {\"fields\": {...}}"])
+    site = _site()
+    fields = {"reporter": {"accountId": site.config.customer_account_id}, **fields}
+    mutation = site.store.create(fields, actor_id)
+    return _issue_answer(mutation.issue.key, 201)
+
+
+@control.post("/customer/issues")
+def customer_create() -> tuple[Response, int]:
+    """A customer raises a request (actor and reporter: the customer)."""
+    return _create(_site().config.customer_account_id)
+
+
+@control.post("/agent/issues")
+def agent_create() -> tuple[Response, int]:
+    """An agent logs a request for the customer (e.g. a phone call)."""
+    return _create(_site().config.agent_account_id)
+
+
+@control.post("/agent/issues/<key>")
+def agent_edit(key: str) -> tuple[Response, int]:
+    """Change an issue as the human agent; webhooks name the agent as `user`."""
+    body, site = _object(), _site()
+    agent = site.config.agent_account_id
+    edit = {k: body[k] for k in ("fields", "update") if k in body}
+    if edit:
+        site.store.edit(key, edit, agent, rich_text_only=False, allow_status=True)
+    comment = body.get("comment")
+    if comment is not None:
+        if not isinstance(comment, dict) or not str(comment.get("body") or "").strip():
+            raise JiraError(400, ["comment must be {\"body\": text, \"public\": true|false}"])
+        site.store.add_comment(key, str(comment["body"]), bool(comment.get("public", True)), agent)
+    return _issue_answer(key, 200)
+
+
+@control.get("/issues/<key>")
+def internal_issue(key: str) -> tuple[Response, int]:
+    site = _site()
+    issue = site.store.get(key)
+    comments = [{"id": str(c.id), "author": c.author_id, "body": c.body, "public": c.public,
+                 "internal": not c.public, "created": jira_time(c.created)} for c in issue.comments]
+    return jsonify({"issue": JiraJson(site.store, request.host_url).issue(issue), "comments": comments}), 200
+
+
+@control.post("/webhooks/drop")
+def drop_webhooks() -> tuple[Response, int]:
+    """Lose the next `count` Jira webhook deliveries (body `{"count": n}`), to exercise reconciliation."""
+    count = (request.get_json(silent=True) or {}).get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return jsonify({"error": "body must be {\"count\": <non-negative integer>}"}), 400
+    _site().sender.drop_next(count)
+    return jsonify({"dropping": count}), 200
+
+
+@control.get("/webhooks")
+def webhooks() -> tuple[Response, int]:
+    return jsonify({"deliveries": _site().sender.deliveries()}), 200

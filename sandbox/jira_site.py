@@ -1,0 +1,95 @@
+"""The fake Jira Service Management site: configuration, accounts, fields, issue store, webhooks, call counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Mapping, Sequence
+
+from sandbox.jira_fields import FieldDef
+from sandbox.jira_store import JiraMutation, JiraStore, JiraUser
+from sandbox.jira_webhooks import JiraProtocol, build_payloads
+from sandbox.sender import WebhookSender
+from sandbox.stats import ApiStats, jira_route_key
+from sandbox.store import utc_now
+
+# Field ids the demo passes as JIRA_REASON_FIELD_ID / JIRA_DUE_FIELD_ID (and the optional metric fields).
+REASON_FIELD_ID = "customfield_10050"
+DUE_FIELD_ID = "customfield_10060"
+FIRST_RESPONSE_FIELD_ID = "customfield_10061"
+NEXT_UPDATE_FIELD_ID = "customfield_10062"
+# The options of the reason-code select field: the example rules' codes, and two that route to the default team.
+REASON_CODES = ("missing_part", "wrong_item", "site_not_ready", "access_issue", "damage", "other")
+
+API_ACCOUNT_ID = "5f6e7d8c9b0a1f2e3d4c5b6a"
+AGENT_ACCOUNT_ID = "5b10ac8d82e05b22cc7d4ef5"
+CUSTOMER_ACCOUNT_ID = "qm:6f2a1c6e-8e0b-4bd4-9a6a-2f1d3c0e7a11:0b4a8a2b-93a4-4b50-9f59-6e1f8e1f1c2d"
+# Assignable agents standing for the teams of sandbox/demo_rules.toml (teams.<team>.jira.assignee_id).
+TEAM_ACCOUNTS: Mapping[str, str] = {
+    "5d53f3cbc6b9320d9ea5bd01": "Support Desk",
+    "5d53f3cbc6b9320d9ea5bd02": "Purchasing Desk",
+    "5d53f3cbc6b9320d9ea5bd03": "Warehouse Desk",
+    "5d53f3cbc6b9320d9ea5bd04": "Branch Manager",
+}
+DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
+
+
+@dataclass
+class JiraConfig:
+    """Credentials, webhook target, accounts, projects and custom fields of the fake Jira site."""
+
+    api_email: str = "slaclock@example.com"
+    api_token: str = "sandbox-jira-token"
+    webhook_url: str | None = None
+    # None: deliveries go out unsigned (an admin webhook without a secret).
+    webhook_secret: str | None = "sandbox-jira-webhook-secret"
+    # The base of `self` links in webhooks; SandboxServer sets its own URL when this is None.
+    site_url: str | None = None
+    api_account_id: str = API_ACCOUNT_ID
+    agent_account_id: str = AGENT_ACCOUNT_ID
+    customer_account_id: str = CUSTOMER_ACCOUNT_ID
+    team_accounts: Mapping[str, str] = field(default_factory=lambda: dict(TEAM_ACCOUNTS))
+    reason_field_id: str = REASON_FIELD_ID
+    due_field_id: str = DUE_FIELD_ID
+    extra_fields: Sequence[FieldDef] = (FieldDef(FIRST_RESPONSE_FIELD_ID, "First response due (slaclock)", "datetime"),
+                                        FieldDef(NEXT_UPDATE_FIELD_ID, "Next update due (slaclock)", "datetime"))
+    # Project key → is a service project (JSM). servicedeskapi answers 404 for issues of the others.
+    projects: Mapping[str, bool] = field(default_factory=lambda: {"SD": True, "OPS": False})
+    # False: the edit screen lacks the assignee, so PUT issue refuses it and only PUT …/assignee assigns.
+    assignee_on_edit_screen: bool = True
+
+    def users(self) -> list[JiraUser]:
+        return [JiraUser(self.api_account_id, "slaclock API", self.api_email.lower()),
+                JiraUser(self.agent_account_id, "Sandbox Agent", "agent@sandbox.invalid"),
+                JiraUser(self.customer_account_id, "Sam Customer", "sam@customer.invalid", "customer"),
+                *(JiraUser(account_id, name, f"{account_id[-4:]}@sandbox.invalid")
+                  for account_id, name in self.team_accounts.items())]
+
+    def fields(self) -> list[FieldDef]:
+        specs = [FieldDef(self.reason_field_id, "Reason code", "select", REASON_CODES),
+                 FieldDef(self.due_field_id, "Resolution due (slaclock)", "datetime"), *self.extra_fields]
+        return list({spec.id: spec for spec in specs}.values())
+
+
+class JiraSite:
+    """Store, webhook sender and call counts of the fake Jira site."""
+
+    def __init__(self, config: JiraConfig, backoff: tuple[float, ...] = (0.1, 0.3, 0.9), max_wait: float = 5.0,
+                 timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
+        self.config, self.clock = config, clock
+        self.site_url = config.site_url or DEFAULT_SITE_URL
+        self.store = JiraStore(config.users(), config.fields(), config.projects, clock)
+        self.sender = WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
+                                    timeout, clock, name="sandbox-jira-webhooks")
+        self.stats = ApiStats(jira_route_key)
+        self.store.subscribe(self._on_mutation)
+
+    def _on_mutation(self, mutation: JiraMutation) -> None:
+        self.sender.enqueue(build_payloads(mutation, self.store, self.site_url))
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.sender.reset()
+        self.stats.reset()
+
+    def close(self) -> None:
+        self.sender.close()
