@@ -1,7 +1,7 @@
 """`slaclock demo` and the end-to-end tests: sandbox, receiver and worker as real processes on loopback.
 
 The sandbox serves a fake Zendesk and a fake Jira Service Management site from one process; the receiver
-and the worker run both connectors, with the demo rules (sandbox/demo_rules.toml) that route to both.
+and the worker run both connectors, with the example rules (rules/rules.example.toml), which route to both.
 """
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ import sys
 import tempfile
 import threading
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
 import requests
 
 from jobs.explain import format_timeline
-from rules import load_rules
+from rules import EXAMPLE_RULES, load_rules
 from store import Store
 
 API_EMAIL = "slaclock@example.com"
@@ -40,8 +39,8 @@ _OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
 
 
 def demo_rules_path() -> str:
-    """The rules the demo runs with: the example rules plus Jira team targets."""
-    return str(files("sandbox").joinpath("demo_rules.toml"))
+    """The rules the demo runs with: the example rules shipped in rules/ (they name Jira targets too)."""
+    return str(EXAMPLE_RULES)
 
 
 def free_port() -> int:

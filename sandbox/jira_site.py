@@ -23,12 +23,19 @@ REASON_CODES = ("missing_part", "wrong_item", "site_not_ready", "access_issue", 
 API_ACCOUNT_ID = "5f6e7d8c9b0a1f2e3d4c5b6a"
 AGENT_ACCOUNT_ID = "5b10ac8d82e05b22cc7d4ef5"
 CUSTOMER_ACCOUNT_ID = "qm:6f2a1c6e-8e0b-4bd4-9a6a-2f1d3c0e7a11:0b4a8a2b-93a4-4b50-9f59-6e1f8e1f1c2d"
-# Assignable agents standing for the teams of sandbox/demo_rules.toml (teams.<team>.jira.assignee_id).
+# Assignable agents: the Jira account ids of rules/rules.example.toml's teams (teams.<team>.jira.assignee_id)
+# and people (people.<p>.jira); tests/test_sandbox_jira.py checks the two stay in step.
 TEAM_ACCOUNTS: Mapping[str, str] = {
     "5d53f3cbc6b9320d9ea5bd01": "Support Desk",
     "5d53f3cbc6b9320d9ea5bd02": "Purchasing Desk",
     "5d53f3cbc6b9320d9ea5bd03": "Warehouse Desk",
     "5d53f3cbc6b9320d9ea5bd04": "Branch Manager",
+    "5d53f3cbc6b9320d9ea5bd05": "L2 Specialists",
+    "5d53f3cbc6b9320d9ea5bd06": "Engineering",
+    "5d53f3cbc6b9320d9ea5bd07": "Tech Leads",
+    **{f"5d53f3cbc6b9320d9ea5be{n:02d}": name for n, name in enumerate(
+        ("Sam Ortiz", "Maria Keller", "Erik Lund", "Nina Okafor", "Omar Haddad", "Elena Ruiz", "Paula Novak",
+         "Victor Chen", "Tess Moreau", "Gus Hale"), start=1)},
 }
 DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
 

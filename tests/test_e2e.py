@@ -103,8 +103,10 @@ def test_agent_escalation_tag_raises_priority_and_rederives_due(stack, helpdesk)
     stack.settle()
 
     view, ticket = stack.summary(ticket_id, helpdesk.name), helpdesk.neutral(stack, ticket_id)
-    assert view["priority"] == "high" and view["tags"] == ["vip"]
-    assert stack.team_of(ticket_id, helpdesk.name) == "support"
+    # Seed 002: priority high. Seed 003: one level up the ladder, to L2 with a single named owner.
+    assert view["priority"] == "high" and view["tags"] == ["slaclock_l2", "vip"]
+    owner = RULES.people["sam"]
+    assert ticket.assignee_id == getattr(owner, helpdesk.name) and owner.name in view["notes"][-1]
     assert written_due(ticket) == expected_due(ticket)
     assert len(view["notes"]) == 2
     assert writes_for(stack, helpdesk, ticket_id) == 2
@@ -152,7 +154,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(re
     assert stack.stats(helpdesk.name)["webhooks"]["dropped"] == dropped + 1
     decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e["kind"] == "decision"]
     assert decisions[-1]["detail"]["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
-    assert stack.summary(ticket_id, helpdesk.name)["tags"] == []
+    assert stack.summary(ticket_id, helpdesk.name)["tags"] == ["slaclock_l2"]
     assert writes_for(stack, helpdesk, ticket_id) == 2
     # One reconcile interval, plus a read, a decision and a write on loopback.
     assert fixed_after < RECONCILE_SECONDS + 2.5, f"fixed after {fixed_after:.1f} s"

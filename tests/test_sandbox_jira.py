@@ -434,3 +434,13 @@ def test_jira_connector_falls_back_to_assign_endpoint_and_platform_comment():
     assert (written.priority, written.assignee_id) == ("high", PURCHASING)
     assert calls["PUT /rest/api/3/issue/{key}/assignee"] == 1 and calls["POST /rest/api/3/issue/{key}/comment"] == 1
     assert [(c["body"], c["internal"]) for c in ops_comments] == [("internal outside JSM", True)]
+
+
+def test_every_jira_account_in_the_example_rules_exists_in_the_sandbox():
+    from rules import load_rules
+    from sandbox.jira_site import TEAM_ACCOUNTS
+
+    rules = load_rules()
+    named = {t.jira.assignee_id for t in rules.teams.values() if t.jira and t.jira.assignee_id}
+    named |= {p.jira for p in rules.people.values() if p.jira}
+    assert named and named <= set(TEAM_ACCOUNTS)
