@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -79,6 +80,7 @@ class Stack:
             "SLACLOCK_DATABASE": self.database,
             "SLACLOCK_ENV_FILE": str(self.workdir / "no.env"),
             "SLACLOCK_POLL_SECONDS": "0.05",
+            "SLACLOCK_SWEEP_SECONDS": "1",
             "SLACLOCK_LOG_LEVEL": "WARNING",
             "SLACLOCK_RULES": rules_path or demo_rules_path(),
             "ZENDESK_URL": self.sandbox_url,
@@ -147,8 +149,11 @@ class Stack:
         return response.json()
 
     def customer_creates(self, subject: str, priority: str | None, reason_code: str | None,
-                         helpdesk: str = "zendesk") -> str:
-        """Create a ticket as a customer would (not as slaclock's API user); return its id (Jira: its key)."""
+                         helpdesk: str = "zendesk", opened_at: datetime | None = None) -> str:
+        """Create a ticket as a customer would (not as slaclock's API user); return its id (Jira: its key).
+
+        `opened_at` backdates a Zendesk ticket (the sandbox allows it, like Zendesk's ticket import).
+        """
         if helpdesk == "jira":
             fields: dict[str, Any] = {"summary": subject, "description": subject}
             if priority:
@@ -159,6 +164,8 @@ class Stack:
         custom = [{"id": ZENDESK_REASON_FIELD, "value": reason_code}] if reason_code else []
         body = {"ticket": {"subject": subject, "comment": {"body": subject}, "priority": priority,
                            "custom_fields": custom}}
+        if opened_at:
+            body["ticket"]["created_at"] = opened_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
 
     def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", **changes: Any) -> None:
@@ -249,6 +256,32 @@ def _play(stack: Stack, helpdesk: str) -> tuple[list[str], str, str]:
     return tickets, escalated, reprioritised
 
 
+# The demo's urgent case opened this long before now: its 60-minute milestone and 30-minute first
+# response have passed, and its 50 % warning (2 h of a 4 h target) comes a few seconds into the demo.
+URGENT_AGE = timedelta(hours=2) - timedelta(seconds=8)
+
+
+def _before_the_breach(stack: Stack, store: Store, out: TextIO) -> str:
+    """An urgent Zendesk case nearly two hours old: the sweeper warns at 50 %, live, before the breach."""
+    print("\nescalate before the breach: an urgent Zendesk case that came in 1 h 59 min 52 s ago", file=out)
+    ticket_id = stack.customer_creates("Production line down: controller fault", "urgent", "damage",
+                                       opened_at=datetime.now(timezone.utc) - URGENT_AGE)
+
+    def warned() -> bool:
+        return any(e["kind"] == "warning" and e["detail"].get("metric") == "resolution"
+                   for e in store.timeline("zendesk", ticket_id))
+    wait_until(warned, 30, "the sweeper's 50 % warning")
+    stack.settle()
+    return ticket_id
+
+
+def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out: TextIO) -> None:
+    view = stack.summary(ticket_id, helpdesk)
+    print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
+          f"priority {view['priority']} · {len(view['notes'])} internal note(s)", file=out)
+    print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
+
+
 def run_demo(out: TextIO) -> int:
     """Run the scripted scenario on both helpdesks; print every ticket's timeline and the API calls used."""
     started = time.monotonic()
@@ -265,13 +298,12 @@ def run_demo(out: TextIO) -> int:
             stack.agent_changes(reprioritised, helpdesk, priority="urgent")
         stack.settle()
         store = Store(stack.database)
+        urgent = _before_the_breach(stack, store, out)
         for helpdesk, (tickets, escalated, reprioritised) in played.items():
             print(f"\n######## {helpdesk} ########", file=out)
             for ticket_id in [*tickets, escalated, reprioritised]:
-                view = stack.summary(ticket_id, helpdesk)
-                print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
-                      f"priority {view['priority']} · {len(view['notes'])} internal note(s)", file=out)
-                print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
+                _print_ticket(stack, store, helpdesk, ticket_id, out)
+        _print_ticket(stack, store, "zendesk", urgent, out)
         report = stack.stats()
         print(f"\nAPI calls served by the sandbox: {report['total']}", file=out)
         for helpdesk in HELPDESKS:

@@ -20,7 +20,7 @@ from sandbox.jira_fields import JiraError
 from sandbox.jira_site import JiraConfig, JiraSite
 from sandbox.sender import WebhookSender
 from sandbox.stats import ApiStats
-from sandbox.store import Mutation, RecordNotFound, TicketStore, User, utc_now
+from sandbox.store import Mutation, RecordNotFound, TicketStore, User, parse_stamp, utc_now
 from sandbox.webhooks import ZendeskProtocol, build_envelopes, outgoing
 from sandbox.zendesk_api import IdempotencyCache, comment_json, ticket_json
 
@@ -65,6 +65,7 @@ class Sandbox:
         self.faults = FaultBook()
         self.stats = ApiStats()
         self.idempotency = IdempotencyCache(config.clock)
+        self.jobs: dict[str, dict] = {}  # update_many job statuses by id
         self.store.subscribe(self._on_mutation)
         self._add_preset_faults()
 
@@ -82,6 +83,7 @@ class Sandbox:
         self.faults.reset()
         self.stats.reset()
         self.idempotency.reset()
+        self.jobs.clear()
         self.jira.reset()
         self._add_preset_faults()
 
@@ -125,11 +127,16 @@ def _reply(status: int, body: Any) -> tuple[Response, int]:
 
 @control.post("/agent/tickets")
 def agent_create() -> tuple[Response, int]:
-    """Create a ticket as the human agent (e.g. a phone call logged in the Zendesk UI)."""
+    """Create a ticket as the human agent (e.g. a phone call logged in the Zendesk UI).
+
+    `ticket.created_at` (ISO 8601) backdates it, as Zendesk's ticket import API allows.
+    """
     payload = _ticket_object()
     if payload is None:
         return _reply(400, zendesk_api.MISSING_TICKET)
-    return _reply(*zendesk_api.create_ticket(payload, _sandbox().config.agent_user_id, "web"))
+    payload = dict(payload)
+    created_at = parse_stamp(payload.pop("created_at", None))
+    return _reply(*zendesk_api.create_ticket(payload, _sandbox().config.agent_user_id, "web", created_at))
 
 
 @control.post("/agent/tickets/<int:ticket_id>")

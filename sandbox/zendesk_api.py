@@ -8,6 +8,7 @@ import html
 import json
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -177,10 +178,11 @@ def _ticket_payload() -> dict[str, Any] | None:
     return None
 
 
-def create_ticket(payload: Mapping[str, Any], actor_id: int, via_channel: str) -> tuple[int, dict[str, Any]]:
+def create_ticket(payload: Mapping[str, Any], actor_id: int, via_channel: str,
+                  created_at: datetime | None = None) -> tuple[int, dict[str, Any]]:
     """(status, body) for a ticket creation by `actor_id`."""
     try:
-        mutation = _sandbox().store.create(payload, actor_id, via_channel)
+        mutation = _sandbox().store.create(payload, actor_id, via_channel, created_at)
     except RecordInvalid as e:
         return 422, record_invalid(e.details)
     return 201, {"ticket": ticket_json(mutation.ticket), "audit": audit_json(mutation)}
@@ -299,6 +301,48 @@ def list_comments(ticket_id: int) -> Response:
     return _json({"comments": [comment_json(c) for c in ticket.comments],
                   "meta": {"has_more": False, "after_cursor": None, "before_cursor": None},
                   "links": {"prev": None, "next": None}})
+
+
+# Zendesk: at most 100 tickets per update_many; job statuses are kept a day (here: until reset).
+UPDATE_MANY_MAX = 100
+
+
+@_routes("/api/v2/tickets/update_many", ["PUT"])
+def update_many() -> Response:
+    """Batch update: each ticket its own fields; always a safe update, so each needs `updated_stamp`."""
+    body = request.get_json(silent=True)
+    tickets = body.get("tickets") if isinstance(body, dict) else None
+    if not isinstance(tickets, list) or not tickets or len(tickets) > UPDATE_MANY_MAX:
+        return _json({"error": "InvalidValue",
+                      "description": f"tickets must be a list of 1 to {UPDATE_MANY_MAX} ticket objects"}, 400)
+    sandbox = _sandbox()
+    results = []
+    for index, ticket in enumerate(tickets):
+        ticket_id = ticket.get("id") if isinstance(ticket, dict) else None
+        if not isinstance(ticket_id, int) or "updated_stamp" not in ticket:
+            results.append({"index": index, "id": ticket_id, "error": "InvalidValue", "success": False,
+                            "details": "each ticket needs its id and updated_stamp", "status": "Failed"})
+            continue
+        fields = {k: v for k, v in ticket.items() if k != "id"}
+        status, answer = update_ticket(ticket_id, {**fields, "safe_update": True}, sandbox.config.api_user_id, "api")
+        if status == 200:
+            results.append({"index": index, "id": ticket_id, "action": "update", "status": "Updated", "success": True})
+        else:
+            results.append({"index": index, "id": ticket_id, "error": answer.get("error"), "success": False,
+                            "details": answer.get("description", ""), "status": "Failed"})
+    # The job runs at once here; the first poll already sees it completed.
+    job_id = uuid.uuid4().hex
+    job = {"id": job_id, "job_type": "bulk_update", "status": "completed", "progress": len(tickets),
+           "total": len(tickets), "message": "Completed at " + stamp(sandbox.config.clock()), "results": results,
+           "url": f"{_base_url()}/api/v2/job_statuses/{job_id}.json"}
+    sandbox.jobs[job_id] = job
+    return _json({"job_status": {**job, "status": "queued", "progress": 0, "results": None, "message": None}})
+
+
+@_routes("/api/v2/job_statuses/<job_id>", ["GET"])
+def job_status(job_id: str) -> Response:
+    job = _sandbox().jobs.get(job_id.removesuffix(".json"))
+    return _json({"job_status": job}) if job else _json(RECORD_NOT_FOUND, 404)
 
 
 # Zendesk: "start_time … Must be at least one minute in the past"; at most 1000 tickets a page.

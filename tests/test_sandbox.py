@@ -516,3 +516,25 @@ def test_python_m_sandbox_prints_its_url_and_serves():
 
     assert line.startswith("sandbox listening on http://127.0.0.1:")
     assert me.json()["user"]["email"] == EMAIL
+
+
+def test_update_many_applies_each_ticket_safely_and_reports_per_ticket(client):
+    ids = [client.post("/_sandbox/agent/tickets", json={"ticket": {"comment": {"body": f"t{n}"}}}).get_json()
+           ["ticket"]["id"] for n in range(3)]
+    stamps = {i: client.get(f"/api/v2/tickets/{i}.json", headers=AUTH).get_json()["ticket"]["updated_at"] for i in ids}
+    body = {"tickets": [{"id": ids[0], "priority": "high", "updated_stamp": stamps[ids[0]]},
+                        {"id": ids[1], "priority": "high", "updated_stamp": "2001-01-01T00:00:00Z"},
+                        {"id": ids[2], "priority": "urgent"}]}
+    queued = client.put("/api/v2/tickets/update_many.json", json=body, headers=AUTH).get_json()["job_status"]
+    assert queued["status"] == "queued"
+    job = client.get(f"/api/v2/job_statuses/{queued['id']}.json", headers=AUTH).get_json()["job_status"]
+    assert job["status"] == "completed"
+    assert [(r["id"], r["success"]) for r in job["results"]] == [(ids[0], True), (ids[1], False), (ids[2], False)]
+    priorities = [client.get(f"/api/v2/tickets/{i}.json", headers=AUTH).get_json()["ticket"]["priority"] for i in ids]
+    assert priorities == ["high", None, None]
+
+
+def test_agent_can_backdate_a_ticket(client):
+    ticket = client.post("/_sandbox/agent/tickets", json={"ticket": {"comment": {"body": "x"},
+                                                                    "created_at": "2026-01-05T08:00:00Z"}}).get_json()
+    assert ticket["ticket"]["created_at"] == "2026-01-05T08:00:00Z"
