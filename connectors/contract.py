@@ -42,3 +42,11 @@ class BatchWriter(Protocol):
 
     def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
         """Write the updates; return ticket id → applied. The caller retries the rest one by one."""
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """A connector that can read many tickets in one call (Zendesk's show_many)."""
+
+    def fetch_tickets(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+        """The tickets found, by id; ids left out are read one by one by the caller."""

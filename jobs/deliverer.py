@@ -23,7 +23,7 @@ STORM_THRESHOLD = 10
 class Deliverer:
     """Drains the outbox through the connectors (retries and rate budget live in their sessions)."""
 
-    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 50):
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100):
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
 
     def run_once(self) -> int:

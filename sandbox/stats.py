@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from typing import Any, Callable
 
+# Job ids are hex strings, not numbers.
+JOB_SEGMENT = re.compile(r"/job_statuses/[0-9A-Za-z]+")
 NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
 JIRA_RESOURCE = re.compile(r"/(issue|request)/[^/]+")
 _KEY = r"/\1/{key}"
@@ -14,6 +16,7 @@ _KEY = r"/\1/{key}"
 def route_key(method: str, path: str) -> str:
     """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
     path = path[:-5] if path.endswith(".json") else path
+    path = JOB_SEGMENT.sub("/job_statuses/{id}", path)
     return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
 
 

@@ -307,6 +307,24 @@ def list_comments(ticket_id: int) -> Response:
 UPDATE_MANY_MAX = 100
 
 
+@_routes("/api/v2/tickets/show_many", ["GET"])
+def show_many() -> Response:
+    """Up to 100 tickets by `ids=1,2,3`; unknown ids are left out, as on Zendesk."""
+    try:
+        ids = [int(i) for i in request.args.get("ids", "").split(",") if i.strip()]
+    except ValueError:
+        return _json({"error": "InvalidValue", "description": "ids must be comma-separated ticket ids"}, 400)
+    if not ids or len(ids) > UPDATE_MANY_MAX:
+        return _json({"error": "InvalidValue", "description": f"give 1 to {UPDATE_MANY_MAX} ids"}, 400)
+    tickets = []
+    for ticket_id in ids:
+        try:
+            tickets.append(ticket_json(_sandbox().store.get(ticket_id)))
+        except RecordNotFound:
+            continue
+    return _json({"tickets": tickets})
+
+
 @_routes("/api/v2/tickets/update_many", ["PUT"])
 def update_many() -> Response:
     """Batch update: each ticket its own fields; always a safe update, so each needs `updated_stamp`."""

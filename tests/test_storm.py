@@ -45,3 +45,27 @@ def test_a_few_writes_go_out_one_by_one(store):
     queue(store, fake, STORM_THRESHOLD - 1)
     Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
     assert fake.batches == [] and len(fake.writes) == STORM_THRESHOLD - 1
+
+
+class ReaderFake(FakeConnector):
+    def __init__(self):
+        super().__init__()
+        self.bulk_reads: list[list[str]] = []
+
+    def fetch_tickets(self, ids):
+        self.bulk_reads.append(list(ids))
+        return {i: self.tickets[i] for i in ids if i in self.tickets}
+
+
+def test_a_sweep_storm_reads_its_tickets_in_bulk(store):
+    from jobs.processor import Processor
+    from rules import load_rules
+
+    fake = ReaderFake()
+    for n in range(30):
+        fake.add(str(n), reason_code="wrong_item")
+        store.add_delivery(connector="zendesk", delivery_key=f"s{n}", event_type="slaclock.sweep", ticket_id=str(n),
+                           actor_id=None, headers={}, body=b"", received_at=NOW)
+    Processor(store, {"zendesk": fake}, load_rules(), Clock(NOW)).run_once()
+    assert fake.bulk_reads == [[str(n) for n in range(30)]] and fake.reads == 0
+    assert store.outbox_counts() == {"pending": 30}

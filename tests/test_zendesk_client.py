@@ -318,3 +318,15 @@ def test_followers_are_added_not_replaced():
 
     body = update_body(TicketUpdate(ticket_id="1", followers_add=frozenset({"77", "8"})), SETTINGS)
     assert body["ticket"]["followers"] == [{"user_id": 77, "action": "put"}, {"user_id": 8, "action": "put"}]
+
+
+@responses.activate
+def test_show_many_reads_a_hundred_tickets_per_call(zendesk):
+    base = api("api_get_ticket__open")["ticket"]
+    def answer(request):
+        ids = request.params["ids"].split(",")
+        return 200, {}, json.dumps({"tickets": [{**base, "id": int(i)} for i in ids if i != "13"]})
+    responses.add_callback(responses.GET, f"{BASE}/api/v2/tickets/show_many.json", callback=answer)
+    found = zendesk.fetch_tickets([str(n) for n in range(1, 151)])
+    assert len(responses.calls) == 2 and "13" not in found and len(found) == 149
+    assert found["7"].ticket_id == "7" and found["7"].opened_at.tzinfo is not None

@@ -15,6 +15,7 @@ COMMENTS_URL = "/api/v2/tickets/{ticket_id}/comments.json"
 ME_URL = "/api/v2/users/me.json"
 INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
 UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
+SHOW_MANY_URL = "/api/v2/tickets/show_many.json"
 JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
@@ -67,6 +68,11 @@ class ZendeskClient:
         """One page of the incremental ticket export (admins only; 10 requests/min)."""
         params = {"cursor": cursor} if cursor else {"start_time": start_time}
         return self.session.request("GET", INCREMENTAL_TICKETS_URL, params=params)
+
+    def show_many(self, ticket_ids: list[str]) -> list[dict[str, Any]]:
+        """Up to 100 tickets in one call; ids that do not exist are left out."""
+        ids = ",".join(str(int(_ticket_path("{ticket_id}", i))) for i in ticket_ids)
+        return self.session.request("GET", SHOW_MANY_URL, params={"ids": ids})["tickets"]
 
     def update_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:
         """Batch update (≤ 100 tickets, each with its own fields); return the queued job_status."""

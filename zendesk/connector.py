@@ -15,7 +15,7 @@ from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
 
 FIRST_PASS_LOOKBACK_SECONDS = 3600
-# Zendesk: at most 100 tickets per update_many job; poll its job_status every second, for at most two
+# Zendesk: at most 100 tickets per show_many call and per update_many job; poll its job_status every second, for at most two
 # minutes (jobs of 100 tickets usually finish in seconds; the status is kept for a day).
 BATCH_SIZE = 100
 JOB_POLL_SECONDS = 1.0
@@ -76,6 +76,15 @@ class ZendeskConnector:
         except ValueError as e:
             raise PermanentError(f"Zendesk follow-up of {follow_up.original_id}: {e}") from e
         return str(self.client.create_ticket(body, idempotency_key)["id"])
+
+    def fetch_tickets(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+        """Read many tickets, 100 per call (show_many); a missing id is simply absent from the result."""
+        found: dict[str, Ticket] = {}
+        for start in range(0, len(ticket_ids), BATCH_SIZE):
+            for ticket_json in self.client.show_many(ticket_ids[start:start + BATCH_SIZE]):
+                ticket_id = str(ticket_json.get("id"))
+                found[ticket_id] = self._ticket(ticket_id, ticket_json)
+        return found
 
     def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
         """Write many updates through update_many jobs; return ticket id → whether Zendesk applied it.
