@@ -282,7 +282,8 @@ def cmd_explain(args, env) -> int:
         print(f"error: no database at {settings.database} (set SLACLOCK_DATABASE)", file=sys.stderr)
         return 1
     rules = load_rules(settings.rules_path)
-    return explain(Store(settings.database), rules, args.ticket, out=sys.stdout)
+    return explain(Store(settings.database), rules, args.ticket, out=sys.stdout,
+                   connectors=build_connectors(env, rules))
 
 
 def cmd_outbox(args, env) -> int:

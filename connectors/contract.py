@@ -50,3 +50,11 @@ class BatchReader(Protocol):
 
     def fetch_tickets(self, ticket_ids: list[str]) -> dict[str, Ticket]:
         """The tickets found, by id; ids left out are read one by one by the caller."""
+
+
+@runtime_checkable
+class NativeSlaReader(Protocol):
+    """A connector that can read the helpdesk's own SLA for a ticket (JSM), to show beside slaclock's."""
+
+    def native_sla(self, ticket_id: str) -> list[str]:
+        """One line per native SLA metric."""

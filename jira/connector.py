@@ -123,6 +123,20 @@ class JiraConnector:
                 raise
             self.client.add_platform_comment(key, note)
 
+    def native_sla(self, ticket_id: str) -> list[str]:
+        """JSM's own SLA metrics for the request, one line each (for `slaclock explain`, beside ours)."""
+        lines = []
+        for metric in self.client.request_sla(ticket_id):
+            cycle = metric.get("ongoingCycle") or (metric.get("completedCycles") or [{}])[-1]
+            state = "running" if metric.get("ongoingCycle") else "completed"
+            if cycle.get("paused"):
+                state = "paused"
+            breach = (cycle.get("breachTime") or {}).get("iso8601", "-")
+            remaining = (cycle.get("remainingTime") or {}).get("friendly", "-")
+            lines.append(f"{metric.get('name')}: {state}, breach at {breach}, remaining {remaining}"
+                         + (", BREACHED" if cycle.get("breached") else ""))
+        return lines
+
     def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
         """Create a linked issue in the original's project, once.
 

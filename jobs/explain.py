@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TextIO
+from typing import Mapping, TextIO
 
+from connectors.contract import Connector, NativeSlaReader
+from connectors.errors import ApiError
 from connectors.model import Ticket
 from jobs.clock import utcnow
 from rules import CaseMemory, Rules, explain_clock
@@ -58,13 +60,29 @@ def format_timeline(store: Store, key: str) -> list[str]:
     return lines
 
 
-def explain(store: Store, rules: Rules, key: str, out: TextIO, now: datetime | None = None) -> int:
-    """Print the timeline and the SLA clock's working; return the exit status."""
+def native_lines(connectors: Mapping[str, Connector], key: str) -> list[str]:
+    """The helpdesk's own SLA for the ticket (JSM), when its connector can read it."""
+    name, _, ticket_id = key.partition(":")
+    connector = connectors.get(name)
+    if not isinstance(connector, NativeSlaReader):
+        return []
+    try:
+        return connector.native_sla(ticket_id) or ["(no SLA metrics on this request)"]
+    except ApiError as e:
+        return [f"(could not read it: {e})"]
+
+
+def explain(store: Store, rules: Rules, key: str, out: TextIO, now: datetime | None = None,
+            connectors: Mapping[str, Connector] | None = None) -> int:
+    """Print the timeline, the SLA clock's working and (JSM) the helpdesk's own SLA; return the exit status."""
     try:
         lines = format_timeline(store, key)
     except (ValueError, LookupError) as e:
         print(f"error: {e}", file=out)
         return 1
     clock = clock_lines(store, rules, key, now or utcnow())
-    print("\n".join(lines + (["", "SLA clock:", *clock] if clock else [])), file=out)
+    native = native_lines(connectors or {}, key)
+    lines += ["", "SLA clock:", *clock] if clock else []
+    lines += ["", "The helpdesk's own SLA, for comparison:", *native] if native else []
+    print("\n".join(lines), file=out)
     return 0

@@ -134,6 +134,10 @@ def test_explain_shows_the_rule_that_routed_the_ticket(stack, helpdesk):
 
     assert result.returncode == 0, result.stderr
     assert "routing.reason_codes.site_not_ready" in result.stdout and "written" in result.stdout
+    assert "SLA clock:" in result.stdout and "calendar business" in result.stdout
+    if helpdesk.name == "jira":  # JSM's own SLA, read through servicedeskapi, beside ours
+        native = result.stdout.split("The helpdesk's own SLA, for comparison:")[1]
+        assert "Time to resolution: running, breach at" in native
 
 
 @HELPDESKS

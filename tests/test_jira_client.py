@@ -376,3 +376,16 @@ def test_followers_become_watchers(client):
     watch = responses.post(f"{ISSUE}/watchers", status=204, match=[matchers.json_params_matcher("acc-7")])
     client.add_watcher("SD-42", "acc-7")
     assert watch.call_count == 1
+
+
+@responses.activate
+def test_native_sla_lines_for_explain(connector):
+    responses.get(f"{BASE}/rest/servicedeskapi/request/SD-42/sla", json={"isLastPage": True, "values": [
+        {"name": "Time to first response", "completedCycles": [{"breached": True,
+                                                                "breachTime": {"iso8601": "2026-03-02T10:00:00+0000"},
+                                                                "remainingTime": {"friendly": "-1h 0m"}}]},
+        {"name": "Time to resolution", "ongoingCycle": {"breached": False, "paused": True,
+                                                        "remainingTime": {"friendly": "5h 0m"}}}]})
+    assert connector.native_sla("SD-42") == [
+        "Time to first response: completed, breach at 2026-03-02T10:00:00+0000, remaining -1h 0m, BREACHED",
+        "Time to resolution: paused, breach at -, remaining 5h 0m"]
