@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from sandbox.auth import basic_auth_matches
 from sandbox.faults import JIRA_ERROR_BODIES, jsm_error
 from sandbox.jira_fields import JiraError, adf_to_text, is_adf_doc
 from sandbox.jira_jql import UNBOUNDED, JqlError, parse
@@ -69,14 +69,7 @@ def _views(version: int = 3) -> JiraJson:
 
 def _authorized() -> bool:
     config = _site().config
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return False
-    try:
-        credentials = base64.b64decode(header[6:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return hmac.compare_digest(credentials.encode(), f"{config.api_email}:{config.api_token}".encode())
+    return basic_auth_matches(request.headers.get("Authorization", ""), f"{config.api_email}:{config.api_token}")
 
 
 @bp.before_app_request

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import html
 import json
 import threading
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from sandbox.auth import basic_auth_matches
 from sandbox.faults import ERROR_BODIES
 from sandbox.store import Comment, Mutation, RecordInvalid, RecordNotFound, TicketRecord, UpdateConflict, stamp
 
@@ -207,15 +207,7 @@ def update_ticket(ticket_id: int, payload: Mapping[str, Any], actor_id: int,
 
 def _authorized() -> bool:
     config = _sandbox().config
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return False
-    try:
-        credentials = base64.b64decode(header[6:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    expected = f"{config.api_email}/token:{config.api_token}"
-    return hmac.compare_digest(credentials.encode(), expected.encode())
+    return basic_auth_matches(request.headers.get("Authorization", ""), f"{config.api_email}/token:{config.api_token}")
 
 
 @bp.before_app_request
