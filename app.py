@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -39,6 +41,43 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extra = {k: v for k, v in vars(record).items() if k not in self.STANDARD}
         return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
+
+
+VENDOR_ETA = "slaclock.vendor_eta"
+
+
+def parse_vendor_update(raw: bytes) -> dict:
+    """Validate a vendor's `{ticket, eta, capacity_available, note}`; ValueError names what is wrong."""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise ValueError("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object with ticket, eta, capacity_available, note")
+    unknown = sorted(set(body) - {"ticket", "eta", "capacity_available", "note"})
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    ticket = body.get("ticket")
+    if not isinstance(ticket, str) or ":" not in ticket or not ticket.partition(":")[2]:
+        raise ValueError("ticket: expected '<helpdesk>:<id>', e.g. 'zendesk:123'")
+    eta = body.get("eta")
+    if eta is not None:
+        try:
+            moment = datetime.fromisoformat(str(eta).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"eta: expected an ISO 8601 instant, got {eta!r}") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"eta: give a time zone or Z, got {eta!r}")
+        eta = moment.astimezone(timezone.utc).isoformat()
+    capacity = body.get("capacity_available")
+    if capacity is not None and not isinstance(capacity, bool):
+        raise ValueError(f"capacity_available: expected true or false, got {capacity!r}")
+    if eta is None and capacity is None:
+        raise ValueError("give an eta, capacity_available, or both")
+    note = body.get("note") or ""
+    if not isinstance(note, str) or len(note) > 2000:
+        raise ValueError("note: expected text of at most 2000 characters")
+    return {"ticket": ticket, "eta": eta, "capacity_available": capacity, "note": note}
 
 
 @dataclass(frozen=True)
@@ -138,6 +177,43 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         if not inserted:
             return jsonify(status="duplicate", delivery_key=event.delivery_key), 200
         return jsonify(status="accepted", delivery_key=event.delivery_key), connector.accepted_status
+
+    def vendor_of_request() -> str | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return store.vendor_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+
+    @app.get("/vendor/cases")
+    def vendor_cases():
+        vendor = vendor_of_request()
+        if vendor is None:
+            return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
+        return jsonify(cases=[{"ticket": f"{c['connector']}:{c['ticket_id']}", "priority": c["priority"],
+                               "due_at": c["due_at"]} for c in store.tickets() if c["team"] == vendor])
+
+    @app.post("/vendor/eta")
+    def vendor_eta():
+        vendor = vendor_of_request()
+        if vendor is None:
+            return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
+        try:
+            update = parse_vendor_update(request.get_data(cache=False))
+        except ValueError as e:
+            return refuse(400, str(e))
+        connector_name, _, ticket_id = update["ticket"].partition(":")
+        case = store.get_case(connector_name, ticket_id)
+        if case is None or case["team"] != vendor:
+            # The same answer whether the case does not exist or belongs to someone else.
+            return refuse(404, f"no case {update['ticket']} is assigned to {vendor}")
+        body = json.dumps({**update, "vendor": vendor}, sort_keys=True).encode()
+        try:
+            inserted = store.add_delivery(
+                connector=connector_name, delivery_key=f"vendor:{vendor}:{hashlib.sha256(body).hexdigest()}",
+                event_type=VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={}, body=body,
+                received_at=clock())
+        except StoreError:
+            return refuse(503, "the store cannot take the update now; retry later",
+                          **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
+        return jsonify(status="accepted" if inserted else "duplicate", ticket=update["ticket"]), 202 if inserted else 200
 
     @app.get("/healthz")
     def healthz():

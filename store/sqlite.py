@@ -7,8 +7,10 @@ when another connection committed meanwhile, whatever the busy timeout.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -27,6 +29,10 @@ STALE_CLAIM_SECONDS = 300
 
 class StoreError(RuntimeError):
     """The store cannot take or give the data (disk full, locked, corrupt)."""
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _iso(at: datetime) -> str:
@@ -285,3 +291,21 @@ class Store:
             "body, status, attempts) values (?, ?, ?, ?, ?, '{}', ?, 'pending', 0)",
             [connector, key, kind, ticket_id, _iso(now), b""])
         return cursor.rowcount == 1
+
+    # --- vendors ----------------------------------------------------------------------------------
+
+    def issue_vendor_token(self, vendor: str, now: datetime) -> str:
+        """A new bearer token for `vendor`; only its hash is stored, so it is shown once."""
+        token = secrets.token_urlsafe(32)
+        with self.write_txn() as db:
+            db["vendor_tokens"].insert({"token_hash": _hash(token), "vendor": vendor, "created_at": _iso(now)})
+        return token
+
+    def vendor_for_token(self, token: str) -> str | None:
+        """The vendor a bearer token belongs to, or None."""
+        row = self.db.execute("select vendor from vendor_tokens where token_hash = ?", [_hash(token)]).fetchone()
+        return row[0] if row else None
+
+    def revoke_vendor_tokens(self, vendor: str) -> int:
+        with self.write_txn() as db:
+            return db.execute("delete from vendor_tokens where vendor = ?", [vendor]).rowcount

@@ -17,7 +17,7 @@ def add(store, key="k1", ticket_id="1", at=NOW):
 def test_migrations_recorded_and_idempotent(tmp_path):
     Store(tmp_path / "a.db")
     store = Store(tmp_path / "a.db")
-    assert [m.name for m in migrations.applied(store.db)] == ["m001_initial", "m002_sweeper"]
+    assert [m.name for m in migrations.applied(store.db)] == ["m001_initial", "m002_sweeper", "m003_people"]
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
