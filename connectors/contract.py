@@ -26,6 +26,9 @@ class Connector(Protocol):
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         """Write one update in one call; raise ConflictError if the ticket changed meanwhile."""
 
+    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
+        """Post a public comment to the customer (a proactive update)."""
+
     def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
         """Create the linked ticket once (a repeated key must not make a second); return its id."""
 

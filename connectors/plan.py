@@ -100,7 +100,7 @@ def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], not
     if "tags" in changed and decision.tags_remove & ticket.tags:
         parts.append("removed tag " + ", ".join(sorted(decision.tags_remove & ticket.tags)))
     # Escalation warnings, level changes, milestones and notifications each bring their own line.
-    action_lines = [a.text for a in decision.actions if a.text]
+    action_lines = [a.text for a in decision.actions if a.text and a.kind != "public_reply"]
     if not parts and not action_lines:
         return None
     why = "; ".join(r.text for r in decision.reasons if r.field in fields)

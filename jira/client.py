@@ -72,10 +72,17 @@ class JiraClient:
         """An internal JSM comment; `body` is plain text, and `public` is required (400 without it)."""
         return self.session.request("POST", _path(REQUEST_COMMENT_URL, key), json={"body": body, "public": False})
 
-    def add_platform_comment(self, key: str, body: str) -> dict[str, Any]:
-        """A comment through the platform API, marked internal for JSM; for issues outside a service project."""
-        return self.session.request("POST", _path(ISSUE_COMMENT_URL, key),
-                                    json={"body": adf(body), "properties": [INTERNAL_COMMENT_PROPERTY]})
+    def add_public_comment(self, key: str, body: str) -> dict[str, Any]:
+        """A public JSM comment: the customer sees it (and is e-mailed by JSM)."""
+        return self.session.request("POST", _path(REQUEST_COMMENT_URL, key), json={"body": body, "public": True})
+
+    def add_platform_comment(self, key: str, body: str, internal: bool = True) -> dict[str, Any]:
+        """A comment through the platform API (ADF), for issues outside a service project; internal for
+        JSM by the `sd.public.comment` property unless `internal` is False."""
+        payload: dict[str, Any] = {"body": adf(body)}
+        if internal:
+            payload["properties"] = [INTERNAL_COMMENT_PROPERTY]
+        return self.session.request("POST", _path(ISSUE_COMMENT_URL, key), json=payload)
 
     def search_jql(self, jql: str, fields: Sequence[str], next_page_token: str | None = None,
                    max_results: int = SEARCH_PAGE_SIZE) -> dict[str, Any]:

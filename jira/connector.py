@@ -123,6 +123,15 @@ class JiraConnector:
                 raise
             self.client.add_platform_comment(key, note)
 
+    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
+        """A public comment on the request; outside a service project, a plain platform comment."""
+        try:
+            self.client.add_public_comment(ticket_id, text)
+        except PermanentError as e:
+            if e.status != 404:
+                raise
+            self.client.add_platform_comment(ticket_id, text, internal=False)
+
     def native_sla(self, ticket_id: str) -> list[str]:
         """JSM's own SLA metrics for the request, one line each (for `slaclock explain`, beside ours)."""
         lines = []

@@ -70,6 +70,10 @@ class Deliverer:
                 created = connector.create_follow_up(FollowUp(**row["payload"]), row["idem_key"])
                 self._followed_up(row, created)
                 return
+            if row["kind"] == "public_reply":
+                connector.add_public_reply(ticket_id, row["payload"]["text"], row["idem_key"])
+                self._written(row, None)
+                return
             written = connector.apply_update(update_from_json(row["payload"]), row["idem_key"])
         except ConflictError as e:
             self._conflict(row, e)
@@ -96,12 +100,13 @@ class Deliverer:
     def _written(self, row: dict, updated_at, batched: bool = False) -> None:
         name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
         fields = [k for k, v in row["payload"].items() if v is not None and k not in ("ticket_id", "version")]
+        summary = "posted a public update to the customer" if row["kind"] == "public_reply" else \
+            f"wrote {', '.join(fields)}" + (" (batch job)" if batched else "")
         with self.store.write_txn() as db:
             self.store.finish_outbox(db, row["id"], "done", now)
             self.store.mark_seen(db, name, ticket_id, updated_at)
             self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="written",
-                                    summary=f"wrote {', '.join(fields)}" + (" (batch job)" if batched else ""),
-                                    detail={"outbox_id": row["id"], "batched": batched})
+                                    summary=summary, detail={"outbox_id": row["id"], "batched": batched})
 
     def _conflict(self, row: dict, error: ConflictError) -> None:
         # The ticket changed after we read it (safe_update): drop this write, read again, decide again.

@@ -136,6 +136,12 @@ class Processor:
                 self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="follow_up",
                                       payload=follow_up_to_json(follow_up), now=now,
                                       idem_key=f"slaclock-{connector_name}-{ticket_id}-{key}")
+            for action in decision.actions:
+                if action.kind == "public_reply" and action.text:
+                    # Its own row: a Zendesk update carries one comment, and the internal note takes it.
+                    self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="public_reply",
+                                          payload={"text": action.text}, now=now,
+                                          idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
             self.store.finish_deliveries(db, ids, "done", now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 

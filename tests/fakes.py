@@ -23,6 +23,7 @@ class FakeConnector:
         self.conflicts = 0   # answer this many writes with 409 (after changing the ticket)
         self.failures: list[Exception] = []
         self.feed: list[tuple[str, datetime]] = []   # what changed_tickets reports next
+        self.public_replies: list[tuple[str, str, str]] = []  # (ticket id, text, idempotency key)
         self.cursors: list[str | None] = []
 
     def add(self, ticket_id: str, **fields) -> Ticket:
@@ -71,6 +72,11 @@ class FakeConnector:
             changes["due_by_metric"] = {**ticket.due_by_metric, **update.due_by_metric}
         self.change(update.ticket_id, **changes)
         return self.tickets[update.ticket_id]
+
+    def add_public_reply(self, ticket_id, text, idempotency_key):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.public_replies.append((ticket_id, text, idempotency_key))
 
     def changed_tickets(self, cursor, now):
         self.cursors.append(cursor)

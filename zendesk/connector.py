@@ -69,6 +69,11 @@ class ZendeskConnector:
             raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
         return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, body, idempotency_key))
 
+    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
+        """A public comment in its own PUT (a ticket update carries one comment), not a safe update:
+        our own internal note may just have moved the stamp, and the reply must not be lost to a 409."""
+        self.client.update_ticket(ticket_id, {"ticket": {"comment": {"body": text, "public": True}}}, idempotency_key)
+
     def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
         """Create the linked ticket; Zendesk answers a repeated Idempotency-Key with the first ticket."""
         try:
