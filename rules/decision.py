@@ -109,24 +109,42 @@ class BasisChange:
             other.priority, other.tier, other.team, other.calendar)
 
 
-# Action kinds: an internal note line, a linked follow-up ticket, a notification to a person.
-NOTE, FOLLOW_UP, NOTIFY = "note", "follow_up", "notify"
-ACTION_KINDS = (NOTE, FOLLOW_UP, NOTIFY)
+# Action kinds: an internal note line, a linked follow-up ticket, a notification to a person, a
+# public comment to the customer.
+NOTE, FOLLOW_UP, NOTIFY, PUBLIC_REPLY = "note", "follow_up", "notify", "public_reply"
+ACTION_KINDS = (NOTE, FOLLOW_UP, NOTIFY, PUBLIC_REPLY)
 # Timeline event kinds.
 WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE = "warning", "escalation", "level_change", "breach", "milestone"
 FIRST_RESPONSE_AFTER_ESCALATION = "first_response_after_escalation"
-TIMELINE_KINDS = (WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE, FIRST_RESPONSE_AFTER_ESCALATION)
+TRIGGER, REFUSED = "trigger", "refused"
+VENDOR_REQUEST, VENDOR_UPDATE, VENDOR_CONFIRMED, VENDOR_RISK = (
+    "vendor_request", "vendor_update", "vendor_confirmed", "vendor_risk")
+CUSTOMER_UPDATE, CLUSTER_LINK = "customer_update", "cluster_link"
+TIMELINE_KINDS = (WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE, FIRST_RESPONSE_AFTER_ESCALATION, TRIGGER,
+                  REFUSED, VENDOR_REQUEST, VENDOR_UPDATE, VENDOR_CONFIRMED, VENDOR_RISK, CUSTOMER_UPDATE, CLUSTER_LINK)
 
 
 @dataclass(frozen=True)
 class Action:
     """A one-off thing to do because of this decision; `key` is stable, for dedupe.
 
-    note       `text` is a line for the write's single internal note.
-    follow_up  create a ticket linked to this one: `subject`, `body`, `group_id` / `assignee_id`
-               (ids in the ticket's own helpdesk), `priority`; `text` is the note line about it.
-    notify     tell `person_id` (a user id in the ticket's helpdesk; `person_name`, `email` when
-               known) `text`.
+    note          `text` is a line for the write's single internal note.
+    follow_up     create a ticket linked to this one: `subject`, `body`, `group_id` / `assignee_id`
+                  (ids in the ticket's own helpdesk), `priority`; `text` is the note line about it.
+    notify        tell `person_id` (a user id in the ticket's helpdesk; `person_name`, `email` when
+                  known) `text`.
+    public_reply  post `text` as a PUBLIC comment the customer sees (Zendesk: a comment with
+                  `public: true`; Jira Service Management: a comment with `public: true` /
+                  not internal). It never belongs in the internal note.
+
+    Notification budget. The engine emits each key once per ticket (`CaseMemory.sent`), so a
+    repeated decision or sweep never writes the same note, reply or notification twice; keys
+    name the reason and the level (`level:<cycle>:<index>:<name>`, `trigger:<name>`,
+    `customer:escalated:<cycle>:<index>`, ...). `decide` sees one ticket only, so the digest
+    across tickets is the integrator's part: every notify action carries `digest_key`
+    (`<person key>:<reason>`, e.g. `maria:trigger:safety`). Within one sweep, notify actions
+    with the same `digest_key` (from different tickets) must be merged into ONE notification to
+    that person listing the tickets (their `text` lines), never sent one by one.
     """
 
     key: str
@@ -140,14 +158,18 @@ class Action:
     person_id: str | None = None
     person_name: str | None = None
     email: str | None = None
+    digest_key: str | None = None  # notify: person + reason; same-key notifies of one sweep merge into one
 
 
 @dataclass(frozen=True)
 class TimelineEvent:
     """Something that happened to the case's escalation, at the instant it really happened.
 
-    kind: warning | escalation | level_change | breach | milestone | first_response_after_escalation.
-    `at` may lie before the decision's `now` (a threshold reached while no decision ran).
+    kind: warning | escalation | level_change | breach | milestone | first_response_after_escalation
+    | trigger (`threshold` = the trigger's name) | refused (a manual escalation by someone without
+    the right) | vendor_request | vendor_update | vendor_confirmed | vendor_risk | customer_update
+    (`threshold` = the message: escalated, update, schedule_confirmed, updated_plan, linked) |
+    cluster_link. `at` may lie before the decision's `now` (a threshold reached while no decision ran).
     """
 
     kind: str
@@ -215,6 +237,162 @@ class EscalationState:
         )
 
 
+def _bool_json(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+@dataclass(frozen=True)
+class VendorUpdate:
+    """What a vendor said about a case: from the processor (POST /vendor/eta) or read from the
+    helpdesk's ETA / capacity custom fields (`vendor.eta_field`, `vendor.capacity_field`).
+
+    `at`: when the vendor said it; `eta`: when the repair / delivery will happen (None: no ETA
+    given); `capacity_available`: False means the vendor cannot take it (an SLA risk);
+    `vendor`: the vendor team's key or title (empty: the case's current vendor).
+    """
+
+    at: datetime
+    eta: datetime | None = None
+    capacity_available: bool | None = None
+    note: str = ""
+    vendor: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": _iso(self.at), "eta": _iso(self.eta), "capacity_available": self.capacity_available,
+                "note": self.note, "vendor": self.vendor}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "VendorUpdate":
+        return cls(at=_instant(data["at"]), eta=_instant(data.get("eta")),
+                   capacity_available=_bool_json(data.get("capacity_available")), note=data.get("note") or "",
+                   vendor=data.get("vendor") or "")
+
+
+@dataclass(frozen=True)
+class VendorState:
+    """One vendor request cycle: asked at `requested_at`, an ETA due by `eta_due_at`.
+
+    A cycle starts each time the case goes to a vendor team. `eta` is the latest ETA the vendor
+    gave; `confirmed_at` / `risk_at` are the outcomes (each once per cycle). The time-to-ETA
+    clock runs until an ETA arrives or the risk fires (`clock_stopped_at`).
+    """
+
+    cycle: int
+    team: str
+    vendor: str  # display name
+    requested_at: datetime
+    eta_due_at: datetime
+    eta: datetime | None = None
+    eta_reported_at: datetime | None = None
+    last_word_at: datetime | None = None  # the vendor's latest update
+    capacity_available: bool | None = None
+    note: str = ""
+    confirmed_at: datetime | None = None
+    risk_at: datetime | None = None
+    risk_cause: str = ""
+    clock_stopped_at: datetime | None = None
+    ended_at: datetime | None = None  # the case left the vendor team: this cycle is over
+    field_eta: str | None = None  # the raw ETA field value last read (a change is an update)
+    field_capacity: str | None = None
+
+    @property
+    def clock_running(self) -> bool:
+        """The time-to-ETA clock runs: no ETA yet, no risk yet, still at the vendor."""
+        return self.clock_stopped_at is None and self.ended_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle, "team": self.team, "vendor": self.vendor, "requested_at": _iso(self.requested_at),
+            "eta_due_at": _iso(self.eta_due_at), "eta": _iso(self.eta), "eta_reported_at": _iso(self.eta_reported_at),
+            "last_word_at": _iso(self.last_word_at),
+            "capacity_available": self.capacity_available, "note": self.note, "confirmed_at": _iso(self.confirmed_at),
+            "risk_at": _iso(self.risk_at), "risk_cause": self.risk_cause,
+            "clock_stopped_at": _iso(self.clock_stopped_at), "ended_at": _iso(self.ended_at),
+            "field_eta": self.field_eta,
+            "field_capacity": self.field_capacity,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "VendorState | None":
+        if not data:
+            return None
+        return cls(
+            cycle=int(data["cycle"]), team=data["team"], vendor=data.get("vendor") or data["team"],
+            requested_at=_instant(data["requested_at"]), eta_due_at=_instant(data["eta_due_at"]),
+            eta=_instant(data.get("eta")), eta_reported_at=_instant(data.get("eta_reported_at")),
+            last_word_at=_instant(data.get("last_word_at")),
+            capacity_available=_bool_json(data.get("capacity_available")), note=data.get("note") or "",
+            confirmed_at=_instant(data.get("confirmed_at")), risk_at=_instant(data.get("risk_at")),
+            risk_cause=data.get("risk_cause") or "", clock_stopped_at=_instant(data.get("clock_stopped_at")),
+            ended_at=_instant(data.get("ended_at")),
+            field_eta=data.get("field_eta"), field_capacity=data.get("field_capacity"),
+        )
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """A customer message held back by the customer's quiet hours until `release_at`."""
+
+    key: str
+    message: str  # escalated | update | schedule_confirmed | updated_plan | linked
+    due_at: datetime  # when it would have gone out
+    release_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "message": self.message, "due_at": _iso(self.due_at),
+                "release_at": _iso(self.release_at)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "HeldMessage":
+        return cls(data["key"], data["message"], _instant(data["due_at"]), _instant(data["release_at"]))
+
+
+@dataclass(frozen=True)
+class CustomerState:
+    """What the customer has been told: the last proactive message and those held back."""
+
+    last_sent_at: datetime | None = None  # the last public reply slaclock sent
+    held: tuple[HeldMessage, ...] = ()
+    active_since: datetime | None = None  # since when the cadence runs (escalated, or in a cluster)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"last_sent_at": _iso(self.last_sent_at), "held": [h.to_json() for h in self.held],
+                "active_since": _iso(self.active_since)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "CustomerState":
+        data = data or {}
+        return cls(_instant(data.get("last_sent_at")), tuple(HeldMessage.from_json(h) for h in data.get("held", ())),
+                   _instant(data.get("active_since")))
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """The recurring-issue cluster a case belongs to (from `recurring_clusters`, via the jobs layer).
+
+    `key`: the cluster's key; `problem_id`: the problem ticket's id in the case's helpdesk, once
+    created; `subject`: the problem's subject; `members`: how many cases it holds; `owner`: the
+    name of who owns the problem (engineering), for the customer messages.
+    """
+
+    key: str
+    problem_id: str | None = None
+    subject: str = ""
+    members: int = 0
+    owner: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "problem_id": self.problem_id, "subject": self.subject, "members": self.members,
+                "owner": self.owner}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "ClusterInfo | None":
+        if not data:
+            return None
+        return cls(data["key"], data.get("problem_id"), data.get("subject") or "", int(data.get("members") or 0),
+                   data.get("owner"))
+
+
 @dataclass(frozen=True)
 class CaseMemory:
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
@@ -235,8 +413,17 @@ class CaseMemory:
     # Keys of what has fired once and must not fire again: thresholds
     # (`threshold:<metric>:<cycle>:<label>`), milestones (`milestone:<name>:<cycle>`), manual
     # escalation requests (`manual:<ticket updated_at>`).
+    # escalation requests (`manual:<ticket updated_at>`), refused ones (`refused:<ticket updated_at>`),
+    # triggers (`trigger:<name>`, `trigger:tier_floor:<tier>`), vendor outcomes
+    # (`vendor:<cycle>:confirmed|risk`).
     fired: tuple[str, ...] = ()
     escalation: EscalationState | None = None  # the running (or last) escalation, ladder frozen
+    vendor: VendorState | None = None  # the current (or last) vendor request cycle, latest ETA
+    customer: CustomerState = CustomerState()  # what the customer has been told, what is held back
+    cluster: ClusterInfo | None = None  # the recurring-issue cluster the case belongs to
+    # Keys of every action emitted (notes, public replies, notifications, follow-ups): the
+    # notification budget; an action whose key is here is never emitted again.
+    sent: tuple[str, ...] = ()
 
     @property
     def last_status(self) -> str | None:
@@ -260,6 +447,10 @@ class CaseMemory:
             "seen_at": _iso(self.seen_at),
             "fired": list(self.fired),
             "escalation": self.escalation.to_json() if self.escalation else None,
+            "vendor": self.vendor.to_json() if self.vendor else None,
+            "customer": self.customer.to_json(),
+            "cluster": self.cluster.to_json() if self.cluster else None,
+            "sent": list(self.sent),
         }
 
     @classmethod
@@ -279,6 +470,10 @@ class CaseMemory:
             seen_at=_instant(data.get("seen_at")),
             fired=tuple(data.get("fired", ())),
             escalation=EscalationState.from_json(data.get("escalation")),
+            vendor=VendorState.from_json(data.get("vendor")),
+            customer=CustomerState.from_json(data.get("customer")),
+            cluster=ClusterInfo.from_json(data.get("cluster")),
+            sent=tuple(data.get("sent", ())),
         )
 
     def evolve(self, **changes: Any) -> "CaseMemory":
@@ -312,8 +507,16 @@ class Decision:
     actions: tuple[Action, ...] = ()  # one-off things to do now, each with a stable key
     timeline: tuple[TimelineEvent, ...] = ()  # what happened since the last decision
     # The earliest instant after `now` at which a decision could differ only because time passed
-    # (a threshold, a breach, a milestone, a level timeout); None when nothing is pending.
+    # (a threshold, a breach, a milestone, a level timeout, a vendor's time-to-ETA deadline, a
+    # promised date coming near, a customer update due or held until the end of quiet hours);
+    # None when nothing is pending.
     next_action_at: datetime | None = None
+    # The people around the case (issue 6).
+    vendor_eta: datetime | None = None  # the latest ETA the vendor gave (this request cycle)
+    vendor_eta_due_at: datetime | None = None  # the time-to-ETA deadline while that clock runs
+    next_customer_update_at: datetime | None = None  # when the next proactive public reply goes out
+    actor_role: str | None = None  # the role of whoever made this change (roles map; None: no actor)
+    cluster_key: str | None = None  # the recurring-issue cluster the case belongs to
 
     def reasons_for(self, field_name: str) -> list[Reason]:
         """The reasons that set one decision field."""

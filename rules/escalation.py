@@ -16,6 +16,10 @@ stay live (when to climb) and name levels of the frozen ladder. A level is reach
 threshold naming it, by the manual escalation tag (one level up), or by a level's
 `climb_after` timeout without an agent reply. Levels are never left downwards.
 
+Other climbs come in as `Push`es: escalation triggers and vendor SLA risks (`rules.people`); they
+fire once (their key joins `CaseMemory.fired`), are ordered with the thresholds by instant, and
+climb to a named level or one level up.
+
 Milestones (seed 001): `tech_lead` (a case of the listed priorities unresolved `after` a while
 asks for a linked follow-up ticket and notifies the account manager) and `queued` (a case that
 arrives while its calendar is closed gets a tag and a note saying when its clock starts).
@@ -110,8 +114,25 @@ def threshold_text(threshold: Threshold) -> str:
 
 
 @dataclass(frozen=True)
+class Push:
+    """A climb asked for by something other than a threshold or the tag: an escalation trigger
+    (seed 003) or a vendor SLA risk (seed 000). It fires once (`key` joins `CaseMemory.fired`)."""
+
+    at: datetime
+    key: str
+    kind: str  # the timeline kind: trigger | vendor_risk
+    name: str  # the trigger's name, or the risk's cause (TimelineEvent.threshold)
+    rule: str  # key path in the rules file
+    text: str
+    level: str | None = None  # a ladder level to climb to (None: one level up)
+    priority: str | None = None  # a priority it raises to (never lowers)
+    priority_rule: str = ""  # key path of that priority (default: `<rule>.priority`)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Crossing:
-    """A threshold (or a manual request) reached in this decision."""
+    """A threshold (or a manual request, or a push) reached in this decision."""
 
     at: datetime
     key: str
@@ -121,6 +142,7 @@ class Crossing:
     index: int | None = None  # position in escalation.thresholds.<metric>
     run: MetricRun | None = None
     used: timedelta = ZERO  # the working time at which it is reached (orders points reached together)
+    push: Push | None = None
 
 
 # --- the escalator ----------------------------------------------------------------------
@@ -130,8 +152,10 @@ class Escalator:
     (after a level raised the priority): what fired stays fired, only new crossings fire."""
 
     def __init__(self, ticket: Any, rules: Rules, now: datetime, memory: CaseMemory, *, team: str | None,
-                 manual_stamp: datetime | None, manual_at: datetime, first_sight: bool):
+                 manual_stamp: datetime | None, manual_at: datetime, first_sight: bool,
+                 pushes: tuple[Push, ...] = ()):
         self.ticket, self.rules, self.now = ticket, rules, now
+        self.pushes = pushes
         self.connector: str = ticket.connector
         self.team = team
         self.manual_stamp, self.manual_at, self.first_sight = manual_stamp, manual_at, first_sight
@@ -186,6 +210,9 @@ class Escalator:
             key = f"manual:{stamp.isoformat()}"
             if key not in self.fired:
                 events.append(Crossing(self.manual_at, key))
+        for push in self.pushes:
+            if push.key not in self.fired and push.at <= self.now and self._running(view):
+                events.append(Crossing(push.at, push.key, push=push))
         for metric, run in view.runs.items():
             d = run.deadline
             if run.frozen or d.state == STOPPED:
@@ -201,7 +228,9 @@ class Escalator:
         events.sort(key=lambda e: (e.at, e.used, e.key))
         for event in events:
             self._timeouts(view, event.at)
-            if event.threshold is None:
+            if event.push is not None:
+                self._push(view, event)
+            elif event.threshold is None:
                 self._manual(view, event)
             else:
                 self._threshold(view, event)
@@ -231,6 +260,21 @@ class Escalator:
         self.reasons.append(Reason("escalation.tag", text, "escalation"))
         self._climb(view, (state.level if state else 0) + 1, c.at,
                     f"escalation asked by tag {self.rules.escalation.tag}")
+
+    def _push(self, view: Any, c: Crossing) -> None:
+        p = c.push
+        self._fire(c.key)
+        self.timeline.append(TimelineEvent(p.kind, c.at, c.key, level=p.level, threshold=p.name, text=p.text))
+        self.reasons.append(Reason(p.rule, f"{p.text} at {c.at:%Y-%m-%d %H:%M} UTC", "escalation"))
+        self.tags_add |= set(p.tags)
+        if p.priority is not None:
+            current = higher(view.priority, self.priority)
+            if higher(current, p.priority) != current:
+                self.priority, self.priority_rule = p.priority, p.priority_rule or f"{p.rule}.priority"
+                if self.changed_at is None:
+                    self.changed_at = c.at
+        state = self._active_state(view)
+        self._climb(view, p.level if p.level else (state.level if state else 0) + 1, c.at, p.text)
 
     def _start(self, view: Any, at: datetime) -> EscalationState | None:
         state = self._active_state(view)
@@ -472,7 +516,7 @@ class Escalator:
         if manager is not None and ms.notify_account_manager:
             self.actions.append(Action(f"{key}:account_manager", NOTIFY, text=ms.notify_text.format_map(values),
                                        person_id=manager.id_for(self.connector), person_name=manager.name,
-                                       email=manager.email))
+                                       email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
         self.timeline.append(TimelineEvent(MILESTONE, at, key, "resolution", res.deadline.cycle,
                                            threshold="tech_lead", text=note))
         self.reasons.append(Reason("milestones.tech_lead", note, "escalation"))

@@ -101,6 +101,24 @@ def _escalation_lines(decision: Decision) -> list[str]:
         lines += [f"    {_utc(c.at)} → {ladder.levels[c.level].title}: {c.cause}" for c in state.climbs]
     if decision.memory.fired:
         lines.append("fired once: " + ", ".join(decision.memory.fired))
+    vendor = decision.memory.vendor
+    if vendor is not None:
+        eta = f"ETA {_utc(vendor.eta)}" if vendor.eta else "no ETA yet"
+        outcome = ("; confirmed " + _utc(vendor.confirmed_at) if vendor.confirmed_at else "") + (
+            f"; SLA risk {_utc(vendor.risk_at)} ({vendor.risk_cause})" if vendor.risk_at else "")
+        clock = f"; ETA due {_utc(vendor.eta_due_at)}" if vendor.clock_running else ""
+        ended = f"; ended {_utc(vendor.ended_at)}" if vendor.ended_at else ""
+        lines.append(f"vendor {vendor.vendor}: request {vendor.cycle} since {_utc(vendor.requested_at)}; "
+                     f"{eta}{clock}{outcome}{ended}")
+    customer = decision.memory.customer
+    if customer.last_sent_at or customer.held or decision.next_customer_update_at:
+        held = "; held: " + ", ".join(f"{h.message} until {_utc(h.release_at)}" for h in customer.held) \
+            if customer.held else ""
+        last = _utc(customer.last_sent_at) if customer.last_sent_at else "never"
+        nxt = _utc(decision.next_customer_update_at) if decision.next_customer_update_at else "none"
+        lines.append(f"customer: last told {last}; next update {nxt}{held}")
+    if decision.cluster_key:
+        lines.append(f"recurring issue: member of cluster {decision.cluster_key}")
     lines.append(f"next action at {_utc(decision.next_action_at)}" if decision.next_action_at
                  else "next action: none pending")
     return lines

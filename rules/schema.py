@@ -305,6 +305,10 @@ class Tier(_Strict):
     calendar: str | None = Field(None, description="a calendar name from [calendars]")
     calendar_by_priority: CalendarByPriority = CalendarByPriority()
     targets: TargetsByPriority = Field(TargetsByPriority(), description="a table per priority, as sla.targets")
+    priority_floor: Priority | None = Field(None, description="a priority from low, normal, high, urgent: the "
+                                                              "tier's cases never run below it (seed 003: "
+                                                              "high-value account)")
+    customer_updates: bool = Field(True, description="false: no proactive customer updates for this tier")
 
     @field_validator("organizations", mode="before")
     @classmethod
@@ -325,11 +329,19 @@ class HelpdeskTarget(_Strict):
     assignee_id: str | None = Field(None, description="a helpdesk user id (text)")
 
 
+TeamKind = Literal["internal", "vendor"]
+
+
 class Team(_Strict):
     zendesk: HelpdeskTarget | None = None
     jira: HelpdeskTarget | None = None
     calendar: str | None = Field(None, description="a calendar name from [calendars]")
     ladder: str | None = Field(None, description="a ladder name from [ladders] (default: escalation.ladder)")
+    kind: TeamKind = Field("internal", description='"internal" or "vendor" (a case sent there asks the vendor for '
+                                                   'capacity and an ETA: [vendor])')
+    title: str | None = Field(None, description="the name shown in notes and customer messages (default: the key)")
+    customer_updates: bool = Field(True, description="false: no proactive customer updates while this team has "
+                                                     "the case")
 
 
 # --- escalation: people, rotas, ladders, thresholds, milestones --------------------------
@@ -515,18 +527,27 @@ TEMPLATE_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority"
                                     "team", "account_manager", "escalation_owner")
 
 
-def _template(value: Any) -> Any:
+def _check_template(value: Any, fields: tuple[str, ...]) -> Any:
     if not isinstance(value, str):
         return value
     try:
         names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
     except ValueError as e:
         raise ValueError(f"got {_show(value)}: {e}; expected text with {{placeholders}}") from None
-    unknown = sorted(n for n in names if n not in TEMPLATE_FIELDS)
+    unknown = sorted(n for n in names if n not in fields)
     if unknown:
         raise ValueError(f"got placeholder {{{unknown[0]}}}; expected one of "
-                         f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}")
+                         f"{', '.join('{' + f + '}' for f in fields)}")
     return value
+
+
+def _template(value: Any) -> Any:
+    return _check_template(value, TEMPLATE_FIELDS)
+
+
+def template_of(fields: tuple[str, ...]) -> Any:
+    """A text type whose {placeholders} must be among `fields` (an unknown one is a validation error)."""
+    return Annotated[str, BeforeValidator(lambda value: _check_template(value, fields))]
 
 
 Template = Annotated[str, BeforeValidator(_template)]
@@ -570,6 +591,253 @@ class AccountManagers(_Strict):
     organizations: dict[str, str] = Field({}, description="a table organization id = person name")
 
 
+# --- people around the case: vendors, customers, triggers, roles, recurring issues ------------
+
+def _field_ref(value: Any) -> Any:
+    # One id for every helpdesk ("360010", 360010) or a table per connector.
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return {"*": str(value)}
+    if isinstance(value, dict):
+        unknown = sorted(k for k in value if k not in CONNECTORS and k != "*")
+        if unknown:
+            raise ValueError(f"got connector {_show(unknown[0])}; expected {FIELD_HELP}")
+        return {k: _id_text(v) for k, v in value.items()}
+    raise ValueError(f"got {_show(value)}; expected {FIELD_HELP}")
+
+
+FIELD_HELP = ('a helpdesk custom field id ("360010"), or a table per connector '
+              '{ zendesk = "360010", jira = "customfield_10061" }')
+FieldRef = Annotated[dict[str, str], BeforeValidator(_field_ref)]
+
+
+def field_id(ref: dict[str, str] | None, connector: str) -> str | None:
+    """The custom field id `ref` names in one helpdesk (None: not configured there)."""
+    if not ref:
+        return None
+    return ref.get(connector) or ref.get("*")
+
+
+def field_value(ticket: Any, ref: dict[str, str] | None) -> Any:
+    """The ticket's value of the custom field `ref` names (None when absent or not configured).
+
+    A Jira option (`{"value": "yes"}`) reads as its value.
+    """
+    fid = field_id(ref, getattr(ticket, "connector", ""))
+    value = (getattr(ticket, "custom_fields", None) or {}).get(fid) if fid else None
+    if isinstance(value, dict):
+        value = value.get("value", value.get("name"))
+    return value
+
+
+# Placeholders of the vendor loop's texts.
+VENDOR_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority", "due_at", "vendor", "team",
+                                  "eta_due_at", "eta_within", "eta")
+VendorTemplate = template_of(VENDOR_FIELDS)
+
+
+class VendorLoop(_Strict):
+    """Seed 000: a case sent to a vendor team asks for capacity and an ETA, on a clock of its own."""
+
+    eta_within: Duration = Field(timedelta(hours=48), description=f"the time-to-ETA budget: {DURATION_HELP}")
+    calendar: str = Field(BUILTIN_CALENDAR, description='a calendar name from [calendars] the time-to-ETA clock '
+                                                        'counts on (default "24x7": wall-clock hours)')
+    eta_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the vendor's ETA (an ISO instant)")
+    capacity_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding yes / no: capacity available")
+    request_note: VendorTemplate = Field(
+        "Vendor {vendor}: capacity and an ETA requested for {ticket}; ETA due by {eta_due_at} "
+        "(within {eta_within}); resolution due {due_at}.", description="a text template")
+    follow_up: bool = Field(False, description="true to also ask for a follow-up ticket in the vendor's group")
+    follow_up_subject: VendorTemplate = Field("Capacity and ETA needed: {subject} ({ticket})",
+                                              description="a text template")
+    follow_up_body: VendorTemplate = Field(
+        "Please confirm capacity and an ETA for {ticket} by {eta_due_at}. The customer's resolution is due "
+        "{due_at}.", description="a text template")
+    risk_level: str | None = Field(None, description="a ladder level name to climb to on an SLA risk (absent: one "
+                                                     "level up)")
+    risk_priority: Priority = Field("high", description="the priority an SLA risk raises to (never lowers): the "
+                                                        "priority override")
+    notify: list[str] = Field([], description="a list of person names from [people] told of an SLA risk")
+
+
+# Placeholders of the customer messages.
+CUSTOMER_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority", "due_at", "owner",
+                                    "next_update_at", "eta", "vendor", "level", "problem")
+CustomerTemplate = template_of(CUSTOMER_FIELDS)
+
+
+class CustomerTemplates(_Strict):
+    """Public replies; an empty text switches that message off."""
+
+    key_kind = "message"
+    escalated: CustomerTemplate = Field(
+        "Your request {ticket_id} has been escalated ({level}). {owner} now owns it and coordinates the next "
+        "steps. We will update you by {next_update_at}.", description="a text template")
+    update: CustomerTemplate = Field(
+        "Update on {ticket_id}: {owner} is still working on your request. Next update by {next_update_at}.",
+        description="a text template")
+    schedule_confirmed: CustomerTemplate = Field(
+        "Good news on {ticket_id}: {vendor} confirmed the repair for {eta}. {owner} keeps you posted; next update "
+        "by {next_update_at}.", description="a text template")
+    updated_plan: CustomerTemplate = Field(
+        "Update on {ticket_id}: the vendor could not confirm a schedule in time, so we have escalated with a "
+        "priority override. {owner} owns your request; next update by {next_update_at}.",
+        description="a text template")
+    linked: CustomerTemplate = Field(
+        "We have linked {ticket_id} to a known issue ({problem}) that several customers reported; our engineers "
+        "are on it. Next update by {next_update_at}.", description="a text template")
+
+
+class CadenceByPriority(_Strict):
+    key_kind = "priority"
+    low: Duration | None = Field(None, description=DURATION_HELP)
+    normal: Duration | None = Field(None, description=DURATION_HELP)
+    high: Duration | None = Field(None, description=DURATION_HELP)
+    urgent: Duration | None = Field(None, description=DURATION_HELP)
+
+
+class CustomerUpdates(_Strict):
+    """Seeds 000, 003: customers hear first. An escalation is acknowledged, then updates follow on a cadence."""
+
+    enabled: bool = Field(True, description="false to switch every proactive customer message off")
+    cadence: CadenceByPriority = Field(CadenceByPriority(), description="a table priority = interval between "
+                                                                        "updates (absent: no cadence)")
+    clock: ClimbClock = Field("wall", description='"wall" (clock hours) or "calendar" (working time of the '
+                                                  'ticket\'s SLA calendar)')
+    skip_statuses: list[Status] = Field(["pending"], description="a list of statuses in which no cadence update "
+                                                                 "goes out (the cadence restarts when it ends)")
+    send_hours: str | None = Field(None, description="a calendar name from [calendars]: messages go out while it is "
+                                                     "open; outside it (the customer's quiet hours) they are held")
+    send_hours_by_tier: dict[str, str] = Field({}, description="a table tier name = calendar name")
+    timezone_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the customer's IANA time "
+                                                                           "zone (the send hours are read there)")
+    hold_priorities: list[Priority] = Field(["low", "normal", "high", "urgent"],
+                                            description="a list of priorities whose messages quiet hours hold")
+    no_owner_text: str = Field("our support team", description="the {owner} text when nobody is named")
+    no_next_update_text: str = Field("as soon as we have news", description="the {next_update_at} text when no "
+                                                                           "cadence applies")
+    templates: CustomerTemplates = CustomerTemplates()
+
+
+TriggerField = Literal["subject", "description"]
+
+
+class Trigger(_Strict):
+    """Seed 003: an escalation trigger. It fires once per case and climbs the ladder at once."""
+
+    title: str | None = Field(None, description="the name shown in notes (default: the key)")
+    keywords: list[str] = Field([], description="a list of words or phrases (case-insensitive, whole words)")
+    match_in: list[TriggerField] = Field(["subject", "description"], description="a list of subject, description")
+    tags: list[str] = Field([], description="a list of ticket tags, any of which fires it")
+    promised_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding a promised date or instant")
+    within: Duration = Field(timedelta(hours=24), description=f"with promised_field: fire this long before the "
+                                                              f"promised time ({DURATION_HELP}, wall-clock)")
+    level: str | None = Field(None, description="a ladder level name to climb to (absent: one level up)")
+    priority: Priority | None = Field("high", description="a priority it raises to (never lowers)")
+    add_tags: list[str] = Field([], description="a list of ticket tags to add when it fires")
+    notify: list[str] = Field([], description="a list of person names from [people] to notify")
+    note: bool = Field(True, description="true to write an internal note when it fires")
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> "Trigger":
+        if not (self.keywords or self.tags or self.promised_field):
+            raise ValueError("got no keywords, tags or promised_field; expected at least one of them")
+        if any(not k.strip() for k in self.keywords):
+            raise ValueError("keywords: got an empty keyword; expected words or phrases")
+        return self
+
+
+RIGHTS: tuple[str, ...] = ("read", "write", "escalate", "resolve")
+Right = Literal["read", "write", "escalate", "resolve"]
+# Seed 002's "who can do what"; support_lead is the "Support (lead)" who may resolve.
+SEED_ROLE_RIGHTS: dict[str, tuple[str, ...]] = {
+    "support": ("read", "write", "escalate"),
+    "support_lead": ("read", "write", "escalate", "resolve"),
+    "service": ("read", "write"),
+    "manager": ("read", "write", "escalate", "resolve"),
+    "installer": ("read",),
+    "owner": ("read", "write", "escalate", "resolve"),
+    "admin": ("read", "write", "escalate", "resolve"),
+    "executive": ("read",),
+}
+
+
+class RoleMembers(_Strict):
+    users: dict[str, str] = Field({}, description="a table user id = role name")
+    groups: dict[str, str] = Field({}, description="a table group id = role name")
+
+
+class Roles(_Strict):
+    """Seed 002: who may do what. An actor's role: their user id, else their person, else their groups."""
+
+    default: str = Field("support", description="the role of an actor the map does not know (support: may "
+                                                "escalate, as without a role map)")
+    rights: dict[str, list[Right]] = Field({}, description="a table role name = list of read, write, escalate, "
+                                                           "resolve (adds roles or replaces seed 002's rights)")
+    people: dict[str, str] = Field({}, description="a table person name from [people] = role name")
+    zendesk: RoleMembers = RoleMembers()
+    jira: RoleMembers = RoleMembers()
+
+    def rights_of(self, role: str) -> frozenset[str]:
+        """The rights of a role (seed 002 unless the file says otherwise)."""
+        if role in self.rights:
+            return frozenset(self.rights[role])
+        return frozenset(SEED_ROLE_RIGHTS.get(role, ()))
+
+    def names(self) -> list[str]:
+        return [*SEED_ROLE_RIGHTS, *(r for r in self.rights if r not in SEED_ROLE_RIGHTS)]
+
+
+ClusterKey = Literal["product", "order", "reason_code"]
+CLUSTER_FIELDS: tuple[str, ...] = ("key", "value", "count", "customers", "members", "first_seen", "window",
+                                   "reason_code", "product", "order")
+ClusterTemplate = template_of(CLUSTER_FIELDS)
+
+
+def _cluster_keys(value: Any) -> Any:
+    if isinstance(value, list):
+        return [[v] if isinstance(v, str) else v for v in value]
+    return value
+
+
+class Recurring(_Strict):
+    """Seed 003: the same problem from several customers becomes one problem ticket, escalated once."""
+
+    min_customers: int = Field(3, ge=2, description="a number of different customers, at least 2")
+    window: Duration = Field(timedelta(days=7), description=f"how far back open cases count: {DURATION_HELP} "
+                                                            "(wall-clock)")
+    keys: Annotated[list[list[ClusterKey]], BeforeValidator(_cluster_keys)] = Field(
+        [["product"], ["order"]], description='a list of product, order, reason_code, or lists of them for a '
+                                              'combined key, e.g. ["product", ["reason_code", "order"]]')
+    product_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the product")
+    order_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the order")
+    customer: Literal["organization", "requester"] = Field(
+        "organization", description='"organization" (the requester when there is none) or "requester"')
+    team: str | None = Field(None, description="a team name from [teams]: the problem ticket's group")
+    level: str | None = Field(None, description="a level of escalation.ladder whose team and owner take the problem "
+                                                "ticket (when no team is given)")
+    priority: Priority = Field("high", description="the problem ticket's priority")
+    subject: ClusterTemplate = Field("Recurring issue: {key} ({customers} customers)", description="a text template")
+    body: ClusterTemplate = Field(
+        "{count} open cases from {customers} different customers share {key} since {first_seen} (window "
+        "{window}): {members}. Find the root cause once; slaclock keeps the customers updated.",
+        description="a text template")
+    member_note: str = Field("Linked to problem {problem} (recurring issue {key}): it is escalated once there, "
+                             "not case by case.", description="the internal note on each member; placeholders "
+                                                              "{problem}, {key}")
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, keys: list[list[str]]) -> list[list[str]]:
+        if not keys or any(not k for k in keys):
+            raise ValueError("got an empty key; expected product, order, reason_code or a list of them")
+        return keys
+
+    @field_validator("member_note")
+    @classmethod
+    def _member_note(cls, text: str) -> str:
+        return _check_template(text, ("problem", "key"))
+
+
 class ZendeskFields(_Strict):
     reason_field_id: str | None = Field(None, description="a Zendesk custom field id (text)")
     due_field_id: str | None = Field(None, description="a Zendesk custom field id (text)")
@@ -593,6 +861,12 @@ class Rules(_Strict):
     milestones: Milestones = Milestones()
     account_managers: AccountManagers = AccountManagers()
     connectors: Connectors = Connectors()
+    vendor: VendorLoop = VendorLoop()
+    customer_updates: CustomerUpdates | None = Field(None, description="a table: proactive customer messages "
+                                                                       "(absent: none)")
+    triggers: dict[str, Trigger] = Field({}, description="a table per trigger name")
+    roles: Roles = Roles()
+    recurring: Recurring | None = Field(None, description="a table: recurring-issue clusters (absent: none)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
 
@@ -614,6 +888,20 @@ class Rules(_Strict):
             else:
                 built = spec.build(name)
             self._built[name] = built
+        return built
+
+    def calendar_in(self, name: str, timezone: str | None) -> WorkCalendar:
+        """The calendar called `name`, its hours read in another zone (a customer's); cached too."""
+        base = self.calendar(name)
+        if not timezone or timezone == base.timezone_name:
+            return base
+        key = f"{name}@{timezone}"
+        built = self._built.get(key)
+        if built is None:
+            spec = self.calendars.get(name)
+            built = (spec.model_copy(update={"timezone": timezone}).build(name) if spec is not None
+                     else WorkCalendar(name, timezone, always_open=True))
+            self._built[key] = built
         return built
 
     def targets(self) -> TargetsByPriority:
@@ -747,6 +1035,7 @@ def _cross_check(data: dict) -> list[str]:
                                   "expected a date in one of them only")
 
     errors += _cross_check_escalation(data, table)
+    errors += _cross_check_people(data, table)
 
     if "resolution_hours" in sla and "targets" in sla:
         errors.append("sla.resolution_hours: got both resolution_hours (v1) and targets; expected only "
@@ -831,6 +1120,68 @@ def _cross_check_escalation(data: dict, table: Any) -> list[str]:
         known(f"account_managers.tiers.{tier}", person, people, "person", "people")
     for org, person in table(managers, "organizations").items():
         known(f"account_managers.organizations.{org}", person, people, "person", "people")
+    return errors
+
+
+def _cross_check_people(data: dict, table: Any) -> list[str]:
+    """Names used by the vendor loop, customer updates, triggers, roles and recurring issues exist."""
+    errors: list[str] = []
+    teams, people, ladders, tiers = (table(data, k) for k in ("teams", "people", "ladders", "tiers"))
+    calendars = set(table(data, "calendars")) | {BUILTIN_CALENDAR}
+
+    def known(path: str, value: Any, names: Any, what: str, section: str) -> None:
+        if isinstance(value, str) and value not in names:
+            errors.append(f"{path}: got {_show(value)}, which names no {what}; expected one of "
+                          f"{', '.join(names) or '(none defined)'} (a [{section}.<name>] section)")
+
+    def level(path: str, value: Any) -> None:
+        names = {lv.get("name") for ladder in ladders.values() if isinstance(ladder, dict)
+                 for lv in (ladder.get("levels") if isinstance(ladder.get("levels"), list) else [])
+                 if isinstance(lv, dict)}
+        if isinstance(value, str) and value not in names:
+            errors.append(f"{path}: got {_show(value)}, which is not a level of any ladder; expected one of "
+                          f"{', '.join(sorted(map(str, names))) or '(no ladders defined)'}")
+
+    def persons(path: str, values: Any) -> None:
+        for j, person in enumerate(values if isinstance(values, list) else []):
+            known(f"{path}[{j}]", person, people, "person", "people")
+
+    vendor = table(data, "vendor")
+    known("vendor.calendar", vendor.get("calendar"), sorted(calendars), "calendar", "calendars")
+    level("vendor.risk_level", vendor.get("risk_level"))
+    persons("vendor.notify", vendor.get("notify"))
+
+    updates = table(data, "customer_updates")
+    known("customer_updates.send_hours", updates.get("send_hours"), sorted(calendars), "calendar", "calendars")
+    for tier, cal in table(updates, "send_hours_by_tier").items():
+        known(f"customer_updates.send_hours_by_tier.{tier}", tier, tiers, "tier", "tiers")
+        known(f"customer_updates.send_hours_by_tier.{tier}", cal, sorted(calendars), "calendar", "calendars")
+
+    for name, trigger in table(data, "triggers").items():
+        if isinstance(trigger, dict):
+            level(f"triggers.{name}.level", trigger.get("level"))
+            persons(f"triggers.{name}.notify", trigger.get("notify"))
+
+    roles = table(data, "roles")
+    role_names = [*SEED_ROLE_RIGHTS, *(r for r in table(roles, "rights") if r not in SEED_ROLE_RIGHTS)]
+    known("roles.default", roles.get("default"), role_names, "role", "roles.rights")
+    for person, role in table(roles, "people").items():
+        known(f"roles.people.{person}", person, people, "person", "people")
+        known(f"roles.people.{person}", role, role_names, "role", "roles.rights")
+    for connector in CONNECTORS:
+        for kind in ("users", "groups"):
+            for member, role in table(roles, connector, kind).items():
+                known(f"roles.{connector}.{kind}.{member}", role, role_names, "role", "roles.rights")
+
+    recurring = table(data, "recurring")
+    known("recurring.team", recurring.get("team"), teams, "team", "teams")
+    if isinstance(recurring.get("level"), str):
+        default = table(data, "escalation").get("ladder")
+        ladder = table(ladders, default) if isinstance(default, str) else {}
+        names = [lv.get("name") for lv in ladder.get("levels", []) if isinstance(lv, dict)]
+        if recurring["level"] not in names:
+            errors.append(f"recurring.level: got {_show(recurring['level'])}, which is not a level of "
+                          f"escalation.ladder; expected one of {', '.join(map(str, names)) or '(no default ladder)'}")
     return errors
 
 

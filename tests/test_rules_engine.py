@@ -23,7 +23,9 @@ def test_routing_by_reason_code_and_default():
     assert (d.team, d.group_id, d.assignee_id) == ("purchasing", "2002", None)
     d = decide(ticket(reason_code="access_issue"), RULES, OPENED)
     assert (d.team, d.group_id, d.assignee_id) == ("branch_manager", "2004", "3004")
-    d = decide(ticket(reason_code="defect"), RULES, OPENED)
+    d = decide(ticket(reason_code="defect"), RULES, OPENED)  # seed 000: warranty defects go to the vendor
+    assert (d.team, d.group_id) == ("acme_parts", "2008") and d.reasons_for("team")[0].rule == "routing.reason_codes.defect"
+    d = decide(ticket(reason_code="other"), RULES, OPENED)
     assert d.team == "support" and d.reasons_for("team")[0].rule == "routing.default_team"
 
 
@@ -96,7 +98,7 @@ def test_stopped_result_frozen_in_memory_json():
     frozen = d2.memory.to_json()["results"]
     assert {r["metric"] for r in frozen} == {"first_response", "resolution"}
     resolution = next(r for r in frozen if r["metric"] == "resolution")
-    assert resolution["rules_version"] == "example-3" and resolution["calendar"] == "business"
+    assert resolution["rules_version"] == "example-4" and resolution["calendar"] == "business"
     assert resolution["state"] == "stopped" and resolution["stopped_at"] == "2026-03-02T17:00:00+00:00"
 
 
@@ -111,7 +113,7 @@ def test_explain_clock_lines():
     assert "resolution, cycle 1: target 72 h (sla.targets.normal.resolution)" in text
     assert "counted Mon 2026-03-02: 09:00-11:00 (2 h)" in text
     assert "paused 2026-03-02 11:00 America/New_York" in text and "(ongoing)" in text
-    assert "due " in lines[-1] and "paused" in lines[-1] and "rules example-3, calendar business" in lines[-1]
+    assert "due " in lines[-1] and "paused" in lines[-1] and "rules example-4, calendar business" in lines[-1]
 
 
 def test_explain_lists_holidays_skipped():
@@ -125,7 +127,7 @@ def test_explain_shows_frozen_result():
     d1 = decide(ticket(), RULES, OPENED)
     d2 = decide(ticket(status="solved"), RULES, OPENED + timedelta(hours=3), d1.memory)
     lines = explain_clock(ticket(status="solved"), RULES, OPENED + timedelta(days=9), d2.memory)
-    assert any("frozen result: computed under rules example-3 on calendar business" in line for line in lines)
+    assert any("frozen result: computed under rules example-4 on calendar business" in line for line in lines)
 
 
 # --- engine-level invariant: pausing never makes a deadline earlier ----------------------

@@ -566,7 +566,8 @@ def test_example_rules_story():
 
 def test_example_rules_walk_a_normal_case_in_new_york():
     rules = load_rules()
-    case = Case("America/New_York", rules, "2026-03-02 09:00")  # Monday, EST; DST starts Sunday 8th
+    # Monday, EST; DST starts Sunday 8th. (Not "Printer on fire": the example's safety trigger would fire.)
+    case = Case("America/New_York", rules, "2026-03-02 09:00", subject="Printer jams")
     case.step("2026-03-02 09:00")
     case.step("2026-03-02 09:30", reply=True)
     # next_update (24 business hours after the reply) has no thresholds: a silent breach Thu 09:30.
@@ -583,8 +584,10 @@ def test_example_rules_walk_a_normal_case_in_new_york():
     d = case.sweep()
     assert (d.escalation_owner, d.group_id, d.assignee_id) == ("Sam Ortiz", "2005", "3101")
     assert d.tags_add == {"slaclock_l2"}
-    assert "Escalated to L2 specialist (level 2 of 5, ladder standard frozen from rules example-3)" in (
-        d.actions[-1].text)
+    level_note = next(a for a in d.actions if a.key == "level:1:1:specialist")
+    assert "Escalated to L2 specialist (level 2 of 5, ladder standard frozen from rules example-4)" in level_note.text
+    # The example rules acknowledge the escalation to the customer too (customer_updates).
+    assert [a.kind for a in d.actions][-1] == "public_reply"
 
 
 def test_explain_shows_the_escalation(zone):
