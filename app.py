@@ -267,6 +267,7 @@ def cmd_worker(args, env) -> int:
     from jobs.deliverer import Deliverer
     from jobs.processor import Processor
     from jobs.reconciler import Reconciler
+    from jobs.recurring import RecurringDetector
     from jobs.scheduler import LeasedScheduler
     from jobs.sweeper import Sweeper
     from jobs.worker import run_worker
@@ -286,6 +287,8 @@ def cmd_worker(args, env) -> int:
     scheduler = LeasedScheduler(store, ttl_seconds=max(3 * settings.sweep_seconds, 30))
     scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep")
     scheduler.every(settings.reconcile_seconds, reconciler.run_once, "reconcile")
+    # Clustering scans the open cases; once per reconcile interval is often enough for a 7-day window.
+    scheduler.every(settings.reconcile_seconds, RecurringDetector(store, rules).run_once, "recurring")
     logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder})
     try:
         run_worker(processor, deliverer, stop, poll_seconds=args.poll or settings.poll_seconds, scheduler=scheduler)

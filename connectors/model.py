@@ -86,13 +86,15 @@ class TicketUpdate:
     tags: frozenset[str] | None = None
     # Users to add as followers (Zendesk) or watchers (Jira): they hear of every later update.
     followers_add: frozenset[str] = frozenset()
+    # Link the ticket to this problem ticket (Zendesk: an incident of it; Jira: an issue link).
+    problem_id: str | None = None
     note: str | None = None
 
     def is_empty(self) -> bool:
         """True when there is nothing to write."""
         return not (
             self.priority or self.group_id or self.assignee_id or self.due_at or self.due_by_metric
-            or self.tags is not None or self.followers_add or self.note
+            or self.tags is not None or self.followers_add or self.problem_id or self.note
         )
 
 
@@ -106,3 +108,5 @@ class FollowUp:
     group_id: str | None = None
     assignee_id: str | None = None
     priority: str | None = None
+    # A problem ticket for a recurring issue (Zendesk type "problem"), rather than a plain follow-up.
+    problem: bool = False

@@ -25,10 +25,11 @@ def follow_up_to_json(follow_up: FollowUp) -> dict:
 
 
 def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] = frozenset(),
-                note_move: timedelta = DEFAULT_NOTE_MOVE) -> TicketUpdate:
+                note_move: timedelta = DEFAULT_NOTE_MOVE, problem_id: str | None = None) -> TicketUpdate:
     """What must change on `ticket` to match `decision`, with an internal note saying why.
 
-    `due_metrics` are the metrics besides resolution that have a due field in this helpdesk.
+    `due_metrics` are the metrics besides resolution that have a due field in this helpdesk;
+    `problem_id` is the recurring-issue problem ticket to link, when the decision links the case.
     """
     changed: dict[str, object] = {}
     if decision.priority != ticket.priority:
@@ -55,6 +56,8 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     followers = decision.followers_add | {a.person_id for a in decision.actions if a.kind == "notify" and a.person_id}
     if followers:
         changed["followers_add"] = frozenset(followers)
+    if problem_id and any(event.kind == "cluster_link" for event in decision.timeline):
+        changed["problem_id"] = problem_id
     note = note_for(ticket, decision, changed, note_move)
     return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
 
@@ -118,7 +121,8 @@ def update_to_json(update: TicketUpdate) -> dict:
         "due_at": update.due_at.isoformat() if update.due_at else None,
         "due_by_metric": {m: due.isoformat() for m, due in update.due_by_metric.items()} or None,
         "tags": sorted(update.tags) if update.tags is not None else None,
-        "followers_add": sorted(update.followers_add) or None, "note": update.note,
+        "followers_add": sorted(update.followers_add) or None, "problem_id": update.problem_id,
+        "note": update.note,
     }
 
 
@@ -130,5 +134,6 @@ def update_from_json(data: dict) -> TicketUpdate:
         due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
         due_by_metric={m: datetime.fromisoformat(due) for m, due in (data.get("due_by_metric") or {}).items()},
         tags=frozenset(data["tags"]) if data.get("tags") is not None else None,
-        followers_add=frozenset(data.get("followers_add") or ()), note=data.get("note"),
+        followers_add=frozenset(data.get("followers_add") or ()), problem_id=data.get("problem_id"),
+        note=data.get("note"),
     )

@@ -95,6 +95,8 @@ class JiraConnector:
             self._edit(update.ticket_id, body)
         for account_id in sorted(update.followers_add):
             self.client.add_watcher(update.ticket_id, account_id)
+        if update.problem_id:
+            self.client.link_issues(update.ticket_id, update.problem_id)
         if update.note:
             self._add_note(update.ticket_id, update.note)
         return self.fetch_ticket(update.ticket_id)

@@ -60,12 +60,14 @@ class JiraSettings:
     closed_statuses: frozenset[str] = frozenset()
     # Issue type of linked follow-ups (e.g. the tech-lead escalation); it must exist in the project.
     follow_up_issue_type: str = "Task"
+    # Custom fields the rules read (vendor ETA, promised date, product, order, tier …).
+    rules_field_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], rules: "Rules | None" = None) -> "JiraSettings":
         """Read JIRA_* variables; raise ValueError naming the variable for any bad value."""
-        # The rules schema has no [connectors.jira] yet; read it when it appears, env still wins.
-        from_rules = getattr(getattr(rules, "connectors", None), "jira", None)
+        # [connectors.jira] in the rules file; the environment wins.
+        from_rules = rules.connectors.jira if rules else None
         pause = _names(env, "JIRA_PAUSE_STATUSES", DEFAULT_PAUSE_STATUSES)
         hold = _names(env, "JIRA_HOLD_STATUSES", DEFAULT_HOLD_STATUSES)
         closed = _names(env, "JIRA_CLOSED_STATUSES", DEFAULT_CLOSED_STATUSES)
@@ -88,6 +90,7 @@ class JiraSettings:
             group_field_id=_field_id(env, "JIRA_GROUP_FIELD_ID", from_rules, "group_field_id"),
             projects=_projects(env),
             follow_up_issue_type=env.get("JIRA_FOLLOW_UP_ISSUE_TYPE", "").strip() or "Task",
+            rules_field_ids=tuple(i for i in rules.field_ids("jira") if i.startswith("customfield_")) if rules else (),
             priority_map=_priority_map(env),
             pause_statuses=pause,
             hold_statuses=hold,
@@ -116,7 +119,7 @@ class JiraSettings:
     def custom_field_ids(self) -> tuple[str, ...]:
         """The configured custom fields, in a stable order (what fetch_ticket asks for)."""
         ids = (self.reason_field_id, self.due_field_id, self.organization_field_id,
-               self.request_type_field_id, self.group_field_id)
+               self.request_type_field_id, self.group_field_id, *self.metric_field_ids.values(), *self.rules_field_ids)
         return tuple(dict.fromkeys(i for i in ids if i))
 
 

@@ -66,8 +66,9 @@ class Deliverer:
         try:
             if connector is None:
                 raise ApiError(f"connector {name} is not configured")
-            if row["kind"] == "follow_up":
-                created = connector.create_follow_up(FollowUp(**row["payload"]), row["idem_key"])
+            if row["kind"] in ("follow_up", "problem"):
+                fields = {k: v for k, v in row["payload"].items() if k != "cluster"}
+                created = connector.create_follow_up(FollowUp(**fields), row["idem_key"])
                 self._followed_up(row, created)
                 return
             if row["kind"] == "public_reply":
@@ -93,6 +94,13 @@ class Deliverer:
         name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
         with self.store.write_txn() as db:
             self.store.finish_outbox(db, row["id"], "done", now)
+            if row["kind"] == "problem":
+                # The problem exists: every member gets a check, which links it and updates its customer.
+                key = row["payload"]["cluster"]
+                self.store.set_cluster_problem(db, key, created_id)
+                for member in self.store.cluster_members(db, key):
+                    self.store.enqueue_check(db, connector=name, ticket_id=member, kind="slaclock.cluster",
+                                             key=f"cluster:{key}:{member}", now=now)
             self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="follow_up",
                                     summary=f"created linked ticket {name}:{created_id} «{row['payload']['subject']}»",
                                     detail={"outbox_id": row["id"], "follow_up_id": created_id})

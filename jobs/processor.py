@@ -14,12 +14,15 @@ from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
-from rules import CaseMemory, Rules, decide
+from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
 from store import Store
 
 logger = logging.getLogger(__name__)
 
 RECHECK = "slaclock.recheck"
+VENDOR_ETA = "slaclock.vendor_eta"
+# Checks slaclock queues itself: no helpdesk user stands behind them.
+SYNTHETIC = frozenset({RECHECK, VENDOR_ETA, "slaclock.sweep", "slaclock.reconcile", "slaclock.cluster"})
 # A delivery that keeps failing to read its ticket is parked after this many passes.
 MAX_DELIVERY_ATTEMPTS = 10
 
@@ -71,7 +74,7 @@ class Processor:
     def _is_echo(self, connector: Connector, deliveries: list[dict]) -> bool:
         # Our own write comes back as one webhook per changed field; the write itself was
         # already decided, so none of them needs a fresh read.
-        return all(d["event_type"] != RECHECK and connector.is_own_actor(d["actor_id"]) for d in deliveries)
+        return all(d["event_type"] not in SYNTHETIC and connector.is_own_actor(d["actor_id"]) for d in deliveries)
 
     def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[dict],
                        ticket: Ticket | None = None) -> None:
@@ -103,8 +106,12 @@ class Processor:
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None
         reply_at = self._agent_reply_at(connector, deliveries, ticket)
-        decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at)
-        update = plan_update(ticket, decision, connector.due_metrics, self.note_move)
+        cluster = self._cluster(connector_name, ticket_id)
+        decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
+                          vendor_update=self._vendor_update(deliveries), actor_id=self._actor(connector, deliveries),
+                          cluster=cluster)
+        update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
+                             problem_id=cluster.problem_id if cluster else None)
         changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
         events = sorted({d["event_type"] for d in deliveries})
         detail = {
@@ -144,6 +151,29 @@ class Processor:
                                           idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
             self.store.finish_deliveries(db, ids, "done", now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
+
+    def _vendor_update(self, deliveries: list[dict]) -> VendorUpdate | None:
+        """The latest word from the vendor (POST /vendor/eta) among these deliveries."""
+        ids = [d["id"] for d in deliveries if d["event_type"] == VENDOR_ETA]
+        if not ids:
+            return None
+        _, body, received_at = self.store.delivery_payloads(ids)[-1]
+        return VendorUpdate.from_json({**json.loads(body), "at": received_at.isoformat()})
+
+    @staticmethod
+    def _actor(connector: Connector, deliveries: list[dict]) -> str | None:
+        """Who made the latest human change (checked against the role map for a manual escalation)."""
+        people = [d["actor_id"] for d in deliveries if d["event_type"] not in SYNTHETIC and d["actor_id"]
+                  and not connector.is_own_actor(d["actor_id"])]
+        return people[-1] if people else None
+
+    def _cluster(self, connector_name: str, ticket_id: str) -> ClusterInfo | None:
+        """The recurring-issue cluster the ticket belongs to, once its problem ticket exists."""
+        row = self.store.cluster_of(connector_name, ticket_id)
+        if row is None or row["problem_id"] is None:
+            return None
+        return ClusterInfo(key=row["key"], problem_id=row["problem_id"], subject=row["subject"],
+                           members=len(json.loads(row["members_json"])))
 
     def _agent_reply_at(self, connector: Connector, deliveries: list[dict], ticket: Ticket) -> datetime | None:
         """When the latest public agent reply among these deliveries was made (it stops/restarts reply clocks)."""

@@ -843,8 +843,17 @@ class ZendeskFields(_Strict):
     due_field_id: str | None = Field(None, description="a Zendesk custom field id (text)")
 
 
+class JiraFields(_Strict):
+    reason_field_id: str | None = Field(None, description="a Jira custom field id (customfield_…, single select)")
+    due_field_id: str | None = Field(None, description="a Jira custom field id (customfield_…, Date Time Picker)")
+    organization_field_id: str | None = Field(None, description="JSM Organizations field (customfield_…)")
+    request_type_field_id: str | None = Field(None, description="JSM Customer Request Type field (customfield_…)")
+    group_field_id: str | None = Field(None, description="a group picker field to write team routing to")
+
+
 class Connectors(_Strict):
     zendesk: ZendeskFields = ZendeskFields()
+    jira: JiraFields = JiraFields()
 
 
 class Rules(_Strict):
@@ -875,6 +884,16 @@ class Rules(_Strict):
         return isinstance(other, Rules) and self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # dict fields: not hashable
+
+    def field_ids(self, connector: str) -> tuple[str, ...]:
+        """Every helpdesk custom field the rules read in one helpdesk (so its connector fetches them)."""
+        refs = [self.vendor.eta_field, self.vendor.capacity_field,
+                *(t.promised_field for t in self.triggers.values()),
+                self.customer_updates.timezone_field if self.customer_updates else None,
+                self.recurring.product_field if self.recurring else None,
+                self.recurring.order_field if self.recurring else None]
+        ids = [field_id(ref, connector) for ref in refs] + [self.sla.tier_field]
+        return tuple(dict.fromkeys(i for i in ids if i))
 
     def calendar(self, name: str) -> WorkCalendar:
         """The runtime calendar called `name` (built once per Rules, then cached)."""

@@ -50,5 +50,5 @@ def m003_people(db: Database) -> None:
     # Only a token's SHA-256 is kept: tokens are 256-bit random, so a fast hash is enough.
     db["vendor_tokens"].create({"token_hash": str, "vendor": str, "created_at": str}, pk="token_hash")
     db["vendor_tokens"].create_index(["vendor"])
-    db["clusters"].create({"key": str, "connector": str, "problem_id": str, "members_json": str,
+    db["clusters"].create({"key": str, "connector": str, "problem_id": str, "subject": str, "members_json": str,
                            "created_at": str, "updated_at": str}, pk="key")

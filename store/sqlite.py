@@ -309,3 +309,37 @@ class Store:
     def revoke_vendor_tokens(self, vendor: str) -> int:
         with self.write_txn() as db:
             return db.execute("delete from vendor_tokens where vendor = ?", [vendor]).rowcount
+
+    # --- recurring-issue clusters ---------------------------------------------------------------
+
+    def open_cases(self) -> list[dict[str, Any]]:
+        """Every case whose last snapshot is not solved or closed (for the recurring-issue detector)."""
+        rows = self.db.query("select connector, ticket_id, snapshot_json from tickets "
+                             "where json_extract(snapshot_json, '$.status') not in ('solved', 'closed')")
+        return [{**row, "snapshot": json.loads(row.pop("snapshot_json") or "{}")} for row in rows]
+
+    def clusters(self) -> list[dict[str, Any]]:
+        rows = self.db.query("select * from clusters order by created_at")
+        return [{**row, "members": json.loads(row.pop("members_json"))} for row in rows]
+
+    def save_cluster(self, db: Database, *, key: str, connector: str, members: list[str], subject: str,
+                     now: datetime) -> None:
+        """Create a cluster or grow its member list, inside the caller's transaction."""
+        db.execute("insert into clusters (key, connector, subject, members_json, created_at, updated_at) "
+                   "values (?, ?, ?, ?, ?, ?) on conflict(key) do update set members_json = excluded.members_json, "
+                   "updated_at = excluded.updated_at",
+                   [key, connector, subject, json.dumps(sorted(set(members))), _iso(now), _iso(now)])
+
+    def set_cluster_problem(self, db: Database, key: str, problem_id: str) -> None:
+        db.execute("update clusters set problem_id = ? where key = ?", [problem_id, key])
+
+    def cluster_members(self, db: Database, key: str) -> list[str]:
+        row = db.execute("select members_json from clusters where key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def cluster_of(self, connector: str, ticket_id: str) -> dict[str, Any] | None:
+        """The cluster a ticket is a member of, with or without its problem ticket yet."""
+        rows = list(self.db.query(
+            "select c.* from clusters c, json_each(c.members_json) m where c.connector = ? and m.value = ?",
+            [connector, ticket_id]))
+        return rows[0] if rows else None

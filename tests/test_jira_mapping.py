@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -70,13 +69,21 @@ def test_bad_values_name_the_variable_and_never_the_secret(name, value, message)
 
 
 def test_field_ids_come_from_the_rules_file_when_it_has_a_jira_section():
-    rules = SimpleNamespace(connectors=SimpleNamespace(jira=SimpleNamespace(reason_field_id="customfield_1",
-                                                                            due_field_id="customfield_2")))
+    from rules import parse_rules
+
+    rules = parse_rules('[teams.support]\n[connectors.jira]\nreason_field_id = "customfield_1"\ndue_field_id = "customfield_2"\n')
     s = JiraSettings.from_env({"JIRA_DUE_FIELD_ID": "customfield_3"}, rules)
     assert (s.reason_field_id, s.due_field_id) == ("customfield_1", "customfield_3")
     with pytest.raises(ValueError, match="rules connectors.jira.reason_field_id"):
-        JiraSettings.from_env({}, SimpleNamespace(connectors=SimpleNamespace(jira=SimpleNamespace(
-            reason_field_id="Reason"))))
+        JiraSettings.from_env({}, parse_rules('[teams.support]\n[connectors.jira]\nreason_field_id = "Reason"\n'))
+
+
+def test_fields_the_rules_read_are_fetched():
+    from rules import load_rules
+
+    s = JiraSettings.from_env({"JIRA_URL": "https://acme.atlassian.net"}, load_rules())
+    assert s.rules_field_ids and set(s.rules_field_ids) <= set(s.custom_field_ids)
+    assert all(i.startswith("customfield_") for i in s.rules_field_ids)
 
 
 def test_projects_are_upper_cased_and_deduplicated():

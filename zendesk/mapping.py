@@ -74,6 +74,8 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
                                    for field_id, due in dues.items()]
     if update.tags is not None:
         ticket["tags"] = sorted(update.tags)  # a single-ticket PUT replaces the whole tag set
+    if update.problem_id:
+        ticket.update(type="incident", problem_id=_int_id("problem_id", update.problem_id))
     if update.followers_add:
         # "put" adds a follower and leaves the others; a plain list would replace them.
         ticket["followers"] = [{"user_id": _int_id("follower", f), "action": "put"} for f in sorted(update.followers_add)]
@@ -105,6 +107,8 @@ def follow_up_body(follow_up: FollowUp) -> dict[str, Any]:
         "tags": [FOLLOW_UP_TAG],
         "external_id": f"slaclock-follow-up-of-{follow_up.original_id}",
     }
+    if follow_up.problem:
+        ticket["type"] = "problem"
     if follow_up.priority:
         ticket["priority"] = follow_up.priority
     if follow_up.group_id:
