@@ -188,7 +188,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         if vendor is None:
             return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
         return jsonify(cases=[{"ticket": f"{c['connector']}:{c['ticket_id']}", "priority": c["priority"],
-                               "due_at": c["due_at"]} for c in store.tickets() if c["team"] == vendor])
+                               "due_at": c["due_at"]} for c in store.vendor_cases(vendor)])
 
     @app.post("/vendor/eta")
     def vendor_eta():
@@ -200,8 +200,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         except ValueError as e:
             return refuse(400, str(e))
         connector_name, _, ticket_id = update["ticket"].partition(":")
-        case = store.get_case(connector_name, ticket_id)
-        if case is None or case["team"] != vendor:
+        if not any(c["connector"] == connector_name and c["ticket_id"] == ticket_id for c in store.vendor_cases(vendor)):
             # The same answer whether the case does not exist or belongs to someone else.
             return refuse(404, f"no case {update['ticket']} is assigned to {vendor}")
         body = json.dumps({**update, "vendor": vendor}, sort_keys=True).encode()
@@ -384,6 +383,24 @@ def cmd_outbox(args, env) -> int:
     return 0
 
 
+def cmd_vendor(args, env) -> int:
+    """Issue or revoke a vendor's API token (for POST /vendor/eta)."""
+    settings = Settings.from_env(env)
+    rules = load_rules(settings.rules_path)
+    team = rules.teams.get(args.team)
+    if team is None or team.kind != "vendor":
+        vendors = ", ".join(sorted(n for n, t in rules.teams.items() if t.kind == "vendor")) or "none"
+        print(f"error: {args.team!r} is not a vendor team in the rules (vendor teams: {vendors})", file=sys.stderr)
+        return 1
+    store = Store(settings.database)
+    if args.action == "revoke":
+        print(f"{store.revoke_vendor_tokens(args.team)} token(s) of {args.team} revoked")
+        return 0
+    token = store.issue_vendor_token(args.team, utcnow())
+    print(f"token for {args.team} (shown once; slaclock keeps only its hash):\n{token}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slaclock", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -413,6 +430,10 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("ids", nargs="*", type=int)
     o.add_argument("--all", action="store_true")
     o.set_defaults(func=cmd_outbox)
+    v = sub.add_parser("vendor", help="issue or revoke a vendor team's API token")
+    v.add_argument("action", choices=["token", "revoke"])
+    v.add_argument("team", help="a team of kind vendor in the rules file")
+    v.set_defaults(func=cmd_vendor)
     return p
 
 

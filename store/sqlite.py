@@ -306,6 +306,14 @@ class Store:
         row = self.db.execute("select vendor from vendor_tokens where token_hash = ?", [_hash(token)]).fetchone()
         return row[0] if row else None
 
+    def vendor_cases(self, vendor: str) -> list[dict[str, Any]]:
+        """Cases a vendor works on: routed to it now, or in a vendor cycle of its that has not ended
+        (an escalation may hand the case to an internal team while the vendor still owes the ETA)."""
+        return list(self.db.query(
+            "select * from tickets where team = ? or (json_extract(memory_json, '$.vendor.team') = ? "
+            "and json_extract(memory_json, '$.vendor.ended_at') is null) order by connector, ticket_id",
+            [vendor, vendor]))
+
     def revoke_vendor_tokens(self, vendor: str) -> int:
         with self.write_txn() as db:
             return db.execute("delete from vendor_tokens where vendor = ?", [vendor]).rowcount

@@ -24,6 +24,7 @@ class FakeConnector:
         self.failures: list[Exception] = []
         self.feed: list[tuple[str, datetime]] = []   # what changed_tickets reports next
         self.public_replies: list[tuple[str, str, str]] = []  # (ticket id, text, idempotency key)
+        self.created: list[tuple[object, str]] = []  # (FollowUp, idempotency key)
         self.cursors: list[str | None] = []
 
     def add(self, ticket_id: str, **fields) -> Ticket:
@@ -77,6 +78,13 @@ class FakeConnector:
         if self.failures:
             raise self.failures.pop(0)
         self.public_replies.append((ticket_id, text, idempotency_key))
+
+    def create_follow_up(self, follow_up, idempotency_key):
+        for made, key in self.created:
+            if key == idempotency_key:
+                return str(900 + self.created.index((made, key)))
+        self.created.append((follow_up, idempotency_key))
+        return str(900 + len(self.created) - 1)
 
     def changed_tickets(self, cursor, now):
         self.cursors.append(cursor)

@@ -92,3 +92,14 @@ def test_explain_shows_decisions_and_the_clock_working(env, capsys):
     assert "rule routing.reason_codes.missing_part" in out and "written" in out
     clock_part = out.split("SLA clock:")[1]
     assert "business" in clock_part and "resolution" in clock_part
+
+
+def test_vendor_token_is_issued_for_vendor_teams_only(env, capsys):
+    assert main(["vendor", "token", "support"]) == 1
+    assert "acme_parts" in capsys.readouterr().err
+    assert main(["vendor", "token", "acme_parts"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    store = Store(env / "s.db")
+    assert store.vendor_for_token(token) == "acme_parts"
+    assert main(["vendor", "revoke", "acme_parts"]) == 0
+    assert store.vendor_for_token(token) is None

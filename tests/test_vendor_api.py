@@ -75,3 +75,16 @@ def test_vendor_lists_only_its_own_cases(vendor):
     client, token = vendor
     cases = client.get("/vendor/cases", headers={"Authorization": f"Bearer {token}"}).json["cases"]
     assert [c["ticket"] for c in cases] == ["zendesk:1"]
+
+
+def test_vendor_keeps_access_while_its_cycle_runs_after_an_escalation(store, vendor):
+    client, token = vendor
+    with store.write_txn() as db:
+        store.save_case(db, connector="zendesk", ticket_id="4", priority="high", team="purchasing",
+                        memory={"vendor": {"team": "acme_parts", "ended_at": None}}, snapshot={}, due_at=None,
+                        rules_version="x", decided_at=NOW)
+        store.save_case(db, connector="zendesk", ticket_id="5", priority="high", team="purchasing",
+                        memory={"vendor": {"team": "acme_parts", "ended_at": "2026-03-02T12:00:00+00:00"}},
+                        snapshot={}, due_at=None, rules_version="x", decided_at=NOW)
+    assert post(client, token, {"ticket": "zendesk:4", "capacity_available": True}).status_code == 202
+    assert post(client, token, {"ticket": "zendesk:5", "capacity_available": True}).status_code == 404
