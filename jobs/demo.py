@@ -201,12 +201,25 @@ class Stack:
                     "routed_to": assignee.get("accountId"), "routed_name": assignee.get("displayName"),
                     "tags": list(fields["labels"]),
                     "notes": [c["body"] for c in ticket["comments"] if c["internal"]],
-                    "public_comments": sum(c["public"] for c in ticket["comments"])}
+                    "public_comments": sum(c["public"] for c in ticket["comments"]),
+                    "public": [c["body"] for c in ticket["comments"] if c["public"]]}
         group = None if ticket["group_id"] is None else str(ticket["group_id"])
         return {"subject": ticket["subject"], "priority": ticket["priority"], "routed_to": group,
                 "routed_name": f"group {group}", "tags": list(ticket["tags"]),
                 "notes": [c["body"] for c in ticket["comments"] if not c["public"]],
-                "public_comments": sum(c["public"] for c in ticket["comments"])}
+                "public_comments": sum(c["public"] for c in ticket["comments"]),
+                "public": [c["body"] for c in ticket["comments"] if c["public"]]}
+
+    def vendor_token(self, team: str) -> str:
+        """A vendor API token, issued by `slaclock vendor token` as an admin would."""
+        done = subprocess.run([sys.executable, "-m", "app", "vendor", "token", team], env=self.env,
+                              capture_output=True, text=True, timeout=30, check=True)
+        return done.stdout.strip().splitlines()[-1]
+
+    def vendor_eta(self, token: str, body: dict) -> requests.Response:
+        """What a vendor's system sends to POST /vendor/eta."""
+        return self.http.post(f"{self.receiver_url}/vendor/eta", json=body,
+                              headers={"Authorization": f"Bearer {token}"}, timeout=5)
 
     def team_of(self, ticket_id: str, helpdesk: str = "zendesk") -> str | None:
         """The rules' team whose target (Zendesk group, Jira assignee) the ticket is routed to."""

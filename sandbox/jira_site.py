@@ -18,7 +18,7 @@ DUE_FIELD_ID = "customfield_10060"
 FIRST_RESPONSE_FIELD_ID = "customfield_10061"
 NEXT_UPDATE_FIELD_ID = "customfield_10062"
 # The options of the reason-code select field: the example rules' codes, and two that route to the default team.
-REASON_CODES = ("missing_part", "wrong_item", "site_not_ready", "access_issue", "damage", "other")
+REASON_CODES = ("missing_part", "wrong_item", "site_not_ready", "access_issue", "damage", "defect", "other")
 
 API_ACCOUNT_ID = "5f6e7d8c9b0a1f2e3d4c5b6a"
 AGENT_ACCOUNT_ID = "5b10ac8d82e05b22cc7d4ef5"

@@ -162,3 +162,46 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(re
     assert writes_for(stack, helpdesk, ticket_id) == 2
     # One reconcile interval, plus a read, a decision and a write on loopback.
     assert fixed_after < RECONCILE_SECONDS + 2.5, f"fixed after {fixed_after:.1f} s"
+
+
+@pytest.fixture(scope="module")
+def daytime_stack(tmp_path_factory):
+    """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
+    workdir = tmp_path_factory.mktemp("e2e-vendor")
+    text = open(demo_rules_path(), encoding="utf-8").read()
+    assert 'send_hours = "customer_day"' in text
+    rules = workdir / "rules.toml"
+    rules.write_text(text.replace('send_hours = "customer_day"', 'send_hours = "24x7"'), encoding="utf-8")
+    with Stack(workdir, rules_path=str(rules)) as running:
+        yield running
+
+
+@HELPDESKS
+def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk):
+    """Support → orchestrator → vendor: capacity + ETA confirmed → schedule confirmed to the customer;
+    capacity unavailable → SLA risk → escalation with a priority override → updated plan to the customer."""
+    from datetime import datetime, timedelta, timezone
+
+    stack = daytime_stack
+    token = stack.vendor_token("acme_parts")
+    in_time = stack.customer_creates("Compressor failed under warranty", "high", "defect", helpdesk.name)
+    no_capacity = stack.customer_creates("Second compressor failed", "normal", "defect", helpdesk.name)
+    stack.settle()
+    for ticket_id in (in_time, no_capacity):
+        assert "please confirm capacity and an ETA" in stack.summary(ticket_id, helpdesk.name)["notes"][0]
+
+    eta = (datetime.now(timezone.utc) + timedelta(hours=20)).isoformat()
+    assert stack.vendor_eta(token, {"ticket": f"{helpdesk.name}:{in_time}", "eta": eta,
+                                    "capacity_available": True}).status_code == 202
+    assert stack.vendor_eta(token, {"ticket": f"{helpdesk.name}:{no_capacity}", "capacity_available": False,
+                                    "note": "backlog until April"}).status_code == 202
+    assert stack.vendor_eta(token, {"ticket": f"{helpdesk.name}:99999",
+                                    "capacity_available": True}).status_code == 404
+    stack.settle()
+
+    confirmed = stack.summary(in_time, helpdesk.name)
+    assert any("confirmed" in text for text in confirmed["public"])
+    risk = stack.summary(no_capacity, helpdesk.name)
+    assert risk["priority"] == "high" and any("priority override" in text for text in risk["public"])
+    kinds = [e["kind"] for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
+    assert "vendor_risk" in kinds and "level_change" in kinds
