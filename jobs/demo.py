@@ -5,6 +5,7 @@ and the worker run both connectors, with the example rules (rules/rules.example.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -288,11 +289,33 @@ def _before_the_breach(stack: Stack, store: Store, out: TextIO) -> str:
     return ticket_id
 
 
+def _vendor_loop(stack: Stack, out: TextIO) -> list[str]:
+    """Seed 000 on Zendesk: two defects go to the vendor; one ETA is confirmed in time, one vendor has no capacity."""
+    print("\nthe vendor loop (seed 000): two warranty defects go to ACME Parts, which answers through "
+          "POST /vendor/eta with its own token", file=out)
+    token = stack.vendor_token("acme_parts")
+    in_time = stack.customer_creates("Compressor failed under warranty", "high", "defect")
+    no_capacity = stack.customer_creates("Second compressor failed", "normal", "defect")
+    stack.settle()
+    eta = (datetime.now(timezone.utc) + timedelta(hours=20)).replace(microsecond=0).isoformat()
+    for body in ({"ticket": f"zendesk:{in_time}", "eta": eta, "capacity_available": True, "note": "crew booked"},
+                 {"ticket": f"zendesk:{no_capacity}", "capacity_available": False, "note": "backlog until April"}):
+        answer = stack.vendor_eta(token, body)
+        print(f"  vendor → POST /vendor/eta {json.dumps(body)} → {answer.status_code}", file=out)
+    stack.settle()
+    return [in_time, no_capacity]
+
+
 def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out: TextIO) -> None:
     view = stack.summary(ticket_id, helpdesk)
     print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
-          f"priority {view['priority']} · {len(view['notes'])} internal note(s)", file=out)
+          f"priority {view['priority']} · {len(view['notes'])} internal note(s), "
+          f"{view['public_comments']} public", file=out)
     print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
+    memory = json.loads((store.get_case(helpdesk, ticket_id) or {}).get("memory_json") or "{}")
+    for held in (memory.get("customer") or {}).get("held", []):
+        print(f"{'':22}customer message «{held['message']}» held for the customer's quiet hours until "
+              f"{held['release_at']}", file=out)
 
 
 def run_demo(out: TextIO) -> int:
@@ -312,11 +335,13 @@ def run_demo(out: TextIO) -> int:
         stack.settle()
         store = Store(stack.database)
         urgent = _before_the_breach(stack, store, out)
+        vendor_cases = _vendor_loop(stack, out)
         for helpdesk, (tickets, escalated, reprioritised) in played.items():
             print(f"\n######## {helpdesk} ########", file=out)
             for ticket_id in [*tickets, escalated, reprioritised]:
                 _print_ticket(stack, store, helpdesk, ticket_id, out)
-        _print_ticket(stack, store, "zendesk", urgent, out)
+        for ticket_id in (urgent, *vendor_cases):
+            _print_ticket(stack, store, "zendesk", ticket_id, out)
         report = stack.stats()
         print(f"\nAPI calls served by the sandbox: {report['total']}", file=out)
         for helpdesk in HELPDESKS:
