@@ -61,3 +61,11 @@ class NativeSlaReader(Protocol):
 
     def native_sla(self, ticket_id: str) -> list[str]:
         """One line per native SLA metric."""
+
+
+@runtime_checkable
+class GroupDirectory(Protocol):
+    """A connector that can tell which helpdesk groups a user belongs to (for the rules' role map)."""
+
+    def actor_groups(self, actor_id: str) -> frozenset[str]:
+        """The group ids of a helpdesk user."""

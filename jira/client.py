@@ -21,6 +21,7 @@ MYSELF_URL = "/rest/api/3/myself"
 ISSUES_URL = "/rest/api/3/issue"
 ISSUE_LINK_URL = "/rest/api/3/issueLink"
 WATCHERS_URL = "/rest/api/3/issue/{key}/watchers"
+USER_GROUPS_URL = "/rest/api/3/user/groups"
 
 # Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
 SEARCH_PAGE_SIZE = 100
@@ -126,6 +127,10 @@ class JiraClient:
     def add_watcher(self, key: str, account_id: str) -> None:
         """Add a watcher; the body is the bare accountId as a JSON string."""
         self.session.request("POST", _path(WATCHERS_URL, key), json=account_id)
+
+    def user_groups(self, account_id: str) -> list[dict[str, Any]]:
+        """The groups of a user (`name`, `groupId`)."""
+        return self.session.request("GET", USER_GROUPS_URL, params={"accountId": account_id})
 
     def myself(self) -> dict[str, Any]:
         """The account slaclock authenticates as."""

@@ -134,6 +134,10 @@ class JiraConnector:
                 raise
             self.client.add_platform_comment(ticket_id, text, internal=False)
 
+    def actor_groups(self, actor_id: str) -> frozenset[str]:
+        """The Jira groups of an account (by group id)."""
+        return frozenset(str(g["groupId"]) for g in self.client.user_groups(actor_id) if g.get("groupId"))
+
     def native_sla(self, ticket_id: str) -> list[str]:
         """JSM's own SLA metrics for the request, one line each (for `slaclock explain`, beside ours)."""
         lines = []

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
-from connectors.contract import BatchReader, Connector
+from connectors.contract import BatchReader, Connector, GroupDirectory
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
@@ -107,9 +107,10 @@ class Processor:
         memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None
         reply_at = self._agent_reply_at(connector, deliveries, ticket)
         cluster = self._cluster(connector_name, ticket_id)
+        actor = self._actor(connector, deliveries)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
-                          vendor_update=self._vendor_update(deliveries), actor_id=self._actor(connector, deliveries),
-                          cluster=cluster)
+                          vendor_update=self._vendor_update(deliveries), actor_id=actor,
+                          actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
@@ -166,6 +167,16 @@ class Processor:
         people = [d["actor_id"] for d in deliveries if d["event_type"] not in SYNTHETIC and d["actor_id"]
                   and not connector.is_own_actor(d["actor_id"])]
         return people[-1] if people else None
+
+    def _groups(self, connector: Connector, actor: str | None, ticket: Ticket) -> frozenset[str]:
+        """The actor's helpdesk groups, read only when they matter: a manual escalation is asked for."""
+        if not actor or self.rules.escalation.tag not in ticket.tags or not isinstance(connector, GroupDirectory):
+            return frozenset()
+        try:
+            return connector.actor_groups(actor)
+        except ApiError as e:
+            logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})
+            return frozenset()
 
     def _cluster(self, connector_name: str, ticket_id: str) -> ClusterInfo | None:
         """The recurring-issue cluster the ticket belongs to, once its problem ticket exists."""

@@ -99,6 +99,18 @@ def myself() -> Response:
     return _json(_views().user(_site().config.api_account_id, with_email=True))
 
 
+@bp.get("/rest/api/3/user/groups")
+def user_groups() -> Response:
+    """Every sandbox agent is in JSM's agent group; customers are in none."""
+    account = request.args.get("accountId", "")
+    if not account:
+        raise JiraError(400, ["accountId is required"])
+    if account.startswith("qm:"):
+        return _json([])
+    return _json([{"name": "jira-servicemanagement-users", "groupId": "b8a3c4d5-0000-4000-8000-000000000001",
+                   "self": f"{request.host_url.rstrip('/')}/rest/api/3/group?groupId=b8a3c4d5"}])
+
+
 @bp.get("/rest/api/3/issue/<key>")
 def get_issue(key: str) -> Response:
     issue = _site().store.get(key)

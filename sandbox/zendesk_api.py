@@ -245,6 +245,20 @@ def show_me() -> Response:
     return _json({"user": user_json(sandbox.store.user(sandbox.config.api_user_id))})
 
 
+# The sandbox agent works in the support group (the example rules' 2001); other users in none.
+AGENT_GROUP_ID = 2001
+
+
+@_routes("/api/v2/users/<int:user_id>/group_memberships", ["GET"])
+def group_memberships(user_id: int) -> Response:
+    sandbox = _sandbox()
+    if sandbox.store.user(user_id) is None:
+        return _json(RECORD_NOT_FOUND, 404)
+    groups = [AGENT_GROUP_ID] if user_id == sandbox.config.agent_user_id else []
+    return _json({"group_memberships": [{"id": 40_000 + n, "user_id": user_id, "group_id": g, "default": n == 0}
+                                        for n, g in enumerate(groups)], "meta": {"has_more": False}})
+
+
 @_routes("/api/v2/tickets", ["POST"])
 def post_ticket() -> Response:
     payload = _ticket_payload()

@@ -389,3 +389,10 @@ def test_native_sla_lines_for_explain(connector):
     assert connector.native_sla("SD-42") == [
         "Time to first response: completed, breach at 2026-03-02T10:00:00+0000, remaining -1h 0m, BREACHED",
         "Time to resolution: paused, breach at -, remaining 5h 0m"]
+
+
+@responses.activate
+def test_actor_groups_from_user_groups(connector):
+    responses.get(f"{BASE}/rest/api/3/user/groups", match=[matchers.query_param_matcher({"accountId": "acc-1"})],
+                  json=[{"name": "installers", "groupId": "g-1"}, {"name": "legacy"}])
+    assert connector.actor_groups("acc-1") == frozenset({"g-1"})

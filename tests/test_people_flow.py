@@ -109,3 +109,17 @@ def test_an_escalation_asked_by_someone_without_the_right_is_refused(flow):
     update = fake.writes[-1][0]
     assert update.tags == frozenset() and update.priority is None
     assert "refused" in kinds(store, "1") and "escalate" in update.note
+
+
+def test_roles_by_group_are_read_only_when_a_manual_escalation_is_asked(flow):
+    store, fake, clock, drain = flow
+    asked = []
+    fake.actor_groups = lambda actor: asked.append(actor) or frozenset({"2010"})  # the installers' group
+    fake.add("1", reason_code="wrong_item", opened_at=OPENED, updated_at=OPENED)
+    deliver(store, "1", "c", OPENED, actor="777")
+    drain()
+    assert asked == []
+    fake.change("1", tags=frozenset({RULES.escalation.tag}))
+    deliver(store, "1", "tag", clock.at, "ticket.tags_changed", actor="777")
+    drain()
+    assert asked == ["777"] and "refused" in kinds(store, "1") and fake.tickets["1"].priority == "normal"

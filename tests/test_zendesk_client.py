@@ -330,3 +330,11 @@ def test_show_many_reads_a_hundred_tickets_per_call(zendesk):
     found = zendesk.fetch_tickets([str(n) for n in range(1, 151)])
     assert len(responses.calls) == 2 and "13" not in found and len(found) == 149
     assert found["7"].ticket_id == "7" and found["7"].opened_at.tzinfo is not None
+
+
+@responses.activate
+def test_actor_groups_from_group_memberships(zendesk):
+    responses.get(f"{BASE}/api/v2/users/9002/group_memberships.json",
+                  match=[matchers.query_param_matcher({"page[size]": "100"})],
+                  json={"group_memberships": [{"id": 1, "user_id": 9002, "group_id": 2010}], "meta": {}})
+    assert zendesk.actor_groups("9002") == frozenset({"2010"})

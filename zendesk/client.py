@@ -16,6 +16,7 @@ ME_URL = "/api/v2/users/me.json"
 INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
 UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
 SHOW_MANY_URL = "/api/v2/tickets/show_many.json"
+GROUP_MEMBERSHIPS_URL = "/api/v2/users/{user_id}/group_memberships.json"
 JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
@@ -83,6 +84,11 @@ class ZendeskClient:
         if not job_id.isalnum():
             raise ValueError(f"invalid Zendesk job id {job_id!r}")
         return self.session.request("GET", JOB_STATUS_URL.format(job_id=job_id))["job_status"]
+
+    def group_memberships(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's group memberships (one page of up to 100: an agent is in few groups)."""
+        path = GROUP_MEMBERSHIPS_URL.format(user_id=int(_ticket_path("{ticket_id}", user_id)))
+        return self.session.request("GET", path, params={"page[size]": 100})["group_memberships"]
 
     def me(self) -> dict[str, Any]:
         """The API user slaclock authenticates as."""

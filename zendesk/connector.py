@@ -142,6 +142,10 @@ class ZendeskConnector:
                 return changes, cursor
             page = self.client.incremental_tickets(cursor=cursor)
 
+    def actor_groups(self, actor_id: str) -> frozenset[str]:
+        """The Zendesk groups an agent belongs to."""
+        return frozenset(str(m["group_id"]) for m in self.client.group_memberships(actor_id))
+
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's API user (read once through `me()`)."""
         with self._own_id_lock:
