@@ -205,3 +205,20 @@ def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk):
     assert risk["priority"] == "high" and any("priority override" in text for text in risk["public"])
     kinds = [e["kind"] for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
     assert "vendor_risk" in kinds and "level_change" in kinds
+
+
+def test_sweeper_warns_before_the_breach_at_the_sandbox(stack):
+    """An urgent case opened just under 2 h ago: its 50 % resolution warning (2 h of 4 h, 24×7) comes from the
+    sweeper, not from a webhook, and lands as one internal note once the instant passes."""
+    from datetime import datetime, timedelta, timezone
+
+    half_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=6)
+    ticket_id = stack.customer_creates("Line down", "urgent", "damage", opened_at=half_at - timedelta(hours=2))
+    stack.settle()
+    warned = lambda: [n for n in stack.summary(ticket_id)["notes"] if "reached 50 %" in n]  # noqa: E731
+    assert not warned(), "nothing before the threshold"
+    wait_until(warned, 20, "the sweeper's warning")
+    stack.settle()
+    assert datetime.now(timezone.utc) >= half_at and len(warned()) == 1
+    decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e["kind"] == "warning"]
+    assert [e["detail"]["metric"] for e in decisions].count("resolution") == 1
