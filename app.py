@@ -21,6 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from connectors.contract import Connector
 from connectors.errors import WebhookError
 from jobs.clock import utcnow
+from jobs.processor import VENDOR_ETA
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
 
@@ -41,9 +42,6 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extra = {k: v for k, v in vars(record).items() if k not in self.STANDARD}
         return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
-
-
-VENDOR_ETA = "slaclock.vendor_eta"
 
 
 def parse_vendor_update(raw: bytes) -> dict:

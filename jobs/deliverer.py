@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from typing import Callable, Mapping
 
 from connectors.contract import BatchWriter, Connector
@@ -29,14 +30,15 @@ class Deliverer:
     def run_once(self) -> int:
         """Send the due rows (a storm in batch jobs where the helpdesk has them); return how many were claimed."""
         rows = self.store.claim_outbox(self.clock(), self.batch)
-        singles, batches = [], {}
+        singles: list[dict] = []
+        batches: dict[str, dict[str, dict]] = defaultdict(dict)  # connector → ticket → its first update
         for row in rows:
-            connector = self.connectors.get(row["connector"])
-            if isinstance(connector, BatchWriter) and row["kind"] == "ticket_update":
-                batches.setdefault(row["connector"], {}).setdefault(row["ticket_id"], row)
-                if batches[row["connector"]][row["ticket_id"]] is row:
-                    continue
-            singles.append(row)
+            batch = batches[row["connector"]]
+            if (row["kind"] == "ticket_update" and row["ticket_id"] not in batch
+                    and isinstance(self.connectors.get(row["connector"]), BatchWriter)):
+                batch[row["ticket_id"]] = row
+            else:
+                singles.append(row)
         for name, by_ticket in batches.items():
             if len(by_ticket) >= STORM_THRESHOLD:
                 self.send_batch(self.connectors[name], list(by_ticket.values()))

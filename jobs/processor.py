@@ -135,7 +135,7 @@ class Processor:
                                         kind="no_change", summary=summary, detail=detail)
             else:
                 self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now, kind="decision",
-                                        summary=update.note or "", detail=detail)
+                                        summary=update.note or f"updated {', '.join(changes)}", detail=detail)
                 self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="ticket_update",
                                       payload=update_to_json(update), now=now,
                                       idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")

@@ -3,7 +3,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app import VENDOR_ETA, create_app
+from app import create_app
+from jobs.processor import VENDOR_ETA
 from rules import load_rules
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
