@@ -48,6 +48,15 @@ class Deliverer:
             self.send(row)
         return len(rows)
 
+    def _park(self, row: dict, error: str) -> None:
+        name, ticket_id, now = row["connector"], row["ticket_id"], self.clock()
+        logger.error("deliverer.parked", extra={"outbox_id": row["id"], "ticket": f"{name}:{ticket_id}", "error": error})
+        with self.store.write_txn() as db:
+            self.store.finish_outbox(db, row["id"], "failed", now, error)
+            self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="write_failed",
+                                    summary=f"write parked after {row['attempts']} attempt(s): {error}",
+                                    detail={"outbox_id": row["id"], "error": error})
+
     def send_batch(self, connector: BatchWriter, rows: list[dict]) -> None:
         """Write rows through the connector's batch jobs; a row the job did not apply is sent on its own."""
         try:
@@ -82,13 +91,10 @@ class Deliverer:
             self._conflict(row, e)
             return
         except ApiError as e:
-            now = self.clock()
-            logger.error("deliverer.parked", extra={"outbox_id": row["id"], "ticket": f"{name}:{ticket_id}", "error": str(e)})
-            with self.store.write_txn() as db:
-                self.store.finish_outbox(db, row["id"], "failed", now, str(e))
-                self.store.add_timeline(db, connector=name, ticket_id=ticket_id, at=now, kind="write_failed",
-                                        summary=f"write parked after {row['attempts']} attempt(s): {e}",
-                                        detail={"outbox_id": row["id"], "error": str(e)})
+            self._park(row, str(e))
+            return
+        except (KeyError, TypeError, ValueError) as e:  # a row this version cannot read: keep it, parked
+            self._park(row, f"internal error: {type(e).__name__}: {e}")
             return
         self._written(row, written.updated_at)
 

@@ -15,7 +15,7 @@ from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
 from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
-from store import Store
+from store import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,15 @@ class Processor:
             by_ticket[(row["connector"], row["ticket_id"])].append(row)
         prefetched = self._prefetch(by_ticket)
         for (connector, ticket_id), deliveries in by_ticket.items():
-            self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)))
+            try:
+                self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)))
+            except StoreError:
+                raise
+            except Exception as e:  # noqa: BLE001 - one odd ticket must not stop the others
+                logger.exception("processor.failed", extra={"ticket": f"{connector}:{ticket_id}"})
+                with self.store.write_txn() as db:
+                    self.store.finish_deliveries(db, [d["id"] for d in deliveries], "failed", self.clock(),
+                                                 f"internal error: {type(e).__name__}: {e}")
         return len(rows)
 
     def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[dict]]) -> dict[tuple[str, str], Ticket]:

@@ -195,3 +195,25 @@ def test_customer_comment_does_not_count_as_a_reply(env):
     deliver(store, "1", "d2", event_type="comment_created", body=reply)
     drain(processor, deliverer)
     assert json.loads(store.get_case("zendesk", "1")["memory_json"]).get("first_reply_at") is None
+
+
+def test_one_unreadable_ticket_does_not_stop_the_others(env):
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", opened_at=datetime(2026, 3, 2, 14))  # no time zone: the rules refuse it
+    fake.add("2", reason_code="wrong_item")
+    deliver(store, "1", "d1")
+    deliver(store, "2", "d2")
+    drain(processor, deliverer)
+    assert [u.ticket_id for u, _ in fake.writes] == ["2"]
+    (error,) = store.db.execute("select error from inbox where status = 'failed'").fetchone()
+    assert error.startswith("internal error: ValueError")
+
+
+def test_an_outbox_row_it_cannot_read_is_parked_not_lost(env):
+    fake, store, processor, deliverer, clock, rules = env
+    with store.write_txn() as db:
+        store.add_outbox(db, connector="zendesk", ticket_id="1", kind="ticket_update", payload={"tags": 3},
+                         now=NOW, idem_key="bad")
+    deliverer.run_once()
+    (parked,) = store.parked()
+    assert parked["last_error"].startswith("internal error: KeyError")
