@@ -362,6 +362,23 @@ def cmd_explain(args, env) -> int:
                    connectors=build_connectors(env, rules))
 
 
+def cmd_inbox(args, env) -> int:
+    """List deliveries that failed to process, or put them back in the queue."""
+    store = Store(Settings.from_env(env).database)
+    if args.action == "list":
+        rows = store.failed_deliveries()
+        for row in rows:
+            print(f"#{row['id']} {row['connector']}:{row['ticket_id']} {row['event_type']} "
+                  f"received={row['received_at']} error={row['error']}")
+        print(f"{len(rows)} failed deliver(ies)")
+        return 0
+    if not args.ids and not args.all:
+        print("error: name the inbox ids to retry, or pass --all", file=sys.stderr)
+        return 2
+    print(f"{store.retry_deliveries(None if args.all else args.ids)} deliver(ies) queued again")
+    return 0
+
+
 def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
     settings = Settings.from_env(env)
@@ -428,6 +445,11 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("ids", nargs="*", type=int)
     o.add_argument("--all", action="store_true")
     o.set_defaults(func=cmd_outbox)
+    i = sub.add_parser("inbox", help="list or retry deliveries that failed to process")
+    i.add_argument("action", choices=["list", "retry"])
+    i.add_argument("ids", nargs="*", type=int)
+    i.add_argument("--all", action="store_true")
+    i.set_defaults(func=cmd_inbox)
     v = sub.add_parser("vendor", help="issue or revoke a vendor team's API token")
     v.add_argument("action", choices=["token", "revoke"])
     v.add_argument("team", help="a team of kind vendor in the rules file")

@@ -144,6 +144,19 @@ class Store:
                                "order by id", ids).fetchall()
         return [(json.loads(h or "{}"), body or b"", datetime.fromisoformat(at)) for h, body, at in rows]
 
+    def failed_deliveries(self) -> list[dict[str, Any]]:
+        return list(self.db.query("select id, connector, ticket_id, event_type, received_at, attempts, error "
+                                  "from inbox where status = 'failed' order by id"))
+
+    def retry_deliveries(self, ids: list[int] | None) -> int:
+        """Put failed deliveries (all, or the given ids) back to be processed; return how many."""
+        with self.write_txn() as db:
+            sql, params = "update inbox set status = 'pending', attempts = 0, error = null where status = 'failed'", []
+            if ids is not None:
+                sql += f" and id in ({','.join('?' * len(ids))})"
+                params = list(ids)
+            return db.execute(sql, params).rowcount
+
     def delivery_counts(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self.db.execute("select status, count(*) from inbox group by status")}
 

@@ -103,3 +103,16 @@ def test_vendor_token_is_issued_for_vendor_teams_only(env, capsys):
     assert store.vendor_for_token(token) == "acme_parts"
     assert main(["vendor", "revoke", "acme_parts"]) == 0
     assert store.vendor_for_token(token) is None
+
+
+def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
+    store = Store(env / "s.db")
+    store.add_delivery(connector="zendesk", delivery_key="k", event_type="ticket.created", ticket_id="9",
+                       actor_id="5", headers={}, body=b"{}", received_at=NOW)
+    (row,) = store.claim_deliveries(NOW)
+    with store.write_txn() as db:
+        store.finish_deliveries(db, [row["id"]], "failed", NOW, "404 RecordNotFound")
+    assert main(["inbox", "list"]) == 0
+    assert "zendesk:9" in capsys.readouterr().out
+    assert main(["inbox", "retry", "--all"]) == 0
+    assert store.delivery_counts() == {"pending": 1}
