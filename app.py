@@ -362,40 +362,34 @@ def cmd_explain(args, env) -> int:
                    connectors=build_connectors(env, rules))
 
 
+def _list_or_retry(args, rows: list[dict], describe, retry, noun: str) -> int:
+    """`list` prints the rows; `retry ID… | --all` queues them again."""
+    if args.action == "list":
+        for row in rows:
+            print(describe(row))
+        print(f"{len(rows)} {noun}")
+        return 0
+    if not args.ids and not args.all:
+        print(f"error: name the {args.command} ids to retry, or pass --all", file=sys.stderr)
+        return 2
+    print(f"{retry(None if args.all else args.ids)} {noun} queued again")
+    return 0
+
+
 def cmd_inbox(args, env) -> int:
     """List deliveries that failed to process, or put them back in the queue."""
     store = Store(Settings.from_env(env).database)
-    if args.action == "list":
-        rows = store.failed_deliveries()
-        for row in rows:
-            print(f"#{row['id']} {row['connector']}:{row['ticket_id']} {row['event_type']} "
-                  f"received={row['received_at']} error={row['error']}")
-        print(f"{len(rows)} failed deliver(ies)")
-        return 0
-    if not args.ids and not args.all:
-        print("error: name the inbox ids to retry, or pass --all", file=sys.stderr)
-        return 2
-    print(f"{store.retry_deliveries(None if args.all else args.ids)} deliver(ies) queued again")
-    return 0
+    return _list_or_retry(args, store.failed_deliveries(), lambda r: (
+        f"#{r['id']} {r['connector']}:{r['ticket_id']} {r['event_type']} received={r['received_at']} "
+        f"error={r['error']}"), store.retry_deliveries, "failed delivery(ies)")
 
 
 def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
-    settings = Settings.from_env(env)
-    store = Store(settings.database)
-    if args.action == "list":
-        rows = store.parked()
-        for row in rows:
-            print(f"#{row['id']} {row['connector']}:{row['ticket_id']} attempts={row['attempts']} "
-                  f"parked={row['done_at']} error={row['last_error']}")
-        print(f"{len(rows)} parked write(s)")
-        return 0
-    if not args.ids and not args.all:
-        print("error: name the outbox ids to retry, or pass --all", file=sys.stderr)
-        return 2
-    count = store.retry_parked(None if args.all else args.ids, utcnow())
-    print(f"{count} write(s) queued again")
-    return 0
+    store = Store(Settings.from_env(env).database)
+    return _list_or_retry(args, store.parked(), lambda r: (
+        f"#{r['id']} {r['connector']}:{r['ticket_id']} attempts={r['attempts']} parked={r['done_at']} "
+        f"error={r['last_error']}"), lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
 
 
 def cmd_vendor(args, env) -> int:
