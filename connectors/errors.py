@@ -2,7 +2,6 @@
 
     WebhookError                  a delivery we refuse (carries the HTTP status to answer)
     ├── SignatureError            401: missing, stale or wrong signature
-    ├── PayloadTooLarge           413
     └── MalformedPayload          400: not JSON, missing ticket id, unknown event type …
     ApiError                      a helpdesk API call failed
     ├── RetryableError            429, 5xx, timeout, connection error (may carry retry_after)
@@ -18,10 +17,6 @@ class WebhookError(Exception):
 
 class SignatureError(WebhookError):
     status = 401
-
-
-class PayloadTooLarge(WebhookError):
-    status = 413
 
 
 class MalformedPayload(WebhookError):

@@ -2,26 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
+
+# One parser for helpdesk instants, shared with the rules; connectors import it from here.
+from rules.calendar import parse_instant
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-
-
-def parse_instant(value: Any) -> datetime | None:
-    """An ISO 8601 instant (Zendesk `…Z`, Jira `….123+0000`, a bare date = midnight UTC) as aware UTC.
-
-    None when absent or unreadable: an agent may type anything into a due field, and slaclock
-    simply writes it again.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -110,3 +98,6 @@ class FollowUp:
     priority: str | None = None
     # A problem ticket for a recurring issue (Zendesk type "problem"), rather than a plain follow-up.
     problem: bool = False
+
+
+__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]

@@ -40,11 +40,6 @@ HELPDESKS = ("zendesk", "jira")
 _OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
 
 
-def demo_rules_path() -> str:
-    """The rules the demo runs with: the example rules shipped in rules/ (they name Jira targets too)."""
-    return str(EXAMPLE_RULES)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,7 +78,7 @@ class Stack:
             "SLACLOCK_POLL_SECONDS": "0.05",
             "SLACLOCK_SWEEP_SECONDS": "1",
             "SLACLOCK_LOG_LEVEL": "WARNING",
-            "SLACLOCK_RULES": rules_path or demo_rules_path(),
+            "SLACLOCK_RULES": rules_path or str(EXAMPLE_RULES),  # the example rules name Jira targets too
             "ZENDESK_URL": self.sandbox_url,
             "ZENDESK_EMAIL": API_EMAIL,
             "ZENDESK_API_TOKEN": API_TOKEN,

@@ -28,9 +28,10 @@ class RecurringDetector:
         if self.rules.recurring is None:
             return 0
         now = self.clock()
+        membership = {(c["connector"], member): c for c in self.store.clusters() for member in c["members"]}
         cases = []
         for row in self.store.open_cases():
-            cluster = self.store.cluster_of(row["connector"], row["ticket_id"])
+            cluster = membership.get((row["connector"], row["ticket_id"]))
             cases.append(case_summary(ticket_from_snapshot(row["snapshot"]), self.rules,
                                       cluster_key=cluster["key"] if cluster else None,
                                       problem_id=cluster["problem_id"] if cluster else None))

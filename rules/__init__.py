@@ -1,5 +1,5 @@
 """The pure domain: rules file, SLA clock, routing, priority and escalation. No I/O but reading the rules file."""
-from rules.calendar import ALWAYS_OPEN, WorkCalendar
+from rules.calendar import ALWAYS_OPEN, WorkCalendar, parse_instant
 from rules.decision import (Action, BasisChange, CaseMemory, Climb, ClusterInfo, CustomerState, Deadline, Decision,
                             EscalationState, HeldMessage, Reason, StatusChange, TimelineEvent, VendorState,
                             VendorUpdate)
@@ -12,4 +12,4 @@ __all__ = ["ALWAYS_OPEN", "Action", "BasisChange", "CaseMemory", "CaseSummary", 
            "CustomerState", "Deadline", "Decision", "EXAMPLE_RULES", "EscalationState", "HeldMessage", "METRICS",
            "PRIORITIES", "Reason", "Rules", "RulesError", "StatusChange", "TicketFacts", "TimelineEvent",
            "VendorState", "VendorUpdate", "WorkCalendar", "case_summary", "decide", "explain_clock", "load_rules",
-           "parse_rules", "recurring_clusters"]
+           "parse_instant", "parse_rules", "recurring_clusters"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -33,6 +33,23 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 WallInterval = tuple[int, int]  # [start, end) in seconds since local midnight, end ≤ 86 400
 Period = tuple[datetime, datetime]  # [open, close) in UTC
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An ISO instant or date (Zendesk `…Z`, Jira `….123+0000`, a custom field's text) as aware UTC:
+    a bare date is midnight UTC, a naive time is UTC. None when absent or unreadable: an agent may
+    type anything into a field, and slaclock simply writes its own fields again."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else utc_instant(value)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def utc_instant(instant: datetime) -> datetime:

@@ -8,7 +8,7 @@ what the customer hears, the notification budget, and when to look again (`next_
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from rules.calendar import utc_instant
@@ -18,10 +18,9 @@ from rules.escalation import Escalator, format_duration, higher  # noqa: F401 (f
 from rules.metrics import MetricRun, freeze, run_clock
 from rules.people import (ActorRole, CustomerDesk, TriggerStep, VendorDesk, actor_role, cluster_note, is_vendor,
                           refusal, tier_floor, trigger_actions, trigger_pushes)
-from rules.policy import resolve_tier, select_calendar, target_for, team_of_group
+from rules.policy import resolve_tier, select_calendar, team_of_group
 from rules.schema import Rules
 
-PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 RUNNING_STATUSES = ("new", "open")
 
 
@@ -41,13 +40,6 @@ class TicketFacts(Protocol):
     reason_code: str | None
     group_id: str | None
     assignee_id: str | None
-
-
-def resolution_target(rules: Rules, priority: str, tier: str | None = None) -> timedelta:
-    """The SLA to resolve for a priority (seed 002), in working time of its calendar."""
-    target, _ = target_for(rules, "resolution", priority, tier)
-    assert target is not None, "the schema requires a resolution target for every priority"
-    return target
 
 
 def _escalate(priority: str) -> str:

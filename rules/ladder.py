@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 
 from rules.schema import CONNECTORS, Rules
 
-WEEK = 7
-
 
 @dataclass(frozen=True)
 class PersonRef:

@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rules.calendar import UTC, WorkCalendar, utc_instant
+from rules.calendar import WorkCalendar, parse_instant, utc_instant
 from rules.decision import (CLUSTER_LINK, CUSTOMER_UPDATE, FOLLOW_UP, NOTE, NOTIFY, PUBLIC_REPLY, REFUSED, TRIGGER,
                             VENDOR_CONFIRMED, VENDOR_REQUEST, VENDOR_RISK, VENDOR_UPDATE, Action, CaseMemory,
                             ClusterInfo, CustomerState, EscalationState, HeldMessage, Reason, TimelineEvent,
@@ -53,22 +53,6 @@ from rules.schema import CUSTOMER_FIELDS, Rules, field_value
 
 
 # --- values typed into custom fields -------------------------------------------------------
-
-def parse_instant(value: Any) -> datetime | None:
-    """An ISO instant or date from a custom field, as aware UTC (a bare date: midnight UTC, a
-    naive time: UTC, as the connectors read due fields); None when absent or unreadable."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else utc_instant(value)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
 
 _YES = {"yes", "y", "true", "1", "available", "capacity_available", "ok"}
 _NO = {"no", "n", "false", "0", "unavailable", "capacity_unavailable", "none"}

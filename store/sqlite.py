@@ -39,6 +39,11 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
+def _stale(now: datetime) -> str:
+    """Claims older than this belong to a worker that died."""
+    return _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
+
+
 class Store:
     """SQLite-backed durable state; one connection per thread, WAL, migrations on open."""
 
@@ -115,14 +120,13 @@ class Store:
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first."""
-        stale = _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
         with self.write_txn() as db:
             rows = db.execute(
                 "update inbox set status = 'processing', claimed_at = ?, attempts = attempts + 1 "
                 "where id in (select id from inbox where status = 'pending' "
                 "or (status = 'processing' and claimed_at < ?) order by id limit ?) "
                 "returning id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts",
-                [_iso(now), stale, limit]).fetchall()
+                [_iso(now), _stale(now), limit]).fetchall()
         keys = ["id", "connector", "delivery_key", "event_type", "ticket_id", "actor_id", "received_at", "attempts"]
         return sorted((dict(zip(keys, row)) for row in rows), key=lambda r: r["id"])
 
@@ -207,9 +211,6 @@ class Store:
                              [connector, ticket_id])
         return [{**row, "detail": json.loads(row.pop("detail_json") or "{}")} for row in rows]
 
-    def tickets(self) -> list[dict[str, Any]]:
-        return list(self.db.query("select * from tickets order by connector, ticket_id"))
-
     # --- outbox -------------------------------------------------------------------------
 
     def add_outbox(self, db: Database, *, connector: str, ticket_id: str, kind: str,
@@ -226,14 +227,13 @@ class Store:
 
     def claim_outbox(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
         """Claim outbox rows that are due (and ones a dead worker left in 'sending')."""
-        stale = _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
         with self.write_txn() as db:
             rows = db.execute(
                 "update outbox set status = 'sending', attempts = attempts + 1, next_attempt_at = ? "
                 "where id in (select id from outbox where (status = 'pending' and next_attempt_at <= ?) "
                 "or (status = 'sending' and next_attempt_at < ?) order by id limit ?) "
                 "returning id, idem_key, connector, ticket_id, kind, payload_json, attempts",
-                [_iso(now), _iso(now), stale, limit]).fetchall()
+                [_iso(now), _iso(now), _stale(now), limit]).fetchall()
         keys = ["id", "idem_key", "connector", "ticket_id", "kind", "payload_json", "attempts"]
         out = [dict(zip(keys, row)) for row in rows]
         for row in out:

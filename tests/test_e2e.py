@@ -14,13 +14,13 @@ import pytest
 from connectors.model import Ticket
 from jira.mapping import ticket_from_api as jira_ticket
 from jira.settings import JiraSettings
-from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, demo_rules_path, wait_until
-from rules import decide, load_rules
+from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
+from rules import EXAMPLE_RULES, decide, load_rules
 from store import Store
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
-RULES = load_rules(demo_rules_path())
+RULES = load_rules()
 RECONCILE_SECONDS = 1
 
 
@@ -168,7 +168,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(re
 def daytime_stack(tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
-    text = open(demo_rules_path(), encoding="utf-8").read()
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
     assert 'send_hours = "customer_day"' in text
     rules = workdir / "rules.toml"
     rules.write_text(text.replace('send_hours = "customer_day"', 'send_hours = "24x7"'), encoding="utf-8")

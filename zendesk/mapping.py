@@ -54,13 +54,7 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
 
 def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, Any]:
     """The PUT body carrying only what `update` changes; ValueError if it cannot be expressed."""
-    ticket: dict[str, Any] = {}
-    if update.priority:
-        ticket["priority"] = update.priority
-    if update.group_id:
-        ticket["group_id"] = _int_id("group_id", update.group_id)
-    if update.assignee_id:
-        ticket["assignee_id"] = _int_id("assignee_id", update.assignee_id)
+    ticket = _routing(update.priority, update.group_id, update.assignee_id)
     dues = {settings.due_field_id: update.due_at} if update.due_at else {}
     if update.due_at and not settings.due_field_id:
         raise ValueError("cannot write due_at: no due-time field (ZENDESK_DUE_FIELD_ID)")
@@ -88,6 +82,16 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
     return {"ticket": ticket}
 
 
+def _routing(priority: str | None, group_id: str | None, assignee_id: str | None) -> dict[str, Any]:
+    """Priority, group and assignee as the API takes them (numeric ids), only those given."""
+    fields: dict[str, Any] = {"priority": priority} if priority else {}
+    if group_id:
+        fields["group_id"] = _int_id("group_id", group_id)
+    if assignee_id:
+        fields["assignee_id"] = _int_id("assignee_id", assignee_id)
+    return fields
+
+
 def _int_id(name: str, value: str) -> int:
     if not (str(value).isascii() and str(value).isdigit()):
         raise ValueError(f"{name} must be a numeric Zendesk id, got {value!r}")
@@ -109,10 +113,5 @@ def follow_up_body(follow_up: FollowUp) -> dict[str, Any]:
     }
     if follow_up.problem:
         ticket["type"] = "problem"
-    if follow_up.priority:
-        ticket["priority"] = follow_up.priority
-    if follow_up.group_id:
-        ticket["group_id"] = _int_id("group_id", follow_up.group_id)
-    if follow_up.assignee_id:
-        ticket["assignee_id"] = _int_id("assignee_id", follow_up.assignee_id)
+    ticket.update(_routing(follow_up.priority, follow_up.group_id, follow_up.assignee_id))
     return {"ticket": ticket}
