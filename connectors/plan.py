@@ -54,7 +54,8 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     added = decision.tags_add - ticket.tags
     if dropped or added:
         changed["tags"] = (ticket.tags - dropped) | added
-    followers = decision.followers_add | {a.person_id for a in decision.actions if a.kind == ActionKind.NOTIFY and a.person_id}
+    notified = {a.person_id for a in decision.actions if a.kind == ActionKind.NOTIFY and a.person_id}
+    followers = decision.followers_add | notified
     if followers:
         changed["followers_add"] = frozenset(followers)
     if problem_id and any(event.kind == TimelineKind.CLUSTER_LINK for event in decision.timeline):

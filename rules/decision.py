@@ -265,7 +265,7 @@ class EscalationState:
         )
 
 
-def _bool_json(value: Any) -> bool | None:
+def _bool_json(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
@@ -504,7 +504,7 @@ class CaseMemory:
             sent=tuple(data.get("sent", ())),
         )
 
-    def evolve(self, **changes: Any) -> "CaseMemory":
+    def evolve(self, **changes: object) -> "CaseMemory":
         return replace(self, **changes)
 
 

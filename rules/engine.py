@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Callable, Mapping
 
 from rules import wording
@@ -47,11 +48,11 @@ class Context:
     actor_id: str | None = None
     actor_group_ids: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def observed_at(self) -> datetime:
         return observed_at(self.ticket, self.incoming, self.now)
 
-    @property
+    @cached_property
     def manual_stamp(self) -> datetime | None:
         """The instant that names a manual escalation request (the ticket's `updated_at`)."""
         return utc_instant(self.ticket.updated_at) if self.ticket.updated_at is not None else None
@@ -113,10 +114,10 @@ class Draft:
         merged = self.effects.get(section, Effects()) + effects
         return replace(self, effects={**self.effects, section: merged}, **changes)  # type: ignore[arg-type]
 
-    def gathered(self, kind: str) -> list:
-        """One kind of output (reasons, actions, ...) over the sections, in `ORDER`, then the rest."""
-        sections = [*ORDER[kind], *(s for s in self.effects if s not in ORDER[kind])]
-        return [item for s in sections if s in self.effects for item in getattr(self.effects[s], kind)]
+    def sections(self, kind: str) -> list[Effects]:
+        """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
+        order = ORDER[kind]
+        return [self.effects[s] for s in (*order, *(s for s in self.effects if s not in order)) if s in self.effects]
 
 
 # The order the sections' output reads in a decision (the steps run in another order).
@@ -341,7 +342,7 @@ def budget(ctx: Context, d: Draft) -> Draft:
     """Notification budget: an action key goes out once per ticket, whatever decides again."""
     sent = list(ctx.incoming.sent)
     budgeted = []
-    for action in d.gathered("actions"):
+    for action in (a for e in d.sections("actions") for a in e.actions):
         if action.key not in sent:
             budgeted.append(action)
             sent.append(action.key)
@@ -381,19 +382,21 @@ def _inputs(ctx: Context, d: Draft) -> dict[str, object]:
 def _decision(ctx: Context, d: Draft) -> Decision:
     view, outcome, told = d.clock, d.escalation, d.told
     assert told is not None and d.role is not None
-    fired = live_fired(view, tuple(dict.fromkeys((*ctx.incoming.fired, *d.gathered("fired")))))
+    fired_now = [k for e in d.sections("fired") for k in e.fired]
+    fired = live_fired(view, tuple(dict.fromkeys((*ctx.incoming.fired, *fired_now))))
+    reasons = tuple(r for e in d.sections("reasons") for r in e.reasons)
     deadlines_now = {metric: run.deadline for metric, run in view.runs.items()}
     state = d.vendor
     return Decision(
         priority=d.priority, team=d.team, group_id=d.group_id, assignee_id=d.assignee_id,
         due_at=deadlines_now["resolution"].due_at, tags_remove=d.tags_remove, escalated=d.escalated,
-        reasons=tuple(d.gathered("reasons")), inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
+        reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
                                   cluster=d.cluster, sent=d.sent),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=outcome.tags_add - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
-        timeline=tuple(sorted(d.gathered("timeline"), key=lambda e: e.at)),
+        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=lambda t: t.at)),
         next_action_at=d.next_action_at,
         vendor_eta=state.eta if state is not None and state.ended_at is None else None,
         vendor_eta_due_at=state.eta_due_at if state is not None and state.clock_running else None,

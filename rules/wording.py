@@ -27,11 +27,6 @@ def format_duration(duration: timedelta) -> str:
     return ("-" if duration < ZERO else "") + (text or f"{seconds} s")
 
 
-def utc_text(instant: datetime) -> str:
-    """`2026-06-01 08:00 UTC`."""
-    return f"{instant:%Y-%m-%d %H:%M} UTC"
-
-
 def local_text(instant: datetime, cal: WorkCalendar) -> str:
     """`Mon 2026-06-01 10:00 Europe/Berlin`."""
     return f"{instant.astimezone(cal.tz):%a %Y-%m-%d %H:%M} {cal.timezone_name}"
