@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from connectors.model import FollowUp, Ticket, TicketUpdate
 from rules import Decision
-from rules.decision import CLUSTER_LINK, FOLLOW_UP, NOTIFY, PUBLIC_REPLY
+from rules.decision import ActionKind, DeadlineState, TimelineKind
 
 
 # A due time that moves less than this is rewritten without a note (the default; see SLACLOCK_NOTE_MOVE_MINUTES).
@@ -42,11 +42,11 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     resolution = decision.deadlines.get("resolution")
     # A paused clock's deadline drifts later on every look; the field keeps the last running value
     # until the clock resumes.
-    paused = resolution is not None and resolution.state == "paused" and ticket.due_at is not None
+    paused = resolution is not None and resolution.state == DeadlineState.PAUSED and ticket.due_at is not None
     if not paused and not _same_instant(decision.due_at, ticket.due_at):
         changed["due_at"] = decision.due_at
     metric_dues = {metric: deadline.due_at for metric, deadline in decision.deadlines.items()
-                   if metric in due_metrics and deadline.state in ("active", "breached")
+                   if metric in due_metrics and deadline.state in (DeadlineState.ACTIVE, DeadlineState.BREACHED)
                    and not _same_instant(deadline.due_at, ticket.due_by_metric.get(metric))}
     if metric_dues:
         changed["due_by_metric"] = metric_dues
@@ -54,10 +54,11 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     added = decision.tags_add - ticket.tags
     if dropped or added:
         changed["tags"] = (ticket.tags - dropped) | added
-    followers = decision.followers_add | {a.person_id for a in decision.actions if a.kind == NOTIFY and a.person_id}
+    notified = {a.person_id for a in decision.actions if a.kind == ActionKind.NOTIFY and a.person_id}
+    followers = decision.followers_add | notified
     if followers:
         changed["followers_add"] = frozenset(followers)
-    if problem_id and any(event.kind == CLUSTER_LINK for event in decision.timeline):
+    if problem_id and any(event.kind == TimelineKind.CLUSTER_LINK for event in decision.timeline):
         changed["problem_id"] = problem_id
     note = note_for(ticket, decision, changed, note_move)
     return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
@@ -67,7 +68,7 @@ def follow_ups(ticket: Ticket, decision: Decision) -> list[tuple[str, FollowUp]]
     """(action key, FollowUp) for each linked ticket the decision asks for."""
     return [(a.key, FollowUp(original_id=ticket.ticket_id, subject=a.subject, body=a.body, group_id=a.group_id,
                              assignee_id=a.assignee_id, priority=a.priority))
-            for a in decision.actions if a.kind == FOLLOW_UP]
+            for a in decision.actions if a.kind == ActionKind.FOLLOW_UP]
 
 
 def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta) -> list[tuple[str, str]]:
@@ -104,7 +105,7 @@ def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], not
     if "tags" in changed and decision.tags_remove & ticket.tags:
         parts.append("removed tag " + ", ".join(sorted(decision.tags_remove & ticket.tags)))
     # Escalation warnings, level changes, milestones and notifications each bring their own line.
-    action_lines = [a.text for a in decision.actions if a.text and a.kind != PUBLIC_REPLY]
+    action_lines = [a.text for a in decision.actions if a.text and a.kind != ActionKind.PUBLIC_REPLY]
     if not parts and not action_lines:
         return None
     why = "; ".join(r.text for r in decision.reasons if r.field in fields)

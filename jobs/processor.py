@@ -15,7 +15,7 @@ from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
 from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
-from rules.decision import PUBLIC_REPLY
+from rules.decision import ActionKind
 from store import Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Processor:
                                       payload=follow_up_to_json(follow_up), now=now,
                                       idem_key=f"slaclock-{connector_name}-{ticket_id}-{key}")
             for action in decision.actions:
-                if action.kind == PUBLIC_REPLY and action.text:
+                if action.kind == ActionKind.PUBLIC_REPLY and action.text:
                     # Its own row: a Zendesk update carries one comment, and the internal note takes it.
                     self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="public_reply",
                                           payload={"text": action.text}, now=now,

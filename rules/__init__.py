@@ -3,8 +3,9 @@ from rules.calendar import ALWAYS_OPEN, WorkCalendar, parse_instant
 from rules.decision import (Action, BasisChange, CaseMemory, Climb, ClusterInfo, CustomerState, Deadline, Decision,
                             EscalationState, HeldMessage, Reason, StatusChange, TimelineEvent, VendorState,
                             VendorUpdate)
-from rules.engine import TicketFacts, decide
+from rules.engine import decide
 from rules.explain import explain_clock
+from rules.facts import TicketFacts
 from rules.recurring import CaseSummary, Cluster, case_summary, recurring_clusters
 from rules.schema import EXAMPLE_RULES, METRICS, PRIORITIES, Rules, RulesError, load_rules, parse_rules
 

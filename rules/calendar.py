@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -35,7 +35,7 @@ WallInterval = tuple[int, int]  # [start, end) in seconds since local midnight, 
 Period = tuple[datetime, datetime]  # [open, close) in UTC
 
 
-def parse_instant(value: Any) -> datetime | None:
+def parse_instant(value: object) -> datetime | None:
     """An ISO instant or date (Zendesk `…Z`, Jira `….123+0000`, a custom field's text) as aware UTC:
     a bare date is midnight UTC, a naive time is UTC. None when absent or unreadable: an agent may
     type anything into a field, and slaclock simply writes its own fields again."""

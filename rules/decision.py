@@ -4,12 +4,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Mapping
 
 from rules.ladder import LadderSnapshot, LevelSnapshot, PersonRef
 
-# Deadline states.
-ACTIVE, PAUSED, STOPPED, BREACHED = "active", "paused", "stopped", "breached"
+
+class DeadlineState(StrEnum):
+    """Where a metric's clock stands; breached: running and past due."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    BREACHED = "breached"
+
+
+class BasisMode(StrEnum):
+    """How a basis change treats the running clock (see `BasisChange`)."""
+
+    START = "start"
+    REDERIVE = "rederive"
+    CARRY = "carry"
+
+
+class ActionKind(StrEnum):
+    """An internal note line, a linked follow-up ticket, a notification to a person, a public comment."""
+
+    NOTE = "note"
+    FOLLOW_UP = "follow_up"
+    NOTIFY = "notify"
+    PUBLIC_REPLY = "public_reply"
+
+
+class TimelineKind(StrEnum):
+    """What a `TimelineEvent` records."""
+
+    WARNING = "warning"
+    ESCALATION = "escalation"
+    LEVEL_CHANGE = "level_change"
+    BREACH = "breach"
+    MILESTONE = "milestone"
+    FIRST_RESPONSE_AFTER_ESCALATION = "first_response_after_escalation"
+    TRIGGER = "trigger"
+    REFUSED = "refused"
+    VENDOR_REQUEST = "vendor_request"
+    VENDOR_UPDATE = "vendor_update"
+    VENDOR_CONFIRMED = "vendor_confirmed"
+    VENDOR_RISK = "vendor_risk"
+    CUSTOMER_UPDATE = "customer_update"
+    CLUSTER_LINK = "cluster_link"
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -35,7 +78,7 @@ class Deadline:
 
     metric: str  # first_response | next_update | resolution
     cycle: int  # 1 for the first; a reopening with on_reopen = "new_cycle" starts the next
-    state: str  # active | paused | stopped | breached (running and past due)
+    state: DeadlineState
     due_at: datetime
     started_at: datetime
     target: timedelta  # working time allowed
@@ -102,26 +145,11 @@ class BasisChange:
     tier: str | None
     team: str | None
     calendar: str
-    mode: str = "start"
+    mode: BasisMode = BasisMode.START
 
     def same_basis(self, other: "BasisChange") -> bool:
         return (self.priority, self.tier, self.team, self.calendar) == (
             other.priority, other.tier, other.team, other.calendar)
-
-
-# Action kinds: an internal note line, a linked follow-up ticket, a notification to a person, a
-# public comment to the customer.
-NOTE, FOLLOW_UP, NOTIFY, PUBLIC_REPLY = "note", "follow_up", "notify", "public_reply"
-ACTION_KINDS = (NOTE, FOLLOW_UP, NOTIFY, PUBLIC_REPLY)
-# Timeline event kinds.
-WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE = "warning", "escalation", "level_change", "breach", "milestone"
-FIRST_RESPONSE_AFTER_ESCALATION = "first_response_after_escalation"
-TRIGGER, REFUSED = "trigger", "refused"
-VENDOR_REQUEST, VENDOR_UPDATE, VENDOR_CONFIRMED, VENDOR_RISK = (
-    "vendor_request", "vendor_update", "vendor_confirmed", "vendor_risk")
-CUSTOMER_UPDATE, CLUSTER_LINK = "customer_update", "cluster_link"
-TIMELINE_KINDS = (WARNING, ESCALATION, LEVEL_CHANGE, BREACH, MILESTONE, FIRST_RESPONSE_AFTER_ESCALATION, TRIGGER,
-                  REFUSED, VENDOR_REQUEST, VENDOR_UPDATE, VENDOR_CONFIRMED, VENDOR_RISK, CUSTOMER_UPDATE, CLUSTER_LINK)
 
 
 @dataclass(frozen=True)
@@ -148,7 +176,7 @@ class Action:
     """
 
     key: str
-    kind: str
+    kind: ActionKind
     text: str = ""
     subject: str = ""
     body: str = ""
@@ -172,7 +200,7 @@ class TimelineEvent:
     cluster_link. `at` may lie before the decision's `now` (a threshold reached while no decision ran).
     """
 
-    kind: str
+    kind: TimelineKind
     at: datetime
     key: str = ""
     metric: str | None = None
@@ -237,7 +265,7 @@ class EscalationState:
         )
 
 
-def _bool_json(value: Any) -> bool | None:
+def _bool_json(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
@@ -476,7 +504,7 @@ class CaseMemory:
             sent=tuple(data.get("sent", ())),
         )
 
-    def evolve(self, **changes: Any) -> "CaseMemory":
+    def evolve(self, **changes: object) -> "CaseMemory":
         return replace(self, **changes)
 
 

@@ -1,210 +1,409 @@
 """The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O.
 
-The actor's right to a manual escalation and the tier's priority floor, then routing and
-priority, the SLA clock (`observe`), the vendor loop and the triggers (`rules.people`), the
-escalation (`rules.escalation`): thresholds reached, ladder levels climbed, milestones; then
-what the customer hears, the notification budget, and when to look again (`next_action_at`).
+`decide` runs `STEPS` in order, each a small function `(Context, Draft) -> Draft`: what the
+ticket asks for (the actor's right to a manual escalation, the tier's priority floor), routing,
+the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
+the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
+words, the vendor handover, the triggers' notes, the recurring-issue link, what the customer
+hears (`rules.customer_updates`), the notification budget and when to look again. Each step
+adds its `Effects` under a section; `ORDER` says in which order the sections read.
+A new rule is a new step.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from functools import cached_property
+from typing import Callable, Mapping
 
+from rules import wording
 from rules.calendar import utc_instant
-from rules.decision import (STOPPED, TRIGGER, Action, BasisChange, CaseMemory, ClusterInfo, Decision, Reason,
-                            StatusChange, TimelineEvent, VendorUpdate)
-from rules.escalation import Escalator, format_duration, higher  # noqa: F401 (format_duration: explain)
-from rules.metrics import MetricRun, freeze, run_clock
-from rules.people import (ActorRole, CustomerDesk, TriggerStep, VendorDesk, actor_role, cluster_note, is_vendor,
-                          refusal, tier_floor, trigger_actions, trigger_pushes)
-from rules.policy import resolve_tier, select_calendar, team_of_group
+from rules.clock import ClockView, clock_reasons, observe, observed_at
+from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
+from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Reason, TimelineEvent, TimelineKind,
+                            VendorState, VendorUpdate)
+from rules.effects import Effects, earliest
+from rules.escalation import Escalator, Outcome, Push, higher, live_fired
+from rules.facts import TicketFacts
+from rules.policy import resolve_tier, team_of_group
+from rules.roles import ActorRole, actor_role, refusal
 from rules.schema import Rules
+from rules.triggers import tier_floor, trigger_actions, trigger_pushes
+from rules.vendor import CustomerMessage, VendorDesk, is_vendor
 
-RUNNING_STATUSES = ("new", "open")
+MAX_REDERIVE = 16  # clock re-derivations per decision; each raises the priority or moves the team
 
 
-class TicketFacts(Protocol):
-    """What the engine reads from a ticket (connectors.Ticket satisfies it).
+@dataclass(frozen=True)
+class Context:
+    """What a decision starts from: the ticket, the rules, `now`, the incoming memory, the event."""
 
-    Optional, read when present: `status` (default "open"), `updated_at` (when the change
-    happened; default `now`), `organization_id` and `custom_fields` (tier, vendor ETA, promised
-    date, customer time zone), `subject` and `description` (trigger keywords), `ticket_id`, and
-    `agent_reply_at` (a public agent reply this event reports; also a `decide` parameter).
-    """
+    ticket: TicketFacts
+    rules: Rules
+    now: datetime
+    incoming: CaseMemory
+    agent_reply_at: datetime | None = None
+    vendor_update: VendorUpdate | None = None
+    cluster: ClusterInfo | None = None
+    actor_id: str | None = None
+    actor_group_ids: frozenset[str] = frozenset()
 
-    connector: str
-    priority: str | None
-    opened_at: datetime
-    tags: frozenset[str]
-    reason_code: str | None
-    group_id: str | None
-    assignee_id: str | None
+    @cached_property
+    def observed_at(self) -> datetime:
+        return observed_at(self.ticket, self.incoming, self.now)
 
+    @cached_property
+    def manual_stamp(self) -> datetime | None:
+        """The instant that names a manual escalation request (the ticket's `updated_at`)."""
+        return utc_instant(self.ticket.updated_at) if self.ticket.updated_at is not None else None
+
+    @property
+    def first_sight(self) -> bool:
+        """Never decided on before."""
+        return not self.incoming.statuses and not self.incoming.routed
+
+    @property
+    def has_actor(self) -> bool:
+        return self.actor_id is not None or bool(self.actor_group_ids)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A decision in the making; each step returns an evolved copy."""
+
+    memory: CaseMemory  # the incoming memory, routed
+    role: ActorRole | None = None
+    priority: str = "normal"  # before the escalation; after it, the decision's
+    escalated: bool = False  # the escalation tag asks for a climb (and may)
+    tags_remove: frozenset[str] = frozenset()
+    team: str | None = None  # the decision's team / group / assignee (None: no change)
+    group_id: str | None = None
+    assignee_id: str | None = None
+    current_team: str | None = None  # the team working the case before the escalation
+    view: ClockView | None = None
+    vendor: VendorState | None = None
+    vendor_pushes: tuple[Push, ...] = ()
+    trigger_pushes: tuple[Push, ...] = ()
+    messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
+    outcome: Outcome | None = None
+    changed_at: datetime | None = None  # when the escalation first changed priority or team
+    cluster: ClusterInfo | None = None
+    told: Told | None = None
+    actions: tuple[Action, ...] = ()  # after the notification budget
+    sent: tuple[str, ...] = ()
+    next_action_at: datetime | None = None
+    effects: Mapping[str, Effects] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> ClockView:
+        assert self.view is not None, "the clock step runs first"
+        return self.view
+
+    @property
+    def escalation(self) -> Outcome:
+        assert self.outcome is not None, "the escalation step runs first"
+        return self.outcome
+
+    @property
+    def working_team(self) -> str | None:
+        """The team working the case after the escalation."""
+        return self.escalation.team or self.current_team
+
+    def plus(self, section: str, effects: Effects, **changes: object) -> Draft:
+        """This draft with `effects` added to `section`, and `changes`."""
+        merged = self.effects.get(section, Effects()) + effects
+        return replace(self, effects={**self.effects, section: merged}, **changes)  # type: ignore[arg-type]
+
+    def sections(self, kind: str) -> list[Effects]:
+        """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
+        order = ORDER[kind]
+        return [self.effects[s] for s in (*order, *(s for s in self.effects if s not in order)) if s in self.effects]
+
+
+# The order the sections' output reads in a decision (the steps run in another order).
+ORDER: dict[str, tuple[str, ...]] = {
+    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer"),
+    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer"),
+    "timeline": ("asked", "vendor", "escalation", "cluster", "customer"),
+    "fired": ("escalation", "asked", "vendor"),
+}
+
+Step = Callable[[Context, Draft], Draft]
+
+
+# --- the steps --------------------------------------------------------------------------
 
 def _escalate(priority: str) -> str:
     # Seed 002: escalation bumps to high, or keeps urgent.
     return "urgent" if priority == "urgent" else "high"
 
 
-def _priority(ticket: TicketFacts, rules: Rules, refused: str | None = None
+def _refused(ctx: Context, role: ActorRole) -> tuple[str | None, Effects]:
+    """Seed 002: an escalation asked for by tag needs the `escalate` right (once per request)."""
+    stamp = (ctx.manual_stamp or ctx.now).isoformat()
+    if ctx.rules.escalation.tag not in ctx.ticket.tags or f"manual:{stamp}" in ctx.incoming.fired:
+        return None, Effects()
+    if f"refused:{stamp}" in ctx.incoming.fired:
+        return wording.refused_earlier(), Effects()
+    if not role.may("escalate"):
+        return (wording.may_not_escalate(role.role, role.why, role.rule),
+                refusal(ctx.rules, role, ctx.actor_id, f"refused:{stamp}", ctx.observed_at))
+    return None, Effects()
+
+
+def _priority(ticket: TicketFacts, rules: Rules, refused: str | None
               ) -> tuple[str, bool, frozenset[str], list[Reason]]:
     """`refused`: why a manual escalation asked for by tag is refused (the tag still goes)."""
     reasons: list[Reason] = []
     priority = ticket.priority or "normal"
     if not ticket.priority:
-        reasons.append(Reason("sla.default_priority", "no priority set: normal assumed", "priority"))
+        reasons.append(Reason("sla.default_priority", wording.DEFAULT_PRIORITY, "priority"))
     escalated = rules.escalation.tag in ticket.tags
     tags_remove: frozenset[str] = frozenset()
     if escalated and refused is not None:
         escalated = False
         tags_remove = frozenset({rules.escalation.tag})
-        reasons.append(Reason("escalation.tag", f"escalation asked by tag {rules.escalation.tag} refused: {refused}",
-                              "priority"))
+        reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
         if ticket.priority:
-            reasons.append(Reason("sla.priority", f"priority {priority} as set on the ticket", "priority"))
+            reasons.append(Reason("sla.priority", wording.priority_as_set(priority), "priority"))
     elif escalated:
         new_priority = _escalate(priority)
-        reasons.append(Reason("escalation.tag", f"escalation asked by tag {rules.escalation.tag}: "
-                              f"priority {priority} → {new_priority}", "priority"))
+        reasons.append(Reason("escalation.tag", wording.tag_escalates(rules.escalation.tag, priority, new_priority),
+                              "priority"))
         priority = new_priority
         tags_remove = frozenset({rules.escalation.tag})
     elif ticket.priority:
-        reasons.append(Reason("sla.priority", f"priority {priority} as set on the ticket", "priority"))
+        reasons.append(Reason("sla.priority", wording.priority_as_set(priority), "priority"))
     return priority, escalated, tags_remove, reasons
 
 
-def _route(ticket: TicketFacts, rules: Rules, memory: CaseMemory
-           ) -> tuple[str | None, str | None, str | None, list[Reason]]:
-    # Route on first sight and whenever the reason code changes; otherwise an agent's
-    # manual re-route stands.
+def _floor(ctx: Context, priority: str) -> tuple[str, Effects]:
+    """Seed 003, high-value account: the tier's priority floor; logged once as trigger high_value."""
+    tier = resolve_tier(ctx.ticket, ctx.rules)[0]
+    floor = tier_floor(ctx.rules, tier)
+    if tier is None or floor is None or higher(priority, floor) == priority:
+        return priority, Effects()
+    text = wording.tier_floor(tier, priority, floor)
+    effects = Effects(reasons=(Reason(f"tiers.{tier}.priority_floor", text, "priority"),))
+    key = f"trigger:tier_floor:{tier}"
+    if key not in ctx.incoming.fired:
+        effects = effects.add(fired=[key], timeline=[TimelineEvent(
+            TimelineKind.TRIGGER, ctx.observed_at, key, threshold="high_value", text=wording.tier_floor_event(text))])
+    return floor, effects
+
+
+def asked(ctx: Context, d: Draft) -> Draft:
+    """What the ticket asks for before the clock runs: a manual escalation (or its refusal), a tier's floor."""
+    role = actor_role(ctx.rules, ctx.ticket.connector, ctx.actor_id, ctx.actor_group_ids)
+    refused, refusal_effects = _refused(ctx, role)
+    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused)
+    priority, floor_effects = _floor(ctx, priority)
+    effects = Effects(reasons=tuple(reasons)) + refusal_effects + floor_effects
+    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove)
+
+
+def route(ctx: Context, d: Draft) -> Draft:
+    """Route on first sight and whenever the reason code changes; otherwise an agent's manual re-route stands."""
+    ticket, rules, memory = ctx.ticket, ctx.rules, d.memory
+    current = team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
     if memory.routed and memory.routed_reason_code == ticket.reason_code:
-        return None, None, None, []
+        return replace(d, current_team=current)
     code = ticket.reason_code
     if code in rules.routing.reason_codes:
         team = rules.routing.reason_codes[code]
-        reason = Reason(f"routing.reason_codes.{code}", f"reason code {code} → {team}", "team")
+        reason = Reason(f"routing.reason_codes.{code}", wording.routed(code, team, False), "team")
     else:
         team = rules.routing.default_team
-        reason = Reason("routing.default_team", f"reason code {code or 'none'} → {team} (default)", "team")
+        reason = Reason("routing.default_team", wording.routed(code, team, True), "team")
     target = getattr(rules.teams[team], ticket.connector, None)
     group_id, assignee_id = (target.group_id, target.assignee_id) if target else (None, None)
-    return team, group_id, assignee_id, [reason]
+    return d.plus("route", Effects(reasons=(reason,)), team=team, group_id=group_id, assignee_id=assignee_id,
+                  current_team=team, memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
 
 
-def _observed_at(ticket: TicketFacts, memory: CaseMemory, now: datetime) -> datetime:
-    """When the change seen now happened: the ticket's `updated_at`, kept between the last
-    recorded change and `now` (webhooks can be late; `updated_at` is closer to the truth)."""
-    floor = max([utc_instant(ticket.opened_at)] + [s.at for s in memory.statuses[-1:]]
-                + [b.at for b in memory.bases[-1:]])
-    updated = getattr(ticket, "updated_at", None)
-    updated = utc_instant(updated) if updated is not None else now
-    return min(max(updated, floor), max(now, floor))
+def clock(ctx: Context, d: Draft) -> Draft:
+    """The SLA clock at the asked priority and the current team."""
+    return replace(d, view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
+                                   ctx.agent_reply_at))
 
 
-@dataclass(frozen=True)
-class ClockView:
-    """The SLA clock as `decide` and `explain_clock` see it."""
-
-    priority: str
-    tier: str | None
-    tier_rule: str
-    tier_why: str
-    team: str | None
-    calendar: str
-    calendar_rule: str
-    memory: CaseMemory
-    runs: dict[str, MetricRun]
+def vendor(ctx: Context, d: Draft) -> Draft:
+    """The vendor loop (seed 000): a request cycle, the vendor's word, confirmed or SLA risk."""
+    view = d.clock
+    res = view.resolution
+    due_before = res.deadline.due_at if res is not None else None
+    desk = VendorDesk(ctx.ticket, ctx.rules, ctx.now, view.memory.vendor, view.memory.fired)
+    desk.follow(d.current_team, ctx.observed_at, due_before, view.running)
+    desk.updates(ctx.vendor_update, ctx.observed_at)
+    desk.outcomes(due_before, view.running)
+    return d.plus("vendor", desk.effects, vendor=desk.state, vendor_pushes=tuple(desk.pushes),
+                  messages=(*d.messages, *desk.messages))
 
 
-def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
-            team: str | None, agent_reply_at: datetime | None = None,
-            basis_at: datetime | None = None) -> ClockView:
-    """Fold what is seen now into the memory (status, reply, basis) and run the clock.
-
-    `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
-    the priority at the instant a threshold was reached), the instant it took effect.
-    """
-    at = _observed_at(ticket, memory, now)
-    opened_at = utc_instant(ticket.opened_at)
-    status = getattr(ticket, "status", None) or "open"
-    statuses = memory.statuses
-    if not statuses:
-        # First sight: the case opened running; a later status is assumed to date from `at`.
-        statuses = (StatusChange(opened_at, status),)
-        if status not in RUNNING_STATUSES and at > opened_at:
-            statuses = (StatusChange(opened_at, "open"), StatusChange(at, status))
-    elif status != statuses[-1].status:
-        statuses = (*statuses, StatusChange(at, status))
-
-    reply = agent_reply_at or getattr(ticket, "agent_reply_at", None)
-    reply = utc_instant(reply) if reply is not None else None
-    first_reply, last_reply = memory.first_reply_at, memory.last_reply_at
-    if reply is not None:
-        first_reply = min(first_reply, reply) if first_reply else reply
-        last_reply = max(last_reply, reply) if last_reply else reply
-
-    tier, tier_rule, tier_why = resolve_tier(ticket, rules)
-    calendar, calendar_rule = select_calendar(rules, priority, tier, team)
-    basis = BasisChange(opened_at, priority, tier, team, calendar)
-    bases = memory.bases
-    if not bases:
-        bases = (basis,)
-    elif not bases[-1].same_basis(basis):
-        previous = bases[-1]
-        changed = [k for k in ("priority", "tier", "team", "calendar") if getattr(previous, k) != getattr(basis, k)]
-        carry = any(getattr(rules.sla.recompute, k) == "carry" for k in changed)
-        since = min(max(basis_at, previous.at), now) if basis_at is not None else at
-        bases = (*bases, BasisChange(since, priority, tier, team, calendar, "carry" if carry else "rederive"))
-
-    memory = memory.evolve(statuses=statuses, bases=bases, first_reply_at=first_reply, last_reply_at=last_reply,
-                           seen_at=max(memory.seen_at, now) if memory.seen_at else now)
-    runs = run_clock(rules, memory, opened_at, now)
-    memory = memory.evolve(results=freeze(memory, runs))
-    return ClockView(priority, tier, tier_rule, tier_why, team, calendar, calendar_rule, memory, runs)
+def triggers(ctx: Context, d: Draft) -> Draft:
+    """The escalation triggers (seed 003) that fire by now, while the case is open."""
+    view = d.clock
+    if not view.running:
+        return d
+    pushes, effects = trigger_pushes(ctx.ticket, ctx.rules, view.memory, ctx.observed_at, ctx.now)
+    return d.plus("triggers", effects, trigger_pushes=pushes)
 
 
-@dataclass
-class _Asked:
-    """What the ticket asks for before the clock runs: a refused manual escalation, a tier's floor."""
-
-    refused: str | None = None  # why the escalation tag is refused (None: not refused)
-    actions: list[Action] = field(default_factory=list)
-    timeline: list[TimelineEvent] = field(default_factory=list)
-    fired: list[str] = field(default_factory=list)
-    reasons: list[Reason] = field(default_factory=list)
-
-
-def _check_manual(ticket: TicketFacts, rules: Rules, memory: CaseMemory, role: ActorRole, actor_id: str | None,
-                  stamp: str, at: datetime, asked: _Asked) -> None:
-    """Seed 002: an escalation asked for by tag needs the `escalate` right (once per request)."""
-    if rules.escalation.tag not in ticket.tags or f"manual:{stamp}" in memory.fired:
-        return
-    if f"refused:{stamp}" in memory.fired:
-        asked.refused = "refused earlier (see the note)"
-    elif not role.may("escalate"):
-        asked.refused = f"role {role.role} ({role.why}, {role.rule}) may not escalate"
-        note, event, reason = refusal(rules, ticket, role, actor_id, f"refused:{stamp}", at)
-        asked.actions.append(note)
-        asked.timeline.append(event)
-        asked.fired.append(f"refused:{stamp}")
-        asked.reasons.append(reason)
+def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
+    """Fire what has been reached; a level that raises the priority or hands the case to another
+    team re-derives the clock (as the escalation tag does), which may reach more."""
+    view = d.clock
+    escalator.run(view, d.escalated)
+    for _ in range(MAX_REDERIVE):
+        want_priority = higher(view.priority, escalator.priority)
+        want_team = escalator.level_team() or view.team
+        if (want_priority, want_team) == (view.priority, view.team):
+            break
+        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, want_priority, want_team, ctx.agent_reply_at,
+                       basis_at=escalator.changed_at)
+        escalator.run(view, d.escalated)
+    return view
 
 
-def _floor(ticket: TicketFacts, rules: Rules, memory: CaseMemory, priority: str, at: datetime, asked: _Asked) -> str:
-    """Seed 003, high-value account: the tier's priority floor; logged once as trigger high_value."""
-    tier = resolve_tier(ticket, rules)[0]
-    floor = tier_floor(rules, tier)
-    if floor is None or higher(priority, floor) == priority:
-        return priority
-    text = f"tier {tier} is a high-value account: priority {priority} → {floor} (its floor)"
-    asked.reasons.append(Reason(f"tiers.{tier}.priority_floor", text, "priority"))
-    key = f"trigger:tier_floor:{tier}"
-    if key not in memory.fired:
-        asked.fired.append(key)
-        asked.timeline.append(TimelineEvent(TRIGGER, at, key, threshold="high_value",
-                                            text=f"escalation trigger high_value: {text}"))
-    return floor
+def escalation(ctx: Context, d: Draft) -> Draft:
+    """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
+    escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
+                          manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes))
+    view = _rederive(ctx, d, escalator)
+    outcome = escalator.finish(view, view.priority)
+    reasons = []
+    if view.priority != d.priority:
+        reasons.append(Reason(outcome.priority_rule, wording.escalation_raises(d.priority, view.priority,
+                                                                               outcome.level), "priority"))
+    team, group_id, assignee_id = d.team, d.group_id, d.assignee_id
+    if outcome.group_id or outcome.assignee_id:
+        team, group_id, assignee_id = outcome.team or d.current_team, outcome.group_id, outcome.assignee_id
+        reasons.append(Reason(outcome.level_rule, wording.escalated_owner(outcome.level, outcome.owner,
+                                                                          outcome.team), "team"))
+        if outcome.team:
+            view = replace(view, memory=view.memory.evolve(team=outcome.team))
+    return d.plus("escalation", Effects(reasons=tuple(reasons)) + outcome.effects, view=view,
+                  priority=view.priority, team=team, group_id=group_id, assignee_id=assignee_id, outcome=outcome,
+                  changed_at=escalator.changed_at)
+
+
+def deadlines(ctx: Context, d: Draft) -> Draft:
+    """The tier, the calendar and every deadline, in words."""
+    return d.plus("clock", Effects(reasons=clock_reasons(d.clock, ctx.rules, d.priority)))
+
+
+def handover(ctx: Context, d: Draft) -> Draft:
+    """An escalation that hands the case to a vendor team starts a request cycle there."""
+    team = d.working_team
+    if team == d.current_team or not is_vendor(ctx.rules, team):
+        return d
+    view = d.clock
+    desk = VendorDesk(ctx.ticket, ctx.rules, ctx.now, d.vendor, view.memory.fired)
+    desk.follow(team, d.changed_at or ctx.now, view.runs["resolution"].deadline.due_at, view.running)
+    return d.plus("vendor", desk.effects, vendor=desk.state)
+
+
+def trigger_notes(ctx: Context, d: Draft) -> Draft:
+    """The note and notifications of each trigger that fired in this decision."""
+    fired_now = set(d.escalation.effects.fired)
+    return d.plus("triggers", trigger_actions(ctx.ticket, ctx.rules, d.trigger_pushes, fired_now))
+
+
+def cluster(ctx: Context, d: Draft) -> Draft:
+    """A member of a recurring-issue cluster: a note once, and the customer hears of the link."""
+    found = ctx.cluster or ctx.incoming.cluster
+    if found is None:
+        return d
+    note, event, reason = cluster_note(ctx.rules, found, ctx.observed_at)
+    if note.key in ctx.incoming.sent:
+        return d.plus("cluster", Effects(reasons=(reason,)), cluster=found)
+    linked = CustomerMessage(f"customer:linked:{found.key}", "linked", ctx.observed_at)
+    return d.plus("cluster", Effects(actions=(note,), timeline=(event,), reasons=(reason,)), cluster=found,
+                  messages=(*d.messages, linked))
+
+
+def customer(ctx: Context, d: Draft) -> Draft:
+    """What the customer hears now (a climb, a vendor outcome, the link, the cadence) and next."""
+    view, outcome = d.clock, d.escalation
+    state = outcome.state
+    requests = [CustomerMessage(f"customer:escalated:{state.cycle}:{state.level}", "escalated", state.level_since)
+                ] if outcome.climbed and state is not None and state.level > 0 else []
+    resolution = view.runs["resolution"].deadline
+    case = CaseNow(priority=d.priority, team=d.working_team, tier=view.tier,
+                   sla_calendar=ctx.rules.calendar(view.calendar), escalation=state, cycle=resolution.cycle,
+                   running=view.running, due_at=resolution.due_at, cluster=d.cluster)
+    desk = CustomerDesk(ctx.ticket, ctx.rules, ctx.now, view.memory.evolve(escalation=state, vendor=d.vendor), case)
+    told = desk.run([*requests, *d.messages])
+    return d.plus("customer", told.effects, told=told)
+
+
+def budget(ctx: Context, d: Draft) -> Draft:
+    """Notification budget: an action key goes out once per ticket, whatever decides again."""
+    sent = list(ctx.incoming.sent)
+    budgeted = []
+    for action in (a for e in d.sections("actions") for a in e.actions):
+        if action.key not in sent:
+            budgeted.append(action)
+            sent.append(action.key)
+    told_keys = d.told.sent_keys if d.told is not None else ()
+    sent += [k for k in told_keys if k not in sent]
+    return replace(d, actions=tuple(budgeted), sent=tuple(sent))
+
+
+def next_look(ctx: Context, d: Draft) -> Draft:
+    """When to decide again by time alone: the earliest next look any section asked for."""
+    at = earliest(*(e.next_at for e in d.effects.values()))
+    return replace(d, next_action_at=at if at is not None and at > ctx.now else None)
+
+
+STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, escalation, deadlines, handover, trigger_notes,
+                           cluster, customer, budget, next_look)
+
+
+# --- the decision -----------------------------------------------------------------------
+
+def _inputs(ctx: Context, d: Draft) -> dict[str, object]:
+    ticket = ctx.ticket
+    return {
+        "priority": ticket.priority,
+        "reason_code": ticket.reason_code,
+        "opened_at": ticket.opened_at.isoformat(),
+        "tags": sorted(ticket.tags),
+        "status": ticket.status,
+        "organization_id": ticket.organization_id,
+        "now": ctx.now.isoformat(),
+        **({"actor_id": ctx.actor_id, "actor_role": d.role.role} if ctx.has_actor and d.role else {}),
+        **({"vendor_update": ctx.vendor_update.to_json()} if ctx.vendor_update is not None else {}),
+        **({"cluster": d.cluster.key} if d.cluster is not None else {}),
+    }
+
+
+def _decision(ctx: Context, d: Draft) -> Decision:
+    view, outcome, told = d.clock, d.escalation, d.told
+    assert told is not None and d.role is not None
+    fired_now = [k for e in d.sections("fired") for k in e.fired]
+    fired = live_fired(view, tuple(dict.fromkeys((*ctx.incoming.fired, *fired_now))))
+    reasons = tuple(r for e in d.sections("reasons") for r in e.reasons)
+    deadlines_now = {metric: run.deadline for metric, run in view.runs.items()}
+    state = d.vendor
+    return Decision(
+        priority=d.priority, team=d.team, group_id=d.group_id, assignee_id=d.assignee_id,
+        due_at=deadlines_now["resolution"].due_at, tags_remove=d.tags_remove, escalated=d.escalated,
+        reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
+        memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
+                                  cluster=d.cluster, sent=d.sent),
+        deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
+        tags_add=outcome.tags_add - d.tags_remove, followers_add=outcome.followers_add,
+        escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
+        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=lambda t: t.at)),
+        next_action_at=d.next_action_at,
+        vendor_eta=state.eta if state is not None and state.ended_at is None else None,
+        vendor_eta_due_at=state.eta_due_at if state is not None and state.clock_running else None,
+        next_customer_update_at=told.next_update_at,
+        actor_role=d.role.role if ctx.has_actor else None,
+        cluster_key=d.cluster.key if d.cluster is not None else None,
+    )
 
 
 def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
@@ -212,162 +411,14 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset()) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
-    now = utc_instant(now)
     memory = memory or CaseMemory()
-    incoming = memory
-    first_sight = not memory.statuses and not memory.routed  # never decided on before
-    updated = getattr(ticket, "updated_at", None)
-    manual_stamp = utc_instant(updated) if updated is not None else None
-    observed_at = _observed_at(ticket, memory, now)
-
-    role = actor_role(rules, ticket.connector, actor_id, actor_group_ids)
-    asked = _Asked()
-    _check_manual(ticket, rules, memory, role, actor_id, (manual_stamp or now).isoformat(), observed_at, asked)
-    priority, escalated, tags_remove, reasons = _priority(ticket, rules, asked.refused)
-    priority = _floor(ticket, rules, memory, priority, observed_at, asked)
-    reasons += asked.reasons
-    team, group_id, assignee_id, route_reasons = _route(ticket, rules, memory)
-    reasons += route_reasons
-    if team:
-        memory = memory.evolve(routed_reason_code=ticket.reason_code, routed=True, team=team)
-    current_team = team or team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
-    view = observe(ticket, rules, now, memory, priority, current_team, agent_reply_at)
-
-    # The vendor loop (seed 000) and the triggers (seed 003) push climbs into the escalation.
-    res = view.runs.get("resolution")
-    running = res is not None and res.deadline.state != STOPPED
-    due_before = res.deadline.due_at if res is not None else None
-    vendor = VendorDesk(ticket, rules, now, view.memory)
-    vendor.follow(current_team, observed_at, due_before, running)
-    vendor.updates(vendor_update, observed_at)
-    vendor.outcomes(due_before, running)
-    triggers = trigger_pushes(ticket, rules, view.memory, observed_at, now) if running else TriggerStep()
-
-    # Escalation: fire what has been reached; a level that raises the priority or hands the case
-    # to another team re-derives the clock (as the escalation tag does), which may reach more.
-    escalator = Escalator(ticket, rules, now, view.memory, team=current_team, manual_stamp=manual_stamp,
-                          manual_at=observed_at, first_sight=first_sight,
-                          pushes=tuple(vendor.step.pushes + triggers.pushes))
-    escalator.run(view, escalated)
-    for _ in range(16):
-        want_priority = higher(view.priority, escalator.priority)
-        want_team = escalator.level_team() or view.team
-        if (want_priority, want_team) == (view.priority, view.team):
-            break
-        view = observe(ticket, rules, now, memory, want_priority, want_team, agent_reply_at,
-                       basis_at=escalator.changed_at)
-        escalator.run(view, escalated)
-    outcome = escalator.finish(view, view.priority)
-    if view.priority != priority:
-        reasons.append(Reason(outcome.priority_rule, f"priority {priority} → {view.priority}: escalation "
-                              f"({outcome.level or 'no ladder'}) raises it (never lowers it)", "priority"))
-        priority = view.priority
-    if outcome.group_id or outcome.assignee_id:
-        team, group_id, assignee_id = outcome.team or current_team, outcome.group_id, outcome.assignee_id
-        owner = f"escalated to level {outcome.level}: owner {outcome.owner or 'none'}"
-        reasons.append(Reason(outcome.level_rule, owner + (f", team {outcome.team}" if outcome.team else ""), "team"))
-        if outcome.team:
-            view = replace(view, memory=view.memory.evolve(team=outcome.team))
-    reasons += outcome.reasons
-
-    if view.tier:
-        reasons.append(Reason(view.tier_rule, f"tier {view.tier}: {view.tier_why}", "tier"))
-    cal = rules.calendar(view.calendar)
-    reasons.append(Reason(view.calendar_rule, f"calendar {view.calendar} ({cal.timezone_name})", "calendar"))
-    deadlines = {metric: run.deadline for metric, run in view.runs.items()}
-    resolution = deadlines["resolution"]
-    for metric, d in deadlines.items():
-        frozen = f", frozen from rules {d.rules_version}" if view.runs[metric].frozen else ""
-        paused = f", paused {format_duration(d.paused)}" if d.paused else ""
-        text = (f"due {d.due_at:%Y-%m-%d %H:%M} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
-                f"working time from {d.started_at:%Y-%m-%d %H:%M} UTC ({priority}{paused}); {d.state}{frozen}")
-        reasons.append(Reason(d.rule, text, "due_at" if metric == "resolution" else metric))
-
-    # The people around the case: the vendor, the triggers' notes, the cluster, the customer.
-    final_team = outcome.team or current_team
-    if final_team != current_team and is_vendor(rules, final_team):
-        vendor.follow(final_team, escalator.changed_at or now, resolution.due_at, running)
-    actions = [*outcome.actions, *asked.actions,
-               *trigger_actions(ticket, rules, triggers, set(outcome.fired) - set(incoming.fired)),
-               *vendor.step.actions]
-    reasons += vendor.step.reasons
-    later: list[TimelineEvent] = []  # after the escalation's events of the same instant
-    state = outcome.state
-    requests = [(f"customer:escalated:{state.cycle}:{state.level}", "escalated", state.level_since)
-                ] if escalator.reached and state is not None and state.level > 0 else []
-    requests += vendor.step.messages
-    cluster = cluster or incoming.cluster
-    if cluster is not None:
-        note, event, reason = cluster_note(rules, cluster, observed_at)
-        reasons.append(reason)
-        if note.key not in incoming.sent:
-            actions.append(note)
-            later.append(event)
-            requests.append((f"customer:linked:{cluster.key}", "linked", observed_at))
-    customer = CustomerDesk(
-        ticket, rules, now, view.memory.evolve(escalation=state, vendor=vendor.step.state), priority=priority,
-        team=final_team, tier=view.tier, sla_calendar=cal, escalation=state, cycle=resolution.cycle,
-        running=resolution.state != STOPPED, status=view.memory.last_status, due_at=resolution.due_at,
-        cluster=cluster).run(requests)
-    actions += customer.actions
-    later += customer.timeline
-    reasons += customer.reasons
-
-    # Notification budget: an action key goes out once per ticket, whatever decides again.
-    sent = list(incoming.sent)
-    budgeted = []
-    for action in actions:
-        if action.key not in sent:
-            budgeted.append(action)
-            sent.append(action.key)
-    sent += [k for k in customer.sent_keys if k not in sent]
-    fired = outcome.fired + tuple(k for k in (*asked.fired, *vendor.step.fired) if k not in outcome.fired)
-    candidates = [outcome.next_action_at, vendor.step.next_at, triggers.next_at, customer.next_at]
-    vendor_state = vendor.step.state
-
-    decision = Decision(
-        priority=priority,
-        team=team,
-        group_id=group_id,
-        assignee_id=assignee_id,
-        due_at=resolution.due_at,
-        tags_remove=tags_remove,
-        escalated=escalated,
-        reasons=tuple(reasons),
-        inputs={
-            "priority": ticket.priority,
-            "reason_code": ticket.reason_code,
-            "opened_at": ticket.opened_at.isoformat(),
-            "tags": sorted(ticket.tags),
-            "status": getattr(ticket, "status", None),
-            "organization_id": getattr(ticket, "organization_id", None),
-            "now": now.isoformat(),
-            **({"actor_id": actor_id, "actor_role": role.role} if actor_id is not None or actor_group_ids else {}),
-            **({"vendor_update": vendor_update.to_json()} if vendor_update is not None else {}),
-            **({"cluster": cluster.key} if cluster is not None else {}),
-        },
-        rules_version=rules.version,
-        memory=view.memory.evolve(fired=fired, escalation=state, vendor=vendor_state, customer=customer.state,
-                                  cluster=cluster, sent=tuple(sent)),
-        deadlines=deadlines,
-        tier=view.tier,
-        calendar=view.calendar,
-        tags_add=outcome.tags_add - tags_remove,
-        followers_add=outcome.followers_add,
-        escalation_level=outcome.level,
-        escalation_owner=outcome.owner,
-        actions=tuple(budgeted),
-        timeline=tuple(sorted((*asked.timeline, *vendor.step.timeline, *outcome.timeline, *later),
-                              key=lambda e: e.at)),
-        next_action_at=min((c for c in candidates if c is not None and c > now), default=None),
-        vendor_eta=vendor_state.eta if vendor_state is not None and vendor_state.ended_at is None else None,
-        vendor_eta_due_at=vendor_state.eta_due_at if vendor_state is not None and vendor_state.clock_running else None,
-        next_customer_update_at=customer.next_update_at,
-        actor_role=role.role if actor_id is not None or actor_group_ids else None,
-        cluster_key=cluster.key if cluster is not None else None,
-    )
-    view = replace(view, memory=decision.memory)
-    return view, decision
+    ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
+                  actor_group_ids)
+    draft = Draft(memory=memory)
+    for step in STEPS:
+        draft = step(ctx, draft)
+    decision = _decision(ctx, draft)
+    return replace(draft.clock, memory=decision.memory), decision
 
 
 def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,

@@ -16,9 +16,9 @@ stay live (when to climb) and name levels of the frozen ladder. A level is reach
 threshold naming it, by the manual escalation tag (one level up), or by a level's
 `climb_after` timeout without an agent reply. Levels are never left downwards.
 
-Other climbs come in as `Push`es: escalation triggers and vendor SLA risks (`rules.people`); they
-fire once (their key joins `CaseMemory.fired`), are ordered with the thresholds by instant, and
-climb to a named level or one level up.
+Other climbs come in as `Push`es: escalation triggers (`rules.triggers`) and vendor SLA risks
+(`rules.vendor`); they fire once (their key joins `CaseMemory.fired`), are ordered with the
+thresholds by instant, and climb to a named level or one level up.
 
 Milestones (seed 001): `tech_lead` (a case of the listed priorities unresolved `after` a while
 asks for a linked follow-up ticket and notifies the account manager) and `queued` (a case that
@@ -29,37 +29,25 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
 
+from rules import wording
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import (BREACH, ESCALATION, FIRST_RESPONSE_AFTER_ESCALATION, FOLLOW_UP, LEVEL_CHANGE,
-                            MILESTONE, NOTE, NOTIFY, STOPPED, WARNING, Action, CaseMemory, Climb, EscalationState,
-                            Reason, TimelineEvent)
+from rules.clock import ClockView
+from rules.decision import (Action, ActionKind, CaseMemory, Climb, DeadlineState, EscalationState, Reason,
+                            TimelineEvent, TimelineKind)
+from rules.effects import Effects
+from rules.facts import TicketFacts
 from rules.ladder import LadderSnapshot, PersonRef
-from rules.metrics import MetricRun, _used, active_add
+from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
 from rules.schema import PRIORITIES, Rules, Threshold
 
 BREACH_POINT = Threshold(percent=100)
-METRIC_NAMES = {"first_response": "first response", "next_update": "next update", "resolution": "resolution"}
 
 
 def higher(a: str, b: str | None) -> str:
     """The higher of two priorities (None: no opinion)."""
     return a if b is None or PRIORITIES.index(a) >= PRIORITIES.index(b) else b
-
-
-def format_duration(duration: timedelta) -> str:
-    """timedelta(hours=1, minutes=30) → '1 h 30 min'; whole hours stay hours ('168 h')."""
-    seconds = int(abs(duration.total_seconds()))
-    hours, minutes = divmod(seconds // 60, 60)
-    text = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
-    return ("-" if duration < ZERO else "") + (text or f"{seconds} s")
-
-
-def local_text(instant: datetime, cal: WorkCalendar) -> str:
-    """`Mon 2026-06-01 10:00 Europe/Berlin`."""
-    return f"{instant.astimezone(cal.tz):%a %Y-%m-%d %H:%M} {cal.timezone_name}"
 
 
 # --- where a budget is reached ------------------------------------------------------------
@@ -75,22 +63,6 @@ def budget_of(threshold: Threshold, target: timedelta) -> timedelta:
     return min(options)
 
 
-def reached_at(run: MetricRun, used: timedelta) -> datetime:
-    """The instant at which the run's used working time reaches `used` (pauses excluded).
-
-    Computed exactly as the deadline is (`used` = target gives `due_at`), honouring rederive
-    and carry; a point the current basis puts before its own start is reached at that start.
-    """
-    d, segments, pauses = run.deadline, list(run.segments), list(run.pauses)
-    last = segments[-1]
-    if last.mode == "carry":
-        need = used - _used(segments[:-1], d.started_at, last.start, pauses)
-        at = last.start if need <= ZERO else active_add(last.calendar, last.start, need, pauses)
-    else:
-        at = active_add(last.calendar, d.started_at, used, pauses)
-    return at if last.mode == "start" else max(at, last.start)
-
-
 def cycle_label(run: MetricRun) -> str:
     d = run.deadline
     return f"{d.cycle}@{int(d.started_at.timestamp())}" if d.metric == "next_update" else str(d.cycle)
@@ -104,13 +76,16 @@ def thresholds_of(rules: Rules, metric: str) -> list[tuple[int | None, Threshold
     return items
 
 
-def threshold_text(threshold: Threshold) -> str:
-    parts = []
-    if threshold.percent is not None:
-        parts.append(f"{threshold.percent:g} %")
-    if threshold.before is not None:
-        parts.append(f"{format_duration(threshold.before)} before the deadline")
-    return " or ".join(parts)
+def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """`keys` without next_update keys of starts that are over (each reply restarts it)."""
+    run = view.runs.get("next_update")
+    keep = f"threshold:next_update:{cycle_label(run)}:" if run is not None else None
+    return tuple(k for k in keys if not k.startswith("threshold:next_update:") or (keep and k.startswith(keep)))
+
+
+def _measured(run: MetricRun) -> bool:
+    """The run's thresholds can still be reached: computed now, and its clock not stopped."""
+    return not run.frozen and run.deadline.state != DeadlineState.STOPPED
 
 
 @dataclass(frozen=True)
@@ -120,7 +95,7 @@ class Push:
 
     at: datetime
     key: str
-    kind: str  # the timeline kind: trigger | vendor_risk
+    kind: TimelineKind  # trigger | vendor_risk
     name: str  # the trigger's name, or the risk's cause (TimelineEvent.threshold)
     rule: str  # key path in the rules file
     text: str
@@ -128,6 +103,7 @@ class Push:
     priority: str | None = None  # a priority it raises to (never lowers)
     priority_rule: str = ""  # key path of that priority (default: `<rule>.priority`)
     tags: tuple[str, ...] = ()
+    why: str = ""  # what matched (a trigger's note says it)
 
 
 @dataclass(frozen=True)
@@ -145,13 +121,32 @@ class Crossing:
     push: Push | None = None
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the escalation adds to a decision (besides its `effects`)."""
+
+    effects: Effects
+    state: EscalationState | None
+    priority: str | None
+    priority_rule: str
+    level_rule: str
+    team: str | None
+    group_id: str | None
+    assignee_id: str | None
+    tags_add: frozenset[str]
+    followers_add: frozenset[str]
+    level: str | None
+    owner: str | None
+    climbed: bool  # a level was reached in this decision
+
+
 # --- the escalator ----------------------------------------------------------------------
 
 class Escalator:
     """Works out one decision's escalation. `run` may be called again with a re-derived clock
     (after a level raised the priority): what fired stays fired, only new crossings fire."""
 
-    def __init__(self, ticket: Any, rules: Rules, now: datetime, memory: CaseMemory, *, team: str | None,
+    def __init__(self, ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, *, team: str | None,
                  manual_stamp: datetime | None, manual_at: datetime, first_sight: bool,
                  pushes: tuple[Push, ...] = ()):
         self.ticket, self.rules, self.now = ticket, rules, now
@@ -159,39 +154,30 @@ class Escalator:
         self.connector: str = ticket.connector
         self.team = team
         self.manual_stamp, self.manual_at, self.first_sight = manual_stamp, manual_at, first_sight
-        self.fired: list[str] = list(memory.fired)
+        self.fired: list[str] = list(memory.fired)  # all keys fired, before and in this decision
         self.state: EscalationState | None = memory.escalation
         self.last_reply_at = memory.last_reply_at
-        self.timeline: list[TimelineEvent] = []
-        self.reasons: list[Reason] = []
+        self.effects = Effects()  # `fired`: the keys fired in this decision
         self.crossings: list[Crossing] = []
         self.reached: list[int] = []  # level indexes reached in this decision, in order
         self.priority: str | None = None  # the floor the reached levels raise the priority to
         self.priority_rule: str = ""
         self.changed_at: datetime | None = None  # first reach that changes priority or team
         self.tags_add: set[str] = set()
-        self.actions: list[Action] = []
 
     # -- helpers --
 
     def _fire(self, key: str) -> None:
         if key not in self.fired:
             self.fired.append(key)
+            self.effects = self.effects.add(fired=[key])
 
-    def _cycle(self, view: Any) -> int:
-        res = view.runs.get("resolution")
-        return res.deadline.cycle if res is not None else 1
+    def _note(self, reason: Reason, event: TimelineEvent | None = None) -> None:
+        self.effects = self.effects.add(reasons=[reason], timeline=[event] if event is not None else [])
 
-    def _running(self, view: Any) -> bool:
-        res = view.runs.get("resolution")
-        return res is not None and res.deadline.state != STOPPED
-
-    def _paused(self, metric: str, view: Any) -> bool:
-        return view.memory.last_status in self.rules.pause_statuses(metric)
-
-    def _active_state(self, view: Any) -> EscalationState | None:
+    def _active_state(self, view: ClockView) -> EscalationState | None:
         """The escalation of the current cycle (an older cycle's escalation is over)."""
-        return self.state if self.state is not None and self.state.cycle == self._cycle(view) else None
+        return self.state if self.state is not None and self.state.cycle == view.cycle else None
 
     def level_team(self) -> str | None:
         """The team of the level reached in this decision, when it has a group in this helpdesk."""
@@ -202,8 +188,8 @@ class Escalator:
 
     # -- the pass --
 
-    def run(self, view: Any, manual: bool) -> None:
-        """Fire what has been reached by `now`, in the order it was reached."""
+    def _crossings(self, view: ClockView, manual: bool) -> list[Crossing]:
+        """What has been reached by `now` and not fired yet, in the order it was reached."""
         events: list[Crossing] = []
         if manual:
             stamp = self.manual_stamp or self.now
@@ -211,11 +197,11 @@ class Escalator:
             if key not in self.fired:
                 events.append(Crossing(self.manual_at, key))
         for push in self.pushes:
-            if push.key not in self.fired and push.at <= self.now and self._running(view):
+            if push.key not in self.fired and push.at <= self.now and view.running:
                 events.append(Crossing(push.at, push.key, push=push))
         for metric, run in view.runs.items():
             d = run.deadline
-            if run.frozen or d.state == STOPPED:
+            if not _measured(run):
                 continue
             for index, threshold in thresholds_of(self.rules, metric):
                 key = f"threshold:{metric}:{cycle_label(run)}:{threshold.label}"
@@ -226,46 +212,47 @@ class Escalator:
                     events.append(Crossing(at, key, metric, d.cycle, threshold, index, run,
                                            budget_of(threshold, d.target)))
         events.sort(key=lambda e: (e.at, e.used, e.key))
-        for event in events:
+        return events
+
+    def run(self, view: ClockView, manual: bool) -> None:
+        """Fire what has been reached by `now`, in the order it was reached."""
+        for event in self._crossings(view, manual):
             self._timeouts(view, event.at)
             if event.push is not None:
-                self._push(view, event)
+                self._push(view, event, event.push)
             elif event.threshold is None:
                 self._manual(view, event)
             else:
-                self._threshold(view, event)
+                self._threshold(view, event, event.threshold)
         self._timeouts(view, self.now)
         self._replies(view)
 
-    def _threshold(self, view: Any, c: Crossing) -> None:
+    def _threshold(self, view: ClockView, c: Crossing, t: Threshold) -> None:
         self._fire(c.key)
         self.crossings.append(c)
-        t = c.threshold
+        assert c.metric is not None and c.run is not None
         rule = f"escalation.thresholds.{c.metric}[{c.index}]" if c.index is not None else f"sla.targets ({c.metric})"
-        kind = BREACH if t.is_breach or t is BREACH_POINT else ESCALATION if t.level else WARNING
-        d = c.run.deadline
-        text = (f"{METRIC_NAMES[c.metric]} reached {threshold_text(t)} of its {format_duration(d.target)} target"
-                + (f" → level {t.level}" if t.level else ""))
-        self.timeline.append(TimelineEvent(kind, c.at, c.key, c.metric, c.cycle, t.level, t.label, text))
-        self.reasons.append(Reason(rule, f"{text} at {c.at:%Y-%m-%d %H:%M} UTC", "escalation"))
+        kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
+                else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
+        text = wording.threshold_reached(c.metric, t, c.run.deadline.target)
+        self._note(Reason(rule, wording.at_text(text, c.at), "escalation"),
+                   TimelineEvent(kind, c.at, c.key, c.metric, c.cycle, t.level, t.label, text))
         self.tags_add |= set(t.tags)
         if t.level:
-            self._climb(view, t.level, c.at, f"{METRIC_NAMES[c.metric]} reached {threshold_text(t)}")
+            self._climb(view, t.level, c.at, wording.threshold_cause(c.metric, t))
 
-    def _manual(self, view: Any, c: Crossing) -> None:
+    def _manual(self, view: ClockView, c: Crossing) -> None:
         self._fire(c.key)
-        text = f"escalation asked by tag {self.rules.escalation.tag}: one level up the ladder"
+        text = wording.manual_climb(self.rules.escalation.tag)
         state = self._active_state(view)
-        self.timeline.append(TimelineEvent(ESCALATION, c.at, c.key, level=None, threshold="manual", text=text))
-        self.reasons.append(Reason("escalation.tag", text, "escalation"))
-        self._climb(view, (state.level if state else 0) + 1, c.at,
-                    f"escalation asked by tag {self.rules.escalation.tag}")
+        self._note(Reason("escalation.tag", text, "escalation"),
+                   TimelineEvent(TimelineKind.ESCALATION, c.at, c.key, level=None, threshold="manual", text=text))
+        self._climb(view, (state.level if state else 0) + 1, c.at, wording.manual_cause(self.rules.escalation.tag))
 
-    def _push(self, view: Any, c: Crossing) -> None:
-        p = c.push
+    def _push(self, view: ClockView, c: Crossing, p: Push) -> None:
         self._fire(c.key)
-        self.timeline.append(TimelineEvent(p.kind, c.at, c.key, level=p.level, threshold=p.name, text=p.text))
-        self.reasons.append(Reason(p.rule, f"{p.text} at {c.at:%Y-%m-%d %H:%M} UTC", "escalation"))
+        self._note(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"),
+                   TimelineEvent(p.kind, c.at, c.key, level=p.level, threshold=p.name, text=p.text))
         self.tags_add |= set(p.tags)
         if p.priority is not None:
             current = higher(view.priority, self.priority)
@@ -276,48 +263,44 @@ class Escalator:
         state = self._active_state(view)
         self._climb(view, p.level if p.level else (state.level if state else 0) + 1, c.at, p.text)
 
-    def _start(self, view: Any, at: datetime) -> EscalationState | None:
+    def _start(self, view: ClockView, at: datetime) -> EscalationState | None:
         state = self._active_state(view)
         if state is not None:
             return state
         name = self.rules.ladder_of(self.team)
         if name is None:
-            self.reasons.append(Reason("escalation.ladder", "no ladder for team "
-                                       f"{self.team or '-'}: the escalation stays a note", "escalation"))
+            self._note(Reason("escalation.ladder", wording.no_ladder(self.team), "escalation"))
             return None
         ladder = LadderSnapshot.take(self.rules, name)
-        self.state = EscalationState(ladder, self._cycle(view), started_at=at, level=0, level_since=at)
-        self.reasons.append(Reason(f"ladders.{name}", f"escalation started on ladder {name}, frozen from rules "
-                                   f"{ladder.rules_version} at {at:%Y-%m-%d %H:%M} UTC", "escalation"))
+        self.state = EscalationState(ladder, view.cycle, started_at=at, level=0, level_since=at)
+        self._note(Reason(f"ladders.{name}", wording.ladder_started(name, ladder.rules_version, at), "escalation"))
         return self.state
 
-    def _climb(self, view: Any, to: str | int, at: datetime, cause: str) -> None:
+    def _climb(self, view: ClockView, to: str | int, at: datetime, cause: str) -> None:
         state = self._start(view, at)
         if state is None:
             return
-        levels = state.ladder.levels
-        index = to if isinstance(to, int) else state.ladder.index(to)
+        ladder = state.ladder
+        index = to if isinstance(to, int) else ladder.index(to)
         if index is None:  # the frozen ladder has no such level: one level up
-            self.reasons.append(Reason(f"ladders.{state.ladder.name}", f"level {to} is not on the frozen ladder "
-                                       f"{state.ladder.name} (rules {state.ladder.rules_version}): one level up",
-                                       "escalation"))
+            self._note(Reason(f"ladders.{ladder.name}", wording.not_on_ladder(to, ladder.name, ladder.rules_version),
+                              "escalation"))
             index = state.level + 1
-        index = min(index, len(levels) - 1)
+        index = min(index, len(ladder.levels) - 1)
         if index <= state.level:
-            self.reasons.append(Reason(f"ladders.{state.ladder.name}", f"{cause}: already at level "
-                                       f"{state.current.title}", "escalation"))
+            self._note(Reason(f"ladders.{ladder.name}", wording.already_at(cause, state.current.title), "escalation"))
             return
-        level = levels[index]
+        level = ladder.levels[index]
         owner, source = level.resolve_owner(self.now)
         self.state = replace(state, level=index, level_since=at, owner=owner, owner_source=source, acked_at=None,
                              climbs=(*state.climbs, Climb(at, index, cause)))
         self.reached.append(index)
-        rule = f"ladders.{state.ladder.name}.levels[{index}]"
-        text = (f"level {level.title} ({index + 1} of {len(levels)}) on ladder {state.ladder.name}, frozen from "
-                f"rules {state.ladder.rules_version}: {cause}; owner {owner.name if owner else 'none'} ({source})")
-        self.timeline.append(TimelineEvent(LEVEL_CHANGE, at, f"level:{state.cycle}:{index}:{level.name}",
-                                           level=level.name, text=text))
-        self.reasons.append(Reason(rule, text, "escalation"))
+        rule = f"ladders.{ladder.name}.levels[{index}]"
+        text = wording.level_reached(level, index, len(ladder.levels), ladder.name, ladder.rules_version, cause,
+                                     owner, source)
+        self._note(Reason(rule, text, "escalation"),
+                   TimelineEvent(TimelineKind.LEVEL_CHANGE, at, f"level:{state.cycle}:{index}:{level.name}",
+                                 level=level.name, text=text))
         self.tags_add |= set(level.tags)
         current = higher(view.priority, self.priority)
         raises = higher(current, level.priority) != current  # never lowered
@@ -327,14 +310,14 @@ class Escalator:
         if self.changed_at is None and (raises or moves):
             self.changed_at = at
 
-    def _timeout_at(self, view: Any, state: EscalationState) -> datetime | None:
-        """When the current level's `climb_after` runs out, unless an agent replied in time."""
+    def _timeout(self, view: ClockView, state: EscalationState) -> tuple[datetime | None, datetime | None]:
+        """(when the current level's `climb_after` runs out, the agent reply that stops it in time)."""
         level = state.current
         if level.climb_after is None or state.acked_at is not None or state.level >= len(state.ladder.levels) - 1:
-            return None
-        res = view.runs.get("resolution")
-        if res is None or res.frozen or res.deadline.state == STOPPED:
-            return None
+            return None, None
+        res = view.resolution
+        if res is None or not _measured(res):
+            return None, None
         since = state.level_since
         if level.climb_clock == "wall":
             at = since + level.climb_after
@@ -342,38 +325,39 @@ class Escalator:
             at = active_add(res.segments[-1].calendar, since, level.climb_after, list(res.pauses))
         reply = self.last_reply_at
         if reply is not None and since <= reply <= at:
-            self.state = replace(state, acked_at=reply)
-            return None
-        return at
+            return None, reply
+        return at, None
 
-    def _timeouts(self, view: Any, until: datetime) -> None:
+    def _timeouts(self, view: ClockView, until: datetime) -> None:
         for _ in range(64):
             state = self._active_state(view)
-            at = self._timeout_at(view, state) if state is not None else None
+            if state is None:
+                return
+            at, acked = self._timeout(view, state)
+            if acked is not None:
+                self.state = replace(state, acked_at=acked)
             if at is None or at > until:
                 return
             level = state.current
-            self._climb(view, state.level + 1, at, f"no agent reply within {format_duration(level.climb_after)} "
-                                                   f"at level {level.title}")
+            self._climb(view, state.level + 1, at, wording.timeout_cause(level.climb_after, level.title))
 
-    def _replies(self, view: Any) -> None:
+    def _replies(self, view: ClockView) -> None:
         state = self._active_state(view)
         reply = self.last_reply_at
         if state is None or reply is None or state.level == 0:
             return
         if state.first_reply_at is None and reply >= state.started_at:
             state = replace(state, first_reply_at=reply)
-            self.timeline.append(TimelineEvent(
-                FIRST_RESPONSE_AFTER_ESCALATION, reply, f"first_response_after_escalation:{state.cycle}",
-                level=state.current.name, text=f"first public agent reply {format_duration(reply - state.started_at)} "
-                                              "after the escalation started"))
+            self.effects = self.effects.add(timeline=[TimelineEvent(
+                TimelineKind.FIRST_RESPONSE_AFTER_ESCALATION, reply, f"first_response_after_escalation:{state.cycle}",
+                level=state.current.name, text=wording.first_reply_after(reply - state.started_at))])
         if state.acked_at is None and reply >= state.level_since:
             state = replace(state, acked_at=reply)
         self.state = state
 
     # -- the end of the decision --
 
-    def finish(self, view: Any, priority: str) -> "Outcome":
+    def finish(self, view: ClockView, priority: str) -> Outcome:
         """Milestones, note texts, the owner's assignment and the next action time."""
         cal = self.rules.calendar(view.calendar)
         self._tech_lead(view, priority, cal)
@@ -393,31 +377,21 @@ class Escalator:
             for index in self.reached:
                 followers |= {i for p in state.ladder.levels[index].followers if (i := p.id_for(self.connector))}
             notes.append(self._level_note(state, view, cal))
-        actions = [*notes, *self.actions]
         if state is not None and state.level > 0:
-            owner = state.owner.name if state.owner else "none"
-            self.reasons.append(Reason(
-                f"ladders.{state.ladder.name}", f"escalated: level {state.current.title} "
-                f"({state.level + 1} of {len(state.ladder.levels)}) since {state.level_since:%Y-%m-%d %H:%M} UTC; "
-                f"owner {owner}; ladder {state.ladder.name} frozen from rules {state.ladder.rules_version} "
-                f"at {state.started_at:%Y-%m-%d %H:%M} UTC", "escalation"))
+            self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
+        effects = self.effects
+        effects = Effects(actions=(*notes, *effects.actions), timeline=tuple(sorted(effects.timeline,
+                                                                                    key=lambda e: e.at)),
+                          reasons=effects.reasons, fired=effects.fired, next_at=self._next_action_at(view, priority))
+        escalated = state is not None and state.level > 0
         return Outcome(
-            fired=tuple(self._prune(view)), state=self.state, actions=tuple(actions),
-            timeline=tuple(sorted(self.timeline, key=lambda e: e.at)), reasons=tuple(self.reasons),
-            priority=self.priority, priority_rule=self.priority_rule, level_rule=level_rule, team=team,
-            group_id=group_id,
-            assignee_id=assignee_id, tags_add=frozenset(self.tags_add), followers_add=frozenset(followers),
-            level=state.current.name if state is not None and state.level > 0 else None,
-            owner=state.owner.name if state is not None and state.level > 0 and state.owner else None,
-            next_action_at=self._next_action_at(view, priority))
+            effects=effects, state=self.state, priority=self.priority, priority_rule=self.priority_rule,
+            level_rule=level_rule, team=team, group_id=group_id, assignee_id=assignee_id,
+            tags_add=frozenset(self.tags_add), followers_add=frozenset(followers),
+            level=state.current.name if escalated else None,
+            owner=state.owner.name if escalated and state.owner else None, climbed=bool(self.reached))
 
-    def _prune(self, view: Any) -> list[str]:
-        """Fired keys, without next_update keys of starts that are over (each reply restarts it)."""
-        run = view.runs.get("next_update")
-        keep = f"threshold:next_update:{cycle_label(run)}:" if run is not None else None
-        return [k for k in self.fired if not k.startswith("threshold:next_update:") or (keep and k.startswith(keep))]
-
-    def _threshold_notes(self, cal: WorkCalendar, view: Any) -> list[Action]:
+    def _threshold_notes(self, cal: WorkCalendar, view: ClockView) -> list[Action]:
         notes = []
         for metric in ("first_response", "next_update", "resolution"):
             mine = [c for c in self.crossings if c.metric == metric]
@@ -426,40 +400,23 @@ class Escalator:
                 continue
             top = shown[-1]
             t, run = top.threshold, view.runs.get(metric, top.run)
-            d = run.deadline
-            head = "SLA breach" if t.is_breach else "SLA escalation" if t.level else "SLA warning"
-            also = [threshold_text(c.threshold) for c in mine if c is not top]
+            also = [wording.threshold_text(c.threshold) for c in mine if c is not top]
             state = self._active_state(view)
-            level = ""
-            if t.level and self.reached:
-                level = f" → level {t.level}"
-            elif t.level and state is not None:
-                level = f"; the case is already at level {state.current.title}"
-            text = (f"{head}: {METRIC_NAMES[metric]} reached {threshold_text(t)} of its {format_duration(d.target)} "
-                    f"target ({format_duration(top.used)} of {d.calendar} working time) at {local_text(top.at, cal)}"
-                    + (f" (also passed {', '.join(also)})" if also else "")
-                    + f"; due {local_text(d.due_at, cal)} ({d.due_at:%Y-%m-%d %H:%M} UTC)"
-                    + level + ".")
-            notes.append(Action(top.key, NOTE, text=text))
+            level = wording.threshold_note_level(t.level, bool(self.reached),
+                                                 state.current.title if state is not None else None)
+            text = wording.threshold_note(t, metric, run.deadline, top.used, top.at, cal, also, level)
+            notes.append(Action(top.key, ActionKind.NOTE, text=text))
         return notes
 
-    def _level_note(self, state: EscalationState, view: Any, cal: WorkCalendar) -> Action:
-        level, ladder = state.current, state.ladder
-        climb = state.climbs[-1]
-        owner = f"{state.owner.name} ({state.owner_source})" if state.owner else "none named"
-        passed = [ladder.levels[i].title for i in self.reached[:-1]]
-        res = view.runs.get("resolution")
-        due = (f" Resolution due {local_text(res.deadline.due_at, cal)} ({res.deadline.state})."
-               if res is not None else "")
-        text = (f"Escalated to {level.title} (level {state.level + 1} of {len(ladder.levels)}, ladder {ladder.name} "
-                f"frozen from rules {ladder.rules_version})" + (f" via {', '.join(passed)}" if passed else "")
-                + f": {climb.cause}. Escalation owner: {owner}."
-                + (f" Team: {level.team}." if level.team else "") + due)
-        return Action(f"level:{state.cycle}:{state.level}:{level.name}", NOTE, text=text)
+    def _level_note(self, state: EscalationState, view: ClockView, cal: WorkCalendar) -> Action:
+        passed = [state.ladder.levels[i].title for i in self.reached[:-1]]
+        res = view.resolution
+        text = wording.level_note(state, passed, res.deadline if res is not None else None, cal)
+        return Action(f"level:{state.cycle}:{state.level}:{state.current.name}", ActionKind.NOTE, text=text)
 
     # -- milestones --
 
-    def _qualifying_since(self, view: Any, priorities: list[str], start: datetime) -> datetime | None:
+    def _qualifying_since(self, view: ClockView, priorities: list[str], start: datetime) -> datetime | None:
         """Since when the priority has been one of `priorities` without a break (None: it is not)."""
         since = None
         for basis in reversed(view.memory.bases):
@@ -468,10 +425,10 @@ class Escalator:
             since = basis.at
         return max(since, start) if since is not None else None
 
-    def _tech_lead_at(self, view: Any, priority: str) -> tuple[datetime, str] | None:
+    def _tech_lead_at(self, view: ClockView, priority: str) -> tuple[datetime, str] | None:
         ms = self.rules.milestones.tech_lead
-        res = view.runs.get("resolution")
-        if ms is None or res is None or res.frozen or res.deadline.state == STOPPED or priority not in ms.priorities:
+        res = view.resolution
+        if ms is None or res is None or not _measured(res) or priority not in ms.priorities:
             return None
         key = f"milestone:tech_lead:{res.deadline.cycle}"
         if key in self.fired:
@@ -483,47 +440,42 @@ class Escalator:
             at = reached_at(res, ms.after)
         return max(at, since), key
 
-    def _tech_lead(self, view: Any, priority: str, cal: WorkCalendar) -> None:
+    def _tech_lead(self, view: ClockView, priority: str, cal: WorkCalendar) -> None:
         due = self._tech_lead_at(view, priority)
-        if due is None or due[0] > self.now:
+        ms = self.rules.milestones.tech_lead
+        if due is None or due[0] > self.now or ms is None:
             return
         at, key = due
-        ms = self.rules.milestones.tech_lead
         res = view.runs["resolution"]
         self._fire(key)
         manager = self._account_manager()
         state = self._active_state(view)
         values = {
-            "ticket": f"{self.connector}:{getattr(self.ticket, 'ticket_id', '')}",
-            "ticket_id": str(getattr(self.ticket, "ticket_id", "")),
-            "subject": getattr(self.ticket, "subject", "") or "",
-            "priority": priority, "opened_at": local_text(res.deadline.started_at, cal),
-            "due_at": local_text(res.deadline.due_at, cal), "after": format_duration(ms.after), "team": ms.team,
-            "account_manager": manager.name if manager else "-",
+            "ticket": self.ticket.key, "ticket_id": str(self.ticket.ticket_id), "subject": self.ticket.subject or "",
+            "priority": priority, "opened_at": wording.local_text(res.deadline.started_at, cal),
+            "due_at": wording.local_text(res.deadline.due_at, cal), "after": wording.format_duration(ms.after),
+            "team": ms.team, "account_manager": manager.name if manager else "-",
             "escalation_owner": state.owner.name if state is not None and state.owner else "-",
         }
-        group_id, assignee_id = None, None
         target = getattr(self.rules.teams[ms.team], self.connector, None)
-        if target is not None:
-            group_id, assignee_id = target.group_id, target.assignee_id
-        told = f"; account manager {manager.name} notified" if manager and ms.notify_account_manager else ""
-        note = (f"Milestone: {priority} and unresolved after {format_duration(ms.after)} "
-                f"({'wall-clock' if ms.clock == 'wall' else 'working time'}) at {local_text(at, cal)}: "
-                f"tech-lead follow-up ticket requested for team {ms.team}{told}.")
-        self.actions.append(Action(key, FOLLOW_UP, text=note, subject=ms.subject.format_map(values),
-                                   body=ms.body.format_map(values), group_id=group_id, assignee_id=assignee_id,
-                                   priority=ms.priority or priority))
+        group_id, assignee_id = (target.group_id, target.assignee_id) if target is not None else (None, None)
+        note = wording.tech_lead_note(priority, ms.after, ms.clock == "wall", at, cal, ms.team,
+                                      manager.name if manager and ms.notify_account_manager else None)
+        actions = [Action(key, ActionKind.FOLLOW_UP, text=note, subject=ms.subject.format_map(values),
+                          body=ms.body.format_map(values), group_id=group_id, assignee_id=assignee_id,
+                          priority=ms.priority or priority)]
         if manager is not None and ms.notify_account_manager:
-            self.actions.append(Action(f"{key}:account_manager", NOTIFY, text=ms.notify_text.format_map(values),
-                                       person_id=manager.id_for(self.connector), person_name=manager.name,
-                                       email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
-        self.timeline.append(TimelineEvent(MILESTONE, at, key, "resolution", res.deadline.cycle,
-                                           threshold="tech_lead", text=note))
-        self.reasons.append(Reason("milestones.tech_lead", note, "escalation"))
+            actions.append(Action(f"{key}:account_manager", ActionKind.NOTIFY, text=ms.notify_text.format_map(values),
+                                  person_id=manager.id_for(self.connector), person_name=manager.name,
+                                  email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
+        self.effects = self.effects.add(actions=actions)
+        self._note(Reason("milestones.tech_lead", note, "escalation"),
+                   TimelineEvent(TimelineKind.MILESTONE, at, key, "resolution", res.deadline.cycle,
+                                 threshold="tech_lead", text=note))
 
     def _account_manager(self) -> PersonRef | None:
         am = self.rules.account_managers
-        org = getattr(self.ticket, "organization_id", None)
+        org = self.ticket.organization_id
         key = am.organizations.get(str(org)) if org is not None else None
         if key is None:
             tier = resolve_tier(self.ticket, self.rules)[0]
@@ -531,11 +483,11 @@ class Escalator:
         key = key or am.default
         return PersonRef.of(self.rules, key) if key else None
 
-    def _queued(self, view: Any) -> None:
+    def _queued(self, view: ClockView) -> None:
         mq = self.rules.milestones.queued
         key = "milestone:queued:1"
         bases = view.memory.bases
-        if mq is None or key in self.fired or not bases or not self._running(view):
+        if mq is None or key in self.fired or not bases or not view.running:
             return
         first = bases[0]
         if first.priority not in mq.priorities or (first.calendar not in self.rules.calendars
@@ -550,59 +502,34 @@ class Escalator:
             return  # an older case seen for the first time under these rules: not news any more
         self._fire(key)
         self.tags_add.add(mq.tag)
-        text = (f"Arrived {local_text(opened, cal)}, outside the business hours of calendar {cal.name}: queued "
-                f"for the next business morning; its SLA clock starts {local_text(starts, cal)} "
-                f"({starts:%Y-%m-%d %H:%M} UTC).")
+        text = wording.queued_note(opened, starts, cal)
         if mq.note:
-            self.actions.append(Action(key, NOTE, text=text))
-        self.timeline.append(TimelineEvent(MILESTONE, opened, key, "resolution", 1, threshold="queued", text=text))
-        self.reasons.append(Reason("milestones.queued", text, "tags"))
+            self.effects = self.effects.add(actions=[Action(key, ActionKind.NOTE, text=text)])
+        self._note(Reason("milestones.queued", text, "tags"),
+                   TimelineEvent(TimelineKind.MILESTONE, opened, key, "resolution", 1, threshold="queued", text=text))
 
     # -- when to look again --
 
-    def _next_action_at(self, view: Any, priority: str) -> datetime | None:
-        if not self._running(view):
+    def _next_action_at(self, view: ClockView, priority: str) -> datetime | None:
+        """The earliest instant after `now` a threshold, the tech-lead milestone or a level timeout falls due."""
+        if not view.running:
             return None
         candidates: list[datetime] = []
         for metric, run in view.runs.items():
-            d = run.deadline
-            if run.frozen or d.state == STOPPED or self._paused(metric, view):
+            if not _measured(run) or view.paused(self.rules, metric):
                 continue
             for _, threshold in thresholds_of(self.rules, metric):
                 if f"threshold:{metric}:{cycle_label(run)}:{threshold.label}" not in self.fired:
-                    candidates.append(reached_at(run, budget_of(threshold, d.target)))
+                    candidates.append(reached_at(run, budget_of(threshold, run.deadline.target)))
         tech_lead = self._tech_lead_at(view, priority)
-        if tech_lead is not None and (self.rules.milestones.tech_lead.clock == "wall"
-                                      or not self._paused("resolution", view)):
+        ms = self.rules.milestones.tech_lead
+        if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
+                                                                                              "resolution")):
             candidates.append(tech_lead[0])
         state = self._active_state(view)
-        if state is not None and (state.current.climb_clock == "wall" or not self._paused("resolution", view)):
-            saved = self.state
-            timeout = self._timeout_at(view, state)
-            self.state = saved  # a look only
+        if state is not None and (state.current.climb_clock == "wall" or not view.paused(self.rules, "resolution")):
+            timeout, _ = self._timeout(view, state)
             if timeout is not None:
                 candidates.append(timeout)
         future = [c for c in candidates if c > self.now]
         return min(future) if future else None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the escalation adds to a decision."""
-
-    fired: tuple[str, ...]
-    state: EscalationState | None
-    actions: tuple[Action, ...]
-    timeline: tuple[TimelineEvent, ...]
-    reasons: tuple[Reason, ...]
-    priority: str | None
-    priority_rule: str
-    level_rule: str
-    team: str | None
-    group_id: str | None
-    assignee_id: str | None
-    tags_add: frozenset[str]
-    followers_add: frozenset[str]
-    level: str | None
-    owner: str | None
-    next_action_at: datetime | None

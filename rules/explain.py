@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import CaseMemory, Decision
-from rules.engine import TicketFacts, clock_view, format_duration
+from rules.decision import BasisMode, CaseMemory, Decision
+from rules.engine import clock_view
+from rules.facts import TicketFacts
 from rules.metrics import MetricRun
 from rules.schema import Rules
+from rules.wording import format_duration
 
 MAX_DAY_LINES = 12  # a 30-day target spans ~130 days: show the first ones, then a count
 
@@ -71,10 +73,10 @@ def _metric_lines(name: str, run: MetricRun, rules: Rules, now: datetime) -> lis
         steps = "; ".join(f"{_utc(s.start)} {s.basis.priority}/{s.basis.tier or '-'}/{s.basis.team or '-'}/"
                           f"{s.basis.calendar} ({s.mode})" for s in run.segments)
         lines.append(f"    basis changes: {steps}")
-        if run.segments[-1].mode == "carry":
+        if run.segments[-1].mode == BasisMode.CARRY:
             lines.append(f"    carried over: working time used before {_utc(run.segments[-1].start)} counts "
                          "against the new target")
-    count_from = run.segments[-1].start if run.segments[-1].mode == "carry" else d.started_at
+    count_from = run.segments[-1].start if run.segments[-1].mode == BasisMode.CARRY else d.started_at
     lines += _counted(cal, count_from, d.stopped_at or d.due_at, run.pauses)
     for p_start, p_end in run.pauses:
         ongoing = " (ongoing)" if p_end >= now and d.stopped_at is None else ""

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import (ACTIVE, BREACHED, PAUSED, STOPPED, BasisChange, CaseMemory, Deadline,
-                            StatusChange)
+from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
 from rules.policy import target_for
 from rules.schema import METRICS, Rules
 
@@ -115,7 +114,7 @@ class Segment:
 
     start: datetime
     basis: BasisChange
-    mode: str  # start | rederive | carry
+    mode: BasisMode
     calendar: WorkCalendar
     target: timedelta | None
     rule: str
@@ -141,7 +140,7 @@ def _segments(rules: Rules, metric: str, start: datetime, end: datetime | None,
         name = basis.calendar if basis.calendar in rules.calendars or basis.calendar == "24x7" else None
         calendar = rules.calendar(name or bases[-1].calendar)
         target, rule = target_for(rules, metric, basis.priority, basis.tier)
-        out.append(Segment(start if i == 0 else basis.at, basis, "start" if i == 0 else basis.mode,
+        out.append(Segment(start if i == 0 else basis.at, basis, BasisMode.START if i == 0 else basis.mode,
                            calendar, target, rule))
     return out
 
@@ -153,7 +152,7 @@ def _used(segments: list[Segment], start: datetime, until: datetime, pauses: lis
         if seg.start >= until:
             break
         seg_end = min(following.start, until) if following else until
-        if seg.mode == "carry":
+        if seg.mode == BasisMode.CARRY:
             used += active_elapsed(seg.calendar, seg.start, seg_end, pauses)
         else:  # start / rederive: as if this basis had applied since the cycle start
             used = active_elapsed(seg.calendar, start, seg_end, pauses)
@@ -168,7 +167,7 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     last = segments[-1]
     if last.target is None:
         return None
-    if last.mode == "carry":
+    if last.mode == BasisMode.CARRY:
         remaining = last.target - _used(segments[:-1], start, last.start, pauses)
         due = active_add(last.calendar, last.start, remaining, pauses) if remaining > ZERO else last.start
     else:
@@ -177,16 +176,32 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     used = _used(segments, start, end, pauses)
     paused = paused_time(last.calendar, start, end, pauses)
     if stop is not None:
-        state = STOPPED
+        state = DeadlineState.STOPPED
     elif due <= now:
-        state = BREACHED
+        state = DeadlineState.BREACHED
     else:
-        state = PAUSED if paused_now else ACTIVE
+        state = DeadlineState.PAUSED if paused_now else DeadlineState.ACTIVE
     deadline = Deadline(metric=metric, cycle=cycle, state=state, due_at=due, started_at=start,
                         target=last.target, used=used, paused=paused, calendar=last.calendar.name,
                         rules_version=rules.version, stopped_at=stop, rule=last.rule)
     clipped = tuple((max(a, start), min(b, end)) for a, b in pauses if b > start and a < end)
     return MetricRun(deadline, clipped, tuple(segments))
+
+
+def reached_at(run: MetricRun, used: timedelta) -> datetime:
+    """The instant at which the run's used working time reaches `used` (pauses excluded).
+
+    Computed exactly as the deadline is (`used` = target gives `due_at`), honouring rederive
+    and carry; a point the current basis puts before its own start is reached at that start.
+    """
+    d, segments, pauses = run.deadline, list(run.segments), list(run.pauses)
+    last = segments[-1]
+    if last.mode == BasisMode.CARRY:
+        need = used - _used(segments[:-1], d.started_at, last.start, pauses)
+        at = last.start if need <= ZERO else active_add(last.calendar, last.start, need, pauses)
+    else:
+        at = active_add(last.calendar, d.started_at, used, pauses)
+    return at if last.mode == BasisMode.START else max(at, last.start)
 
 
 # --- all metrics ------------------------------------------------------------------------

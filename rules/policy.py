@@ -18,24 +18,24 @@ Target of a metric: `tiers.<tier>.targets.<priority>.<metric>`, else `sla.target
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
+from rules.facts import TicketFacts
 from rules.schema import Rules
 
 
-def resolve_tier(ticket: Any, rules: Rules) -> tuple[str | None, str, str]:
+def resolve_tier(ticket: TicketFacts, rules: Rules) -> tuple[str | None, str, str]:
     """(tier, rule key path, why) for a ticket."""
     field_id = rules.sla.tier_field
     if field_id:
-        value = (getattr(ticket, "custom_fields", None) or {}).get(field_id)
+        value = (ticket.custom_fields or {}).get(field_id)
         if value is not None and str(value) in rules.tiers:
             return str(value), "sla.tier_field", f"custom field {field_id} = {value}"
-    tags = getattr(ticket, "tags", frozenset()) or frozenset()
+    tags = ticket.tags or frozenset()
     for name, tier in rules.tiers.items():
         matched = sorted(set(tier.tags) & set(tags))
         if matched:
             return name, f"tiers.{name}.tags", f"tag {matched[0]}"
-    org = getattr(ticket, "organization_id", None)
+    org = ticket.organization_id
     if org is not None:
         for name, tier in rules.tiers.items():
             if str(org) in tier.organizations:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Sequence
 
 from rules.calendar import utc_instant
 from rules.decision import ClusterInfo
-from rules.escalation import format_duration
+from rules.facts import TicketFacts
 from rules.ladder import LadderSnapshot
 from rules.schema import CLUSTER_FIELDS, Rules, field_value
+from rules.wording import format_duration
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Cluster:
         return ClusterInfo(self.key, problem_id or self.problem_id, self.subject, len(self.members), self.owner)
 
 
-def case_summary(ticket: Any, rules: Rules, *, cluster_key: str | None = None,
+def case_summary(ticket: TicketFacts, rules: Rules, *, cluster_key: str | None = None,
                  problem_id: str | None = None) -> CaseSummary:
     """A ticket (connectors.Ticket or alike) as a CaseSummary; product and order from the custom
     fields `recurring.product_field` / `recurring.order_field`."""
@@ -79,13 +80,13 @@ def case_summary(ticket: Any, rules: Rules, *, cluster_key: str | None = None,
     order = field_value(ticket, cfg.order_field) if cfg is not None else None
     return CaseSummary(
         connector=ticket.connector, ticket_id=str(ticket.ticket_id), opened_at=utc_instant(ticket.opened_at),
-        requester_id=getattr(ticket, "requester_id", None), organization_id=getattr(ticket, "organization_id", None),
-        reason_code=getattr(ticket, "reason_code", None), product=str(product) if product not in (None, "") else None,
-        order=str(order) if order not in (None, "") else None, status=getattr(ticket, "status", None) or "open",
-        cluster_key=cluster_key, problem_id=problem_id, subject=getattr(ticket, "subject", "") or "")
+        requester_id=ticket.requester_id, organization_id=ticket.organization_id,
+        reason_code=ticket.reason_code, product=str(product) if product not in (None, "") else None,
+        order=str(order) if order not in (None, "") else None, status=ticket.status or "open",
+        cluster_key=cluster_key, problem_id=problem_id, subject=ticket.subject or "")
 
 
-def _norm(value: Any) -> str | None:
+def _norm(value: object) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text.casefold() if text else None
 

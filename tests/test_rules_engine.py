@@ -1,6 +1,7 @@
 """decide(): routing, priority and escalation as before, plus the clock's memory and explain."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -63,7 +64,9 @@ def test_example_rules_urgent_runs_24x7():
     assert d.due_at == OPENED + timedelta(hours=4) and d.calendar == "24x7"
 
 
-def test_minimal_ticket_facts_without_optional_attributes():
+def test_minimal_ticket_facts_with_empty_optional_values():
+    # Not a connectors.Ticket: any object with TicketFacts' attributes will do; the optional
+    # ones empty (no status, no update instant, no text, no custom fields).
     @dataclass(frozen=True)
     class Facts:
         connector: str = "jira"
@@ -73,6 +76,18 @@ def test_minimal_ticket_facts_without_optional_attributes():
         reason_code: str | None = None
         group_id: str | None = None
         assignee_id: str | None = None
+        ticket_id: str = ""
+        status: str = ""
+        updated_at: datetime | None = None
+        subject: str = ""
+        description: str = ""
+        requester_id: str | None = None
+        organization_id: str | None = None
+        custom_fields: Mapping[str, Any] = field(default_factory=dict)
+
+        @property
+        def key(self) -> str:
+            return f"{self.connector}:{self.ticket_id}"
 
     d = decide(Facts(), RULES, OPENED + timedelta(minutes=5))
     assert d.deadlines["resolution"].state == "active"

@@ -740,7 +740,7 @@ def test_old_memories_load_without_the_people_state():
     ("next week", None), ("", None), (None, None),
 ])
 def test_instants_typed_into_fields(value, expected):
-    from rules.people import parse_instant
+    from rules.calendar import parse_instant
     assert parse_instant(value) == expected
 
 

@@ -1,0 +1,123 @@
+"""The SLA clock as one decision sees it: fold what is seen now into the memory, run the metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rules import wording
+from rules.calendar import utc_instant
+from rules.decision import BasisChange, BasisMode, CaseMemory, DeadlineState, Reason, StatusChange
+from rules.facts import TicketFacts
+from rules.metrics import MetricRun, freeze, run_clock
+from rules.policy import resolve_tier, select_calendar
+from rules.schema import Rules
+
+RUNNING_STATUSES = ("new", "open")
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """The SLA clock as `decide` and `explain_clock` see it."""
+
+    priority: str
+    tier: str | None
+    tier_rule: str
+    tier_why: str
+    team: str | None
+    calendar: str
+    calendar_rule: str
+    memory: CaseMemory
+    runs: dict[str, MetricRun]
+
+    @property
+    def resolution(self) -> MetricRun | None:
+        return self.runs.get("resolution")
+
+    @property
+    def running(self) -> bool:
+        """The resolution clock runs (the case is not solved or closed)."""
+        res = self.resolution
+        return res is not None and res.deadline.state != DeadlineState.STOPPED
+
+    @property
+    def cycle(self) -> int:
+        res = self.resolution
+        return res.deadline.cycle if res is not None else 1
+
+    def paused(self, rules: Rules, metric: str) -> bool:
+        return self.memory.last_status in rules.pause_statuses(metric)
+
+
+def observed_at(ticket: TicketFacts, memory: CaseMemory, now: datetime) -> datetime:
+    """When the change seen now happened: the ticket's `updated_at`, kept between the last
+    recorded change and `now` (webhooks can be late; `updated_at` is closer to the truth)."""
+    floor = max([utc_instant(ticket.opened_at)] + [s.at for s in memory.statuses[-1:]]
+                + [b.at for b in memory.bases[-1:]])
+    updated = utc_instant(ticket.updated_at) if ticket.updated_at is not None else now
+    return min(max(updated, floor), max(now, floor))
+
+
+def _statuses(ticket: TicketFacts, memory: CaseMemory, at: datetime) -> tuple[StatusChange, ...]:
+    opened_at = utc_instant(ticket.opened_at)
+    status = ticket.status or "open"
+    statuses = memory.statuses
+    if not statuses:
+        # First sight: the case opened running; a later status is assumed to date from `at`.
+        statuses = (StatusChange(opened_at, status),)
+        if status not in RUNNING_STATUSES and at > opened_at:
+            statuses = (StatusChange(opened_at, "open"), StatusChange(at, status))
+    elif status != statuses[-1].status:
+        statuses = (*statuses, StatusChange(at, status))
+    return statuses
+
+
+def _bases(rules: Rules, memory: CaseMemory, basis: BasisChange, at: datetime, now: datetime,
+           basis_at: datetime | None) -> tuple[BasisChange, ...]:
+    bases = memory.bases
+    if not bases:
+        return (basis,)
+    if bases[-1].same_basis(basis):
+        return bases
+    previous = bases[-1]
+    changed = [k for k in ("priority", "tier", "team", "calendar") if getattr(previous, k) != getattr(basis, k)]
+    carry = any(getattr(rules.sla.recompute, k) == BasisMode.CARRY for k in changed)
+    since = min(max(basis_at, previous.at), now) if basis_at is not None else at
+    return (*bases, BasisChange(since, basis.priority, basis.tier, basis.team, basis.calendar,
+                                BasisMode.CARRY if carry else BasisMode.REDERIVE))
+
+
+def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
+            team: str | None, agent_reply_at: datetime | None = None,
+            basis_at: datetime | None = None) -> ClockView:
+    """Fold what is seen now into the memory (status, reply, basis) and run the clock.
+
+    `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
+    the priority at the instant a threshold was reached), the instant it took effect.
+    """
+    at = observed_at(ticket, memory, now)
+    opened_at = utc_instant(ticket.opened_at)
+    reply = utc_instant(agent_reply_at) if agent_reply_at is not None else None
+    first_reply, last_reply = memory.first_reply_at, memory.last_reply_at
+    if reply is not None:
+        first_reply = min(first_reply, reply) if first_reply else reply
+        last_reply = max(last_reply, reply) if last_reply else reply
+
+    tier, tier_rule, tier_why = resolve_tier(ticket, rules)
+    calendar, calendar_rule = select_calendar(rules, priority, tier, team)
+    bases = _bases(rules, memory, BasisChange(opened_at, priority, tier, team, calendar), at, now, basis_at)
+    memory = memory.evolve(statuses=_statuses(ticket, memory, at), bases=bases, first_reply_at=first_reply,
+                           last_reply_at=last_reply, seen_at=max(memory.seen_at, now) if memory.seen_at else now)
+    runs = run_clock(rules, memory, opened_at, now)
+    memory = memory.evolve(results=freeze(memory, runs))
+    return ClockView(priority, tier, tier_rule, tier_why, team, calendar, calendar_rule, memory, runs)
+
+
+def clock_reasons(view: ClockView, rules: Rules, priority: str) -> tuple[Reason, ...]:
+    """The tier, the calendar and each metric's deadline, in words."""
+    reasons = [Reason(view.tier_rule, wording.tier_text(view.tier, view.tier_why), "tier")] if view.tier else []
+    cal = rules.calendar(view.calendar)
+    reasons.append(Reason(view.calendar_rule, wording.calendar_text(view.calendar, cal.timezone_name), "calendar"))
+    for metric, run in view.runs.items():
+        text = wording.deadline_text(run.deadline, metric, priority, run.frozen)
+        reasons.append(Reason(run.deadline.rule, text, "due_at" if metric == "resolution" else metric))
+    return tuple(reasons)

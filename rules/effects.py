@@ -1,0 +1,35 @@
+"""`Effects`: what one step of a decision adds to it, in the one shape every step folds into."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from rules.decision import Action, Reason, TimelineEvent
+
+
+def earliest(*instants: datetime | None) -> datetime | None:
+    """The earliest of the instants given (None: none given)."""
+    return min((i for i in instants if i is not None), default=None)
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Actions to take, timeline events, reasons, keys fired once (new ones), and when to look again."""
+
+    actions: tuple[Action, ...] = ()
+    timeline: tuple[TimelineEvent, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    fired: tuple[str, ...] = ()
+    next_at: datetime | None = None
+
+    def add(self, *, actions: Iterable[Action] = (), timeline: Iterable[TimelineEvent] = (),
+            reasons: Iterable[Reason] = (), fired: Iterable[str] = (), next_at: datetime | None = None) -> Effects:
+        """These effects with more of each (a fired key once; the earlier next look)."""
+        new_keys = tuple(k for k in dict.fromkeys(fired) if k not in self.fired)
+        return Effects(self.actions + tuple(actions), self.timeline + tuple(timeline), self.reasons + tuple(reasons),
+                       self.fired + new_keys, earliest(self.next_at, next_at))
+
+    def __add__(self, other: Effects) -> Effects:
+        return self.add(actions=other.actions, timeline=other.timeline, reasons=other.reasons, fired=other.fired,
+                        next_at=other.next_at)

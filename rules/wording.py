@@ -1,0 +1,343 @@
+"""Every sentence slaclock writes: reason texts, note lines, timeline texts, climb causes.
+
+The steps decide; this module words. Texts are kept as they were when they lived in the steps.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rules.calendar import ZERO, WorkCalendar
+from rules.decision import Deadline, EscalationState, VendorUpdate
+from rules.ladder import LevelSnapshot, PersonRef
+from rules.schema import Threshold
+
+METRIC_NAMES = {"first_response": "first response", "next_update": "next update", "resolution": "resolution"}
+DEFAULT_MEMBER_NOTE = ("Linked to problem {problem} (recurring issue {key}): it is escalated once there, not case by "
+                       "case.")
+
+
+# --- instants and durations -------------------------------------------------------------
+
+def format_duration(duration: timedelta) -> str:
+    """timedelta(hours=1, minutes=30) → '1 h 30 min'; whole hours stay hours ('168 h')."""
+    seconds = int(abs(duration.total_seconds()))
+    hours, minutes = divmod(seconds // 60, 60)
+    text = " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
+    return ("-" if duration < ZERO else "") + (text or f"{seconds} s")
+
+
+def local_text(instant: datetime, cal: WorkCalendar) -> str:
+    """`Mon 2026-06-01 10:00 Europe/Berlin`."""
+    return f"{instant.astimezone(cal.tz):%a %Y-%m-%d %H:%M} {cal.timezone_name}"
+
+
+def zone_text(instant: datetime, zone: ZoneInfo) -> str:
+    """`Mon 01 Jun 2026 14:00 Europe/Berlin`: an instant as the customer reads it."""
+    return f"{instant.astimezone(zone):%a %d %b %Y %H:%M} {zone.key}"
+
+
+def at_text(text: str, at: datetime) -> str:
+    """A sentence with the instant it happened: `... at 2026-06-01 08:00 UTC`."""
+    return f"{text} at {at:%Y-%m-%d %H:%M} UTC"
+
+
+# --- priority, routing, clock -------------------------------------------------------------
+
+DEFAULT_PRIORITY = "no priority set: normal assumed"
+
+
+def priority_as_set(priority: str) -> str:
+    return f"priority {priority} as set on the ticket"
+
+
+def tag_refused(tag: str, refused: str) -> str:
+    return f"escalation asked by tag {tag} refused: {refused}"
+
+
+def tag_escalates(tag: str, priority: str, new_priority: str) -> str:
+    return f"escalation asked by tag {tag}: priority {priority} → {new_priority}"
+
+
+def routed(code: str | None, team: str, default: bool) -> str:
+    return f"reason code {code or 'none'} → {team} (default)" if default else f"reason code {code} → {team}"
+
+
+def tier_floor(tier: str, priority: str, floor: str) -> str:
+    return f"tier {tier} is a high-value account: priority {priority} → {floor} (its floor)"
+
+
+def tier_floor_event(text: str) -> str:
+    return f"escalation trigger high_value: {text}"
+
+
+def refused_earlier() -> str:
+    return "refused earlier (see the note)"
+
+
+def may_not_escalate(role: str, why: str, rule: str) -> str:
+    return f"role {role} ({why}, {rule}) may not escalate"
+
+
+def escalation_raises(priority: str, raised: str, level: str | None) -> str:
+    return f"priority {priority} → {raised}: escalation ({level or 'no ladder'}) raises it (never lowers it)"
+
+
+def escalated_owner(level: str | None, owner: str | None, team: str | None) -> str:
+    text = f"escalated to level {level}: owner {owner or 'none'}"
+    return text + (f", team {team}" if team else "")
+
+
+def tier_text(tier: str, why: str) -> str:
+    return f"tier {tier}: {why}"
+
+
+def calendar_text(name: str, timezone_name: str) -> str:
+    return f"calendar {name} ({timezone_name})"
+
+
+def deadline_text(d: Deadline, metric: str, priority: str, frozen_rules: bool) -> str:
+    frozen = f", frozen from rules {d.rules_version}" if frozen_rules else ""
+    paused = f", paused {format_duration(d.paused)}" if d.paused else ""
+    return (f"due {d.due_at:%Y-%m-%d %H:%M} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
+            f"working time from {d.started_at:%Y-%m-%d %H:%M} UTC ({priority}{paused}); {d.state}{frozen}")
+
+
+# --- escalation ---------------------------------------------------------------------------
+
+def threshold_text(threshold: Threshold) -> str:
+    parts = []
+    if threshold.percent is not None:
+        parts.append(f"{threshold.percent:g} %")
+    if threshold.before is not None:
+        parts.append(f"{format_duration(threshold.before)} before the deadline")
+    return " or ".join(parts)
+
+
+def threshold_reached(metric: str, threshold: Threshold, target: timedelta) -> str:
+    return (f"{METRIC_NAMES[metric]} reached {threshold_text(threshold)} of its {format_duration(target)} target"
+            + (f" → level {threshold.level}" if threshold.level else ""))
+
+
+def threshold_cause(metric: str, threshold: Threshold) -> str:
+    return f"{METRIC_NAMES[metric]} reached {threshold_text(threshold)}"
+
+
+def manual_climb(tag: str) -> str:
+    return f"escalation asked by tag {tag}: one level up the ladder"
+
+
+def manual_cause(tag: str) -> str:
+    return f"escalation asked by tag {tag}"
+
+
+def no_ladder(team: str | None) -> str:
+    return f"no ladder for team {team or '-'}: the escalation stays a note"
+
+
+def ladder_started(name: str, rules_version: str, at: datetime) -> str:
+    return f"escalation started on ladder {name}, frozen from rules {rules_version} at {at:%Y-%m-%d %H:%M} UTC"
+
+
+def not_on_ladder(level: str | int, name: str, rules_version: str) -> str:
+    return f"level {level} is not on the frozen ladder {name} (rules {rules_version}): one level up"
+
+
+def already_at(cause: str, title: str) -> str:
+    return f"{cause}: already at level {title}"
+
+
+def level_reached(level: LevelSnapshot, index: int, count: int, ladder: str, rules_version: str, cause: str,
+                  owner: PersonRef | None, source: str) -> str:
+    return (f"level {level.title} ({index + 1} of {count}) on ladder {ladder}, frozen from "
+            f"rules {rules_version}: {cause}; owner {owner.name if owner else 'none'} ({source})")
+
+
+def timeout_cause(climb_after: timedelta | None, title: str) -> str:
+    return f"no agent reply within {format_duration(climb_after)} at level {title}"
+
+
+def first_reply_after(took: timedelta) -> str:
+    return f"first public agent reply {format_duration(took)} after the escalation started"
+
+
+def escalated_state(state: EscalationState) -> str:
+    owner = state.owner.name if state.owner else "none"
+    return (f"escalated: level {state.current.title} "
+            f"({state.level + 1} of {len(state.ladder.levels)}) since {state.level_since:%Y-%m-%d %H:%M} UTC; "
+            f"owner {owner}; ladder {state.ladder.name} frozen from rules {state.ladder.rules_version} "
+            f"at {state.started_at:%Y-%m-%d %H:%M} UTC")
+
+
+def threshold_note(threshold: Threshold, metric: str, d: Deadline, used: timedelta, at: datetime,
+                   cal: WorkCalendar, also: list[str], level: str) -> str:
+    t = threshold
+    head = "SLA breach" if t.is_breach else "SLA escalation" if t.level else "SLA warning"
+    return (f"{head}: {METRIC_NAMES[metric]} reached {threshold_text(t)} of its {format_duration(d.target)} "
+            f"target ({format_duration(used)} of {d.calendar} working time) at {local_text(at, cal)}"
+            + (f" (also passed {', '.join(also)})" if also else "")
+            + f"; due {local_text(d.due_at, cal)} ({d.due_at:%Y-%m-%d %H:%M} UTC)"
+            + level + ".")
+
+
+def threshold_note_level(level: str, reached: bool, current: str | None) -> str:
+    if level and reached:
+        return f" → level {level}"
+    if level and current is not None:
+        return f"; the case is already at level {current}"
+    return ""
+
+
+def level_note(state: EscalationState, passed: list[str], resolution: Deadline | None, cal: WorkCalendar) -> str:
+    level, ladder = state.current, state.ladder
+    climb = state.climbs[-1]
+    owner = f"{state.owner.name} ({state.owner_source})" if state.owner else "none named"
+    due = (f" Resolution due {local_text(resolution.due_at, cal)} ({resolution.state})."
+           if resolution is not None else "")
+    return (f"Escalated to {level.title} (level {state.level + 1} of {len(ladder.levels)}, ladder {ladder.name} "
+            f"frozen from rules {ladder.rules_version})" + (f" via {', '.join(passed)}" if passed else "")
+            + f": {climb.cause}. Escalation owner: {owner}."
+            + (f" Team: {level.team}." if level.team else "") + due)
+
+
+def tech_lead_note(priority: str, after: timedelta, wall: bool, at: datetime, cal: WorkCalendar, team: str,
+                   manager: str | None) -> str:
+    told = f"; account manager {manager} notified" if manager else ""
+    return (f"Milestone: {priority} and unresolved after {format_duration(after)} "
+            f"({'wall-clock' if wall else 'working time'}) at {local_text(at, cal)}: "
+            f"tech-lead follow-up ticket requested for team {team}{told}.")
+
+
+def queued_note(opened: datetime, starts: datetime, cal: WorkCalendar) -> str:
+    return (f"Arrived {local_text(opened, cal)}, outside the business hours of calendar {cal.name}: queued "
+            f"for the next business morning; its SLA clock starts {local_text(starts, cal)} "
+            f"({starts:%Y-%m-%d %H:%M} UTC).")
+
+
+# --- roles and triggers -------------------------------------------------------------------
+
+def refusal_note(tag: str, actor_id: str | None, role: str, rule: str, allowed: list[str]) -> str:
+    who = f"user {actor_id}" if actor_id is not None else "an unknown actor"
+    return (f"Escalation refused: tag {tag} was added by {who} with role {role} ({rule}), "
+            f"which may not escalate (seed 002: {', '.join(allowed)} may). The tag was removed; nothing changed. "
+            "Ask a lead or manager to escalate.")
+
+
+def keyword_hit(keyword: str, where: str) -> str:
+    return f'keyword "{keyword}" in the {where}'
+
+
+def tag_hit(tag: str) -> str:
+    return f"tag {tag}"
+
+
+def promised_hit(promised: datetime, within: timedelta) -> str:
+    return f"promised {promised:%Y-%m-%d %H:%M} UTC is within {format_duration(within)}"
+
+
+def trigger_push(title: str, why: str) -> str:
+    return f"escalation trigger {title}: {why}"
+
+
+def trigger_note(title: str, why: str, level: str | None, priority: str | None) -> str:
+    where = f"level {level}" if level else "one level up the ladder"
+    return (f"Escalation trigger {title}: {why} → {where}"
+            + (f", priority at least {priority}" if priority else "") + ".")
+
+
+def trigger_notify(ticket: str, subject: str, title: str, why: str) -> str:
+    return f"{ticket} ({subject or '-'}): escalation trigger {title} fired ({why})."
+
+
+# --- the vendor loop ----------------------------------------------------------------------
+
+def vendor_cycle_ended(cycle: int, vendor: str, running: bool, team: str | None) -> str:
+    why = "the case is no longer open" if not running else f"the case went to vendor {team}"
+    return f"vendor request cycle {cycle} at {vendor} ended: {why}"
+
+
+def vendor_follow_up(vendor: str) -> str:
+    return f"Follow-up ticket requested for vendor {vendor}."
+
+
+def vendor_requested(team: str, eta_due_at: datetime, eta_within: timedelta, calendar: str) -> str:
+    return (f"team {team} is a vendor: capacity and ETA "
+            f"requested, due {eta_due_at:%Y-%m-%d %H:%M} UTC "
+            f"({format_duration(eta_within)} on {calendar})")
+
+
+VENDOR_NOT_AWAITED = "vendor update ignored: the case is not waiting on a vendor"
+
+
+def vendor_other(sender: str, vendor: str) -> str:
+    return f"vendor update from {sender} ignored: the case waits on {vendor}"
+
+
+def vendor_update(vendor: str, u: VendorUpdate) -> str:
+    said = ", ".join(p for p in (f"ETA {u.eta:%Y-%m-%d %H:%M} UTC" if u.eta else "",
+                                 {True: "capacity available", False: "no capacity",
+                                  None: ""}[u.capacity_available]) if p) or "no ETA"
+    return f"Vendor {vendor} update: {said}" + (f" ({u.note})" if u.note else "") + "."
+
+
+VENDOR_NO_CAPACITY = "the vendor has no capacity"
+
+
+def eta_after_due(eta: datetime, due_at: datetime) -> str:
+    return (f"the vendor's ETA {eta:%Y-%m-%d %H:%M} UTC is after the resolution due time "
+            f"{due_at:%Y-%m-%d %H:%M} UTC")
+
+
+def no_eta(eta_within: timedelta) -> str:
+    return f"no ETA from the vendor within {format_duration(eta_within)}"
+
+
+def vendor_risk(vendor: str, why: str) -> str:
+    return f"SLA risk at vendor {vendor}: {why}"
+
+
+def vendor_risk_notify(ticket: str, text: str) -> str:
+    return f"{ticket}: {text}."
+
+
+def vendor_confirmed(vendor: str, eta: datetime, due_at: datetime, after_risk: bool) -> str:
+    late = " (a new ETA after the SLA risk)" if after_risk else ""
+    return (f"Vendor {vendor} confirmed: ETA {eta:%Y-%m-%d %H:%M} UTC, before the resolution due "
+            f"time {due_at:%Y-%m-%d %H:%M} UTC{late}; time-to-ETA clock stopped.")
+
+
+# --- the customer and the cluster -----------------------------------------------------------
+
+def no_customer_message(why_off: str) -> str:
+    return f"no customer message: {why_off}"
+
+
+UPDATES_OFF = "customer updates are off"
+CASE_NOT_OPEN = "the case is not open"
+
+
+def updates_off_for_team(team: str) -> str:
+    return f"customer updates are off for team {team} (teams.{team}.customer_updates)"
+
+
+def updates_off_for_tier(tier: str) -> str:
+    return f"customer updates are off for tier {tier} (tiers.{tier}.customer_updates)"
+
+
+def message_held(message: str, release: str) -> str:
+    return f"customer message {message} held: the customer's quiet hours; it goes out {release}"
+
+
+def customer_told(names: str, next_update: str | None) -> str:
+    return f"customer told ({names}); " + (f"next update {next_update}" if next_update
+                                           else "no cadence at this priority")
+
+
+def cadence_restarted(reply: datetime) -> str:
+    return (f"customer update cadence restarted by the agent's public reply at "
+            f"{reply:%Y-%m-%d %H:%M} UTC (no update sent over it)")
+
+
+def cluster_member(key: str, problem: str, members: int) -> str:
+    return (f"member of recurring-issue cluster {key} (problem {problem}, "
+            f"{members} cases): escalated once through the problem, not per case")
