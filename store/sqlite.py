@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from sqlite_utils import Database
 
@@ -28,6 +28,8 @@ from store.rows import (Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus
 BUSY_TIMEOUT_SECONDS = 15
 # A delivery or outbox row claimed longer ago than this belongs to a worker that died.
 STALE_CLAIM_SECONDS = 300
+
+_Row = TypeVar("_Row", Delivery, OutboxRow)
 
 DELIVERY_COLUMNS = "id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts, status, error"
 OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, status, attempts, created_at, "
@@ -249,6 +251,12 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(str(e)) from e
 
+    def _claim(self, sql: str, params: list[Any], decode: Callable[[tuple], _Row]) -> list[_Row]:
+        """Run a claiming `update … returning` in one write transaction; its rows decoded, oldest first."""
+        with self._immediate() as db:
+            rows = db.execute(sql, params).fetchall()
+        return sorted(map(decode, rows), key=lambda row: row.id)
+
     def _requeue(self, table: str, reset: str, params: list[Any], ids: list[int] | None) -> int:
         """Put failed rows of `table` (all, or the given ids) back in the queue with `reset`; return how many."""
         sql, params = f"update {table} set {reset} where status = 'failed'", list(params)
@@ -277,13 +285,11 @@ class Store:
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first."""
-        with self._immediate() as db:
-            rows = db.execute(
-                "update inbox set status = 'processing', claimed_at = ?, attempts = attempts + 1 "
-                "where id in (select id from inbox where status = 'pending' "
-                f"or (status = 'processing' and claimed_at < ?) order by id limit ?) returning {DELIVERY_COLUMNS}",
-                [_iso(now), _stale(now), limit]).fetchall()
-        return sorted((_delivery(row) for row in rows), key=lambda d: d.id)
+        return self._claim(
+            "update inbox set status = 'processing', claimed_at = ?, attempts = attempts + 1 "
+            "where id in (select id from inbox where status = 'pending' "
+            f"or (status = 'processing' and claimed_at < ?) order by id limit ?) returning {DELIVERY_COLUMNS}",
+            [_iso(now), _stale(now), limit], _delivery)
 
     def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
         """Put claimed deliveries back to pending (to be tried again on the next pass)."""
@@ -338,13 +344,11 @@ class Store:
 
     def claim_outbox(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Claim outbox rows that are due (and ones a dead worker left in 'sending')."""
-        with self._immediate() as db:
-            rows = db.execute(
-                "update outbox set status = 'sending', attempts = attempts + 1, next_attempt_at = ? "
-                "where id in (select id from outbox where (status = 'pending' and next_attempt_at <= ?) "
-                f"or (status = 'sending' and next_attempt_at < ?) order by id limit ?) returning {OUTBOX_COLUMNS}",
-                [_iso(now), _iso(now), _stale(now), limit]).fetchall()
-        return sorted((_outbox(row) for row in rows), key=lambda r: r.id)
+        return self._claim(
+            "update outbox set status = 'sending', attempts = attempts + 1, next_attempt_at = ? "
+            "where id in (select id from outbox where (status = 'pending' and next_attempt_at <= ?) "
+            f"or (status = 'sending' and next_attempt_at < ?) order by id limit ?) returning {OUTBOX_COLUMNS}",
+            [_iso(now), _iso(now), _stale(now), limit], _outbox)
 
     def parked(self) -> list[OutboxRow]:
         """Writes that failed and wait for someone to retry them."""
