@@ -186,7 +186,8 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         if vendor is None:
             return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
         return jsonify(cases=[{"ticket": f"{c.connector}:{c.ticket_id}", "priority": c.priority,
-                               "due_at": c.due_at.isoformat() if c.due_at else None} for c in store.vendor_cases(vendor)])
+                               "due_at": c.due_at.isoformat() if c.due_at else None}
+                              for c in store.vendor_cases(vendor)])
 
     @app.post("/vendor/eta")
     def vendor_eta():
@@ -205,8 +206,8 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         try:
             inserted = store.add_delivery(
                 connector=connector_name, delivery_key=f"vendor:{vendor}:{hashlib.sha256(body).hexdigest()}",
-                event_type=CheckKind.VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={}, body=body,
-                received_at=clock())
+                event_type=CheckKind.VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={},
+                body=body, received_at=clock())
         except StoreError:
             return refuse(503, "the store cannot take the update now; retry later",
                           **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
@@ -388,8 +389,9 @@ def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
     store = Store(Settings.from_env(env).database)
     return _list_or_retry(args, store.parked(), lambda r: (
-        f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} parked={r.done_at.isoformat() if r.done_at else None} "
-        f"error={r.last_error}"), lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
+        f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} "
+        f"parked={r.done_at.isoformat() if r.done_at else None} error={r.last_error}"),
+        lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
 
 
 def cmd_vendor(args, env) -> int:

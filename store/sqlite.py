@@ -102,7 +102,8 @@ class Txn:
 
     # --- inbox -----------------------------------------------------------------------
 
-    def finish_deliveries(self, ids: list[int], status: DeliveryStatus, now: datetime, error: str | None = None) -> None:
+    def finish_deliveries(self, ids: list[int], status: DeliveryStatus, now: datetime,
+                          error: str | None = None) -> None:
         """Mark deliveries done, echo or failed."""
         self._db.execute(f"update inbox set status = ?, processed_at = ?, error = ? where id in ({_marks(ids)})",
                          [status, _iso(now), error, *ids])
