@@ -217,3 +217,13 @@ def test_an_outbox_row_it_cannot_read_is_parked_not_lost(env):
     deliverer.run_once()
     (parked,) = store.parked()
     assert parked.last_error.startswith("internal error: KeyError")
+
+
+def test_an_outbox_row_of_an_unknown_kind_is_parked_with_that_error(env):
+    fake, store, processor, deliverer, clock, rules = env
+    with store.write_txn() as txn:
+        txn.add_outbox(connector="zendesk", ticket_id="1", kind="fax", payload={}, now=NOW, idem_key="fax")
+    deliverer.run_once()
+    (parked,) = store.parked()
+    assert parked.last_error == "internal error: ValueError: unknown outbox kind 'fax'" and fake.writes == []
+    assert [e.kind for e in store.timeline("zendesk", "1")] == ["write_failed"]

@@ -74,3 +74,16 @@ def test_write_txn_rolls_back_on_error(store):
 def test_unwritable_database_is_a_store_error(tmp_path):
     with pytest.raises(StoreError, match="cannot open database"):
         Store(tmp_path / "missing-dir" / "x.db")
+
+
+def test_a_problem_rows_cluster_moves_from_its_payload_to_its_column(tmp_path):
+    from sqlite_utils import Database
+
+    db = Database(tmp_path / "old.db")
+    migrations.apply(db, stop_before="m004_outbox_cluster")
+    db["outbox"].insert({"idem_key": "p", "connector": "zendesk", "ticket_id": "1", "kind": "problem",
+                         "payload_json": '{"subject": "s", "cluster": "c1"}', "status": "pending", "attempts": 0,
+                         "created_at": NOW.isoformat(), "next_attempt_at": NOW.isoformat()})
+    db.close()
+    (row,) = Store(tmp_path / "old.db").claim_outbox(NOW)
+    assert row.cluster_key == "c1" and row.payload == {"subject": "s"}
