@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from connectors.contract import Connector
 from connectors.errors import WebhookError
 from jobs.clock import utcnow
-from jobs.processor import VENDOR_ETA
+from jobs.kinds import CheckKind
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
 
@@ -185,8 +185,9 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         vendor = vendor_of_request()
         if vendor is None:
             return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
-        return jsonify(cases=[{"ticket": f"{c['connector']}:{c['ticket_id']}", "priority": c["priority"],
-                               "due_at": c["due_at"]} for c in store.vendor_cases(vendor)])
+        return jsonify(cases=[{"ticket": f"{c.connector}:{c.ticket_id}", "priority": c.priority,
+                               "due_at": c.due_at.isoformat() if c.due_at else None}
+                              for c in store.vendor_cases(vendor)])
 
     @app.post("/vendor/eta")
     def vendor_eta():
@@ -198,15 +199,15 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         except ValueError as e:
             return refuse(400, str(e))
         connector_name, _, ticket_id = update["ticket"].partition(":")
-        if not any(c["connector"] == connector_name and c["ticket_id"] == ticket_id for c in store.vendor_cases(vendor)):
+        if not any(c.connector == connector_name and c.ticket_id == ticket_id for c in store.vendor_cases(vendor)):
             # The same answer whether the case does not exist or belongs to someone else.
             return refuse(404, f"no case {update['ticket']} is assigned to {vendor}")
         body = json.dumps({**update, "vendor": vendor}, sort_keys=True).encode()
         try:
             inserted = store.add_delivery(
                 connector=connector_name, delivery_key=f"vendor:{vendor}:{hashlib.sha256(body).hexdigest()}",
-                event_type=VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={}, body=body,
-                received_at=clock())
+                event_type=CheckKind.VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={},
+                body=body, received_at=clock())
         except StoreError:
             return refuse(503, "the store cannot take the update now; retry later",
                           **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
@@ -362,7 +363,7 @@ def cmd_explain(args, env) -> int:
                    connectors=build_connectors(env, rules))
 
 
-def _list_or_retry(args, rows: list[dict], describe, retry, noun: str) -> int:
+def _list_or_retry(args, rows: list, describe, retry, noun: str) -> int:
     """`list` prints the rows; `retry ID… | --all` queues them again."""
     if args.action == "list":
         for row in rows:
@@ -380,16 +381,17 @@ def cmd_inbox(args, env) -> int:
     """List deliveries that failed to process, or put them back in the queue."""
     store = Store(Settings.from_env(env).database)
     return _list_or_retry(args, store.failed_deliveries(), lambda r: (
-        f"#{r['id']} {r['connector']}:{r['ticket_id']} {r['event_type']} received={r['received_at']} "
-        f"error={r['error']}"), store.retry_deliveries, "failed delivery(ies)")
+        f"#{r.id} {r.connector}:{r.ticket_id} {r.event_type} received={r.received_at.isoformat()} "
+        f"error={r.error}"), store.retry_deliveries, "failed delivery(ies)")
 
 
 def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
     store = Store(Settings.from_env(env).database)
     return _list_or_retry(args, store.parked(), lambda r: (
-        f"#{r['id']} {r['connector']}:{r['ticket_id']} attempts={r['attempts']} parked={r['done_at']} "
-        f"error={r['last_error']}"), lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
+        f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} "
+        f"parked={r.done_at.isoformat() if r.done_at else None} error={r.last_error}"),
+        lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
 
 
 def cmd_vendor(args, env) -> int:

@@ -277,7 +277,7 @@ def _before_the_breach(stack: Stack, store: Store, out: TextIO) -> str:
                                        opened_at=datetime.now(timezone.utc) - URGENT_AGE)
 
     def warned() -> bool:
-        return any(e["kind"] == "warning" and e["detail"].get("metric") == "resolution"
+        return any(e.kind == "warning" and e.detail.get("metric") == "resolution"
                    for e in store.timeline("zendesk", ticket_id))
     wait_until(warned, 30, "the sweeper's 50 % warning")
     stack.settle()
@@ -307,7 +307,8 @@ def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out
           f"priority {view['priority']} · {len(view['notes'])} internal note(s), "
           f"{view['public_comments']} public", file=out)
     print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
-    memory = json.loads((store.get_case(helpdesk, ticket_id) or {}).get("memory_json") or "{}")
+    case = store.get_case(helpdesk, ticket_id)
+    memory = case.memory if case else {}
     for held in (memory.get("customer") or {}).get("held", []):
         print(f"{'':22}customer message «{held['message']}» held for the customer's quiet hours until "
               f"{held['release_at']}", file=out)

@@ -1,9 +1,8 @@
 """`slaclock explain`: a ticket's timeline with each decision's inputs and the rules that made it."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Mapping, TextIO
+from typing import Any, Mapping, TextIO
 
 from connectors.contract import Connector, NativeSlaReader
 from connectors.errors import ApiError
@@ -13,7 +12,7 @@ from rules import CaseMemory, Rules, explain_clock
 from store import Store
 
 
-def ticket_from_snapshot(data: dict) -> Ticket:
+def ticket_from_snapshot(data: Mapping[str, Any]) -> Ticket:
     """Rebuild the Ticket a decision saw from its stored snapshot."""
     def instant(value):
         return datetime.fromisoformat(value) if value else None
@@ -27,10 +26,10 @@ def clock_lines(store: Store, rules: Rules, key: str, now: datetime) -> list[str
     """The SLA clock's working for a ticket as of `now`, from its last snapshot and memory."""
     connector, _, ticket_id = key.partition(":")
     case = store.get_case(connector, ticket_id)
-    if not case or not case.get("snapshot_json"):
+    if not case or not case.snapshot:
         return []
-    ticket = ticket_from_snapshot(json.loads(case["snapshot_json"]))
-    memory = CaseMemory.from_json(json.loads(case["memory_json"] or "{}"))
+    ticket = ticket_from_snapshot(case.snapshot)
+    memory = CaseMemory.from_json(case.memory)
     return explain_clock(ticket, rules, now, memory)
 
 
@@ -45,11 +44,12 @@ def format_timeline(store: Store, key: str) -> list[str]:
         raise LookupError(f"slaclock has no record of {key}")
     lines = []
     if case:
-        lines.append(f"{key}: priority {case['priority']} · team {case['team'] or '-'} · "
-                     f"due {case['due_at']} · rules {case['rules_version']}")
+        due = case.due_at.isoformat() if case.due_at else None
+        lines.append(f"{key}: priority {case.priority} · team {case.team or '-'} · "
+                     f"due {due} · rules {case.rules_version}")
     for entry in entries:
-        lines.append(f"{entry['at'][:19]}Z  {entry['kind']:<10} {entry['summary']}")
-        detail = entry["detail"]
+        lines.append(f"{entry.at.isoformat()[:19]}Z  {entry.kind:<10} {entry.summary}")
+        detail = entry.detail
         if detail.get("events"):
             lines.append(f"{'':22}events: {', '.join(detail['events'])}")
         if detail.get("inputs"):

@@ -14,16 +14,13 @@ from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
+from jobs.kinds import CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
 from rules.decision import ActionKind
-from store import Store, StoreError
+from store import Delivery, DeliveryStatus, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
-RECHECK = "slaclock.recheck"
-VENDOR_ETA = "slaclock.vendor_eta"
-# Checks slaclock queues itself: no helpdesk user stands behind them.
-SYNTHETIC = frozenset({RECHECK, VENDOR_ETA, "slaclock.sweep", "slaclock.reconcile", "slaclock.cluster"})
 # A delivery that keeps failing to read its ticket is parked after this many passes.
 MAX_DELIVERY_ATTEMPTS = 10
 
@@ -46,9 +43,9 @@ class Processor:
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
         rows = self.store.claim_deliveries(self.clock(), self.batch)
-        by_ticket: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        by_ticket: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
         for row in rows:
-            by_ticket[(row["connector"], row["ticket_id"])].append(row)
+            by_ticket[(row.connector, row.ticket_id)].append(row)
         prefetched = self._prefetch(by_ticket)
         for (connector, ticket_id), deliveries in by_ticket.items():
             try:
@@ -57,12 +54,12 @@ class Processor:
                 raise
             except Exception as e:  # noqa: BLE001 - one odd ticket must not stop the others
                 logger.exception("processor.failed", extra={"ticket": f"{connector}:{ticket_id}"})
-                with self.store.write_txn() as db:
-                    self.store.finish_deliveries(db, [d["id"] for d in deliveries], "failed", self.clock(),
-                                                 f"internal error: {type(e).__name__}: {e}")
+                with self.store.write_txn() as txn:
+                    txn.finish_deliveries([d.id for d in deliveries], DeliveryStatus.FAILED, self.clock(),
+                                          f"internal error: {type(e).__name__}: {e}")
         return len(rows)
 
-    def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[dict]]) -> dict[tuple[str, str], Ticket]:
+    def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[Delivery]]) -> dict[tuple[str, str], Ticket]:
         """Read the batch's tickets in bulk where the helpdesk can (a sweep storm costs 1 call per 100)."""
         wanted: dict[str, list[str]] = defaultdict(list)
         found: dict[tuple[str, str], Ticket] = {}
@@ -80,20 +77,20 @@ class Processor:
             logger.warning("processor.bulk-read-failed", extra={"error": str(e)})
         return found
 
-    def _is_echo(self, connector: Connector, deliveries: list[dict]) -> bool:
+    def _is_echo(self, connector: Connector, deliveries: list[Delivery]) -> bool:
         # Our own write comes back as one webhook per changed field; the write itself was
         # already decided, so none of them needs a fresh read.
-        return all(d["event_type"] not in SYNTHETIC and connector.is_own_actor(d["actor_id"]) for d in deliveries)
+        return all(not is_check(d.event_type) and connector.is_own_actor(d.actor_id) for d in deliveries)
 
-    def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[dict],
+    def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[Delivery],
                        ticket: Ticket | None = None) -> None:
         """Decide once for all deliveries of one ticket (`ticket`: already read fresh in bulk)."""
-        ids = [d["id"] for d in deliveries]
+        ids = [d.id for d in deliveries]
         now = self.clock()
         connector = self.connectors.get(connector_name)
         if connector is None:
-            with self.store.write_txn() as db:
-                self.store.finish_deliveries(db, ids, "failed", now, f"connector {connector_name} is not configured")
+            with self.store.write_txn() as txn:
+                txn.finish_deliveries(ids, DeliveryStatus.FAILED, now, f"connector {connector_name} is not configured")
             return
         if self.store.has_unsent(connector_name, ticket_id):
             # Decide again only once our pending write has landed, or we would plan it twice.
@@ -101,8 +98,8 @@ class Processor:
             return
         try:
             if self._is_echo(connector, deliveries):
-                with self.store.write_txn() as db:
-                    self.store.finish_deliveries(db, ids, "echo", now)
+                with self.store.write_txn() as txn:
+                    txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                 return
             ticket = ticket or connector.fetch_ticket(ticket_id)
         except ApiError as e:
@@ -113,7 +110,7 @@ class Processor:
         ticket_id = ticket.ticket_id
 
         case = self.store.get_case(connector_name, ticket_id)
-        memory = CaseMemory.from_json(json.loads(case["memory_json"])) if case else None
+        memory = CaseMemory.from_json(case.memory) if case else None
         reply_at = self._agent_reply_at(connector, deliveries, ticket)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
@@ -123,58 +120,56 @@ class Processor:
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
-        events = sorted({d["event_type"] for d in deliveries})
+        events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
         }
-        with self.store.write_txn() as db:
-            self.store.save_case(db, connector=connector_name, ticket_id=ticket_id, memory=decision.memory.to_json(),
-                                 snapshot=detail["ticket"], priority=decision.priority,
-                                 team=decision.team or (case or {}).get("team"),
-                                 due_at=decision.due_at.isoformat(), rules_version=decision.rules_version,
-                                 decided_at=now, seen_updated_at=ticket.updated_at,
-                                 next_action_at=decision.next_action_at)
+        with self.store.write_txn() as txn:
+            txn.save_case(connector=connector_name, ticket_id=ticket_id, memory=decision.memory.to_json(),
+                          snapshot=detail["ticket"], priority=decision.priority,
+                          team=decision.team or (case.team if case else None), due_at=decision.due_at,
+                          rules_version=decision.rules_version, decided_at=now, seen_updated_at=ticket.updated_at,
+                          next_action_at=decision.next_action_at)
             for event in decision.timeline:
-                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=event.at,
-                                        kind=event.kind, summary=event.text, detail=event.to_json())
+                txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=event.at, kind=event.kind,
+                                 summary=event.text, detail=event.to_json())
             if update.is_empty():
-                summary = f"no change needed ({', '.join(events)})"
-                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now,
-                                        kind="no_change", summary=summary, detail=detail)
+                txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.NO_CHANGE,
+                                 summary=f"no change needed ({', '.join(events)})", detail=detail)
             else:
-                self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now, kind="decision",
-                                        summary=update.note or f"updated {', '.join(changes)}", detail=detail)
-                self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="ticket_update",
-                                      payload=update_to_json(update), now=now,
-                                      idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
+                txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.DECISION,
+                                 summary=update.note or f"updated {', '.join(changes)}", detail=detail)
+                txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.TICKET_UPDATE,
+                               payload=update_to_json(update), now=now,
+                               idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
             for key, follow_up in follow_ups(ticket, decision):
                 # Keyed by the action: it fires once, and Zendesk's Idempotency-Key dedupes a resend.
-                self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="follow_up",
-                                      payload=follow_up_to_json(follow_up), now=now,
-                                      idem_key=f"slaclock-{connector_name}-{ticket_id}-{key}")
+                txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.FOLLOW_UP,
+                               payload=follow_up_to_json(follow_up), now=now,
+                               idem_key=f"slaclock-{connector_name}-{ticket_id}-{key}")
             for action in decision.actions:
                 if action.kind == ActionKind.PUBLIC_REPLY and action.text:
                     # Its own row: a Zendesk update carries one comment, and the internal note takes it.
-                    self.store.add_outbox(db, connector=connector_name, ticket_id=ticket_id, kind="public_reply",
-                                          payload={"text": action.text}, now=now,
-                                          idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
-            self.store.finish_deliveries(db, ids, "done", now)
+                    txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.PUBLIC_REPLY,
+                                   payload={"text": action.text}, now=now,
+                                   idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
+            txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 
-    def _vendor_update(self, deliveries: list[dict]) -> VendorUpdate | None:
+    def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""
-        ids = [d["id"] for d in deliveries if d["event_type"] == VENDOR_ETA]
+        ids = [d.id for d in deliveries if d.event_type == CheckKind.VENDOR_ETA]
         if not ids:
             return None
-        _, body, received_at = self.store.delivery_payloads(ids)[-1]
-        return VendorUpdate.from_json({**json.loads(body), "at": received_at.isoformat()})
+        latest = self.store.delivery_payloads(ids)[-1]
+        return VendorUpdate.from_json({**json.loads(latest.body), "at": latest.received_at.isoformat()})
 
     @staticmethod
-    def _actor(connector: Connector, deliveries: list[dict]) -> str | None:
+    def _actor(connector: Connector, deliveries: list[Delivery]) -> str | None:
         """Who made the latest human change (checked against the role map for a manual escalation)."""
-        people = [d["actor_id"] for d in deliveries if d["event_type"] not in SYNTHETIC and d["actor_id"]
-                  and not connector.is_own_actor(d["actor_id"])]
+        people = [d.actor_id for d in deliveries if not is_check(d.event_type) and d.actor_id
+                  and not connector.is_own_actor(d.actor_id)]
         return people[-1] if people else None
 
     def _groups(self, connector: Connector, actor: str | None, ticket: Ticket) -> frozenset[str]:
@@ -189,37 +184,37 @@ class Processor:
 
     def _cluster(self, connector_name: str, ticket_id: str) -> ClusterInfo | None:
         """The recurring-issue cluster the ticket belongs to, once its problem ticket exists."""
-        row = self.store.cluster_of(connector_name, ticket_id)
-        if row is None or row["problem_id"] is None:
+        cluster = self.store.cluster_of(connector_name, ticket_id)
+        if cluster is None or cluster.problem_id is None:
             return None
-        return ClusterInfo(key=row["key"], problem_id=row["problem_id"], subject=row["subject"],
-                           members=len(json.loads(row["members_json"])))
+        return ClusterInfo(key=cluster.key, problem_id=cluster.problem_id, subject=cluster.subject,
+                           members=len(cluster.members))
 
-    def _agent_reply_at(self, connector: Connector, deliveries: list[dict], ticket: Ticket) -> datetime | None:
+    def _agent_reply_at(self, connector: Connector, deliveries: list[Delivery], ticket: Ticket) -> datetime | None:
         """When the latest public agent reply among these deliveries was made (it stops/restarts reply clocks)."""
-        ids = [d["id"] for d in deliveries if "comment" in d["event_type"]]
+        ids = [d.id for d in deliveries if "comment" in d.event_type]
         replies = []
-        for headers, body, received_at in self.store.delivery_payloads(ids) if ids else []:
+        for payload in self.store.delivery_payloads(ids) if ids else []:
             try:
-                fields = connector.parse(headers, body).fields
+                fields = connector.parse(payload.headers, payload.body).fields
             except WebhookError:
                 continue
             # Zendesk says whether the author is staff; Jira does not, so anyone but the requester counts.
             by_agent = fields.get("comment_author_is_staff",
                                   fields.get("comment_author_id") not in (None, ticket.requester_id))
             if fields.get("comment_public") and by_agent:
-                replies.append(fields.get("comment_created_at") or received_at)
+                replies.append(fields.get("comment_created_at") or payload.received_at)
         return max(replies, default=None)
 
-    def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[dict], error: ApiError) -> None:
-        ids = [d["id"] for d in deliveries]
-        exhausted = max(d["attempts"] for d in deliveries) >= MAX_DELIVERY_ATTEMPTS
+    def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[Delivery], error: ApiError) -> None:
+        ids = [d.id for d in deliveries]
+        exhausted = max(d.attempts for d in deliveries) >= MAX_DELIVERY_ATTEMPTS
         if isinstance(error, RetryableError) and not exhausted:
             logger.warning("processor.read-retry", extra={"ticket": f"{connector_name}:{ticket_id}", "error": str(error)})
             self.store.release_deliveries(ids, str(error))
             return
         now = self.clock()
-        with self.store.write_txn() as db:
-            self.store.add_timeline(db, connector=connector_name, ticket_id=ticket_id, at=now, kind="read_failed",
-                                    summary=f"could not read the ticket: {error}", detail={"error": str(error)})
-            self.store.finish_deliveries(db, ids, "failed", now, str(error))
+        with self.store.write_txn() as txn:
+            txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.READ_FAILED,
+                             summary=f"could not read the ticket: {error}", detail={"error": str(error)})
+            txn.finish_deliveries(ids, DeliveryStatus.FAILED, now, str(error))

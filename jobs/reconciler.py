@@ -7,11 +7,10 @@ from typing import Callable, Mapping
 from connectors.contract import Connector
 from connectors.errors import ApiError
 from jobs.clock import utcnow
+from jobs.kinds import CheckKind
 from store import Store
 
 logger = logging.getLogger(__name__)
-
-RECONCILE = "slaclock.reconcile"
 
 
 class Reconciler:
@@ -33,14 +32,13 @@ class Reconciler:
             logger.warning("reconciler.failed", extra={"connector": name, "error": str(e)})
             return 0
         queued = 0
-        with self.store.write_txn() as db:
+        with self.store.write_txn() as txn:
             for ticket_id, updated_at in changes:
-                if self.store.is_seen(name, ticket_id, updated_at):
+                if txn.is_seen(name, ticket_id, updated_at):
                     continue  # already decided on this version, or wrote a later one
-                queued += self.store.enqueue_check(db, connector=name, ticket_id=ticket_id, kind=RECONCILE,
-                                                   key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}",
-                                                   now=now)
-            self.store.set_cursor(db, cursor_name, cursor, now)
+                queued += txn.enqueue_check(connector=name, ticket_id=ticket_id, kind=CheckKind.RECONCILE,
+                                            key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}", now=now)
+            txn.set_cursor(cursor_name, cursor, now)
         if queued:
             logger.info("reconciler.queued", extra={"connector": name, "changed": len(changes), "queued": queued})
         return queued

@@ -5,11 +5,10 @@ import logging
 from typing import Callable
 
 from jobs.clock import utcnow
+from jobs.kinds import CheckKind
 from store import Store
 
 logger = logging.getLogger(__name__)
-
-SWEEP = "slaclock.sweep"
 
 
 class Sweeper:
@@ -23,12 +22,12 @@ class Sweeper:
         now = self.clock()
         due = self.store.due_tickets(now, self.batch)
         queued = 0
-        with self.store.write_txn() as db:
+        with self.store.write_txn() as txn:
             for row in due:
                 # Keyed by the due instant: a ticket still waiting for its check is not queued twice.
-                key = f"sweep:{row['connector']}:{row['ticket_id']}:{row['next_action_at']}"
-                queued += self.store.enqueue_check(db, connector=row["connector"], ticket_id=row["ticket_id"],
-                                                   kind=SWEEP, key=key, now=now)
+                key = f"sweep:{row.connector}:{row.ticket_id}:{row.next_action_at.isoformat()}"
+                queued += txn.enqueue_check(connector=row.connector, ticket_id=row.ticket_id, kind=CheckKind.SWEEP,
+                                            key=key, now=now)
         if queued:
             logger.info("sweeper.queued", extra={"due": len(due), "queued": queued})
         return queued

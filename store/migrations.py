@@ -52,3 +52,12 @@ def m003_people(db: Database) -> None:
     db["vendor_tokens"].create_index(["vendor"])
     db["clusters"].create({"key": str, "connector": str, "problem_id": str, "subject": str, "members_json": str,
                            "created_at": str, "updated_at": str}, pk="key")
+
+
+@migrations()
+def m004_outbox_cluster(db: Database) -> None:
+    # A problem ticket's cluster gets its own column; rows queued before carried it in the payload.
+    db["outbox"].add_column("cluster_key", str)
+    db.execute("update outbox set cluster_key = json_extract(payload_json, '$.cluster'), "
+               "payload_json = json_remove(payload_json, '$.cluster') "
+               "where kind = 'problem' and json_extract(payload_json, '$.cluster') is not null")

@@ -61,16 +61,16 @@ def test_explain_unknown_ticket_and_bad_key(env, capsys):
 
 def test_outbox_list_and_retry_parked_writes(env, capsys):
     store = Store(env / "s.db")
-    with store.write_txn() as db:
-        store.add_outbox(db, connector="zendesk", ticket_id="7", kind="ticket_update", payload={"ticket_id": "7"},
-                         now=NOW, idem_key="k")
+    with store.write_txn() as txn:
+        txn.add_outbox(connector="zendesk", ticket_id="7", kind="ticket_update", payload={"ticket_id": "7"},
+                       now=NOW, idem_key="k")
     (row,) = store.claim_outbox(NOW)
-    with store.write_txn() as db:
-        store.finish_outbox(db, row["id"], "failed", NOW, "PUT → 500")
+    with store.write_txn() as txn:
+        txn.finish_outbox(row.id, "failed", NOW, "PUT → 500")
     assert main(["outbox", "list"]) == 0
     assert "zendesk:7" in capsys.readouterr().out
     assert main(["outbox", "retry"]) == 2
-    assert main(["outbox", "retry", str(row["id"])]) == 0
+    assert main(["outbox", "retry", str(row.id)]) == 0
     assert "1 parked write(s) queued again" in capsys.readouterr().out
     assert store.outbox_counts() == {"pending": 1}
 
@@ -110,8 +110,8 @@ def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
     store.add_delivery(connector="zendesk", delivery_key="k", event_type="ticket.created", ticket_id="9",
                        actor_id="5", headers={}, body=b"{}", received_at=NOW)
     (row,) = store.claim_deliveries(NOW)
-    with store.write_txn() as db:
-        store.finish_deliveries(db, [row["id"]], "failed", NOW, "404 RecordNotFound")
+    with store.write_txn() as txn:
+        txn.finish_deliveries([row.id], "failed", NOW, "404 RecordNotFound")
     assert main(["inbox", "list"]) == 0
     assert "zendesk:9" in capsys.readouterr().out
     assert main(["inbox", "retry", "--all"]) == 0

@@ -156,8 +156,8 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(re
     stack.settle()
 
     assert stack.stats(helpdesk.name)["webhooks"]["dropped"] == dropped + 1
-    decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e["kind"] == "decision"]
-    assert decisions[-1]["detail"]["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
+    decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "decision"]
+    assert decisions[-1].detail["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
     assert stack.summary(ticket_id, helpdesk.name)["tags"] == ["slaclock_l2"]
     assert writes_for(stack, helpdesk, ticket_id) == 2
     # One reconcile interval, plus a read, a decision and a write on loopback.
@@ -203,7 +203,7 @@ def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk):
     assert any("confirmed" in text for text in confirmed["public"])
     risk = stack.summary(no_capacity, helpdesk.name)
     assert risk["priority"] == "high" and any("priority override" in text for text in risk["public"])
-    kinds = [e["kind"] for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
+    kinds = [e.kind for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
     assert "vendor_risk" in kinds and "level_change" in kinds
 
 
@@ -220,5 +220,5 @@ def test_sweeper_warns_before_the_breach_at_the_sandbox(stack):
     wait_until(warned, 20, "the sweeper's warning")
     stack.settle()
     assert datetime.now(timezone.utc) >= half_at and len(warned()) == 1
-    decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e["kind"] == "warning"]
-    assert [e["detail"]["metric"] for e in decisions].count("resolution") == 1
+    decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e.kind == "warning"]
+    assert [e.detail["metric"] for e in decisions].count("resolution") == 1

@@ -35,8 +35,7 @@ class Worker:
         self.drain()
 
     def next_action_at(self):
-        value = self.store.get_case("zendesk", "1")["next_action_at"]
-        return datetime.fromisoformat(value) if value else None
+        return self.store.get_case("zendesk", "1").next_action_at
 
 
 @pytest.fixture
@@ -51,9 +50,9 @@ def flow(store):
 
 
 def escalation_events(store, metric=None):
-    return [(e["kind"], e["detail"].get("metric"), e["detail"].get("threshold"), e["at"])
-            for e in store.timeline("zendesk", "1") if e["kind"] in ("warning", "escalation", "breach")
-            and metric in (None, e["detail"].get("metric"))]
+    return [(e.kind, e.detail.get("metric"), e.detail.get("threshold"), e.at.isoformat())
+            for e in store.timeline("zendesk", "1") if e.kind in ("warning", "escalation", "breach")
+            and metric in (None, e.detail.get("metric"))]
 
 
 def at(percent, target, start=OPENED):

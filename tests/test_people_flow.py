@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jobs.deliverer import Deliverer
-from jobs.processor import VENDOR_ETA, Processor
+from jobs.kinds import CheckKind
+from jobs.processor import Processor
 from jobs.recurring import RecurringDetector
 from rules import load_rules
 from tests.fakes import Clock, FakeConnector
@@ -34,11 +35,11 @@ def deliver(store, ticket_id, key, at, event_type="ticket.created", actor="500",
 def vendor_says(store, clock, ticket_id, **update):
     body = json.dumps({"ticket": f"zendesk:{ticket_id}", "note": "", "vendor": "acme_parts", "eta": None,
                        "capacity_available": None, **update}).encode()
-    deliver(store, ticket_id, f"vendor-{clock.at}", clock.at, VENDOR_ETA, "vendor:acme_parts", body)
+    deliver(store, ticket_id, f"vendor-{clock.at}", clock.at, CheckKind.VENDOR_ETA, "vendor:acme_parts", body)
 
 
 def kinds(store, ticket_id):
-    return [e["kind"] for e in store.timeline("zendesk", ticket_id)]
+    return [e.kind for e in store.timeline("zendesk", ticket_id)]
 
 
 def test_defect_goes_to_the_vendor_who_is_asked_for_capacity_and_an_eta(flow):
@@ -46,7 +47,7 @@ def test_defect_goes_to_the_vendor_who_is_asked_for_capacity_and_an_eta(flow):
     fake.add("1", reason_code="defect", priority="high", opened_at=OPENED, updated_at=OPENED)
     deliver(store, "1", "c", OPENED)
     drain()
-    assert store.get_case("zendesk", "1")["team"] == "acme_parts"
+    assert store.get_case("zendesk", "1").team == "acme_parts"
     assert "vendor_request" in kinds(store, "1") and "please confirm capacity and an ETA" in fake.writes[0][0].note
 
 

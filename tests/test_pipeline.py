@@ -43,7 +43,7 @@ def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
     assert update.tags is None and update.version == "v1"
     assert "routed to purchasing" in update.note and "missing_part" in update.note
     assert idem_key.startswith("slaclock-zendesk-1-")
-    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
+    kinds = [e.kind for e in store.timeline("zendesk", "1")]
     assert kinds == ["decision", "written"]
 
 
@@ -68,7 +68,7 @@ def test_agent_change_with_nothing_to_do_writes_nothing(env):
     deliver(store, "1", "d2", event_type="ticket.comment_added")
     drain(processor, deliverer)
     assert len(fake.writes) == 1
-    assert [e["kind"] for e in store.timeline("zendesk", "1")][-1] == "no_change"
+    assert [e.kind for e in store.timeline("zendesk", "1")][-1] == "no_change"
 
 
 def test_priority_change_rederives_due_time(env):
@@ -95,7 +95,7 @@ def test_escalation_tag_raises_priority_climbs_the_ladder_and_is_removed(env):
     assert update.priority == "high" and update.tags == frozenset({"vip", "slaclock_l2"})
     assert update.group_id == "2005" and update.assignee_id == "3101"
     assert "priority low → high" in update.note and "Sam Ortiz" in update.note
-    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
+    kinds = [e.kind for e in store.timeline("zendesk", "1")]
     assert "escalation" in kinds or "level_change" in kinds
 
 
@@ -106,7 +106,7 @@ def test_conflict_rereads_and_decides_again(env):
     deliver(store, "1", "d1")
     drain(processor, deliverer)
     assert len(fake.writes) == 1 and fake.writes[0][0].version == "v1'"
-    kinds = [e["kind"] for e in store.timeline("zendesk", "1")]
+    kinds = [e.kind for e in store.timeline("zendesk", "1")]
     assert kinds == ["decision", "conflict", "decision", "written"]
 
 
@@ -117,7 +117,7 @@ def test_endless_conflicts_are_parked_not_looped(env):
     deliver(store, "1", "d1")
     drain(processor, deliverer)
     assert fake.writes == []
-    assert len(store.parked()) == 1 and "3 conflicts" in store.parked()[0]["last_error"]
+    assert len(store.parked()) == 1 and "3 conflicts" in store.parked()[0].last_error
 
 
 def test_failed_write_is_parked_with_its_error_and_can_be_retried(env):
@@ -128,9 +128,9 @@ def test_failed_write_is_parked_with_its_error_and_can_be_retried(env):
     fake.failures = [retryable("PUT /api/v2/tickets/1.json → 503")]
     deliverer.run_once()
     (parked,) = store.parked()
-    assert "503" in parked["last_error"]
-    assert [e["kind"] for e in store.timeline("zendesk", "1")] == ["decision", "write_failed"]
-    store.retry_parked([parked["id"]], NOW)
+    assert "503" in parked.last_error
+    assert [e.kind for e in store.timeline("zendesk", "1")] == ["decision", "write_failed"]
+    store.retry_parked([parked.id], NOW)
     deliverer.run_once()
     assert len(fake.writes) == 1 and store.parked() == []
 
@@ -145,7 +145,7 @@ def test_unreadable_ticket_is_retried_then_failed_on_permanent_error(env):
     fake.failures = [PermanentError("404 RecordNotFound", 404)]
     processor.run_once()
     assert store.delivery_counts() == {"failed": 1}
-    assert store.timeline("zendesk", "1")[0]["kind"] == "read_failed"
+    assert store.timeline("zendesk", "1")[0].kind == "read_failed"
 
 
 def test_no_second_decision_while_a_write_is_pending(env):
@@ -181,7 +181,7 @@ def test_first_response_due_written_then_stopped_by_a_public_agent_reply(env):
                         "comment_created_at": clock.at.isoformat()}).encode()
     deliver(store, "1", "d2", event_type="ticket.comment_added", body=reply)
     drain(processor, deliverer)
-    memory = json.loads(store.get_case("zendesk", "1")["memory_json"])
+    memory = store.get_case("zendesk", "1").memory
     assert memory["first_reply_at"].startswith("2026-03-02T14:35")
     assert len(fake.writes) == 1, "a stopped first-response clock is not written again"
 
@@ -194,7 +194,7 @@ def test_customer_comment_does_not_count_as_a_reply(env):
     reply = json.dumps({"comment_public": True, "comment_author_id": "500"}).encode()
     deliver(store, "1", "d2", event_type="comment_created", body=reply)
     drain(processor, deliverer)
-    assert json.loads(store.get_case("zendesk", "1")["memory_json"]).get("first_reply_at") is None
+    assert store.get_case("zendesk", "1").memory.get("first_reply_at") is None
 
 
 def test_one_unreadable_ticket_does_not_stop_the_others(env):
@@ -211,9 +211,19 @@ def test_one_unreadable_ticket_does_not_stop_the_others(env):
 
 def test_an_outbox_row_it_cannot_read_is_parked_not_lost(env):
     fake, store, processor, deliverer, clock, rules = env
-    with store.write_txn() as db:
-        store.add_outbox(db, connector="zendesk", ticket_id="1", kind="ticket_update", payload={"tags": 3},
-                         now=NOW, idem_key="bad")
+    with store.write_txn() as txn:
+        txn.add_outbox(connector="zendesk", ticket_id="1", kind="ticket_update", payload={"tags": 3},
+                       now=NOW, idem_key="bad")
     deliverer.run_once()
     (parked,) = store.parked()
-    assert parked["last_error"].startswith("internal error: KeyError")
+    assert parked.last_error.startswith("internal error: KeyError")
+
+
+def test_an_outbox_row_of_an_unknown_kind_is_parked_with_that_error(env):
+    fake, store, processor, deliverer, clock, rules = env
+    with store.write_txn() as txn:
+        txn.add_outbox(connector="zendesk", ticket_id="1", kind="fax", payload={}, now=NOW, idem_key="fax")
+    deliverer.run_once()
+    (parked,) = store.parked()
+    assert parked.last_error == "internal error: ValueError: unknown outbox kind 'fax'" and fake.writes == []
+    assert [e.kind for e in store.timeline("zendesk", "1")] == ["write_failed"]

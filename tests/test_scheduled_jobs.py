@@ -13,9 +13,9 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
 
 def save(store, ticket_id, next_action_at):
-    with store.write_txn() as db:
-        store.save_case(db, connector="zendesk", ticket_id=ticket_id, memory={}, snapshot={}, priority="normal",
-                        team="support", due_at=None, rules_version="x", decided_at=NOW, next_action_at=next_action_at)
+    with store.write_txn() as txn:
+        txn.save_case(connector="zendesk", ticket_id=ticket_id, memory={}, snapshot={}, priority="normal",
+                      team="support", due_at=None, rules_version="x", decided_at=NOW, next_action_at=next_action_at)
 
 
 def test_lease_one_holder_at_a_time_and_takeover_after_expiry(store):
@@ -51,7 +51,7 @@ def test_sweep_queues_only_due_tickets_once(store):
     assert sweeper.run_once() == 1
     assert sweeper.run_once() == 0, "a queued check is not queued again"
     rows = store.claim_deliveries(NOW)
-    assert [(r["ticket_id"], r["event_type"]) for r in rows] == [("1", "slaclock.sweep")]
+    assert [(r.ticket_id, r.event_type) for r in rows] == [("1", "slaclock.sweep")]
 
 
 def test_sweep_uses_the_index_on_next_action_at(store):

@@ -21,12 +21,12 @@ class BatchFake(FakeConnector):
 
 
 def queue(store, fake, count):
-    with store.write_txn() as db:
+    with store.write_txn() as txn:
         for n in range(count):
             ticket = fake.add(str(n))
             update = TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, priority="high", note="x")
-            store.add_outbox(db, connector="zendesk", ticket_id=ticket.ticket_id, kind="ticket_update",
-                             payload=update_to_json(update), now=NOW, idem_key=f"k{n}")
+            txn.add_outbox(connector="zendesk", ticket_id=ticket.ticket_id, kind="ticket_update",
+                           payload=update_to_json(update), now=NOW, idem_key=f"k{n}")
 
 
 def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
@@ -36,7 +36,7 @@ def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
     assert len(fake.batches) == 1 and len(fake.batches[0]) == 25
     assert sorted(u.ticket_id for u, _ in fake.writes) == ["3", "7"]
     assert store.outbox_counts() == {"done": 25}
-    summaries = [e["summary"] for e in store.timeline("zendesk", "0")]
+    summaries = [e.summary for e in store.timeline("zendesk", "0")]
     assert summaries == ["wrote priority, note (batch job)"]
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app import create_app
-from jobs.processor import VENDOR_ETA
+from jobs.kinds import CheckKind
 from rules import load_rules
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
@@ -12,10 +12,11 @@ NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
 
 @pytest.fixture
 def vendor(store):
-    with store.write_txn() as db:
+    with store.write_txn() as txn:
         for ticket_id, team in (("1", "acme_parts"), ("2", "other_vendor"), ("3", "support")):
-            store.save_case(db, connector="zendesk", ticket_id=ticket_id, memory={}, snapshot={}, priority="high",
-                            team=team, due_at="2026-03-04T21:00:00+00:00", rules_version="x", decided_at=NOW)
+            txn.save_case(connector="zendesk", ticket_id=ticket_id, memory={}, snapshot={}, priority="high",
+                          team=team, due_at=datetime(2026, 3, 4, 21, tzinfo=timezone.utc), rules_version="x",
+                          decided_at=NOW)
     token = store.issue_vendor_token("acme_parts", NOW)
     app = create_app({"STORE": store, "RULES": load_rules(), "CONNECTORS": {}, "CLOCK": lambda: NOW})
     return app.test_client(), token
@@ -38,7 +39,7 @@ def test_eta_for_own_case_is_queued_once(store, vendor):
     assert first.status_code == 202 and first.json["status"] == "accepted"
     assert post(client, token, body).json["status"] == "duplicate"
     (row,) = store.db.execute("select event_type, ticket_id, actor_id, body from inbox").fetchall()
-    assert row[:3] == (VENDOR_ETA, "1", "vendor:acme_parts")
+    assert row[:3] == (CheckKind.VENDOR_ETA, "1", "vendor:acme_parts")
     assert b'"eta": "2026-03-03T15:00:00+00:00"' in row[3]
 
 
@@ -80,12 +81,12 @@ def test_vendor_lists_only_its_own_cases(vendor):
 
 def test_vendor_keeps_access_while_its_cycle_runs_after_an_escalation(store, vendor):
     client, token = vendor
-    with store.write_txn() as db:
-        store.save_case(db, connector="zendesk", ticket_id="4", priority="high", team="purchasing",
-                        memory={"vendor": {"team": "acme_parts", "ended_at": None}}, snapshot={}, due_at=None,
-                        rules_version="x", decided_at=NOW)
-        store.save_case(db, connector="zendesk", ticket_id="5", priority="high", team="purchasing",
-                        memory={"vendor": {"team": "acme_parts", "ended_at": "2026-03-02T12:00:00+00:00"}},
-                        snapshot={}, due_at=None, rules_version="x", decided_at=NOW)
+    with store.write_txn() as txn:
+        txn.save_case(connector="zendesk", ticket_id="4", priority="high", team="purchasing",
+                      memory={"vendor": {"team": "acme_parts", "ended_at": None}}, snapshot={}, due_at=None,
+                      rules_version="x", decided_at=NOW)
+        txn.save_case(connector="zendesk", ticket_id="5", priority="high", team="purchasing",
+                      memory={"vendor": {"team": "acme_parts", "ended_at": "2026-03-02T12:00:00+00:00"}},
+                      snapshot={}, due_at=None, rules_version="x", decided_at=NOW)
     assert post(client, token, {"ticket": "zendesk:4", "capacity_available": True}).status_code == 202
     assert post(client, token, {"ticket": "zendesk:5", "capacity_available": True}).status_code == 404

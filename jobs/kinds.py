@@ -1,0 +1,46 @@
+"""The jobs' vocabularies: the writes they queue, the checks they queue, what they record on the timeline.
+
+The values are what the store holds; the rules' own timeline and action kinds live in `rules`.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row asks the helpdesk to do."""
+
+    TICKET_UPDATE = "ticket_update"
+    FOLLOW_UP = "follow_up"  # a linked ticket (a vendor or internal hand-off)
+    PROBLEM = "problem"  # a recurring-issue cluster's problem ticket
+    PUBLIC_REPLY = "public_reply"
+
+
+class CheckKind(StrEnum):
+    """Inbox rows no helpdesk user stands behind: each asks for a fresh read-and-decide."""
+
+    RECHECK = "slaclock.recheck"  # our write met a 409
+    VENDOR_ETA = "slaclock.vendor_eta"  # POST /vendor/eta
+    SWEEP = "slaclock.sweep"  # a time-driven action is due
+    RECONCILE = "slaclock.reconcile"  # the change feed shows a version no webhook brought
+    CLUSTER = "slaclock.cluster"  # the ticket joined a cluster whose problem ticket exists
+
+
+class JobEvent(StrEnum):
+    """Timeline kinds the processor and deliverer record."""
+
+    DECISION = "decision"
+    NO_CHANGE = "no_change"
+    READ_FAILED = "read_failed"
+    WRITTEN = "written"
+    FOLLOW_UP = "follow_up"
+    CONFLICT = "conflict"
+    WRITE_FAILED = "write_failed"
+
+
+_CHECKS = frozenset(CheckKind)
+
+
+def is_check(event_type: str) -> bool:
+    """True for a check slaclock queued (or took from a vendor), not a helpdesk webhook."""
+    return event_type in _CHECKS

@@ -1,0 +1,128 @@
+"""What the store hands out: one frozen row type per table, and the statuses rows move through.
+
+Instants are UTC-aware datetimes; JSON columns arrive decoded. Kinds (`Delivery.event_type`,
+`OutboxRow.kind`, `TimelineEntry.kind`) stay plain text: the store keeps what it was given, and
+the jobs, who own those vocabularies, read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Mapping
+
+
+class DeliveryStatus(StrEnum):
+    """Where an inbox delivery stands."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    ECHO = "echo"  # our own write coming back: nothing to decide
+    FAILED = "failed"
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox row stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    SUPERSEDED = "superseded"  # the ticket changed under it (409): decided again instead
+    FAILED = "failed"  # parked, with its error, until someone retries it
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery or a check slaclock queued itself, without its raw body."""
+
+    id: int
+    connector: str
+    delivery_key: str
+    event_type: str
+    ticket_id: str | None
+    actor_id: str | None
+    received_at: datetime
+    attempts: int
+    status: DeliveryStatus
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryPayload:
+    """A delivery's stored headers and raw body, to parse it again."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Case:
+    """What slaclock last decided for a ticket."""
+
+    connector: str
+    ticket_id: str
+    memory: Mapping[str, Any]
+    snapshot: Mapping[str, Any]
+    priority: str | None
+    team: str | None
+    due_at: datetime | None
+    rules_version: str | None
+    decided_at: datetime | None
+    next_action_at: datetime | None
+    seen_updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DueTicket:
+    """A ticket whose next time-driven action is due."""
+
+    connector: str
+    ticket_id: str
+    next_action_at: datetime
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a ticket's history."""
+
+    id: int
+    connector: str
+    ticket_id: str
+    at: datetime
+    kind: str
+    summary: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A write to send to a helpdesk. `cluster_key`: the recurring-issue cluster a problem ticket is for."""
+
+    id: int
+    idem_key: str
+    connector: str
+    ticket_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime | None
+    next_attempt_at: datetime | None
+    done_at: datetime | None
+    last_error: str | None
+    cluster_key: str | None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A recurring-issue cluster: open cases of one helpdesk, and their problem ticket once it exists."""
+
+    key: str
+    connector: str
+    problem_id: str | None
+    subject: str
+    members: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
