@@ -1,16 +1,17 @@
 """The fake Jira Service Management site: configuration, accounts, fields, issue store, webhooks, call counts."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sandbox.jira_fields import FieldDef
-from sandbox.jira_store import JiraMutation, JiraStore, JiraUser
-from sandbox.jira_webhooks import JiraProtocol, build_payloads
+from sandbox.jira.fields import FieldDef
+from sandbox.jira.store import IssueRecord, JiraStore, JiraUser
+from sandbox.jira.webhooks import JiraProtocol, build_payloads
+from sandbox.records import Mutation, utc_now
 from sandbox.sender import WebhookSender
-from sandbox.stats import ApiStats, jira_route_key
-from sandbox.store import utc_now
+from sandbox.stats import ApiStats
 
 # Field ids the demo passes as JIRA_REASON_FIELD_ID / JIRA_DUE_FIELD_ID (and the optional metric fields).
 REASON_FIELD_ID = "customfield_10050"
@@ -38,6 +39,13 @@ TEAM_ACCOUNTS: Mapping[str, str] = {
          "Victor Chen", "Tess Moreau", "Gus Hale"), start=1)},
 }
 DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
+RESOURCE = re.compile(r"/(issue|request)/[^/]+")
+RESOURCE_KEY = r"/\1/{key}"
+
+
+def route_key(method: str, path: str) -> str:
+    """`PUT /rest/api/3/issue/{key}/assignee`: issue keys and ids normalised away."""
+    return f"{method} {RESOURCE.sub(RESOURCE_KEY, path.rstrip('/'))}"
 
 
 @dataclass
@@ -87,10 +95,14 @@ class JiraSite:
         self.store = JiraStore(config.users(), config.fields(), config.projects, clock)
         self.sender = WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
                                     timeout, clock, name="sandbox-jira-webhooks")
-        self.stats = ApiStats(jira_route_key)
+        self.stats = ApiStats(route_key)
         self.store.subscribe(self._on_mutation)
 
-    def _on_mutation(self, mutation: JiraMutation) -> None:
+    @property
+    def credentials(self) -> str:
+        return f"{self.config.api_email}:{self.config.api_token}"
+
+    def _on_mutation(self, mutation: Mutation[IssueRecord]) -> None:
         self.sender.enqueue(build_payloads(mutation, self.store, self.site_url))
 
     def reset(self) -> None:
