@@ -1,5 +1,5 @@
 """`/_sandbox/…` routes both helpdesks share: faults, call counts, idle, reset; and the webhook routes each
-helpdesk's control blueprint serves under its own prefix.
+helpdesk's control blueprint serves under its own prefix (`webhook_routes`).
 
     POST|GET|DELETE /_sandbox/faults   add (a fault object or a list), list or clear injected faults
     GET  /_sandbox/stats               calls per route, faults served and webhook counts, per helpdesk too
@@ -26,18 +26,24 @@ def _sandbox() -> Sandbox:
     return current_app.extensions["sandbox"]
 
 
-def drop_webhooks(sender: WebhookSender) -> Response:
-    """Lose the next `count` deliveries of `sender` (body `{"count": n}`), to exercise reconciliation."""
-    count = (request.get_json(silent=True) or {}).get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        return json_response({"error": "body must be {\"count\": <non-negative integer>}"}, 400)
-    sender.drop_next(count)
-    return json_response({"dropping": count})
+def webhook_routes(bp: Blueprint, helpdesk: str) -> None:
+    """Under `bp`'s prefix, `POST webhooks/drop` {"count": n} (lose the next n webhooks of `helpdesk`, to exercise
+    reconciliation) and `GET webhooks` (every delivery and how it went)."""
+    def sender() -> WebhookSender:
+        return _sandbox().sites[helpdesk].sender
 
+    def drop_webhooks() -> Response:
+        count = (request.get_json(silent=True) or {}).get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return json_response({"error": "body must be {\"count\": <non-negative integer>}"}, 400)
+        sender().drop_next(count)
+        return json_response({"dropping": count})
 
-def webhook_log(sender: WebhookSender) -> Response:
-    """Every delivery of `sender` and how it went."""
-    return json_response({"deliveries": sender.deliveries()})
+    def webhooks() -> Response:
+        return json_response({"deliveries": sender().deliveries()})
+
+    bp.add_url_rule("/webhooks/drop", "drop_webhooks", drop_webhooks, methods=["POST"])
+    bp.add_url_rule("/webhooks", "webhooks", webhooks, methods=["GET"])
 
 
 @control.post("/faults")

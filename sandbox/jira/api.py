@@ -7,32 +7,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
 from sandbox.jira.errors import JiraError, jira_error
 from sandbox.jira.fields import adf_to_text, is_adf_doc
 from sandbox.jira.jql import UNBOUNDED, JqlError, parse
 from sandbox.jira.shapes import JiraJson, wanted_fields
+from sandbox.jira.site import current_site
 from sandbox.jira.sla import sla_metrics
 from sandbox.jira.store import IssueRecord
-
-if TYPE_CHECKING:
-    from sandbox.jira.site import JiraSite
-    from sandbox.server import Sandbox
 
 PREFIX = "/rest/"
 # Jira returns at most 5000 ids per page, and fewer (here 100) when fields are asked for.
 MAX_PAGE_IDS, MAX_PAGE_WITH_FIELDS, DEFAULT_PAGE = 5000, 100, 50
 INTERNAL_PROPERTY = "sd.public.comment"
 REQUEST_NOT_FOUND = "Request does not exist or you do not have permission to see it."
-
-
-def _site() -> JiraSite:
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    return sandbox.jira
 
 
 def _body() -> Any:
@@ -43,11 +35,11 @@ def _body() -> Any:
 
 
 def _views(version: int = 3) -> JiraJson:
-    return JiraJson(_site().store, request.host_url, version)
+    return JiraJson(current_site().store, request.host_url, version)
 
 
 def myself() -> Response:
-    return json_response(_views().user(_site().config.api_account_id, with_email=True))
+    return json_response(_views().user(current_site().config.api_account_id, with_email=True))
 
 
 def user_groups() -> Response:
@@ -62,12 +54,12 @@ def user_groups() -> Response:
 
 
 def get_issue(key: str) -> Response:
-    issue = _site().store.get(key)
+    issue = current_site().store.get(key)
     return json_response(_views().issue(issue, wanted_fields(request.args.get("fields"), default_all=True)))
 
 
 def edit_issue(key: str) -> Response:
-    site = _site()
+    site = current_site()
     mutation = site.store.edit(key, _body(), site.config.api_account_id,
                                assignee_on_screen=site.config.assignee_on_edit_screen)
     if request.args.get("returnIssue", "").lower() == "true":
@@ -79,12 +71,12 @@ def assign_issue(key: str) -> Response:
     body = _body()
     if not isinstance(body, dict) or "accountId" not in body:
         raise JiraError(400, errors={"accountId": "Specify the accountId of the user to assign, or null."})
-    _site().store.assign(key, body["accountId"], _site().config.api_account_id)
+    current_site().store.assign(key, body["accountId"], current_site().config.api_account_id)
     return Response(status=204)
 
 
 def list_comments(key: str) -> Response:
-    issue, views = _site().store.get(key), _views()
+    issue, views = current_site().store.get(key), _views()
     comments = [views.comment(issue, c) for c in issue.comments]
     return json_response({"startAt": 0, "maxResults": max(len(comments), 50), "total": len(comments),
                           "comments": comments})
@@ -100,7 +92,7 @@ def add_comment(key: str) -> Response:
     properties = body.get("properties") or []
     internal = any(isinstance(p, dict) and p.get("key") == INTERNAL_PROPERTY
                    and (p.get("value") or {}).get("internal") is True for p in properties)
-    site = _site()
+    site = current_site()
     mutation = site.store.add_comment(key, text, not internal, site.config.api_account_id)
     return json_response(_views().comment(mutation.record, mutation.comment), 201)
 
@@ -142,7 +134,7 @@ def search_jql() -> Response:
     except (TypeError, ValueError):
         raise JiraError(400, ["maxResults must be a number"]) from None
     limit = max(1, min(limit, MAX_PAGE_IDS if not wanted or wanted == {"id"} else MAX_PAGE_WITH_FIELDS))
-    site = _site()
+    site = current_site()
     now, offset = site.clock(), _offset(params.get("nextPageToken"), jql)
     issues = query.sort(site.store.select(lambda issue: query.matches(issue, now)))
     page = issues[offset:offset + limit]
@@ -156,7 +148,7 @@ def search_jql() -> Response:
 
 
 def _service_request(key: str) -> IssueRecord:
-    issue = _site().store.get(key)
+    issue = current_site().store.get(key)
     if not issue.service_project:
         raise JiraError(404, [REQUEST_NOT_FOUND])
     return issue
@@ -169,7 +161,7 @@ def add_request_comment(key: str) -> Response:
         raise JiraError(400, ["The comment body must be a non-empty string."])
     if not isinstance(body.get("public"), bool):
         raise JiraError(400, ["The 'public' field is required: true for a reply, false for an internal comment."])
-    site = _site()
+    site = current_site()
     mutation = site.store.add_comment(issue.key, body["body"], body["public"], site.config.api_account_id)
     return json_response(_views().request_comment(mutation.record, mutation.comment), 201)
 
@@ -181,7 +173,7 @@ def request_sla(key: str) -> Response:
         limit = max(1, int(request.args.get("limit", 50)))
     except ValueError:
         raise JiraError(400, ["start and limit must be numbers"]) from None
-    metrics = sla_metrics(issue, _site().clock(), request.host_url.rstrip("/"))
+    metrics = sla_metrics(issue, current_site().clock(), request.host_url.rstrip("/"))
     values = metrics[start:start + limit]
     base = f"{request.host_url.rstrip('/')}/rest/servicedeskapi/request/{issue.id}/sla"
     return json_response({"size": len(values), "start": start, "limit": limit,

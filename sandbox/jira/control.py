@@ -13,25 +13,18 @@ custom fields by id); agents may also set `status` {"name"} (Jira would use a tr
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from sandbox.api import json_response
-from sandbox.control import drop_webhooks, webhook_log
+from sandbox.control import webhook_routes
 from sandbox.jira.errors import JiraError
 from sandbox.jira.shapes import JiraJson, jira_time
-
-if TYPE_CHECKING:
-    from sandbox.jira.site import JiraSite
-    from sandbox.server import Sandbox
+from sandbox.jira.site import current_site
 
 control = Blueprint("sandbox_jira_control", __name__, url_prefix="/_sandbox/jira")
-
-
-def _site() -> JiraSite:
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    return sandbox.jira
+webhook_routes(control, "jira")
 
 
 def _object(name: str = "body") -> dict[str, Any]:
@@ -42,8 +35,8 @@ def _object(name: str = "body") -> dict[str, Any]:
 
 
 def _issue_answer(key: str, status: int) -> Response:
-    issue = _site().store.get(key)
-    views = JiraJson(_site().store, request.host_url)
+    issue = current_site().store.get(key)
+    views = JiraJson(current_site().store, request.host_url)
     return json_response({"id": str(issue.id), "key": issue.key, "self": views.issue(issue, set())["self"],
                           "issue": views.issue(issue)}, status)
 
@@ -52,7 +45,7 @@ def _create(actor_id: str) -> Response:
     fields = _object().get("fields")
     if not isinstance(fields, dict):
         raise JiraError(400, ["body must be {\"fields\": {...}}"])
-    site = _site()
+    site = current_site()
     fields = {"reporter": {"accountId": site.config.customer_account_id}, **fields}
     mutation = site.store.create(fields, actor_id)
     return _issue_answer(mutation.record.key, 201)
@@ -61,19 +54,19 @@ def _create(actor_id: str) -> Response:
 @control.post("/customer/issues")
 def customer_create() -> Response:
     """A customer raises a request (actor and reporter: the customer)."""
-    return _create(_site().config.customer_account_id)
+    return _create(current_site().config.customer_account_id)
 
 
 @control.post("/agent/issues")
 def agent_create() -> Response:
     """An agent logs a request for the customer (e.g. a phone call)."""
-    return _create(_site().config.agent_account_id)
+    return _create(current_site().config.agent_account_id)
 
 
 @control.post("/agent/issues/<key>")
 def agent_edit(key: str) -> Response:
     """Change an issue as the human agent; webhooks name the agent as `user`."""
-    body, site = _object(), _site()
+    body, site = _object(), current_site()
     agent = site.config.agent_account_id
     edit = {k: body[k] for k in ("fields", "update") if k in body}
     if edit:
@@ -88,18 +81,8 @@ def agent_edit(key: str) -> Response:
 
 @control.get("/issues/<key>")
 def internal_issue(key: str) -> Response:
-    site = _site()
+    site = current_site()
     issue = site.store.get(key)
     comments = [{"id": str(c.id), "author": c.author_id, "body": c.body, "public": c.public,
                  "internal": not c.public, "created": jira_time(c.created)} for c in issue.comments]
     return json_response({"issue": JiraJson(site.store, request.host_url).issue(issue), "comments": comments})
-
-
-@control.post("/webhooks/drop")
-def drop() -> Response:
-    return drop_webhooks(_site().sender)
-
-
-@control.get("/webhooks")
-def webhooks() -> Response:
-    return webhook_log(_site().sender)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
+from flask import current_app
+
 from sandbox.jira.fields import FieldDef
 from sandbox.jira.store import IssueRecord, JiraStore, JiraUser
 from sandbox.jira.webhooks import JiraProtocol, build_payloads
@@ -39,13 +41,6 @@ TEAM_ACCOUNTS: Mapping[str, str] = {
          "Victor Chen", "Tess Moreau", "Gus Hale"), start=1)},
 }
 DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
-RESOURCE = re.compile(r"/(issue|request)/[^/]+")
-RESOURCE_KEY = r"/\1/{key}"
-
-
-def route_key(method: str, path: str) -> str:
-    """`PUT /rest/api/3/issue/{key}/assignee`: issue keys and ids normalised away."""
-    return f"{method} {RESOURCE.sub(RESOURCE_KEY, path.rstrip('/'))}"
 
 
 @dataclass
@@ -112,3 +107,17 @@ class JiraSite:
 
     def close(self) -> None:
         self.sender.close()
+
+
+def current_site() -> JiraSite:
+    """The Jira site of the sandbox serving this request."""
+    return current_app.extensions["sandbox"].jira
+
+
+RESOURCE = re.compile(r"/(issue|request)/[^/]+")
+RESOURCE_KEY = r"/\1/{key}"
+
+
+def route_key(method: str, path: str) -> str:
+    """`PUT /rest/api/3/issue/{key}/assignee`: issue keys and ids normalised away."""
+    return f"{method} {RESOURCE.sub(RESOURCE_KEY, path.rstrip('/'))}"

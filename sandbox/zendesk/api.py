@@ -10,40 +10,33 @@ import json
 import time
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
 from sandbox.zendesk.errors import (IDEMPOTENCY_MISMATCH, MISSING_TICKET, RECORD_NOT_FOUND, UPDATE_CONFLICT,
                                     record_invalid)
 from sandbox.zendesk.shapes import audit_json, base_url, comment_json, ticket_json, user_json
+from sandbox.zendesk.site import current_site
 from sandbox.zendesk.store import RecordInvalid, RecordNotFound, UpdateConflict, stamp
-
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
-    from sandbox.zendesk.site import ZendeskSite
 
 PREFIX = "/api/v2/"
 
 
-def _site() -> ZendeskSite:
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    return sandbox.zendesk
-
-
-def _ticket_payload() -> dict[str, Any] | None:
+def ticket_payload(bare: bool = False) -> dict[str, Any] | None:
+    """The body's `ticket` object; with `bare`, a body that is the ticket object itself will do too."""
     body = request.get_json(silent=True)
     if isinstance(body, dict) and isinstance(body.get("ticket"), dict):
         return body["ticket"]
-    return None
+    return body if bare and isinstance(body, dict) else None
 
 
 def create_ticket(payload: Mapping[str, Any], actor_id: int, via_channel: str,
                   created_at: datetime | None = None) -> tuple[int, dict[str, Any]]:
     """(status, body) for a ticket creation by `actor_id`."""
     try:
-        mutation = _site().store.create(payload, actor_id, via_channel, created_at)
+        mutation = current_site().store.create(payload, actor_id, via_channel, created_at)
     except RecordInvalid as e:
         return 422, record_invalid(e.details)
     return 201, {"ticket": ticket_json(mutation.record), "audit": audit_json(mutation)}
@@ -53,7 +46,7 @@ def update_ticket(ticket_id: int, payload: Mapping[str, Any], actor_id: int,
                   via_channel: str) -> tuple[int, dict[str, Any]]:
     """(status, body) for a ticket update by `actor_id`."""
     try:
-        mutation = _site().store.update(ticket_id, payload, actor_id, via_channel)
+        mutation = current_site().store.update(ticket_id, payload, actor_id, via_channel)
     except RecordNotFound:
         return 404, RECORD_NOT_FOUND
     except UpdateConflict:
@@ -67,7 +60,7 @@ def update_ticket(ticket_id: int, payload: Mapping[str, Any], actor_id: int,
 
 
 def show_me() -> Response:
-    site = _site()
+    site = current_site()
     return json_response({"user": user_json(site.store.user(site.config.api_user_id))})
 
 
@@ -76,7 +69,7 @@ AGENT_GROUP_ID = 2001
 
 
 def group_memberships(user_id: int) -> Response:
-    site = _site()
+    site = current_site()
     if site.store.user(user_id) is None:
         return json_response(RECORD_NOT_FOUND, 404)
     groups = [AGENT_GROUP_ID] if user_id == site.config.agent_user_id else []
@@ -86,10 +79,10 @@ def group_memberships(user_id: int) -> Response:
 
 
 def post_ticket() -> Response:
-    payload = _ticket_payload()
+    payload = ticket_payload()
     if payload is None:
         return json_response(MISSING_TICKET, 400)
-    site, key = _site(), request.headers.get("Idempotency-Key")
+    site, key = current_site(), request.headers.get("Idempotency-Key")
     if not key:
         status, body = create_ticket(payload, site.config.api_user_id, "api")
         return json_response(body, status)
@@ -108,22 +101,22 @@ def post_ticket() -> Response:
 
 def get_ticket(ticket_id: int) -> Response:
     try:
-        return json_response({"ticket": ticket_json(_site().store.get(ticket_id))})
+        return json_response({"ticket": ticket_json(current_site().store.get(ticket_id))})
     except RecordNotFound:
         return json_response(RECORD_NOT_FOUND, 404)
 
 
 def put_ticket(ticket_id: int) -> Response:
-    payload = _ticket_payload()
+    payload = ticket_payload()
     if payload is None:
         return json_response(MISSING_TICKET, 400)
-    status, body = update_ticket(ticket_id, payload, _site().config.api_user_id, "api")
+    status, body = update_ticket(ticket_id, payload, current_site().config.api_user_id, "api")
     return json_response(body, status)
 
 
 def list_comments(ticket_id: int) -> Response:
     try:
-        ticket = _site().store.get(ticket_id)
+        ticket = current_site().store.get(ticket_id)
     except RecordNotFound:
         return json_response(RECORD_NOT_FOUND, 404)
     return json_response({"comments": [comment_json(c) for c in ticket.comments],
@@ -146,7 +139,7 @@ def show_many() -> Response:
     tickets = []
     for ticket_id in ids:
         try:
-            tickets.append(ticket_json(_site().store.get(ticket_id)))
+            tickets.append(ticket_json(current_site().store.get(ticket_id)))
         except RecordNotFound:
             continue
     return json_response({"tickets": tickets})
@@ -159,7 +152,7 @@ def update_many() -> Response:
     if not isinstance(tickets, list) or not tickets or len(tickets) > UPDATE_MANY_MAX:
         return json_response({"error": "InvalidValue",
                               "description": f"tickets must be a list of 1 to {UPDATE_MANY_MAX} ticket objects"}, 400)
-    site = _site()
+    site = current_site()
     results = []
     for index, ticket in enumerate(tickets):
         ticket_id = ticket.get("id") if isinstance(ticket, dict) else None
@@ -184,7 +177,7 @@ def update_many() -> Response:
 
 
 def job_status(job_id: str) -> Response:
-    job = _site().jobs.get(job_id.removesuffix(".json"))
+    job = current_site().jobs.get(job_id.removesuffix(".json"))
     return json_response({"job_status": job}) if job else json_response(RECORD_NOT_FOUND, 404)
 
 
@@ -215,7 +208,7 @@ def incremental_tickets() -> Response:
         per_page = min(int(request.args.get("per_page", INCREMENTAL_MAX_PAGE)), INCREMENTAL_MAX_PAGE)
     except (ValueError, binascii.Error, UnicodeDecodeError) as e:
         return json_response({"error": "InvalidValue", "description": str(e)}, 400)
-    tickets, latest = _site().store.changed_since(per_page, after, since)
+    tickets, latest = current_site().store.changed_since(per_page, after, since)
     end_of_stream = len(tickets) < per_page
     # At the end of the stream every change so far was listed or is older than start_time: resume after all.
     after = _cursor(latest if end_of_stream else tickets[-1].change_seq)

@@ -6,24 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from flask import current_app
+
 from sandbox.records import Mutation, utc_now
 from sandbox.sender import WebhookSender
 from sandbox.stats import ApiStats
 from sandbox.zendesk.idempotency import IdempotencyCache
 from sandbox.zendesk.store import TicketRecord, TicketStore, User
 from sandbox.zendesk.webhooks import ZendeskProtocol, build_envelopes, outgoing
-
-# Job ids are hex strings, not numbers.
-JOB_SEGMENT = re.compile(r"/job_statuses/[0-9A-Za-z]+")
-NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
-
-
-def route_key(method: str, path: str) -> str:
-    """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
-    path = path[:-5] if path.endswith(".json") else path
-    path = JOB_SEGMENT.sub("/job_statuses/{id}", path)
-    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
-
 
 @dataclass
 class ZendeskConfig:
@@ -76,3 +66,20 @@ class ZendeskSite:
 
     def close(self) -> None:
         self.sender.close()
+
+
+def current_site() -> ZendeskSite:
+    """The Zendesk site of the sandbox serving this request."""
+    return current_app.extensions["sandbox"].zendesk
+
+
+# Job ids are hex strings, not numbers.
+JOB_SEGMENT = re.compile(r"/job_statuses/[0-9A-Za-z]+")
+NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def route_key(method: str, path: str) -> str:
+    """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
+    path = path[:-5] if path.endswith(".json") else path
+    path = JOB_SEGMENT.sub("/job_statuses/{id}", path)
+    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
