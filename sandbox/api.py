@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping
 
 from flask import Blueprint, Response, jsonify, request
 
 from sandbox.auth import basic_auth_matches
 from sandbox.faults import FaultAnswer, FaultBook
-from sandbox.sender import WebhookSender
-from sandbox.stats import ApiStats
+from sandbox.site import HelpdeskSite
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,6 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return response
 
 
-class Site(Protocol):
-    """A running fake helpdesk as the shared routes see it."""
-
-    stats: ApiStats
-    sender: WebhookSender
-
-    @property
-    def credentials(self) -> str:
-        """What a valid `Authorization: Basic` header carries."""
-
-    def reset(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class Helpdesk:
     """One fake helpdesk's HTTP side: `name` (its site's key on the Sandbox), the API `prefix` the guard covers,
@@ -71,7 +55,7 @@ class Helpdesk:
     not_found: Callable[[], Response]
 
 
-def guard(helpdesk: Helpdesk, site: Site, faults: FaultBook) -> Response | None:
+def guard(helpdesk: Helpdesk, site: HelpdeskSite, faults: FaultBook) -> Response | None:
     """Count the call, serve an injected fault if one matches, then require the site's basic auth."""
     site.stats.record(request.method, request.path)
     fault = faults.take(request.method, request.path, helpdesk.name)

@@ -55,6 +55,10 @@ class Store(Generic[RecordT]):
         self._clock = clock
         self._listeners: list[Callable[[Mutation[RecordT]], None]] = []
 
+    def reset(self) -> None:
+        """Forget every record."""
+        raise NotImplementedError
+
     def subscribe(self, listener: Callable[[Mutation[RecordT]], None]) -> None:
         self._listeners.append(listener)
 

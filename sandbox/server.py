@@ -14,11 +14,12 @@ from flask import Flask, Response, current_app, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox import jira, zendesk
-from sandbox.api import Helpdesk, Site, guard
+from sandbox.api import Helpdesk, guard
 from sandbox.control import control
 from sandbox.faults import Fault, FaultBook
 from sandbox.jira.site import JiraConfig, JiraSite
 from sandbox.records import utc_now
+from sandbox.site import HelpdeskSite
 from sandbox.zendesk.site import ZendeskConfig, ZendeskSite
 
 HELPDESKS: tuple[Helpdesk, ...] = (zendesk.HELPDESK, jira.HELPDESK)
@@ -46,7 +47,7 @@ class Sandbox:
         timing = (config.webhook_backoff, config.webhook_max_wait, config.webhook_timeout, config.clock)
         self.zendesk = ZendeskSite(config.zendesk, *timing)
         self.jira = JiraSite(config.jira, *timing)
-        self.sites: dict[str, Site] = {"zendesk": self.zendesk, "jira": self.jira}
+        self.sites: dict[str, HelpdeskSite] = {"zendesk": self.zendesk, "jira": self.jira}
         self.faults = FaultBook()
         self._add_preset_faults()
 

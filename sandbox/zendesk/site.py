@@ -9,8 +9,8 @@ from typing import Any, Callable, Mapping
 from flask import current_app
 
 from sandbox.records import Mutation, utc_now
-from sandbox.sender import WebhookSender
-from sandbox.stats import ApiStats
+from sandbox.sender import Outgoing, WebhookSender
+from sandbox.site import HelpdeskSite
 from sandbox.zendesk.idempotency import IdempotencyCache
 from sandbox.zendesk.store import TicketRecord, TicketStore, User
 from sandbox.zendesk.webhooks import ZendeskProtocol, build_envelopes, outgoing
@@ -35,37 +35,33 @@ class ZendeskConfig:
                 User(self.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent")]
 
 
-class ZendeskSite:
-    """Store, webhook sender, call counts, idempotency cache and bulk-update jobs of the fake Zendesk account."""
+class ZendeskSite(HelpdeskSite[TicketRecord]):
+    """The fake Zendesk account, with its idempotency cache and bulk-update jobs."""
+
+    store: TicketStore
 
     def __init__(self, config: ZendeskConfig, backoff: tuple[float, ...] = (0.1, 0.3, 0.9), max_wait: float = 5.0,
                  timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
-        self.config, self.clock = config, clock
-        self.store = TicketStore(config.users(), config.api_user_id, config.custom_fields.keys(), clock)
+        self.config = config
         protocol = ZendeskProtocol(config.webhook_secret, config.account_id, config.webhook_id, clock)
-        self.sender = WebhookSender(config.webhook_url, protocol, backoff, max_wait, timeout, clock)
-        self.stats = ApiStats(route_key)
+        super().__init__(TicketStore(config.users(), config.api_user_id, config.custom_fields.keys(), clock),
+                         WebhookSender(config.webhook_url, protocol, backoff, max_wait, timeout, clock),
+                         route_key, clock)
         self.idempotency = IdempotencyCache(clock)
         self.jobs: dict[str, dict[str, Any]] = {}  # update_many job statuses by id
-        self.store.subscribe(self._on_mutation)
 
     @property
     def credentials(self) -> str:
         return f"{self.config.api_email}/token:{self.config.api_token}"
 
-    def _on_mutation(self, mutation: Mutation[TicketRecord]) -> None:
-        self.sender.enqueue(outgoing(build_envelopes(mutation, self.config.account_id, self.store.user,
-                                                     self.config.custom_fields, self.clock())))
+    def webhooks(self, mutation: Mutation[TicketRecord]) -> list[Outgoing]:
+        return outgoing(build_envelopes(mutation, self.config.account_id, self.store.user,
+                                        self.config.custom_fields, self.clock()))
 
     def reset(self) -> None:
-        self.store.reset()
-        self.sender.reset()
-        self.stats.reset()
+        super().reset()
         self.idempotency.reset()
         self.jobs.clear()
-
-    def close(self) -> None:
-        self.sender.close()
 
 
 def current_site() -> ZendeskSite:
