@@ -1,7 +1,8 @@
 """What both helpdesks' APIs share: route tables, JSON answers, and the guard every API call passes.
 
 Each helpdesk package lists its endpoints in one table (`ROUTES` in its `api.py`) and describes itself as a
-`Helpdesk`; the app serves every table and runs `guard` before each call under a helpdesk's prefix.
+`Helpdesk`; the app serves every table and runs `guard` before each call under a helpdesk's prefix. A new
+endpoint is a row in its helpdesk's table; a check every call must pass belongs in `guard`.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from sandbox.zendesk.idempotency import IdempotencyCache
 from sandbox.zendesk.store import TicketRecord, TicketStore, User
 from sandbox.zendesk.webhooks import ZendeskProtocol, build_envelopes, outgoing
 
+
 @dataclass
 class ZendeskConfig:
     """Credentials, webhook target and identities of the fake Zendesk account."""
