@@ -10,8 +10,9 @@ import os
 import re
 from typing import Mapping, Sequence
 
-from sandbox.jira_site import JiraConfig
+from sandbox.jira.site import JiraConfig
 from sandbox.server import SandboxConfig, serve
+from sandbox.zendesk.site import ZendeskConfig
 
 
 def custom_field_id(value: str) -> str:
@@ -26,7 +27,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     Jira SANDBOX_JIRA_WEBHOOK_URL, JIRA_WEBHOOK_SECRET, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_REASON_FIELD_ID and
     JIRA_DUE_FIELD_ID."""
     env = os.environ if env is None else env
-    defaults, jira = SandboxConfig(), JiraConfig()
+    defaults, jira = ZendeskConfig(), JiraConfig()
     parser = argparse.ArgumentParser(prog="python -m sandbox",
                                      description="Run the local fake Zendesk and Jira Service Management.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -57,9 +58,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     jira = JiraConfig(api_email=args.jira_email, api_token=args.jira_token, webhook_url=args.jira_webhook_url,
                       webhook_secret=args.jira_webhook_secret or None, reason_field_id=args.jira_reason_field_id,
                       due_field_id=args.jira_due_field_id)
-    return SandboxConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
-                         webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
-                         agent_user_id=args.agent_user_id, account_id=args.account_id, jira=jira)
+    zendesk = ZendeskConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
+                            webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
+                            agent_user_id=args.agent_user_id, account_id=args.account_id)
+    return SandboxConfig(zendesk=zendesk, jira=jira)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 
 import requests
 
-from sandbox.store import utc_now
+from sandbox.records import utc_now
 
 MAX_RETRIES = 3
 

@@ -1,43 +1,15 @@
-"""API call counts per normalised route, one counter per fake helpdesk."""
+"""API call counts per normalised route (each helpdesk says how its paths normalise)."""
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from typing import Any, Callable
-
-# Job ids are hex strings, not numbers.
-JOB_SEGMENT = re.compile(r"/job_statuses/[0-9A-Za-z]+")
-NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
-JIRA_RESOURCE = re.compile(r"/(issue|request)/[^/]+")
-_KEY = r"/\1/{key}"
-
-
-def route_key(method: str, path: str) -> str:
-    """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
-    path = path[:-5] if path.endswith(".json") else path
-    path = JOB_SEGMENT.sub("/job_statuses/{id}", path)
-    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
-
-
-def jira_route_key(method: str, path: str) -> str:
-    """`PUT /rest/api/3/issue/{key}/assignee`: issue keys and ids normalised away."""
-    return f"{method} {JIRA_RESOURCE.sub(_KEY, path.rstrip('/'))}"
-
-
-def helpdesk_of(path: str) -> str | None:
-    """Which fake helpdesk an API path belongs to."""
-    if path.startswith("/api/v2/"):
-        return "zendesk"
-    if path.startswith("/rest/"):
-        return "jira"
-    return None
 
 
 class ApiStats:
     """Count API calls per normalised route."""
 
-    def __init__(self, key: Callable[[str, str], str] = route_key) -> None:
+    def __init__(self, key: Callable[[str, str], str]) -> None:
         self._key = key
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()

@@ -23,8 +23,9 @@ from jira.settings import JiraSettings
 from jobs.demo import wait_until
 from rules import load_rules
 from sandbox import SandboxConfig, SandboxServer
-from sandbox.jira_site import JiraConfig
-from tests.test_sandbox import Receiver
+from sandbox.jira.site import JiraConfig
+from sandbox.zendesk.site import ZendeskConfig
+from tests.sandbox_support import Receiver
 from zendesk import webhook as zendesk_webhook
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import ZendeskSettings
@@ -163,8 +164,9 @@ def site():
     receivers = {"zendesk": Receiver(), "jira": Receiver()}
     jira = JiraConfig(api_email=EMAIL, api_token=JIRA_TOKEN, webhook_url=receivers["jira"].url,
                       webhook_secret=JIRA_SECRET, reason_field_id=JIRA_REASON_FIELD, due_field_id=JIRA_DUE_FIELD)
-    config = SandboxConfig(api_email=EMAIL, api_token=ZENDESK_TOKEN, webhook_url=receivers["zendesk"].url,
-                           webhook_secret=ZENDESK_SECRET, jira=jira)
+    zendesk = ZendeskConfig(api_email=EMAIL, api_token=ZENDESK_TOKEN, webhook_url=receivers["zendesk"].url,
+                            webhook_secret=ZENDESK_SECRET)
+    config = SandboxConfig(zendesk=zendesk, jira=jira)
     server = SandboxServer(config).start()
     yield {"zendesk": Zendesk(server.url, receivers["zendesk"]), "jira": Jira(server.url, receivers["jira"], jira)}
     server.stop()

@@ -4,114 +4,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
-from sandbox import SandboxConfig, SandboxServer, create_app
+from sandbox import SandboxConfig, SandboxServer
 from sandbox.__main__ import config_from_args, parse_args
-from sandbox.webhooks import sign
+from sandbox.zendesk.site import ZendeskConfig
+from sandbox.zendesk.webhooks import sign
+from tests.sandbox_support import (FakeClock, Receiver, client, clock, receiver,  # noqa: F401 (fixtures)
+                                   sandbox_apps, wait_until)
 
 EMAIL, TOKEN, SECRET = "bot@example.com", "t0ken", "whsec-test"
 API_USER, AGENT_USER, ACCOUNT = 9001, 9002, 4242
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()}
 
 
-class FakeClock:
-    """A settable UTC clock, so stamps are predictable without waiting."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 4, 9, 0, 0, 250_000, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Receiver:
-    """A loopback webhook endpoint recording raw deliveries; answers scripted statuses, then 200."""
-
-    def __init__(self, statuses: tuple[int, ...] = ()):
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        self._statuses = list(statuses)
-        self._changed = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/zendesk"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @Request.application
-    def _app(self, request: Request) -> Response:
-        with self._changed:
-            self.deliveries.append((dict(request.headers), request.get_data()))
-            status = self._statuses.pop(0) if self._statuses else 200
-            self._changed.notify_all()
-        return Response("{}", status=status, headers={"Retry-After": "0"} if status in (429, 503) else {})
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
-        with self._changed:
-            assert self._changed.wait_for(lambda: len(self.deliveries) >= count, timeout), self.deliveries
-            return list(self.deliveries)
-
-    def envelopes(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.deliveries]
-
-    def close(self) -> None:
-        self._server.shutdown()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        pause.wait(0.02)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture
 def make_app(clock: FakeClock):
-    apps = []
+    def config(faults: Any = (), **zendesk: Any) -> SandboxConfig:
+        account = ZendeskConfig(api_email=EMAIL, api_token=TOKEN, webhook_secret=SECRET, api_user_id=API_USER,
+                                agent_user_id=AGENT_USER, account_id=ACCOUNT, **zendesk)
+        return SandboxConfig(zendesk=account, faults=faults, webhook_backoff=(0.0,), clock=clock)
 
-    def build(**overrides: Any):
-        config = SandboxConfig(api_email=EMAIL, api_token=TOKEN, webhook_secret=SECRET, api_user_id=API_USER,
-                               agent_user_id=AGENT_USER, account_id=ACCOUNT, webhook_backoff=(0.0,),
-                               clock=clock, **overrides)
-        app = create_app(config)
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["sandbox"].close()
-
-
-@pytest.fixture
-def client(make_app):
-    return make_app().test_client()
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
+    yield from sandbox_apps(config)
 
 
 def create(client, **fields: Any) -> dict[str, Any]:
@@ -470,8 +392,8 @@ def test_signature_matches_the_documented_test_vector():
 # --- serving ------------------------------------------------------------------------------------
 
 def test_served_over_http_in_a_thread(receiver):
-    server = SandboxServer(SandboxConfig(api_email=EMAIL, api_token=TOKEN, webhook_url=receiver.url,
-                                         webhook_secret=SECRET)).start()
+    server = SandboxServer(SandboxConfig(ZendeskConfig(api_email=EMAIL, api_token=TOKEN, webhook_url=receiver.url,
+                                                       webhook_secret=SECRET))).start()
     try:
         created = requests.post(f"{server.url}/api/v2/tickets.json", auth=(f"{EMAIL}/token", TOKEN), timeout=5,
                                 json={"ticket": {"comment": {"body": "over the wire"}}})
@@ -489,8 +411,8 @@ def test_cli_reads_flags_with_environment_defaults():
     env = {"SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9/webhooks/zendesk", "SANDBOX_WEBHOOK_SECRET": "s",
            "ZENDESK_EMAIL": "e@x.io", "ZENDESK_API_TOKEN": "t"}
 
-    from_env = config_from_args(parse_args(["--port", "0"], env))
-    from_flags = config_from_args(parse_args(["--token", "flag", "--webhook-url", "http://h/w"], env))
+    from_env = config_from_args(parse_args(["--port", "0"], env)).zendesk
+    from_flags = config_from_args(parse_args(["--token", "flag", "--webhook-url", "http://h/w"], env)).zendesk
 
     assert (from_env.webhook_url, from_env.webhook_secret, from_env.api_email, from_env.api_token) == \
         ("http://127.0.0.1:9/webhooks/zendesk", "s", "e@x.io", "t")

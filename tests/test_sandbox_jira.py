@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from jira import webhook as jira_webhook
-from sandbox import SandboxConfig, create_app
+from sandbox import SandboxConfig
 from sandbox.__main__ import config_from_args, parse_args
-from sandbox.jira_site import JiraConfig
-from tests.test_sandbox import FakeClock, Receiver, wait_until
+from sandbox.jira.site import JiraConfig
+from tests.sandbox_support import (FakeClock, Receiver, client, clock, receiver,  # noqa: F401 (fixtures)
+                                   sandbox_apps, wait_until)
 
 EMAIL, TOKEN, SECRET = "bot@example.com", "jira-t0ken", "jira-whsec"
 API, AGENT = "5f6e7d8c9b0a1f2e3d4c5b6a", "5b10ac8d82e05b22cc7d4ef5"
@@ -24,37 +25,12 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def make_app(clock: FakeClock):
-    apps = []
+    def config(**jira: Any) -> SandboxConfig:
+        site = JiraConfig(**{"api_email": EMAIL, "api_token": TOKEN, "webhook_secret": SECRET, **jira})
+        return SandboxConfig(jira=site, webhook_backoff=(0.0,), clock=clock)
 
-    def build(**jira: Any):
-        config = SandboxConfig(webhook_backoff=(0.0,), clock=clock,
-                               jira=JiraConfig(**{"api_email": EMAIL, "api_token": TOKEN,
-                                                  "webhook_secret": SECRET, **jira}))
-        app = create_app(config)
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["sandbox"].close()
-
-
-@pytest.fixture
-def client(make_app):
-    return make_app().test_client()
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
+    yield from sandbox_apps(config)
 
 
 def create(client, path: str = "/_sandbox/jira/customer/issues", **fields: Any) -> dict[str, Any]:
@@ -438,7 +414,7 @@ def test_jira_connector_falls_back_to_assign_endpoint_and_platform_comment():
 
 def test_every_jira_account_in_the_example_rules_exists_in_the_sandbox():
     from rules import load_rules
-    from sandbox.jira_site import TEAM_ACCOUNTS
+    from sandbox.jira.site import TEAM_ACCOUNTS
 
     rules = load_rules()
     named = {t.jira.assignee_id for t in rules.teams.values() if t.jira and t.jira.assignee_id}

@@ -1,16 +1,19 @@
 """The fake Jira Service Management site: configuration, accounts, fields, issue store, webhooks, call counts."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sandbox.jira_fields import FieldDef
-from sandbox.jira_store import JiraMutation, JiraStore, JiraUser
-from sandbox.jira_webhooks import JiraProtocol, build_payloads
-from sandbox.sender import WebhookSender
-from sandbox.stats import ApiStats, jira_route_key
-from sandbox.store import utc_now
+from flask import current_app
+
+from sandbox.jira.fields import FieldDef
+from sandbox.jira.store import IssueRecord, JiraStore, JiraUser
+from sandbox.jira.webhooks import JiraProtocol, build_payloads
+from sandbox.records import Mutation, utc_now
+from sandbox.sender import Outgoing, WebhookSender
+from sandbox.site import HelpdeskSite
 
 # Field ids the demo passes as JIRA_REASON_FIELD_ID / JIRA_DUE_FIELD_ID (and the optional metric fields).
 REASON_FIELD_ID = "customfield_10050"
@@ -77,26 +80,37 @@ class JiraConfig:
         return list({spec.id: spec for spec in specs}.values())
 
 
-class JiraSite:
-    """Store, webhook sender and call counts of the fake Jira site."""
+class JiraSite(HelpdeskSite[IssueRecord]):
+    """The fake Jira site; `site_url` is the base of the `self` links in its webhooks."""
+
+    store: JiraStore
 
     def __init__(self, config: JiraConfig, backoff: tuple[float, ...] = (0.1, 0.3, 0.9), max_wait: float = 5.0,
                  timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
-        self.config, self.clock = config, clock
+        self.config = config
         self.site_url = config.site_url or DEFAULT_SITE_URL
-        self.store = JiraStore(config.users(), config.fields(), config.projects, clock)
-        self.sender = WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
-                                    timeout, clock, name="sandbox-jira-webhooks")
-        self.stats = ApiStats(jira_route_key)
-        self.store.subscribe(self._on_mutation)
+        super().__init__(JiraStore(config.users(), config.fields(), config.projects, clock),
+                         WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
+                                       timeout, clock, name="sandbox-jira-webhooks"),
+                         route_key, clock)
 
-    def _on_mutation(self, mutation: JiraMutation) -> None:
-        self.sender.enqueue(build_payloads(mutation, self.store, self.site_url))
+    @property
+    def credentials(self) -> str:
+        return f"{self.config.api_email}:{self.config.api_token}"
 
-    def reset(self) -> None:
-        self.store.reset()
-        self.sender.reset()
-        self.stats.reset()
+    def webhooks(self, mutation: Mutation[IssueRecord]) -> list[Outgoing]:
+        return build_payloads(mutation, self.store, self.site_url)
 
-    def close(self) -> None:
-        self.sender.close()
+
+def current_site() -> JiraSite:
+    """The Jira site of the sandbox serving this request."""
+    return current_app.extensions["sandbox"].jira
+
+
+RESOURCE = re.compile(r"/(issue|request)/[^/]+")
+RESOURCE_KEY = r"/\1/{key}"
+
+
+def route_key(method: str, path: str) -> str:
+    """`PUT /rest/api/3/issue/{key}/assignee`: issue keys and ids normalised away."""
+    return f"{method} {RESOURCE.sub(RESOURCE_KEY, path.rstrip('/'))}"

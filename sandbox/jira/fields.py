@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sandbox.jira.errors import JiraError
 
 if TYPE_CHECKING:
-    from sandbox.jira_store import IssueRecord, JiraStore
+    from sandbox.jira.store import IssueRecord, JiraStore
 
 # (id, name) in the order Jira lists them; the default priority scheme of a Cloud site.
 PRIORITIES: tuple[tuple[str, str], ...] = (("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"),
@@ -25,14 +27,6 @@ STATUSES: dict[str, tuple[str, str]] = {
     "Closed": ("6", "done"),
     "Canceled": ("10006", "done"),
 }
-
-
-class JiraError(Exception):
-    """An API error: HTTP status, `errorMessages` and per-field `errors`, as Jira answers them."""
-
-    def __init__(self, status: int, messages: Sequence[str] = (), errors: Mapping[str, str] | None = None):
-        super().__init__(status, list(messages), dict(errors or {}))
-        self.status, self.messages, self.errors = status, list(messages), dict(errors or {})
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
-from sandbox.jira_fields import DEFAULT_PRIORITY, FieldDef, JiraError, Staging, operations, value_of
-from sandbox.store import utc_now
+from sandbox.jira.errors import JiraError
+from sandbox.jira.fields import DEFAULT_PRIORITY, FieldDef, Staging, operations, value_of
+from sandbox.records import Change, Mutation, Store, utc_now
 
 INITIAL_STATUS = {True: "Waiting for support", False: "Open"}  # by "is a service project"
 ONE_MS = timedelta(milliseconds=1)
@@ -63,37 +63,15 @@ class IssueRecord:
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Item:
-    """One changed field: raw previous and current values (labels as lists, users as account ids)."""
-
-    field_id: str
-    previous: Any
-    current: Any
-
-
-@dataclass(frozen=True)
-class JiraMutation:
-    """What one write did: the issue after it, who, the changed fields and/or the added comment."""
-
-    issue: IssueRecord
-    actor_id: str
-    created: bool
-    items: tuple[Item, ...] = ()
-    comment: CommentRecord | None = None
-    changelog_id: int | None = None
-
-class JiraStore:
-    """Thread-safe issues; listeners see every JiraMutation, in order, while the lock is held."""
+class JiraStore(Store[IssueRecord]):
+    """Thread-safe issues and comments; a change's values are raw (labels as lists, users as account ids)."""
 
     def __init__(self, users: Iterable[JiraUser], fields: Iterable[FieldDef], projects: Mapping[str, bool],
                  clock: Callable[[], datetime] = utc_now):
-        self._lock = threading.RLock()
-        self._clock = clock
+        super().__init__(clock)
         self.users = {user.account_id: user for user in users}
         self.fields = {spec.id: spec for spec in fields}
         self.projects = dict(projects)
-        self._listeners: list[Callable[[JiraMutation], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -104,9 +82,6 @@ class JiraStore:
             self._numbers = {project: itertools.count(1) for project in self.projects}
             self._comment_ids = itertools.count(10100)
             self._changelog_ids = itertools.count(10500)
-
-    def subscribe(self, listener: Callable[[JiraMutation], None]) -> None:
-        self._listeners.append(listener)
 
     def user(self, account_id: str | None) -> JiraUser | None:
         return self.users.get(account_id) if account_id else None
@@ -137,7 +112,7 @@ class JiraStore:
         with self._lock:
             return copy.deepcopy([issue for issue in self._issues.values() if predicate(issue)])
 
-    def create(self, fields: Mapping[str, Any], actor_id: str) -> JiraMutation:
+    def create(self, fields: Mapping[str, Any], actor_id: str) -> Mutation[IssueRecord]:
         """Create an issue from `fields` (project {key}, summary, description, priority, labels, custom fields,
         assignee, reporter {accountId}); the reporter defaults to the actor."""
         fields = dict(fields)
@@ -172,10 +147,10 @@ class JiraStore:
                 custom={**{fid: None for fid in self.fields}, **{k: v for k, v in values.items() if k in self.fields}},
                 created=now, updated=now, status_history=[(now, status)])
             self._issues[issue.key] = issue
-            return self._publish(JiraMutation(copy.deepcopy(issue), actor_id, True))
+            return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, True, ()))
 
     def edit(self, key_or_id: str, body: Any, actor_id: str, *, rich_text_only: bool = True,
-             allow_status: bool = False, assignee_on_screen: bool = True) -> JiraMutation:
+             allow_status: bool = False, assignee_on_screen: bool = True) -> Mutation[IssueRecord]:
         """Apply an edit body; JiraError 400 naming each bad field, nothing applied then."""
         ops = operations(body)
         with self._lock:
@@ -187,7 +162,7 @@ class JiraStore:
                 raise JiraError(400, errors=staging.errors)
             return self._change(issue, staging.values, actor_id)
 
-    def assign(self, key_or_id: str, account_id: Any, actor_id: str) -> JiraMutation:
+    def assign(self, key_or_id: str, account_id: Any, actor_id: str) -> Mutation[IssueRecord]:
         with self._lock:
             issue = self._find(key_or_id)
             try:
@@ -196,39 +171,35 @@ class JiraStore:
                 raise JiraError(400, errors={"accountId": str(e)}) from None
             return self._change(issue, {"assignee": assignee}, actor_id)
 
-    def add_comment(self, key_or_id: str, body: str, public: bool, actor_id: str) -> JiraMutation:
+    def add_comment(self, key_or_id: str, body: str, public: bool, actor_id: str) -> Mutation[IssueRecord]:
         with self._lock:
             issue = self._find(key_or_id)
             now = self._next_stamp(issue.updated)
             comment = CommentRecord(next(self._comment_ids), actor_id, body, public, now)
             issue.comments.append(comment)
             issue.updated = now
-            return self._publish(JiraMutation(copy.deepcopy(issue), actor_id, False, comment=copy.deepcopy(comment)))
+            return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, False,
+                                          (Change("comment", None, copy.deepcopy(comment)),)))
 
-    def _change(self, issue: IssueRecord, values: Mapping[str, Any], actor_id: str) -> JiraMutation:
+    def _change(self, issue: IssueRecord, values: Mapping[str, Any], actor_id: str) -> Mutation[IssueRecord]:
         items = []
         for name, value in values.items():
             previous = value_of(issue, name)
             if value == previous:
                 continue
-            items.append(Item(name, copy.copy(previous), copy.copy(value)))
+            items.append(Change(name, copy.copy(previous), copy.copy(value)))
             if name.startswith("customfield_"):
                 issue.custom[name] = value
             else:
                 setattr(issue, {"assignee": "assignee_id"}.get(name, name), value)
         if not items:
-            return JiraMutation(copy.deepcopy(issue), actor_id, False)
+            return Mutation(copy.deepcopy(issue), actor_id, 0, False, ())
         issue.updated = self._next_stamp(issue.updated)
-        if "status" in values and any(i.field_id == "status" for i in items):
+        if "status" in values and any(i.field == "status" for i in items):
             issue.status_history.append((issue.updated, issue.status))
-        return self._publish(JiraMutation(copy.deepcopy(issue), actor_id, False, tuple(items),
-                                          changelog_id=next(self._changelog_ids)))
+        return self._publish(Mutation(copy.deepcopy(issue), actor_id, next(self._changelog_ids), False,
+                                      tuple(items)))
 
     def _next_stamp(self, previous: datetime) -> datetime:
         now = self._clock()
         return max(now.replace(microsecond=now.microsecond // 1000 * 1000), previous + ONE_MS)
-
-    def _publish(self, mutation: JiraMutation) -> JiraMutation:
-        for listener in self._listeners:
-            listener(mutation)
-        return mutation

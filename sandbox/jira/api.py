@@ -1,59 +1,30 @@
 """The Jira Cloud platform (REST v3) and JSM (servicedeskapi) endpoints slaclock uses, with Jira's shapes and errors.
 
-    GET  /rest/api/3/myself                              PUT  /rest/api/3/issue/{key}/assignee
-    GET  /rest/api/3/issue/{key}?fields=…                GET|POST /rest/api/3/issue/{key}/comment
-    PUT  /rest/api/3/issue/{key}                         GET|POST /rest/api/3/search/jql (nextPageToken)
-    POST /rest/servicedeskapi/request/{key}/comment      GET  /rest/servicedeskapi/request/{key}/sla
+Every endpoint is a row of ROUTES; a JiraError raised anywhere is answered in the shape of the API it hit.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import time
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, request
 
-from sandbox.auth import basic_auth_matches
-from sandbox.faults import JIRA_ERROR_BODIES, jsm_error
-from sandbox.jira_fields import JiraError, adf_to_text, is_adf_doc
-from sandbox.jira_jql import UNBOUNDED, JqlError, parse
-from sandbox.jira_json import JiraJson, wanted_fields
-from sandbox.jira_site import JiraSite
-from sandbox.jira_sla import sla_metrics
+from sandbox.api import Route, blueprint, json_response
+from sandbox.jira.errors import JiraError, jira_error
+from sandbox.jira.fields import adf_to_text, is_adf_doc
+from sandbox.jira.jql import UNBOUNDED, JqlError, parse
+from sandbox.jira.shapes import JiraJson, wanted_fields
+from sandbox.jira.site import current_site
+from sandbox.jira.sla import sla_metrics
+from sandbox.jira.store import IssueRecord
 
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
-
-API_PREFIX = "/rest/"
-JSM_PREFIX = "/rest/servicedeskapi/"
+PREFIX = "/rest/"
 # Jira returns at most 5000 ids per page, and fewer (here 100) when fields are asked for.
 MAX_PAGE_IDS, MAX_PAGE_WITH_FIELDS, DEFAULT_PAGE = 5000, 100, 50
 INTERNAL_PROPERTY = "sd.public.comment"
 REQUEST_NOT_FOUND = "Request does not exist or you do not have permission to see it."
-
-bp = Blueprint("jira_api", __name__)
-
-
-def _site() -> JiraSite:
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    return sandbox.jira
-
-
-def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    response = jsonify(body)
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
-
-
-def jira_error(error: JiraError) -> Response:
-    """A JiraError in the shape of the API it happened in."""
-    if request.path.startswith(JSM_PREFIX):
-        message = "; ".join([*error.messages, *error.errors.values()]) or "Bad request"
-        return _json(jsm_error(message), error.status)
-    return _json({"errorMessages": error.messages, "errors": error.errors}, error.status)
 
 
 def _body() -> Any:
@@ -64,86 +35,53 @@ def _body() -> Any:
 
 
 def _views(version: int = 3) -> JiraJson:
-    return JiraJson(_site().store, request.host_url, version)
+    return JiraJson(current_site().store, request.host_url, version)
 
 
-def _authorized() -> bool:
-    config = _site().config
-    return basic_auth_matches(request.headers.get("Authorization", ""), f"{config.api_email}:{config.api_token}")
-
-
-@bp.before_app_request
-def guard() -> Response | None:
-    """Every /rest call: count it, serve an injected fault if one matches, then require basic auth."""
-    if not request.path.startswith(API_PREFIX):
-        return None
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    sandbox.jira.stats.record(request.method, request.path)
-    fault = sandbox.faults.take(request.method, request.path)
-    if fault is not None:
-        if fault.delay:
-            time.sleep(fault.delay)
-        answer = fault.response(request.method, request.path)
-        if answer is not None:
-            text, status, headers = answer
-            return Response(text, status=status, headers=headers)
-    if not _authorized():
-        if request.path.startswith(JSM_PREFIX):
-            return _json(jsm_error("You are not authenticated.", "sd.error.not.authenticated"), 401)
-        return _json(JIRA_ERROR_BODIES[401], 401)
-    return None
-
-
-@bp.get("/rest/api/3/myself")
 def myself() -> Response:
-    return _json(_views().user(_site().config.api_account_id, with_email=True))
+    return json_response(_views().user(current_site().config.api_account_id, with_email=True))
 
 
-@bp.get("/rest/api/3/user/groups")
 def user_groups() -> Response:
     """Every sandbox agent is in JSM's agent group; customers are in none."""
     account = request.args.get("accountId", "")
     if not account:
         raise JiraError(400, ["accountId is required"])
     if account.startswith("qm:"):
-        return _json([])
-    return _json([{"name": "jira-servicemanagement-users", "groupId": "b8a3c4d5-0000-4000-8000-000000000001",
-                   "self": f"{request.host_url.rstrip('/')}/rest/api/3/group?groupId=b8a3c4d5"}])
+        return json_response([])
+    return json_response([{"name": "jira-servicemanagement-users", "groupId": "b8a3c4d5-0000-4000-8000-000000000001",
+                           "self": f"{request.host_url.rstrip('/')}/rest/api/3/group?groupId=b8a3c4d5"}])
 
 
-@bp.get("/rest/api/3/issue/<key>")
 def get_issue(key: str) -> Response:
-    issue = _site().store.get(key)
-    return _json(_views().issue(issue, wanted_fields(request.args.get("fields"), default_all=True)))
+    issue = current_site().store.get(key)
+    return json_response(_views().issue(issue, wanted_fields(request.args.get("fields"), default_all=True)))
 
 
-@bp.put("/rest/api/3/issue/<key>")
 def edit_issue(key: str) -> Response:
-    site = _site()
+    site = current_site()
     mutation = site.store.edit(key, _body(), site.config.api_account_id,
                                assignee_on_screen=site.config.assignee_on_edit_screen)
     if request.args.get("returnIssue", "").lower() == "true":
-        return _json(_views().issue(mutation.issue))
+        return json_response(_views().issue(mutation.record))
     return Response(status=204)
 
 
-@bp.put("/rest/api/3/issue/<key>/assignee")
 def assign_issue(key: str) -> Response:
     body = _body()
     if not isinstance(body, dict) or "accountId" not in body:
         raise JiraError(400, errors={"accountId": "Specify the accountId of the user to assign, or null."})
-    _site().store.assign(key, body["accountId"], _site().config.api_account_id)
+    current_site().store.assign(key, body["accountId"], current_site().config.api_account_id)
     return Response(status=204)
 
 
-@bp.get("/rest/api/3/issue/<key>/comment")
 def list_comments(key: str) -> Response:
-    issue, views = _site().store.get(key), _views()
+    issue, views = current_site().store.get(key), _views()
     comments = [views.comment(issue, c) for c in issue.comments]
-    return _json({"startAt": 0, "maxResults": max(len(comments), 50), "total": len(comments), "comments": comments})
+    return json_response({"startAt": 0, "maxResults": max(len(comments), 50), "total": len(comments),
+                          "comments": comments})
 
 
-@bp.post("/rest/api/3/issue/<key>/comment")
 def add_comment(key: str) -> Response:
     body = _body()
     if not isinstance(body, dict) or not is_adf_doc(body.get("body")):
@@ -154,9 +92,9 @@ def add_comment(key: str) -> Response:
     properties = body.get("properties") or []
     internal = any(isinstance(p, dict) and p.get("key") == INTERNAL_PROPERTY
                    and (p.get("value") or {}).get("internal") is True for p in properties)
-    site = _site()
+    site = current_site()
     mutation = site.store.add_comment(key, text, not internal, site.config.api_account_id)
-    return _json(_views().comment(mutation.issue, mutation.comment), 201)
+    return json_response(_views().comment(mutation.record, mutation.comment), 201)
 
 
 def _page_token(offset: int, jql: str) -> str:
@@ -175,7 +113,6 @@ def _offset(token: str | None, jql: str) -> int:
     raise JiraError(400, ["The provided next page token is invalid or expired."])
 
 
-@bp.route("/rest/api/3/search/jql", methods=["GET", "POST"])
 def search_jql() -> Response:
     if request.method == "POST":
         params = _body()
@@ -197,7 +134,7 @@ def search_jql() -> Response:
     except (TypeError, ValueError):
         raise JiraError(400, ["maxResults must be a number"]) from None
     limit = max(1, min(limit, MAX_PAGE_IDS if not wanted or wanted == {"id"} else MAX_PAGE_WITH_FIELDS))
-    site = _site()
+    site = current_site()
     now, offset = site.clock(), _offset(params.get("nextPageToken"), jql)
     issues = query.sort(site.store.select(lambda issue: query.matches(issue, now)))
     page = issues[offset:offset + limit]
@@ -207,17 +144,16 @@ def search_jql() -> Response:
     if more:
         body["nextPageToken"] = _page_token(offset + limit, jql)
     body["isLast"] = not more
-    return _json(body)
+    return json_response(body)
 
 
-def _service_request(key: str):
-    issue = _site().store.get(key)
+def _service_request(key: str) -> IssueRecord:
+    issue = current_site().store.get(key)
     if not issue.service_project:
         raise JiraError(404, [REQUEST_NOT_FOUND])
     return issue
 
 
-@bp.post("/rest/servicedeskapi/request/<key>/comment")
 def add_request_comment(key: str) -> Response:
     issue = _service_request(key)
     body = _body()
@@ -225,12 +161,11 @@ def add_request_comment(key: str) -> Response:
         raise JiraError(400, ["The comment body must be a non-empty string."])
     if not isinstance(body.get("public"), bool):
         raise JiraError(400, ["The 'public' field is required: true for a reply, false for an internal comment."])
-    site = _site()
+    site = current_site()
     mutation = site.store.add_comment(issue.key, body["body"], body["public"], site.config.api_account_id)
-    return _json(_views().request_comment(mutation.issue, mutation.comment), 201)
+    return json_response(_views().request_comment(mutation.record, mutation.comment), 201)
 
 
-@bp.get("/rest/servicedeskapi/request/<key>/sla")
 def request_sla(key: str) -> Response:
     issue = _service_request(key)
     try:
@@ -238,17 +173,28 @@ def request_sla(key: str) -> Response:
         limit = max(1, int(request.args.get("limit", 50)))
     except ValueError:
         raise JiraError(400, ["start and limit must be numbers"]) from None
-    metrics = sla_metrics(issue, _site().clock(), request.host_url.rstrip("/"))
+    metrics = sla_metrics(issue, current_site().clock(), request.host_url.rstrip("/"))
     values = metrics[start:start + limit]
     base = f"{request.host_url.rstrip('/')}/rest/servicedeskapi/request/{issue.id}/sla"
-    return _json({"size": len(values), "start": start, "limit": limit, "isLastPage": start + limit >= len(metrics),
-                  "_links": {"base": request.host_url.rstrip("/"), "context": "", "self": base}, "values": values})
+    return json_response({"size": len(values), "start": start, "limit": limit,
+                          "isLastPage": start + limit >= len(metrics),
+                          "_links": {"base": request.host_url.rstrip("/"), "context": "", "self": base},
+                          "values": values})
 
 
-def api_not_found(error: Exception) -> Response | None:
-    """Jira's answer to an unknown endpoint under /rest (None: not a Jira path)."""
-    if request.path.startswith(JSM_PREFIX):
-        return _json(jsm_error(f"No resource at {request.path}", "sd.error.not.found"), 404)
-    if request.path.startswith(API_PREFIX):
-        return _json({"errorMessages": [f"null for uri: {request.url}"], "errors": {}}, 404)
-    return None
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/rest/api/3/myself", myself),
+    Route("GET", "/rest/api/3/user/groups", user_groups),
+    Route("GET", "/rest/api/3/issue/<key>", get_issue),
+    Route("PUT", "/rest/api/3/issue/<key>", edit_issue),
+    Route("PUT", "/rest/api/3/issue/<key>/assignee", assign_issue),
+    Route("GET", "/rest/api/3/issue/<key>/comment", list_comments),
+    Route("POST", "/rest/api/3/issue/<key>/comment", add_comment),
+    Route("GET", "/rest/api/3/search/jql", search_jql),
+    Route("POST", "/rest/api/3/search/jql", search_jql),
+    Route("POST", "/rest/servicedeskapi/request/<key>/comment", add_request_comment),
+    Route("GET", "/rest/servicedeskapi/request/<key>/sla", request_sla),
+)
+
+bp = blueprint("jira_api", ROUTES)
+bp.app_errorhandler(JiraError)(jira_error)

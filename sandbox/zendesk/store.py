@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import copy
 import itertools
-import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from connectors.model import PRIORITIES, STATUSES
+from sandbox.records import Change, Mutation, Store, utc_now
 
 TYPES = ("problem", "incident", "question", "task")
 ONE_SECOND = timedelta(seconds=1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def stamp(moment: datetime) -> str:
@@ -101,27 +97,6 @@ class TicketRecord:
     @property
     def is_public(self) -> bool:
         return bool(self.comments) and self.comments[0].public
-
-
-@dataclass(frozen=True)
-class Change:
-    """One changed attribute; `kind` is priority, status, group, assignee, tags, custom_field or comment."""
-
-    kind: str
-    previous: Any = None
-    current: Any = None
-    field_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """What one create or update did: the ticket after it, who, and each changed attribute."""
-
-    ticket: TicketRecord
-    actor_id: int
-    audit_id: int
-    created: bool
-    changes: tuple[Change, ...]
 
 
 def _problem(field_name: str, description: str, error: str = "InvalidValue") -> dict[str, list[dict[str, str]]]:
@@ -211,17 +186,15 @@ def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class TicketStore:
-    """Thread-safe tickets; listeners see every Mutation, in order, while the lock is held."""
+class TicketStore(Store[TicketRecord]):
+    """Thread-safe tickets and the users they name."""
 
     def __init__(self, users: Iterable[User], default_requester_id: int,
                  custom_field_ids: Iterable[int] = (), clock: Callable[[], datetime] = utc_now):
-        self._lock = threading.RLock()
-        self._clock = clock
+        super().__init__(clock)
         self._initial_users = list(users)
         self._default_requester_id = default_requester_id
         self._custom_field_ids = list(custom_field_ids)
-        self._listeners: list[Callable[[Mutation], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -234,9 +207,6 @@ class TicketStore:
             self._comment_ids = itertools.count(10_000_000_001)
             self._audit_ids = itertools.count(20_000_000_001)
             self._change_seqs = itertools.count(1)
-
-    def subscribe(self, listener: Callable[[Mutation], None]) -> None:
-        self._listeners.append(listener)
 
     def user(self, user_id: int | None) -> User | None:
         with self._lock:
@@ -261,7 +231,7 @@ class TicketStore:
             return copy.deepcopy(changed[:limit]), latest
 
     def create(self, payload: Mapping[str, Any], actor_id: int, via_channel: str = "api",
-               created_at: datetime | None = None) -> Mutation:
+               created_at: datetime | None = None) -> Mutation[TicketRecord]:
         """Create a ticket from a `ticket` object (a comment is required, as on Zendesk).
 
         `created_at` backdates it, as Zendesk's ticket import does (the demo opens a case "two hours ago").
@@ -292,7 +262,7 @@ class TicketStore:
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, True, ()))
 
     def update(self, ticket_id: int, payload: Mapping[str, Any], actor_id: int,
-               via_channel: str = "api") -> Mutation:
+               via_channel: str = "api") -> Mutation[TicketRecord]:
         """Apply a `ticket` object; only attributes that really change produce Changes."""
         with self._lock:
             ticket = self._tickets.get(ticket_id)
@@ -369,8 +339,3 @@ class TicketStore:
         # Stamps have second resolution, so two updates within a second would share a stamp
         # and defeat safe_update; always move at least one second forward.
         return max(self._clock().replace(microsecond=0), previous + ONE_SECOND)
-
-    def _publish(self, mutation: Mutation) -> Mutation:
-        for listener in self._listeners:
-            listener(mutation)
-        return mutation

@@ -13,23 +13,18 @@ custom fields by id); agents may also set `status` {"name"} (Jira would use a tr
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, request
 
-from sandbox.jira_fields import JiraError
-from sandbox.jira_json import JiraJson, jira_time
-from sandbox.jira_site import JiraSite
-
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
+from sandbox.api import json_response
+from sandbox.control import webhook_routes
+from sandbox.jira.errors import JiraError
+from sandbox.jira.shapes import JiraJson, jira_time
+from sandbox.jira.site import current_site
 
 control = Blueprint("sandbox_jira_control", __name__, url_prefix="/_sandbox/jira")
-
-
-def _site() -> JiraSite:
-    sandbox: Sandbox = current_app.extensions["sandbox"]
-    return sandbox.jira
+webhook_routes(control, "jira")
 
 
 def _object(name: str = "body") -> dict[str, Any]:
@@ -39,39 +34,39 @@ def _object(name: str = "body") -> dict[str, Any]:
     return body
 
 
-def _issue_answer(key: str, status: int) -> tuple[Response, int]:
-    issue = _site().store.get(key)
-    views = JiraJson(_site().store, request.host_url)
-    return jsonify({"id": str(issue.id), "key": issue.key, "self": views.issue(issue, set())["self"],
-                    "issue": views.issue(issue)}), status
+def _issue_answer(key: str, status: int) -> Response:
+    issue = current_site().store.get(key)
+    views = JiraJson(current_site().store, request.host_url)
+    return json_response({"id": str(issue.id), "key": issue.key, "self": views.issue(issue, set())["self"],
+                          "issue": views.issue(issue)}, status)
 
 
-def _create(actor_id: str) -> tuple[Response, int]:
+def _create(actor_id: str) -> Response:
     fields = _object().get("fields")
     if not isinstance(fields, dict):
         raise JiraError(400, ["body must be {\"fields\": {...}}"])
-    site = _site()
+    site = current_site()
     fields = {"reporter": {"accountId": site.config.customer_account_id}, **fields}
     mutation = site.store.create(fields, actor_id)
-    return _issue_answer(mutation.issue.key, 201)
+    return _issue_answer(mutation.record.key, 201)
 
 
 @control.post("/customer/issues")
-def customer_create() -> tuple[Response, int]:
+def customer_create() -> Response:
     """A customer raises a request (actor and reporter: the customer)."""
-    return _create(_site().config.customer_account_id)
+    return _create(current_site().config.customer_account_id)
 
 
 @control.post("/agent/issues")
-def agent_create() -> tuple[Response, int]:
+def agent_create() -> Response:
     """An agent logs a request for the customer (e.g. a phone call)."""
-    return _create(_site().config.agent_account_id)
+    return _create(current_site().config.agent_account_id)
 
 
 @control.post("/agent/issues/<key>")
-def agent_edit(key: str) -> tuple[Response, int]:
+def agent_edit(key: str) -> Response:
     """Change an issue as the human agent; webhooks name the agent as `user`."""
-    body, site = _object(), _site()
+    body, site = _object(), current_site()
     agent = site.config.agent_account_id
     edit = {k: body[k] for k in ("fields", "update") if k in body}
     if edit:
@@ -85,24 +80,9 @@ def agent_edit(key: str) -> tuple[Response, int]:
 
 
 @control.get("/issues/<key>")
-def internal_issue(key: str) -> tuple[Response, int]:
-    site = _site()
+def internal_issue(key: str) -> Response:
+    site = current_site()
     issue = site.store.get(key)
     comments = [{"id": str(c.id), "author": c.author_id, "body": c.body, "public": c.public,
                  "internal": not c.public, "created": jira_time(c.created)} for c in issue.comments]
-    return jsonify({"issue": JiraJson(site.store, request.host_url).issue(issue), "comments": comments}), 200
-
-
-@control.post("/webhooks/drop")
-def drop_webhooks() -> tuple[Response, int]:
-    """Lose the next `count` Jira webhook deliveries (body `{"count": n}`), to exercise reconciliation."""
-    count = (request.get_json(silent=True) or {}).get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        return jsonify({"error": "body must be {\"count\": <non-negative integer>}"}), 400
-    _site().sender.drop_next(count)
-    return jsonify({"dropping": count}), 200
-
-
-@control.get("/webhooks")
-def webhooks() -> tuple[Response, int]:
-    return jsonify({"deliveries": _site().sender.deliveries()}), 200
+    return json_response({"issue": JiraJson(site.store, request.host_url).issue(issue), "comments": comments})

@@ -9,8 +9,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from sandbox.records import Change, Mutation, utc_now
 from sandbox.sender import Delivery, Outgoing
-from sandbox.store import Change, Mutation, TicketRecord, User, stamp, utc_now
+from sandbox.zendesk.store import TicketRecord, User, stamp
 
 EVENT_PREFIX = "zen:event-type:ticket."
 EVENT_VERSION = "2022-11-06"
@@ -77,14 +78,14 @@ def ticket_detail(ticket: TicketRecord, actor_id: int) -> dict[str, Any]:
 
 def _event_body(change: Change, describe_user: Callable[[int], User | None],
                 field_titles: Mapping[int, str]) -> dict[str, Any]:
-    if change.kind in ("priority", "status"):
+    if change.field in ("priority", "status"):
         return {"current": _upper(change.current), "previous": _upper(change.previous)}
-    if change.kind in ("group", "assignee"):
+    if change.field in ("group", "assignee"):
         return {"current": _id(change.current), "previous": _id(change.previous)}
-    if change.kind == "tags":
+    if change.field == "tags":
         return {"tags_added": [t for t in change.current if t not in change.previous],
                 "tags_removed": [t for t in change.previous if t not in change.current]}
-    if change.kind == "custom_field":
+    if change.field == "custom_field":
         title = field_titles.get(change.field_id, f"Field {change.field_id}")
         return {"custom_field": {"id": str(change.field_id), "title": title, "field_type": "text"},
                 "current": change.current, "previous": change.previous}
@@ -95,10 +96,10 @@ def _event_body(change: Change, describe_user: Callable[[int], User | None],
                                    "name": author.name if author else ""}}}
 
 
-def build_envelopes(mutation: Mutation, account_id: int, describe_user: Callable[[int], User | None],
+def build_envelopes(mutation: Mutation[TicketRecord], account_id: int, describe_user: Callable[[int], User | None],
                     field_titles: Mapping[int, str], now: datetime) -> list[dict[str, Any]]:
     """One envelope per changed attribute (one `ticket.created` for a new ticket)."""
-    ticket = mutation.ticket
+    ticket = mutation.record
     moment = ticket.updated_at.replace(microsecond=now.microsecond)
     detail = ticket_detail(ticket, mutation.actor_id)
 
@@ -110,7 +111,7 @@ def build_envelopes(mutation: Mutation, account_id: int, describe_user: Callable
     if mutation.created:
         return [envelope("created", {})]
     sequence_id = uuid.uuid4().hex.upper()
-    return [envelope(EVENT_NAMES[change.kind],
+    return [envelope(EVENT_NAMES[change.field],
                      {**_event_body(change, describe_user, field_titles),
                       "meta": {"sequence": {"id": sequence_id, "position": position}}})
             for position, change in enumerate(mutation.changes, start=1)]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sandbox.jira_fields import PRIORITIES, STATUSES
-from sandbox.jira_store import IssueRecord
+from sandbox.jira.fields import PRIORITIES, STATUSES
+from sandbox.jira.store import IssueRecord
 
 UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>>=|<=|!=|=|>|<|\(|\)|,)"""

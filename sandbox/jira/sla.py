@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.jira_fields import STATUSES
-from sandbox.jira_json import date_dto
-from sandbox.jira_store import IssueRecord
+from sandbox.jira.fields import STATUSES
+from sandbox.jira.shapes import date_dto
+from sandbox.jira.store import IssueRecord
 
 H = timedelta(hours=1)
 # Goals by priority, as a JSM project's default "Time to resolution" / "Time to first response" goals might read.

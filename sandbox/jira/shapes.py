@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from sandbox.jira_fields import PRIORITIES, STATUSES
-from sandbox.jira_store import CommentRecord, IssueRecord, JiraStore
+from sandbox.jira.fields import PRIORITIES, STATUSES
+from sandbox.jira.store import CommentRecord, IssueRecord, JiraStore
 
 CATEGORIES = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"),
               "done": (3, "Done", "green")}

@@ -6,9 +6,10 @@ import hmac
 import uuid
 from typing import Any
 
-from sandbox.jira_fields import PRIORITIES, STATUSES
-from sandbox.jira_json import JiraJson, epoch_millis, jira_time
-from sandbox.jira_store import Item, JiraMutation, JiraStore
+from sandbox.jira.fields import PRIORITIES, STATUSES
+from sandbox.jira.shapes import JiraJson, epoch_millis, jira_time
+from sandbox.jira.store import IssueRecord, JiraStore
+from sandbox.records import Change, Mutation
 from sandbox.sender import Delivery, Outgoing
 
 # Atlassian retries 408, 409, 425, 429, 5xx and failed connections; only 200 and 204 count as delivered.
@@ -56,9 +57,9 @@ def _user_name(store: JiraStore, account_id: str | None) -> str | None:
     return user.display_name if user else None
 
 
-def changelog_item(item: Item, store: JiraStore) -> dict[str, Any]:
+def changelog_item(item: Change, store: JiraStore) -> dict[str, Any]:
     """One Cloud changelog item: `field`, `fieldtype`, `fieldId`, raw `from`/`to` and display strings."""
-    name, previous, current = item.field_id, item.previous, item.current
+    name, previous, current = item.field, item.previous, item.current
     entry: dict[str, Any] = {"field": name, "fieldtype": "jira", "fieldId": name}
     if name == "priority":
         ids = dict((n, i) for i, n in PRIORITIES)
@@ -92,30 +93,30 @@ def changelog_item(item: Item, store: JiraStore) -> dict[str, Any]:
     return entry
 
 
-def _event_type_name(items: tuple[Item, ...]) -> str:
-    names = {item.field_id for item in items}
+def _event_type_name(items: tuple[Change, ...]) -> str:
+    names = {item.field for item in items}
     if names == {"assignee"}:
         return "issue_assigned"
     if "status" in names:
-        status = next(item.current for item in items if item.field_id == "status")
+        status = next(item.current for item in items if item.field == "status")
         return "issue_resolved" if STATUSES[status][1] == "done" else "issue_generic"
     return "issue_updated"
 
 
-def build_payloads(mutation: JiraMutation, store: JiraStore, site_url: str) -> list[Outgoing]:
+def build_payloads(mutation: Mutation[IssueRecord], store: JiraStore, site_url: str) -> list[Outgoing]:
     """The webhooks one mutation sends: issue created, issue updated with its changelog, or comment created."""
-    issue, v2 = mutation.issue, JiraJson(store, site_url, version=2)
+    issue, items, v2 = mutation.record, mutation.field_changes, JiraJson(store, site_url, version=2)
     common = {"timestamp": epoch_millis(issue.updated)}
     payloads: list[dict[str, Any]] = []
     if mutation.created:
         payloads.append({**common, "webhookEvent": "jira:issue_created", "issue_event_type_name": "issue_created",
                          "user": v2.user(mutation.actor_id), "issue": v2.issue(issue)})
-    if mutation.items:
+    if items:
         payloads.append({**common, "webhookEvent": "jira:issue_updated",
-                         "issue_event_type_name": _event_type_name(mutation.items),
+                         "issue_event_type_name": _event_type_name(items),
                          "user": v2.user(mutation.actor_id), "issue": v2.issue(issue),
-                         "changelog": {"id": str(mutation.changelog_id),
-                                       "items": [changelog_item(item, store) for item in mutation.items]}})
+                         "changelog": {"id": str(mutation.audit_id),
+                                       "items": [changelog_item(item, store) for item in items]}})
     if mutation.comment is not None:
         # comment_* events carry no `user`; the issue's fields are cut down to a few.
         payloads.append({**common, "webhookEvent": "comment_created", "comment": v2.comment(issue, mutation.comment),

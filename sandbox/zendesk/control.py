@@ -1,0 +1,56 @@
+"""`/_sandbox/…` for Zendesk: act as the human agent, read a ticket whole, lose webhooks.
+
+    POST /_sandbox/agent/tickets         {"ticket": {...}}  the agent creates a ticket (`created_at` backdates it)
+    POST /_sandbox/agent/tickets/{id}    {"ticket": {...}}  the agent changes one
+    GET  /_sandbox/tickets/{id}          the ticket and every comment
+    POST /_sandbox/webhooks/drop         {"count": n}  lose the next n webhooks
+    GET  /_sandbox/webhooks              every delivery and how it went
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from sandbox.api import json_response
+from sandbox.control import webhook_routes
+from sandbox.zendesk.api import create_ticket, ticket_payload, update_ticket
+from sandbox.zendesk.errors import MISSING_TICKET, RECORD_NOT_FOUND
+from sandbox.zendesk.shapes import comment_json, ticket_json
+from sandbox.zendesk.site import current_site
+from sandbox.zendesk.store import RecordNotFound, parse_stamp
+
+control = Blueprint("sandbox_zendesk_control", __name__, url_prefix="/_sandbox")
+webhook_routes(control, "zendesk")
+
+
+@control.post("/agent/tickets")
+def agent_create() -> Response:
+    """Create a ticket as the human agent (e.g. a phone call logged in the Zendesk UI).
+
+    `ticket.created_at` (ISO 8601) backdates it, as Zendesk's ticket import API allows.
+    """
+    payload = ticket_payload(bare=True)
+    if payload is None:
+        return json_response(MISSING_TICKET, 400)
+    payload = dict(payload)
+    created_at = parse_stamp(payload.pop("created_at", None))
+    status, body = create_ticket(payload, current_site().config.agent_user_id, "web", created_at)
+    return json_response(body, status)
+
+
+@control.post("/agent/tickets/<int:ticket_id>")
+def agent_update(ticket_id: int) -> Response:
+    """Change a ticket as the human agent, emitting webhooks with the agent as actor."""
+    payload = ticket_payload(bare=True)
+    if payload is None:
+        return json_response(MISSING_TICKET, 400)
+    status, body = update_ticket(ticket_id, payload, current_site().config.agent_user_id, "web")
+    return json_response(body, status)
+
+
+@control.get("/tickets/<int:ticket_id>")
+def internal_ticket(ticket_id: int) -> Response:
+    try:
+        ticket = current_site().store.get(ticket_id)
+    except RecordNotFound:
+        return json_response(RECORD_NOT_FOUND, 404)
+    return json_response({"ticket": ticket_json(ticket), "comments": [comment_json(c) for c in ticket.comments]})

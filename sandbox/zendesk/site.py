@@ -1,0 +1,82 @@
+"""The fake Zendesk account: configuration, users, ticket store, webhooks, call counts, idempotency and jobs."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from flask import current_app
+
+from sandbox.records import Mutation, utc_now
+from sandbox.sender import Outgoing, WebhookSender
+from sandbox.site import HelpdeskSite
+from sandbox.zendesk.idempotency import IdempotencyCache
+from sandbox.zendesk.store import TicketRecord, TicketStore, User
+from sandbox.zendesk.webhooks import ZendeskProtocol, build_envelopes, outgoing
+
+
+@dataclass
+class ZendeskConfig:
+    """Credentials, webhook target and identities of the fake Zendesk account."""
+
+    api_email: str = "slaclock@example.com"
+    api_token: str = "sandbox-token"
+    webhook_url: str | None = None
+    webhook_secret: str = "sandbox-webhook-secret"
+    api_user_id: int = 9001
+    agent_user_id: int = 9002
+    account_id: int = 22129848
+    # Ticket field id → title; every ticket lists these fields (null until set), as Zendesk does.
+    custom_fields: Mapping[int, str] = field(default_factory=dict)
+    webhook_id: str = "01HSANDBOXWEBHOOK000000000A"
+
+    def users(self) -> list[User]:
+        return [User(self.api_user_id, "slaclock API", self.api_email.lower(), "admin"),
+                User(self.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent")]
+
+
+class ZendeskSite(HelpdeskSite[TicketRecord]):
+    """The fake Zendesk account, with its idempotency cache and bulk-update jobs."""
+
+    store: TicketStore
+
+    def __init__(self, config: ZendeskConfig, backoff: tuple[float, ...] = (0.1, 0.3, 0.9), max_wait: float = 5.0,
+                 timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
+        self.config = config
+        protocol = ZendeskProtocol(config.webhook_secret, config.account_id, config.webhook_id, clock)
+        super().__init__(TicketStore(config.users(), config.api_user_id, config.custom_fields.keys(), clock),
+                         WebhookSender(config.webhook_url, protocol, backoff, max_wait, timeout, clock),
+                         route_key, clock)
+        self.idempotency = IdempotencyCache(clock)
+        self.jobs: dict[str, dict[str, Any]] = {}  # update_many job statuses by id
+
+    @property
+    def credentials(self) -> str:
+        return f"{self.config.api_email}/token:{self.config.api_token}"
+
+    def webhooks(self, mutation: Mutation[TicketRecord]) -> list[Outgoing]:
+        return outgoing(build_envelopes(mutation, self.config.account_id, self.store.user,
+                                        self.config.custom_fields, self.clock()))
+
+    def reset(self) -> None:
+        super().reset()
+        self.idempotency.reset()
+        self.jobs.clear()
+
+
+def current_site() -> ZendeskSite:
+    """The Zendesk site of the sandbox serving this request."""
+    return current_app.extensions["sandbox"].zendesk
+
+
+# Job ids are hex strings, not numbers.
+JOB_SEGMENT = re.compile(r"/job_statuses/[0-9A-Za-z]+")
+NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def route_key(method: str, path: str) -> str:
+    """`PUT /api/v2/tickets/{id}`: ids and the `.json` suffix normalised away."""
+    path = path[:-5] if path.endswith(".json") else path
+    path = JOB_SEGMENT.sub("/job_statuses/{id}", path)
+    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
