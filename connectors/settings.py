@@ -3,8 +3,34 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
+
+# Neither helpdesk's limit is reached at 100 requests a minute (Zendesk Team allows 200; Atlassian
+# publishes none for API tokens), which leaves room for agents' apps on the same account.
+DEFAULT_RATE_PER_MINUTE = 100.0
+
+
+@dataclass(frozen=True)
+class HelpdeskSettings:
+    """What every connector is configured with: where the helpdesk is, how to authenticate, and which
+    custom fields slaclock writes."""
+
+    base_url: str
+    email: str
+    api_token: str = field(repr=False)
+    webhook_secrets: tuple[str, ...] = field(repr=False, default=())
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    reason_field_id: str | None = None
+    due_field_id: str | None = None
+    # Optional due-time fields for the other metrics: {"first_response": id, "next_update": id}.
+    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def unmet(*requirements: tuple[object, str]) -> list[str]:
+    """The line of each (value, line) requirement whose value is empty or false (for `slaclock check`)."""
+    return [line for value, line in requirements if not value]
 
 
 def site_url(env: Mapping[str, str], name: str, expected: str, *, bare: bool = False) -> str:

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
 from typing import TYPE_CHECKING, Mapping
 
 from connectors.model import PRIORITIES
-from connectors.settings import comma_list, email_address, field_id, number, site_url
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
+                                 number, site_url, unmet)
 
 if TYPE_CHECKING:
     from rules.schema import Rules
 
-# Atlassian publishes no REST rate limit for API-token traffic; 100/min leaves room for agents' apps.
-DEFAULT_RATE_PER_MINUTE = 100.0
 # Jira priority name → slaclock priority. The first name listed for a slaclock priority is the one written
 # back, so urgent → Highest, high → High, normal → Medium, low → Low.
 DEFAULT_PRIORITY_MAP = ("Highest=urgent,High=high,Medium=normal,Low=low,Lowest=low,"
@@ -37,18 +36,11 @@ METRIC_FIELD_VARIABLES = {"first_response": "JIRA_FIRST_RESPONSE_FIELD_ID",
 
 
 @dataclass(frozen=True)
-class JiraSettings:
-    """Where the Jira site is, how to authenticate, and which fields and statuses mean what."""
+class JiraSettings(HelpdeskSettings):
+    """Where the Jira site is, how to authenticate, and which fields and statuses mean what.
 
-    base_url: str
-    email: str
-    api_token: str = field(repr=False)
-    webhook_secrets: tuple[str, ...] = field(repr=False, default=())
-    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
-    reason_field_id: str | None = None
-    due_field_id: str | None = None
-    # Optional Date Time Picker fields for the other metrics: {"first_response": id, "next_update": id}.
-    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
+    `metric_field_ids` are Date Time Picker fields."""
+
     organization_field_id: str | None = None
     request_type_field_id: str | None = None
     group_field_id: str | None = None
@@ -104,21 +96,15 @@ class JiraSettings:
 
     def problems(self) -> list[str]:
         """What is missing or risky for a working setup, one line each (for `slaclock check`)."""
-        found = []
-        if not self.base_url:
-            found.append("JIRA_URL is not set")
-        if not self.email:
-            found.append("JIRA_EMAIL is not set")
-        if not self.api_token:
-            found.append("JIRA_API_TOKEN is not set")
-        if not self.webhook_secrets:
-            found.append("JIRA_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from anyone "
-                         "(set the same secret on the Jira admin webhook)")
-        if not self.due_field_id:
-            found.append("no due-time field: set JIRA_DUE_FIELD_ID (a Date Time Picker custom field)")
-        if not self.reason_field_id:
-            found.append("no reason-code field: set JIRA_REASON_FIELD_ID (a single-select custom field)")
-        return found
+        return unmet(
+            (self.base_url, "JIRA_URL is not set"),
+            (self.email, "JIRA_EMAIL is not set"),
+            (self.api_token, "JIRA_API_TOKEN is not set"),
+            (self.webhook_secrets, "JIRA_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from anyone "
+                                   "(set the same secret on the Jira admin webhook)"),
+            (self.due_field_id, "no due-time field: set JIRA_DUE_FIELD_ID (a Date Time Picker custom field)"),
+            (self.reason_field_id, "no reason-code field: set JIRA_REASON_FIELD_ID (a single-select custom field)"),
+        )
 
     @property
     def custom_field_ids(self) -> tuple[str, ...]:

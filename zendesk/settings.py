@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Mapping
 
-from connectors.settings import comma_list, email_address, field_id, number, site_url
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
+                                 number, site_url, unmet)
 from rules.schema import Rules
 
 # Zendesk signs "Test webhook" requests from the webhook builder with this public secret
 # (base64 of "this_secret_is_for_testing_only", used as the literal key string).
 STATIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
-# Well under the Team plan's 200 requests/min, leaving room for agents' apps on the same account.
-DEFAULT_RATE_PER_MINUTE = 100.0
 # Common practice for signed timestamps (Standard Webhooks); Zendesk prescribes none.
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -28,20 +27,13 @@ METRIC_FIELD_VARIABLES = {"first_response": "ZENDESK_FIRST_RESPONSE_FIELD_ID",
 
 
 @dataclass(frozen=True)
-class ZendeskSettings:
-    """Where the Zendesk account is, how to authenticate, and which custom fields slaclock uses."""
+class ZendeskSettings(HelpdeskSettings):
+    """Where the Zendesk account is, how to authenticate, and which custom fields slaclock uses.
 
-    base_url: str
-    email: str
-    api_token: str = field(repr=False)
-    webhook_secrets: tuple[str, ...] = field(repr=False)
+    `metric_field_ids` are text fields (a Zendesk date field has no time)."""
+
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     allow_test_secret: bool = False
-    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
-    reason_field_id: str | None = None
-    due_field_id: str | None = None
-    # Optional due-time text fields for the other metrics: {"first_response": id, "next_update": id}.
-    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], rules: Rules) -> "ZendeskSettings":
@@ -72,25 +64,18 @@ class ZendeskSettings:
 
     def problems(self) -> list[str]:
         """What is missing or risky for a working setup, one line each (for `slaclock check`)."""
-        found = []
-        if not self.base_url:
-            found.append("ZENDESK_URL or ZENDESK_SUBDOMAIN is not set")
-        if not self.email:
-            found.append("ZENDESK_EMAIL is not set")
-        if not self.api_token:
-            found.append("ZENDESK_API_TOKEN is not set")
-        if not self.webhook_secrets:
-            found.append("ZENDESK_WEBHOOK_SECRET is not set: every signed webhook will be rejected"
-                         + (" except Zendesk's test requests" if self.allow_test_secret else ""))
-        if self.allow_test_secret:
-            found.append("ZENDESK_ALLOW_TEST_SECRET is on: anyone can sign webhooks with Zendesk's public test "
-                         "secret; turn it off once the webhook is created")
-        if not self.due_field_id:
-            found.append("no due-time field: set ZENDESK_DUE_FIELD_ID or connectors.zendesk.due_field_id")
-        if not self.reason_field_id:
-            found.append("no reason-code field: set ZENDESK_REASON_FIELD_ID or connectors.zendesk.reason_field_id")
-        return found
-
+        return unmet(
+            (self.base_url, "ZENDESK_URL or ZENDESK_SUBDOMAIN is not set"),
+            (self.email, "ZENDESK_EMAIL is not set"),
+            (self.api_token, "ZENDESK_API_TOKEN is not set"),
+            (self.webhook_secrets, "ZENDESK_WEBHOOK_SECRET is not set: every signed webhook will be rejected"
+                                   + (" except Zendesk's test requests" if self.allow_test_secret else "")),
+            (not self.allow_test_secret, "ZENDESK_ALLOW_TEST_SECRET is on: anyone can sign webhooks with Zendesk's "
+                                         "public test secret; turn it off once the webhook is created"),
+            (self.due_field_id, "no due-time field: set ZENDESK_DUE_FIELD_ID or connectors.zendesk.due_field_id"),
+            (self.reason_field_id,
+             "no reason-code field: set ZENDESK_REASON_FIELD_ID or connectors.zendesk.reason_field_id"),
+        )
 
 def _base_url(env: Mapping[str, str]) -> str:
     url = site_url(env, "ZENDESK_URL", "a URL like https://acme.zendesk.com")
