@@ -10,6 +10,8 @@ from rules.calendar import parse_instant
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+# The event type of a vendor's update through POST /vendor/eta, kept in the inbox beside the webhook deliveries.
+VENDOR_ETA = "slaclock.vendor_eta"
 
 
 @dataclass(frozen=True)
@@ -100,4 +102,5 @@ class FollowUp:
     problem: bool = False
 
 
-__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]
+__all__ = ["PRIORITIES", "STATUSES", "VENDOR_ETA", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate",
+           "parse_instant"]

@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 
 from connectors.contract import BatchReader, Connector, GroupDirectory
 from connectors.errors import ApiError, RetryableError, WebhookError
-from connectors.model import Ticket
+from connectors.model import VENDOR_ETA, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
 from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
@@ -21,7 +21,6 @@ from store import Store, StoreError
 logger = logging.getLogger(__name__)
 
 RECHECK = "slaclock.recheck"
-VENDOR_ETA = "slaclock.vendor_eta"
 # Checks slaclock queues itself: no helpdesk user stands behind them.
 SYNTHETIC = frozenset({RECHECK, VENDOR_ETA, "slaclock.sweep", "slaclock.reconcile", "slaclock.cluster"})
 # A delivery that keeps failing to read its ticket is parked after this many passes.

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app import create_app
-from jobs.processor import VENDOR_ETA
+from connectors.model import VENDOR_ETA
 from rules import load_rules
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
