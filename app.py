@@ -201,23 +201,29 @@ def cmd_check(args, env) -> int:
         except StoreError as e:
             problems.append(str(e))
     if rules is not None:
-        try:
-            connectors = build_connectors(env, rules)
-        except ValueError as e:
-            problems.append(str(e))
-            connectors = {}
-        for name, connector in connectors.items():
-            missing = connector.settings.problems()
-            problems.extend(f"{name}: {p}" for p in missing)
-            if not missing and not args.offline:
-                try:
-                    connector.is_own_actor(None)  # reads the API user: proves URL and credentials
-                    print(f"{name}: credentials ok")
-                except Exception as e:  # noqa: BLE001 - report any failure as a check problem
-                    problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+        problems.extend(_connector_problems(env, rules, online=not args.offline))
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> list[str]:
+    """Each connector's settings problems; when there are none and `online`, a call proving its credentials."""
+    try:
+        connectors = build_connectors(env, rules)
+    except ValueError as e:
+        return [str(e)]
+    problems: list[str] = []
+    for name, connector in connectors.items():
+        missing = connector.settings.problems()
+        problems.extend(f"{name}: {p}" for p in missing)
+        if not missing and online:
+            try:
+                connector.is_own_actor(None)  # reads the API user: proves URL and credentials
+                print(f"{name}: credentials ok")
+            except Exception as e:  # noqa: BLE001 - report any failure as a check problem
+                problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+    return problems
 
 
 def cmd_explain(args, env) -> int:

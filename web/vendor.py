@@ -13,7 +13,7 @@ MAX_NOTE_CHARS = 2000
 
 @dataclass(frozen=True)
 class VendorEta:
-    """A POST /vendor/eta body, checked: when the vendor expects to deliver (`eta`, UTC ISO), whether it has capacity."""
+    """A checked POST /vendor/eta body: when the vendor expects to deliver (`eta`, UTC ISO), whether it can."""
 
     ticket: str  # "<connector>:<ticket id>"
     eta: str | None
