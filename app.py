@@ -1,37 +1,28 @@
-"""slaclock: the Flask app factory, the webhook routes and the `slaclock` command. Wiring only."""
+"""slaclock: the Flask app factory and the `slaclock` command. Wiring only: the routes are in `web/`."""
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Mapping
 
 from dotenv import load_dotenv
-from flask import Flask, jsonify, request
+from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connectors.contract import Connector
-from connectors.errors import WebhookError
 from jobs.clock import utcnow
-from jobs.kinds import CheckKind
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
+from web import MAX_BODY_BYTES, health, too_large, vendor_api, webhooks
 
 logger = logging.getLogger("slaclock")
-
-MAX_BODY_BYTES = 1024 * 1024
-# Zendesk only retries a 503 whose Retry-After is under 60 s.
-STORE_RETRY_AFTER_SECONDS = "10"
-# Headers worth keeping with a delivery; anything that could carry a credential is dropped.
-KEPT_HEADER_PREFIXES = ("x-zendesk-", "x-atlassian-", "x-hub-", "content-type", "user-agent")
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -42,40 +33,6 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extra = {k: v for k, v in vars(record).items() if k not in self.STANDARD}
         return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
-
-
-def parse_vendor_update(raw: bytes) -> dict:
-    """Validate a vendor's `{ticket, eta, capacity_available, note}`; ValueError names what is wrong."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise ValueError("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object with ticket, eta, capacity_available, note")
-    unknown = sorted(set(body) - {"ticket", "eta", "capacity_available", "note"})
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
-    ticket = body.get("ticket")
-    if not isinstance(ticket, str) or ":" not in ticket or not ticket.partition(":")[2]:
-        raise ValueError("ticket: expected '<helpdesk>:<id>', e.g. 'zendesk:123'")
-    eta = body.get("eta")
-    if eta is not None:
-        try:
-            moment = datetime.fromisoformat(str(eta).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"eta: expected an ISO 8601 instant, got {eta!r}") from None
-        if moment.tzinfo is None:
-            raise ValueError(f"eta: give a time zone or Z, got {eta!r}")
-        eta = moment.astimezone(timezone.utc).isoformat()
-    capacity = body.get("capacity_available")
-    if capacity is not None and not isinstance(capacity, bool):
-        raise ValueError(f"capacity_available: expected true or false, got {capacity!r}")
-    if eta is None and capacity is None:
-        raise ValueError("give an eta, capacity_available, or both")
-    note = body.get("note") or ""
-    if not isinstance(note, str) or len(note) > 2000:
-        raise ValueError("note: expected text of at most 2000 characters")
-    return {"ticket": ticket, "eta": eta, "capacity_available": capacity, "note": note}
 
 
 @dataclass(frozen=True)
@@ -125,6 +82,13 @@ def build_connectors(env: Mapping[str, str], rules: Rules) -> dict[str, Connecto
     return connectors
 
 
+def boot(env: Mapping[str, str]) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
+    """Settings, rules, store and connectors as the environment configures them."""
+    settings = Settings.from_env(env)
+    rules = load_rules(settings.rules_path)
+    return settings, rules, Store(settings.database), build_connectors(env, rules)
+
+
 def create_app(test_config: Mapping | None = None) -> Flask:
     """Build the webhook receiver. `test_config` may pass STORE, CONNECTORS, RULES and CLOCK."""
     app = Flask(__name__)
@@ -132,113 +96,19 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     if "STORE" not in app.config:
-        env = os.environ
-        settings = Settings.from_env(env)
-        rules = load_rules(settings.rules_path)
-        app.config.update(STORE=Store(settings.database), RULES=rules, CONNECTORS=build_connectors(env, rules))
-    store: Store = app.config["STORE"]
-    connectors: Mapping[str, Connector] = app.config["CONNECTORS"]
-    clock = app.config.get("CLOCK", utcnow)
-
-    def refuse(status: int, message: str, **headers: str):
-        return jsonify(error=message), status, headers
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def too_large(_e):
-        return refuse(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-
-    @app.post("/webhooks/<name>")
-    def webhook(name: str):
-        connector = connectors.get(name)
-        if connector is None:
-            return refuse(404, f"no connector named {name!r} is configured")
-        body = request.get_data(cache=False)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        now = clock()
-        try:
-            connector.verify(headers, body, now)
-            event = connector.parse(headers, body)
-        except WebhookError as e:
-            logger.info("webhook.rejected", extra={"connector": name, "status": e.status, "reason": str(e)})
-            return refuse(e.status, str(e))
-        if event.ignored:
-            return jsonify(status="ignored", event_type=event.event_type), 200
-        kept = {k: v for k, v in headers.items() if k.startswith(KEPT_HEADER_PREFIXES) and "signature" not in k}
-        try:
-            inserted = store.add_delivery(connector=name, delivery_key=event.delivery_key, event_type=event.event_type,
-                                          ticket_id=event.ticket_id, actor_id=event.actor_id, headers=kept,
-                                          body=body, received_at=now)
-        except StoreError as e:
-            logger.error("webhook.store-failed", extra={"connector": name, "error": str(e)})
-            return refuse(503, "the store cannot take the event now; retry later",
-                          **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
-        if not inserted:
-            return jsonify(status="duplicate", delivery_key=event.delivery_key), 200
-        return jsonify(status="accepted", delivery_key=event.delivery_key), connector.accepted_status
-
-    def vendor_of_request() -> str | None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        return store.vendor_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-
-    @app.get("/vendor/cases")
-    def vendor_cases():
-        vendor = vendor_of_request()
-        if vendor is None:
-            return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
-        return jsonify(cases=[{"ticket": f"{c.connector}:{c.ticket_id}", "priority": c.priority,
-                               "due_at": c.due_at.isoformat() if c.due_at else None}
-                              for c in store.vendor_cases(vendor)])
-
-    @app.post("/vendor/eta")
-    def vendor_eta():
-        vendor = vendor_of_request()
-        if vendor is None:
-            return refuse(401, "missing or unknown vendor token (Authorization: Bearer <token>)")
-        try:
-            update = parse_vendor_update(request.get_data(cache=False))
-        except ValueError as e:
-            return refuse(400, str(e))
-        connector_name, _, ticket_id = update["ticket"].partition(":")
-        if not any(c.connector == connector_name and c.ticket_id == ticket_id for c in store.vendor_cases(vendor)):
-            # The same answer whether the case does not exist or belongs to someone else.
-            return refuse(404, f"no case {update['ticket']} is assigned to {vendor}")
-        body = json.dumps({**update, "vendor": vendor}, sort_keys=True).encode()
-        try:
-            inserted = store.add_delivery(
-                connector=connector_name, delivery_key=f"vendor:{vendor}:{hashlib.sha256(body).hexdigest()}",
-                event_type=CheckKind.VENDOR_ETA, ticket_id=ticket_id, actor_id=f"vendor:{vendor}", headers={},
-                body=body, received_at=clock())
-        except StoreError:
-            return refuse(503, "the store cannot take the update now; retry later",
-                          **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
-        return jsonify(status="accepted" if inserted else "duplicate", ticket=update["ticket"]), 202 if inserted else 200
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok")
-
-    @app.get("/readyz")
-    def readyz():
-        try:
-            store.ping()
-        except StoreError as e:
-            return refuse(503, f"store unavailable: {e}")
-        return jsonify(status="ready", connectors=sorted(connectors))
-
+        _, rules, store, connectors = boot(os.environ)
+        app.config.update(STORE=store, RULES=rules, CONNECTORS=connectors)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+    for blueprint in (webhooks.bp, vendor_api.bp, health.bp):
+        app.register_blueprint(blueprint)
     return app
 
 
 # --- the `slaclock` command ------------------------------------------------------------------
 
-def _boot(env: Mapping[str, str]) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
-    settings = Settings.from_env(env)
-    rules = load_rules(settings.rules_path)
-    return settings, rules, Store(settings.database), build_connectors(env, rules)
-
-
 def cmd_serve(args, env) -> int:
     """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
-    settings, rules, store, connectors = _boot(env)
+    settings, rules, store, connectors = boot(env)
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
@@ -270,7 +140,7 @@ def cmd_worker(args, env) -> int:
     from jobs.sweeper import Sweeper
     from jobs.worker import run_worker
 
-    settings, rules, store, connectors = _boot(env)
+    settings, rules, store, connectors = boot(env)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -331,23 +201,29 @@ def cmd_check(args, env) -> int:
         except StoreError as e:
             problems.append(str(e))
     if rules is not None:
-        try:
-            connectors = build_connectors(env, rules)
-        except ValueError as e:
-            problems.append(str(e))
-            connectors = {}
-        for name, connector in connectors.items():
-            missing = connector.settings.problems()
-            problems.extend(f"{name}: {p}" for p in missing)
-            if not missing and not args.offline:
-                try:
-                    connector.is_own_actor(None)  # reads the API user: proves URL and credentials
-                    print(f"{name}: credentials ok")
-                except Exception as e:  # noqa: BLE001 - report any failure as a check problem
-                    problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+        problems.extend(_connector_problems(env, rules, online=not args.offline))
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> list[str]:
+    """Each connector's settings problems; when there are none and `online`, a call proving its credentials."""
+    try:
+        connectors = build_connectors(env, rules)
+    except ValueError as e:
+        return [str(e)]
+    problems: list[str] = []
+    for name, connector in connectors.items():
+        missing = connector.settings.problems()
+        problems.extend(f"{name}: {p}" for p in missing)
+        if not missing and online:
+            try:
+                connector.is_own_actor(None)  # reads the API user: proves URL and credentials
+                print(f"{name}: credentials ok")
+            except Exception as e:  # noqa: BLE001 - report any failure as a check problem
+                problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+    return problems
 
 
 def cmd_explain(args, env) -> int:

@@ -58,6 +58,12 @@ class HelpdeskSession:
         self.timeout = timeout
         self.sleep = sleep
 
+    @classmethod
+    def budgeted(cls, base_url: str, auth: Any, per_minute: float,
+                 sleep: Callable[[float], None] = time.sleep) -> "HelpdeskSession":
+        """A session whose requests stay within `per_minute` (what a connector builds by default)."""
+        return cls(base_url, auth=auth, budget=RateBudget(per_minute, sleep=sleep), sleep=sleep)
+
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.budget import RateBudget
+from connectors.api_user import ApiUser
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
 from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
@@ -37,19 +36,13 @@ class JiraConnector:
     # Atlassian counts only 200 and 204 as a delivered webhook; a 202 is logged as a failed delivery.
     accepted_status = 200
 
-    @property
-    def due_metrics(self) -> frozenset[str]:
-        return frozenset(self.settings.metric_field_ids)
-
     def __init__(self, settings: JiraSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
-        if session is None:
-            session = HelpdeskSession(settings.base_url, auth=basic_auth(settings.email, settings.api_token),
-                                      budget=RateBudget(settings.rate_per_minute, sleep=sleep), sleep=sleep)
-        self.client = JiraClient(session)
-        self._own_ids: frozenset[str] | None = None
-        self._own_ids_lock = threading.Lock()
+        self.due_metrics = frozenset(settings.metric_field_ids)
+        self.client = JiraClient(session or HelpdeskSession.budgeted(
+            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep))
+        self.api_user = ApiUser(self._own_ids)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the delivery is signed by a configured secret.
@@ -176,7 +169,8 @@ class JiraConnector:
 
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(issue key, updated) of issues changed since `cursor` (the previous pass's `now`), and the next cursor."""
-        since = _cursor_time(cursor) or now - FIRST_PASS_LOOKBACK
+        # A cursor that is not one of ours starts afresh with a first pass.
+        since = parse_instant(cursor) or now - FIRST_PASS_LOOKBACK
         minutes = max(1, math.ceil((now - since + RECONCILE_OVERLAP).total_seconds() / 60))
         changes: list[tuple[str, datetime]] = []
         for issue in self.client.search_all(changed_since_jql(minutes, self.settings.projects), RECONCILE_FIELDS):
@@ -191,17 +185,10 @@ class JiraConnector:
 
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's own account (read once through `myself()`)."""
-        with self._own_ids_lock:
-            if self._own_ids is None:
-                me = self.client.myself()
-                # Cloud identifies users by accountId; Server/DC payloads carry the user key or name.
-                self._own_ids = frozenset(str(me[k]) for k in ("accountId", "key", "name") if me.get(k))
-        return actor_id is not None and actor_id in self._own_ids
+        return self.api_user.is_actor(actor_id)
 
+    def _own_ids(self) -> frozenset[str]:
+        me = self.client.myself()
+        # Cloud identifies users by accountId; Server/DC payloads carry the user key or name.
+        return frozenset(str(me[k]) for k in ("accountId", "key", "name") if me.get(k))
 
-def _cursor_time(cursor: str | None) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(cursor) if cursor else None
-    except ValueError:
-        return None  # not one of ours: start afresh with a first pass
-    return moment.replace(tzinfo=timezone.utc) if moment and moment.tzinfo is None else moment

@@ -1,20 +1,19 @@
 """Jira connector settings, read from the environment (and the rules file once it has a jira section)."""
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Mapping
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Mapping
 
 from connectors.model import PRIORITIES
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
+                                 number, site_url, unmet)
 
 if TYPE_CHECKING:
     from rules.schema import Rules
 
-# Atlassian publishes no REST rate limit for API-token traffic; 100/min leaves room for agents' apps.
-DEFAULT_RATE_PER_MINUTE = 100.0
 # Jira priority name → slaclock priority. The first name listed for a slaclock priority is the one written
 # back, so urgent → Highest, high → High, normal → Medium, low → Low.
 DEFAULT_PRIORITY_MAP = ("Highest=urgent,High=high,Medium=normal,Low=low,Lowest=low,"
@@ -27,7 +26,8 @@ DEFAULT_HOLD_STATUSES = "Waiting for vendor,Waiting for third party,On hold"
 # Done-category statuses that are final (Zendesk's closed) rather than reopenable (solved).
 DEFAULT_CLOSED_STATUSES = "Closed,Canceled,Cancelled"
 
-_CUSTOM_FIELD = re.compile(r"^customfield_[0-9]+$")
+_field_id = partial(field_id, pattern=re.compile(r"^customfield_[0-9]+$"),
+                    expected="a Jira custom field id like customfield_10050")
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -36,18 +36,11 @@ METRIC_FIELD_VARIABLES = {"first_response": "JIRA_FIRST_RESPONSE_FIELD_ID",
 
 
 @dataclass(frozen=True)
-class JiraSettings:
-    """Where the Jira site is, how to authenticate, and which fields and statuses mean what."""
+class JiraSettings(HelpdeskSettings):
+    """Where the Jira site is, how to authenticate, and which fields and statuses mean what.
 
-    base_url: str
-    email: str
-    api_token: str = field(repr=False)
-    webhook_secrets: tuple[str, ...] = field(repr=False, default=())
-    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
-    reason_field_id: str | None = None
-    due_field_id: str | None = None
-    # Optional Date Time Picker fields for the other metrics: {"first_response": id, "next_update": id}.
-    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
+    `metric_field_ids` are Date Time Picker fields."""
+
     organization_field_id: str | None = None
     request_type_field_id: str | None = None
     group_field_id: str | None = None
@@ -68,6 +61,10 @@ class JiraSettings:
         """Read JIRA_* variables; raise ValueError naming the variable for any bad value."""
         # [connectors.jira] in the rules file; the environment wins.
         from_rules = rules.connectors.jira if rules else None
+
+        def rules_field(variable: str, key: str) -> str | None:
+            return _field_id(env, variable, getattr(from_rules, key, None), f"connectors.jira.{key}")
+
         pause = _names(env, "JIRA_PAUSE_STATUSES", DEFAULT_PAUSE_STATUSES)
         hold = _names(env, "JIRA_HOLD_STATUSES", DEFAULT_HOLD_STATUSES)
         closed = _names(env, "JIRA_CLOSED_STATUSES", DEFAULT_CLOSED_STATUSES)
@@ -77,17 +74,17 @@ class JiraSettings:
                 raise ValueError(f"{a} and {b} both list {', '.join(sorted(names_a & names_b))}")
         return cls(
             base_url=_base_url(env),
-            email=_email(env),
+            email=email_address(env, "JIRA_EMAIL", "the Atlassian account's email address"),
             api_token=env.get("JIRA_API_TOKEN", "").strip(),
-            webhook_secrets=tuple(s.strip() for s in env.get("JIRA_WEBHOOK_SECRET", "").split(",") if s.strip()),
-            rate_per_minute=_rate(env),
-            reason_field_id=_field_id(env, "JIRA_REASON_FIELD_ID", from_rules, "reason_field_id"),
-            due_field_id=_field_id(env, "JIRA_DUE_FIELD_ID", from_rules, "due_field_id"),
-            metric_field_ids={metric: field_id for metric, variable in METRIC_FIELD_VARIABLES.items()
-                              if (field_id := _field_id(env, variable, None, variable))},
-            organization_field_id=_field_id(env, "JIRA_ORGANIZATION_FIELD_ID", from_rules, "organization_field_id"),
-            request_type_field_id=_field_id(env, "JIRA_REQUEST_TYPE_FIELD_ID", from_rules, "request_type_field_id"),
-            group_field_id=_field_id(env, "JIRA_GROUP_FIELD_ID", from_rules, "group_field_id"),
+            webhook_secrets=comma_list(env, "JIRA_WEBHOOK_SECRET"),
+            rate_per_minute=number(env, "JIRA_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True),
+            reason_field_id=rules_field("JIRA_REASON_FIELD_ID", "reason_field_id"),
+            due_field_id=rules_field("JIRA_DUE_FIELD_ID", "due_field_id"),
+            metric_field_ids={metric: found for metric, variable in METRIC_FIELD_VARIABLES.items()
+                              if (found := _field_id(env, variable, None, variable))},
+            organization_field_id=rules_field("JIRA_ORGANIZATION_FIELD_ID", "organization_field_id"),
+            request_type_field_id=rules_field("JIRA_REQUEST_TYPE_FIELD_ID", "request_type_field_id"),
+            group_field_id=rules_field("JIRA_GROUP_FIELD_ID", "group_field_id"),
             projects=_projects(env),
             follow_up_issue_type=env.get("JIRA_FOLLOW_UP_ISSUE_TYPE", "").strip() or "Task",
             rules_field_ids=tuple(i for i in rules.field_ids("jira") if i.startswith("customfield_")) if rules else (),
@@ -99,21 +96,15 @@ class JiraSettings:
 
     def problems(self) -> list[str]:
         """What is missing or risky for a working setup, one line each (for `slaclock check`)."""
-        found = []
-        if not self.base_url:
-            found.append("JIRA_URL is not set")
-        if not self.email:
-            found.append("JIRA_EMAIL is not set")
-        if not self.api_token:
-            found.append("JIRA_API_TOKEN is not set")
-        if not self.webhook_secrets:
-            found.append("JIRA_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from anyone "
-                         "(set the same secret on the Jira admin webhook)")
-        if not self.due_field_id:
-            found.append("no due-time field: set JIRA_DUE_FIELD_ID (a Date Time Picker custom field)")
-        if not self.reason_field_id:
-            found.append("no reason-code field: set JIRA_REASON_FIELD_ID (a single-select custom field)")
-        return found
+        return unmet(
+            (self.base_url, "JIRA_URL is not set"),
+            (self.email, "JIRA_EMAIL is not set"),
+            (self.api_token, "JIRA_API_TOKEN is not set"),
+            (self.webhook_secrets, "JIRA_WEBHOOK_SECRET is not set: unsigned webhooks are accepted from anyone "
+                                   "(set the same secret on the Jira admin webhook)"),
+            (self.due_field_id, "no due-time field: set JIRA_DUE_FIELD_ID (a Date Time Picker custom field)"),
+            (self.reason_field_id, "no reason-code field: set JIRA_REASON_FIELD_ID (a single-select custom field)"),
+        )
 
     @property
     def custom_field_ids(self) -> tuple[str, ...]:
@@ -124,48 +115,13 @@ class JiraSettings:
 
 
 def _base_url(env: Mapping[str, str]) -> str:
-    url = env.get("JIRA_URL", "").strip()
-    if not url:
-        return ""
-    if "@" in url:
+    if "@" in env.get("JIRA_URL", ""):
         raise ValueError("JIRA_URL: contains credentials; put them in JIRA_EMAIL and JIRA_API_TOKEN instead")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(f"JIRA_URL: expected a site URL like https://acme.atlassian.net, got {url!r}")
-    return url.rstrip("/")
-
-
-def _email(env: Mapping[str, str]) -> str:
-    email = env.get("JIRA_EMAIL", "").strip()
-    if email and "@" not in email:
-        raise ValueError(f"JIRA_EMAIL: expected the Atlassian account's email address, got {email!r}")
-    return email
-
-
-def _rate(env: Mapping[str, str]) -> float:
-    raw = env.get("JIRA_RATE_PER_MINUTE", "").strip()
-    if not raw:
-        return DEFAULT_RATE_PER_MINUTE
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"JIRA_RATE_PER_MINUTE: expected a number, got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"JIRA_RATE_PER_MINUTE: expected a number greater than 0, got {raw!r}")
-    return value
-
-
-def _field_id(env: Mapping[str, str], name: str, from_rules: Any, rules_key: str) -> str | None:
-    raw = env.get(name, "").strip()
-    rules_value = getattr(from_rules, rules_key, None) or ""
-    source, value = (name, raw) if raw else (f"rules connectors.jira.{rules_key}", str(rules_value).strip())
-    if value and not _CUSTOM_FIELD.match(value):
-        raise ValueError(f"{source}: expected a Jira custom field id like customfield_10050, got {value!r}")
-    return value or None
+    return site_url(env, "JIRA_URL", "a site URL like https://acme.atlassian.net", bare=True)
 
 
 def _projects(env: Mapping[str, str]) -> tuple[str, ...]:
-    keys = tuple(dict.fromkeys(k.strip().upper() for k in env.get("JIRA_PROJECTS", "").split(",") if k.strip()))
+    keys = tuple(dict.fromkeys(k.upper() for k in comma_list(env, "JIRA_PROJECTS")))
     bad = [k for k in keys if not _PROJECT_KEY.match(k)]
     if bad:
         raise ValueError(f"JIRA_PROJECTS: expected project keys like SD,OPS, got {', '.join(map(repr, bad))}")
@@ -193,6 +149,4 @@ def _priority_map(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:
-    raw = env.get(name)
-    raw = default if raw is None else raw
-    return frozenset(n.strip().casefold() for n in raw.split(",") if n.strip())
+    return frozenset(n.casefold() for n in comma_list(env, name, default))

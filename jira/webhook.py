@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from connectors.errors import MalformedPayload, SignatureError
-from connectors.model import TicketEvent
+from connectors.model import TicketEvent, parse_instant
+from connectors.payload import as_object, as_tags, as_text, decode_object
 
 CONNECTOR = "jira"
 SIGNATURE_HEADER = "x-hub-signature"
@@ -55,33 +55,13 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...] | l
 
 # --- reading values ----------------------------------------------------------------------------
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
 def _account(user: Any) -> str | None:
     """A user's id: Cloud `accountId`; Server/DC has no accountId, so its user `key`, then `name`."""
-    user = _object(user)
+    user = as_object(user)
     for key in ("accountId", "key", "name"):
-        if _text(user.get(key)):
+        if as_text(user.get(key)):
             return user[key].strip()
     return None
-
-
-def _time(value: Any) -> datetime | None:
-    """Jira's `2019-02-15T19:01:52.971-0800` (or any ISO 8601) → UTC, else None."""
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _millis(value: Any) -> datetime | None:
@@ -90,39 +70,30 @@ def _millis(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
 
 
-def _labels(value: Any) -> frozenset[str]:
-    """Labels from a list (issue fields) or one space-separated string (changelog, some Server payloads)."""
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(v.strip() for v in value if isinstance(v, str) and v.strip())
-    return frozenset()
-
-
 # --- handlers: one per event type, each returns TicketEvent.fields ------------------------------
 
 def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
     """What `issue.fields` says; only keys the payload carries (comment events truncate the fields)."""
-    issue = _object(payload.get("issue"))
-    fields = _object(issue.get("fields"))
+    issue = as_object(payload.get("issue"))
+    fields = as_object(issue.get("fields"))
     found: dict[str, Any] = {}
-    if _text(issue.get("id")):
+    if as_text(issue.get("id")):
         found["issue_id"] = issue["id"].strip()
     if "status" in fields:
-        status = _object(fields["status"])
-        found["status_name"] = _text(status.get("name"))
-        found["status_category"] = _text(_object(status.get("statusCategory")).get("key"))
+        status = as_object(fields["status"])
+        found["status_name"] = as_text(status.get("name"))
+        found["status_category"] = as_text(as_object(status.get("statusCategory")).get("key"))
     if "priority" in fields:
-        found["priority_name"] = _text(_object(fields["priority"]).get("name"))
+        found["priority_name"] = as_text(as_object(fields["priority"]).get("name"))
     if "assignee" in fields:
         found["assignee_id"] = _account(fields["assignee"])
     if "reporter" in fields:
         found["requester_id"] = _account(fields["reporter"])
     if "labels" in fields:
-        found["tags"] = _labels(fields["labels"])
+        found["tags"] = as_tags(fields["labels"])
     for name, key in (("created_at", "created"), ("updated_at", "updated")):
         if key in fields:
-            found[name] = _time(fields[key])
+            found[name] = parse_instant(fields[key])
     return found
 
 
@@ -131,29 +102,29 @@ def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     changed: list[str] = []
-    items = _object(payload.get("changelog")).get("items")
+    items = as_object(payload.get("changelog")).get("items")
     for item in items if isinstance(items, list) else []:
-        item = _object(item)
+        item = as_object(item)
         # Cloud names the field by `fieldId`; Server/DC only by `field` (the display name for custom fields).
-        field_id = _text(item.get("fieldId")) or _text(item.get("field"))
+        field_id = as_text(item.get("fieldId")) or as_text(item.get("field"))
         if field_id is None:
             continue
         is_custom = item.get("fieldtype") == "custom" or field_id.startswith("customfield_")
         key = field_id if is_custom else field_id.lower()
         changed.append(key)
         if key == "priority":
-            found["priority_name"] = _text(item.get("toString"))
-            found["previous_priority_name"] = _text(item.get("fromString"))
+            found["priority_name"] = as_text(item.get("toString"))
+            found["previous_priority_name"] = as_text(item.get("fromString"))
         elif key == "status":
-            found["status_name"] = _text(item.get("toString"))
-            found["previous_status_name"] = _text(item.get("fromString"))
+            found["status_name"] = as_text(item.get("toString"))
+            found["previous_status_name"] = as_text(item.get("fromString"))
         elif key == "labels":
-            now, before = _labels(item.get("toString")), _labels(item.get("fromString"))
+            now, before = as_tags(item.get("toString")), as_tags(item.get("fromString"))
             found.update(tags=now, previous_tags=before, tags_added=now - before, tags_removed=before - now)
         elif key == "assignee":
             # Cloud keeps legacy user names in from/to and the account ids in tmp*AccountId.
-            found["assignee_id"] = _text(item.get("tmpToAccountId")) or _text(item.get("to"))
-            found["previous_assignee_id"] = _text(item.get("tmpFromAccountId")) or _text(item.get("from"))
+            found["assignee_id"] = as_text(item.get("tmpToAccountId")) or as_text(item.get("to"))
+            found["previous_assignee_id"] = as_text(item.get("tmpFromAccountId")) or as_text(item.get("from"))
         elif is_custom:
             custom[key] = item.get("toString")
     if custom:
@@ -164,17 +135,17 @@ def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _comment(payload: Mapping[str, Any]) -> dict[str, Any]:
-    comment = _object(payload.get("comment"))
+    comment = as_object(payload.get("comment"))
     if not comment:
         return {}
     public = comment.get("jsdPublic")
     return {
-        "comment_id": _text(comment.get("id")),
+        "comment_id": as_text(comment.get("id")),
         # JSM only: false for an internal note; absent outside service projects and on Server.
         "comment_public": public if isinstance(public, bool) else None,
         "comment_author_id": _account(comment.get("author")),
-        "comment_created_at": _time(comment.get("created")),
-        "comment_updated_at": _time(comment.get("updated")),
+        "comment_created_at": parse_instant(comment.get("created")),
+        "comment_updated_at": parse_instant(comment.get("updated")),
     }
 
 
@@ -228,9 +199,9 @@ IGNORED_EVENTS = frozenset({
 
 def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
     """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem."""
-    payload = _decode(body)
+    payload = decode_object(body)
     event_type = event_type_of(payload)
-    key = _text(headers.get(IDENTIFIER_HEADER)) or "sha256:" + hashlib.sha256(body).hexdigest()
+    key = as_text(headers.get(IDENTIFIER_HEADER)) or "sha256:" + hashlib.sha256(body).hexdigest()
     common = dict(connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type,
                   occurred_at=_millis(payload.get("timestamp")))
     if event_type in IGNORED_EVENTS:
@@ -246,11 +217,11 @@ def event_type_of(payload: Mapping[str, Any]) -> str:
     """`webhookEvent`, or what an old payload without one must be."""
     event = payload.get("webhookEvent")
     if event is not None:
-        if not _text(event):
+        if not as_text(event):
             raise MalformedPayload(f"webhookEvent is not an event name: {event!r}")
         return event.strip()
     # Old Server/DC deliveries and workflow post-function webhooks carry no webhookEvent.
-    name = _text(payload.get("issue_event_type_name"))
+    name = as_text(payload.get("issue_event_type_name"))
     if name:
         # Admins can define their own issue events; all of them are issue updates.
         return {"issue_created": "jira:issue_created", "issue_deleted": "jira:issue_deleted"}.get(
@@ -271,14 +242,14 @@ def _issue_key(payload: Mapping[str, Any], required: bool) -> str | None:
     issue = payload.get("issue")
     if isinstance(issue, dict):
         key = issue.get("key")
-        if _text(key) and _ISSUE_KEY.match(key.strip()):
+        if as_text(key) and _ISSUE_KEY.match(key.strip()):
             return key.strip()
         if required:
             raise MalformedPayload("issue.key is missing" if key in (None, "") else f"invalid issue key {key!r}")
         return None
     # Some old Jira versions post comment events without an `issue`; the comment's URL names the issue id,
     # which every endpoint accepts in place of the key.
-    match = _COMMENT_SELF.search(_text(_object(payload.get("comment")).get("self")) or "")
+    match = _COMMENT_SELF.search(as_text(as_object(payload.get("comment")).get("self")) or "")
     if match:
         return match.group(1)
     if required:
@@ -287,23 +258,10 @@ def _issue_key(payload: Mapping[str, Any], required: bool) -> str | None:
 
 
 def _actor(event_type: str, payload: Mapping[str, Any]) -> str | None:
-    comment = _object(payload.get("comment"))
+    comment = as_object(payload.get("comment"))
     if event_type == "comment_created":
         return _account(comment.get("author"))
     if event_type == "comment_updated":
         return _account(comment.get("updateAuthor")) or _account(comment.get("author"))
     return _account(payload.get("user"))
 
-
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MalformedPayload("body is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        if not body.strip():
-            raise MalformedPayload("body is empty") from None
-        raise MalformedPayload(f"body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    if not isinstance(payload, dict):
-        raise MalformedPayload(f"body is a JSON {type(payload).__name__}, expected an object")
-    return payload

@@ -11,10 +11,11 @@ import pytest
 from connectors.errors import MalformedPayload, SignatureError
 from connectors.http import HelpdeskSession
 from connectors.model import TicketEvent
+from connectors.payload import decode_object
 from zendesk import webhook
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import STATIC_TEST_SECRET, ZendeskSettings
-from zendesk.webhook import HANDLERS, IGNORED_EVENTS, TRIGGER_TEMPLATE, parse, sign, verify
+from zendesk.webhook import HANDLERS, IGNORED_EVENTS, TRIGGER_TEMPLATE, parse, repair_quotes, sign, verify
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 WEBHOOK_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.json")
@@ -343,14 +344,14 @@ def test_trigger_without_event_key_is_an_update():
 
 
 def test_unescaped_quote_and_backslash_are_repaired():
-    payload = webhook._decode(load("trigger_ticket_updated__unescaped_quote")[1])
+    payload = decode_object(load("trigger_ticket_updated__unescaped_quote")[1], repair_quotes)
     assert payload["subject"] == 'Pump "PX-40" delivered without valve, see C:\\orders'
     assert payload["priority"] == "High"
 
 
 def test_quote_before_comma_inside_a_value_is_kept():
     body = b'{"ticket_id":"7","note":"He said "hi", then left","status":"Open"}'
-    assert webhook._decode(body)["note"] == 'He said "hi", then left'
+    assert decode_object(body, repair_quotes)["note"] == 'He said "hi", then left'
 
 
 def test_display_values_that_are_not_api_values_become_none():

@@ -1,12 +1,11 @@
 """The Zendesk connector: `connectors.contract.Connector` over webhook, client and mapping."""
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Callable, Mapping
 
-from connectors.budget import RateBudget
+from connectors.api_user import ApiUser
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
 from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
@@ -31,20 +30,14 @@ class ZendeskConnector:
     name = "zendesk"
     accepted_status = 202
 
-    @property
-    def due_metrics(self) -> frozenset[str]:
-        return frozenset(self.settings.metric_field_ids)
-
     def __init__(self, settings: ZendeskSettings, session: HelpdeskSession | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
+        self.due_metrics = frozenset(settings.metric_field_ids)
         self.sleep = sleep
-        if session is None:
-            session = HelpdeskSession(settings.base_url, auth=basic_auth(settings.email, settings.api_token),
-                                      budget=RateBudget(settings.rate_per_minute, sleep=sleep), sleep=sleep)
-        self.client = ZendeskClient(session)
-        self._own_id: str | None = None
-        self._own_id_lock = threading.Lock()
+        self.client = ZendeskClient(session or HelpdeskSession.budgeted(
+            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep))
+        self.api_user = ApiUser(lambda: frozenset({str(self.client.me()["id"])}))
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the delivery is signed by a configured secret."""
@@ -148,7 +141,4 @@ class ZendeskConnector:
 
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's API user (read once through `me()`)."""
-        with self._own_id_lock:
-            if self._own_id is None:
-                self._own_id = str(self.client.me()["id"])
-        return actor_id is not None and str(actor_id) == self._own_id
+        return self.api_user.is_actor(actor_id)

@@ -1,24 +1,23 @@
 """Zendesk connector settings, read from the environment and the rules file."""
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Mapping
-from urllib.parse import urlsplit
 
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
+                                 number, site_url, unmet)
 from rules.schema import Rules
 
 # Zendesk signs "Test webhook" requests from the webhook builder with this public secret
 # (base64 of "this_secret_is_for_testing_only", used as the literal key string).
 STATIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
-# Well under the Team plan's 200 requests/min, leaving room for agents' apps on the same account.
-DEFAULT_RATE_PER_MINUTE = 100.0
 # Common practice for signed timestamps (Standard Webhooks); Zendesk prescribes none.
 DEFAULT_TOLERANCE_SECONDS = 300
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", re.IGNORECASE)
-_FIELD_ID = re.compile(r"^[0-9]+$")
+_field_id = partial(field_id, pattern=re.compile(r"^[0-9]+$"), expected="a numeric Zendesk ticket field id")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
              "false": False, "0": False, "no": False, "off": False, "": False}
 
@@ -28,90 +27,65 @@ METRIC_FIELD_VARIABLES = {"first_response": "ZENDESK_FIRST_RESPONSE_FIELD_ID",
 
 
 @dataclass(frozen=True)
-class ZendeskSettings:
-    """Where the Zendesk account is, how to authenticate, and which custom fields slaclock uses."""
+class ZendeskSettings(HelpdeskSettings):
+    """Where the Zendesk account is, how to authenticate, and which custom fields slaclock uses.
 
-    base_url: str
-    email: str
-    api_token: str = field(repr=False)
-    webhook_secrets: tuple[str, ...] = field(repr=False)
+    `metric_field_ids` are text fields (a Zendesk date field has no time)."""
+
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     allow_test_secret: bool = False
-    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
-    reason_field_id: str | None = None
-    due_field_id: str | None = None
-    # Optional due-time text fields for the other metrics: {"first_response": id, "next_update": id}.
-    metric_field_ids: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], rules: Rules) -> "ZendeskSettings":
         """Read ZENDESK_* variables; raise ValueError naming the variable for any bad value."""
         fields = rules.connectors.zendesk
         allow_test_secret = _boolean(env, "ZENDESK_ALLOW_TEST_SECRET")
-        secrets = tuple(s.strip() for s in env.get("ZENDESK_WEBHOOK_SECRET", "").split(",") if s.strip())
+        secrets = comma_list(env, "ZENDESK_WEBHOOK_SECRET")
         if STATIC_TEST_SECRET in secrets and not allow_test_secret:
             raise ValueError("ZENDESK_WEBHOOK_SECRET contains Zendesk's public test secret; "
                              "set ZENDESK_ALLOW_TEST_SECRET=true instead (for setup only)")
         return cls(
             base_url=_base_url(env),
-            email=_email(env),
+            email=email_address(env, "ZENDESK_EMAIL", "the API user's email address (without '/token')",
+                                refused_suffix="/token"),
             api_token=env.get("ZENDESK_API_TOKEN", "").strip(),
             webhook_secrets=secrets,
-            tolerance_seconds=int(_number(env, "ZENDESK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS,
-                                          integer=True, minimum=0)),
+            tolerance_seconds=int(number(env, "ZENDESK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS,
+                                         integer=True, minimum=0)),
             allow_test_secret=allow_test_secret,
-            rate_per_minute=_number(env, "ZENDESK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True),
+            rate_per_minute=number(env, "ZENDESK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True),
             reason_field_id=_field_id(env, "ZENDESK_REASON_FIELD_ID", fields.reason_field_id,
                                       "connectors.zendesk.reason_field_id"),
             due_field_id=_field_id(env, "ZENDESK_DUE_FIELD_ID", fields.due_field_id,
                                    "connectors.zendesk.due_field_id"),
-            metric_field_ids={metric: field_id for metric, variable in METRIC_FIELD_VARIABLES.items()
-                              if (field_id := _field_id(env, variable, None, variable))},
+            metric_field_ids={metric: found for metric, variable in METRIC_FIELD_VARIABLES.items()
+                              if (found := _field_id(env, variable, None, variable))},
         )
 
     def problems(self) -> list[str]:
         """What is missing or risky for a working setup, one line each (for `slaclock check`)."""
-        found = []
-        if not self.base_url:
-            found.append("ZENDESK_URL or ZENDESK_SUBDOMAIN is not set")
-        if not self.email:
-            found.append("ZENDESK_EMAIL is not set")
-        if not self.api_token:
-            found.append("ZENDESK_API_TOKEN is not set")
-        if not self.webhook_secrets:
-            found.append("ZENDESK_WEBHOOK_SECRET is not set: every signed webhook will be rejected"
-                         + (" except Zendesk's test requests" if self.allow_test_secret else ""))
-        if self.allow_test_secret:
-            found.append("ZENDESK_ALLOW_TEST_SECRET is on: anyone can sign webhooks with Zendesk's public test "
-                         "secret; turn it off once the webhook is created")
-        if not self.due_field_id:
-            found.append("no due-time field: set ZENDESK_DUE_FIELD_ID or connectors.zendesk.due_field_id")
-        if not self.reason_field_id:
-            found.append("no reason-code field: set ZENDESK_REASON_FIELD_ID or connectors.zendesk.reason_field_id")
-        return found
-
+        return unmet(
+            (self.base_url, "ZENDESK_URL or ZENDESK_SUBDOMAIN is not set"),
+            (self.email, "ZENDESK_EMAIL is not set"),
+            (self.api_token, "ZENDESK_API_TOKEN is not set"),
+            (self.webhook_secrets, "ZENDESK_WEBHOOK_SECRET is not set: every signed webhook will be rejected"
+                                   + (" except Zendesk's test requests" if self.allow_test_secret else "")),
+            (not self.allow_test_secret, "ZENDESK_ALLOW_TEST_SECRET is on: anyone can sign webhooks with Zendesk's "
+                                         "public test secret; turn it off once the webhook is created"),
+            (self.due_field_id, "no due-time field: set ZENDESK_DUE_FIELD_ID or connectors.zendesk.due_field_id"),
+            (self.reason_field_id,
+             "no reason-code field: set ZENDESK_REASON_FIELD_ID or connectors.zendesk.reason_field_id"),
+        )
 
 def _base_url(env: Mapping[str, str]) -> str:
-    url = env.get("ZENDESK_URL", "").strip()
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"ZENDESK_URL: expected a URL like https://acme.zendesk.com, got {url!r}")
-        return url.rstrip("/")
+    url = site_url(env, "ZENDESK_URL", "a URL like https://acme.zendesk.com")
     subdomain = env.get("ZENDESK_SUBDOMAIN", "").strip()
-    if not subdomain:
-        return ""
+    if url or not subdomain:
+        return url
     if not _SUBDOMAIN.match(subdomain):
         raise ValueError(f"ZENDESK_SUBDOMAIN: expected the name before .zendesk.com (e.g. 'acme'), got {subdomain!r}"
                          "; use ZENDESK_URL for a full URL")
     return f"https://{subdomain.lower()}.zendesk.com"
-
-
-def _email(env: Mapping[str, str]) -> str:
-    email = env.get("ZENDESK_EMAIL", "").strip()
-    if email and ("@" not in email or email.endswith("/token")):
-        raise ValueError(f"ZENDESK_EMAIL: expected the API user's email address (without '/token'), got {email!r}")
-    return email
 
 
 def _boolean(env: Mapping[str, str], name: str) -> bool:
@@ -120,26 +94,3 @@ def _boolean(env: Mapping[str, str], name: str) -> bool:
         return _BOOLEANS[raw.strip().lower()]
     except KeyError:
         raise ValueError(f"{name}: expected true or false, got {raw!r}") from None
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool = False,
-            minimum: float = 0, strict: bool = False) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected {'a whole' if integer else 'a'} number, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
-        raise ValueError(f"{name}: expected a number {bound}, got {raw!r}")
-    return value
-
-
-def _field_id(env: Mapping[str, str], name: str, from_rules: str | None, rules_key: str) -> str | None:
-    raw = env.get(name, "").strip()
-    source, value = (name, raw) if raw else (f"rules {rules_key}", (from_rules or "").strip())
-    if value and not _FIELD_ID.match(value):
-        raise ValueError(f"{source}: expected a numeric Zendesk ticket field id, got {value!r}")
-    return value or None

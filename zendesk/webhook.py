@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from connectors.errors import MalformedPayload, SignatureError
-from connectors.model import PRIORITIES, STATUSES, TicketEvent
+from connectors.model import PRIORITIES, STATUSES, TicketEvent, parse_instant
+from connectors.payload import as_object, as_tags, as_text, decode_object
 from zendesk.settings import DEFAULT_TOLERANCE_SECONDS, STATIC_TEST_SECRET
 
 CONNECTOR = "zendesk"
@@ -81,30 +81,18 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...] | l
 
 
 def _check_freshness(timestamp: str, now: datetime, tolerance_seconds: int) -> None:
-    signed_at = _time(timestamp)
+    signed_at = parse_instant(timestamp)
     if signed_at is None:
         raise SignatureError(f"{TIMESTAMP_HEADER} {timestamp!r} is not an ISO 8601 time")
-    skew = (_utc(now) - signed_at).total_seconds()
+    skew = (parse_instant(now) - signed_at).total_seconds()
     if abs(skew) > tolerance_seconds:
         raise SignatureError(f"{TIMESTAMP_HEADER} {timestamp!r} is {abs(skew):.0f} s "
                              f"{'old' if skew > 0 else 'in the future'} (tolerance {tolerance_seconds} s)")
 
 
 # --- normalising values ------------------------------------------------------------------------
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _time(value: Any) -> datetime | None:
-    """ISO 8601 (also `…_with_timestamp`'s `2013-12-12T05:35Z` and nanosecond `time`) → UTC, else None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return _utc(datetime.fromisoformat(value.strip()))
-    except ValueError:
-        return None
-
+# Instants go through parse_instant, which also reads `…_with_timestamp`'s `2013-12-12T05:35Z` and the
+# envelope's nanosecond `time`.
 
 def _id(value: Any) -> str | None:
     """A Zendesk id as a string; accepts int or numeric string; unset (None, "", 0) → None."""
@@ -130,47 +118,38 @@ def _enum(allowed: frozenset[str] | tuple[str, ...]) -> Callable[[Any], str | No
 _priority, _status = _enum(PRIORITIES), _enum(_STATUSES)
 
 
-def _tags(value: Any) -> frozenset[str]:
-    """Tags from an array (event subscriptions) or one space-separated string (trigger placeholders)."""
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(t.strip() for t in value if isinstance(t, str) and t.strip())
-    return frozenset()
-
-
 def _value(value: Any) -> Any:
     if isinstance(value, dict):  # custom_field_changed wraps values as {"value": …}
         value = value.get("value")
     return None if value == "" else value
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 # --- handlers: one per event type, each returns TicketEvent.fields ------------------------------
 
-def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
-    detail = _object(payload.get("detail"))
+def _ticket(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ticket fields both payload kinds carry, from the trigger body or an event's `detail`."""
     return {
-        "status": _status(detail.get("status")),
-        "priority": _priority(detail.get("priority")),
-        "tags": _tags(detail.get("tags")),
-        "group_id": _id(detail.get("group_id")),
-        "assignee_id": _id(detail.get("assignee_id")),
-        "requester_id": _id(detail.get("requester_id")),
-        "organization_id": _id(detail.get("organization_id")),
-        "custom_status_id": _id(detail.get("custom_status")),
-        "created_at": _time(detail.get("created_at")),
-        "updated_at": _time(detail.get("updated_at")),
+        "status": _status(values.get("status")),
+        "priority": _priority(values.get("priority")),
+        "tags": as_tags(values.get("tags")),
+        "group_id": _id(values.get("group_id")),
+        "assignee_id": _id(values.get("assignee_id")),
+        "requester_id": _id(values.get("requester_id")),
+        "organization_id": _id(values.get("organization_id")),
+        "created_at": parse_instant(values.get("created_at")),
+        "updated_at": parse_instant(values.get("updated_at")),
     }
+
+
+def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
+    detail = as_object(payload.get("detail"))
+    return {**_ticket(detail), "custom_status_id": _id(detail.get("custom_status"))}
 
 
 def _change(name: str, normalise: Callable[[Any], Any]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A handler for `event: {current, previous}`: the snapshot, `name` from `current`, and `previous_<name>`."""
     def handler(payload: Mapping[str, Any]) -> dict[str, Any]:
-        fields, event = _snapshot(payload), _object(payload.get("event"))
+        fields, event = _snapshot(payload), as_object(payload.get("event"))
         if "current" in event:
             fields[name] = normalise(event["current"])
         fields[f"previous_{name}"] = normalise(event.get("previous"))
@@ -179,38 +158,24 @@ def _change(name: str, normalise: Callable[[Any], Any]) -> Callable[[Mapping[str
 
 
 def _tags_changed(payload: Mapping[str, Any]) -> dict[str, Any]:
-    event = _object(payload.get("event"))
-    return {**_snapshot(payload), "tags_added": _tags(event.get("tags_added")),
-            "tags_removed": _tags(event.get("tags_removed"))}
+    event = as_object(payload.get("event"))
+    return {**_snapshot(payload), "tags_added": as_tags(event.get("tags_added")),
+            "tags_removed": as_tags(event.get("tags_removed"))}
 
 
 def _custom_field_changed(payload: Mapping[str, Any]) -> dict[str, Any]:
-    event = _object(payload.get("event"))
-    return {**_snapshot(payload), "custom_field_id": _id(_object(event.get("custom_field")).get("id")),
+    event = as_object(payload.get("event"))
+    return {**_snapshot(payload), "custom_field_id": _id(as_object(event.get("custom_field")).get("id")),
             "custom_field_value": _value(event.get("current")),
             "previous_custom_field_value": _value(event.get("previous"))}
 
 
 def _comment_added(payload: Mapping[str, Any]) -> dict[str, Any]:
-    comment = _object(_object(payload.get("event")).get("comment"))
-    author = _object(comment.get("author"))
+    comment = as_object(as_object(payload.get("event")).get("comment"))
+    author = as_object(comment.get("author"))
     return {**_snapshot(payload), "comment_id": _id(comment.get("id")),
             "comment_public": comment.get("is_public") is True, "comment_author_id": _actor(author.get("id")),
             "comment_author_is_staff": author.get("is_staff") is True}
-
-
-def _trigger(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "status": _status(payload.get("status")),
-        "priority": _priority(payload.get("priority")),
-        "tags": _tags(payload.get("tags")),
-        "group_id": _id(payload.get("group_id")),
-        "assignee_id": _id(payload.get("assignee_id")),
-        "requester_id": _id(payload.get("requester_id")),
-        "organization_id": _id(payload.get("organization_id")),
-        "created_at": _time(payload.get("created_at")),
-        "updated_at": _time(payload.get("updated_at")),
-    }
 
 
 HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -225,8 +190,8 @@ HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     EVENT_PREFIX + "tags_changed": _tags_changed,
     EVENT_PREFIX + "custom_field_changed": _custom_field_changed,
     EVENT_PREFIX + "comment_added": _comment_added,
-    "ticket_created": _trigger,
-    "ticket_updated": _trigger,
+    "ticket_created": _ticket,
+    "ticket_updated": _ticket,
 }
 
 IGNORED_EVENTS = frozenset(EVENT_PREFIX + name for name in (
@@ -253,7 +218,7 @@ IGNORED_EVENTS = frozenset(EVENT_PREFIX + name for name in (
 
 def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
     """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem."""
-    payload = _decode(body)
+    payload = decode_object(body, repair=repair_quotes)
     kind = payload.get("type")
     if isinstance(kind, str) and (kind.startswith("zen:") or "detail" in payload):
         return _parse_envelope(headers, body, payload, kind)
@@ -267,7 +232,7 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     detail = payload.get("detail")
     if not isinstance(detail, dict) and not ignored:
         raise MalformedPayload(f"{event_type}: 'detail' is missing or not an object")
-    detail = _object(detail)
+    detail = as_object(detail)
     subject = payload.get("subject")
     # `subject` is "zen:ticket:<id>"; it stands in when a snapshot lacks its id.
     fallback = subject.rpartition(":")[2] if isinstance(subject, str) and subject.startswith("zen:ticket:") else None
@@ -275,10 +240,10 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     if raw_id in (None, ""):
         raw_id = fallback
     ticket_id = _id(raw_id) if ignored else _ticket_id(raw_id)
-    key = _text(payload.get("id")) or _text(headers.get(INVOCATION_HEADER)) or _body_key(ticket_id, body)
+    key = as_text(payload.get("id")) or as_text(headers.get(INVOCATION_HEADER)) or _body_key(ticket_id, body)
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
-        ignored=ignored, occurred_at=_time(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
+        ignored=ignored, occurred_at=parse_instant(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
         fields={} if ignored else HANDLERS[event_type](payload),
     )
 
@@ -291,14 +256,14 @@ def _parse_trigger(headers: Mapping[str, str], body: bytes, payload: dict[str, A
     if not isinstance(event_type, str) or event_type not in TRIGGER_EVENTS:
         raise MalformedPayload(f"unknown Zendesk event type {event_type!r}")
     ticket_id = _ticket_id(payload.get("ticket_id"))
-    updated_at = _text(payload.get("updated_at"))
+    updated_at = as_text(payload.get("updated_at"))
     # The invocation id comes first: `…_with_timestamp` has minute resolution, so two updates within one
     # minute share ticket_id + updated_at.
-    key = _text(headers.get(INVOCATION_HEADER)) or (f"{ticket_id}:{updated_at}" if updated_at
+    key = as_text(headers.get(INVOCATION_HEADER)) or (f"{ticket_id}:{updated_at}" if updated_at
                                                     else _body_key(ticket_id, body))
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
-        occurred_at=_time(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_trigger(payload),
+        occurred_at=parse_instant(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_ticket(payload),
     )
 
 
@@ -309,35 +274,12 @@ def _ticket_id(value: Any) -> str:
     return ticket_id
 
 
-def _text(value: Any) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
 def _body_key(ticket_id: str | None, body: bytes) -> str:
     # Last resort: identical bodies are the same delivery.
     return f"{ticket_id}:{hashlib.sha256(body).hexdigest()[:32]}"
 
 
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedPayload("body is not UTF-8 text") from None
-    if not text.strip():
-        raise MalformedPayload("body is empty")
-    try:
-        payload = json.loads(text, strict=False)  # strict=False: placeholders may render raw newlines and tabs
-    except json.JSONDecodeError as e:
-        try:
-            payload = json.loads(_repair_quotes(text), strict=False)
-        except json.JSONDecodeError:
-            raise MalformedPayload(f"body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-    if not isinstance(payload, dict):
-        raise MalformedPayload(f"body is a JSON {type(payload).__name__}, expected an object")
-    return payload
-
-
-def _repair_quotes(text: str) -> str:
+def repair_quotes(text: str) -> str:
     """Escape quotes and backslashes that trigger placeholders rendered unescaped inside string values."""
     out, in_string, i = [], False, 0
     while i < len(text):

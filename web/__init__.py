@@ -1,0 +1,51 @@
+"""slaclock's HTTP side: one blueprint each for the webhooks, the vendor API and the health checks.
+
+`app.create_app` puts the store, the connectors and the clock in the app's config (STORE,
+CONNECTORS, CLOCK); the views read them through the functions here.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+
+from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from connectors.contract import Connector
+from jobs.clock import utcnow
+from store import Store
+
+MAX_BODY_BYTES = 1024 * 1024
+# Zendesk only retries a 503 whose Retry-After is under 60 s.
+STORE_RETRY_AFTER_SECONDS = "10"
+
+
+def refuse(status: int, message: str, **headers: str) -> ResponseReturnValue:
+    """The JSON error reply `{"error": message}` with `status` and any extra headers."""
+    return jsonify(error=message), status, headers
+
+
+def store_busy(what: str) -> ResponseReturnValue:
+    """503 with Retry-After, so the sender delivers `what` again later."""
+    return refuse(503, f"the store cannot take the {what} now; retry later",
+                  **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
+
+
+def too_large(_error: Exception) -> ResponseReturnValue:
+    """413 for a body over MAX_BODY_BYTES (the app's MAX_CONTENT_LENGTH)."""
+    return refuse(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+
+
+def store() -> Store:
+    """The app's store."""
+    return current_app.config["STORE"]
+
+
+def connectors() -> Mapping[str, Connector]:
+    """The app's connectors by name."""
+    return current_app.config["CONNECTORS"]
+
+
+def now() -> datetime:
+    """The app's clock (CLOCK in the config; UTC now otherwise)."""
+    return current_app.config.get("CLOCK", utcnow)()
