@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Mapping
 
+from rules.codec import JsonForm, Wire
 from rules.ladder import LadderSnapshot, LevelSnapshot, PersonRef
 
 
@@ -55,14 +56,6 @@ class TimelineKind(StrEnum):
     CLUSTER_LINK = "cluster_link"
 
 
-def _iso(instant: datetime | None) -> str | None:
-    return instant.isoformat() if instant is not None else None
-
-
-def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 @dataclass(frozen=True)
 class Reason:
     """One rule that shaped the decision: its key path in the rules file and a sentence."""
@@ -73,8 +66,10 @@ class Reason:
 
 
 @dataclass(frozen=True)
-class Deadline:
+class Deadline(JsonForm):
     """One metric's clock in one cycle: when it is due, on which calendar, under which rules."""
+
+    wire = Wire(keys={"target": "target_seconds", "used": "used_seconds", "paused": "paused_seconds"})
 
     metric: str  # first_response | next_update | resolution
     cycle: int  # 1 for the first; a reopening with on_reopen = "new_cycle" starts the next
@@ -103,29 +98,8 @@ class Deadline:
         """Working time left in the budget (negative once overrun)."""
         return self.target - self.used
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric, "cycle": self.cycle, "state": self.state,
-            "due_at": _iso(self.due_at), "started_at": _iso(self.started_at),
-            "target_seconds": self.target.total_seconds(), "used_seconds": self.used.total_seconds(),
-            "paused_seconds": self.paused.total_seconds(), "calendar": self.calendar,
-            "rules_version": self.rules_version, "stopped_at": _iso(self.stopped_at), "rule": self.rule,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Deadline":
-        return cls(
-            metric=data["metric"], cycle=int(data["cycle"]), state=data["state"],
-            due_at=_instant(data["due_at"]), started_at=_instant(data["started_at"]),
-            target=timedelta(seconds=data["target_seconds"]), used=timedelta(seconds=data["used_seconds"]),
-            paused=timedelta(seconds=data["paused_seconds"]), calendar=data["calendar"],
-            rules_version=data["rules_version"], stopped_at=_instant(data.get("stopped_at")),
-            rule=data.get("rule", ""),
-        )
-
-
 @dataclass(frozen=True)
-class StatusChange:
+class StatusChange(JsonForm):
     """The ticket was seen entering `status` at `at`."""
 
     at: datetime
@@ -133,12 +107,14 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
-class BasisChange:
+class BasisChange(JsonForm):
     """From `at` on, the clock runs for this priority, tier, team and calendar.
 
     `mode` says how the change treated the running clock: "start" (the first basis),
     "rederive" (count again from the cycle start) or "carry" (keep the working time used).
     """
+
+    wire = Wire(blank={"tier": None, "team": None})
 
     at: datetime
     priority: str
@@ -190,7 +166,7 @@ class Action:
 
 
 @dataclass(frozen=True)
-class TimelineEvent:
+class TimelineEvent(JsonForm):
     """Something that happened to the case's escalation, at the instant it really happened.
 
     kind: warning | escalation | level_change | breach | milestone | first_response_after_escalation
@@ -209,14 +185,12 @@ class TimelineEvent:
     threshold: str | None = None  # the threshold's label, e.g. 75; or "manual", a milestone name
     text: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "at": _iso(self.at), "key": self.key, "metric": self.metric, "cycle": self.cycle,
-                "level": self.level, "threshold": self.threshold, "text": self.text}
-
 
 @dataclass(frozen=True)
-class Climb:
+class Climb(JsonForm):
     """The escalation reached `level` (index in the snapshot) at `at`, because of `cause`."""
+
+    wire = Wire(blank={"cause": ""})
 
     at: datetime
     level: int
@@ -224,8 +198,10 @@ class Climb:
 
 
 @dataclass(frozen=True)
-class EscalationState:
+class EscalationState(JsonForm):
     """A running escalation: the frozen ladder, where the case stands on it, and who owns it."""
+
+    wire = Wire(blank={"cycle": 1})
 
     ladder: LadderSnapshot
     cycle: int  # the resolution cycle it belongs to; a new cycle starts a new escalation
@@ -242,35 +218,8 @@ class EscalationState:
     def current(self) -> LevelSnapshot:
         return self.ladder.levels[self.level]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ladder": self.ladder.to_json(), "cycle": self.cycle, "started_at": _iso(self.started_at),
-            "level": self.level, "level_since": _iso(self.level_since),
-            "owner": self.owner.to_json() if self.owner else None, "owner_source": self.owner_source,
-            "acked_at": _iso(self.acked_at), "first_reply_at": _iso(self.first_reply_at),
-            "climbs": [{"at": _iso(c.at), "level": c.level, "cause": c.cause} for c in self.climbs],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "EscalationState | None":
-        if not data:
-            return None
-        return cls(
-            ladder=LadderSnapshot.from_json(data["ladder"]), cycle=int(data.get("cycle", 1)),
-            started_at=_instant(data["started_at"]), level=int(data["level"]),
-            level_since=_instant(data["level_since"]), owner=PersonRef.from_json(data.get("owner")),
-            owner_source=data.get("owner_source", ""), acked_at=_instant(data.get("acked_at")),
-            first_reply_at=_instant(data.get("first_reply_at")),
-            climbs=tuple(Climb(_instant(c["at"]), int(c["level"]), c.get("cause", "")) for c in data.get("climbs", ())),
-        )
-
-
-def _bool_json(value: object) -> bool | None:
-    return None if value is None else bool(value)
-
-
 @dataclass(frozen=True)
-class VendorUpdate:
+class VendorUpdate(JsonForm):
     """What a vendor said about a case: from the processor (POST /vendor/eta) or read from the
     helpdesk's ETA / capacity custom fields (`vendor.eta_field`, `vendor.capacity_field`).
 
@@ -279,31 +228,25 @@ class VendorUpdate:
     `vendor`: the vendor team's key or title (empty: the case's current vendor).
     """
 
+    wire = Wire(blank={"note": "", "vendor": ""})
+
     at: datetime
     eta: datetime | None = None
     capacity_available: bool | None = None
     note: str = ""
     vendor: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"at": _iso(self.at), "eta": _iso(self.eta), "capacity_available": self.capacity_available,
-                "note": self.note, "vendor": self.vendor}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "VendorUpdate":
-        return cls(at=_instant(data["at"]), eta=_instant(data.get("eta")),
-                   capacity_available=_bool_json(data.get("capacity_available")), note=data.get("note") or "",
-                   vendor=data.get("vendor") or "")
-
 
 @dataclass(frozen=True)
-class VendorState:
+class VendorState(JsonForm):
     """One vendor request cycle: asked at `requested_at`, an ETA due by `eta_due_at`.
 
     A cycle starts each time the case goes to a vendor team. `eta` is the latest ETA the vendor
     gave; `confirmed_at` / `risk_at` are the outcomes (each once per cycle). The time-to-ETA
     clock runs until an ETA arrives or the risk fires (`clock_stopped_at`).
     """
+
+    wire = Wire(blank={"note": "", "risk_cause": ""}, same_as={"vendor": "team"})
 
     cycle: int
     team: str
@@ -328,37 +271,8 @@ class VendorState:
         """The time-to-ETA clock runs: no ETA yet, no risk yet, still at the vendor."""
         return self.clock_stopped_at is None and self.ended_at is None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cycle": self.cycle, "team": self.team, "vendor": self.vendor, "requested_at": _iso(self.requested_at),
-            "eta_due_at": _iso(self.eta_due_at), "eta": _iso(self.eta), "eta_reported_at": _iso(self.eta_reported_at),
-            "last_word_at": _iso(self.last_word_at),
-            "capacity_available": self.capacity_available, "note": self.note, "confirmed_at": _iso(self.confirmed_at),
-            "risk_at": _iso(self.risk_at), "risk_cause": self.risk_cause,
-            "clock_stopped_at": _iso(self.clock_stopped_at), "ended_at": _iso(self.ended_at),
-            "field_eta": self.field_eta,
-            "field_capacity": self.field_capacity,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "VendorState | None":
-        if not data:
-            return None
-        return cls(
-            cycle=int(data["cycle"]), team=data["team"], vendor=data.get("vendor") or data["team"],
-            requested_at=_instant(data["requested_at"]), eta_due_at=_instant(data["eta_due_at"]),
-            eta=_instant(data.get("eta")), eta_reported_at=_instant(data.get("eta_reported_at")),
-            last_word_at=_instant(data.get("last_word_at")),
-            capacity_available=_bool_json(data.get("capacity_available")), note=data.get("note") or "",
-            confirmed_at=_instant(data.get("confirmed_at")), risk_at=_instant(data.get("risk_at")),
-            risk_cause=data.get("risk_cause") or "", clock_stopped_at=_instant(data.get("clock_stopped_at")),
-            ended_at=_instant(data.get("ended_at")),
-            field_eta=data.get("field_eta"), field_capacity=data.get("field_capacity"),
-        )
-
-
 @dataclass(frozen=True)
-class HeldMessage:
+class HeldMessage(JsonForm):
     """A customer message held back by the customer's quiet hours until `release_at`."""
 
     key: str
@@ -366,36 +280,18 @@ class HeldMessage:
     due_at: datetime  # when it would have gone out
     release_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "message": self.message, "due_at": _iso(self.due_at),
-                "release_at": _iso(self.release_at)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "HeldMessage":
-        return cls(data["key"], data["message"], _instant(data["due_at"]), _instant(data["release_at"]))
-
 
 @dataclass(frozen=True)
-class CustomerState:
+class CustomerState(JsonForm):
     """What the customer has been told: the last proactive message and those held back."""
 
     last_sent_at: datetime | None = None  # the last public reply slaclock sent
     held: tuple[HeldMessage, ...] = ()
     active_since: datetime | None = None  # since when the cadence runs (escalated, or in a cluster)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"last_sent_at": _iso(self.last_sent_at), "held": [h.to_json() for h in self.held],
-                "active_since": _iso(self.active_since)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "CustomerState":
-        data = data or {}
-        return cls(_instant(data.get("last_sent_at")), tuple(HeldMessage.from_json(h) for h in data.get("held", ())),
-                   _instant(data.get("active_since")))
-
 
 @dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(JsonForm):
     """The recurring-issue cluster a case belongs to (from `recurring_clusters`, via the jobs layer).
 
     `key`: the cluster's key; `problem_id`: the problem ticket's id in the case's helpdesk, once
@@ -403,26 +299,17 @@ class ClusterInfo:
     name of who owns the problem (engineering), for the customer messages.
     """
 
+    wire = Wire(blank={"subject": "", "members": 0})
+
     key: str
     problem_id: str | None = None
     subject: str = ""
     members: int = 0
     owner: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "problem_id": self.problem_id, "subject": self.subject, "members": self.members,
-                "owner": self.owner}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "ClusterInfo | None":
-        if not data:
-            return None
-        return cls(data["key"], data.get("problem_id"), data.get("subject") or "", int(data.get("members") or 0),
-                   data.get("owner"))
-
 
 @dataclass(frozen=True)
-class CaseMemory:
+class CaseMemory(JsonForm):
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
 
     Pauses and cycles are rebuilt from `statuses` on every decision (not kept as counters);
@@ -460,49 +347,6 @@ class CaseMemory:
     def result(self, metric: str, cycle: int) -> Deadline | None:
         """The frozen result of one metric in one cycle, if it stopped."""
         return next((d for d in self.results if d.metric == metric and d.cycle == cycle), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "routed_reason_code": self.routed_reason_code,
-            "routed": self.routed,
-            "team": self.team,
-            "statuses": [{"at": _iso(s.at), "status": s.status} for s in self.statuses],
-            "bases": [{"at": _iso(b.at), "priority": b.priority, "tier": b.tier, "team": b.team,
-                       "calendar": b.calendar, "mode": b.mode} for b in self.bases],
-            "first_reply_at": _iso(self.first_reply_at),
-            "last_reply_at": _iso(self.last_reply_at),
-            "results": [d.to_json() for d in self.results],
-            "seen_at": _iso(self.seen_at),
-            "fired": list(self.fired),
-            "escalation": self.escalation.to_json() if self.escalation else None,
-            "vendor": self.vendor.to_json() if self.vendor else None,
-            "customer": self.customer.to_json(),
-            "cluster": self.cluster.to_json() if self.cluster else None,
-            "sent": list(self.sent),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "CaseMemory":
-        """Read what `to_json` wrote; keys missing from older memories take their defaults."""
-        data = data or {}
-        return cls(
-            routed_reason_code=data.get("routed_reason_code"),
-            routed=bool(data.get("routed", False)),
-            team=data.get("team"),
-            statuses=tuple(StatusChange(_instant(s["at"]), s["status"]) for s in data.get("statuses", ())),
-            bases=tuple(BasisChange(_instant(b["at"]), b["priority"], b.get("tier"), b.get("team"),
-                                    b["calendar"], b.get("mode", "start")) for b in data.get("bases", ())),
-            first_reply_at=_instant(data.get("first_reply_at")),
-            last_reply_at=_instant(data.get("last_reply_at")),
-            results=tuple(Deadline.from_json(d) for d in data.get("results", ())),
-            seen_at=_instant(data.get("seen_at")),
-            fired=tuple(data.get("fired", ())),
-            escalation=EscalationState.from_json(data.get("escalation")),
-            vendor=VendorState.from_json(data.get("vendor")),
-            customer=CustomerState.from_json(data.get("customer")),
-            cluster=ClusterInfo.from_json(data.get("cluster")),
-            sent=tuple(data.get("sent", ())),
-        )
 
     def evolve(self, **changes: object) -> "CaseMemory":
         return replace(self, **changes)

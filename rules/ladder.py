@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
+from rules.codec import JsonForm, Wire
 from rules.schema import CONNECTORS, Rules
 
 
 @dataclass(frozen=True)
-class PersonRef:
+class PersonRef(JsonForm):
     """A person as the snapshot names them: key, display name, helpdesk user ids."""
+
+    wire = Wire(tables=("ids",), same_as={"name": "key"})
 
     key: str
     name: str
@@ -35,23 +37,14 @@ class PersonRef:
         ids = tuple(sorted((c, getattr(spec, c)) for c in CONNECTORS if getattr(spec, c)))
         return cls(key, spec.name or key, ids, spec.email)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "name": self.name, "ids": dict(self.ids), "email": self.email}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "PersonRef | None":
-        if not data:
-            return None
-        return cls(data["key"], data.get("name") or data["key"], tuple(sorted((data.get("ids") or {}).items())),
-                   data.get("email"))
-
-
 Shift = tuple[int, int, str]  # [start, end) seconds of local wall time, person key
 
 
 @dataclass(frozen=True)
-class RotaSnapshot:
+class RotaSnapshot(JsonForm):
     """A weekly on-call rota in its own zone; date overrides replace the hours they cover."""
+
+    wire = Wire(tables=("overrides",))
 
     name: str
     timezone: str
@@ -83,30 +76,11 @@ class RotaSnapshot:
         key = key or self.fallback
         return next((p for p in self.people if p.key == key), None) if key else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "timezone": self.timezone,
-            "weekly": [[list(s) for s in day] for day in self.weekly],
-            "overrides": {d.isoformat(): [list(s) for s in shifts] for d, shifts in self.overrides},
-            "fallback": self.fallback, "people": [p.to_json() for p in self.people],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> "RotaSnapshot | None":
-        if not data:
-            return None
-        return cls(
-            data["name"], data["timezone"],
-            tuple(tuple((int(a), int(b), str(p)) for a, b, p in day) for day in data["weekly"]),
-            tuple((date.fromisoformat(d), tuple((int(a), int(b), str(p)) for a, b, p in shifts))
-                  for d, shifts in sorted(data.get("overrides", {}).items())),
-            data.get("fallback"), tuple(PersonRef.from_json(p) for p in data.get("people", ())),
-        )
-
-
 @dataclass(frozen=True)
-class LevelSnapshot:
+class LevelSnapshot(JsonForm):
     """One rung, resolved: helpdesk targets per connector, owner sources, actions, timeout."""
+
+    wire = Wire(keys={"climb_after": "climb_after_seconds"}, same_as={"title": "name"})
 
     name: str
     title: str
@@ -137,33 +111,8 @@ class LevelSnapshot:
             return self.owner, "level owner" + (f" (nobody on call in rota {self.rota.name})" if self.rota else "")
         return None, "no owner"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "title": self.title, "team": self.team,
-            "targets": [list(t) for t in self.targets],
-            "person": self.person.to_json() if self.person else None,
-            "rota": self.rota.to_json() if self.rota else None,
-            "owner": self.owner.to_json() if self.owner else None,
-            "priority": self.priority, "tags": list(self.tags), "followers": [p.to_json() for p in self.followers],
-            "climb_after_seconds": self.climb_after.total_seconds() if self.climb_after else None,
-            "climb_clock": self.climb_clock,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "LevelSnapshot":
-        climb = data.get("climb_after_seconds")
-        return cls(
-            data["name"], data.get("title") or data["name"], data.get("team"),
-            tuple((c, g, a) for c, g, a in data.get("targets", ())),
-            PersonRef.from_json(data.get("person")), RotaSnapshot.from_json(data.get("rota")),
-            PersonRef.from_json(data.get("owner")), data.get("priority"), tuple(data.get("tags", ())),
-            tuple(PersonRef.from_json(p) for p in data.get("followers", ())),
-            timedelta(seconds=climb) if climb is not None else None, data.get("climb_clock", "calendar"),
-        )
-
-
 @dataclass(frozen=True)
-class LadderSnapshot:
+class LadderSnapshot(JsonForm):
     """A team's ladder as it stood in rules `rules_version` when the escalation started."""
 
     name: str
@@ -190,10 +139,3 @@ class LadderSnapshot:
 
     def index(self, level_name: str) -> int | None:
         return next((i for i, lv in enumerate(self.levels) if lv.name == level_name), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "rules_version": self.rules_version, "levels": [lv.to_json() for lv in self.levels]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "LadderSnapshot":
-        return cls(data["name"], data["rules_version"], tuple(LevelSnapshot.from_json(lv) for lv in data["levels"]))
