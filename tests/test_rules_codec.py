@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from rules import CaseMemory, TimelineEvent, VendorUpdate
+from rules.decision import TimelineKind
 
 # What `to_json` wrote before the codec went through pydantic (captured from the rules tests).
 SHAPES = json.loads((Path(__file__).parent / "fixtures" / "codec" / "main_shapes.json").read_text())
@@ -33,7 +34,7 @@ def test_vendor_update_and_timeline_event_write_todays_form():
     update = VendorUpdate.from_json(SHAPES["vendor_update"])
     assert update.to_json() == SHAPES["vendor_update"]
     event = SHAPES["timeline_event"]
-    assert TimelineEvent(event["kind"], datetime.fromisoformat(event["at"]), event["key"], event["metric"],
+    assert TimelineEvent(TimelineKind(event["kind"]), datetime.fromisoformat(event["at"]), event["key"], event["metric"],
                          event["cycle"], event["level"], event["threshold"], event["text"]).to_json() == event
 
 
