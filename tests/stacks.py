@@ -1,0 +1,19 @@
+"""Support for the end-to-end tests: the shared stack's settings, and `slaclock` run in-process against a stack."""
+from __future__ import annotations
+
+from app import parser
+from jobs.demo import Stack
+
+# The shared stack reconciles every second, so a lost webhook is caught within a test's patience.
+RECONCILE_SECONDS = 1
+# Sweeps four times a second, so a time-driven action lands soon after its instant.
+SWEEP_SECONDS = 0.25
+SHARED_ENV = {"SLACLOCK_RECONCILE_SECONDS": str(RECONCILE_SECONDS), "SLACLOCK_SWEEP_SECONDS": str(SWEEP_SECONDS)}
+
+
+def slaclock(stack: Stack, *argv: str) -> int:
+    """Run `slaclock ARGV…` in this process with the stack's environment; return its exit status.
+
+    The command's own function, as `app.main` calls it, without the process setup (dotenv, logging)."""
+    args = parser().parse_args(list(argv))
+    return args.func(args, stack.env)
