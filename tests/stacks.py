@@ -1,8 +1,11 @@
 """Support for the end-to-end tests: the shared stack's settings, and `slaclock` run in-process against a stack."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from app import parser
 from jobs.demo import Stack
+from rules import EXAMPLE_RULES
 
 # The shared stack reconciles every second, so a lost webhook is caught within a test's patience.
 RECONCILE_SECONDS = 1
@@ -17,3 +20,12 @@ def slaclock(stack: Stack, *argv: str) -> int:
     The command's own function, as `app.main` calls it, without the process setup (dotenv, logging)."""
     args = parser().parse_args(list(argv))
     return args.func(args, stack.env)
+
+
+def example_rules_with(workdir: Path, old: str, new: str) -> str:
+    """The example rules with one line changed, written into `workdir`; returns the file's path."""
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
+    assert old in text, f"the example rules no longer say {old!r}"
+    path = workdir / "rules.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return str(path)

@@ -15,9 +15,9 @@ from connectors.model import Ticket
 from jira.mapping import ticket_from_api as jira_ticket
 from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
-from rules import EXAMPLE_RULES, decide, load_rules
+from rules import decide, load_rules
 from store import Store
-from tests.stacks import RECONCILE_SECONDS, slaclock
+from tests.stacks import RECONCILE_SECONDS, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
@@ -154,11 +154,8 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
 def daytime_stack(tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
-    text = EXAMPLE_RULES.read_text(encoding="utf-8")
-    assert 'send_hours = "customer_day"' in text
-    rules = workdir / "rules.toml"
-    rules.write_text(text.replace('send_hours = "customer_day"', 'send_hours = "24x7"'), encoding="utf-8")
-    with Stack(workdir, rules_path=str(rules)) as running:
+    rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"')
+    with Stack(workdir, rules_path=rules) as running:
         yield running
 
 
