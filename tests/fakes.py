@@ -110,3 +110,18 @@ class Clock:
 
 def retryable(message: str = "503 Service Unavailable") -> RetryableError:
     return RetryableError(message, 503)
+
+
+def checked(d, now: datetime):
+    """`d` after the checks every replayed decision passes: its memory survives JSON, its next action is ahead."""
+    from rules import CaseMemory
+    assert CaseMemory.from_json(json.loads(json.dumps(d.memory.to_json()))) == d.memory
+    assert d.next_action_at is None or d.next_action_at > now, "next action never in the past"
+    return d
+
+
+def written(ticket, d):
+    """The ticket after the helpdesk took decision `d`'s write (priority, tags, group, assignee)."""
+    tags = (ticket.tags - d.tags_remove) | d.tags_add
+    return replace(ticket, priority=d.priority, tags=tags, group_id=d.group_id or ticket.group_id,
+                   assignee_id=d.assignee_id or ticket.assignee_id)

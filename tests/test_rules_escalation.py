@@ -19,6 +19,7 @@ from connectors.model import Ticket
 from rules import CaseMemory, decide, explain_clock, load_rules, parse_rules
 from rules.ladder import LadderSnapshot
 from rules.schema import RulesError
+from tests.fakes import checked, written
 
 UTC = timezone.utc
 ZONES = ["Europe/Berlin", "America/New_York"]
@@ -173,16 +174,13 @@ class Case:
             self.ticket = replace(self.ticket, **changes)
         memory = CaseMemory.from_json(json.loads(self.stored)) if self.stored else None
         d = decide(self.ticket, rules or self.rules, now, memory, agent_reply_at=now if reply else None)
-        assert CaseMemory.from_json(json.loads(json.dumps(d.memory.to_json()))) == d.memory
-        assert d.next_action_at is None or d.next_action_at > now, "next action never in the past"
+        checked(d, now)
         self.stored = json.dumps(d.memory.to_json())
         self.decision = d
         self.timeline += d.timeline
         self.actions += d.actions
         # The helpdesk takes the write (priority, group, assignee, tags) before the next event.
-        tags = (self.ticket.tags - d.tags_remove) | d.tags_add
-        self.ticket = replace(self.ticket, priority=d.priority, tags=tags, group_id=d.group_id or self.ticket.group_id,
-                              assignee_id=d.assignee_id or self.ticket.assignee_id)
+        self.ticket = written(self.ticket, d)
         return d
 
     def sweep(self):

@@ -18,6 +18,7 @@ from connectors.model import Ticket
 from rules import (CaseMemory, CaseSummary, ClusterInfo, VendorUpdate, case_summary, decide, explain_clock, load_rules,
                    parse_rules, recurring_clusters)
 from rules.schema import RulesError
+from tests.fakes import checked, written
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -208,8 +209,7 @@ class Case:
         kwargs = dict(agent_reply_at=now if reply else None, vendor_update=vendor, cluster=cluster, actor_id=actor,
                       actor_group_ids=frozenset(groups))
         d = decide(self.ticket, self.rules, now, memory, **kwargs)
-        assert CaseMemory.from_json(json.loads(json.dumps(d.memory.to_json()))) == d.memory
-        assert d.next_action_at is None or d.next_action_at > now, "next action never in the past"
+        checked(d, now)
         # The same decision again (a duplicate event, a second sweeper pass, a restart): nothing new.
         again = decide(self.ticket, self.rules, now, CaseMemory.from_json(json.loads(json.dumps(d.memory.to_json()))),
                        **kwargs)
@@ -219,9 +219,7 @@ class Case:
         self.timeline += d.timeline
         self.actions += d.actions
         # The helpdesk takes the write before the next event.
-        tags = (self.ticket.tags - d.tags_remove) | d.tags_add
-        self.ticket = replace(self.ticket, priority=d.priority, tags=tags, group_id=d.group_id or self.ticket.group_id,
-                              assignee_id=d.assignee_id or self.ticket.assignee_id)
+        self.ticket = written(self.ticket, d)
         return d
 
     def sweep(self):
