@@ -100,5 +100,4 @@ class FollowUp:
     problem: bool = False
 
 
-__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate",
-           "parse_instant"]
+__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]

@@ -191,4 +191,3 @@ class JiraConnector:
         me = self.client.myself()
         # Cloud identifies users by accountId; Server/DC payloads carry the user key or name.
         return frozenset(str(me[k]) for k in ("accountId", "key", "name") if me.get(k))
-

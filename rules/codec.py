@@ -1,5 +1,6 @@
-"""The JSON form of the engine's dataclasses (case memory, ladder snapshots, timeline events), through
-one cached pydantic TypeAdapter per class.
+"""The JSON form of the engine's dataclasses (case memory, ladder snapshots, timeline events): read
+through one cached pydantic TypeAdapter per class, written by a walk over the fields (pydantic's wrap
+serializer and a pass to JSON types made writing the case memory ten times slower, on every decision).
 
 The stored form is the fields in order, instants and dates in ISO form (`isoformat()`, so
 `+00:00`, never `Z`), durations in seconds. A class says where its stored form differs in `wire`.
@@ -12,7 +13,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import ClassVar, Self
 
-from pydantic import JsonValue, SerializerFunctionWrapHandler, TypeAdapter, model_serializer, model_validator
+from pydantic import JsonValue, TypeAdapter, model_validator
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,24 @@ def _adapter(cls: type) -> TypeAdapter:
     return TypeAdapter(cls)
 
 
+_SCALARS = (str, int, float, type(None))  # a StrEnum is a str, a bool an int
+
+
 def _plain(value: object) -> JsonValue:
-    """A dumped value as JSON types."""
-    if isinstance(value, (date, timedelta)):
-        return value.total_seconds() if isinstance(value, timedelta) else value.isoformat()
+    """A field's value as JSON types."""
+    if isinstance(value, _SCALARS):
+        return value  # type: ignore[return-value]
+    if isinstance(value, JsonForm):
+        return value.to_json()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    return value  # type: ignore[return-value]  # str, int, float, bool, None
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 class JsonForm:
@@ -48,7 +58,10 @@ class JsonForm:
 
     def to_json(self) -> dict[str, JsonValue]:
         """The stored form: a dict of JSON types."""
-        return _plain(_adapter(type(self)).dump_python(self))  # type: ignore[return-value]  # a dataclass dumps as a dict
+        wire = self.wire
+        return {wire.keys.get(name, name): _plain(dict(value) if name in wire.tables else value)
+                for name in self.__dataclass_fields__  # type: ignore[attr-defined]
+                for value in (getattr(self, name),)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object] | None) -> Self:
@@ -70,10 +83,3 @@ class JsonForm:
         for name, other in cls.wire.same_as.items():
             values[name] = values.get(name) or values.get(other)
         return values
-
-    @model_serializer(mode="wrap")
-    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        values = handler(self)
-        for name in self.wire.tables:
-            values[name] = dict(values[name])
-        return {self.wire.keys.get(k, k): v for k, v in values.items()}

@@ -11,7 +11,7 @@ A new rule is a new step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Callable, Mapping
@@ -109,16 +109,28 @@ class Draft:
         """The team working the case after the escalation."""
         return self.escalation.team or self.current_team
 
+    def but(self, **changes: object) -> Draft:
+        """This draft with `changes`. A shallow copy: `dataclasses.replace` re-runs `__init__` over every
+        field, and a decision evolves its draft a dozen times (a third of its time went there)."""
+        unknown = changes.keys() - _DRAFT_FIELDS
+        if unknown:
+            raise TypeError(f"Draft has no field {', '.join(sorted(unknown))}")
+        draft = object.__new__(Draft)
+        draft.__dict__.update(self.__dict__, **changes)
+        return draft
+
     def plus(self, section: str, effects: Effects, **changes: object) -> Draft:
         """This draft with `effects` added to `section`, and `changes`."""
         merged = self.effects.get(section, Effects()) + effects
-        return replace(self, effects={**self.effects, section: merged}, **changes)  # type: ignore[arg-type]
+        return self.but(effects={**self.effects, section: merged}, **changes)
 
     def sections(self, kind: str) -> list[Effects]:
         """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
         order = ORDER[kind]
         return [self.effects[s] for s in (*order, *(s for s in self.effects if s not in order)) if s in self.effects]
 
+
+_DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
@@ -207,7 +219,7 @@ def route(ctx: Context, d: Draft) -> Draft:
     ticket, rules, memory = ctx.ticket, ctx.rules, d.memory
     current = team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
     if memory.routed and memory.routed_reason_code == ticket.reason_code:
-        return replace(d, current_team=current)
+        return d.but(current_team=current)
     code = ticket.reason_code
     if code in rules.routing.reason_codes:
         team = rules.routing.reason_codes[code]
@@ -223,8 +235,8 @@ def route(ctx: Context, d: Draft) -> Draft:
 
 def clock(ctx: Context, d: Draft) -> Draft:
     """The SLA clock at the asked priority and the current team."""
-    return replace(d, view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
-                                   ctx.agent_reply_at))
+    return d.but(view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
+                              ctx.agent_reply_at))
 
 
 def vendor(ctx: Context, d: Draft) -> Draft:
@@ -348,13 +360,13 @@ def budget(ctx: Context, d: Draft) -> Draft:
             sent.append(action.key)
     told_keys = d.told.sent_keys if d.told is not None else ()
     sent += [k for k in told_keys if k not in sent]
-    return replace(d, actions=tuple(budgeted), sent=tuple(sent))
+    return d.but(actions=tuple(budgeted), sent=tuple(sent))
 
 
 def next_look(ctx: Context, d: Draft) -> Draft:
     """When to decide again by time alone: the earliest next look any section asked for."""
     at = earliest(*(e.next_at for e in d.effects.values()))
-    return replace(d, next_action_at=at if at is not None and at > ctx.now else None)
+    return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
 STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, escalation, deadlines, handover, trigger_notes,

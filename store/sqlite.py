@@ -34,6 +34,9 @@ _Row = TypeVar("_Row", Delivery, OutboxRow)
 DELIVERY_COLUMNS = "id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts, status, error"
 OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, status, attempts, created_at, "
                   "next_attempt_at, done_at, last_error, cluster_key")
+# The tickets a vendor works on (parameters: the vendor, twice); see `Store.vendor_cases`.
+VENDOR_WORKS_ON = ("(team = ? or (json_extract(memory_json, '$.vendor.team') = ? "
+                   "and json_extract(memory_json, '$.vendor.ended_at') is null))")
 
 
 class StoreError(RuntimeError):
@@ -410,11 +413,15 @@ class Store:
     def vendor_cases(self, vendor: str) -> list[Case]:
         """Cases a vendor works on: routed to it now, or in a vendor cycle of its that has not ended
         (an escalation may hand the case to an internal team while the vendor still owes the ETA)."""
-        rows = self.db.query(
-            "select * from tickets where team = ? or (json_extract(memory_json, '$.vendor.team') = ? "
-            "and json_extract(memory_json, '$.vendor.ended_at') is null) order by connector, ticket_id",
-            [vendor, vendor])
+        rows = self.db.query(f"select * from tickets where {VENDOR_WORKS_ON} order by connector, ticket_id",
+                             [vendor, vendor])
         return [_case(row) for row in rows]
+
+    def vendor_works_on(self, vendor: str, connector: str, ticket_id: str) -> bool:
+        """True when the case is one of `vendor_cases(vendor)` (one indexed lookup, nothing decoded)."""
+        row = self.db.execute(f"select 1 from tickets where connector = ? and ticket_id = ? and {VENDOR_WORKS_ON}",
+                              [connector, ticket_id, vendor, vendor]).fetchone()
+        return row is not None
 
     def revoke_vendor_tokens(self, vendor: str) -> int:
         with self._immediate() as db:

@@ -51,6 +51,11 @@ def test_missing_or_wrong_token_is_401(vendor, header):
     assert response.status_code == 401
 
 
+def test_case_list_needs_a_token_too(vendor):
+    client, _ = vendor
+    assert client.get("/vendor/cases", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
 @pytest.mark.parametrize("ticket", ["zendesk:2", "zendesk:3", "zendesk:999"])
 def test_other_cases_are_404_whoever_owns_them(vendor, ticket):
     client, token = vendor

@@ -76,9 +76,3 @@ def vendor_of(authorization: str, store: Store) -> str | None:
     """The vendor whose token an `Authorization: Bearer <token>` header carries; None for any other header."""
     scheme, _, token = authorization.partition(" ")
     return store.vendor_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-
-
-def works_on(store: Store, vendor: str, update: VendorEta) -> bool:
-    """True when the update's case is one the vendor works on (see Store.vendor_cases)."""
-    return any(c.connector == update.connector and c.ticket_id == update.ticket_id
-               for c in store.vendor_cases(vendor))

@@ -77,6 +77,7 @@ class ZendeskSettings(HelpdeskSettings):
              "no reason-code field: set ZENDESK_REASON_FIELD_ID or connectors.zendesk.reason_field_id"),
         )
 
+
 def _base_url(env: Mapping[str, str]) -> str:
     url = site_url(env, "ZENDESK_URL", "a URL like https://acme.zendesk.com")
     subdomain = env.get("ZENDESK_SUBDOMAIN", "").strip()
