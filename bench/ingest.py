@@ -95,23 +95,6 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000
 
 
-def summary(requests_sent: int, clients: int, ours: tuple[float, list[float]],
-            bare: tuple[float, list[float]]) -> str:
-    """Throughput and latency of slaclock's webhook endpoint and of a bare Flask 204, each as `load` measured."""
-    (ours_s, ours_ms), (bare_s, bare_ms) = ours, bare
-    rate, bare_rate = requests_sent / ours_s, requests_sent / bare_s
-    return "\n".join([
-        f"ingest: {requests_sent} signed webhooks, {clients} clients, gunicorn 1 worker × 4 threads",
-        f"  slaclock /webhooks/zendesk: {rate:7.0f} req/s  p50 {pct(ours_ms, 50):6.2f} ms  "
-        f"p99 {pct(ours_ms, 99):6.2f} ms",
-        f"  bare Flask 204:             {bare_rate:7.0f} req/s  p50 {pct(bare_ms, 50):6.2f} ms  "
-        f"p99 {pct(bare_ms, 99):6.2f} ms",
-        f"  ratio slaclock/bare: throughput {rate / bare_rate:.2f}×, "
-        f"p50 latency {pct(ours_ms, 50) / pct(bare_ms, 50):.2f}×, "
-        f"p99 latency {pct(ours_ms, 99) / pct(bare_ms, 99):.2f}×",
-    ])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
@@ -132,12 +115,17 @@ def main() -> int:
             load(f"{base}/webhooks/zendesk", warm, args.clients, 202)
             load(f"{base}/bare", warm, args.clients, 204)
             events = [signed_event(1000 + n) for n in range(args.requests)]
-            ours = load(f"{base}/webhooks/zendesk", events, args.clients, 202)
-            bare = load(f"{base}/bare", events, args.clients, 204)
+            ours_s, ours = load(f"{base}/webhooks/zendesk", events, args.clients, 202)
+            bare_s, bare = load(f"{base}/bare", events, args.clients, 204)
         finally:
             server.terminate()
             server.wait(10)
-    print(summary(args.requests, args.clients, ours, bare))
+    rate, bare_rate = args.requests / ours_s, args.requests / bare_s
+    print(f"ingest: {args.requests} signed webhooks, {args.clients} clients, gunicorn 1 worker × 4 threads")
+    print(f"  slaclock /webhooks/zendesk: {rate:7.0f} req/s  p50 {pct(ours, 50):6.2f} ms  p99 {pct(ours, 99):6.2f} ms")
+    print(f"  bare Flask 204:             {bare_rate:7.0f} req/s  p50 {pct(bare, 50):6.2f} ms  p99 {pct(bare, 99):6.2f} ms")
+    print(f"  ratio slaclock/bare: throughput {rate / bare_rate:.2f}×, p50 latency {pct(ours, 50) / pct(bare, 50):.2f}×, "
+          f"p99 latency {pct(ours, 99) / pct(bare, 99):.2f}×")
     return 0
 
 

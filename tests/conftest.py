@@ -1,10 +1,12 @@
 import os
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from jobs.demo import Stack
 from store import Store
+from tests.sandbox_support import FakeClock, Receiver
 from tests.stacks import SHARED_ENV, example_rules_with
 
 # Property tests: a quick pass locally, the thorough one in CI (.ci/run sets HYPOTHESIS_PROFILE=ci).
@@ -30,3 +32,21 @@ def stack(tmp_path_factory):
     rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false")
     with Stack(workdir, env=SHARED_ENV, rules_path=rules) as running:
         yield running
+
+
+# The sandbox tests' fixtures (tests/sandbox_support.py); `client` needs the module's own `make_app`.
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()

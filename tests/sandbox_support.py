@@ -1,7 +1,7 @@
-"""What the sandbox tests share: a settable clock, a loopback webhook receiver, and the app fixtures.
+"""What the sandbox tests share: a settable clock, a loopback webhook receiver, waiting for idle, app building.
 
-A test module imports the fixtures it uses (`clock`, `receiver`, `client`) and defines `make_app` with
-`sandbox_apps`, building its helpdesk's config from the overrides a test passes.
+The fixtures over these (`clock`, `receiver`, `client`) are in tests/conftest.py; a test module defines
+`make_app` with `sandbox_apps`, building its helpdesk's config from the overrides a test passes.
 """
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from jobs.demo import wait_until
 from sandbox import SandboxConfig, create_app
 
 
@@ -62,13 +63,10 @@ class Receiver:
         self._server.shutdown()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        pause.wait(0.02)
-    raise AssertionError("condition not met in time")
+def wait_idle(client: FlaskClient, timeout: float = 5.0) -> None:
+    """Wait until the sandbox behind the test client has no webhook queued or in flight."""
+    wait_until(lambda: client.get("/_sandbox/idle").get_json()["idle"], timeout, "the sandbox to be idle",
+               interval=0.02)
 
 
 def sandbox_apps(config: Callable[..., SandboxConfig]) -> Iterator[Callable[..., Flask]]:
@@ -83,20 +81,3 @@ def sandbox_apps(config: Callable[..., SandboxConfig]) -> Iterator[Callable[...,
     yield build
     for app in apps:
         app.extensions["sandbox"].close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def client(make_app):
-    return make_app().test_client()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()

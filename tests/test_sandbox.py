@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import requests
 
+from jobs.demo import wait_until
 from sandbox import SandboxConfig, SandboxServer
 from sandbox.__main__ import config_from_args, parse_args
 from sandbox.zendesk.site import ZendeskConfig
 from sandbox.zendesk.webhooks import sign
-from tests.sandbox_support import (FakeClock, Receiver, client, clock, receiver,  # noqa: F401 (fixtures)
-                                   sandbox_apps, wait_until)
+from tests.sandbox_support import FakeClock, Receiver, sandbox_apps, wait_idle
 
 EMAIL, TOKEN, SECRET = "bot@example.com", "t0ken", "whsec-test"
 API_USER, AGENT_USER, ACCOUNT = 9001, 9002, 4242
@@ -45,10 +45,6 @@ def create(client, **fields: Any) -> dict[str, Any]:
 
 def put(client, ticket_id: int, **fields: Any):
     return client.put(f"/api/v2/tickets/{ticket_id}.json", json={"ticket": fields}, headers=AUTH)
-
-
-def wait_idle(client) -> None:
-    wait_until(lambda: client.get("/_sandbox/idle").get_json()["idle"])
 
 
 # --- auth ---------------------------------------------------------------------------------------
@@ -397,7 +393,8 @@ def test_served_over_http_in_a_thread(receiver):
     try:
         created = requests.post(f"{server.url}/api/v2/tickets.json", auth=(f"{EMAIL}/token", TOKEN), timeout=5,
                                 json={"ticket": {"comment": {"body": "over the wire"}}})
-        wait_until(lambda: requests.get(f"{server.url}/_sandbox/idle", timeout=5).json()["idle"])
+        wait_until(lambda: requests.get(f"{server.url}/_sandbox/idle", timeout=5).json()["idle"], 5, "idle",
+                   interval=0.02)
         deliveries = requests.get(f"{server.url}/_sandbox/webhooks", timeout=5).json()["deliveries"]
     finally:
         server.stop()

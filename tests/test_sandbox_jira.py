@@ -13,8 +13,7 @@ from jira import webhook as jira_webhook
 from sandbox import SandboxConfig
 from sandbox.__main__ import config_from_args, parse_args
 from sandbox.jira.site import JiraConfig
-from tests.sandbox_support import (FakeClock, Receiver, client, clock, receiver,  # noqa: F401 (fixtures)
-                                   sandbox_apps, wait_until)
+from tests.sandbox_support import FakeClock, Receiver, sandbox_apps, wait_idle
 
 EMAIL, TOKEN, SECRET = "bot@example.com", "jira-t0ken", "jira-whsec"
 API, AGENT = "5f6e7d8c9b0a1f2e3d4c5b6a", "5b10ac8d82e05b22cc7d4ef5"
@@ -320,7 +319,7 @@ def test_agent_control_edits_name_the_agent_and_no_change_sends_nothing(make_app
     created, changed = payloads(receiver, 2)
     assert (created["user"]["accountId"], issue["fields"]["reporter"]["accountId"]) == (AGENT, CUSTOMER)
     assert changed["user"]["accountId"] == AGENT and changed["changelog"]["items"][0]["toString"] == "Highest"
-    wait_until(lambda: client.get("/_sandbox/idle").get_json()["idle"])
+    wait_idle(client)
     assert len(client.get("/_sandbox/jira/webhooks").get_json()["deliveries"]) == 2
 
 
@@ -330,7 +329,7 @@ def test_deliveries_count_only_200_and_204_retry_5xx_with_the_same_identifier(ma
         client = make_app(webhook_url=receiver.url).test_client()
         key = create(client)["key"]
         edit(client, key, {"fields": {"priority": {"name": "Low"}}})
-        wait_until(lambda: client.get("/_sandbox/idle").get_json()["idle"])
+        wait_idle(client)
     finally:
         receiver.close()
 
