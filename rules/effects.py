@@ -31,5 +31,7 @@ class Effects:
                        self.fired + new_keys, earliest(self.next_at, next_at))
 
     def __add__(self, other: Effects) -> Effects:
+        if not (other.actions or other.timeline or other.reasons or other.fired or other.next_at):
+            return self  # most steps add nothing to most sections
         return self.add(actions=other.actions, timeline=other.timeline, reasons=other.reasons, fired=other.fired,
                         next_at=other.next_at)
