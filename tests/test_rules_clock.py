@@ -4,15 +4,14 @@ Scenarios run in four zones (Europe/Berlin, Australia/Adelaide +09:30, Asia/Kath
 America/Santiago) on an office calendar Mon-Fri 09:00-17:00 in the week of Monday 2026-06-01
 (no DST change that week in any of them); times are local wall time.
 """
-import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from connectors.model import Ticket
-from rules import CaseMemory, decide, parse_rules
+from rules import decide, parse_rules
+from tests.replay import Replay
 
 UTC = timezone.utc
 ZONES = ["Europe/Berlin", "Australia/Adelaide", "Asia/Kathmandu", "America/Santiago"]
@@ -58,31 +57,13 @@ def make_rules(zone, *, version="v1", on_reopen="resume", mode="rederive", norma
     return parse_rules(TEMPLATE.format(zone=zone, version=version, on_reopen=on_reopen, mode=mode, normal=normal))
 
 
-class Case:
-    """A ticket replayed through `decide`, its memory round-tripped through JSON each time."""
+class Case(Replay):
+    """A new Zendesk ticket; the clock tests leave priority and group as the ticket has them."""
+
+    helpdesk_writes = False
 
     def __init__(self, zone, rules, opened, **fields):
-        self.tz, self.rules = ZoneInfo(zone), rules
-        fields.setdefault("status", "new")
-        fields.setdefault("priority", "normal")
-        self.ticket = Ticket(connector="zendesk", ticket_id="7", opened_at=self.at(opened), **fields)
-        self.memory = None
-        self.decision = None
-
-    def at(self, wall):
-        return datetime.fromisoformat(wall).replace(tzinfo=self.tz).astimezone(UTC)
-
-    def local(self, instant):
-        return instant.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
-
-    def step(self, wall, reply=False, rules=None, **changes):
-        now = self.at(wall)
-        self.ticket = replace(self.ticket, updated_at=now, **changes)
-        memory = CaseMemory.from_json(json.loads(json.dumps(self.memory.to_json()))) if self.memory else None
-        self.decision = decide(self.ticket, rules or self.rules, now, memory, agent_reply_at=now if reply else None)
-        assert CaseMemory.from_json(self.decision.memory.to_json()) == self.decision.memory
-        self.memory = self.decision.memory
-        return self.decision
+        super().__init__(zone, rules, opened, ticket_id="7", **fields)
 
     def due(self, metric="resolution"):
         return self.local(self.decision.deadlines[metric].due_at)

@@ -19,7 +19,7 @@ from connectors.model import Ticket
 from rules import CaseMemory, decide, explain_clock, load_rules, parse_rules
 from rules.ladder import LadderSnapshot
 from rules.schema import RulesError
-from tests.fakes import checked, written
+from tests.replay import Replay
 
 UTC = timezone.utc
 ZONES = ["Europe/Berlin", "America/New_York"]
@@ -148,47 +148,8 @@ def make_rules(zone, *, version="v1", specialist="sam", manager="maria"):
     return parse_rules(TEMPLATE.format(zone=zone, version=version, specialist=specialist, manager=manager))
 
 
-class Case:
-    """A ticket replayed through `decide`; memory persisted as JSON between decisions."""
-
-    def __init__(self, zone, rules, opened, **fields):
-        self.tz, self.rules = ZoneInfo(zone), rules
-        fields.setdefault("status", "new")
-        fields.setdefault("priority", "normal")
-        fields.setdefault("subject", "Printer on fire")
-        self.ticket = Ticket(connector="zendesk", ticket_id="42", opened_at=self.at(opened), **fields)
-        self.stored = None  # the memory as the store keeps it: JSON text
-        self.decision = None
-        self.timeline, self.actions = [], []
-
-    def at(self, wall):
-        return datetime.fromisoformat(wall).replace(tzinfo=self.tz).astimezone(UTC)
-
-    def local(self, instant):
-        return instant.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if instant else None
-
-    def step(self, wall, reply=False, rules=None, touch=True, **changes):
-        now = self.at(wall) if isinstance(wall, str) else wall
-        if touch or changes:
-            changes.setdefault("updated_at", now)
-            self.ticket = replace(self.ticket, **changes)
-        memory = CaseMemory.from_json(json.loads(self.stored)) if self.stored else None
-        d = decide(self.ticket, rules or self.rules, now, memory, agent_reply_at=now if reply else None)
-        checked(d, now)
-        self.stored = json.dumps(d.memory.to_json())
-        self.decision = d
-        self.timeline += d.timeline
-        self.actions += d.actions
-        # The helpdesk takes the write (priority, group, assignee, tags) before the next event.
-        self.ticket = written(self.ticket, d)
-        return d
-
-    def sweep(self):
-        """The sweeper: decide again exactly at the decision's next_action_at (no ticket change)."""
-        return self.step(self.decision.next_action_at, touch=False)
-
-    def next_action(self):
-        return self.local(self.decision.next_action_at)
+class Case(Replay):
+    defaults = {**Replay.defaults, "subject": "Printer on fire"}
 
     def events(self, kind=None):
         return [(e.kind, self.local(e.at), e.metric, e.level, e.threshold)

@@ -18,7 +18,7 @@ from connectors.model import Ticket
 from rules import (CaseMemory, CaseSummary, ClusterInfo, VendorUpdate, case_summary, decide, explain_clock, load_rules,
                    parse_rules, recurring_clusters)
 from rules.schema import RulesError
-from tests.fakes import checked, written
+from tests.replay import Replay
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -186,47 +186,11 @@ def local(instant):
     return instant.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M") if instant else None
 
 
-class Case:
-    """A ticket replayed through `decide`; memory persisted as JSON between decisions."""
+class Case(Replay):
+    defaults = {"status": "open", "priority": "normal", "subject": "Dishwasher leaks"}
 
     def __init__(self, opened, rules=RULES, ticket_id="42", **fields):
-        self.rules = rules
-        fields.setdefault("status", "open")
-        fields.setdefault("priority", "normal")
-        fields.setdefault("subject", "Dishwasher leaks")
-        self.ticket = Ticket(connector="zendesk", ticket_id=ticket_id, opened_at=at(opened), **fields)
-        self.stored = None
-        self.decision = None
-        self.timeline, self.actions = [], []
-
-    def step(self, wall, reply=False, touch=True, vendor=None, cluster=None, actor=None, groups=frozenset(),
-             **changes):
-        now = at(wall) if isinstance(wall, str) else wall
-        if touch or changes:
-            changes.setdefault("updated_at", now)
-            self.ticket = replace(self.ticket, **changes)
-        memory = CaseMemory.from_json(json.loads(self.stored)) if self.stored else None
-        kwargs = dict(agent_reply_at=now if reply else None, vendor_update=vendor, cluster=cluster, actor_id=actor,
-                      actor_group_ids=frozenset(groups))
-        d = decide(self.ticket, self.rules, now, memory, **kwargs)
-        checked(d, now)
-        # The same decision again (a duplicate event, a second sweeper pass, a restart): nothing new.
-        again = decide(self.ticket, self.rules, now, CaseMemory.from_json(json.loads(json.dumps(d.memory.to_json()))),
-                       **kwargs)
-        assert again.actions == () and again.timeline == (), (again.actions, again.timeline)
-        self.stored = json.dumps(d.memory.to_json())
-        self.decision = d
-        self.timeline += d.timeline
-        self.actions += d.actions
-        # The helpdesk takes the write before the next event.
-        self.ticket = written(self.ticket, d)
-        return d
-
-    def sweep(self):
-        return self.step(self.decision.next_action_at, touch=False)
-
-    def replies(self, d=None):
-        return [a.text for a in (d.actions if d else self.actions) if a.kind == "public_reply"]
+        super().__init__("Europe/Berlin", rules, opened, ticket_id=ticket_id, **fields)
 
     def events(self, *kinds):
         return [(e.kind, local(e.at), e.threshold) for e in self.timeline if not kinds or e.kind in kinds]
