@@ -65,6 +65,11 @@ def holiday_names(country: str, subdivision: str | None, year: int) -> Mapping[d
     return dict(holidays_lib.country_holidays(country, subdiv=subdivision, years=year))
 
 
+def base_names(name: str) -> list[str]:
+    """The holidays one `holidays` entry names: two on one day are joined by "; ", a moved one ends " (observed)"."""
+    return [part.removesuffix(" (observed)").strip() for part in name.split("; ")]
+
+
 def wall_to_utc(day: date, seconds: int, tz: ZoneInfo) -> datetime:
     """The first instant at which the wall clock in `tz` reads `day` + `seconds`."""
     if seconds >= DAY_SECONDS:  # 24:00 is the next day's midnight
@@ -106,6 +111,7 @@ class WorkCalendar:
         always_open: bool = False,
         holiday_country: str | None = None,
         holiday_subdivision: str | None = None,
+        holidays_observed: frozenset[str] | None = None,
         closures: frozenset[date] = frozenset(),
         extra_working_days: Mapping[date, tuple[WallInterval, ...]] | None = None,
     ):
@@ -116,10 +122,11 @@ class WorkCalendar:
         self.weekly = (((0, DAY_SECONDS),),) * 7 if always_open else tuple(tuple(d) for d in weekly)
         self.holiday_country = holiday_country
         self.holiday_subdivision = holiday_subdivision
+        self.holidays_observed = holidays_observed  # None: every holiday of the country/subdivision
         self.closures = frozenset(closures)
         self.extra_working_days = dict(extra_working_days or {})
-        # 24×7 with nothing closed: plain UTC arithmetic, no day walking needed.
-        self._plain = always_open and not holiday_country and not self.closures
+        # 24×7 with no day of its own (closed or with other hours): plain UTC arithmetic, no day walking needed.
+        self._plain = always_open and not holiday_country and not self.closures and not self.extra_working_days
         self._days: dict[date, tuple[tuple[Period, ...], timedelta]] = {}
         self._weeks: dict[date, timedelta] = {}
         if not any(self.weekly) and not self.extra_working_days:
@@ -134,7 +141,11 @@ class WorkCalendar:
         """The public holiday's name on `day`, if the calendar observes one."""
         if not self.holiday_country:
             return None
-        return holiday_names(self.holiday_country, self.holiday_subdivision, day.year).get(day)
+        name = holiday_names(self.holiday_country, self.holiday_subdivision, day.year).get(day)
+        if name is None or self.holidays_observed is None:
+            return name
+        kept = [part for part in base_names(name) if part in self.holidays_observed]
+        return "; ".join(kept) or None
 
     def wall_hours(self, day: date) -> tuple[WallInterval, ...]:
         """Working intervals of a local date (extra working day > closure > holiday > week)."""
@@ -304,7 +315,8 @@ class WorkCalendar:
         parts = [f"calendar {self.name} ({self.timezone_name}): {hours}"]
         if self.holiday_country:
             region = self.holiday_country + (f"-{self.holiday_subdivision}" if self.holiday_subdivision else "")
-            parts.append(f"public holidays {region}")
+            observed = f" ({', '.join(sorted(self.holidays_observed))})" if self.holidays_observed is not None else ""
+            parts.append(f"public holidays {region}{observed}")
         if self.closures:
             parts.append("closures " + ", ".join(d.isoformat() for d in sorted(self.closures)))
         if self.extra_working_days:

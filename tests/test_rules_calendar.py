@@ -253,3 +253,87 @@ def test_30_day_target_spans_months_quickly():
     # Weekdays: Jan 19 (MLK), Feb 12 and 16 off → 19 + 18 in Jan/Feb, 22 + 22 in Mar/Apr = 81,
     # then May 1, 4-8, 11-13: the 90th day ends May 13 at 17:00 (EDT).
     assert shown("new_york", due) == "2026-05-13 17:00-0400"
+
+
+# --- 24×7 with days of its own, holiday lists, a repeated wall time ------------------------------
+
+def one_calendar(toml: str):
+    """Rules holding the calendars in `toml` (and the one team rules need)."""
+    return parse_rules(toml + "\n[teams.support]\n", "test.toml")
+
+
+def test_24x7_extra_working_day_is_counted_as_it_is_open():
+    rules = one_calendar('''
+[calendars.round_the_clock]
+timezone = "Europe/Berlin"
+always_open = true
+extra_working_days = { 2026-12-27 = ["10:00-14:00"] }
+''')
+    cal = rules.calendar("round_the_clock")
+    day_start, day_end = local("berlin", "2026-12-27 00:00"), local("berlin", "2026-12-28 00:00")
+    assert not cal.is_open(local("berlin", "2026-12-27 09:00")) and cal.is_open(local("berlin", "2026-12-27 10:00"))
+    assert cal.elapsed(day_start, day_end) == 4 * H  # the day's own hours, not 24 h
+    assert shown("berlin", cal.add(local("berlin", "2026-12-27 09:00"), 2 * H)) == "2026-12-27 12:00+0100"
+    assert cal.elapsed(local("berlin", "2026-12-26 00:00"), day_start) == 24 * H  # other days stay 24 h
+
+
+def test_holidays_only_keeps_the_named_ones_observed_days_included():
+    rules = one_calendar('''
+[calendars.desk]
+timezone = "America/New_York"
+holidays = { country = "US", only = ["Independence Day", "Thanksgiving Day"] }
+[calendars.desk.hours]
+mon = ["09:00-17:00"]
+tue = ["09:00-17:00"]
+wed = ["09:00-17:00"]
+thu = ["09:00-17:00"]
+fri = ["09:00-17:00"]
+''')
+    from datetime import date
+    cal = rules.calendar("desk")
+    assert cal.closed_reason(date(2026, 7, 3)) == "holiday: Independence Day"  # observed Friday
+    assert cal.closed_reason(date(2026, 11, 26)) == "holiday: Thanksgiving Day"
+    assert cal.closed_reason(date(2026, 10, 12)) is None  # Columbus Day: a working day here
+    assert cal.closed_reason(date(2026, 11, 11)) is None  # Veterans Day
+    assert "public holidays US (Independence Day, Thanksgiving Day)" in cal.describe()
+
+
+def test_holidays_only_names_a_misspelt_holiday_and_lists_the_known_ones():
+    from rules.schema import RulesError
+    with pytest.raises(RulesError) as caught:
+        one_calendar('''
+[calendars.desk]
+timezone = "America/New_York"
+always_open = true
+holidays = { country = "US", only = ["Thanksgiving"] }
+''')
+    message = str(caught.value)
+    assert 'calendars.desk.holidays: only: got "Thanksgiving"; expected holiday names of US' in message
+    assert "Thanksgiving Day" in message and "Labor Day" in message
+
+
+def test_example_business_calendar_works_the_state_and_minor_federal_holidays():
+    from datetime import date
+
+    from rules import EXAMPLE_RULES, load_rules
+    cal = load_rules(EXAMPLE_RULES).calendar("business")
+    worked = [date(2026, 2, 12), date(2026, 10, 12), date(2026, 11, 3), date(2026, 11, 11)]  # Lincoln, Columbus, …
+    assert [cal.closed_reason(d) for d in worked] == [None] * 4
+    closed = [date(2026, 1, 1), date(2026, 5, 25), date(2026, 7, 3), date(2026, 9, 7), date(2026, 11, 26),
+              date(2026, 12, 25)]
+    assert all(cal.closed_reason(d).startswith("holiday: ") for d in closed)
+
+
+def test_a_shift_ending_in_the_repeated_hour_ends_at_its_first_occurrence():
+    # New York, 2026-11-01: 01:00-02:00 EDT, then 01:00-02:00 EST again. A shift 00:00-01:30 ends at the
+    # first 01:30 (EDT, 05:30 UTC): 1.5 h of work, not 2.5 h. The README states this choice.
+    rules = one_calendar('''
+[calendars.night]
+timezone = "America/New_York"
+[calendars.night.hours]
+sun = ["00:00-01:30"]
+''')
+    cal = rules.calendar("night")
+    start = local("new_york", "2026-11-01 00:00")
+    assert cal.elapsed(start, start + 5 * H) == timedelta(hours=1, minutes=30)
+    assert cal.add(start, timedelta(hours=1, minutes=30)).strftime("%H:%M %Z") == "05:30 UTC"

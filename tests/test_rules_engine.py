@@ -124,7 +124,7 @@ def test_explain_clock_lines():
     lines = explain_clock(t, RULES, now, d.memory)
     text = "\n".join(lines)
     assert "calendar business chosen by sla.default_calendar" in text
-    assert "America/New_York" in text and "public holidays US-NY" in text
+    assert "America/New_York" in text and "public holidays US (Christmas Day, Independence Day" in text
     assert "resolution, cycle 1: target 72 h (sla.targets.normal.resolution)" in text
     assert "counted Mon 2026-03-02: 09:00-11:00 (2 h)" in text
     assert "paused 2026-03-02 11:00 America/New_York" in text and "(ongoing)" in text

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Annotated, Generic, Literal, TypeVar
 
 import holidays as holidays_lib
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rules.calendar import WEEKDAYS, WorkCalendar
+from rules.calendar import WEEKDAYS, WorkCalendar, base_names
 from rules.schema.values import (BUILTIN_CALENDAR, DURATION_HELP, INTERVAL_HELP, METRICS, PRIORITIES, STATUSES,
                                  Duration, Interval, Mode, Priority, Status, Strict, TimeZoneName, check_disjoint,
                                  id_text, show)
@@ -115,9 +116,18 @@ class Sla(Strict):
         return TargetsByPriority(**{p: MetricTargets(resolution=getattr(hours, p)) for p in PRIORITIES})
 
 
+@lru_cache(maxsize=64)
+def region_holiday_names(country: str, subdivision: str | None) -> frozenset[str]:
+    """Every holiday name the `holidays` package knows for a region, over a span of years (some are not yearly)."""
+    found = holidays_lib.country_holidays(country, subdiv=subdivision, years=range(2000, 2051)).values()
+    return frozenset(part for name in found for part in base_names(name))
+
+
 class HolidaySource(Strict):
     country: str = Field(description="an ISO 3166 country code supported by the holidays package, e.g. DE, US, AU")
     subdivision: str | None = Field(None, description="a subdivision code of the country, e.g. BE, NY, SA")
+    only: list[str] | None = Field(None, description="a list of holiday names to observe (the others are working "
+                                                     "days), as the holidays package names them, e.g. \"Labor Day\"")
 
     @field_validator("country")
     @classmethod
@@ -136,6 +146,19 @@ class HolidaySource(Strict):
             shown = ", ".join(allowed) if allowed else f"none ({country} has no subdivisions)"
             raise ValueError(f"got {show(subdivision)}; expected one of {shown}")
         return subdivision
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "HolidaySource":
+        if self.only is not None:
+            known = region_holiday_names(self.country, self.subdivision)
+            unknown = [name for name in self.only if name not in known]
+            if unknown:
+                raise ValueError(f"only: got {', '.join(map(show, unknown))}; expected holiday names of "
+                                 f"{self.region()}: {', '.join(sorted(known))}")
+        return self
+
+    def region(self) -> str:
+        return self.country + (f"-{self.subdivision}" if self.subdivision else "")
 
 
 _DAY_HELP = f"a list of working intervals {INTERVAL_HELP}, e.g. [\"08:00-12:00\", \"13:00-17:00\"]"
@@ -196,6 +219,7 @@ class CalendarSpec(Strict):
             always_open=self.always_open,
             holiday_country=self.holidays.country if self.holidays else None,
             holiday_subdivision=self.holidays.subdivision if self.holidays else None,
+            holidays_observed=frozenset(self.holidays.only) if self.holidays and self.holidays.only is not None else None,
             closures=frozenset(self.closures),
             extra_working_days={d: tuple(iv) for d, iv in self.extra_working_days.items()},
         )
