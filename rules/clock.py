@@ -86,9 +86,17 @@ def _bases(rules: Rules, memory: CaseMemory, basis: BasisChange, at: datetime, n
                                 BasisMode.CARRY if carry else BasisMode.REDERIVE))
 
 
+def _awaiting(since: datetime | None, message_at: datetime | None, last_reply: datetime | None) -> datetime | None:
+    """The oldest customer message not answered yet; before the first reply, first_response covers it."""
+    message = utc_instant(message_at) if message_at is not None else None
+    if message is not None and last_reply is not None and message > last_reply:
+        since = min(since, message) if since else message
+    return since if since is not None and last_reply is not None and since > last_reply else None
+
+
 def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
             team: str | None, agent_reply_at: datetime | None = None,
-            basis_at: datetime | None = None) -> ClockView:
+            basis_at: datetime | None = None, customer_message_at: datetime | None = None) -> ClockView:
     """Fold what is seen now into the memory (status, reply, basis) and run the clock.
 
     `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
@@ -101,12 +109,13 @@ def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory
     if reply is not None:
         first_reply = min(first_reply, reply) if first_reply else reply
         last_reply = max(last_reply, reply) if last_reply else reply
+    awaiting = _awaiting(memory.awaiting_reply_since, customer_message_at, last_reply)
 
     tier, tier_rule, tier_why = resolve_tier(ticket, rules)
     calendar, calendar_rule = select_calendar(rules, priority, tier, team)
     bases = _bases(rules, memory, BasisChange(opened_at, priority, tier, team, calendar), at, now, basis_at)
     memory = memory.evolve(statuses=_statuses(ticket, memory, at), bases=bases, first_reply_at=first_reply,
-                           last_reply_at=last_reply, seen_at=max(memory.seen_at, now) if memory.seen_at else now)
+                           last_reply_at=last_reply, awaiting_reply_since=awaiting, seen_at=max(memory.seen_at, now) if memory.seen_at else now)
     runs = run_clock(rules, memory, opened_at, now)
     memory = memory.evolve(results=freeze(memory, runs))
     return ClockView(priority, tier, tier_rule, tier_why, team, calendar, calendar_rule, memory, runs)

@@ -24,6 +24,8 @@ class Wire:
     tables: tuple[str, ...] = ()  # fields of (key, value) pairs, stored as a table
     blank: Mapping[str, object] = field(default_factory=dict)  # field → its value when stored empty or absent
     same_as: Mapping[str, str] = field(default_factory=dict)  # field → the field it copies when stored empty
+    # Fields added after forms were stored: left out while None, so older forms write back unchanged.
+    optional: frozenset[str] = frozenset()
 
 
 @cache
@@ -61,7 +63,7 @@ class JsonForm:
         wire = self.wire
         return {wire.keys.get(name, name): _plain(dict(value) if name in wire.tables else value)
                 for name in self.__dataclass_fields__  # type: ignore[attr-defined]
-                for value in (getattr(self, name),)}
+                for value in (getattr(self, name),) if value is not None or name not in wire.optional}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object] | None) -> Self:

@@ -71,7 +71,7 @@ class Deadline(JsonForm):
 
     wire = Wire(keys={"target": "target_seconds", "used": "used_seconds", "paused": "paused_seconds"})
 
-    metric: str  # first_response | next_update | resolution
+    metric: str  # first_response | next_update | next_reply | resolution
     cycle: int  # 1 for the first; a reopening with on_reopen = "new_cycle" starts the next
     state: DeadlineState
     due_at: datetime
@@ -316,6 +316,8 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
+    wire = Wire(optional=frozenset({"awaiting_reply_since"}))
+
     routed_reason_code: str | None = None
     routed: bool = False
     team: str | None = None  # the team slaclock last routed to
@@ -323,6 +325,7 @@ class CaseMemory(JsonForm):
     bases: tuple[BasisChange, ...] = ()
     first_reply_at: datetime | None = None  # first public agent reply
     last_reply_at: datetime | None = None  # latest public agent reply
+    awaiting_reply_since: datetime | None = None  # the oldest customer message after a reply, not yet answered
     results: tuple[Deadline, ...] = ()  # stopped clocks, one per (metric, cycle), frozen
     seen_at: datetime | None = None  # `now` of the last decision
     # Keys of what has fired once and must not fire again: thresholds

@@ -47,6 +47,7 @@ class Context:
     cluster: ClusterInfo | None = None
     actor_id: str | None = None
     actor_group_ids: frozenset[str] = frozenset()
+    customer_message_at: datetime | None = None
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -236,7 +237,7 @@ def route(ctx: Context, d: Draft) -> Draft:
 def clock(ctx: Context, d: Draft) -> Draft:
     """The SLA clock at the asked priority and the current team."""
     return d.but(view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
-                              ctx.agent_reply_at))
+                              ctx.agent_reply_at, customer_message_at=ctx.customer_message_at))
 
 
 def vendor(ctx: Context, d: Draft) -> Draft:
@@ -272,7 +273,7 @@ def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
         if (want_priority, want_team) == (view.priority, view.team):
             break
         view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, want_priority, want_team, ctx.agent_reply_at,
-                       basis_at=escalator.changed_at)
+                       basis_at=escalator.changed_at, customer_message_at=ctx.customer_message_at)
         escalator.run(view, d.escalated)
     return view
 
@@ -421,11 +422,12 @@ def _decision(ctx: Context, d: Draft) -> Decision:
 def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
                agent_reply_at: datetime | None = None, *, vendor_update: VendorUpdate | None = None,
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
-               actor_group_ids: frozenset[str] = frozenset()) -> tuple[ClockView, Decision]:
+               actor_group_ids: frozenset[str] = frozenset(),
+               customer_message_at: datetime | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids)
+                  actor_group_ids, customer_message_at)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -436,7 +438,7 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
 def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
            *, agent_reply_at: datetime | None = None, vendor_update: VendorUpdate | None = None,
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
-           actor_group_ids: frozenset[str] = frozenset()) -> Decision:
+           actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -444,6 +446,8 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
 
     `agent_reply_at`: the instant of a public agent reply this event reports (it stops
     first_response and re-arms next_update); the processor passes it when it knows one.
+    `customer_message_at`: the instant of a public customer message this event reports (it
+    starts next_reply when the case was already answered).
     `vendor_update`: what a vendor said (POST /vendor/eta); the ETA / capacity custom fields
     are read from the ticket as well. `cluster`: the recurring-issue cluster the case belongs
     to (`recurring_clusters`); remembered, so sweeps may pass None. `actor_id` /
@@ -451,4 +455,4 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     ticket's helpdesk), checked against the roles map (a manual escalation needs `escalate`).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
-                      actor_id=actor_id, actor_group_ids=actor_group_ids)[1]
+                      actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at)[1]

@@ -40,9 +40,11 @@ from rules.facts import TicketFacts
 from rules.ladder import LadderSnapshot, PersonRef
 from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
-from rules.schema import PRIORITIES, Rules, Threshold
+from rules.schema import METRICS, PRIORITIES, Rules, Threshold
 
 BREACH_POINT = Threshold(percent=100)
+# Metrics that start again within a cycle (at each agent reply / customer message): keyed by their start too.
+RESTARTING = ("next_update", "next_reply")
 
 
 def higher(a: str, b: str | None) -> str:
@@ -65,7 +67,7 @@ def budget_of(threshold: Threshold, target: timedelta) -> timedelta:
 
 def cycle_label(run: MetricRun) -> str:
     d = run.deadline
-    return f"{d.cycle}@{int(d.started_at.timestamp())}" if d.metric == "next_update" else str(d.cycle)
+    return f"{d.cycle}@{int(d.started_at.timestamp())}" if d.metric in RESTARTING else str(d.cycle)
 
 
 def thresholds_of(rules: Rules, metric: str) -> list[tuple[int | None, Threshold]]:
@@ -77,10 +79,12 @@ def thresholds_of(rules: Rules, metric: str) -> list[tuple[int | None, Threshold
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
-    """`keys` without next_update keys of starts that are over (each reply restarts it)."""
-    run = view.runs.get("next_update")
-    keep = f"threshold:next_update:{cycle_label(run)}:" if run is not None else None
-    return tuple(k for k in keys if not k.startswith("threshold:next_update:") or (keep and k.startswith(keep)))
+    """`keys` without the next_update / next_reply keys of starts that are over (replies restart them)."""
+    for metric in RESTARTING:
+        run = view.runs.get(metric)
+        keep = f"threshold:{metric}:{cycle_label(run)}:" if run is not None else None
+        keys = tuple(k for k in keys if not k.startswith(f"threshold:{metric}:") or (keep and k.startswith(keep)))
+    return keys
 
 
 def _measured(run: MetricRun) -> bool:
@@ -393,7 +397,7 @@ class Escalator:
 
     def _threshold_notes(self, cal: WorkCalendar, view: ClockView) -> list[Action]:
         notes = []
-        for metric in ("first_response", "next_update", "resolution"):
+        for metric in METRICS:
             mine = [c for c in self.crossings if c.metric == metric]
             shown = [c for c in mine if c.threshold.note and c.threshold is not BREACH_POINT]
             if not shown:

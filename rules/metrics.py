@@ -7,6 +7,8 @@ history in `CaseMemory`. A stopped clock is frozen in `CaseMemory.results` and n
 Metrics:
   first_response  cycle 1 only; from opening to the first public agent reply.
   next_update     from the latest public agent reply (or a new cycle's start) to the next one.
+  next_reply      from the oldest customer message after an agent reply to the next public agent reply
+                  (Zendesk's "next reply time"; next_update is RT's keep-in-loop, from our side).
   resolution      from the cycle start to a stop status (solved/closed).
 """
 from __future__ import annotations
@@ -231,6 +233,11 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
             else:
                 continue  # the first reply is first_response's business
             stopped = current.stopped_at
+        elif metric == "next_reply":
+            cycle, start = current, memory.awaiting_reply_since
+            if start is None or start < current.started_at or current.stopped_at is not None:
+                continue  # nothing unanswered; a reply (or stop) ends it, a new message starts it again
+            stopped = None
         else:
             cycle, start, stopped = current, current.started_at, current.stopped_at
         frozen = memory.result(metric, cycle.number)

@@ -12,7 +12,8 @@ from rules.decision import Deadline, EscalationState, VendorUpdate
 from rules.ladder import LevelSnapshot, PersonRef
 from rules.schema import Threshold
 
-METRIC_NAMES = {"first_response": "first response", "next_update": "next update", "resolution": "resolution"}
+METRIC_NAMES = {"first_response": "first response", "next_update": "next update", "next_reply": "next reply",
+                "resolution": "resolution"}
 DEFAULT_MEMBER_NOTE = ("Linked to problem {problem} (recurring issue {key}): it is escalated once there, not case by "
                        "case.")
 

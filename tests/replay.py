@@ -41,14 +41,16 @@ class Replay:
         return instant.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if instant else None
 
     def step(self, wall, reply=False, rules=None, touch=True, vendor=None, cluster=None, actor=None,
-             groups=frozenset(), **changes):
-        """Decide at `wall` (a wall time or an instant); `touch=False` is a sweep with no ticket change."""
+             groups=frozenset(), customer=False, **changes):
+        """Decide at `wall` (a wall time or an instant); `touch=False` is a sweep with no ticket change;
+        `reply` / `customer`: the event is a public agent reply / a customer message made at `wall`."""
         now = self.at(wall) if isinstance(wall, str) else wall
         if touch or changes:
             changes.setdefault("updated_at", now)
             self.ticket = replace(self.ticket, **changes)
         inputs = dict(agent_reply_at=now if reply else None, vendor_update=vendor, cluster=cluster,
-                      actor_id=actor, actor_group_ids=frozenset(groups))
+                      actor_id=actor, actor_group_ids=frozenset(groups),
+                      customer_message_at=now if customer else None)
         rules = rules or self.rules
         d = checked(decide(self.ticket, rules, now, self._remembered(), **inputs), now)
         again = decide(self.ticket, rules, now, CaseMemory.from_json(d.memory.to_json()), **inputs)

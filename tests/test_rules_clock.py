@@ -239,6 +239,26 @@ def test_first_reply_stops_first_response_and_arms_next_update(zone):
     assert d.deadlines["next_update"].state == "stopped"
 
 
+def test_next_reply_runs_from_the_oldest_unanswered_customer_message(zone):
+    rules = parse_rules(TEMPLATE.format(zone=zone, version="v1", on_reopen="resume", mode="rederive", normal="16h")
+                        .replace('next_update = "8h"', 'next_update = "8h", next_reply = "3h"'))
+    case = Case(zone, rules, "2026-06-01 10:00")
+    d = case.step("2026-06-01 10:00", customer=True)  # the opening message is first_response's business
+    assert "next_reply" not in d.deadlines
+    case.step("2026-06-01 11:00", reply=True)
+    d = case.step("2026-06-01 15:00", customer=True)
+    assert case.due("next_reply") == "2026-06-02 10:00"  # 2 h Mon + 1 h Tue, office hours
+    assert d.deadlines["next_reply"].state == "active"
+    d = case.step("2026-06-01 16:00", customer=True)  # a second message: the oldest one still counts
+    assert case.due("next_reply") == "2026-06-02 10:00"
+    d = case.step("2026-06-02 09:30", reply=True)  # answered: nothing owed until the customer writes again
+    assert "next_reply" not in d.deadlines and case.due("next_update") == "2026-06-03 09:30"
+    d = case.step("2026-06-02 10:00", customer=True)
+    assert case.due("next_reply") == "2026-06-02 13:00"
+    d = case.step("2026-06-02 13:30")
+    assert d.deadlines["next_reply"].state == "breached"
+
+
 def test_first_response_breach_is_reported(zone):
     case = Case(zone, make_rules(zone), "2026-06-01 10:00")
     case.step("2026-06-01 10:00")

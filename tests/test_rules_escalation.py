@@ -706,3 +706,27 @@ def test_owner_without_an_id_in_this_helpdesk_is_still_named(zone):
     assert (d.escalation_level, d.escalation_owner) == ("specialist", "Sam Ortiz")
     assert (d.group_id, d.assignee_id) == (None, None)  # no Jira ids in these rules: nothing to reassign
     assert "Escalation owner: Sam Ortiz" in d.actions[-1].text
+
+
+# --- next_reply thresholds: each unanswered customer message gets its own warnings ------------
+
+def test_next_reply_threshold_fires_once_per_unanswered_message():
+    text = TEMPLATE.format(zone="Europe/Berlin", version="v1", specialist="sam", manager="maria")
+    text = text.replace('normal = { first_response = "2h", resolution = "16h" }',
+                        'normal = { first_response = "2h", next_reply = "2h", resolution = "16h" }')
+    text = text.replace("[escalation.thresholds]\n",
+                        '[escalation.thresholds]\nnext_reply = [{ percent = 50, tags = ["reply_due"] }]\n')
+    case = Case("Europe/Berlin", parse_rules(text), "2026-06-01 09:00")
+    case.step("2026-06-01 09:00")
+    case.step("2026-06-01 09:30", reply=True)
+    d = case.step("2026-06-01 10:00", customer=True)
+    assert case.next_action() == "2026-06-01 11:00"  # 50 % of 2 h
+    d = case.sweep()
+    assert [(e.kind, e.metric, e.threshold) for e in d.timeline] == [("warning", "next_reply", "50")]
+    (note,) = d.actions
+    assert "SLA warning: next reply reached 50 % of its 2 h target" in note.text
+    d = case.step("2026-06-01 11:30", reply=True)
+    assert d.timeline == () and "next_reply" not in d.deadlines
+    case.step("2026-06-01 14:00", customer=True)  # a new message: its own 50 % point
+    d = case.sweep()
+    assert case.local(d.timeline[0].at) == "2026-06-01 15:00" and d.timeline[0].metric == "next_reply"

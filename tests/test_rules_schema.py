@@ -58,7 +58,7 @@ def test_unknown_priority_names_file_path_and_allowed():
 
 @pytest.mark.parametrize("snippet,expected", [
     ('[sla]\nfoo = 1\n', "rules.toml: sla.foo: unknown key; expected one of default_calendar, "),
-    ('[sla.targets.normal]\nresolutoin = 4\n', "rules.toml: sla.targets.normal.resolutoin: unknown metric; expected one of first_response, next_update, resolution"),
+    ('[sla.targets.normal]\nresolutoin = 4\n', "rules.toml: sla.targets.normal.resolutoin: unknown metric; expected one of first_response, next_update, next_reply, resolution"),
     ('[sla.targets.normal]\nresolution = "4 hours"\n', 'rules.toml: sla.targets.normal.resolution: got "4 hours"; expected a positive number of hours or a duration like "30m"'),
     ('[sla.targets.normal]\nresolution = -1\n', "rules.toml: sla.targets.normal.resolution: got -1; expected a positive number"),
     ('[sla]\non_reopen = "restart"\n', 'rules.toml: sla.on_reopen: got "restart"; input should be \'resume\' or \'new_cycle\'; expected "resume"'),

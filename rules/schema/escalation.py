@@ -88,6 +88,7 @@ class Thresholds(Strict):
     key_kind = "metric"
     first_response: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
     next_update: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
+    next_reply: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
     resolution: list[Threshold] = Field([], description=_THRESHOLDS_HELP)
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ class MetricTargets(Strict):
     key_kind = "metric"
     first_response: Duration | None = Field(None, description=DURATION_HELP)
     next_update: Duration | None = Field(None, description=DURATION_HELP)
+    next_reply: Duration | None = Field(None, description=DURATION_HELP)
     resolution: Duration | None = Field(None, description=DURATION_HELP)
 
 
@@ -67,6 +68,7 @@ class MetricsOptions(Strict):
     key_kind = "metric"
     first_response: MetricOptions = MetricOptions()
     next_update: MetricOptions = MetricOptions()
+    next_reply: MetricOptions = MetricOptions()
     resolution: MetricOptions = MetricOptions()
 
 

@@ -17,7 +17,7 @@ from rules.calendar import ALWAYS_OPEN, DAY_SECONDS, format_interval
 
 Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
-METRICS: tuple[str, ...] = ("first_response", "next_update", "resolution")
+METRICS: tuple[str, ...] = ("first_response", "next_update", "next_reply", "resolution")
 # The normalised ticket statuses (connectors.model.STATUSES; rules/ must not import connectors).
 STATUSES: tuple[str, ...] = ("new", "open", "pending", "hold", "solved", "closed")
 Status = Literal["new", "open", "pending", "hold", "solved", "closed"]
