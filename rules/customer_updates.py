@@ -20,8 +20,12 @@ from rules.decision import (Action, ActionKind, CaseMemory, ClusterInfo, Custome
                             Reason, TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
-from rules.schema import CUSTOMER_FIELDS, Rules, field_value
+from rules.schema import CUSTOMER_FIELDS, CustomerUpdates, Rules, field_value
 from rules.vendor import CustomerMessage
+
+
+# A message that also says what another one would: sent together, the other is left out.
+SAYS_ALSO = {"updated_plan": ("escalated",)}
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class CustomerDesk:
         """When a message due at `instant` may go out: at once, or at the end of quiet hours."""
         if self.window is None or self.priority not in self.cfg.hold_priorities or self.window.is_open(instant):
             return instant
+        if self.sla_calendar.always_open and not self.cfg.hold_24x7:
+            return instant  # a case worked around the clock is answered around the clock
         return self.window.next_open(instant)
 
     def cadence(self) -> timedelta | None:
@@ -166,10 +172,14 @@ class CustomerDesk:
         return Effects(reasons=tuple(reasons)), held
 
     def _reply(self, due: list[HeldMessage], next_update: datetime | None) -> Effects:
-        # One reply: each message once (two held acknowledgements read the same now).
+        # One reply: each message once (two held acknowledgements read the same now), and none that another
+        # due with it already says (the updated plan tells of the escalation).
         shown = list({h.message: h for h in due}.values())
+        said = {m for h in shown for m in SAYS_ALSO.get(h.message, ())}
+        shown = [h for h in shown if h.message not in said]
         templates = self.cfg.templates
-        text = "\n\n".join(getattr(templates, h.message).format_map(self._values(next_update)) for h in shown)
+        values = self._values(next_update)
+        text = "\n\n".join(wording.fill_message(getattr(templates, h.message), values) for h in shown)
         key = "+".join(h.key for h in due)
         names = "+".join(h.message for h in shown)
         told = wording.customer_told(names, wording.zone_text(next_update, self.zone) if next_update else None)
@@ -210,28 +220,58 @@ class CustomerDesk:
                 return after.at
         return None
 
-    def _values(self, next_update: datetime | None) -> dict[str, str]:
-        cfg, t = self.cfg, self.ticket
+    def _values(self, next_update: datetime | None) -> dict[str, str | None]:
         owner = None
         if self.escalation is not None and self.escalation.owner is not None:
             owner = self.escalation.owner.name
         elif self.cluster is not None and self.cluster.owner:
             owner = self.cluster.owner
         vendor = self.memory.vendor
-        zone_text = wording.zone_text
-        values = {
-            "ticket": t.key, "ticket_id": str(t.ticket_id),
-            "subject": t.subject or "", "priority": self.priority,
-            "due_at": zone_text(self.due_at, self.zone) if self.due_at else "-",
-            "owner": owner or cfg.no_owner_text,
-            "next_update_at": zone_text(next_update, self.zone) if next_update else cfg.no_next_update_text,
-            "eta": zone_text(vendor.eta, self.zone) if vendor is not None and vendor.eta else "to be confirmed",
-            "vendor": vendor.vendor if vendor is not None else "our partner",
-            "level": self.escalation.current.title if self.escalation is not None else "",
-            "problem": (self.cluster.problem_id or self.cluster.subject or self.cluster.key) if self.cluster else "",
-        }
-        assert set(values) == set(CUSTOMER_FIELDS)
-        return values
+        return message_values(self.ticket, self.cfg, MessageFacts(
+            self.zone, self.now, self.priority, self.due_at, owner, next_update,
+            vendor.eta if vendor is not None else None, vendor.vendor if vendor is not None else None,
+            self.escalation.current.title if self.escalation is not None else None,
+            (self.cluster.problem_id or self.cluster.subject or self.cluster.key) if self.cluster else None))
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What a customer message may say; None where the case has no such value."""
+
+    zone: ZoneInfo
+    now: datetime
+    priority: str
+    due_at: datetime | None
+    owner: str | None
+    next_update: datetime | None
+    eta: datetime | None
+    vendor: str | None
+    level: str | None
+    problem: str | None
+
+
+def message_values(ticket: TicketFacts, cfg: CustomerUpdates, facts: MessageFacts) -> dict[str, str | None]:
+    """The placeholders of the customer templates; a sentence naming a None value is left out."""
+    def when(instant: datetime) -> str:
+        return wording.customer_time(instant, facts.zone, facts.now)
+
+    f = facts
+    values: dict[str, str | None] = {
+        "reference": f"#{ticket.ticket_id}" if ticket.connector == "zendesk" else str(ticket.ticket_id),
+        "next_update": f"by {when(f.next_update)}" if f.next_update else cfg.no_next_update_text,
+        "planned_for": f"planned for {when(f.eta)}" if f.eta else None,
+        "ticket": ticket.key, "ticket_id": str(ticket.ticket_id),
+        "subject": ticket.subject or "", "priority": f.priority,
+        "due_at": when(f.due_at) if f.due_at else "-",
+        "owner": f.owner or cfg.no_owner_text,
+        "next_update_at": when(f.next_update) if f.next_update else cfg.no_next_update_text,
+        "eta": when(f.eta) if f.eta else "to be confirmed",
+        "vendor": f.vendor if f.vendor and cfg.name_vendor else "our partner",
+        "level": f.level or "",
+        "problem": f.problem or "",
+    }
+    assert set(values) == set(CUSTOMER_FIELDS)
+    return values
 
 
 def cluster_note(rules: Rules, cluster: ClusterInfo, at: datetime) -> tuple[Action, TimelineEvent, Reason]:

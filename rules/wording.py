@@ -4,6 +4,9 @@ The steps decide; this module words. Texts are kept as they were when they lived
 """
 from __future__ import annotations
 
+import re
+import string
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,6 +39,41 @@ def local_text(instant: datetime, cal: WorkCalendar) -> str:
 def zone_text(instant: datetime, zone: ZoneInfo) -> str:
     """`Mon 01 Jun 2026 14:00 Europe/Berlin`: an instant as the customer reads it."""
     return f"{instant.astimezone(zone):%a %d %b %Y %H:%M} {zone.key}"
+
+
+def customer_time(instant: datetime, zone: ZoneInfo, now: datetime) -> str:
+    """`Thu 4 Jun at 15:00 CEST`: an instant as a customer reads it (the year only when it is not this one)."""
+    local = instant.astimezone(zone)
+    year = f" {local.year}" if local.year != now.astimezone(zone).year else ""
+    return f"{local:%a} {local.day} {local:%b}{year} at {local:%H:%M} {customer_zone(local)}"
+
+
+def customer_zone(local: datetime) -> str:
+    # Zones without a letter abbreviation (Asia/Kathmandu: "+0545") read better as their UTC offset.
+    name = local.tzname() or ""
+    if name[:1] in "+-":
+        offset = local.utcoffset()
+        minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+        sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+        return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+    return name
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def fill_message(template: str, values: Mapping[str, str | None]) -> str:
+    """A customer template filled in: a sentence naming an absent (None) value is left out, and every
+    sentence starts with a capital letter (a value like "our support team" may open one)."""
+    sentences = []
+    for sentence in SENTENCE_END.split(template.strip()):
+        names = {name for _, name, _, _ in string.Formatter().parse(sentence) if name}
+        if any(values.get(name) is None for name in names):
+            continue
+        text = sentence.format_map(values).strip()
+        if text:
+            sentences.append(text[:1].upper() + text[1:])
+    return " ".join(sentences)
 
 
 def at_text(text: str, at: datetime) -> str:

@@ -184,7 +184,7 @@ def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk, capsys):
     confirmed = stack.summary(in_time, helpdesk.name)
     assert any("confirmed" in text for text in confirmed["public"])
     risk = stack.summary(no_capacity, helpdesk.name)
-    assert risk["priority"] == "high" and any("priority override" in text for text in risk["public"])
+    assert risk["priority"] == "high" and any("could not be scheduled in time" in text for text in risk["public"])
     kinds = [e.kind for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
     assert "vendor_risk" in kinds and "level_change" in kinds
 

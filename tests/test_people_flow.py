@@ -74,7 +74,7 @@ def test_no_capacity_is_an_sla_risk_that_escalates_and_sends_an_updated_plan(flo
     drain()
     assert "vendor_risk" in kinds(store, "1") and "level_change" in kinds(store, "1")
     assert fake.tickets["1"].priority == "high"
-    assert len(fake.public_replies) == 1 and "priority override" in fake.public_replies[0][1]
+    assert len(fake.public_replies) == 1 and "could not be scheduled in time" in fake.public_replies[0][1]
     # The same word again changes nothing and sends nothing.
     vendor_says(store, clock, "1", capacity_available=False, note="backlog until April")
     drain()

@@ -6,12 +6,12 @@
 from rules.schema.escalation import TEMPLATE_FIELDS, Person, Threshold
 from rules.schema.loader import EXAMPLE_RULES, RulesError, load_rules, parse_rules
 from rules.schema.model import Rules
-from rules.schema.people import (CLUSTER_FIELDS, CUSTOMER_FIELDS, RIGHTS, SEED_ROLE_RIGHTS, VENDOR_FIELDS, Right,
-                                 TriggerField)
+from rules.schema.people import (CLUSTER_FIELDS, CUSTOMER_FIELDS, RIGHTS, SEED_ROLE_RIGHTS, VENDOR_FIELDS,
+                                 CustomerTemplates, CustomerUpdates, Right, TriggerField)
 from rules.schema.values import (BUILTIN_CALENDAR, CONNECTORS, DURATION_HELP, METRICS, PRIORITIES, STATUSES,
                                  compact_duration, field_id, field_value)
 
-__all__ = ["BUILTIN_CALENDAR", "CLUSTER_FIELDS", "CONNECTORS", "CUSTOMER_FIELDS", "DURATION_HELP", "EXAMPLE_RULES",
+__all__ = ["BUILTIN_CALENDAR", "CLUSTER_FIELDS", "CONNECTORS", "CUSTOMER_FIELDS", "CustomerTemplates", "CustomerUpdates", "DURATION_HELP", "EXAMPLE_RULES",
            "METRICS", "PRIORITIES", "Person", "RIGHTS", "Right", "Rules", "RulesError", "SEED_ROLE_RIGHTS", "STATUSES",
            "TEMPLATE_FIELDS", "Threshold", "TriggerField", "VENDOR_FIELDS", "compact_duration", "field_id", "field_value",
            "load_rules", "parse_rules"]

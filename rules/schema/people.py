@@ -41,9 +41,12 @@ class VendorLoop(Strict):
     notify: list[str] = Field([], description="a list of person names from [people] told of an SLA risk")
 
 
-# Placeholders of the customer messages.
-CUSTOMER_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority", "due_at", "owner",
-                                    "next_update_at", "eta", "vendor", "level", "problem")
+# Placeholders of the customer messages. {reference}: the ticket as the customer knows it (#42, SD-12);
+# {next_update}: "by <time>" or no_next_update_text; {planned_for}: "planned for <the vendor's ETA>", and a
+# sentence using it is left out while there is no ETA.
+CUSTOMER_FIELDS: tuple[str, ...] = ("reference", "next_update", "planned_for", "ticket", "ticket_id", "subject",
+                                    "priority", "due_at", "owner", "next_update_at", "eta", "vendor", "level",
+                                    "problem")
 CustomerTemplate = Annotated[str, BeforeValidator(Placeholders(CUSTOMER_FIELDS))]
 
 
@@ -52,21 +55,21 @@ class CustomerTemplates(Strict):
 
     key_kind = "message"
     escalated: CustomerTemplate = Field(
-        "Your request {ticket_id} has been escalated ({level}). {owner} now owns it and coordinates the next "
-        "steps. We will update you by {next_update_at}.", description="a text template")
+        "We have escalated your request {reference} so that it gets more attention. {owner} is now looking after "
+        "it and will update you {next_update}.", description="a text template")
     update: CustomerTemplate = Field(
-        "Update on {ticket_id}: {owner} is still working on your request. Next update by {next_update_at}.",
-        description="a text template")
+        "An update on your request {reference}: {owner} is still working on it and will update you again "
+        "{next_update}.", description="a text template")
     schedule_confirmed: CustomerTemplate = Field(
-        "Good news on {ticket_id}: {vendor} confirmed the repair for {eta}. {owner} keeps you posted; next update "
-        "by {next_update_at}.", description="a text template")
+        "Good news on your request {reference}: the repair has been confirmed. It is {planned_for}. {owner} will "
+        "update you again {next_update}.", description="a text template")
     updated_plan: CustomerTemplate = Field(
-        "Update on {ticket_id}: the vendor could not confirm a schedule in time, so we have escalated with a "
-        "priority override. {owner} owns your request; next update by {next_update_at}.",
+        "An update on your request {reference}: the repair could not be scheduled in time, so we have escalated "
+        "your request. {owner} is now looking after it and will update you {next_update}.",
         description="a text template")
     linked: CustomerTemplate = Field(
-        "We have linked {ticket_id} to a known issue ({problem}) that several customers reported; our engineers "
-        "are on it. Next update by {next_update_at}.", description="a text template")
+        "Several customers have reported the same problem as your request {reference}, and our engineers are "
+        "investigating it as one issue. We will update you {next_update}.", description="a text template")
 
 
 class CadenceByPriority(ByPriority[Annotated[Duration | None, Field(description=DURATION_HELP)]]):
@@ -88,8 +91,13 @@ class CustomerUpdates(Strict):
     send_hours_by_tier: dict[str, str] = Field({}, description="a table tier name = calendar name")
     timezone_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the customer's IANA time "
                                                                            "zone (the send hours are read there)")
-    hold_priorities: list[Priority] = Field(["low", "normal", "high", "urgent"],
-                                            description="a list of priorities whose messages quiet hours hold")
+    hold_priorities: list[Priority] = Field(["low", "normal", "high"],
+                                            description="a list of priorities whose messages quiet hours hold "
+                                                        "(urgent is not held by default)")
+    hold_24x7: bool = Field(False, description="true to hold messages of a case whose SLA clock runs 24×7 too "
+                                               "(by default a case worked around the clock is answered at once)")
+    name_vendor: bool = Field(False, description="true to name the vendor in {vendor}; otherwise it reads "
+                                                 "\"our partner\"")
     no_owner_text: str = Field("our support team", description="the {owner} text when nobody is named")
     no_next_update_text: str = Field("as soon as we have news", description="the {next_update_at} text when no "
                                                                            "cadence applies")
