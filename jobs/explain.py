@@ -1,13 +1,16 @@
 """`slaclock explain`: a ticket's timeline with each decision's inputs and the rules that made it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping, TextIO
 
 from connectors.contract import Connector, NativeSlaReader
 from connectors.errors import ApiError
 from connectors.model import Ticket
+from connectors.plan import update_from_json
 from jobs.clock import utcnow
+from jobs.kinds import JobEvent
 from rules import CaseMemory, Rules, explain_clock
 from store import Store
 
@@ -22,13 +25,26 @@ def ticket_from_snapshot(data: Mapping[str, Any]) -> Ticket:
                      "due_by_metric": {m: instant(v) for m, v in (data.get("due_by_metric") or {}).items()}})
 
 
+def as_written(ticket: Ticket, changes: Mapping[str, Any]) -> Ticket:
+    """The ticket once slaclock's own write of `changes` (a decision's planned update) has landed."""
+    update = update_from_json({**changes, "ticket_id": ticket.ticket_id})
+    return replace(ticket, priority=update.priority or ticket.priority, group_id=update.group_id or ticket.group_id,
+                   assignee_id=update.assignee_id or ticket.assignee_id, due_at=update.due_at or ticket.due_at,
+                   tags=update.tags if update.tags is not None else ticket.tags,
+                   due_by_metric={**ticket.due_by_metric, **update.due_by_metric})
+
+
 def clock_lines(store: Store, rules: Rules, key: str, now: datetime) -> list[str]:
-    """The SLA clock's working for a ticket as of `now`, from its last snapshot and memory."""
+    """The SLA clock's working for a ticket as of `now`: its last snapshot with the latest decision's own
+    write applied (the snapshot is the ticket as read before that decision), and its memory."""
     connector, _, ticket_id = key.partition(":")
     case = store.get_case(connector, ticket_id)
     if not case or not case.snapshot:
         return []
     ticket = ticket_from_snapshot(case.snapshot)
+    decisions = [e for e in store.timeline(connector, ticket_id) if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
+    if decisions and decisions[-1].kind == JobEvent.DECISION:
+        ticket = as_written(ticket, decisions[-1].detail.get("changes") or {})
     memory = CaseMemory.from_json(case.memory)
     return explain_clock(ticket, rules, now, memory)
 
