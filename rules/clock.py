@@ -37,7 +37,7 @@ class ClockView:
     def running(self) -> bool:
         """The resolution clock runs (the case is not solved or closed)."""
         res = self.resolution
-        return res is not None and res.deadline.state != DeadlineState.STOPPED
+        return res is not None and res.deadline.stopped_at is None
 
     @property
     def cycle(self) -> int:

@@ -18,6 +18,9 @@ class DeadlineState(StrEnum):
     PAUSED = "paused"
     STOPPED = "stopped"
     BREACHED = "breached"
+    # The case ended before the metric's event (solved without a public agent reply): no result, neither met
+    # nor missed.
+    UNMEASURED = "unmeasured"
 
 
 class BasisMode(StrEnum):
@@ -90,8 +93,10 @@ class Deadline(JsonForm):
 
     @property
     def met(self) -> bool | None:
-        """For a stopped clock: stopped by the due time; None while it runs."""
-        return None if self.stopped_at is None else self.stopped_at <= self.due_at
+        """For a stopped clock: stopped by the due time; None while it runs or when it was not measured."""
+        if self.stopped_at is None or self.state == DeadlineState.UNMEASURED:
+            return None
+        return self.stopped_at <= self.due_at
 
     @property
     def remaining(self) -> timedelta:

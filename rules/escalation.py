@@ -89,7 +89,7 @@ def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
 
 def _measured(run: MetricRun) -> bool:
     """The run's thresholds can still be reached: computed now, and its clock not stopped."""
-    return not run.frozen and run.deadline.state != DeadlineState.STOPPED
+    return not run.frozen and run.deadline.stopped_at is None
 
 
 @dataclass(frozen=True)

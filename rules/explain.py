@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import BasisMode, CaseMemory, Decision
+from rules.decision import BasisMode, CaseMemory, Deadline, Decision
 from rules.engine import clock_view
 from rules.facts import TicketFacts
 from rules.metrics import MetricRun
@@ -60,13 +60,17 @@ def _skipped(cal: WorkCalendar, start: datetime, end: datetime) -> list[str]:
     return lines
 
 
+def _outcome(d: Deadline) -> str:
+    return "not measured" if d.met is None else "met" if d.met else "missed"
+
+
 def _metric_lines(name: str, run: MetricRun, rules: Rules, now: datetime) -> list[str]:
     d = run.deadline
     head = (f"{name}, cycle {d.cycle}: target {format_duration(d.target)} ({d.rule}) "
             f"from {_utc(d.started_at)}")
     if run.frozen:
         return [head, f"    frozen result: computed under rules {d.rules_version} on calendar {d.calendar}; "
-                      f"stopped {_utc(d.stopped_at)}, due {_utc(d.due_at)}, {'met' if d.met else 'missed'}"]
+                      f"stopped {_utc(d.stopped_at)}, due {_utc(d.due_at)}, {_outcome(d)}"]
     cal = run.segments[-1].calendar
     lines = [head]
     if len(run.segments) > 1:
@@ -83,7 +87,7 @@ def _metric_lines(name: str, run: MetricRun, rules: Rules, now: datetime) -> lis
         lines.append(f"    paused {_local(p_start, cal)} → {_local(p_end, cal)}{ongoing}: "
                      f"{format_duration(cal.elapsed(p_start, p_end))} of working time not counted")
     lines += _skipped(cal, d.started_at, d.stopped_at or d.due_at)
-    stopped = f"; stopped {_utc(d.stopped_at)} ({'met' if d.met else 'missed'})" if d.stopped_at else ""
+    stopped = f"; stopped {_utc(d.stopped_at)} ({_outcome(d)})" if d.stopped_at else ""
     lines.append(f"    due {_local(d.due_at, cal)} = {_utc(d.due_at)}; {d.state}; used "
                  f"{format_duration(d.used)} of {format_duration(d.target)}{stopped}; "
                  f"rules {d.rules_version}, calendar {d.calendar}")

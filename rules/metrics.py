@@ -163,8 +163,9 @@ def _used(segments: list[Segment], start: datetime, until: datetime, pauses: lis
 
 def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: datetime | None,
                now: datetime, bases: Sequence[BasisChange], pauses: list[Pause],
-               paused_now: bool) -> MetricRun | None:
-    """Compute one metric's clock; None when no target applies at its current priority."""
+               paused_now: bool, measured: bool = True) -> MetricRun | None:
+    """Compute one metric's clock; None when no target applies at its current priority.
+    `measured=False`: the stop is the case ending, not the metric's own event (no result)."""
     segments = _segments(rules, metric, start, stop, bases)
     last = segments[-1]
     if last.target is None:
@@ -178,7 +179,7 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     used = _used(segments, start, end, pauses)
     paused = paused_time(last.calendar, start, end, pauses)
     if stop is not None:
-        state = DeadlineState.STOPPED
+        state = DeadlineState.STOPPED if measured else DeadlineState.UNMEASURED
     elif due <= now:
         state = DeadlineState.BREACHED
     else:
@@ -219,11 +220,14 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
         pause_set = rules.pause_statuses(metric)
         pauses = normalise(pauses_of(memory.statuses, pause_set, now) + gaps)
         paused_now = last_status in pause_set
+        measured = True
         if metric == "first_response":
             cycle, start = first, first.started_at
             reply = memory.first_reply_at
             stops = [t for t in (reply and max(reply, start), first.stopped_at) if t is not None]
             stopped = min(stops) if stops else None
+            # Solved before any public reply: the first response never happened, so it is not measured.
+            measured = reply is not None and (first.stopped_at is None or reply <= first.stopped_at)
         elif metric == "next_update":
             cycle, reply = current, memory.last_reply_at
             if reply is not None and reply >= current.started_at:
@@ -245,7 +249,7 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
             runs[metric] = MetricRun(frozen, frozen=True)
             continue
         run = run_metric(rules, metric, cycle.number, start, stopped, now, memory.bases, pauses,
-                         paused_now and stopped is None)
+                         paused_now and stopped is None, measured)
         if run is not None:
             runs[metric] = run
     return runs

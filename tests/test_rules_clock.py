@@ -358,3 +358,20 @@ def test_tier_change_recomputes(zone):
     d = case.step("2026-06-01 11:00", organization_id="900")
     assert d.tier == "gold" and case.due() == "2026-06-01 16:00"
     assert case.memory.bases[-1].tier == "gold"
+
+
+def test_solved_without_a_public_reply_has_no_first_response_result(zone):
+    case = Case(zone, make_rules(zone), "2026-06-01 10:00")
+    case.step("2026-06-01 10:00")
+    d = case.step("2026-06-01 10:30", status="solved")  # solved in time, but nobody ever answered
+    first = d.deadlines["first_response"]
+    assert first.state == "unmeasured" and first.met is None  # not measured, not "met"
+    assert d.deadlines["resolution"].state == "stopped" and d.deadlines["resolution"].met
+
+
+def test_a_reply_then_a_solve_is_a_met_first_response(zone):
+    case = Case(zone, make_rules(zone), "2026-06-01 10:00")
+    case.step("2026-06-01 10:00")
+    case.step("2026-06-01 10:20", reply=True)
+    d = case.step("2026-06-01 10:30", status="solved")
+    assert d.deadlines["first_response"].state == "stopped" and d.deadlines["first_response"].met
