@@ -88,6 +88,12 @@ def _case(row: Mapping[str, Any]) -> Case:
                 seen_updated_at=_instant(row["seen_updated_at"]))
 
 
+def _timeline_entry(row: Mapping[str, Any]) -> TimelineEntry:
+    return TimelineEntry(id=row["id"], connector=row["connector"], ticket_id=row["ticket_id"],
+                         at=datetime.fromisoformat(row["at"]), kind=row["kind"], summary=row["summary"],
+                         detail=json.loads(row["detail_json"] or "{}"))
+
+
 def _cluster(row: Mapping[str, Any]) -> Cluster:
     return Cluster(key=row["key"], connector=row["connector"], problem_id=row["problem_id"], subject=row["subject"],
                    members=tuple(json.loads(row["members_json"])), created_at=datetime.fromisoformat(row["created_at"]),
@@ -334,9 +340,7 @@ class Store:
     def timeline(self, connector: str, ticket_id: str) -> list[TimelineEntry]:
         rows = self.db.query("select * from timeline where connector = ? and ticket_id = ? order by id",
                              [connector, ticket_id])
-        return [TimelineEntry(id=row["id"], connector=row["connector"], ticket_id=row["ticket_id"],
-                              at=datetime.fromisoformat(row["at"]), kind=row["kind"], summary=row["summary"],
-                              detail=json.loads(row["detail_json"] or "{}")) for row in rows]
+        return [_timeline_entry(row) for row in rows]
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -444,3 +448,14 @@ class Store:
             "select c.* from clusters c, json_each(c.members_json) m where c.connector = ? and m.value = ?",
             [connector, ticket_id]))
         return _cluster(rows[0]) if rows else None
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def cases(self) -> list[Case]:
+        """Every case slaclock has decided (for the KPI report)."""
+        return [_case(row) for row in self.db.query("select * from tickets order by connector, ticket_id")]
+
+    def timeline_of_kinds(self, kinds: list[str]) -> list[TimelineEntry]:
+        """Every timeline entry of these kinds, oldest first (one query for the KPI report)."""
+        rows = self.db.query(f"select * from timeline where kind in ({_marks(kinds)}) order by id", kinds)
+        return [_timeline_entry(row) for row in rows]
