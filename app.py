@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from dataclasses import dataclass
@@ -14,13 +15,15 @@ from typing import Mapping
 
 from dotenv import load_dotenv
 from flask import Flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors.contract import Connector
 from jobs.clock import utcnow
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
-from web import MAX_BODY_BYTES, health, too_large, vendor_api, webhooks
+from store.sqlite import BUSY_TIMEOUT_SECONDS
+from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
+                 vendor_api, webhooks)
 
 logger = logging.getLogger("slaclock")
 
@@ -82,11 +85,12 @@ def build_connectors(env: Mapping[str, str], rules: Rules) -> dict[str, Connecto
     return connectors
 
 
-def boot(env: Mapping[str, str]) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
-    """Settings, rules, store and connectors as the environment configures them."""
+def boot(env: Mapping[str, str], busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+         ) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
+    """Settings, rules, store (writers waiting `busy_timeout` s for the lock) and connectors."""
     settings = Settings.from_env(env)
     rules = load_rules(settings.rules_path)
-    return settings, rules, Store(settings.database), build_connectors(env, rules)
+    return settings, rules, Store(settings.database, busy_timeout), build_connectors(env, rules)
 
 
 def create_app(test_config: Mapping | None = None) -> Flask:
@@ -96,9 +100,12 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     if "STORE" not in app.config:
-        _, rules, store, connectors = boot(os.environ)
+        _, rules, store, connectors = boot(os.environ, RECEIVER_BUSY_TIMEOUT_SECONDS)
         app.config.update(STORE=store, RULES=rules, CONNECTORS=connectors)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(HTTPException, http_error)
+    for store_error in (StoreError, sqlite3.Error):
+        app.register_error_handler(store_error, store_failed)
     for blueprint in (webhooks.bp, vendor_api.bp, health.bp):
         app.register_blueprint(blueprint)
     return app
@@ -108,7 +115,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 
 def cmd_serve(args, env) -> int:
     """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
-    settings, rules, store, connectors = boot(env)
+    settings, rules, store, connectors = boot(env, RECEIVER_BUSY_TIMEOUT_SECONDS)
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
