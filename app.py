@@ -83,8 +83,12 @@ class Settings:
             low, high = bounds
             return number(env, name, default, integer=integer, minimum=low, maximum=high)
 
+        database = env.get("SLACLOCK_DATABASE", "").strip() or "./slaclock.db"
+        # SQLite creates the file but not its directory; say so before "unable to open database file".
+        if not Path(database).parent.is_dir():
+            raise SettingsError(f"SLACLOCK_DATABASE: the directory of {database[:200]!r} does not exist")
         return cls(
-            database=env.get("SLACLOCK_DATABASE", "").strip() or "./slaclock.db",
+            database=database,
             rules_path=env.get("SLACLOCK_RULES", "").strip() or None,
             host=env.get("SLACLOCK_HOST", "").strip() or "127.0.0.1",
             port=int(within("SLACLOCK_PORT", 8080, PORTS, integer=True)),

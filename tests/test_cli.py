@@ -131,6 +131,7 @@ def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
     ("SLACLOCK_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("ZENDESK_RATE_PER_MINUTE", "1e9", "at most"),
     ("ZENDESK_WEBHOOK_TOLERANCE_SECONDS", "9" * 5000, "whole number"),
+    ("SLACLOCK_DATABASE", "/nonexistent-slaclock-dir/s.db", "does not exist"),
 ])
 def test_bad_setting_is_one_line_naming_the_variable_and_exit_2(env, monkeypatch, capsys, command, name, value,
                                                                   needle):

@@ -236,6 +236,7 @@ def test_out_of_range_signature_timestamp_is_401(both, store):
 def test_unknown_routes_and_methods_answer_json(both):
     for response in (both.get("/nowhere"), both.get("/webhooks/zendesk"), both.delete("/vendor/eta")):
         assert 400 <= response.status_code < 500 and response.json["error"]
+    assert "POST" in both.get("/webhooks/zendesk").headers["Allow"]
 
 
 # --- replays dedupe on what is signed (issue 10) ------------------------------------------------

@@ -49,7 +49,9 @@ def too_large(_error: Exception) -> ResponseReturnValue:
 
 def http_error(error: HTTPException) -> ResponseReturnValue:
     """Werkzeug's errors (404 no such route, 405 wrong method, 400 bad request line …) as JSON, like the rest."""
-    return refuse(error.code or 500, f"{error.name}: {error.description}")
+    allowed = getattr(error, "valid_methods", None)  # a 405 names the methods the route takes
+    return refuse(error.code or 500, f"{error.name}: {error.description}",
+                  **({"Allow": ", ".join(allowed)} if allowed else {}))
 
 
 def store() -> Store:
