@@ -5,22 +5,27 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from dotenv import load_dotenv
 from flask import Flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors.contract import Connector
+from connectors.settings import SettingsError, number
 from jobs.clock import utcnow
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
-from web import MAX_BODY_BYTES, health, too_large, vendor_api, webhooks
+from store.sqlite import BUSY_TIMEOUT_SECONDS
+from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
+                 vendor_api, webhooks)
 
 logger = logging.getLogger("slaclock")
 
@@ -35,9 +40,31 @@ class KeyValueFormatter(logging.Formatter):
         return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Ranges of the process settings. The lower bounds keep the worker from spinning (a 0 s sweep or poll
+# is a busy loop; the tests' stacks sweep every 0.25 s); the upper ones catch unit mistakes (minutes
+# typed as seconds) and keep timedelta and Event.wait within what they accept.
+PORTS = (1, 65_535)
+POLL_SECONDS = (0.01, 60.0)
+SWEEP_SECONDS = (0.1, 86_400.0)
+RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
+NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
+PROCESSES = (1, 64)  # gunicorn workers and threads per worker
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    """SLACLOCK_LOG_LEVEL as logging's name for it (any case of DEBUG … CRITICAL); INFO when unset."""
+    raw = env.get("SLACLOCK_LOG_LEVEL", "").strip()
+    if not raw:
+        return "INFO"
+    if raw.upper() not in LOG_LEVELS:
+        raise SettingsError(f"SLACLOCK_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)} (any case), got {raw[:40]!r}")
+    return raw.upper()
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Process-wide settings read from the environment (see .env.example)."""
+    """Process-wide settings read from the environment (see .env.example), each range-checked."""
 
     database: str
     rules_path: str | None
@@ -47,46 +74,60 @@ class Settings:
     sweep_seconds: float
     reconcile_seconds: float
     note_move_minutes: float
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
-        def number(name: str, default: str, kind=float):
-            raw = env.get(name, default)
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+        """Read SLACLOCK_* variables; raise SettingsError naming the variable for any bad value."""
+        def within(name: str, default: float, bounds: tuple[float, float], integer: bool = False) -> float:
+            low, high = bounds
+            return number(env, name, default, integer=integer, minimum=low, maximum=high)
 
+        database = env.get("SLACLOCK_DATABASE", "").strip() or "./slaclock.db"
+        # SQLite creates the file but not its directory; say so before "unable to open database file".
+        if not Path(database).parent.is_dir():
+            raise SettingsError(f"SLACLOCK_DATABASE: the directory of {database[:200]!r} does not exist")
         return cls(
-            database=env.get("SLACLOCK_DATABASE") or "./slaclock.db",
-            rules_path=env.get("SLACLOCK_RULES") or None,
-            host=env.get("SLACLOCK_HOST") or "127.0.0.1",
-            port=number("SLACLOCK_PORT", "8080", int),
-            poll_seconds=number("SLACLOCK_POLL_SECONDS", "0.5"),
-            sweep_seconds=number("SLACLOCK_SWEEP_SECONDS", "30"),
-            reconcile_seconds=number("SLACLOCK_RECONCILE_SECONDS", "300"),
-            note_move_minutes=number("SLACLOCK_NOTE_MOVE_MINUTES", "15"),
+            database=database,
+            rules_path=env.get("SLACLOCK_RULES", "").strip() or None,
+            host=env.get("SLACLOCK_HOST", "").strip() or "127.0.0.1",
+            port=int(within("SLACLOCK_PORT", 8080, PORTS, integer=True)),
+            poll_seconds=within("SLACLOCK_POLL_SECONDS", 0.5, POLL_SECONDS),
+            sweep_seconds=within("SLACLOCK_SWEEP_SECONDS", 30, SWEEP_SECONDS),
+            reconcile_seconds=within("SLACLOCK_RECONCILE_SECONDS", 300, RECONCILE_SECONDS),
+            note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
+            log_level=log_level(env),
         )
 
 
-def build_connectors(env: Mapping[str, str], rules: Rules) -> dict[str, Connector]:
-    """The configured connectors by name: Zendesk always, Jira when JIRA_URL is set."""
+def build_connectors(env: Mapping[str, str], rules: Rules,
+                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Connector]:
+    """The configured connectors by name: Zendesk always, Jira when JIRA_URL is set.
+
+    `sleep` is every wait of theirs (retry back-off, rate budget): the worker passes one that its stop cuts short."""
     from jira.connector import JiraConnector
     from jira.settings import JiraSettings
     from zendesk.connector import ZendeskConnector
     from zendesk.settings import ZendeskSettings
 
-    connectors: dict[str, Connector] = {"zendesk": ZendeskConnector(ZendeskSettings.from_env(env, rules))}
+    connectors: dict[str, Connector] = {"zendesk": ZendeskConnector(ZendeskSettings.from_env(env, rules), sleep=sleep)}
     if env.get("JIRA_URL"):
-        connectors["jira"] = JiraConnector(JiraSettings.from_env(env, rules))
+        connectors["jira"] = JiraConnector(JiraSettings.from_env(env, rules), sleep=sleep)
     return connectors
 
 
-def boot(env: Mapping[str, str]) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
-    """Settings, rules, store and connectors as the environment configures them."""
+def boot(env: Mapping[str, str], busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+         sleep: Callable[[float], None] = time.sleep) -> tuple[Settings, Rules, Store, dict[str, Connector]]:
+    """Settings, rules, store (writers waiting `busy_timeout` s for the lock) and connectors (waiting with `sleep`).
+
+    A bad setting raises SettingsError naming the variable, before anything is opened."""
     settings = Settings.from_env(env)
     rules = load_rules(settings.rules_path)
-    return settings, rules, Store(settings.database), build_connectors(env, rules)
+    try:
+        connectors = build_connectors(env, rules, sleep)
+    except ValueError as e:  # the connector settings name their variable too
+        raise SettingsError(str(e)) from None
+    return settings, rules, Store(settings.database, busy_timeout), connectors
 
 
 def create_app(test_config: Mapping | None = None) -> Flask:
@@ -96,9 +137,12 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     if "STORE" not in app.config:
-        _, rules, store, connectors = boot(os.environ)
+        _, rules, store, connectors = boot(os.environ, RECEIVER_BUSY_TIMEOUT_SECONDS)
         app.config.update(STORE=store, RULES=rules, CONNECTORS=connectors)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(HTTPException, http_error)
+    for store_error in (StoreError, sqlite3.Error):
+        app.register_error_handler(store_error, store_failed)
     for blueprint in (webhooks.bp, vendor_api.bp, health.bp):
         app.register_blueprint(blueprint)
     return app
@@ -108,7 +152,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 
 def cmd_serve(args, env) -> int:
     """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
-    settings, rules, store, connectors = boot(env)
+    settings, rules, store, connectors = boot(env, RECEIVER_BUSY_TIMEOUT_SECONDS)
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
@@ -138,10 +182,11 @@ def cmd_worker(args, env) -> int:
     from jobs.recurring import RecurringDetector
     from jobs.scheduler import LeasedScheduler
     from jobs.sweeper import Sweeper
-    from jobs.worker import run_worker
+    from jobs.worker import interruptible_sleep, run_until_stopped, run_worker
 
-    settings, rules, store, connectors = boot(env)
     stop = threading.Event()
+    settings, rules, store, connectors = boot(env, sleep=interruptible_sleep(stop))
+    poll_seconds = args.poll or settings.poll_seconds
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     processor = Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes))
@@ -159,9 +204,11 @@ def cmd_worker(args, env) -> int:
     scheduler.every(settings.reconcile_seconds, RecurringDetector(store, rules).run_once, "recurring")
     logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder})
     try:
-        run_worker(processor, deliverer, stop, poll_seconds=args.poll or settings.poll_seconds, scheduler=scheduler)
+        finished = run_until_stopped(
+            lambda: run_worker(processor, deliverer, stop, poll_seconds=poll_seconds, scheduler=scheduler), stop)
     finally:
         scheduler.release()
+    logger.info("worker.stopped", extra={"finished": finished})
     return 0
 
 
@@ -288,18 +335,34 @@ def cmd_vendor(args, env) -> int:
     return 0
 
 
+def bounded(kind: Callable[[str], float], bounds: tuple[float, float]) -> Callable[[str], float]:
+    """An argparse type: `kind(text)` within `bounds` (argparse reports the error and exits 2)."""
+    low, high = bounds
+
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected a number from {low:g} to {high:g}, got {text[:40]!r}")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slaclock", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the webhook receiver")
     s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--workers", type=int, default=2)
-    s.add_argument("--threads", type=int, default=4)
+    s.add_argument("--port", type=bounded(int, PORTS))
+    s.add_argument("--workers", type=bounded(int, PROCESSES), default=2)
+    s.add_argument("--threads", type=bounded(int, PROCESSES), default=4)
     s.add_argument("--dev", action="store_true", help="use the Flask development server")
     s.set_defaults(func=cmd_serve)
     w = sub.add_parser("worker", help="process deliveries and write back")
-    w.add_argument("--poll", type=float, help="seconds to wait when idle")
+    w.add_argument("--poll", type=bounded(float, POLL_SECONDS), help="seconds to wait when idle")
     w.add_argument("--once", action="store_true", help="one pass, then exit")
     w.set_defaults(func=cmd_worker)
     sb = sub.add_parser("sandbox", help="run the local sandbox helpdesk", add_help=False)
@@ -332,15 +395,24 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slaclock` console script."""
     load_dotenv(os.environ.get("SLACLOCK_ENV_FILE", ".env"))
+    try:
+        level = log_level(os.environ)
+    except SettingsError as e:
+        print(f"slaclock: {e}", file=sys.stderr)
+        return 2
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=os.environ.get("SLACLOCK_LOG_LEVEL", "INFO"), handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sandbox"]:  # the sandbox parses its own flags, --help included
         argv = ["sandbox", "--", *argv[1:]]
     args = parser().parse_args(argv)
     try:
         return args.func(args, os.environ)
+    except SettingsError as e:
+        # One line naming the variable, no traceback; 2 like a bad command line.
+        print(f"slaclock: {e}", file=sys.stderr)
+        return 2
     except RulesError as e:
         for line in e.errors:
             print(f"error: {line}", file=sys.stderr)

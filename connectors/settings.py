@@ -10,6 +10,12 @@ from urllib.parse import urlsplit
 # Neither helpdesk's limit is reached at 100 requests a minute (Zendesk Team allows 200; Atlassian
 # publishes none for API tokens), which leaves room for agents' apps on the same account.
 DEFAULT_RATE_PER_MINUTE = 100.0
+# Far above either helpdesk's limit (Zendesk Enterprise Plus allows 2,500 a minute): a higher value is a typo.
+MAX_RATE_PER_MINUTE = 100_000.0
+
+
+class SettingsError(ValueError):
+    """A setting that is missing, malformed or out of range; the message starts with the variable's name."""
 
 
 @dataclass(frozen=True)
@@ -63,18 +69,23 @@ def field_id(env: Mapping[str, str], name: str, from_rules: str | None, rules_ke
 
 
 def number(env: Mapping[str, str], name: str, default: float, *, integer: bool = False,
-           minimum: float = 0, strict: bool = False) -> float:
-    """The finite number in `name` (`default` when unset), at least `minimum` (`strict`: greater than it)."""
+           minimum: float = 0, strict: bool = False, maximum: float | None = None) -> float:
+    """The finite number in `name` (`default` when unset), at least `minimum` (`strict`: greater than it)
+    and at most `maximum`; SettingsError naming the variable otherwise."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
+        # int() of a long digit string raises ValueError too (Python's 4,300-digit limit).
         value = int(raw) if integer else float(raw)
     except ValueError:
-        raise ValueError(f"{name}: expected {'a whole' if integer else 'a'} number, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        raise SettingsError(f"{name}: expected {'a whole' if integer else 'a'} number, got {raw[:40]!r}") from None
+    if (not math.isfinite(value) or value < minimum or (strict and value == minimum)
+            or (maximum is not None and value > maximum)):
         bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
-        raise ValueError(f"{name}: expected a number {bound}, got {raw!r}")
+        if maximum is not None:
+            bound += f" and at most {maximum:g}"
+        raise SettingsError(f"{name}: expected a number {bound}, got {raw[:40]!r}")
     return value
 
 

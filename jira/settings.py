@@ -8,8 +8,8 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Mapping
 
 from connectors.model import PRIORITIES
-from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
-                                 number, site_url, unmet)
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, comma_list,
+                                 email_address, field_id, number, site_url, unmet)
 
 if TYPE_CHECKING:
     from rules.schema import Rules
@@ -77,7 +77,8 @@ class JiraSettings(HelpdeskSettings):
             email=email_address(env, "JIRA_EMAIL", "the Atlassian account's email address"),
             api_token=env.get("JIRA_API_TOKEN", "").strip(),
             webhook_secrets=comma_list(env, "JIRA_WEBHOOK_SECRET"),
-            rate_per_minute=number(env, "JIRA_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True),
+            rate_per_minute=number(env, "JIRA_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True,
+                                   maximum=MAX_RATE_PER_MINUTE),
             reason_field_id=rules_field("JIRA_REASON_FIELD_ID", "reason_field_id"),
             due_field_id=rules_field("JIRA_DUE_FIELD_ID", "due_field_id"),
             metric_field_ids={metric: found for metric, variable in METRIC_FIELD_VARIABLES.items()

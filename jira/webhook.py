@@ -13,17 +13,20 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from connectors.errors import MalformedPayload, SignatureError
-from connectors.model import TicketEvent, parse_instant
-from connectors.payload import as_object, as_tags, as_text, decode_object
+from connectors.model import TicketEvent
+from connectors.payload import as_instant, as_object, as_tags, as_text, decode_object, shown
 
 CONNECTOR = "jira"
 SIGNATURE_HEADER = "x-hub-signature"
 IDENTIFIER_HEADER = "x-atlassian-webhook-identifier"
+# `timestamp` is epoch milliseconds; datetime reaches the end of year 9999 (253402300799999 ms).
+MAX_MILLIS = 253_402_300_799_999
 
-_ISSUE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$")
-_ISSUE_ID = re.compile(r"^[0-9]+$")
+# A project key has at most 255 characters (Cloud allows 10 by default); issue numbers and ids are 64-bit.
+_ISSUE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}-[0-9]{1,19}$")
+_ISSUE_ID = re.compile(r"^[0-9]{1,19}$")
 # `comment.self` is …/rest/api/2/issue/{issue id}/comment/{comment id}.
-_COMMENT_SELF = re.compile(r"/issue/([0-9]+)/comment/[0-9]+/?$")
+_COMMENT_SELF = re.compile(r"/issue/([0-9]{1,19})/comment/[0-9]+/?$")
 
 
 # --- signature ---------------------------------------------------------------------------------
@@ -65,8 +68,11 @@ def _account(user: Any) -> str | None:
 
 
 def _millis(value: Any) -> datetime | None:
+    """The payload's `timestamp` (epoch milliseconds); None when absent; MalformedPayload when absurd."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    if not 0 <= value <= MAX_MILLIS:  # also refuses 1e30, which fromtimestamp answers with OverflowError
+        raise MalformedPayload(f"timestamp {shown(value)} is not epoch milliseconds between 1970 and 9999")
     return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
 
 
@@ -93,7 +99,7 @@ def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
         found["tags"] = as_tags(fields["labels"])
     for name, key in (("created_at", "created"), ("updated_at", "updated")):
         if key in fields:
-            found[name] = parse_instant(fields[key])
+            found[name] = as_instant(fields[key])
     return found
 
 
@@ -144,8 +150,8 @@ def _comment(payload: Mapping[str, Any]) -> dict[str, Any]:
         # JSM only: false for an internal note; absent outside service projects and on Server.
         "comment_public": public if isinstance(public, bool) else None,
         "comment_author_id": _account(comment.get("author")),
-        "comment_created_at": parse_instant(comment.get("created")),
-        "comment_updated_at": parse_instant(comment.get("updated")),
+        "comment_created_at": as_instant(comment.get("created")),
+        "comment_updated_at": as_instant(comment.get("updated")),
     }
 
 
@@ -198,17 +204,23 @@ IGNORED_EVENTS = frozenset({
 # --- parsing -----------------------------------------------------------------------------------
 
 def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
-    """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem."""
+    """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem.
+
+    The delivery key is the hash of the body, the only thing Jira signs (no timestamp, reference jira.md
+    §1.3), not the unsigned `X-Atlassian-Webhook-Identifier`: a captured body sent again under a new or
+    missing identifier is the same delivery. A retry of an event carries the same body, so it keeps its
+    key; distinct events differ in `timestamp` (milliseconds) and content.
+    """
     payload = decode_object(body)
     event_type = event_type_of(payload)
-    key = as_text(headers.get(IDENTIFIER_HEADER)) or "sha256:" + hashlib.sha256(body).hexdigest()
+    key = "sha256:" + hashlib.sha256(body).hexdigest()
     common = dict(connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type,
                   occurred_at=_millis(payload.get("timestamp")))
     if event_type in IGNORED_EVENTS:
         return TicketEvent(ticket_id=_issue_key(payload, required=False), ignored=True, **common)
     handler = HANDLERS.get(event_type)
     if handler is None:
-        raise MalformedPayload(f"unknown Jira webhook event {event_type!r}")
+        raise MalformedPayload(f"unknown Jira webhook event {shown(event_type)}")
     return TicketEvent(ticket_id=_issue_key(payload, required=True), actor_id=_actor(event_type, payload),
                        fields=handler(payload), **common)
 
@@ -218,7 +230,7 @@ def event_type_of(payload: Mapping[str, Any]) -> str:
     event = payload.get("webhookEvent")
     if event is not None:
         if not as_text(event):
-            raise MalformedPayload(f"webhookEvent is not an event name: {event!r}")
+            raise MalformedPayload(f"webhookEvent is not an event name: {shown(event)}")
         return event.strip()
     # Old Server/DC deliveries and workflow post-function webhooks carry no webhookEvent.
     name = as_text(payload.get("issue_event_type_name"))
@@ -245,7 +257,7 @@ def _issue_key(payload: Mapping[str, Any], required: bool) -> str | None:
         if as_text(key) and _ISSUE_KEY.match(key.strip()):
             return key.strip()
         if required:
-            raise MalformedPayload("issue.key is missing" if key in (None, "") else f"invalid issue key {key!r}")
+            raise MalformedPayload("issue.key is missing" if key in (None, "") else f"invalid issue key {shown(key)}")
         return None
     # Some old Jira versions post comment events without an `issue`; the comment's URL names the issue id,
     # which every endpoint accepts in place of the key.

@@ -10,7 +10,7 @@ from typing import Callable
 import schedule
 
 from jobs.clock import utcnow
-from store import Store
+from store import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -40,4 +40,8 @@ class LeasedScheduler:
         self.jobs.run_pending()
 
     def release(self) -> None:
-        self.store.release_lease(LEASE, self.holder)
+        """Give the lease up (on stop); if the store cannot take it now, the lease lapses after its TTL."""
+        try:
+            self.store.release_lease(LEASE, self.holder)
+        except StoreError as e:
+            logger.warning("scheduler.release-failed", extra={"error": str(e), "ttl_seconds": self.ttl})

@@ -200,8 +200,16 @@ class Txn:
 class Store:
     """SQLite-backed durable state; one connection per thread, WAL, migrations on open."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS):
+        """Open (and migrate) the database at `path`; writers wait `busy_timeout` seconds for the lock.
+
+        The worker keeps the long default; the receiver passes a short one so that a locked store is a
+        503 before the helpdesk's own timeout (about 10 s for Zendesk) runs out.
+        """
+        if not busy_timeout > 0:
+            raise ValueError(f"busy_timeout: expected seconds greater than 0, got {busy_timeout!r}")
         self.path = str(path)
+        self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
         try:
             db = self.db
@@ -217,7 +225,7 @@ class Store:
         """This thread's sqlite-utils handle: for the store itself, migrations, tests and benchmarks."""
         db = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
             db = Database(conn, execute_plugins=False)
             self._local.db, self._local.pid = db, os.getpid()
         return db
@@ -255,11 +263,21 @@ class Store:
             yield Txn(db)
 
     def ping(self) -> None:
-        """Raise StoreError unless the database answers."""
+        """Raise StoreError unless the database can take a write now (within the busy timeout).
+
+        Takes the write lock (BEGIN IMMEDIATE) and rolls back: a `select 1` succeeds while another
+        writer holds the lock and every insert would fail."""
+        db = self.db
         try:
-            self.db.execute("select 1").fetchone()
+            db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise StoreError(str(e)) from e
+            raise StoreError(f"store busy or unavailable: {e}") from e
+        try:
+            db.execute("select 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(f"store unavailable: {e}") from e
+        finally:
+            db.rollback()
 
     def _claim(self, sql: str, params: list[Any], decode: Callable[[tuple], _Row]) -> list[_Row]:
         """Run a claiming `update … returning` in one write transaction; its rows decoded, oldest first."""

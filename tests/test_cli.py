@@ -116,3 +116,166 @@ def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
     assert "zendesk:9" in capsys.readouterr().out
     assert main(["inbox", "retry", "--all"]) == 0
     assert store.delivery_counts() == {"pending": 1}
+
+
+# --- settings are range-checked at start (issue 10) ---------------------------------------------
+
+@pytest.mark.parametrize("command", [["worker", "--once"], ["serve"]])
+@pytest.mark.parametrize("name, value, needle", [
+    ("SLACLOCK_SWEEP_SECONDS", "0", "at least 0.1"),
+    ("SLACLOCK_POLL_SECONDS", "-1", "at least 0.01"),
+    ("SLACLOCK_RECONCILE_SECONDS", "1e9", "at most"),
+    ("SLACLOCK_NOTE_MOVE_MINUTES", "nan", "at least 0"),
+    ("SLACLOCK_PORT", "0", "at least 1"),
+    ("SLACLOCK_PORT", "80.5", "whole number"),
+    ("SLACLOCK_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("ZENDESK_RATE_PER_MINUTE", "1e9", "at most"),
+    ("ZENDESK_WEBHOOK_TOLERANCE_SECONDS", "9" * 5000, "whole number"),
+    ("SLACLOCK_DATABASE", "/nonexistent-slaclock-dir/s.db", "does not exist"),
+])
+def test_bad_setting_is_one_line_naming_the_variable_and_exit_2(env, monkeypatch, capsys, command, name, value,
+                                                                  needle):
+    monkeypatch.setenv(name, value)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"slaclock: {name}: ") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", "ERROR"])
+def test_log_level_accepts_any_case_of_the_standard_names(env, monkeypatch, level):
+    from app import Settings
+
+    monkeypatch.setenv("SLACLOCK_LOG_LEVEL", level)
+    assert Settings.from_env(dict(__import__("os").environ)).log_level == level.upper()
+    assert main(["worker", "--once"]) == 0
+
+
+@pytest.mark.parametrize("argv", [["worker", "--poll", "-1"], ["worker", "--poll", "0"], ["serve", "--port", "0"],
+                                  ["serve", "--workers", "0"]])
+def test_bad_command_line_numbers_exit_2(env, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and "expected a number from" in capsys.readouterr().err
+
+
+# --- the worker stops within 5 s, even in a retry back-off or with a request in flight (issue 10) ------
+
+STOP_LIMIT_SECONDS = 5.0
+
+
+class StubHelpdesk:
+    """A helpdesk that answers every request 503 + Retry-After: 30, or never answers ("hang")."""
+
+    def __init__(self, mode: str):
+        import http.server
+        import threading
+
+        self.requests, self.release = 0, threading.Event()
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                stub.requests += 1
+                if mode == "hang":
+                    stub.release.wait(60)
+                    return
+                body = b'{"error": "unavailable"}'
+                self.send_response(503)
+                self.send_header("Retry-After", "30")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode, signal_name, waits_in", [
+    ("503", "SIGTERM", "helpdesk.retry"),  # a 30 s Retry-After back-off
+    ("503", "SIGINT", "helpdesk.retry"),
+    ("hang", "SIGTERM", None),  # a request in flight until its 30 s read timeout
+])
+def test_worker_stops_within_5_s(tmp_path, mode, signal_name, waits_in):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from jobs.demo import wait_until
+
+    stub = StubHelpdesk(mode)
+    database = tmp_path / "worker.db"
+    Store(database).add_delivery(connector="zendesk", delivery_key="zendesk:stop-test", event_type="ticket_updated",
+                                 ticket_id="7", actor_id="5", headers={}, body=b"{}", received_at=NOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_"))}
+    env.update(SLACLOCK_DATABASE=str(database), SLACLOCK_ENV_FILE=str(tmp_path / "none.env"),
+               SLACLOCK_LOG_LEVEL="info", ZENDESK_URL=stub.url, ZENDESK_EMAIL="bot@example.com",
+               ZENDESK_API_TOKEN="token-value", ZENDESK_WEBHOOK_SECRET="secret-value")
+    log = tmp_path / "worker.log"
+    with log.open("wb") as err:
+        worker = subprocess.Popen([sys.executable, "-c", "import sys, app; sys.exit(app.main())", "worker"],
+                                  env=env, stderr=err, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: stub.requests >= 1, 30, "the worker's first request to the helpdesk")
+        if waits_in:
+            wait_until(lambda: waits_in in log.read_text(), 10, f"{waits_in} in the worker's log")
+        started = time.monotonic()
+        worker.send_signal(getattr(signal, signal_name))
+        code = worker.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        stub.close()
+    text = log.read_text()
+    print(f"worker stop ({mode}, {signal_name}): {took:.2f} s")
+    assert took < STOP_LIMIT_SECONDS, f"stopped after {took:.2f} s"
+    assert code == 0 and text.count("worker.stopping") == 1 and "Traceback" not in text
+    assert ("worker.abandoned" in text) == (mode == "hang")
+
+
+def test_interruptible_sleep_raises_once_stopped_and_takes_any_length():
+    import threading
+
+    from jobs.worker import Stopping, interruptible_sleep
+
+    stop = threading.Event()
+    sleep = interruptible_sleep(stop)
+    sleep(0)  # not stopped: returns
+    threading.Timer(0.05, stop.set).start()
+    with pytest.raises(Stopping):
+        sleep(1e308)  # longer than Event.wait accepts: capped, then cut short by the stop
+    with pytest.raises(Stopping):
+        sleep(0)
+
+
+def test_run_worker_returns_when_a_wait_is_cut_short():
+    import threading
+
+    from jobs.worker import Stopping, run_worker
+
+    stop = threading.Event()
+
+    class Backing:
+        def run_once(self):
+            stop.set()
+            raise Stopping()
+
+    run_worker(Backing(), Backing(), stop, poll_seconds=0.01)
+    with pytest.raises(ValueError, match="poll_seconds"):
+        run_worker(Backing(), Backing(), threading.Event(), poll_seconds=0)

@@ -158,10 +158,14 @@ def test_comment_payload_only_truncated_fields_no_invented_labels():
 
 # --- delivery keys -------------------------------------------------------------------------------
 
-def test_delivery_key_is_the_atlassian_webhook_identifier():
-    headers, _ = load("jira_issue_updated__priority_cloud")
+def test_delivery_key_is_the_signed_body_hash_not_the_unsigned_identifier():
+    headers, body = load("jira_issue_updated__priority_cloud")
     event = check_webhook("jira_issue_updated__priority_cloud")
-    assert event.delivery_key == "jira:" + headers["x-atlassian-webhook-identifier"]
+    assert event.delivery_key == "jira:sha256:" + hashlib.sha256(body).hexdigest()
+    # A captured body replayed under a new or missing identifier is the same delivery.
+    assert webhook.parse({**headers, "x-atlassian-webhook-identifier": "forged-1"}, body).delivery_key == \
+        event.delivery_key
+    assert webhook.parse({}, body).delivery_key == event.delivery_key
 
 
 def test_a_retried_delivery_keeps_its_key():
@@ -275,4 +279,5 @@ def test_connector_verifies_with_mixed_case_headers():
     with pytest.raises(SignatureError):
         connector.verify({"X-Hub-Signature": GITHUB_SIGNATURE}, GITHUB_BODY + b"!", now)
     headers, body = load("comment_created__cloud")
-    assert connector.parse({k.title(): v for k, v in headers.items()}, body).delivery_key.startswith("jira:7f3a")
+    assert connector.parse({k.title(): v for k, v in headers.items()}, body).delivery_key == \
+        "jira:sha256:" + hashlib.sha256(body).hexdigest()

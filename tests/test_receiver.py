@@ -1,5 +1,6 @@
 """POST /webhooks/zendesk through the real Zendesk connector: statuses, storage, no helpdesk calls."""
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -130,3 +131,201 @@ def test_jira_endpoint_accepts_with_200_and_rejects_bad_signatures(store):
     forged = client.post("/webhooks/jira", data=body, headers={**headers, "X-Hub-Signature": "sha256=" + "0" * 64})
     assert forged.status_code == 401
     assert store.delivery_counts() == {"pending": 1}
+
+
+# --- hostile signed bodies: 4xx naming the problem, never 5xx (issue 10) -------------------------
+
+JIRA_SECRET = "jira-secret"
+JIRA_ENV = {**ENV, "JIRA_URL": "https://acme.atlassian.net", "JIRA_EMAIL": "bot@acme.test", "JIRA_API_TOKEN": "t",
+            "JIRA_WEBHOOK_SECRET": JIRA_SECRET}
+JIRA_FIXTURES = Path(__file__).parent / "fixtures" / "jira"
+
+
+@pytest.fixture
+def both(store):
+    """A client with both connectors."""
+    rules = load_rules()
+    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(JIRA_ENV, rules),
+                      "CLOCK": lambda: NOW})
+    return app.test_client()
+
+
+def post_jira(client, body: bytes, **headers):
+    from jira.webhook import sign as jira_sign
+
+    return client.post("/webhooks/jira", data=body, headers={"X-Hub-Signature": jira_sign(JIRA_SECRET, body),
+                                                             "Content-Type": "application/json", **headers})
+
+
+def zendesk_envelope(**changes) -> bytes:
+    payload = json.loads(fixture("ticket_priority_changed__low_to_high"))
+    payload["detail"].update(changes.pop("detail", {}))
+    payload.update(changes)
+    return json.dumps(payload).encode()
+
+
+def jira_body(**changes) -> bytes:
+    payload = json.loads((JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_bytes())
+    payload.update(changes)
+    return json.dumps(payload).encode()
+
+
+DEEP = b"[" * 5000 + b"]" * 5000
+HUGE_INT = b"9" * 5000
+HOSTILE = {
+    "deep-list": (DEEP, "nested deeper"),
+    "deep-inside-object": (b'{"type": "zen:event-type:ticket.created", "id": "d", "detail": ' + DEEP + b"}",
+                           "nested deeper"),
+    "huge-int": (b'{"event": "ticket_updated", "ticket_id": ' + HUGE_INT + b"}", "5000 digits"),
+    "huge-int-string-id": (b'{"event": "ticket_updated", "ticket_id": "' + HUGE_INT + b'"}', "invalid ticket id"),
+    "float-overflow": (b'{"event": "ticket_updated", "ticket_id": "7", "x": 1e400}', "out of range"),
+    "nan": (b'{"event": "ticket_updated", "ticket_id": "7", "x": NaN}', "NaN"),
+}
+
+
+@pytest.mark.parametrize("body, needle", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_signed_zendesk_bodies_are_400_naming_the_problem(both, store, body, needle):
+    response = post(both, body)
+    assert response.status_code == 400 and needle in response.json["error"]
+    assert len(response.json["error"]) < 300, "the message quotes the offending value, not all of it"
+    assert store.delivery_counts() == {}
+
+
+JIRA_HOSTILE = {
+    "deep-list": (DEEP, "nested deeper"),
+    "huge-int": (b'{"webhookEvent": "jira:issue_updated", "timestamp": ' + HUGE_INT + b"}", "5000 digits"),
+    "timestamp-1e30": (jira_body(timestamp=1e30), "timestamp"),
+    "timestamp-negative": (jira_body(timestamp=-1), "timestamp"),
+    "timestamp-huge-int": (jira_body(timestamp=10 ** 30), "timestamp"),
+    "huge-issue-key": (jira_body(issue={"key": "SD-" + "9" * 5000, "fields": {}}), "invalid issue key"),
+}
+
+
+@pytest.mark.parametrize("body, needle", JIRA_HOSTILE.values(), ids=JIRA_HOSTILE.keys())
+def test_hostile_signed_jira_bodies_are_400_naming_the_problem(both, store, body, needle):
+    response = post_jira(both, body)
+    assert response.status_code == 400 and needle in response.json["error"]
+    assert len(response.json["error"]) < 300
+    assert store.delivery_counts() == {}
+
+
+@pytest.mark.parametrize("send, body", [
+    ("zendesk", zendesk_envelope(id="\ud800", detail={"actor_id": "\udfff"})),
+    ("zendesk", b'{"event": "ticket_updated", "ticket_id": "7", "actor_id": "\\ud800", "tags": "a\\udc00b"}'),
+    ("jira", jira_body(user={"accountId": "\ud800"}, webhookEvent="jira:issue_updated")),
+], ids=["zendesk-envelope", "zendesk-trigger", "jira"])
+def test_lone_surrogates_are_replaced_and_the_delivery_stored(both, store, send, body):
+    assert b"\\ud800" in body, "json.dumps escapes the surrogate, as a hostile sender would"
+    response = post(both, body) if send == "zendesk" else post_jira(both, body)
+    assert response.status_code in (200, 202) and response.json["status"] == "accepted"
+    (actor, key), = store.db.execute("select actor_id, delivery_key from inbox").fetchall()
+    assert actor == "\ufffd" and "\ud800" not in key
+
+
+def test_out_of_range_instants_are_read_as_unknown(both, store):
+    response = post(both, zendesk_envelope(time="0001-01-01T00:00:00+01:00",
+                                           detail={"updated_at": "9999-12-31T23:59:59-01:00"}))
+    assert response.status_code == 202
+
+
+def test_out_of_range_signature_timestamp_is_401(both, store):
+    response = post(both, fixture("ticket_created__new"), stamp="0001-01-01T00:00:00+01:00")
+    assert response.status_code == 401 and "ISO 8601" in response.json["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(both):
+    for response in (both.get("/nowhere"), both.get("/webhooks/zendesk"), both.delete("/vendor/eta")):
+        assert 400 <= response.status_code < 500 and response.json["error"]
+    assert "POST" in both.get("/webhooks/zendesk").headers["Allow"]
+
+
+# --- replays dedupe on what is signed (issue 10) ------------------------------------------------
+
+def test_replayed_zendesk_trigger_with_new_or_missing_invocation_id_is_a_duplicate(both, store):
+    body = fixture("trigger_ticket_updated__display_values")
+    first = post(both, body, **{"X-Zendesk-Webhook-Invocation-Id": "8350205582"})
+    assert first.status_code == 202
+    for invocation in ("8350205583", None):
+        again = post(both, body, **{"X-Zendesk-Webhook-Invocation-Id": invocation})
+        assert again.status_code == 200 and again.json["status"] == "duplicate"
+    assert store.delivery_counts() == {"pending": 1}
+
+
+def test_same_trigger_body_signed_at_another_second_is_a_new_delivery(both, store):
+    body = fixture("trigger_ticket_updated__display_values")
+    assert post(both, body).status_code == 202
+    assert post(both, body, stamp="2025-01-08T10:20:31Z").status_code == 202
+    assert store.delivery_counts() == {"pending": 2}
+
+
+def test_replayed_jira_body_with_new_or_missing_identifier_is_a_duplicate(both, store):
+    body = (JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_bytes()
+    assert post_jira(both, body, **{"X-Atlassian-Webhook-Identifier": "abc-1"}).status_code == 200
+    for identifier in ({"X-Atlassian-Webhook-Identifier": "abc-2"}, {}):
+        again = post_jira(both, body, **identifier)
+        assert again.status_code == 200 and again.json["status"] == "duplicate"
+    assert store.delivery_counts() == {"pending": 1}
+
+
+# --- a store locked by another writer: 503 within a second (issue 10) ---------------------------
+
+@pytest.fixture
+def locked(tmp_path):
+    """A receiver built as `create_app` builds it, and a second connection that holds the write lock."""
+    import sqlite3
+
+    from store import Store
+    from web import RECEIVER_BUSY_TIMEOUT_SECONDS
+
+    store = Store(tmp_path / "busy.db", busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS)
+    rules = load_rules()
+    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(ENV, rules),
+                      "CLOCK": lambda: NOW})
+    writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    yield app.test_client(), writer, store
+    writer.close()
+
+
+def timed(call):
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def test_locked_store_is_503_with_retry_after_within_a_second(locked):
+    client, writer, store = locked
+    response, took = timed(lambda: post(client, fixture("ticket_created__new")))
+    assert response.status_code == 503 and "store busy" in response.json["error"]
+    assert 0 < int(response.headers["Retry-After"]) < 60
+    assert took < 1.0, f"answered after {took:.2f} s"
+    writer.rollback()
+    assert post(client, fixture("ticket_created__new")).status_code == 202
+    assert store.delivery_counts() == {"pending": 1}
+
+
+def test_readyz_fails_while_the_store_cannot_take_a_write(locked):
+    client, writer, _ = locked
+    response, took = timed(lambda: client.get("/readyz"))
+    assert response.status_code == 503 and "store busy" in response.json["error"] and took < 1.0
+    assert response.headers["Retry-After"]
+    writer.rollback()
+    assert client.get("/readyz").status_code == 200
+
+
+def test_store_busy_timeout_is_a_parameter(tmp_path):
+    from store import Store
+    from store.sqlite import BUSY_TIMEOUT_SECONDS
+
+    assert Store(tmp_path / "a.db").busy_timeout == BUSY_TIMEOUT_SECONDS
+    assert Store(tmp_path / "a.db", busy_timeout=0.25).busy_timeout == 0.25
+    with pytest.raises(ValueError, match="busy_timeout"):
+        Store(tmp_path / "a.db", busy_timeout=0)
+
+
+def test_create_app_builds_the_receiver_store_with_the_short_busy_timeout(tmp_path, monkeypatch):
+    from web import RECEIVER_BUSY_TIMEOUT_SECONDS
+
+    monkeypatch.setenv("SLACLOCK_DATABASE", str(tmp_path / "env.db"))
+    monkeypatch.delenv("SLACLOCK_RULES", raising=False)
+    assert create_app().config["STORE"].busy_timeout == RECEIVER_BUSY_TIMEOUT_SECONDS < 1

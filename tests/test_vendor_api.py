@@ -95,3 +95,46 @@ def test_vendor_keeps_access_while_its_cycle_runs_after_an_escalation(store, ven
                       snapshot={}, due_at=None, rules_version="x", decided_at=NOW)
     assert post(client, token, {"ticket": "zendesk:4", "capacity_available": True}).status_code == 202
     assert post(client, token, {"ticket": "zendesk:5", "capacity_available": True}).status_code == 404
+
+
+def raw_post(client, token, data: bytes):
+    return client.post("/vendor/eta", data=data, headers={"Authorization": f"Bearer {token}",
+                                                          "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("data, needle", [
+    (b"[" * 5000 + b"]" * 5000, "nested deeper"),
+    (b'{"ticket": "zendesk:1", "eta": "2026-03-03T10:00:00Z", "note": ' + b"9" * 5000 + b"}", "5000 digits"),
+    (b'{"ticket": "zendesk:1", "eta": ' + b"9" * 5000 + b"}", "5000 digits"),
+    (b'{"ticket": "zendesk:1", "eta": 1e400}', "out of range"),
+    (b'{"ticket": "zendesk:1", "eta": 20260303}', "eta"),
+    (b'{"ticket": "zendesk:1", "eta": "0001-01-01T00:00:00+01:00"}', "out of range"),
+    (b"", "body is empty"),
+    (b"\xff", "UTF-8"),
+], ids=["deep", "huge-int", "huge-int-eta", "float-overflow", "number-eta", "eta-before-year-1", "empty", "bytes"])
+def test_hostile_bodies_are_400_naming_the_problem(store, vendor, data, needle):
+    client, token = vendor
+    response = raw_post(client, token, data)
+    assert response.status_code == 400 and needle in response.json["error"]
+    assert len(response.json["error"]) < 300
+    assert store.delivery_counts() == {}
+
+
+def test_lone_surrogates_are_replaced_not_a_crash(store, vendor):
+    client, token = vendor
+    response = raw_post(client, token, b'{"ticket": "zendesk:\\ud800", "eta": "2026-03-03T10:00:00Z"}')
+    assert response.status_code == 404 and "\ufffd" in response.json["error"]
+    note = raw_post(client, token, b'{"ticket": "zendesk:1", "eta": "2026-03-03T10:00:00Z", "note": "a\\udc00"}')
+    assert note.status_code == 202
+
+
+def test_store_failure_in_the_token_lookup_is_503(store, vendor, monkeypatch):
+    import sqlite3
+
+    client, token = vendor
+
+    def locked(_token):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(store, "vendor_for_token", locked)
+    response = client.get("/vendor/cases", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503 and response.headers["Retry-After"] and "store busy" in response.json["error"]

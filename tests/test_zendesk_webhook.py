@@ -1,6 +1,7 @@
 """Zendesk webhooks: signature vectors (reference zendesk.md §1.5) and one fixture test per event type."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -214,15 +215,15 @@ EXPECTED = {
 }
 TRIGGER_FIELDS = {key: SNAPSHOT[key] for key in SNAPSHOT if key != "custom_status_id"}
 EXPECTED_TRIGGERS = {
-    "trigger_ticket_created__new": ("zendesk:5158:2025-01-08T10:12Z", CUSTOMER, {
+    "trigger_ticket_created__new": (CUSTOMER, {
         **TRIGGER_FIELDS, "status": "new", "priority": None, "tags": frozenset({"order"}), "group_id": None,
         "assignee_id": None, "created_at": datetime(2025, 1, 8, 10, 12, tzinfo=timezone.utc),
         "updated_at": datetime(2025, 1, 8, 10, 12, tzinfo=timezone.utc)}),
-    "trigger_ticket_updated__display_values": ("zendesk:8350205582", AGENT, {
+    "trigger_ticket_updated__display_values": (AGENT, {
         **TRIGGER_FIELDS, "status": "pending", "priority": "urgent",
         "tags": frozenset({"order", "missing_part", "vip"}),
         "created_at": datetime(2025, 1, 8, 10, 12, tzinfo=timezone.utc)}),
-    "trigger_ticket_updated__unescaped_quote": ("zendesk:5158:2025-01-08T10:47Z", AGENT, {
+    "trigger_ticket_updated__unescaped_quote": (AGENT, {
         **TRIGGER_FIELDS, "priority": "high", "organization_id": None,
         "created_at": datetime(2025, 1, 8, 10, 12, tzinfo=timezone.utc),
         "updated_at": datetime(2025, 1, 8, 10, 47, tzinfo=timezone.utc)}),
@@ -242,12 +243,17 @@ def test_event_subscription_fixture(name):
     assert dict(event.fields) == {**SNAPSHOT, **changes}
 
 
+def signed_key(ticket_id: str, body: bytes, stamp: str = SIGNED_AT) -> str:
+    """The delivery key of a trigger delivery: the ticket and the hash of what Zendesk signs."""
+    return f"zendesk:{ticket_id}:{hashlib.sha256(stamp.encode() + body).hexdigest()[:32]}"
+
+
 @pytest.mark.parametrize("name", EXPECTED_TRIGGERS)
 def test_trigger_fixture(name):
-    delivery_key, actor, fields = EXPECTED_TRIGGERS[name]
+    actor, fields = EXPECTED_TRIGGERS[name]
     event = check_webhook(name)
     assert (event.event_type, event.ticket_id, event.ignored) == (event_type_for(name), "5158", False)
-    assert (event.delivery_key, event.actor_id) == (delivery_key, actor)
+    assert (event.delivery_key, event.actor_id) == (signed_key("5158", load(name)[1]), actor)
     assert event.occurred_at == fields["updated_at"]
     assert dict(event.fields) == fields
 
@@ -324,13 +330,28 @@ def test_ignored_event_needs_no_ticket_id():
     assert (event.ignored, event.ticket_id, event.delivery_key) == (True, None, "zendesk:e-1")
 
 
-def test_delivery_key_falls_back_to_invocation_header_then_body():
+def test_delivery_key_without_envelope_id_is_the_signed_hash_never_the_invocation_header():
     payload = json.loads(envelope())
     del payload["id"]
     body = json.dumps(payload).encode()
-    assert parse({webhook.INVOCATION_HEADER: "8350205582"}, body).delivery_key == "zendesk:8350205582"
+    signed_headers = {TS: SIGNED_AT}
+    key = parse(signed_headers, body).delivery_key
+    assert key == signed_key("5158", body)
+    assert parse({**signed_headers, webhook.INVOCATION_HEADER: "8350205582"}, body).delivery_key == key
+    assert parse({TS: "2025-01-08T10:20:01Z"}, body).delivery_key != key
     assert parse({}, body).delivery_key == parse({}, body).delivery_key
     assert parse({}, body).delivery_key.startswith("zendesk:5158:")
+
+
+def test_trigger_key_ignores_the_unsigned_invocation_header():
+    headers, body = load("trigger_ticket_updated__display_values")
+    signed_headers = {**headers, TS: SIGNED_AT}
+    key = parse(signed_headers, body).delivery_key
+    for invocation in ("8350205583", "", None):
+        replayed = {k: v for k, v in {**signed_headers, webhook.INVOCATION_HEADER: invocation}.items() if v is not None}
+        assert parse(replayed, body).delivery_key == key
+    # Two updates within one minute render the same body; their signature timestamps tell them apart.
+    assert parse({**signed_headers, TS: "2025-01-08T10:20:31Z"}, body).delivery_key != key
 
 
 def test_trigger_without_updated_at_is_keyed_by_body():
@@ -370,9 +391,9 @@ def test_trigger_template_is_json_and_parses_once_rendered():
     sample = {"ticket.id": "42", "ticket.status": "Open", "ticket.priority": "High", "ticket.tags": "vip order",
               "ticket.updated_at_with_timestamp": "2025-01-08T10:47Z", "current_user.id": "8447388090777"}
     rendered = re.sub(r"\{\{([a-z_.]+)\}\}", lambda m: sample.get(m.group(1), ""), TRIGGER_TEMPLATE)
-    event = parse({}, rendered.encode())
+    event = parse({TS: SIGNED_AT}, rendered.encode())
     assert (event.event_type, event.ticket_id, event.actor_id, event.delivery_key) == (
-        "ticket_updated", "42", "8447388090777", "zendesk:42:2025-01-08T10:47Z")
+        "ticket_updated", "42", "8447388090777", signed_key("42", rendered.encode()))
     assert (event.fields["priority"], event.fields["tags"], event.fields["group_id"]) == (
         "high", frozenset({"vip", "order"}), None)
 

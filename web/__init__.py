@@ -10,6 +10,7 @@ from typing import Mapping
 
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from connectors.contract import Connector
 from jobs.clock import utcnow
@@ -18,6 +19,10 @@ from store import Store
 MAX_BODY_BYTES = 1024 * 1024
 # Zendesk only retries a 503 whose Retry-After is under 60 s.
 STORE_RETRY_AFTER_SECONDS = "10"
+# How long the receiver's store connection waits for another writer's lock before answering 503. Write
+# transactions last milliseconds; Zendesk gives up on a webhook after about 10 s (reference zendesk.md §1.6),
+# so the receiver answers within a second rather than after the worker's 15 s busy wait.
+RECEIVER_BUSY_TIMEOUT_SECONDS = 0.5
 
 
 def refuse(status: int, message: str, **headers: str) -> ResponseReturnValue:
@@ -27,13 +32,26 @@ def refuse(status: int, message: str, **headers: str) -> ResponseReturnValue:
 
 def store_busy(what: str) -> ResponseReturnValue:
     """503 with Retry-After, so the sender delivers `what` again later."""
-    return refuse(503, f"the store cannot take the {what} now; retry later",
+    return refuse(503, f"store busy or unavailable: it cannot take the {what} now; "
+                       f"retry after {STORE_RETRY_AFTER_SECONDS} s",
                   **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
+
+
+def store_failed(_error: Exception) -> ResponseReturnValue:
+    """503 for a store failure no view caught (a read in the vendor API, say): the one 5xx the receiver gives."""
+    return store_busy("request")
 
 
 def too_large(_error: Exception) -> ResponseReturnValue:
     """413 for a body over MAX_BODY_BYTES (the app's MAX_CONTENT_LENGTH)."""
     return refuse(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+
+
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    """Werkzeug's errors (404 no such route, 405 wrong method, 400 bad request line …) as JSON, like the rest."""
+    allowed = getattr(error, "valid_methods", None)  # a 405 names the methods the route takes
+    return refuse(error.code or 500, f"{error.name}: {error.description}",
+                  **({"Allow": ", ".join(allowed)} if allowed else {}))
 
 
 def store() -> Store:

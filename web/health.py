@@ -1,11 +1,11 @@
-"""GET /healthz (the process answers) and GET /readyz (the store answers too)."""
+"""GET /healthz (the process answers) and GET /readyz (the store can take a write too)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from store import StoreError
-from web import connectors, refuse, store
+from web import STORE_RETRY_AFTER_SECONDS, connectors, refuse, store
 
 bp = Blueprint("health", __name__)
 
@@ -18,9 +18,9 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """200 with the configured connectors when the store answers, else 503."""
+    """200 with the configured connectors when the store can take a write now, else 503."""
     try:
         store().ping()
     except StoreError as e:
-        return refuse(503, f"store unavailable: {e}")
+        return refuse(503, f"not ready: {e}", **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
     return jsonify(status="ready", connectors=sorted(connectors()))

@@ -5,6 +5,8 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+from connectors.errors import MalformedPayload
+from connectors.payload import decode_object, shown
 from store import Store
 
 FIELDS = ("ticket", "eta", "capacity_available", "note")
@@ -36,21 +38,19 @@ class VendorEta:
 def parse_vendor_eta(raw: bytes) -> VendorEta:
     """Validate a vendor's `{ticket, eta, capacity_available, note}`; ValueError names what is wrong."""
     try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise ValueError("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object with ticket, eta, capacity_available, note")
+        body = decode_object(raw)  # the webhooks' guard: depth, number sizes, lone surrogates
+    except MalformedPayload as e:
+        raise ValueError(f"{e}; expected a JSON object with ticket, eta, capacity_available, note") from None
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+        raise ValueError(f"unknown field(s): {', '.join(map(shown, unknown[:5]))}")
     ticket = body.get("ticket")
     if not isinstance(ticket, str) or ":" not in ticket or not ticket.partition(":")[2]:
         raise ValueError("ticket: expected '<helpdesk>:<id>', e.g. 'zendesk:123'")
     eta = _eta(body.get("eta"))
     capacity = body.get("capacity_available")
     if capacity is not None and not isinstance(capacity, bool):
-        raise ValueError(f"capacity_available: expected true or false, got {capacity!r}")
+        raise ValueError(f"capacity_available: expected true or false, got {shown(capacity)}")
     if eta is None and capacity is None:
         raise ValueError("give an eta, capacity_available, or both")
     note = body.get("note") or ""
@@ -63,13 +63,18 @@ def _eta(eta: object) -> str | None:
     # Stricter than parse_instant: a vendor's ETA without a time zone is refused, not read as UTC.
     if eta is None:
         return None
+    if not isinstance(eta, str):
+        raise ValueError(f"eta: expected an ISO 8601 instant as text, got {shown(eta)}")
     try:
-        moment = datetime.fromisoformat(str(eta).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(eta.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"eta: expected an ISO 8601 instant, got {eta!r}") from None
+        raise ValueError(f"eta: expected an ISO 8601 instant, got {shown(eta)}") from None
     if moment.tzinfo is None:
-        raise ValueError(f"eta: give a time zone or Z, got {eta!r}")
-    return moment.astimezone(timezone.utc).isoformat()
+        raise ValueError(f"eta: give a time zone or Z, got {shown(eta)}")
+    try:
+        return moment.astimezone(timezone.utc).isoformat()
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 lies before year 1 in UTC
+        raise ValueError(f"eta: {shown(eta)} is out of range") from None
 
 
 def vendor_of(authorization: str, store: Store) -> str | None:

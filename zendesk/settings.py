@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Mapping
 
-from connectors.settings import (DEFAULT_RATE_PER_MINUTE, HelpdeskSettings, comma_list, email_address, field_id,
-                                 number, site_url, unmet)
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, comma_list,
+                                 email_address, field_id, number, site_url, unmet)
 from rules.schema import Rules
 
 # Zendesk signs "Test webhook" requests from the webhook builder with this public secret
@@ -15,6 +15,9 @@ from rules.schema import Rules
 STATIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 # Common practice for signed timestamps (Standard Webhooks); Zendesk prescribes none.
 DEFAULT_TOLERANCE_SECONDS = 300
+# Zendesk has delivered webhooks hours late after incidents (reference zendesk.md §1.6); a week is the most
+# that still means something.
+MAX_TOLERANCE_SECONDS = 7 * 86_400
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", re.IGNORECASE)
 _field_id = partial(field_id, pattern=re.compile(r"^[0-9]+$"), expected="a numeric Zendesk ticket field id")
@@ -51,9 +54,10 @@ class ZendeskSettings(HelpdeskSettings):
             api_token=env.get("ZENDESK_API_TOKEN", "").strip(),
             webhook_secrets=secrets,
             tolerance_seconds=int(number(env, "ZENDESK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS,
-                                         integer=True, minimum=0)),
+                                         integer=True, minimum=0, maximum=MAX_TOLERANCE_SECONDS)),
             allow_test_secret=allow_test_secret,
-            rate_per_minute=number(env, "ZENDESK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True),
+            rate_per_minute=number(env, "ZENDESK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True,
+                                   maximum=MAX_RATE_PER_MINUTE),
             reason_field_id=_field_id(env, "ZENDESK_REASON_FIELD_ID", fields.reason_field_id,
                                       "connectors.zendesk.reason_field_id"),
             due_field_id=_field_id(env, "ZENDESK_DUE_FIELD_ID", fields.due_field_id,

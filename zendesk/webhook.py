@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from connectors.errors import MalformedPayload, SignatureError
-from connectors.model import PRIORITIES, STATUSES, TicketEvent, parse_instant
-from connectors.payload import as_object, as_tags, as_text, decode_object
+from connectors.model import PRIORITIES, STATUSES, TicketEvent
+from connectors.payload import as_instant, as_object, as_tags, as_text, decode_object, shown
 from zendesk.settings import DEFAULT_TOLERANCE_SECONDS, STATIC_TEST_SECRET
 
 CONNECTOR = "zendesk"
@@ -26,6 +26,8 @@ SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
 EVENT_PREFIX = "zen:event-type:ticket."
+# Zendesk ids are 64-bit integers: at most 19 digits.
+MAX_ID_DIGITS = 19
 
 # The body of the trigger/automation webhook action. Paste it as is into the "Ticket is updated" trigger; in the
 # "Ticket is created" trigger change "ticket_updated" to "ticket_created". Zendesk renders display values
@@ -81,25 +83,27 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...] | l
 
 
 def _check_freshness(timestamp: str, now: datetime, tolerance_seconds: int) -> None:
-    signed_at = parse_instant(timestamp)
+    signed_at = as_instant(timestamp)
     if signed_at is None:
-        raise SignatureError(f"{TIMESTAMP_HEADER} {timestamp!r} is not an ISO 8601 time")
-    skew = (parse_instant(now) - signed_at).total_seconds()
+        raise SignatureError(f"{TIMESTAMP_HEADER} {shown(timestamp)} is not an ISO 8601 time (years 1-9999 in UTC)")
+    skew = (as_instant(now) - signed_at).total_seconds()
     if abs(skew) > tolerance_seconds:
         raise SignatureError(f"{TIMESTAMP_HEADER} {timestamp!r} is {abs(skew):.0f} s "
                              f"{'old' if skew > 0 else 'in the future'} (tolerance {tolerance_seconds} s)")
 
 
 # --- normalising values ------------------------------------------------------------------------
-# Instants go through parse_instant, which also reads `…_with_timestamp`'s `2013-12-12T05:35Z` and the
-# envelope's nanosecond `time`.
+# Instants go through as_instant (parse_instant; None when out of range), which also reads
+# `…_with_timestamp`'s `2013-12-12T05:35Z` and the envelope's nanosecond `time`.
 
 def _id(value: Any) -> str | None:
     """A Zendesk id as a string; accepts int or numeric string; unset (None, "", 0) → None."""
     if isinstance(value, bool):
         return None
     text = str(value).strip() if isinstance(value, (int, str)) else ""
-    return str(int(text)) if text.isascii() and text.isdigit() and int(text) > 0 else None
+    if not (text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_ID_DIGITS):
+        return None
+    return str(int(text)) if int(text) > 0 else None
 
 
 def _actor(value: Any) -> str | None:
@@ -136,8 +140,8 @@ def _ticket(values: Mapping[str, Any]) -> dict[str, Any]:
         "assignee_id": _id(values.get("assignee_id")),
         "requester_id": _id(values.get("requester_id")),
         "organization_id": _id(values.get("organization_id")),
-        "created_at": parse_instant(values.get("created_at")),
-        "updated_at": parse_instant(values.get("updated_at")),
+        "created_at": as_instant(values.get("created_at")),
+        "updated_at": as_instant(values.get("updated_at")),
     }
 
 
@@ -217,7 +221,12 @@ IGNORED_EVENTS = frozenset(EVENT_PREFIX + name for name in (
 # --- parsing -----------------------------------------------------------------------------------
 
 def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
-    """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem."""
+    """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem.
+
+    The delivery key comes from what is signed (the body and the signature timestamp), never from the
+    unsigned `x-zendesk-webhook-invocation-id`: a captured body sent again under a new or missing
+    invocation id is the same delivery.
+    """
     payload = decode_object(body, repair=repair_quotes)
     kind = payload.get("type")
     if isinstance(kind, str) and (kind.startswith("zen:") or "detail" in payload):
@@ -228,7 +237,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
 def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, Any], event_type: str) -> TicketEvent:
     ignored = event_type in IGNORED_EVENTS
     if not ignored and event_type not in HANDLERS:
-        raise MalformedPayload(f"unknown Zendesk event type {event_type!r}")
+        raise MalformedPayload(f"unknown Zendesk event type {shown(event_type)}")
     detail = payload.get("detail")
     if not isinstance(detail, dict) and not ignored:
         raise MalformedPayload(f"{event_type}: 'detail' is missing or not an object")
@@ -240,10 +249,11 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     if raw_id in (None, ""):
         raw_id = fallback
     ticket_id = _id(raw_id) if ignored else _ticket_id(raw_id)
-    key = as_text(payload.get("id")) or as_text(headers.get(INVOCATION_HEADER)) or _body_key(ticket_id, body)
+    # The envelope's own `id` is signed with the body and unique per event.
+    key = as_text(payload.get("id")) or _signed_key(ticket_id, headers, body)
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
-        ignored=ignored, occurred_at=parse_instant(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
+        ignored=ignored, occurred_at=as_instant(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
         fields={} if ignored else HANDLERS[event_type](payload),
     )
 
@@ -254,29 +264,34 @@ def _parse_trigger(headers: Mapping[str, str], body: bytes, payload: dict[str, A
     # An admin-edited template without "event" is still a ticket change; the payload is only a hint.
     event_type = payload.get("event") or "ticket_updated"
     if not isinstance(event_type, str) or event_type not in TRIGGER_EVENTS:
-        raise MalformedPayload(f"unknown Zendesk event type {event_type!r}")
+        raise MalformedPayload(f"unknown Zendesk event type {shown(event_type)}")
     ticket_id = _ticket_id(payload.get("ticket_id"))
     updated_at = as_text(payload.get("updated_at"))
-    # The invocation id comes first: `…_with_timestamp` has minute resolution, so two updates within one
-    # minute share ticket_id + updated_at.
-    key = as_text(headers.get(INVOCATION_HEADER)) or (f"{ticket_id}:{updated_at}" if updated_at
-                                                    else _body_key(ticket_id, body))
+    # Not ticket_id + updated_at: `…_with_timestamp` has minute resolution, so two updates within one minute
+    # can render the same body; the signature timestamp (to the second) tells them apart.
+    key = _signed_key(ticket_id, headers, body)
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
-        occurred_at=parse_instant(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_ticket(payload),
+        occurred_at=as_instant(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_ticket(payload),
     )
 
 
 def _ticket_id(value: Any) -> str:
     ticket_id = _id(value)
     if ticket_id is None:
-        raise MalformedPayload("missing ticket id" if value in (None, "") else f"invalid ticket id {value!r}")
+        raise MalformedPayload("missing ticket id" if value in (None, "") else f"invalid ticket id {shown(value)}")
     return ticket_id
 
 
-def _body_key(ticket_id: str | None, body: bytes) -> str:
-    # Last resort: identical bodies are the same delivery.
-    return f"{ticket_id}:{hashlib.sha256(body).hexdigest()[:32]}"
+def _signed_key(ticket_id: str | None, headers: Mapping[str, str], body: bytes) -> str:
+    """`<ticket id>:<sha256 of signature timestamp + body>`, what the signature covers (reference zendesk.md §1.5).
+
+    A replay of a captured delivery (same timestamp, same body) gets the same key; the freshness check
+    refuses it once the timestamp is older than the tolerance. Whether Zendesk re-signs a retry with a
+    new timestamp is not documented: if it does, a retry is a second inbox row, which is harmless
+    (the processor re-reads the ticket and decides from what it finds)."""
+    timestamp = (headers.get(TIMESTAMP_HEADER) or "").encode("utf-8", "replace")
+    return f"{ticket_id}:{hashlib.sha256(timestamp + body).hexdigest()[:32]}"
 
 
 def repair_quotes(text: str) -> str:
