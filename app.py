@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -286,6 +286,40 @@ def cmd_explain(args, env) -> int:
                    connectors=build_connectors(env, rules))
 
 
+def cmd_report(args, env) -> int:
+    """Print the escalation KPIs of the cases opened in a period (default: the last 30 days)."""
+    from reports.history import case_histories
+    from reports.kpis import Period, report, report_by
+    from reports.text import render
+
+    settings = Settings.from_env(env)
+    if not Path(settings.database).exists():
+        print(f"error: no database at {settings.database} (set SLACLOCK_DATABASE)", file=sys.stderr)
+        return 1
+    until = args.until or datetime.now(timezone.utc)
+    since = args.since or until - timedelta(days=30)
+    if since >= until:
+        print(f"error: --since {since:%Y-%m-%d} is not before --until {until:%Y-%m-%d}", file=sys.stderr)
+        return 2
+    rules = load_rules(settings.rules_path)
+    options = dict(stop=frozenset(rules.sla.stop_statuses),
+                   cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
+                   if rules.customer_updates else None)
+    period, cases = Period(since, until), case_histories(Store(settings.database))
+    reports = report_by(cases, period, args.by, **options) if args.by else {"all": report(cases, period, **options)}
+    print(render(reports, period, args.by, args.format))
+    return 0
+
+
+def _day(value: str) -> datetime:
+    """An --since / --until date (2026-12-01) or instant, in UTC."""
+    try:
+        day = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-12-01, got {value!r}") from None
+    return day.replace(tzinfo=timezone.utc) if day.tzinfo is None else day.astimezone(timezone.utc)
+
+
 def _list_or_retry(args, rows: list, describe, retry, noun: str) -> int:
     """`list` prints the rows; `retry ID… | --all` queues them again."""
     if args.action == "list":
@@ -375,6 +409,12 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123")
     e.add_argument("ticket")
     e.set_defaults(func=cmd_explain)
+    r = sub.add_parser("report", help="escalation KPIs: breach rate, breaches averted, escalations per 1,000, …")
+    r.add_argument("--since", type=_day, help="first day of the cases counted (default: 30 days before --until)")
+    r.add_argument("--until", type=_day, help="the day after the last one counted (default: now)")
+    r.add_argument("--by", choices=("team", "priority", "tier", "reason"), help="one row per team, priority, …")
+    r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
+    r.set_defaults(func=cmd_report)
     o = sub.add_parser("outbox", help="list or retry parked writes")
     o.add_argument("action", choices=["list", "retry"])
     o.add_argument("ids", nargs="*", type=int)

@@ -48,3 +48,27 @@ def test_table_csv_and_json():
     data = json.loads(render(reports, JUNE, "team", "json"))
     assert data["by"] == "team" and data["groups"]["support"]["breaches_averted"] == 1
     assert data["groups"]["billing"]["sla"]["first_response"]["not_measured"] == 1
+
+
+def test_slaclock_report_prints_the_kpis_of_the_period(tmp_path, monkeypatch, capsys):
+    from app import main
+    from store import Store
+    monkeypatch.setenv("SLACLOCK_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("SLACLOCK_DATABASE", str(tmp_path / "s.db"))
+    monkeypatch.delenv("SLACLOCK_RULES", raising=False)
+    saved(Store(tmp_path / "s.db"), ESCALATED, UNANSWERED)
+    assert main(["report", "--since", "2026-06-01", "--until", "2026-07-01", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["groups"]["all"]["escalated"] == 1 and data["groups"]["all"]["breaches_averted"] == 1
+    assert main(["report", "--since", "2026-06-01", "--until", "2026-07-01", "--by", "team"]) == 0
+    assert "support" in capsys.readouterr().out
+    assert main(["report", "--since", "2026-07-01", "--until", "2026-06-01"]) == 2
+    assert "is not before" in capsys.readouterr().err
+
+
+def test_slaclock_report_refuses_a_missing_database(tmp_path, monkeypatch, capsys):
+    from app import main
+    monkeypatch.setenv("SLACLOCK_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("SLACLOCK_DATABASE", str(tmp_path / "absent.db"))
+    assert main(["report"]) == 1
+    assert "no database" in capsys.readouterr().err and not (tmp_path / "absent.db").exists()
