@@ -362,3 +362,16 @@ def test_actor_groups_from_group_memberships(zendesk):
                   match=[matchers.query_param_matcher({"page[size]": "100"})],
                   json={"group_memberships": [{"id": 1, "user_id": 9002, "group_id": 2010}], "meta": {}})
     assert zendesk.actor_groups("9002") == frozenset({"2010"})
+
+
+@responses.activate
+def test_in_process_waits_of_one_request_stay_below_the_stale_claim(client, sleeps):
+    # Two waits of 100 s would exceed MAX_TOTAL_WAIT: the request gives up and the deliverer retries the row later.
+    from connectors.http import MAX_TOTAL_WAIT
+    from store.sqlite import STALE_CLAIM_SECONDS
+
+    responses.get(TICKET_URL, status=429, headers={"Retry-After": "100"})
+    with pytest.raises(RetryableError):
+        client.get_ticket("5158")
+    assert sleeps == [100.0] and len(responses.calls) == 2
+    assert MAX_TOTAL_WAIT < STALE_CLAIM_SECONDS
