@@ -1,10 +1,53 @@
-"""The `Connector` protocol: what the receiver and the jobs need from a helpdesk."""
+"""The `Connector` protocol: what the receiver and the jobs need from a helpdesk, and the write steps it
+turns an outbox row into."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate
+
+# The name of the one step of a single-call ticket update (Zendesk's PUT): a batch job writes that step.
+UPDATE_STEP = "update"
+# What a step sees of the row's progress: step name → {"state": "sending"|"done"|"failed", "result"?, "line"?, …}.
+Progress = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class WriteStep:
+    """One helpdesk call of an outbox row, in order; the deliverer records each step's progress.
+
+    `send(progress)` makes the call and returns a JSON-able result (a created id, {"updated_at": …}, or
+    None). An idempotent step is simply sent again after a crash. A non-idempotent one carries a marker
+    derived from the row's key, and `landed(progress)` looks for it: the step's result when found, None
+    when absent; it is asked before any re-send whose first outcome is unknown. `grace`: seconds after an
+    unknown outcome during which an absent marker proves nothing (a search index that lags). An
+    `essential` step that the helpdesk refuses parks the row; any other refused step is reported by
+    `failure` (e.g. "add watcher X") and the rest go on.
+    """
+
+    name: str
+    send: Callable[[Progress], Any]
+    idempotent: bool = True
+    landed: Callable[[Progress], Any] | None = None
+    essential: bool = True
+    failure: str = ""
+    grace: float = 0.0
+
+
+def failure_lines(progress: Progress) -> list[str]:
+    """The plain lines naming each step that could not be done (for the internal note), in step order."""
+    return [entry["line"] for entry in progress.values() if entry.get("state") == "failed" and entry.get("line")]
+
+
+def run_steps(steps: list[WriteStep]) -> dict[str, Any]:
+    """Send steps straight, in order, without recording progress (a direct write outside the outbox);
+    step name → result."""
+    progress: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        progress[step.name] = {"state": "done", "result": step.send(progress)}
+    return {name: entry["result"] for name, entry in progress.items()}
 
 
 class Connector(Protocol):
@@ -24,13 +67,17 @@ class Connector(Protocol):
         """Read the ticket fresh through the API."""
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
-        """Write one update in one call; raise ConflictError if the ticket changed meanwhile."""
+        """Write one update straight away, unmarked (callers without an outbox row); ConflictError if the
+        ticket changed meanwhile. The deliverer uses `update_steps` instead."""
 
-    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
-        """Post a public comment to the customer (a proactive update)."""
+    def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
+        """The calls that write `update`, marked with the outbox key `key` where a call is not idempotent."""
 
-    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
-        """Create the linked ticket once (a repeated key must not make a second); return its id."""
+    def reply_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """The calls that post a public comment to the customer (a proactive update), marked with `key`."""
+
+    def follow_up_steps(self, follow_up: FollowUp, key: str) -> list[WriteStep]:
+        """The calls that create the linked ticket once (its step named "create" returns the new id)."""
 
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(ticket id, updated_at) of open tickets changed since `cursor` (None: a first pass), and the next cursor."""
@@ -43,8 +90,9 @@ class Connector(Protocol):
 class BatchWriter(Protocol):
     """A connector that can write many tickets in few calls (Zendesk's update_many)."""
 
-    def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
-        """Write the updates; return ticket id → applied. The caller retries the rest one by one."""
+    def apply_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> dict[str, bool]:
+        """Write the updates (marked with their outbox `keys`); return ticket id → applied. The caller
+        sends the rest one by one, reading each back first: a job that did not report may have applied it."""
 
 
 @runtime_checkable

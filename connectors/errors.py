@@ -5,6 +5,7 @@
     └── MalformedPayload          400: not JSON, missing ticket id, unknown event type …
     ApiError                      a helpdesk API call failed
     ├── RetryableError            429, 5xx, timeout, connection error (may carry retry_after)
+    │   └── OutcomeUnknown        a non-idempotent write may or may not have landed: read back before re-sending
     ├── ConflictError             409: the ticket changed since we read it (safe_update)
     └── PermanentError            any other 4xx: retrying will not help
 """
@@ -34,6 +35,10 @@ class ApiError(Exception):
 
 class RetryableError(ApiError):
     pass
+
+
+class OutcomeUnknown(RetryableError):
+    """The request was sent but its answer was lost (read timeout, reset after sending, 5xx): it may have applied."""
 
 
 class ConflictError(ApiError):

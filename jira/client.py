@@ -13,6 +13,7 @@ from connectors.http import HelpdeskSession
 ISSUE_URL = "/rest/api/3/issue/{key}"
 ASSIGNEE_URL = "/rest/api/3/issue/{key}/assignee"
 ISSUE_COMMENT_URL = "/rest/api/3/issue/{key}/comment"
+COMMENT_LIST_URL = "/rest/api/3/comment/list"
 REQUEST_COMMENT_URL = "/rest/servicedeskapi/request/{key}/comment"
 REQUEST_SLA_URL = "/rest/servicedeskapi/request/{key}/sla"
 # The enhanced search; /rest/api/3/search (startAt/total) is deprecated and being removed.
@@ -26,6 +27,8 @@ USER_GROUPS_URL = "/rest/api/3/user/groups"
 # Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
 SEARCH_PAGE_SIZE = 100
 SLA_PAGE_SIZE = 50
+# A read-back looks at this many of the newest comments: a lost write is looked for within minutes.
+RECENT_COMMENTS = 20
 # Makes a platform-API comment internal in JSM (what pycontribs/jira sends for is_internal=True).
 INTERNAL_COMMENT_PROPERTY = {"key": "sd.public.comment", "value": {"internal": True}}
 
@@ -62,28 +65,37 @@ class JiraClient:
         return self.session.request("GET", _path(ISSUE_URL, key), params={"fields": ",".join(fields)})
 
     def edit_issue(self, key: str, body: dict[str, Any]) -> None:
-        """PUT `{"fields": …}`; Jira answers 204."""
-        self.session.request("PUT", _path(ISSUE_URL, key), json=body)
+        """PUT `{"fields": …}` (sets values: idempotent); Jira answers 204."""
+        self.session.request("PUT", _path(ISSUE_URL, key), json=body, idempotent=True)
 
     def assign(self, key: str, account_id: str | None) -> None:
         """Set the assignee (needs *Assign issues*, not *Edit issues*); None unassigns."""
-        self.session.request("PUT", _path(ASSIGNEE_URL, key), json={"accountId": account_id})
+        self.session.request("PUT", _path(ASSIGNEE_URL, key), json={"accountId": account_id}, idempotent=True)
 
     def add_internal_comment(self, key: str, body: str) -> dict[str, Any]:
-        """An internal JSM comment; `body` is plain text, and `public` is required (400 without it)."""
+        """An internal JSM comment; `body` is plain text, and `public` is required (400 without it).
+        Not retried blindly: a resend posts it twice."""
         return self.session.request("POST", _path(REQUEST_COMMENT_URL, key), json={"body": body, "public": False})
 
-    def add_public_comment(self, key: str, body: str) -> dict[str, Any]:
-        """A public JSM comment: the customer sees it (and is e-mailed by JSM)."""
-        return self.session.request("POST", _path(REQUEST_COMMENT_URL, key), json={"body": body, "public": True})
-
-    def add_platform_comment(self, key: str, body: str, internal: bool = True) -> dict[str, Any]:
-        """A comment through the platform API (ADF), for issues outside a service project; internal for
-        JSM by the `sd.public.comment` property unless `internal` is False."""
+    def add_platform_comment(self, key: str, body: str, internal: bool = True,
+                             properties: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """A comment through the platform API (ADF) with comment `properties` set at creation; internal for
+        JSM by the `sd.public.comment` property unless `internal` is False (then public: jsdPublic defaults
+        to true). Not retried blindly."""
         payload: dict[str, Any] = {"body": adf(body)}
-        if internal:
-            payload["properties"] = [INTERNAL_COMMENT_PROPERTY]
+        if internal or properties:
+            payload["properties"] = ([INTERNAL_COMMENT_PROPERTY] if internal else []) + list(properties)
         return self.session.request("POST", _path(ISSUE_COMMENT_URL, key), json=payload)
+
+    def recent_comments(self, key: str, count: int = RECENT_COMMENTS) -> list[dict[str, Any]]:
+        """The newest `count` comments of the issue, newest first (ADF bodies), internal ones included."""
+        return self.session.request("GET", _path(ISSUE_COMMENT_URL, key),
+                                    params={"orderBy": "-created", "maxResults": count})["comments"]
+
+    def comments_by_ids(self, comment_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Comments by id (≤ 1000) with their properties (the GET above documents no `properties` expansion)."""
+        return self.session.request("POST", COMMENT_LIST_URL, params={"expand": "properties"},
+                                    json={"ids": list(comment_ids)}, idempotent=True)["values"]
 
     def search_jql(self, jql: str, fields: Sequence[str], next_page_token: str | None = None,
                    max_results: int = SEARCH_PAGE_SIZE) -> dict[str, Any]:
@@ -91,7 +103,7 @@ class JiraClient:
         body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": max_results}
         if next_page_token:
             body["nextPageToken"] = next_page_token
-        return self.session.request("POST", SEARCH_URL, json=body)
+        return self.session.request("POST", SEARCH_URL, json=body, idempotent=True)
 
     def search_all(self, jql: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`, following `nextPageToken` (absent on the last page)."""
@@ -115,18 +127,19 @@ class JiraClient:
             start += len(values)
 
     def create_issue(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """POST `{"fields": …}`; return `{id, key, self}`."""
+        """POST `{"fields": …}`; return `{id, key, self}`. Jira has no idempotency key: never retried blindly."""
         return self.session.request("POST", ISSUES_URL, json={"fields": fields})
 
     def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
-        """Link two issues (Jira answers 201 with no body)."""
+        """Link two issues (Jira answers 201 with no body). A duplicate link is reported as created, so
+        without a `comment` (never sent) a resend is harmless."""
         self.session.request("POST", ISSUE_LINK_URL, json={"type": {"name": link_type},
                                                            "inwardIssue": {"key": inward_key},
-                                                           "outwardIssue": {"key": outward_key}})
+                                                           "outwardIssue": {"key": outward_key}}, idempotent=True)
 
     def add_watcher(self, key: str, account_id: str) -> None:
-        """Add a watcher; the body is the bare accountId as a JSON string."""
-        self.session.request("POST", _path(WATCHERS_URL, key), json=account_id)
+        """Add a watcher (a set: a resend is harmless); the body is the bare accountId as a JSON string."""
+        self.session.request("POST", _path(WATCHERS_URL, key), json=account_id, idempotent=True)
 
     def user_groups(self, account_id: str) -> list[dict[str, Any]]:
         """The groups of a user (`name`, `groupId`)."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from connectors.api_user import ApiUser
+from connectors.contract import Progress, WriteStep, failure_lines, run_steps
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
 from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
@@ -21,6 +22,18 @@ from jira.settings import JiraSettings
 FIRST_PASS_LOOKBACK = timedelta(hours=1)
 RECONCILE_OVERLAP = timedelta(minutes=2)
 RECONCILE_FIELDS = ("updated", "status")
+# search/jql is eventually consistent ("recent updates might not be immediately visible"): after an unknown
+# outcome, an issue created meanwhile may not be found for a while. The delay is not documented; a minute
+# is well above what Atlassian's indexing usually takes.
+FOLLOW_UP_GRACE_SECONDS = 60.0
+
+
+def _note(note: str | None, progress: Progress) -> str:
+    """The internal note with one plain line per step Jira refused (the customer may hear of the change)."""
+    failed = failure_lines(progress)
+    if failed and not note:
+        return "slaclock: " + "\n".join(failed)
+    return "\n".join([note] + failed) if note else ""
 
 
 def changed_since_jql(minutes: int, projects: tuple[str, ...] = ()) -> str:
@@ -71,28 +84,54 @@ class JiraConnector:
             raise PermanentError(f"Jira issue {ticket_id}: unreadable issue JSON: {e}") from e
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
-        """Write the fields in one edit, then the internal note; return the issue as re-read afterwards.
+        """Write the fields in one edit, watchers, link, then the internal note, unmarked (a direct write;
+        the deliverer uses `update_steps`); return the issue as re-read afterwards.
 
         Jira has no conditional write (Zendesk's safe_update) and no idempotency key, so `update.version`
         and `idempotency_key` are not sent: concurrent edits are last-write-wins per field, which is why
         only the changed fields are sent. A 409 from Jira means its own concurrent-write lock, not
         "changed since read"; it surfaces as ConflictError and the deliverer reads and decides again.
         """
+        if not update.is_empty():
+            run_steps(self._write_steps(update, None))
+        return self.fetch_ticket(update.ticket_id)
+
+    def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
+        """edit, watcher:<id>…, link:<problem>, note (marked by `key`), then a re-read for the version left.
+
+        A watcher or link Jira refuses does not stop the rest: the note says what could not be done."""
         if update.is_empty():
-            return self.fetch_ticket(update.ticket_id)
+            return []
+        return self._write_steps(update, key) + [
+            WriteStep("reread", lambda progress: self._version(update.ticket_id), essential=False,
+                      failure="read the issue back")]
+
+    def _write_steps(self, update: TicketUpdate, key: str | None) -> list[WriteStep]:
         try:
             body = mapping.edit_body(update, self.settings)
         except ValueError as e:
             raise PermanentError(f"Jira issue {update.ticket_id}: {e}") from e
+        issue, steps = update.ticket_id, []
         if body["fields"]:
-            self._edit(update.ticket_id, body)
+            steps.append(WriteStep("edit", lambda progress: self._edit(issue, body)))
         for account_id in sorted(update.followers_add):
-            self.client.add_watcher(update.ticket_id, account_id)
+            steps.append(WriteStep(f"watcher:{account_id}",
+                                   lambda progress, account=account_id: self.client.add_watcher(issue, account),
+                                   essential=False, failure=f"add watcher {account_id}"))
         if update.problem_id:
-            self.client.link_issues(update.ticket_id, update.problem_id)
-        if update.note:
-            self._add_note(update.ticket_id, update.note)
-        return self.fetch_ticket(update.ticket_id)
+            steps.append(WriteStep(f"link:{update.problem_id}",
+                                   lambda progress: self.client.link_issues(issue, update.problem_id),
+                                   essential=False, failure=f"link to {update.problem_id}"))
+        if update.note or (key and any(not step.essential for step in steps)):
+            # Also without a note of its own when a watcher or link may be refused: the note then names it.
+            steps.append(WriteStep("note", lambda progress: self._add_note(issue, _note(update.note, progress), key),
+                                   idempotent=False, landed=(lambda progress: self._landed(issue, key))
+                                   if key else None))
+        return steps
+
+    def _version(self, key: str) -> dict[str, Any]:
+        updated = self.fetch_ticket(key).updated_at
+        return {"updated_at": updated.isoformat() if updated else None}
 
     def _edit(self, key: str, body: dict[str, Any]) -> None:
         try:
@@ -108,24 +147,51 @@ class JiraConnector:
                 self.client.edit_issue(key, {"fields": rest})
             self.client.assign(key, assignee["accountId"])
 
-    def _add_note(self, key: str, note: str) -> None:
+    def _add_note(self, key: str, note: str, marker_key: str | None) -> str | None:
+        """Post the internal note (the id of the comment), or nothing when there is nothing to say."""
+        if not note:
+            return None
         try:
-            self.client.add_internal_comment(key, note)
+            # servicedeskapi takes only body and public: the marker is the note's last line.
+            marked = f"{note}\n{mapping.note_ref(marker_key)}" if marker_key else note
+            return str(self.client.add_internal_comment(key, marked).get("id"))
         except PermanentError as e:
             # servicedeskapi answers 404 for an issue outside a service project (or a site without JSM);
             # the platform API with the sd.public.comment property still keeps the note internal.
             if e.status != 404:
                 raise
-            self.client.add_platform_comment(key, note)
+            properties = [mapping.comment_marker(marker_key)] if marker_key else []
+            return str(self.client.add_platform_comment(key, note, properties=properties).get("id"))
+
+    def reply_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """A public comment through the platform API (public by default: jsdPublic), marked by a property."""
+        def send(progress: Progress) -> str:
+            return str(self.client.add_platform_comment(ticket_id, text, internal=False,
+                                                        properties=[mapping.comment_marker(key)]).get("id"))
+        return [WriteStep("reply", send, idempotent=False, landed=lambda progress: self._landed(ticket_id, key))]
 
     def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
-        """A public comment on the request; outside a service project, a plain platform comment."""
-        try:
-            self.client.add_public_comment(ticket_id, text)
-        except PermanentError as e:
-            if e.status != 404:
-                raise
-            self.client.add_platform_comment(ticket_id, text, internal=False)
+        """Post the public reply straight away (outside the outbox)."""
+        run_steps(self.reply_steps(ticket_id, text, idempotency_key))
+
+    def _landed(self, key: str, marker_key: str) -> str | None:
+        """The id of the comment marked `marker_key` among the issue's newest, or None.
+
+        A JSM note carries the ref line in its text; a platform comment carries the property, read for our
+        own comments only (one comment/list call)."""
+        ref, own = mapping.note_ref(marker_key), []
+        for comment in self.client.recent_comments(key):
+            # Jira may render the note's lines as one paragraph with hard breaks: search the text, not lines.
+            if ref in mapping.adf_text(comment.get("body")):
+                return str(comment.get("id"))
+            author = (comment.get("author") or {}).get("accountId")
+            if str(comment.get("id", "")).isdigit() and self.is_own_actor(author):
+                own.append(int(comment["id"]))
+        if own:
+            for comment in self.client.comments_by_ids(own):
+                if mapping.has_marker(comment, marker_key):
+                    return str(comment.get("id"))
+        return None
 
     def actor_groups(self, actor_id: str) -> frozenset[str]:
         """The Jira groups of an account (by group id)."""
@@ -145,27 +211,41 @@ class JiraConnector:
                          + (", BREACHED" if cycle.get("breached") else ""))
         return lines
 
-    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
-        """Create a linked issue in the original's project, once.
+    def follow_up_steps(self, follow_up: FollowUp, key: str) -> list[WriteStep]:
+        """create (looked up by its label before every send), then link it to the original.
 
-        Jira has no idempotency key: the new issue carries a label derived from `idempotency_key`,
-        and a retry first looks for an issue with that label.
+        Jira has no idempotency key: the new issue carries a label derived from `key`. Search is eventually
+        consistent, so after an unknown outcome "no hit" is trusted only after FOLLOW_UP_GRACE_SECONDS.
         """
-        label = "slaclock_fu_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
-        found = list(self.client.search_jql(f'labels = "{label}"', ["key"], max_results=1).get("issues") or [])
-        if found:
-            return str(found[0]["key"])
+        label = "slaclock_fu_" + hashlib.sha256(key.encode()).hexdigest()[:16]
         project = follow_up.original_id.rsplit("-", 1)[0]
         fields: dict[str, Any] = {"project": {"key": project}, "summary": follow_up.subject,
                                   "description": adf(f"{follow_up.body}\n\nFollow-up of {follow_up.original_id}."),
                                   "issuetype": {"name": self.settings.follow_up_issue_type}, "labels": [label]}
-        if follow_up.priority:
-            fields["priority"] = {"name": mapping.priority_to_jira(follow_up.priority, self.settings)}
+        try:
+            if follow_up.priority:
+                fields["priority"] = {"name": mapping.priority_to_jira(follow_up.priority, self.settings)}
+        except ValueError as e:
+            raise PermanentError(f"Jira follow-up of {follow_up.original_id}: {e}") from e
         if follow_up.assignee_id:
             fields["assignee"] = {"accountId": follow_up.assignee_id}
-        created = self.client.create_issue(fields)
-        self.client.link_issues(created["key"], follow_up.original_id)
-        return str(created["key"])
+
+        def create(progress: Progress) -> str:
+            return self._labelled(label) or str(self.client.create_issue(fields)["key"])
+
+        def link(progress: Progress) -> None:
+            self.client.link_issues(str(progress["create"]["result"]), follow_up.original_id)
+        return [WriteStep("create", create, idempotent=False, landed=lambda progress: self._labelled(label),
+                          grace=FOLLOW_UP_GRACE_SECONDS),
+                WriteStep("link", link, essential=False, failure=f"link the follow-up to {follow_up.original_id}")]
+
+    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
+        """Create the linked issue straight away (outside the outbox); return its key."""
+        return run_steps(self.follow_up_steps(follow_up, idempotency_key))["create"]
+
+    def _labelled(self, label: str) -> str | None:
+        found = self.client.search_jql(f'labels = "{label}"', ["key"], max_results=1).get("issues") or []
+        return str(found[0]["key"]) if found else None
 
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(issue key, updated) of issues changed since `cursor` (the previous pass's `now`), and the next cursor."""

@@ -1,6 +1,8 @@
 """Translate between Jira's issue JSON and the neutral Ticket / TicketUpdate."""
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -14,6 +16,28 @@ SYSTEM_FIELDS = ("summary", "description", "status", "priority", "assignee", "re
 # Jira's datetime format; it reads and accepts `2025-01-08T10:12:07.123+0000`.
 JIRA_DATETIME = "%Y-%m-%dT%H:%M:%S.000+0000"
 CATEGORY_STATUS = {"new": "new", "indeterminate": "open", "done": "solved"}
+# The comment property marking a platform comment with its outbox key (set at creation, read by comment/list).
+MARKER_PROPERTY = "slaclock"
+# A JSM internal note takes no properties: its last line names the outbox key by 10 base32 characters of
+# its SHA-256 (50 bits: no two keys of one issue meet), lowercase, no punctuation Markdown or wiki markup reads.
+REF_LENGTH = 10
+
+
+def comment_marker(key: str) -> dict[str, Any]:
+    """The comment property marking a comment with the outbox key `key`."""
+    return {"key": MARKER_PROPERTY, "value": {"outbox": key}}
+
+
+def has_marker(comment: Mapping[str, Any], key: str) -> bool:
+    """True when a comment (from comment/list?expand=properties) carries the marker of `key`."""
+    return any(isinstance(p, dict) and p.get("key") == MARKER_PROPERTY and isinstance(p.get("value"), dict)
+               and p["value"].get("outbox") == key for p in comment.get("properties") or [])
+
+
+def note_ref(key: str) -> str:
+    """The short last line of an internal note marking it with the outbox key `key`."""
+    digest = base64.b32encode(hashlib.sha256(key.encode("utf-8")).digest()).decode("ascii")
+    return f"ref {digest[:REF_LENGTH].lower()}"
 
 
 def fields_to_read(settings: JiraSettings) -> tuple[str, ...]:

@@ -1,14 +1,17 @@
-"""Send outbox rows to the helpdesk: one call per row, 409 → decide again, failures parked."""
+"""Send outbox rows to the helpdesk, step by step, exactly once: progress recorded around every call that is
+not idempotent, read back before any re-send whose outcome is unknown; 409 → decide again; retryable
+failures retried with backoff until a horizon, refusals parked."""
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
-from typing import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
 
-from connectors.contract import BatchWriter, Connector
-from connectors.errors import ApiError, ConflictError
-from connectors.model import FollowUp
+from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep
+from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
+from connectors.model import FollowUp, parse_instant
 from connectors.plan import update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import CheckKind, JobEvent, OutboxKind
@@ -22,19 +25,34 @@ MAX_CONFLICTS = 3
 # From this many due writes for one batch-capable connector, a batch job (one call plus polling)
 # beats one call per ticket.
 STORM_THRESHOLD = 10
+# A write that keeps failing with a retryable error (5xx, 429, timeout, unknown outcome) is tried again
+# after 15 s, 30 s, 60 s … at most 5 min apart, until a day after it was queued; then it is parked.
+RETRY_BASE_SECONDS = 15.0
+RETRY_CAP_SECONDS = 300.0
+RETRY_HORIZON = timedelta(hours=24)
+
+# Step states in a row's progress.
+SENDING, DONE, FAILED = "sending", "done", "failed"
+
+Progress = dict[str, dict[str, Any]]
+StepsOf = Callable[[Connector, OutboxRow], list[WriteStep]]
 
 
 class Deliverer:
-    """Drains the outbox through the connectors (retries and rate budget live in their sessions)."""
+    """Drains the outbox through the connectors (in-call retries and rate budget live in their sessions)."""
 
     def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100):
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
-        # How each kind of row is sent and recorded; a kind missing here is parked, never dropped.
-        self.senders: dict[OutboxKind, Callable[[Connector, OutboxRow], None]] = {
-            OutboxKind.TICKET_UPDATE: self._send_update,
-            OutboxKind.FOLLOW_UP: self._send_follow_up,
-            OutboxKind.PROBLEM: self._send_problem,
-            OutboxKind.PUBLIC_REPLY: self._send_reply,
+        # How each kind of row becomes steps, and how it is recorded once they are done; a kind missing
+        # here is parked, never dropped.
+        self.writes: dict[OutboxKind, tuple[StepsOf, Callable[[OutboxRow, Progress], None]]] = {
+            OutboxKind.TICKET_UPDATE: (
+                lambda c, row: c.update_steps(update_from_json(row.payload), row.idem_key), self._written),
+            OutboxKind.PUBLIC_REPLY: (
+                lambda c, row: c.reply_steps(row.ticket_id, row.payload["text"], row.idem_key), self._written),
+            OutboxKind.FOLLOW_UP: (
+                lambda c, row: c.follow_up_steps(FollowUp(**row.payload), row.idem_key), self._followed_up),
+            OutboxKind.PROBLEM: (self._problem_steps, self._problem_created),
         }
 
     def run_once(self) -> int:
@@ -44,7 +62,7 @@ class Deliverer:
         batches: dict[str, dict[str, OutboxRow]] = defaultdict(dict)  # connector → ticket → its first update
         for row in rows:
             batch = batches[row.connector]
-            if (row.kind == OutboxKind.TICKET_UPDATE and row.ticket_id not in batch
+            if (row.kind == OutboxKind.TICKET_UPDATE and row.ticket_id not in batch and not row.progress
                     and isinstance(self.connectors.get(row.connector), BatchWriter)):
                 batch[row.ticket_id] = row
             else:
@@ -59,87 +77,176 @@ class Deliverer:
         return len(rows)
 
     def send_batch(self, connector: BatchWriter, rows: list[OutboxRow]) -> None:
-        """Write rows through the connector's batch jobs; a row the job did not apply is sent on its own."""
+        """Write rows through the connector's batch jobs; a row the job did not apply is sent on its own.
+
+        The job may apply a row even when its answer is lost, so every row's update is "sending" until the
+        job says it applied: a row sent on its own afterwards is read back first.
+        """
+        now = self.clock()
+        sending = {row.id: {UPDATE_STEP: {"state": SENDING, "at": now.isoformat()}} for row in rows}
+        with self.store.write_txn() as txn:
+            for row in rows:
+                txn.set_progress(row.id, sending[row.id], now)
         try:
-            applied = connector.apply_updates([update_from_json(row.payload) for row in rows])
+            applied = connector.apply_updates([update_from_json(row.payload) for row in rows],
+                                              [row.idem_key for row in rows])
         except ApiError as e:
             logger.warning("deliverer.batch-failed", extra={"rows": len(rows), "error": str(e)})
             applied = {}
+        except (KeyError, TypeError, ValueError):
+            applied = {}  # a row this version cannot read: each is parked on its own below
         for row in rows:
             if applied.get(row.ticket_id):
-                self._written(row, None, batched=True)
+                self._written(row, {UPDATE_STEP: {"state": DONE, "result": None}}, batched=True)
             else:
-                self.send(row)
+                self.send(replace(row, progress=sending[row.id]))
 
     def send(self, row: OutboxRow) -> None:
-        """Send one claimed row and record the outcome."""
+        """Send one claimed row's remaining steps and record the outcome."""
         connector = self.connectors.get(row.connector)
-        sender = self.senders.get(row.kind)
+        write = self.writes.get(row.kind)
         try:
             if connector is None:
-                raise ApiError(f"connector {row.connector} is not configured")
-            if sender is None:
+                raise PermanentError(f"connector {row.connector} is not configured")
+            if write is None:
                 raise ValueError(f"unknown outbox kind {row.kind!r}")
-            sender(connector, row)
-        except ConflictError as e:
-            self._conflict(row, e)
-        except ApiError as e:
-            self._park(row, str(e))
+            steps_of, finish = write
+            steps = steps_of(connector, row)
+        except PermanentError as e:
+            self._park(row, str(e), dict(row.progress))
+            return
         except (KeyError, TypeError, ValueError) as e:  # a row this version cannot read: keep it, parked
-            self._park(row, f"internal error: {type(e).__name__}: {e}")
+            self._park(row, f"internal error: {type(e).__name__}: {e}", dict(row.progress))
+            return
+        progress = self._run(row, connector, steps)
+        if progress is not None:
+            finish(row, progress)
 
-    def _send_update(self, connector: Connector, row: OutboxRow) -> None:
-        written = connector.apply_update(update_from_json(row.payload), row.idem_key)
-        self._written(row, written.updated_at)
+    # --- the steps ------------------------------------------------------------------------
 
-    def _send_reply(self, connector: Connector, row: OutboxRow) -> None:
-        connector.add_public_reply(row.ticket_id, row.payload["text"], row.idem_key)
-        self._written(row, None)
+    def _run(self, row: OutboxRow, connector: Connector, steps: list[WriteStep]) -> Progress | None:
+        """Run the steps not done yet, in order; the final progress, or None when the row was requeued,
+        parked or superseded on the way."""
+        progress: Progress = {name: dict(entry) for name, entry in row.progress.items()}
+        for step in steps:
+            entry = progress.get(step.name, {})
+            if entry.get("state") in (DONE, FAILED):
+                continue
+            phase = "read back"
+            try:
+                if entry.get("state") == SENDING and step.landed is not None:
+                    # Sent before, outcome unknown (a lost answer, or a worker that died): look for the marker.
+                    found = step.landed(progress)
+                    if found is not None and found is not False:
+                        progress[step.name] = {"state": DONE, "result": None if found is True else found,
+                                               "read_back": True}
+                        self._save(row, progress)
+                        continue
+                    waited = (self.clock() - datetime.fromisoformat(entry["at"])).total_seconds()
+                    if waited < step.grace:
+                        # The helpdesk's index may not show it yet; an absent marker proves nothing so soon.
+                        self._retry_later(row, progress, RetryableError(
+                            f"{step.name}: outcome unknown, not visible yet"), step.grace - waited)
+                        return None
+                phase = "send"
+                if not step.idempotent:
+                    progress[step.name] = {"state": SENDING, "at": self.clock().isoformat()}
+                    self._save(row, progress)  # committed before the call: a crash leaves it to be read back
+                result = step.send(progress)
+                progress[step.name] = {"state": DONE, "result": result}
+                if not step.idempotent:
+                    self._save(row, progress)
+            except ConflictError as e:
+                progress.pop(step.name, None)  # refused: nothing was written
+                self._conflict(row, e, progress)
+                return None
+            except OutcomeUnknown as e:
+                # Stays "sending": the next attempt reads it back before sending again.
+                self._retry_later(row, progress, e, step.grace)
+                return None
+            except RetryableError as e:
+                if phase == "send" and not step.idempotent:
+                    progress.pop(step.name, None)  # 429 or no connection: surely not applied
+                self._retry_later(row, progress, e)
+                return None
+            except PermanentError as e:
+                if phase == "read back":
+                    self._park(row, f"cannot tell whether {step.name} landed: {e}", progress)
+                    return None
+                line = f"Could not {step.failure or step.name}: {row.connector.capitalize()} refused ({e.status})."
+                progress[step.name] = {"state": FAILED, "error": str(e), "line": line}
+                if step.essential:
+                    self._park(row, str(e), progress)
+                    return None
+                logger.warning("deliverer.step-failed", extra={"outbox_id": row.id, "step": step.name,
+                                                               "error": str(e)})
+            except (KeyError, TypeError, ValueError) as e:
+                self._park(row, f"internal error: {type(e).__name__}: {e}", progress)
+                return None
+        return progress
 
-    def _send_follow_up(self, connector: Connector, row: OutboxRow) -> None:
-        created_id = connector.create_follow_up(FollowUp(**row.payload), row.idem_key)
+    def _save(self, row: OutboxRow, progress: Progress) -> None:
         with self.store.write_txn() as txn:
-            self._followed_up(txn, row, created_id, self.clock())
+            txn.set_progress(row.id, progress, self.clock())
 
-    def _send_problem(self, connector: Connector, row: OutboxRow) -> None:
-        key = row.cluster_key
-        if key is None:
+    def _problem_steps(self, connector: Connector, row: OutboxRow) -> list[WriteStep]:
+        if row.cluster_key is None:
             raise ValueError("a problem row names no cluster")
-        created_id = connector.create_follow_up(FollowUp(**row.payload), row.idem_key)
+        return connector.follow_up_steps(FollowUp(**row.payload), row.idem_key)
+
+    # --- recording the outcome --------------------------------------------------------------
+
+    def _followed_up(self, row: OutboxRow, progress: Progress) -> None:
         now = self.clock()
+        with self.store.write_txn() as txn:
+            self._record_follow_up(txn, row, progress, now)
+
+    def _problem_created(self, row: OutboxRow, progress: Progress) -> None:
+        now, key, created_id = self.clock(), row.cluster_key, str(progress["create"]["result"])
         with self.store.write_txn() as txn:
             # The problem exists: every member gets a check, which links it and updates its customer.
             txn.set_cluster_problem(key, created_id)
             queue_cluster_checks(txn, row.connector, key, txn.cluster_members(key), now)
-            self._followed_up(txn, row, created_id, now)
+            self._record_follow_up(txn, row, progress, now)
 
-    @staticmethod
-    def _followed_up(txn: Txn, row: OutboxRow, created_id: str, now: datetime) -> None:
-        txn.finish_outbox(row.id, OutboxStatus.DONE, now)
+    def _record_follow_up(self, txn: Txn, row: OutboxRow, progress: Progress, now: datetime) -> None:
+        created_id = str(progress["create"]["result"])
+        txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
         txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.FOLLOW_UP,
                          summary=f"created linked ticket {row.connector}:{created_id} «{row.payload['subject']}»",
                          detail={"outbox_id": row.id, "follow_up_id": created_id})
+        self._record_failures(txn, row, progress, now)
 
-    def _written(self, row: OutboxRow, updated_at: datetime | None, batched: bool = False) -> None:
+    def _written(self, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
         now = self.clock()
         fields = [k for k, v in row.payload.items() if v is not None and k not in ("ticket_id", "version")]
         summary = "posted a public update to the customer" if row.kind == OutboxKind.PUBLIC_REPLY else \
             f"wrote {', '.join(fields)}" + (" (batch job)" if batched else "")
         with self.store.write_txn() as txn:
-            txn.finish_outbox(row.id, OutboxStatus.DONE, now)
-            txn.mark_seen(row.connector, row.ticket_id, updated_at)
+            txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
+            txn.mark_seen(row.connector, row.ticket_id, _written_version(progress))
             txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.WRITTEN,
                              summary=summary, detail={"outbox_id": row.id, "batched": batched})
+            self._record_failures(txn, row, progress, now)
 
-    def _conflict(self, row: OutboxRow, error: ConflictError) -> None:
+    @staticmethod
+    def _record_failures(txn: Txn, row: OutboxRow, progress: Progress, now: datetime) -> None:
+        for step, entry in progress.items():
+            if entry.get("state") == FAILED:
+                txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.STEP_FAILED,
+                                 summary=entry.get("line") or f"could not {step}",
+                                 detail={"outbox_id": row.id, "step": step, "error": entry.get("error")})
+
+    def _conflict(self, row: OutboxRow, error: ConflictError, progress: Progress) -> None:
         # The ticket changed after we read it (safe_update): drop this write, read again, decide again.
         now = self.clock()
         give_up = self.store.conflicts_since_last_write(row.connector, row.ticket_id) + 1 >= MAX_CONFLICTS
         with self.store.write_txn() as txn:
             if give_up:
-                txn.finish_outbox(row.id, OutboxStatus.FAILED, now, f"{MAX_CONFLICTS} conflicts in a row: {error}")
+                txn.finish_outbox(row.id, OutboxStatus.FAILED, now, f"{MAX_CONFLICTS} conflicts in a row: {error}",
+                                  progress=progress)
             else:
-                txn.finish_outbox(row.id, OutboxStatus.SUPERSEDED, now, str(error))
+                txn.finish_outbox(row.id, OutboxStatus.SUPERSEDED, now, str(error), progress=progress)
                 txn.enqueue_check(connector=row.connector, ticket_id=row.ticket_id, kind=CheckKind.RECHECK,
                                   key=f"recheck:outbox-{row.id}", now=now)
             txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.CONFLICT,
@@ -147,12 +254,35 @@ class Deliverer:
                              ("parked" if give_up else "reading it again to decide afresh"),
                              detail={"outbox_id": row.id, "error": str(error)})
 
-    def _park(self, row: OutboxRow, error: str) -> None:
+    def _retry_later(self, row: OutboxRow, progress: Progress, error: ApiError, at_least: float = 0.0) -> None:
+        """Requeue the row with exponential backoff (or the helpdesk's Retry-After), or park it once the
+        next try would fall beyond RETRY_HORIZON from when it was queued."""
+        now = self.clock()
+        delay = max(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, row.attempts - 1)),
+                    error.retry_after or 0.0, at_least)
+        due = now + timedelta(seconds=delay)
+        if due > (row.created_at or now) + RETRY_HORIZON:
+            self._park(row, f"{error} (still failing {RETRY_HORIZON} after it was queued)", progress)
+            return
+        logger.warning("deliverer.retry-later", extra={"outbox_id": row.id, "ticket": f"{row.connector}:{row.ticket_id}",
+                                                       "attempt": row.attempts, "delay": delay, "error": str(error)})
+        with self.store.write_txn() as txn:
+            txn.requeue_outbox(row.id, due, str(error), progress)
+
+    def _park(self, row: OutboxRow, error: str, progress: Progress) -> None:
         now = self.clock()
         logger.error("deliverer.parked",
                      extra={"outbox_id": row.id, "ticket": f"{row.connector}:{row.ticket_id}", "error": error})
         with self.store.write_txn() as txn:
-            txn.finish_outbox(row.id, OutboxStatus.FAILED, now, error)
+            txn.finish_outbox(row.id, OutboxStatus.FAILED, now, error, progress=progress)
             txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.WRITE_FAILED,
                              summary=f"write parked after {row.attempts} attempt(s): {error}",
                              detail={"outbox_id": row.id, "error": error})
+
+
+def _written_version(progress: Progress) -> datetime | None:
+    """The ticket version the write left (a step's {"updated_at": …} result), for the reconciler."""
+    stamps = [entry["result"]["updated_at"] for entry in progress.values()
+              if isinstance(entry.get("result"), dict) and entry["result"].get("updated_at")]
+    return max(filter(None, map(parse_instant, stamps)), default=None)
+

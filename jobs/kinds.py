@@ -36,6 +36,7 @@ class JobEvent(StrEnum):
     FOLLOW_UP = "follow_up"
     CONFLICT = "conflict"
     WRITE_FAILED = "write_failed"
+    STEP_FAILED = "step_failed"  # one call of a write was refused; the rest of the write went on
 
 
 _CHECKS = frozenset(CheckKind)

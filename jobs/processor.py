@@ -107,7 +107,7 @@ class Processor:
             return
         # The helpdesk's own id wins: a Jira Server comment event names the numeric issue id, and a
         # moved Jira issue gets a new key.
-        ticket_id = ticket.ticket_id
+        delivered_id, ticket_id = ticket_id, ticket.ticket_id
 
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(case.memory) if case else None
@@ -126,6 +126,12 @@ class Processor:
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
         }
         with self.store.write_txn() as txn:
+            if txn.has_unsent(connector_name, ticket_id) or txn.has_unsent(connector_name, delivered_id):
+                # Another worker's write for the ticket was queued meanwhile (checked in this very
+                # transaction): deciding on top of it would plan it twice. Decide again once it has landed.
+                txn.release_deliveries(ids)
+                logger.info("processor.write-pending", extra={"ticket": f"{connector_name}:{ticket_id}"})
+                return
             txn.save_case(connector=connector_name, ticket_id=ticket_id, memory=decision.memory.to_json(),
                           snapshot=detail["ticket"], priority=decision.priority,
                           team=decision.team or (case.team if case else None), due_at=decision.due_at,
@@ -178,7 +184,8 @@ class Processor:
             return frozenset()
         try:
             return connector.actor_groups(actor)
-        except ApiError as e:
+        except (ApiError, ValueError) as e:
+            # An actor the directory cannot look up (e.g. an id of no user) simply has no groups.
             logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})
             return frozenset()
 

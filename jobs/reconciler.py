@@ -14,7 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 class Reconciler:
-    """Walks each connector's change feed from a stored cursor and queues a check per changed ticket."""
+    """Walks each connector's change feed from a stored cursor and queues a check per changed ticket.
+
+    A ticket whose write still waits, is being sent or was parked is not handled yet, whatever version
+    slaclock saw: its check waits in the inbox until the write has landed (or is decided afresh once the
+    write is parked)."""
 
     def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow):
         self.store, self.connectors, self.clock = store, connectors, clock
@@ -34,8 +38,8 @@ class Reconciler:
         queued = 0
         with self.store.write_txn() as txn:
             for ticket_id, updated_at in changes:
-                if txn.is_seen(name, ticket_id, updated_at):
-                    continue  # already decided on this version, or wrote a later one
+                if txn.is_seen(name, ticket_id, updated_at) and not txn.has_unsettled(name, ticket_id):
+                    continue  # already decided on this version, or wrote a later one, and the write landed
                 queued += txn.enqueue_check(connector=name, ticket_id=ticket_id, kind=CheckKind.RECONCILE,
                                             key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}", now=now)
             txn.set_cursor(cursor_name, cursor, now)

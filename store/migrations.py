@@ -61,3 +61,11 @@ def m004_outbox_cluster(db: Database) -> None:
     db.execute("update outbox set cluster_key = json_extract(payload_json, '$.cluster'), "
                "payload_json = json_remove(payload_json, '$.cluster') "
                "where kind = 'problem' and json_extract(payload_json, '$.cluster') is not null")
+
+
+@migrations()
+def m005_outbox_progress(db: Database) -> None:
+    # Per-step progress of a multi-call write (step name → state), so a retried row resumes where it stopped.
+    db["outbox"].add_column("progress_json", str, not_null_default="{}")
+    # Claims look for another worker's live claim on the same ticket.
+    db["inbox"].create_index(["connector", "ticket_id", "status"])

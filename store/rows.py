@@ -6,7 +6,7 @@ the jobs, who own those vocabularies, read them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Mapping
@@ -29,7 +29,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     DONE = "done"
     SUPERSEDED = "superseded"  # the ticket changed under it (409): decided again instead
-    FAILED = "failed"  # parked, with its error, until someone retries it
+    FAILED = "failed"  # parked, with its error: retries ran out, or the helpdesk refused it
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """A write to send to a helpdesk. `cluster_key`: the recurring-issue cluster a problem ticket is for."""
+    """A write to send to a helpdesk. `cluster_key`: the recurring-issue cluster a problem ticket is for;
+    `progress`: what each of its steps has reached (step name → {"state": …}), see `connectors.contract.WriteStep`."""
 
     id: int
     idem_key: str
@@ -113,6 +114,7 @@ class OutboxRow:
     done_at: datetime | None
     last_error: str | None
     cluster_key: str | None
+    progress: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

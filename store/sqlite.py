@@ -33,7 +33,10 @@ _Row = TypeVar("_Row", Delivery, OutboxRow)
 
 DELIVERY_COLUMNS = "id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts, status, error"
 OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, status, attempts, created_at, "
-                  "next_attempt_at, done_at, last_error, cluster_key")
+                  "next_attempt_at, done_at, last_error, cluster_key, progress_json")
+# Outbox statuses of a write that has not landed yet, and of one that has not settled (waiting, or parked).
+UNSENT = "('pending', 'sending')"
+UNSETTLED = "('pending', 'sending', 'failed')"
 # The tickets a vendor works on (parameters: the vendor, twice); see `Store.vendor_cases`.
 VENDOR_WORKS_ON = ("(team = ? or (json_extract(memory_json, '$.vendor.team') = ? "
                    "and json_extract(memory_json, '$.vendor.ended_at') is null))")
@@ -73,11 +76,12 @@ def _delivery(row: tuple) -> Delivery:
 
 
 def _outbox(row: tuple) -> OutboxRow:
-    id_, idem_key, connector, ticket_id, kind, payload, status, attempts, created, next_at, done, error, cluster = row
+    (id_, idem_key, connector, ticket_id, kind, payload, status, attempts, created, next_at, done, error, cluster,
+     progress) = row
     return OutboxRow(id=id_, idem_key=idem_key, connector=connector, ticket_id=ticket_id, kind=kind,
                      payload=json.loads(payload), status=OutboxStatus(status), attempts=attempts,
                      created_at=_instant(created), next_attempt_at=_instant(next_at), done_at=_instant(done),
-                     last_error=error, cluster_key=cluster)
+                     last_error=error, cluster_key=cluster, progress=json.loads(progress or "{}"))
 
 
 def _case(row: Mapping[str, Any]) -> Case:
@@ -116,6 +120,10 @@ class Txn:
         """Mark deliveries done, echo or failed."""
         self._db.execute(f"update inbox set status = ?, processed_at = ?, error = ? where id in ({_marks(ids)})",
                          [status, _iso(now), error, *ids])
+
+    def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
+        """Put claimed deliveries back to pending, as part of this transaction."""
+        self._db.execute(f"update inbox set status = 'pending', error = ? where id in ({_marks(ids)})", [error, *ids])
 
     def enqueue_check(self, *, connector: str, ticket_id: str, kind: str, key: str, now: datetime) -> bool:
         """Queue a fresh read-and-decide for a ticket (sweep, reconcile); False if that key was queued before."""
@@ -168,10 +176,35 @@ class Txn:
             "payload_json": json.dumps(payload, default=str), "status": OutboxStatus.PENDING.value, "attempts": 0,
             "created_at": _iso(now), "next_attempt_at": _iso(now), "cluster_key": cluster_key})
 
-    def finish_outbox(self, outbox_id: int, status: OutboxStatus, now: datetime, error: str | None = None) -> None:
-        """Mark an outbox row done, superseded or failed (parked)."""
-        self._db.execute("update outbox set status = ?, done_at = ?, last_error = ? where id = ?",
-                         [status, _iso(now), error, outbox_id])
+    def finish_outbox(self, outbox_id: int, status: OutboxStatus, now: datetime, error: str | None = None,
+                      progress: Mapping[str, Any] | None = None) -> None:
+        """Mark an outbox row done, superseded or failed (parked), with its steps' progress when given."""
+        self._db.execute("update outbox set status = ?, done_at = ?, last_error = ?, "
+                         "progress_json = coalesce(?, progress_json) where id = ?",
+                         [status, _iso(now), error, json.dumps(progress) if progress is not None else None,
+                          outbox_id])
+
+    def set_progress(self, outbox_id: int, progress: Mapping[str, Any], now: datetime) -> None:
+        """Record a claimed row's step progress; also renews the claim (a live worker is not taken over)."""
+        self._db.execute("update outbox set progress_json = ?, next_attempt_at = ? where id = ? and status = 'sending'",
+                         [json.dumps(progress), _iso(now), outbox_id])
+
+    def requeue_outbox(self, outbox_id: int, next_attempt_at: datetime, error: str,
+                       progress: Mapping[str, Any]) -> None:
+        """Put a claimed row back in the queue, due at `next_attempt_at`, keeping its steps' progress."""
+        self._db.execute("update outbox set status = 'pending', next_attempt_at = ?, last_error = ?, "
+                         "progress_json = ? where id = ?",
+                         [_iso(next_attempt_at), error, json.dumps(progress), outbox_id])
+
+    def has_unsent(self, connector: str, ticket_id: str) -> bool:
+        """True while an outbox row for the ticket is waiting or being sent (as of this transaction)."""
+        return self._db.execute(f"select 1 from outbox where connector = ? and ticket_id = ? and status in {UNSENT} "
+                                "limit 1", [connector, ticket_id]).fetchone() is not None
+
+    def has_unsettled(self, connector: str, ticket_id: str) -> bool:
+        """True while a write for the ticket is waiting, being sent or parked: the ticket is not handled yet."""
+        return self._db.execute(f"select 1 from outbox where connector = ? and ticket_id = ? "
+                                f"and status in {UNSETTLED} limit 1", [connector, ticket_id]).fetchone() is not None
 
     def set_cursor(self, name: str, value: str, now: datetime) -> None:
         """Move a named change-feed cursor."""
@@ -312,12 +345,22 @@ class Store:
         return cursor.rowcount == 1
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        """Claim pending deliveries (and ones a dead worker left claimed), oldest first."""
+        """Claim pending deliveries (and ones a dead worker left claimed), oldest first.
+
+        One ticket, one worker: a ticket's deliveries are not handed out while another worker holds a live
+        claim on one of them, nor while a write for the ticket waits to land (it is decided once it has).
+        """
+        stale = _stale(now)
         return self._claim(
             "update inbox set status = 'processing', claimed_at = ?, attempts = attempts + 1 "
-            "where id in (select id from inbox where status = 'pending' "
-            f"or (status = 'processing' and claimed_at < ?) order by id limit ?) returning {DELIVERY_COLUMNS}",
-            [_iso(now), _stale(now), limit], _delivery)
+            "where id in (select i.id from inbox i where (i.status = 'pending' "
+            "or (i.status = 'processing' and i.claimed_at < ?)) "
+            "and not exists (select 1 from inbox p where p.connector = i.connector and p.ticket_id = i.ticket_id "
+            "and p.status = 'processing' and p.claimed_at >= ? and p.id <> i.id) "
+            "and not exists (select 1 from outbox o where o.connector = i.connector and o.ticket_id = i.ticket_id "
+            f"and o.status in {UNSENT}) "
+            f"order by i.id limit ?) returning {DELIVERY_COLUMNS}",
+            [_iso(now), stale, stale, limit], _delivery)
 
     def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
         """Put claimed deliveries back to pending (to be tried again on the next pass)."""
@@ -364,17 +407,23 @@ class Store:
 
     def has_unsent(self, connector: str, ticket_id: str) -> bool:
         """True while an outbox row for the ticket is waiting or being sent."""
-        row = self.db.execute("select 1 from outbox where connector = ? and ticket_id = ? "
-                              "and status in ('pending', 'sending') limit 1", [connector, ticket_id]).fetchone()
-        return row is not None
+        return Txn(self.db).has_unsent(connector, ticket_id)
 
     def claim_outbox(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
-        """Claim outbox rows that are due (and ones a dead worker left in 'sending')."""
+        """Claim outbox rows that are due (and ones a dead worker left in 'sending'), at most one per ticket.
+
+        A ticket's writes go out in id order (the internal note before the customer's reply): only its
+        oldest unsent row can be claimed, and none while another of its rows is being sent.
+        """
+        stale = _stale(now)
         return self._claim(
             "update outbox set status = 'sending', attempts = attempts + 1, next_attempt_at = ? "
-            "where id in (select id from outbox where (status = 'pending' and next_attempt_at <= ?) "
-            f"or (status = 'sending' and next_attempt_at < ?) order by id limit ?) returning {OUTBOX_COLUMNS}",
-            [_iso(now), _iso(now), _stale(now), limit], _outbox)
+            "where id in (select o.id from outbox o where ((o.status = 'pending' and o.next_attempt_at <= ?) "
+            "or (o.status = 'sending' and o.next_attempt_at < ?)) "
+            "and not exists (select 1 from outbox e where e.connector = o.connector and e.ticket_id = o.ticket_id "
+            f"and e.id <> o.id and ((e.status = 'sending' and e.next_attempt_at >= ?) or (e.id < o.id and e.status in {UNSENT}))) "
+            f"order by o.id limit ?) returning {OUTBOX_COLUMNS}",
+            [_iso(now), _iso(now), stale, stale, limit], _outbox)
 
     def parked(self) -> list[OutboxRow]:
         """Writes that failed and wait for someone to retry them."""
@@ -382,8 +431,12 @@ class Store:
         return [_outbox(row) for row in rows]
 
     def retry_parked(self, ids: list[int] | None, now: datetime) -> int:
-        """Put parked rows (all, or the given ids) back in the queue; return how many."""
-        return self._requeue("outbox", "status = 'pending', attempts = 0, next_attempt_at = ?, last_error = null",
+        """Put parked rows (all, or the given ids) back in the queue; return how many.
+
+        Steps already done stay done; steps that failed are tried again."""
+        return self._requeue("outbox", "status = 'pending', attempts = 0, next_attempt_at = ?, last_error = null, "
+                             "progress_json = (select coalesce(json_group_object(key, json(value)), '{}') "
+                             "from json_each(progress_json) where json_extract(value, '$.state') <> 'failed')",
                              [_iso(now)], ids)
 
     def outbox_counts(self) -> dict[str, int]:

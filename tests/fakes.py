@@ -5,10 +5,15 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from connectors.errors import ConflictError, RetryableError
+from connectors.contract import UPDATE_STEP, WriteStep
+from connectors.errors import ConflictError, OutcomeUnknown, RetryableError
 from connectors.model import Ticket, TicketEvent, TicketUpdate
 
 OWN_USER = "9001"
+
+
+class Crash(BaseException):
+    """The worker died (kill -9) right after the helpdesk applied a call: nothing after it runs."""
 
 
 class FakeConnector:
@@ -26,6 +31,10 @@ class FakeConnector:
         self.public_replies: list[tuple[str, str, str]] = []  # (ticket id, text, idempotency key)
         self.created: list[tuple[object, str]] = []  # (FollowUp, idempotency key)
         self.cursors: list[str | None] = []
+        # After applying a write: lose its answer (OutcomeUnknown) this many times, or crash this many times.
+        self.lost_answers = 0
+        self.crashes = 0
+        self.read_backs = 0
 
     def add(self, ticket_id: str, **fields) -> Ticket:
         base = dict(status="new", priority="normal", opened_at=datetime(2026, 3, 2, 14, tzinfo=timezone.utc))  # 09:00 in New York
@@ -55,6 +64,48 @@ class FakeConnector:
         if self.failures:
             raise self.failures.pop(0)
         return self.tickets[ticket_id]
+
+    def _answered(self) -> None:
+        """Between the helpdesk applying a write and its answer reaching us."""
+        if self.crashes:
+            self.crashes -= 1
+            raise Crash()
+        if self.lost_answers:
+            self.lost_answers -= 1
+            raise OutcomeUnknown("PUT: connection reset after sending")
+
+    def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
+        """One call, as Zendesk's PUT: marked by `key` when it carries a note."""
+        def send(progress):
+            ticket = self.apply_update(update, key)
+            self._answered()
+            return {"updated_at": ticket.updated_at.isoformat()} if ticket.updated_at else None
+
+        def landed(progress):
+            self.read_backs += 1
+            return True if any(k == key for _, k in self.writes) else None
+        return [WriteStep(UPDATE_STEP, send, idempotent=not update.note, landed=landed)]
+
+    def reply_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        def send(progress):
+            self.add_public_reply(ticket_id, text, key)
+            self._answered()
+
+        def landed(progress):
+            self.read_backs += 1
+            return True if any(k == key for _, _, k in self.public_replies) else None
+        return [WriteStep("reply", send, idempotent=False, landed=landed)]
+
+    def follow_up_steps(self, follow_up, key: str) -> list[WriteStep]:
+        def send(progress):
+            created = self.create_follow_up(follow_up, key)
+            self._answered()
+            return created
+
+        def landed(progress):
+            self.read_backs += 1
+            return next((str(900 + n) for n, (_, k) in enumerate(self.created) if k == key), None)
+        return [WriteStep("create", send, idempotent=False, landed=landed)]
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         if self.failures:

@@ -120,17 +120,18 @@ def test_endless_conflicts_are_parked_not_looped(env):
     assert len(store.parked()) == 1 and "3 conflicts" in store.parked()[0].last_error
 
 
-def test_failed_write_is_parked_with_its_error_and_can_be_retried(env):
+def test_write_still_failing_past_the_horizon_is_parked_with_its_error_and_can_be_retried(env):
     fake, store, processor, deliverer, clock, rules = env
     fake.add("1", reason_code="wrong_item")
     deliver(store, "1", "d1")
     processor.run_once()
+    clock.advance(hours=24)  # the helpdesk has answered 503 for a day: the next retry would be past the horizon
     fake.failures = [retryable("PUT /api/v2/tickets/1.json → 503")]
     deliverer.run_once()
     (parked,) = store.parked()
     assert "503" in parked.last_error
     assert [e.kind for e in store.timeline("zendesk", "1")] == ["decision", "write_failed"]
-    store.retry_parked([parked.id], NOW)
+    store.retry_parked([parked.id], clock.at)
     deliverer.run_once()
     assert len(fake.writes) == 1 and store.parked() == []
 

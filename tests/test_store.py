@@ -18,7 +18,7 @@ def test_migrations_recorded_and_idempotent(tmp_path):
     Store(tmp_path / "a.db")
     store = Store(tmp_path / "a.db")
     assert [m.name for m in migrations.applied(store.db)] == ["m001_initial", "m002_sweeper", "m003_people",
-                                                                 "m004_outbox_cluster"]
+                                                                 "m004_outbox_cluster", "m005_outbox_progress"]
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
@@ -32,7 +32,7 @@ def test_delivery_stored_once_per_key(store):
 
 def test_claim_is_exclusive_and_release_returns_rows(store):
     add(store, "k1")
-    add(store, "k2")
+    add(store, "k2", ticket_id="2")  # another ticket: a ticket's own deliveries wait for its claim to end
     first = store.claim_deliveries(NOW)
     assert [r.delivery_key for r in first] == ["k1", "k2"]
     assert store.claim_deliveries(NOW) == []

@@ -15,8 +15,9 @@ class BatchFake(FakeConnector):
         self.batches: list[list[str]] = []
         self.refuse = set(refuse)
 
-    def apply_updates(self, updates):
+    def apply_updates(self, updates, keys=None):
         self.batches.append([u.ticket_id for u in updates])
+        self.keys = keys
         return {u.ticket_id: u.ticket_id not in self.refuse for u in updates}
 
 
@@ -35,6 +36,8 @@ def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
     Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
     assert len(fake.batches) == 1 and len(fake.batches[0]) == 25
     assert sorted(u.ticket_id for u, _ in fake.writes) == ["3", "7"]
+    assert fake.keys == [f"k{n}" for n in range(25)], "each update goes with its marker"
+    assert fake.read_backs == 2, "a row the job did not apply may have landed all the same: read back first"
     assert store.outbox_counts() == {"done": 25}
     summaries = [e.summary for e in store.timeline("zendesk", "0")]
     assert summaries == ["wrote priority, note (batch job)"]

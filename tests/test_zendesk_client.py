@@ -12,9 +12,10 @@ import requests
 import responses
 from responses import matchers
 from responses.registries import OrderedRegistry
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from connectors.budget import RateBudget
-from connectors.errors import ConflictError, PermanentError, RetryableError
+from connectors.errors import ConflictError, OutcomeUnknown, PermanentError, RetryableError
 from connectors.http import HelpdeskSession
 from connectors.model import TicketUpdate
 from zendesk.client import ZendeskClient, basic_auth
@@ -26,6 +27,7 @@ BASE = "https://acme.zendesk.com"
 TICKET_URL = f"{BASE}/api/v2/tickets/5158.json"
 PUT_BODY = {"ticket": {"priority": "high", "comment": {"body": "slaclock: priority normal → high.", "public": False},
                        "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}}
+FIELDS_BODY = {"ticket": {"priority": "high", "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}}
 SETTINGS = ZendeskSettings(base_url=BASE, email="slaclock@acme.test", api_token="tok-123",
                            webhook_secrets=("s",), reason_field_id="360001", due_field_id="360002")
 
@@ -62,11 +64,11 @@ def test_get_ticket_uses_token_basic_auth(client):
 
 
 @responses.activate
-def test_update_ticket_sends_exact_body_and_idempotency_key(client):
-    put = responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=[
-        matchers.json_params_matcher(PUT_BODY), matchers.header_matcher({"Idempotency-Key": "slaclock-zendesk-5158-a1"})])
-    assert client.update_ticket("5158", PUT_BODY, "slaclock-zendesk-5158-a1")["id"] == 5158
-    assert put.call_count == 1
+def test_update_ticket_sends_exact_body_and_no_idempotency_key(client):
+    # Zendesk honours Idempotency-Key on ticket creation only: on a PUT it would protect nothing.
+    put = responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=[matchers.json_params_matcher(PUT_BODY)])
+    assert client.update_ticket("5158", PUT_BODY)["id"] == 5158
+    assert put.call_count == 1 and "Idempotency-Key" not in put.calls[0].request.headers
 
 
 @responses.activate
@@ -109,7 +111,7 @@ def test_429_waits_retry_after_then_succeeds(client, sleeps):
     responses.put(TICKET_URL, status=429, headers={"Retry-After": "7"}, json={"error": "APIRateLimitExceeded"},
                   match=[matchers.json_params_matcher(PUT_BODY)])
     responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=[matchers.json_params_matcher(PUT_BODY)])
-    client.update_ticket("5158", PUT_BODY, "k")
+    client.update_ticket("5158", PUT_BODY)
     assert sleeps == [7.0]
     assert len(responses.calls) == 2
 
@@ -124,13 +126,35 @@ def test_503_then_success(client, sleeps):
 
 @responses.activate(registry=OrderedRegistry)
 def test_429_then_503_then_success_each_matched_once(client, sleeps):
-    match = [matchers.json_params_matcher(PUT_BODY), matchers.header_matcher({"Idempotency-Key": "k"})]
+    # A field-only PUT is idempotent: a 503 is retried like a 429 (a PUT with a comment is not, below).
+    match = [matchers.json_params_matcher(FIELDS_BODY)]
     calls = [responses.put(TICKET_URL, status=429, headers={"Retry-After": "7"}, match=match),
              responses.put(TICKET_URL, status=503, headers={"Retry-After": "1"}, match=match),
              responses.put(TICKET_URL, json=api("api_get_ticket__open"), match=match)]
-    client.update_ticket("5158", PUT_BODY, "k")
+    client.update_ticket("5158", FIELDS_BODY)
     assert [c.call_count for c in calls] == [1, 1, 1]
     assert sleeps == [7.0, 1.0]
+
+
+@pytest.mark.parametrize("answer", [dict(status=502, body="Bad Gateway"), dict(body=requests.exceptions.ReadTimeout()),
+                                    dict(body=requests.exceptions.ConnectionError("reset by peer"))],
+                         ids=["502", "read-timeout", "reset-after-send"])
+@responses.activate(registry=OrderedRegistry)
+def test_a_put_with_a_comment_is_never_resent_blindly(client, sleeps, answer):
+    put = responses.put(TICKET_URL, **answer)
+    with pytest.raises(OutcomeUnknown):
+        client.update_ticket("5158", PUT_BODY)
+    assert put.call_count == 1 and sleeps == []
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_put_with_a_comment_is_retried_when_it_surely_did_not_apply(client, sleeps):
+    refused = requests.exceptions.ConnectionError(MaxRetryError(None, TICKET_URL, NewConnectionError(None, "refused")))
+    calls = [responses.put(TICKET_URL, body=refused), responses.put(TICKET_URL, body=requests.exceptions.ConnectTimeout()),
+             responses.put(TICKET_URL, status=429, headers={"Retry-After": "3"}),
+             responses.put(TICKET_URL, json=api("api_get_ticket__open"))]
+    assert client.update_ticket("5158", PUT_BODY)["id"] == 5158
+    assert [c.call_count for c in calls] == [1, 1, 1, 1] and len(sleeps) == 3 and sleeps[2] == 3.0
 
 
 @pytest.mark.parametrize("failure", [requests.exceptions.ConnectTimeout("slow"), requests.exceptions.ReadTimeout(),
@@ -157,7 +181,7 @@ def test_retries_are_bounded(client, sleeps):
 def test_409_raises_conflict_after_exactly_one_call(client, sleeps):
     responses.put(TICKET_URL, status=409, json={"error": "UpdateConflict", "description": "Ticket changed"})
     with pytest.raises(ConflictError) as caught:
-        client.update_ticket("5158", PUT_BODY, "k")
+        client.update_ticket("5158", PUT_BODY)
     assert caught.value.status == 409
     assert len(responses.calls) == 1 and sleeps == []
 
@@ -167,7 +191,7 @@ def test_422_raises_permanent_error_with_message(client, sleeps):
     responses.put(TICKET_URL, status=422, json={"error": "RecordInvalid", "description": "Record validation errors",
                                                 "details": {"base": [{"description": "Group: is invalid"}]}})
     with pytest.raises(PermanentError) as caught:
-        client.update_ticket("5158", PUT_BODY, "k")
+        client.update_ticket("5158", PUT_BODY)
     assert caught.value.status == 422
     assert "PUT /api/v2/tickets/5158.json → 422" in str(caught.value) and "Group: is invalid" in str(caught.value)
     assert len(responses.calls) == 1 and sleeps == []
@@ -205,10 +229,10 @@ def test_apply_update_is_one_put_with_safe_update(zendesk):
                        "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}}
     answer = api("api_get_ticket__open")
     answer["ticket"].update(priority="high", group_id=8447320466431, updated_at="2025-01-08T10:21:04Z")
-    put = responses.put(TICKET_URL, json=answer, match=[
-        matchers.json_params_matcher(body), matchers.header_matcher({"Idempotency-Key": "slaclock-zendesk-5158-1"})])
+    put = responses.put(TICKET_URL, json=answer, match=[matchers.json_params_matcher(body)])
     ticket = zendesk.apply_update(update, "slaclock-zendesk-5158-1")
     assert put.call_count == 1 and len(responses.calls) == 1
+    assert "Idempotency-Key" not in put.calls[0].request.headers
     assert (ticket.priority, ticket.group_id, ticket.version) == ("high", "8447320466431", "2025-01-08T10:21:04Z")
 
 
@@ -305,7 +329,7 @@ def test_follow_up_ticket_names_the_original_and_uses_the_idempotency_key(zendes
 
     expected = {"ticket": {"subject": "Tech lead: #5158", "comment": {"body": "Urgent for 60 min.\n\nFollow-up of "
                            "ticket #5158.", "public": False}, "tags": ["slaclock_follow_up"],
-                           "external_id": "slaclock-follow-up-of-5158", "priority": "urgent", "group_id": 2009}}
+                           "external_id": "slaclock-fu-1", "priority": "urgent", "group_id": 2009}}
     create = responses.post(f"{BASE}/api/v2/tickets.json", status=201, json={"ticket": {"id": 6001}},
                             match=[matchers.json_params_matcher(expected),
                                    matchers.header_matcher({"Idempotency-Key": "fu-1"})])
@@ -338,3 +362,16 @@ def test_actor_groups_from_group_memberships(zendesk):
                   match=[matchers.query_param_matcher({"page[size]": "100"})],
                   json={"group_memberships": [{"id": 1, "user_id": 9002, "group_id": 2010}], "meta": {}})
     assert zendesk.actor_groups("9002") == frozenset({"2010"})
+
+
+@responses.activate
+def test_in_process_waits_of_one_request_stay_below_the_stale_claim(client, sleeps):
+    # Two waits of 100 s would exceed MAX_TOTAL_WAIT: the request gives up and the deliverer retries the row later.
+    from connectors.http import MAX_TOTAL_WAIT
+    from store.sqlite import STALE_CLAIM_SECONDS
+
+    responses.get(TICKET_URL, status=429, headers={"Retry-After": "100"})
+    with pytest.raises(RetryableError):
+        client.get_ticket("5158")
+    assert sleeps == [100.0] and len(responses.calls) == 2
+    assert MAX_TOTAL_WAIT < STALE_CLAIM_SECONDS

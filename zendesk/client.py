@@ -12,6 +12,7 @@ from connectors.http import HelpdeskSession
 TICKET_URL = "/api/v2/tickets/{ticket_id}.json"
 TICKETS_URL = "/api/v2/tickets.json"
 COMMENTS_URL = "/api/v2/tickets/{ticket_id}/comments.json"
+AUDIT_URL = "/api/v2/tickets/{ticket_id}/audits/{audit_id}.json"
 ME_URL = "/api/v2/users/me.json"
 INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
 UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
@@ -20,6 +21,8 @@ GROUP_MEMBERSHIPS_URL = "/api/v2/users/{user_id}/group_memberships.json"
 JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
+# A read-back looks at this many of the newest comments: a lost write is looked for within minutes.
+RECENT_COMMENTS = 10
 
 
 def basic_auth(email: str, api_token: str) -> tuple[str, str]:
@@ -44,15 +47,36 @@ class ZendeskClient:
         """The ticket as the API returns it."""
         return self.session.request("GET", _ticket_path(TICKET_URL, ticket_id))["ticket"]
 
-    def update_ticket(self, ticket_id: str | int, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-        """PUT `{"ticket": …}`; return the updated ticket."""
+    def update_ticket(self, ticket_id: str | int, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT `{"ticket": …}`; return the updated ticket.
+
+        No Idempotency-Key: Zendesk honours it on ticket creation only. A PUT that sets fields is
+        idempotent and retried; one that adds a comment is not (a resend posts it twice).
+        """
+        idempotent = "comment" not in body.get("ticket", {})
         return self.session.request("PUT", _ticket_path(TICKET_URL, ticket_id), json=body,
-                                    headers={"Idempotency-Key": idempotency_key})["ticket"]
+                                    idempotent=idempotent)["ticket"]
 
     def create_ticket(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-        """POST `{"ticket": …}`; Zendesk answers a repeated key (kept two hours) with the first ticket."""
+        """POST `{"ticket": …}`; Zendesk answers a repeated key (kept two hours) with the first ticket.
+        Never retried blindly: after a lost answer the caller looks the ticket up by its external_id."""
         return self.session.request("POST", TICKETS_URL, json=body,
                                     headers={"Idempotency-Key": idempotency_key})["ticket"]
+
+    def tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        """Tickets whose external_id is `external_id` (not unique on Zendesk: 0..n); not the lagging search."""
+        return self.session.request("GET", TICKETS_URL, params={"external_id": external_id})["tickets"]
+
+    def recent_comments(self, ticket_id: str | int, count: int = RECENT_COMMENTS) -> list[dict[str, Any]]:
+        """The newest `count` comments, newest first (cursor paging sorts with `sort=-created_at`)."""
+        return self.session.request("GET", _ticket_path(COMMENTS_URL, ticket_id),
+                                    params={"sort": "-created_at", "page[size]": count})["comments"]
+
+    def show_audit(self, ticket_id: str | int, audit_id: str | int) -> dict[str, Any]:
+        """One audit of a ticket, with the `metadata.custom` its update was sent with."""
+        path = AUDIT_URL.format(ticket_id=int(_ticket_path("{ticket_id}", ticket_id)),
+                                audit_id=int(_ticket_path("{ticket_id}", audit_id)))
+        return self.session.request("GET", path)["audit"]
 
     def list_comments(self, ticket_id: str | int) -> list[dict[str, Any]]:
         """All comments of a ticket, oldest first, following the cursor."""
@@ -76,8 +100,11 @@ class ZendeskClient:
         return self.session.request("GET", SHOW_MANY_URL, params={"ids": ids})["tickets"]
 
     def update_many(self, tickets: list[dict[str, Any]]) -> dict[str, Any]:
-        """Batch update (≤ 100 tickets, each with its own fields); return the queued job_status."""
-        return self.session.request("PUT", UPDATE_MANY_URL, json={"tickets": tickets})["job_status"]
+        """Batch update (≤ 100 tickets, each with its own fields); return the queued job_status.
+        Not retried blindly when a ticket carries a comment."""
+        idempotent = not any("comment" in ticket for ticket in tickets)
+        return self.session.request("PUT", UPDATE_MANY_URL, json={"tickets": tickets},
+                                    idempotent=idempotent)["job_status"]
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """A background job's status, with per-ticket results once it has run."""

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from connectors.api_user import ApiUser
+from connectors.contract import UPDATE_STEP, Progress, WriteStep, run_steps
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
 from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
@@ -53,27 +54,74 @@ class ZendeskConnector:
         return self._ticket(ticket_id, self.client.get_ticket(ticket_id))
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
-        """Write fields, tags and the internal note in one PUT; ConflictError (409) is not retried here."""
+        """Write fields, tags and the internal note in one PUT, unmarked (a direct write; the deliverer
+        uses `update_steps`); ConflictError (409) is not retried here."""
         if update.is_empty():
             return self.fetch_ticket(update.ticket_id)
-        try:
-            body = mapping.update_body(update, self.settings)
-        except ValueError as e:
-            raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
-        return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, body, idempotency_key))
+        return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, self._body(update)))
 
-    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
-        """A public comment in its own PUT (a ticket update carries one comment), not a safe update:
-        our own internal note may just have moved the stamp, and the reply must not be lost to a 409."""
-        self.client.update_ticket(ticket_id, {"ticket": {"comment": {"body": text, "public": True}}}, idempotency_key)
+    def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
+        """One PUT (fields, tags and the internal note); with a note, marked by `key` in the audit metadata."""
+        if update.is_empty():
+            return []
+        body = self._body(update)
+        if "comment" not in body["ticket"]:
+            # Fields and tags only: sending it twice leaves the ticket the same.
+            return [WriteStep(UPDATE_STEP, lambda progress: self._put(update.ticket_id, body))]
+        body["ticket"]["metadata"] = mapping.audit_metadata(key)
+        return [WriteStep(UPDATE_STEP, lambda progress: self._put(update.ticket_id, body), idempotent=False,
+                          landed=lambda progress: self._landed(update.ticket_id, key))]
 
-    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
-        """Create the linked ticket; Zendesk answers a repeated Idempotency-Key with the first ticket."""
+    def reply_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """A public comment in its own PUT (a ticket update carries one comment), not a safe update: our own
+        internal note may just have moved the stamp, and the reply must not be lost to a 409. Marked like a note."""
+        body = {"ticket": {"comment": {"body": text, "public": True}, "metadata": mapping.audit_metadata(key)}}
+        return [WriteStep("reply", lambda progress: self._put(ticket_id, body), idempotent=False,
+                          landed=lambda progress: self._landed(ticket_id, key))]
+
+    def follow_up_steps(self, follow_up: FollowUp, key: str) -> list[WriteStep]:
+        """Create the linked ticket: the Idempotency-Key answers a resend within two hours, and its
+        external_id finds it later."""
         try:
-            body = mapping.follow_up_body(follow_up)
+            body = mapping.follow_up_body(follow_up, key)
         except ValueError as e:
             raise PermanentError(f"Zendesk follow-up of {follow_up.original_id}: {e}") from e
-        return str(self.client.create_ticket(body, idempotency_key)["id"])
+        external_id = body["ticket"]["external_id"]
+
+        def landed(progress: Progress) -> str | None:
+            found = self.client.tickets_by_external_id(external_id)
+            return str(found[0]["id"]) if found else None
+        return [WriteStep("create", lambda progress: str(self.client.create_ticket(body, key)["id"]),
+                          idempotent=False, landed=landed)]
+
+    def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
+        """Post the public reply straight away (outside the outbox)."""
+        run_steps(self.reply_steps(ticket_id, text, idempotency_key))
+
+    def create_follow_up(self, follow_up: FollowUp, idempotency_key: str) -> str:
+        """Create the linked ticket straight away (outside the outbox); return its id."""
+        return run_steps(self.follow_up_steps(follow_up, idempotency_key))["create"]
+
+    def _body(self, update: TicketUpdate) -> dict:
+        try:
+            return mapping.update_body(update, self.settings)
+        except ValueError as e:
+            raise PermanentError(f"Zendesk ticket {update.ticket_id}: {e}") from e
+
+    def _put(self, ticket_id: str, body: dict) -> dict:
+        """PUT the ticket; the version it left, for the reconciler."""
+        return {"updated_at": self.client.update_ticket(ticket_id, body).get("updated_at")}
+
+    def _landed(self, ticket_id: str, key: str) -> dict | None:
+        """Look for the update marked `key` among the newest comments by our API user: their audits
+        carry the metadata it was sent with. The version it left, or None when absent."""
+        for comment in self.client.recent_comments(ticket_id):
+            if comment.get("audit_id") is None or not self.is_own_actor(str(comment.get("author_id"))):
+                continue
+            audit = self.client.show_audit(ticket_id, comment["audit_id"])
+            if mapping.is_marked(audit, key):
+                return {"updated_at": audit.get("created_at")}
+        return None
 
     def fetch_tickets(self, ticket_ids: list[str]) -> dict[str, Ticket]:
         """Read many tickets, 100 per call (show_many); a missing id is simply absent from the result."""
@@ -84,8 +132,9 @@ class ZendeskConnector:
                 found[ticket_id] = self._ticket(ticket_id, ticket_json)
         return found
 
-    def apply_updates(self, updates: list[TicketUpdate]) -> dict[str, bool]:
-        """Write many updates through update_many jobs; return ticket id → whether Zendesk applied it.
+    def apply_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> dict[str, bool]:
+        """Write many updates through update_many jobs (a note marked with its row's key in `keys`);
+        return ticket id → whether Zendesk applied it.
 
         The caller retries the failed ones one by one. Batch jobs are always safe updates and need
         each ticket's `updated_stamp`, so every update must carry its version.
@@ -94,10 +143,15 @@ class ZendeskConnector:
         for start in range(0, len(updates), BATCH_SIZE):
             chunk = updates[start:start + BATCH_SIZE]
             bodies = []
-            for update in chunk:
+            for n, update in enumerate(chunk, start):
                 if not update.version:
                     raise PermanentError(f"Zendesk ticket {update.ticket_id}: a batch update needs its updated_stamp")
-                bodies.append({"id": int(update.ticket_id), **mapping.update_body(update, self.settings)["ticket"]})
+                ticket = {"id": int(update.ticket_id), **mapping.update_body(update, self.settings)["ticket"]}
+                if keys and "comment" in ticket:
+                    # Whether update_many keeps audit metadata is undocumented: a row it did not report as
+                    # applied is read back before it is sent on its own.
+                    ticket["metadata"] = mapping.audit_metadata(keys[n])
+                bodies.append(ticket)
             job = self._finished(self.client.update_many(bodies))
             results = {str(r.get("id")): r for r in job.get("results") or [] if isinstance(r, dict)}
             for update in chunk:
@@ -136,7 +190,9 @@ class ZendeskConnector:
             page = self.client.incremental_tickets(cursor=cursor)
 
     def actor_groups(self, actor_id: str) -> frozenset[str]:
-        """The Zendesk groups an agent belongs to."""
+        """The Zendesk groups an agent belongs to; none for the system actor (-1) or any id that is no user's."""
+        if not (str(actor_id).isascii() and str(actor_id).isdigit() and int(actor_id) > 0):
+            return frozenset()
         return frozenset(str(m["group_id"]) for m in self.client.group_memberships(actor_id))
 
     def is_own_actor(self, actor_id: str | None) -> bool:

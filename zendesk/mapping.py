@@ -99,17 +99,37 @@ def _int_id(name: str, value: str) -> int:
 
 
 FOLLOW_UP_TAG = "slaclock_follow_up"
+MARKER_PREFIX = "slaclock-"
 
 
-def follow_up_body(follow_up: FollowUp) -> dict[str, Any]:
-    """The create-ticket body of a linked follow-up; Zendesk has no ticket links, so the body and
-    `external_id` name the original ticket."""
+def audit_metadata(key: str) -> dict[str, Any]:
+    """`ticket.metadata` marking an update with its outbox key; Zendesk keeps it on the update's audit as
+    `metadata.custom` (write-only on the ticket, invisible to agents and customers)."""
+    return {"slaclock": {"outbox": key}}
+
+
+def is_marked(audit: Mapping[str, Any], key: str) -> bool:
+    """True when the audit was written by the update marked with `key`."""
+    custom = (audit.get("metadata") or {}).get("custom") or {}
+    return isinstance(custom, dict) and isinstance(custom.get("slaclock"), dict) \
+        and custom["slaclock"].get("outbox") == key
+
+
+def external_id_for(key: str) -> str:
+    """The external_id marking a ticket slaclock created for the outbox row `key` (keys already start
+    with "slaclock-"; no length limit is documented, and they stay short)."""
+    return key if key.startswith(MARKER_PREFIX) else MARKER_PREFIX + key
+
+
+def follow_up_body(follow_up: FollowUp, key: str) -> dict[str, Any]:
+    """The create-ticket body of a linked follow-up; Zendesk has no ticket links, so the body names the
+    original ticket, and `external_id` marks it with its outbox key (read back after a lost answer)."""
     ticket: dict[str, Any] = {
         "subject": follow_up.subject,
         # Private first comment: the follow-up is internal work, and its requester is slaclock's user.
         "comment": {"body": f"{follow_up.body}\n\nFollow-up of ticket #{follow_up.original_id}.", "public": False},
         "tags": [FOLLOW_UP_TAG],
-        "external_id": f"slaclock-follow-up-of-{follow_up.original_id}",
+        "external_id": external_id_for(key),
     }
     if follow_up.problem:
         ticket["type"] = "problem"
