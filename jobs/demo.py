@@ -36,6 +36,7 @@ JIRA_DUE_FIELD_ID = "customfield_10060"
 JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
 NEUTRAL_PRIORITY = {**{name: ours for ours, name in JIRA_PRIORITY.items()}, "Lowest": "low"}
 HELPDESKS = ("zendesk", "jira")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Variables of the calling shell that would point the stack somewhere else.
 _OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
 
@@ -65,14 +66,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 class Stack:
     """The sandbox helpdesks, `slaclock serve` and `slaclock worker`, wired together on loopback."""
 
-    def __init__(self, workdir: str | Path, rules_path: str | None = None, env: dict[str, str] | None = None):
+    def __init__(self, workdir: str | Path, rules_path: str | None = None, env: dict[str, str] | None = None,
+                 workers: int = 1, sandbox_args: tuple[str, ...] = ()):
         self.workdir = Path(workdir)
+        self.workers = workers
+        self.sandbox_args = sandbox_args  # extra `python -m sandbox` flags (e.g. --jira-no-browse)
         self.database = str(self.workdir / "slaclock.db")
         self.sandbox_port, self.receiver_port = free_port(), free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)},
+            # The processes run this checkout's code, as the caller does (not another installed copy).
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
             "SLACLOCK_DATABASE": self.database,
             "SLACLOCK_ENV_FILE": str(self.workdir / "no.env"),
             "SLACLOCK_POLL_SECONDS": "0.05",
@@ -99,7 +105,7 @@ class Stack:
         self.http = requests.Session()
 
     def _spawn(self, name: str, *args: str) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")
+        log = open(self.workdir / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen([sys.executable, *args], env=self.env, stdout=log,
                                                 stderr=subprocess.STDOUT, cwd=self.workdir)
 
@@ -112,12 +118,37 @@ class Stack:
                     "--jira-webhook-url", f"{self.receiver_url}/webhooks/jira",
                     "--jira-webhook-secret", JIRA_WEBHOOK_SECRET, "--jira-email", API_EMAIL,
                     "--jira-token", JIRA_API_TOKEN, "--jira-reason-field-id", JIRA_REASON_FIELD_ID,
-                    "--jira-due-field-id", JIRA_DUE_FIELD_ID)
+                    "--jira-due-field-id", JIRA_DUE_FIELD_ID, *self.sandbox_args)
         self._spawn("serve", "-m", "app", "serve", "--port", str(self.receiver_port), "--workers", "1")
-        self._spawn("worker", "-m", "app", "worker")
+        for name in self.worker_names:
+            self.start_worker(name)
         wait_until(lambda: self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=1).ok, 20, "the sandbox")
         wait_until(lambda: self.http.get(f"{self.receiver_url}/readyz", timeout=1).ok, 20, "the receiver")
         return self
+
+    @property
+    def worker_names(self) -> list[str]:
+        """`worker`, then `worker2`, `worker3`… for a stack of several workers on one store."""
+        return ["worker", *(f"worker{n}" for n in range(2, self.workers + 1))]
+
+    def start_worker(self, name: str = "worker") -> None:
+        """Start (or restart) a `slaclock worker` process; its output is appended to `<name>.log`."""
+        self._spawn(name, "-m", "app", "worker")
+
+    def kill(self, name: str = "worker") -> int:
+        """SIGKILL one process (no clean-up of any kind runs) and reap it; returns its pid."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait(10)
+        return process.pid
+
+    def post_webhook(self, helpdesk: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+        """POST a (signed) webhook straight to the receiver, as the helpdesk would."""
+        return self.http.post(f"{self.receiver_url}/webhooks/{helpdesk}", data=body, headers=headers, timeout=10)
+
+    def writes(self) -> dict:
+        """Per helpdesk and ticket, what slaclock's API user wrote there (the sandbox's GET /_sandbox/writes)."""
+        return self.http.get(f"{self.sandbox_url}/_sandbox/writes", timeout=10).json()
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -25,7 +25,7 @@ def custom_field_id(value: str) -> str:
 def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> argparse.Namespace:
     """Flags, defaulting to SANDBOX_WEBHOOK_URL, SANDBOX_WEBHOOK_SECRET, ZENDESK_EMAIL, ZENDESK_API_TOKEN, and for
     Jira SANDBOX_JIRA_WEBHOOK_URL, JIRA_WEBHOOK_SECRET, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_REASON_FIELD_ID and
-    JIRA_DUE_FIELD_ID."""
+    JIRA_DUE_FIELD_ID (and SANDBOX_JIRA_NO_BROWSE, comma-separated)."""
     env = os.environ if env is None else env
     defaults, jira = ZendeskConfig(), JiraConfig()
     parser = argparse.ArgumentParser(prog="python -m sandbox",
@@ -51,13 +51,17 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     group.add_argument("--jira-due-field-id", type=custom_field_id,
                        default=env.get("JIRA_DUE_FIELD_ID") or jira.due_field_id,
                        help="the due-time Date Time Picker field (customfield_NNNNN)")
+    group.add_argument("--jira-no-browse", action="append", metavar="ACCOUNT_ID",
+                       default=[a for a in (env.get("SANDBOX_JIRA_NO_BROWSE") or "").split(",") if a.strip()],
+                       help="an account that lacks Browse permission (adding it as a watcher is a 404); repeatable")
     return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     jira = JiraConfig(api_email=args.jira_email, api_token=args.jira_token, webhook_url=args.jira_webhook_url,
                       webhook_secret=args.jira_webhook_secret or None, reason_field_id=args.jira_reason_field_id,
-                      due_field_id=args.jira_due_field_id)
+                      due_field_id=args.jira_due_field_id,
+                      no_browse_accounts=tuple(a.strip() for a in args.jira_no_browse))
     zendesk = ZendeskConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
                             webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
                             agent_user_id=args.agent_user_id, account_id=args.account_id)

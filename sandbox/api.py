@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping
 from flask import Blueprint, Response, jsonify, request
 
 from sandbox.auth import basic_auth_matches
-from sandbox.faults import FaultAnswer, FaultBook
+from sandbox.faults import DROP_ANSWER, FaultAnswer, FaultBook
 from sandbox.site import HelpdeskSite
 
 
@@ -57,12 +57,16 @@ class Helpdesk:
 
 
 def guard(helpdesk: Helpdesk, site: HelpdeskSite, faults: FaultBook) -> Response | None:
-    """Count the call, serve an injected fault if one matches, then require the site's basic auth."""
+    """Count the call, serve an injected fault if one matches, then require the site's basic auth.
+
+    A `drop_answer` fault only marks the call: it is served as usual and `faults.DropAnswers` drops its answer."""
     site.stats.record(request.method, request.path)
     fault = faults.take(request.method, request.path, helpdesk.name)
     if fault is not None:
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.drop_answer:
+            request.environ[DROP_ANSWER] = True
         answer = fault.response(request.method, request.path, helpdesk.fault_answer)
         if answer is not None:
             text, status, headers = answer

@@ -3,6 +3,8 @@ helpdesk's control blueprint serves under its own prefix (`webhook_routes`).
 
     POST|GET|DELETE /_sandbox/faults   add (a fault object or a list), list or clear injected faults
     GET  /_sandbox/stats               calls per route, faults served and webhook counts, per helpdesk too
+    GET  /_sandbox/writes              per helpdesk and ticket, what slaclock's API user wrote (notes, public
+                                       replies, watchers, links) and the tickets it created
     GET  /_sandbox/idle                no webhook of either helpdesk queued or in flight
     POST /_sandbox/reset               forget everything (preset faults come back)
 """
@@ -75,6 +77,11 @@ def clear_faults() -> Response:
 @control.get("/stats")
 def stats() -> Response:
     return json_response(_sandbox().report())
+
+
+@control.get("/writes")
+def writes() -> Response:
+    return json_response({name: site.writes() for name, site in _sandbox().sites.items()})
 
 
 @control.get("/idle")

@@ -1,8 +1,17 @@
 """Injected API faults: the next `count` matching calls are delayed and/or answered with an error, in the shape
-of the helpdesk that owns the path (each helpdesk's `errors.fault_answer`)."""
+of the helpdesk that owns the path (each helpdesk's `errors.fault_answer`), or applied and their answer dropped.
+
+A `drop_answer` fault lets the call through (it is applied as usual: the ticket is written, the comment added),
+then closes the connection without sending a byte of the answer: the client sees the connection closed by the
+peer at once (`requests` raises ConnectionError, "Connection aborted … RemoteDisconnected"), exactly what a
+timeout after the helpdesk did the work looks like, without waiting for a timeout. `DropAnswers` does it; it
+needs a served sandbox (werkzeug's socket in the WSGI environ); under Flask's test client it raises
+ConnectionAbortedError into the test instead.
+"""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -23,6 +32,8 @@ class Fault:
     path_prefix: str = "/api/v2/"
     count: int = 1
     body: Any = None
+    # Apply the call, then close the connection instead of answering (see the module docstring).
+    drop_answer: bool = False
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
@@ -31,8 +42,12 @@ class Fault:
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
         fault = cls(**spec)
-        if fault.status is None and not fault.delay:
-            raise ValueError("a fault needs a status, a delay, or both")
+        if not isinstance(fault.drop_answer, bool):
+            raise ValueError("drop_answer must be true or false")
+        if fault.drop_answer and (fault.status is not None or fault.body is not None):
+            raise ValueError("drop_answer applies the call and sends no answer: it takes no status or body")
+        if fault.status is None and not fault.delay and not fault.drop_answer:
+            raise ValueError("a fault needs a status, a delay or drop_answer")
         if fault.status is not None and not (isinstance(fault.status, int) and 400 <= fault.status <= 599):
             raise ValueError("status must be an HTTP error status (400-599)")
         if not isinstance(fault.count, int) or fault.count < 1:
@@ -97,3 +112,38 @@ class FaultBook:
                     self.served_by[helpdesk] += 1
                     return fault
         return None
+
+
+# The WSGI environ key the guard sets on a call whose answer is to be dropped.
+DROP_ANSWER = "sandbox.drop_answer"
+
+
+class DropAnswers:
+    """WSGI middleware: run the app; when the guard marked the call (`environ[DROP_ANSWER]`), close the client's
+    connection instead of sending the answer."""
+
+    def __init__(self, app: Callable[..., Any]):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        answer = self.app(environ, start_response if not environ.get(DROP_ANSWER) else _no_answer)
+        if not environ.get(DROP_ANSWER):
+            return answer
+        try:
+            for _ in answer:  # let the view finish (a streamed answer runs while iterated)
+                pass
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        connection = environ.get("werkzeug.socket")
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # werkzeug's server treats a ConnectionError as the client having gone: it logs nothing and sends nothing.
+        raise ConnectionAbortedError("sandbox fault: the call was applied and its answer dropped")
+
+
+def _no_answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    return lambda data: None

@@ -16,7 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox import jira, zendesk
 from sandbox.api import Helpdesk, guard
 from sandbox.control import control
-from sandbox.faults import Fault, FaultBook
+from sandbox.faults import DropAnswers, Fault, FaultBook
 from sandbox.jira.site import JiraConfig, JiraSite
 from sandbox.records import utc_now
 from sandbox.site import HelpdeskSite
@@ -110,6 +110,7 @@ def create_app(config: SandboxConfig) -> Flask:
     app.register_blueprint(control)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_found)
+    app.wsgi_app = DropAnswers(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -3,7 +3,7 @@ them, and the API call counts."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Generic
+from typing import Any, Callable, Generic
 
 from sandbox.records import Mutation, RecordT, Store
 from sandbox.sender import Outgoing, WebhookSender
@@ -26,6 +26,10 @@ class HelpdeskSite(Generic[RecordT]):
 
     def webhooks(self, mutation: Mutation[RecordT]) -> list[Outgoing]:
         """The webhooks one write sends."""
+        raise NotImplementedError
+
+    def writes(self) -> dict[str, Any]:
+        """What the API user wrote, per ticket (see each site): to count every write of slaclock's at the helpdesk."""
         raise NotImplementedError
 
     def reset(self) -> None:

@@ -7,13 +7,16 @@ what an ignored or unknown event looks like; the assertions are the same for all
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import requests
+import yaml
 
 from connectors.errors import MalformedPayload, SignatureError
 from connectors.model import PRIORITIES, STATUSES, Ticket, TicketEvent, TicketUpdate
@@ -23,6 +26,8 @@ from jira.settings import JiraSettings
 from jobs.demo import wait_until
 from rules import load_rules
 from sandbox import SandboxConfig, SandboxServer
+from sandbox.jira import api as jira_api
+from sandbox.zendesk import api as zendesk_api
 from sandbox.jira.site import JiraConfig
 from sandbox.zendesk.site import ZendeskConfig
 from tests.sandbox_support import Receiver
@@ -327,3 +332,55 @@ def test_changed_tickets_lists_changes_after_the_cursor_and_moves_it(helpdesk, t
     assert isinstance(next_cursor, str) and next_cursor
     assert (later, changed) in second
     assert all(updated.utcoffset() == timedelta(0) for _, updated in first + second)
+
+
+# --- the sandbox's endpoints against the official API descriptions ------------------------------
+
+# Beside the project checkout (`../shared/reference/openapi`, as CI has it), or beside a folder above it (a git
+# worktree lives deeper).
+OPENAPI = next((folder / "shared" / "reference" / "openapi" for folder in Path(__file__).resolve().parents[1].parents
+                if (folder / "shared" / "reference" / "openapi").is_dir()),
+               Path(__file__).resolve().parents[2] / "shared" / "reference" / "openapi")
+# The Zendesk description has no path item for List Memberships (openapi/README.md); it is documented.
+UNDESCRIBED = {("GET", "/api/v2/users/{}/group_memberships")}
+
+
+def _normalised(path: str) -> str:
+    return re.sub(r"\{[^}]+\}|<[^>]+>", "{}", path)
+
+
+def _described(*names: str) -> dict[str, dict[str, Any]]:
+    paths: dict[str, dict[str, Any]] = {}
+    for name in names:
+        file = OPENAPI / name
+        if not file.exists():
+            pytest.skip(f"{file} is absent (a plain clone); CI has it")
+        if name.endswith(".yaml"):
+            loader = yaml.SafeLoader
+            loader.add_constructor("tag:yaml.org,2002:value", lambda l, n: l.construct_scalar(n))
+            document = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
+        else:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        paths.update({_normalised(path): item for path, item in document["paths"].items()})
+    return paths
+
+
+@pytest.mark.parametrize("routes, files", [
+    (zendesk_api.ROUTES, ("zendesk-support.yaml",)),
+    (jira_api.ROUTES, ("jira-platform-v3.json", "jsm-servicedeskapi-extract.json")),
+], ids=["zendesk", "jira"])
+def test_every_sandbox_endpoint_is_one_the_vendor_describes(routes, files):
+    described = _described(*files)
+    missing = [(r.method, r.rule) for r in routes
+               if (r.method, _normalised(r.rule)) not in UNDESCRIBED
+               and r.method.lower() not in described.get(_normalised(r.rule), {})]
+    assert missing == []
+
+
+def test_jira_comment_paging_parameters_are_the_described_ones():
+    operation = _described("jira-platform-v3.json")["/rest/api/3/issue/{}/comment"]["get"]
+    parameters = {p["name"]: p.get("schema", {}) for p in operation["parameters"]}
+
+    assert {"startAt", "maxResults", "orderBy"} <= set(parameters)
+    assert set(parameters["orderBy"]["enum"]) == set(jira_api.COMMENT_ORDERS)
+    assert parameters["maxResults"]["default"] == jira_api.COMMENTS_PAGE

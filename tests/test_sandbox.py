@@ -457,3 +457,146 @@ def test_agent_can_backdate_a_ticket(client):
     ticket = client.post("/_sandbox/agent/tickets", json={"ticket": {"comment": {"body": "x"},
                                                                     "created_at": "2026-01-05T08:00:00Z"}}).get_json()
     assert ticket["ticket"]["created_at"] == "2026-01-05T08:00:00Z"
+
+
+# --- read-back: audit metadata, comment pages, external ids (issue 10) --------------------------
+
+def test_ticket_metadata_lands_on_the_audit_and_the_comment_names_its_audit(client):
+    ticket = create(client)
+    marker = {"slaclock": {"outbox": "k-17"}}
+
+    answer = put(client, ticket["id"], comment={"body": "internal note", "public": False}, metadata=marker)
+    audit = answer.get_json()["audit"]
+    comment = client.get(f"/api/v2/tickets/{ticket['id']}/comments.json?sort=-created_at&page[size]=1",
+                         headers=AUTH).get_json()["comments"][0]
+    shown = client.get(f"/api/v2/tickets/{ticket['id']}/audits/{comment['audit_id']}.json", headers=AUTH)
+
+    assert answer.status_code == 200 and audit["metadata"]["custom"] == marker
+    assert comment["body"] == "internal note" and comment["audit_id"] == audit["id"]
+    assert shown.status_code == 200
+    assert shown.get_json()["audit"] == {**audit, "metadata": {"system": {}, "custom": marker}}
+    assert set(shown.get_json()["audit"]) >= {"id", "ticket_id", "author_id", "created_at", "events", "metadata",
+                                               "via"}
+    # The ticket's first audit (its creation) carries no metadata; an unknown audit is a 404.
+    first = client.get(f"/api/v2/tickets/{ticket['id']}/comments.json", headers=AUTH).get_json()["comments"][0]
+    created = client.get(f"/api/v2/tickets/{ticket['id']}/audits/{first['audit_id']}", headers=AUTH).get_json()
+    assert created["audit"]["metadata"]["custom"] == {}
+    assert [e["type"] for e in created["audit"]["events"]][-1] == "Comment"
+    assert client.get(f"/api/v2/tickets/{ticket['id']}/audits/1.json", headers=AUTH).status_code == 404
+
+
+def test_metadata_on_creation_and_a_metadata_that_is_not_an_object_is_refused(client):
+    made = client.post("/api/v2/tickets.json", headers=AUTH, json={"ticket": {
+        "comment": {"body": "follow-up"}, "metadata": {"slaclock": {"outbox": "k-1"}}}})
+    bad = put(client, made.get_json()["ticket"]["id"], comment={"body": "x"}, metadata="k-2")
+
+    assert made.get_json()["audit"]["metadata"]["custom"] == {"slaclock": {"outbox": "k-1"}}
+    assert bad.status_code == 422 and "metadata" in bad.get_json()["details"]
+
+
+def test_comments_page_by_cursor_in_either_order(client):
+    ticket = create(client)
+    for n in range(1, 5):
+        put(client, ticket["id"], comment={"body": f"note {n}", "public": False})
+    url = f"/api/v2/tickets/{ticket['id']}/comments.json"
+
+    newest = client.get(f"{url}?sort=-created_at&page[size]=2", headers=AUTH).get_json()
+    older = client.get(f"{url}?sort=-created_at&page[size]=2&page[after]={newest['meta']['after_cursor']}",
+                       headers=AUTH).get_json()
+    last = client.get(f"{url}?sort=-created_at&page[size]=2&page[after]={older['meta']['after_cursor']}",
+                      headers=AUTH).get_json()
+    oldest = client.get(f"{url}?sort=created_at&page[size]=100", headers=AUTH).get_json()
+
+    assert [c["body"] for c in newest["comments"]] == ["note 4", "note 3"]
+    assert newest["meta"]["has_more"] is True and "page[after]=" in newest["links"]["next"]
+    assert newest["links"]["prev"] is None
+    assert [c["body"] for c in older["comments"]] == ["note 2", "note 1"]
+    assert [c["body"] for c in last["comments"]] == ["The pump housing is cracked."]
+    assert last["meta"]["has_more"] is False and last["links"]["next"] is None
+    assert [c["body"] for c in oldest["comments"]][0] == "The pump housing is cracked." and \
+        len(oldest["comments"]) == 5 and oldest["meta"]["has_more"] is False
+    before = client.get(f"{url}?sort=-created_at&page[size]=2&page[before]={older['meta']['before_cursor']}",
+                        headers=AUTH).get_json()
+    assert [c["body"] for c in before["comments"]] == ["note 4", "note 3"]
+    for query in ("sort=updated_at", "page[size]=101", "page[size]=0", "page[after]=bm9wZQ=="):
+        assert client.get(f"{url}?{query}", headers=AUTH).status_code == 400, query
+
+
+def test_tickets_by_external_id_may_be_several(client):
+    create(client, external_id="slaclock-k1")
+    create(client, external_id="slaclock-k1")
+    create(client, external_id="other")
+
+    found = client.get("/api/v2/tickets.json?external_id=slaclock-k1", headers=AUTH).get_json()
+    none = client.get("/api/v2/tickets?external_id=nothing", headers=AUTH).get_json()
+
+    assert [t["external_id"] for t in found["tickets"]] == ["slaclock-k1", "slaclock-k1"]
+    assert none["tickets"] == [] and none["count"] == 0
+
+
+def test_idempotency_key_expires_after_two_hours_of_the_sandbox_clock_and_put_ignores_it(client, clock):
+    body = {"ticket": {"subject": "Follow-up", "comment": {"body": "once"}}}
+    headers = {**AUTH, "Idempotency-Key": "k-ttl"}
+    first = client.post("/api/v2/tickets", json=body, headers=headers)
+    clock.advance(2 * 3600 - 1)
+    within = client.post("/api/v2/tickets", json=body, headers=headers)
+    clock.advance(2)
+    after = client.post("/api/v2/tickets", json=body, headers=headers)
+    ticket_id = first.get_json()["ticket"]["id"]
+    puts = [client.put(f"/api/v2/tickets/{ticket_id}", json={"ticket": {"comment": {"body": "reply"}}},
+                       headers={**AUTH, "Idempotency-Key": "same"}) for _ in range(2)]
+
+    assert within.headers["x-idempotency-lookup"] == "hit" and within.get_json()["ticket"]["id"] == ticket_id
+    assert after.headers["x-idempotency-lookup"] == "miss" and after.get_json()["ticket"]["id"] != ticket_id
+    assert [p.status_code for p in puts] == [200, 200] and "x-idempotency-lookup" not in puts[0].headers
+    comments = client.get(f"/_sandbox/tickets/{ticket_id}").get_json()["comments"]
+    assert [c["body"] for c in comments].count("reply") == 2
+
+
+def test_writes_list_what_the_api_user_wrote_per_ticket(client):
+    ticket = create(client)
+    put(client, ticket["id"], comment={"body": "note", "public": False})
+    put(client, ticket["id"], comment={"body": "reply", "public": True})
+    client.post(f"/_sandbox/agent/tickets/{ticket['id']}", json={"ticket": {"comment": {"body": "agent says"}}})
+
+    writes = client.get("/_sandbox/writes").get_json()["zendesk"]
+
+    assert writes["tickets"] == {str(ticket["id"]): {"notes": ["note"], "public_replies": ["reply"]}}
+    assert [t["id"] for t in writes["created"]] == [ticket["id"]]
+
+
+# --- the answer-drop fault ----------------------------------------------------------------------
+
+def test_drop_answer_applies_the_call_and_closes_the_connection():
+    server = SandboxServer(SandboxConfig(ZendeskConfig(api_email=EMAIL, api_token=TOKEN))).start()
+    auth, url = (f"{EMAIL}/token", TOKEN), server.url
+    try:
+        ticket = requests.post(f"{url}/api/v2/tickets.json", auth=auth, timeout=5,
+                               json={"ticket": {"comment": {"body": "opened"}}}).json()["ticket"]
+        added = requests.post(f"{url}/_sandbox/faults", timeout=5,
+                              json={"method": "PUT", "path_prefix": "/api/v2/tickets/", "drop_answer": True})
+        with pytest.raises(requests.ConnectionError):
+            requests.put(f"{url}/api/v2/tickets/{ticket['id']}.json", auth=auth, timeout=5,
+                         json={"ticket": {"comment": {"body": "lost answer", "public": False}}})
+        again = requests.put(f"{url}/api/v2/tickets/{ticket['id']}.json", auth=auth, timeout=5,
+                             json={"ticket": {"priority": "high"}})
+        comments = requests.get(f"{url}/_sandbox/tickets/{ticket['id']}", timeout=5).json()["comments"]
+        stats = requests.get(f"{url}/_sandbox/stats", timeout=5).json()
+        refused = requests.post(f"{url}/_sandbox/faults", json={"drop_answer": True, "status": 500}, timeout=5)
+    finally:
+        server.stop()
+
+    assert added.status_code == 201 and added.json()["faults"][0]["drop_answer"] is True
+    assert [c["body"] for c in comments] == ["opened", "lost answer"]  # applied, though never answered
+    assert again.status_code == 200 and stats["faults_served"] == 1
+    assert refused.status_code == 400 and "drop_answer" in refused.json()["error"]
+
+
+def test_drop_answer_under_the_test_client_raises_into_the_test(client):
+    ticket = create(client)
+    client.post("/_sandbox/faults", json={"method": "PUT", "drop_answer": True})
+
+    with pytest.raises(ConnectionAbortedError):
+        put(client, ticket["id"], comment={"body": "applied"})
+
+    assert [c["body"] for c in client.get(f"/_sandbox/tickets/{ticket['id']}").get_json()["comments"]][-1] == "applied"

@@ -419,3 +419,136 @@ def test_every_jira_account_in_the_example_rules_exists_in_the_sandbox():
     named = {t.jira.assignee_id for t in rules.teams.values() if t.jira and t.jira.assignee_id}
     named |= {p.jira for p in rules.people.values() if p.jira}
     assert named and named <= set(TEAM_ACCOUNTS)
+
+
+# --- read-back: comment properties, ordered pages, created issues, watchers, links (issue 10) ----
+
+MARKER = {"key": "slaclock", "value": {"outbox": "k-9"}}
+
+
+def test_comment_properties_are_kept_and_read_back_through_comment_list(client):
+    key = create(client)["key"]
+    marked = client.post(f"/rest/api/3/issue/{key}/comment", headers=AUTH,
+                         json={"body": adf("marked"), "properties": [MARKER]}).get_json()
+    jsm = client.post(f"/rest/servicedeskapi/request/{key}/comment", json={"body": "jsm note", "public": False},
+                      headers=AUTH).get_json()
+
+    listed = client.post("/rest/api/3/comment/list?expand=properties", headers=AUTH,
+                         json={"ids": [int(marked["id"]), int(jsm["id"]), 999]}).get_json()
+    bare = client.post("/rest/api/3/comment/list", json={"ids": [int(marked["id"])]}, headers=AUTH).get_json()
+
+    assert set(listed) == {"isLast", "maxResults", "startAt", "total", "values"} and listed["total"] == 2
+    assert [(v["id"], v["properties"]) for v in listed["values"]] == [(marked["id"], [MARKER]), (jsm["id"], [])]
+    assert listed["values"][1]["body"]["content"][0]["content"][0]["text"] == "jsm note"
+    assert "properties" not in bare["values"][0]
+    for bad in ({"ids": "1"}, {"ids": [1], "more": 1}, {"ids": list(range(1001))}):
+        assert client.post("/rest/api/3/comment/list", json=bad, headers=AUTH).status_code == 400
+    for props in ([{"key": "", "value": 1}], [{"key": "k", "value": None}], [{"key": "k" * 256, "value": 1}],
+                  [{"key": "k", "value": "x" * 40000}], {"key": "k"}):
+        answer = client.post(f"/rest/api/3/issue/{key}/comment", json={"body": adf("x"), "properties": props},
+                             headers=AUTH)
+        assert answer.status_code == 400, props
+
+
+def test_comments_list_in_the_order_asked_with_start_and_max_results(client, clock):
+    key = create(client)["key"]
+    for n in range(1, 4):
+        clock.advance(1)
+        client.post(f"/rest/servicedeskapi/request/{key}/comment", json={"body": f"c{n}", "public": n == 2},
+                    headers=AUTH)
+    url = f"/rest/api/3/issue/{key}/comment"
+
+    def texts(page):
+        return [c["body"]["content"][0]["content"][0]["text"] for c in page["comments"]]
+
+    newest = client.get(f"{url}?orderBy=-created&maxResults=2", headers=AUTH).get_json()
+    rest = client.get(f"{url}?orderBy=-created&maxResults=2&startAt=2", headers=AUTH).get_json()
+    ascending = client.get(f"{url}?orderBy=%2Bcreated", headers=AUTH).get_json()
+
+    assert texts(newest) == ["c3", "c2"] and (newest["startAt"], newest["maxResults"], newest["total"]) == (0, 2, 3)
+    assert texts(rest) == ["c1"] and rest["startAt"] == 2
+    assert texts(ascending) == ["c1", "c2", "c3"] and ascending["maxResults"] == 100
+    assert newest["comments"][0]["author"]["accountId"] == API
+    assert client.get(f"{url}?orderBy=updated", headers=AUTH).status_code == 400
+    assert client.get(f"{url}?maxResults=lots", headers=AUTH).status_code == 400
+
+
+def test_jsm_comment_refuses_keys_its_schema_does_not_have(client):
+    key = create(client)["key"]
+    answer = client.post(f"/rest/servicedeskapi/request/{key}/comment", headers=AUTH,
+                         json={"body": "note", "public": False, "properties": [MARKER]})
+
+    assert answer.status_code == 400 and "properties" in answer.get_json()["errorMessage"]
+    assert client.get(f"/_sandbox/jira/issues/{key}").get_json()["comments"] == []
+
+
+def test_create_issue_keeps_labels_and_properties_and_search_finds_it_by_label(client):
+    created = client.post("/rest/api/3/issue", headers=AUTH, json={
+        "fields": {"project": {"key": "SD"}, "summary": "Follow-up", "issuetype": {"name": "Task"},
+                   "description": adf("follow-up text"), "labels": ["slaclock-k9"]},
+        "properties": [MARKER]})
+    no_type = client.post("/rest/api/3/issue", headers=AUTH,
+                          json={"fields": {"project": {"key": "SD"}, "summary": "x"}})
+    search = client.post("/rest/api/3/search/jql", headers=AUTH, json={
+        "jql": 'project = SD AND labels = "slaclock-k9"', "fields": ["key"], "properties": ["slaclock"]}).get_json()
+    too_many = client.post("/rest/api/3/search/jql", headers=AUTH,
+                           json={"jql": "project = SD", "properties": list("abcdef")})
+
+    assert created.status_code == 201 and set(created.get_json()) == {"id", "key", "self"}
+    assert no_type.status_code == 400 and "issuetype" in no_type.get_json()["errors"]
+    assert [(i["key"], i["properties"]) for i in search["issues"]] == [(created.get_json()["key"],
+                                                                        {"slaclock": {"outbox": "k-9"}})]
+    assert too_many.status_code == 400
+    writes = client.get("/_sandbox/writes").get_json()["jira"]
+    assert [c["key"] for c in writes["created"]] == [created.get_json()["key"]]
+
+
+def test_watchers_are_a_set_and_a_user_without_browse_is_a_404(make_app):
+    client = make_app(no_browse_accounts=(PURCHASING,)).test_client()
+    key = create(client)["key"]
+    url = f"/rest/api/3/issue/{key}/watchers"
+    member = "5d53f3cbc6b9320d9ea5bd01"
+
+    added = [client.post(url, data=json.dumps(member), headers={**AUTH, "Content-Type": "application/json"})
+             for _ in range(2)]
+    caller = client.post(url, headers=AUTH)
+    no_browse = client.post(url, json=PURCHASING, headers=AUTH)
+    unknown = client.post(url, json="nobody", headers=AUTH)
+    not_a_string = client.post(url, json={"accountId": member}, headers=AUTH)
+    listed = client.get(url, headers=AUTH).get_json()
+
+    assert [a.status_code for a in added] == [204, 204] and caller.status_code == 204
+    assert no_browse.status_code == unknown.status_code == 404
+    assert set(no_browse.get_json()) == {"errorMessages", "errors"} and no_browse.get_json()["errors"] == {}
+    assert not_a_string.status_code == 400
+    assert listed["isWatching"] is True and listed["watchCount"] == 2
+    assert [w["accountId"] for w in listed["watchers"]] == [member, API]
+
+
+def test_a_duplicate_issue_link_is_201_without_a_second_link(client):
+    first, second = create(client)["key"], create(client)["key"]
+    body = {"type": {"name": "Relates"}, "inwardIssue": {"key": first}, "outwardIssue": {"key": second}}
+
+    answers = [client.post("/rest/api/3/issueLink", json=body, headers=AUTH) for _ in range(2)]
+    unknown_type = client.post("/rest/api/3/issueLink", json={**body, "type": {"name": "Eats"}}, headers=AUTH)
+    missing = client.post("/rest/api/3/issueLink", json={**body, "outwardIssue": {"key": "SD-99"}}, headers=AUTH)
+    links = get(client, first, "issuelinks")["fields"]["issuelinks"]
+    other_end = get(client, second, "issuelinks")["fields"]["issuelinks"]
+
+    assert [a.status_code for a in answers] == [201, 201] and answers[0].get_data() == b""
+    assert unknown_type.status_code == missing.status_code == 404
+    assert [(l["type"]["name"], l["outwardIssue"]["key"]) for l in links] == [("Relates", second)]
+    assert [l["inwardIssue"]["key"] for l in other_end] == [first]
+    writes = client.get("/_sandbox/writes").get_json()["jira"]["tickets"]
+    assert writes[first]["links"] == [["Relates", first, second]]
+
+
+def test_drop_answer_fault_applies_a_jsm_comment_and_answers_nothing(client):
+    key = create(client)["key"]
+    client.post("/_sandbox/faults", json={"path_prefix": "/rest/servicedeskapi/", "drop_answer": True})
+
+    with pytest.raises(ConnectionAbortedError):
+        client.post(f"/rest/servicedeskapi/request/{key}/comment", json={"body": "note", "public": False},
+                    headers=AUTH)
+
+    assert client.get("/_sandbox/writes").get_json()["jira"]["tickets"][key]["notes"] == ["note"]

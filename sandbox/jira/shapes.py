@@ -10,9 +10,12 @@ from sandbox.jira.store import CommentRecord, IssueRecord, JiraStore
 
 CATEGORIES = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"),
               "done": (3, "Done", "green")}
+# Link type name → (outward, inward) description, as on a new Jira Cloud site.
+LINK_VERBS = {"Blocks": ("blocks", "is blocked by"), "Cloners": ("clones", "is cloned by"),
+              "Duplicate": ("duplicates", "is duplicated by"), "Relates": ("relates to", "relates to")}
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 SYSTEM_FIELDS = ("summary", "description", "status", "priority", "assignee", "reporter", "creator", "labels",
-                 "created", "updated", "project", "issuetype", "resolution", "resolutiondate")
+                 "created", "updated", "project", "issuetype", "resolution", "resolutiondate", "issuelinks")
 
 
 def jira_time(moment: datetime) -> str:
@@ -127,6 +130,7 @@ class JiraJson:
             "issuetype": self.issuetype(issue),
             "resolution": {"self": self._api("resolution/10000"), "id": "10000", "name": "Done"} if done else None,
             "resolutiondate": jira_time(issue.status_history[-1][0]) if done else None,
+            "issuelinks": self.issue_links(issue),
             **{field_id: self.custom_value(field_id, value) for field_id, value in issue.custom.items()},
         }
         if wanted is None:
@@ -134,6 +138,22 @@ class JiraJson:
         if wanted and all(n.startswith("-") for n in wanted):
             return {k: v for k, v in every.items() if "-" + k not in wanted}
         return {k: v for k, v in every.items() if k in wanted}
+
+    def issue_links(self, issue: IssueRecord) -> list[dict[str, Any]]:
+        """The `issuelinks` field: from this issue's side, the other end as `outwardIssue` when this issue is the
+        link's inward end (e.g. "this blocks that"), else as `inwardIssue`."""
+        links = []
+        for link in self.store.links_of(issue.key):
+            outward, inward = LINK_VERBS.get(link.type, ("relates to", "relates to"))
+            item = {"id": str(link.id), "self": self._api(f"issueLink/{link.id}"),
+                    "type": {"id": str(10000 + sorted(LINK_VERBS).index(link.type)) if link.type in LINK_VERBS
+                             else "10000", "name": link.type, "inward": inward, "outward": outward}}
+            if link.inward == issue.key:
+                item["outwardIssue"] = {"key": link.outward, "self": self._api(f"issue/{link.outward}")}
+            else:
+                item["inwardIssue"] = {"key": link.inward, "self": self._api(f"issue/{link.inward}")}
+            links.append(item)
+        return links
 
     def issue(self, issue: IssueRecord, wanted: set[str] | None = None) -> dict[str, Any]:
         body = {"expand": ISSUE_EXPAND, "id": str(issue.id), "self": self._api(f"issue/{issue.id}"), "key": issue.key}

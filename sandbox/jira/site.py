@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from flask import current_app
 
@@ -64,6 +64,8 @@ class JiraConfig:
                                         FieldDef(NEXT_UPDATE_FIELD_ID, "Next update due (slaclock)", "datetime"))
     # Project key → is a service project (JSM). servicedeskapi answers 404 for issues of the others.
     projects: Mapping[str, bool] = field(default_factory=lambda: {"SD": True, "OPS": False})
+    # Accounts that exist but lack Browse Projects: adding one as a watcher is a 404, as on Jira.
+    no_browse_accounts: Sequence[str] = ()
     # False: the edit screen lacks the assignee, so PUT issue refuses it and only PUT …/assignee assigns.
     assignee_on_edit_screen: bool = True
 
@@ -89,7 +91,8 @@ class JiraSite(HelpdeskSite[IssueRecord]):
                  timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
         self.config = config
         self.site_url = config.site_url or DEFAULT_SITE_URL
-        super().__init__(JiraStore(config.users(), config.fields(), config.projects, clock),
+        super().__init__(JiraStore(config.users(), config.fields(), config.projects, clock,
+                                   config.no_browse_accounts),
                          WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
                                        timeout, clock, name="sandbox-jira-webhooks"),
                          route_key, clock)
@@ -100,6 +103,27 @@ class JiraSite(HelpdeskSite[IssueRecord]):
 
     def webhooks(self, mutation: Mutation[IssueRecord]) -> list[Outgoing]:
         return build_payloads(mutation, self.store, self.site_url)
+
+    def writes(self) -> dict[str, Any]:
+        """Per issue the API user's internal notes and public replies (bodies, in order), its watchers and the links
+        going out of it ([type, inward, outward]); and every issue the API user created ({key, labels, summary,
+        properties})."""
+        return _writes(self)
+
+
+def _writes(site: "JiraSite") -> dict[str, Any]:
+    me, tickets = site.config.api_account_id, {}
+    for issue in site.store.select(lambda i: True):
+        own = [c for c in issue.comments if c.author_id == me]
+        links = [[link.type, link.inward, link.outward] for link in site.store.links_of(issue.key)
+                 if link.inward == issue.key]
+        if own or issue.watchers or links:
+            tickets[issue.key] = {"notes": [c.body for c in own if not c.public],
+                                  "public_replies": [c.body for c in own if c.public],
+                                  "watchers": list(issue.watchers), "links": links}
+    created = [{"key": i.key, "labels": list(i.labels), "summary": i.summary, "properties": dict(i.properties)}
+               for i in site.store.select(lambda i: i.creator_id == me)]
+    return {"tickets": tickets, "created": created}
 
 
 def current_site() -> JiraSite:

@@ -39,6 +39,18 @@ class CommentRecord:
     body: str
     public: bool
     created: datetime
+    # Comment properties by key (addComment's `properties`; `sd.public.comment` included).
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IssueLink:
+    """A link of `type` (its name) from `inward` to `outward` (issue keys)."""
+
+    id: int
+    type: str
+    inward: str
+    outward: str
 
 
 @dataclass
@@ -61,15 +73,18 @@ class IssueRecord:
     comments: list[CommentRecord] = field(default_factory=list)
     # (since, status name), oldest first: what the SLA read needs to count paused time.
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)  # issue properties by key
+    watchers: list[str] = field(default_factory=list)  # account ids, each once, in the order added
 
 
 class JiraStore(Store[IssueRecord]):
     """Thread-safe issues and comments; a change's values are raw (labels as lists, users as account ids)."""
 
     def __init__(self, users: Iterable[JiraUser], fields: Iterable[FieldDef], projects: Mapping[str, bool],
-                 clock: Callable[[], datetime] = utc_now):
+                 clock: Callable[[], datetime] = utc_now, no_browse: Iterable[str] = ()):
         super().__init__(clock)
         self.users = {user.account_id: user for user in users}
+        self.no_browse = frozenset(no_browse)  # accounts without Browse Projects permission
         self.fields = {spec.id: spec for spec in fields}
         self.projects = dict(projects)
         self.reset()
@@ -82,6 +97,8 @@ class JiraStore(Store[IssueRecord]):
             self._numbers = {project: itertools.count(1) for project in self.projects}
             self._comment_ids = itertools.count(10100)
             self._changelog_ids = itertools.count(10500)
+            self._link_ids = itertools.count(10700)
+            self.links: list[IssueLink] = []
 
     def user(self, account_id: str | None) -> JiraUser | None:
         return self.users.get(account_id) if account_id else None
@@ -112,9 +129,10 @@ class JiraStore(Store[IssueRecord]):
         with self._lock:
             return copy.deepcopy([issue for issue in self._issues.values() if predicate(issue)])
 
-    def create(self, fields: Mapping[str, Any], actor_id: str) -> Mutation[IssueRecord]:
+    def create(self, fields: Mapping[str, Any], actor_id: str,
+               properties: Mapping[str, Any] | None = None) -> Mutation[IssueRecord]:
         """Create an issue from `fields` (project {key}, summary, description, priority, labels, custom fields,
-        assignee, reporter {accountId}); the reporter defaults to the actor."""
+        assignee, reporter {accountId}) and issue `properties` (key → value); the reporter defaults to the actor."""
         fields = dict(fields)
         project = str((fields.pop("project", None) or {}).get("key") or next(iter(self.projects))).upper()
         reporter = (fields.pop("reporter", None) or {}).get("accountId") or actor_id
@@ -145,7 +163,7 @@ class JiraStore(Store[IssueRecord]):
                 assignee_id=values.get("assignee"), reporter_id=reporter, creator_id=actor_id,
                 labels=values.get("labels", []),
                 custom={**{fid: None for fid in self.fields}, **{k: v for k, v in values.items() if k in self.fields}},
-                created=now, updated=now, status_history=[(now, status)])
+                created=now, updated=now, status_history=[(now, status)], properties=dict(properties or {}))
             self._issues[issue.key] = issue
             return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, True, ()))
 
@@ -171,15 +189,52 @@ class JiraStore(Store[IssueRecord]):
                 raise JiraError(400, errors={"accountId": str(e)}) from None
             return self._change(issue, {"assignee": assignee}, actor_id)
 
-    def add_comment(self, key_or_id: str, body: str, public: bool, actor_id: str) -> Mutation[IssueRecord]:
+    def add_comment(self, key_or_id: str, body: str, public: bool, actor_id: str,
+                    properties: Mapping[str, Any] | None = None) -> Mutation[IssueRecord]:
         with self._lock:
             issue = self._find(key_or_id)
             now = self._next_stamp(issue.updated)
-            comment = CommentRecord(next(self._comment_ids), actor_id, body, public, now)
+            comment = CommentRecord(next(self._comment_ids), actor_id, body, public, now, dict(properties or {}))
             issue.comments.append(comment)
             issue.updated = now
             return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, False,
                                           (Change("comment", None, copy.deepcopy(comment)),)))
+
+    def comments_by_id(self, ids: Iterable[int]) -> list[tuple[IssueRecord, CommentRecord]]:
+        """(issue, comment) copies for each known comment id, in id order; unknown ids are left out."""
+        wanted = set(ids)
+        with self._lock:
+            found = [(issue, comment) for issue in self._issues.values() for comment in issue.comments
+                     if comment.id in wanted]
+            return copy.deepcopy(sorted(found, key=lambda pair: pair[1].id))
+
+    def add_watcher(self, key_or_id: str, account_id: str) -> bool:
+        """Add a watcher (a set: adding one twice changes nothing); True when newly added.
+
+        JiraError 404 for an unknown account or one without Browse permission, as Jira answers both."""
+        with self._lock:
+            issue = self._find(key_or_id)
+            if account_id not in self.users or account_id in self.no_browse:
+                raise JiraError(404, [f"The user with account ID '{account_id}' does not exist or does not have "
+                                      "permission to view this issue."])
+            if account_id in issue.watchers:
+                return False
+            issue.watchers.append(account_id)
+            return True
+
+    def link(self, type_name: str, inward: str, outward: str) -> bool:
+        """Link two issues; a link that exists already (same type and ends) is not added again. True: added."""
+        with self._lock:
+            inward_key, outward_key = self._find(inward).key, self._find(outward).key
+            if any(link.type == type_name and link.inward == inward_key and link.outward == outward_key
+                   for link in self.links):
+                return False
+            self.links.append(IssueLink(next(self._link_ids), type_name, inward_key, outward_key))
+            return True
+
+    def links_of(self, key: str) -> list[IssueLink]:
+        with self._lock:
+            return [link for link in self.links if key in (link.inward, link.outward)]
 
     def _change(self, issue: IssueRecord, values: Mapping[str, Any], actor_id: str) -> Mutation[IssueRecord]:
         items = []

@@ -17,7 +17,7 @@ from flask import Response, request
 from sandbox.api import Route, blueprint, json_response
 from sandbox.zendesk.errors import (IDEMPOTENCY_MISMATCH, MISSING_TICKET, RECORD_NOT_FOUND, UPDATE_CONFLICT,
                                     record_invalid)
-from sandbox.zendesk.shapes import audit_json, base_url, comment_json, ticket_json, user_json
+from sandbox.zendesk.shapes import audit_json, base_url, comment_json, mutation_audit_json, ticket_json, user_json
 from sandbox.zendesk.site import current_site
 from sandbox.zendesk.store import RecordInvalid, RecordNotFound, UpdateConflict, stamp
 
@@ -39,7 +39,7 @@ def create_ticket(payload: Mapping[str, Any], actor_id: int, via_channel: str,
         mutation = current_site().store.create(payload, actor_id, via_channel, created_at)
     except RecordInvalid as e:
         return 422, record_invalid(e.details)
-    return 201, {"ticket": ticket_json(mutation.record), "audit": audit_json(mutation)}
+    return 201, {"ticket": ticket_json(mutation.record), "audit": mutation_audit_json(mutation)}
 
 
 def update_ticket(ticket_id: int, payload: Mapping[str, Any], actor_id: int,
@@ -55,7 +55,7 @@ def update_ticket(ticket_id: int, payload: Mapping[str, Any], actor_id: int,
         return 422, record_invalid(e.details)
     body: dict[str, Any] = {"ticket": ticket_json(mutation.record)}
     if mutation.audit_id:
-        body["audit"] = audit_json(mutation)
+        body["audit"] = mutation_audit_json(mutation)
     return 200, body
 
 
@@ -114,14 +114,89 @@ def put_ticket(ticket_id: int) -> Response:
     return json_response(body, status)
 
 
+# Cursor pagination: "Returns a maximum of 100 records per page" (List Comments); 100 is also the default size.
+COMMENTS_PAGE_MAX = 100
+COMMENT_SORTS = {"created_at": False, "-created_at": True}  # sort value → descending
+
+
+def _comment_cursor(comment_id: int) -> str:
+    # Opaque to clients, as Zendesk's are: the base64 of "comment:<id>" of the page's edge comment.
+    return base64.urlsafe_b64encode(f"comment:{comment_id}".encode()).decode()
+
+
+def _comment_at(cursor: str) -> int:
+    label, _, comment_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+    if label != "comment":
+        raise ValueError("not a cursor this endpoint issued")
+    return int(comment_id)
+
+
 def list_comments(ticket_id: int) -> Response:
+    """Cursor pages (`page[size]` ≤ 100, `page[after]` / `page[before]`), ascending unless `sort=-created_at`."""
     try:
         ticket = current_site().store.get(ticket_id)
     except RecordNotFound:
         return json_response(RECORD_NOT_FOUND, 404)
-    return json_response({"comments": [comment_json(c) for c in ticket.comments],
-                          "meta": {"has_more": False, "after_cursor": None, "before_cursor": None},
-                          "links": {"prev": None, "next": None}})
+    sort = request.args.get("sort", "created_at")
+    if sort not in COMMENT_SORTS:
+        return json_response({"error": "InvalidValue",
+                              "description": "sort must be created_at or -created_at"}, 400)
+    try:
+        size = int(request.args.get("page[size]", COMMENTS_PAGE_MAX))
+        after, before = request.args.get("page[after]"), request.args.get("page[before]")
+        edge = _comment_at(after) if after else _comment_at(before) if before else None
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return json_response({"error": "InvalidPaginationParameter",
+                              "description": "page[size] must be a number and cursors ones this API gave"}, 400)
+    if not 1 <= size <= COMMENTS_PAGE_MAX:
+        return json_response({"error": "InvalidPaginationParameter",
+                              "description": f"page[size] must be between 1 and {COMMENTS_PAGE_MAX}"}, 400)
+    # Comment ids grow with creation, so they order comments as created_at does (and break its ties).
+    ordered = sorted(ticket.comments, key=lambda c: c.id, reverse=COMMENT_SORTS[sort])
+    position = [c.id for c in ordered]
+    if after:
+        start = position.index(edge) + 1 if edge in position else len(ordered)
+        page = ordered[start:start + size]
+        has_more = start + size < len(ordered)
+    elif before:
+        end = position.index(edge) if edge in position else 0
+        page = ordered[max(0, end - size):end]
+        has_more = end - size > 0
+    else:
+        page, has_more = ordered[:size], size < len(ordered)
+    after_cursor = _comment_cursor(page[-1].id) if page else None
+    before_cursor = _comment_cursor(page[0].id) if page else None
+    url = f"{base_url()}api/v2/tickets/{ticket_id}/comments.json?sort={sort}&page[size]={size}"
+    more_after = has_more if not before else bool(page) and position.index(page[-1].id) + 1 < len(ordered)
+    more_before = bool(page) and position.index(page[0].id) > 0
+    return json_response({"comments": [comment_json(c) for c in page],
+                          "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": before_cursor},
+                          "links": {"prev": f"{url}&page[before]={before_cursor}" if more_before else None,
+                                    "next": f"{url}&page[after]={after_cursor}" if more_after else None}})
+
+
+def show_audit(ticket_id: int, audit_id: int) -> Response:
+    """One audit of the ticket: its events and the `metadata` (`custom`: what the write's `ticket.metadata` was)."""
+    try:
+        ticket = current_site().store.get(ticket_id)
+    except RecordNotFound:
+        return json_response(RECORD_NOT_FOUND, 404)
+    audit = next((a for a in ticket.audits if a.id == audit_id), None)
+    if audit is None:
+        return json_response(RECORD_NOT_FOUND, 404)
+    return json_response({"audit": audit_json(ticket, audit)})
+
+
+def list_tickets() -> Response:
+    """List Tickets; with `external_id`, only the tickets carrying it ("may return multiple tickets")."""
+    site = current_site()
+    external_id = request.args.get("external_id")
+    if external_id is not None:
+        tickets = site.store.by_external_id(external_id)
+    else:
+        tickets = site.store.select(lambda ticket: True)
+    return json_response({"tickets": [ticket_json(t) for t in tickets], "next_page": None, "previous_page": None,
+                          "count": len(tickets)})
 
 
 # Zendesk: at most 100 tickets per update_many; job statuses are kept a day (here: until reset).
@@ -221,10 +296,12 @@ def incremental_tickets() -> Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/users/me", show_me),
     Route("GET", "/api/v2/users/<int:user_id>/group_memberships", group_memberships),
+    Route("GET", "/api/v2/tickets", list_tickets),
     Route("POST", "/api/v2/tickets", post_ticket),
     Route("GET", "/api/v2/tickets/<int:ticket_id>", get_ticket),
     Route("PUT", "/api/v2/tickets/<int:ticket_id>", put_ticket),
     Route("GET", "/api/v2/tickets/<int:ticket_id>/comments", list_comments),
+    Route("GET", "/api/v2/tickets/<int:ticket_id>/audits/<int:audit_id>", show_audit),
     Route("GET", "/api/v2/tickets/show_many", show_many),
     Route("PUT", "/api/v2/tickets/update_many", update_many),
     Route("GET", "/api/v2/job_statuses/<job_id>", job_status),

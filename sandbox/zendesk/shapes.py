@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 
 from sandbox.records import Mutation
-from sandbox.zendesk.store import Comment, TicketRecord, User, stamp
+from sandbox.zendesk.store import AuditRecord, Comment, TicketRecord, User, stamp
 
 
 def base_url() -> str:
@@ -83,28 +83,33 @@ def comment_json(comment: Comment) -> dict[str, Any]:
     }
 
 
-def audit_json(mutation: Mutation[TicketRecord]) -> dict[str, Any]:
-    """The audit of one create/update: a Create or Change event per attribute, then the comment."""
-    ticket, events = mutation.record, []
-    if mutation.created:
-        for name in ("subject", "status", "priority", "type", "group_id", "assignee_id", "requester_id", "tags"):
-            value = getattr(ticket, name)
-            if value not in (None, []):
-                events.append({"type": "Create", "field_name": name, "value": value})
-        events.extend({"type": "Create", "field_name": str(field_id), "value": value}
-                      for field_id, value in ticket.custom_fields.items() if value is not None)
-        comments = [c for c in ticket.comments if c.audit_id == mutation.audit_id]
-    else:
-        names = {"priority": "priority", "status": "status", "group": "group_id", "assignee": "assignee_id",
-                 "tags": "tags"}
-        events.extend({"type": "Change", "field_name": names.get(c.field, str(c.field_id)),
-                       "value": c.current, "previous_value": c.previous}
-                      for c in mutation.changes if c.field != "comment")
-        comments = [c.current for c in mutation.changes if c.field == "comment"]
-    events.extend({**comment_json(c), "type": "Comment"} for c in comments)
+# Change.field → the audit event's `field_name` (custom fields go by their id).
+EVENT_FIELD_NAMES = {"priority": "priority", "status": "status", "group": "group_id", "assignee": "assignee_id",
+                     "tags": "tags"}
+
+
+def audit_json(ticket: TicketRecord, audit: AuditRecord) -> dict[str, Any]:
+    """One audit: a Create (new ticket) or Change event per attribute, then its comment; `metadata.custom` is the
+    `ticket.metadata` the write carried."""
+    events: list[dict[str, Any]] = []
+    for change in audit.changes:
+        name = str(change.field_id) if change.field == "custom_field" else EVENT_FIELD_NAMES.get(change.field,
+                                                                                                change.field)
+        if audit.created:
+            events.append({"type": "Create", "field_name": name, "value": change.current})
+        else:
+            events.append({"type": "Change", "field_name": name, "value": change.current,
+                           "previous_value": change.previous})
+    events.extend({**comment_json(c), "type": "Comment"} for c in ticket.comments if c.audit_id == audit.id)
     for number, event in enumerate(events, start=1):
-        event.setdefault("id", mutation.audit_id * 100 + number)
-    return {"id": mutation.audit_id, "ticket_id": ticket.id, "created_at": stamp(ticket.updated_at),
-            "author_id": mutation.actor_id, "metadata": {"system": {}, "custom": {}},
-            "via": {"channel": ticket.via_channel, "source": {"from": {}, "to": {}, "rel": None}},
+        event.setdefault("id", audit.id * 100 + number)
+    return {"id": audit.id, "ticket_id": ticket.id, "created_at": stamp(audit.created_at),
+            "author_id": audit.author_id, "metadata": {"system": {}, "custom": dict(audit.custom)},
+            "via": {"channel": audit.via_channel, "source": {"from": {}, "to": {}, "rel": None}},
             "events": events}
+
+
+def mutation_audit_json(mutation: Mutation[TicketRecord]) -> dict[str, Any]:
+    """The audit a create or update just wrote (as its answer carries it)."""
+    ticket = mutation.record
+    return audit_json(ticket, next(a for a in ticket.audits if a.id == mutation.audit_id))

@@ -59,6 +59,20 @@ class ZendeskSite(HelpdeskSite[TicketRecord]):
         return outgoing(build_envelopes(mutation, self.config.account_id, self.store.user,
                                         self.config.custom_fields, self.clock()))
 
+    def writes(self) -> dict[str, Any]:
+        """Per ticket the bodies of the API user's internal notes and public replies (in order), and every ticket
+        the API user created ({id, external_id, subject})."""
+        me, tickets = self.config.api_user_id, {}
+        for ticket in self.store.select(lambda t: True):
+            own = [c for c in ticket.comments if c.author_id == me and not (ticket.submitter_id == me
+                                                                              and c is ticket.comments[0])]
+            if own:
+                tickets[str(ticket.id)] = {"notes": [c.body for c in own if not c.public],
+                                           "public_replies": [c.body for c in own if c.public]}
+        created = [{"id": t.id, "external_id": t.external_id, "subject": t.subject}
+                   for t in self.store.select(lambda t: t.submitter_id == me and t.via_channel == "api")]
+        return {"tickets": tickets, "created": created}
+
     def reset(self) -> None:
         super().reset()
         self.idempotency.reset()

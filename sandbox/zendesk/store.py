@@ -71,6 +71,20 @@ class Comment:
 
 
 @dataclass
+class AuditRecord:
+    """One ticket audit: who wrote when through which channel, what it changed (`Create` events for a new
+    ticket), and the `ticket.metadata` the write carried (shown as the audit's `metadata.custom`)."""
+
+    id: int
+    author_id: int
+    created_at: datetime
+    via_channel: str
+    created: bool
+    changes: tuple[Change, ...]
+    custom: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class TicketRecord:
     id: int
     subject: str
@@ -90,6 +104,7 @@ class TicketRecord:
     updated_at: datetime
     via_channel: str  # REST `via.channel`: "api" for the API, "web" for the agent UI
     comments: list[Comment] = field(default_factory=list)
+    audits: list[AuditRecord] = field(default_factory=list)
     # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
     # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
     change_seq: int = 0
@@ -181,9 +196,24 @@ def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
             fields["custom_fields"] = _custom_fields(payload[key], problems)
     if "comment" in payload:
         fields["comment"] = _comment(payload["comment"], problems)
+    if "metadata" in payload:
+        # Zendesk: "Write only. Metadata for the audit", shown as the audit's `metadata.custom`.
+        if not isinstance(payload["metadata"], dict):
+            problems.update(_problem("metadata", "Metadata: must be an object"))
+        fields["metadata"] = payload["metadata"]
     if problems:
         raise RecordInvalid(problems)
     return fields
+
+
+def _created_values(ticket: TicketRecord) -> tuple[Change, ...]:
+    """The attributes a new ticket was created with, as the `Create` events of its first audit."""
+    values = [Change(name, None, getattr(ticket, name))
+              for name in ("subject", "status", "priority", "type", "group_id", "assignee_id", "requester_id", "tags")
+              if getattr(ticket, name) not in (None, [])]
+    values.extend(Change("custom_field", None, value, field_id)
+                  for field_id, value in ticket.custom_fields.items() if value is not None)
+    return tuple(values)
 
 
 class TicketStore(Store[TicketRecord]):
@@ -218,6 +248,16 @@ class TicketStore(Store[TicketRecord]):
             if ticket_id not in self._tickets:
                 raise RecordNotFound(ticket_id)
             return copy.deepcopy(self._tickets[ticket_id])
+
+    def select(self, predicate: Callable[[TicketRecord], bool]) -> list[TicketRecord]:
+        """Copies of the tickets `predicate` accepts, by id."""
+        with self._lock:
+            return copy.deepcopy([t for t in self._tickets.values() if predicate(t)])
+
+    def by_external_id(self, external_id: str) -> list[TicketRecord]:
+        """Copies of the tickets carrying `external_id` (Zendesk does not make it unique), oldest first."""
+        with self._lock:
+            return copy.deepcopy([t for t in self._tickets.values() if t.external_id == external_id])
 
     def changed_since(self, limit: int, after_seq: int = 0,
                       start_time: int | None = None) -> tuple[list[TicketRecord], int]:
@@ -258,6 +298,8 @@ class TicketStore(Store[TicketRecord]):
                 change_seq=next(self._change_seqs))
             audit_id = next(self._audit_ids)
             self._add_comment(ticket, comment, actor_id, audit_id, now)
+            ticket.audits.append(AuditRecord(audit_id, actor_id, now, via_channel, True, _created_values(ticket),
+                                             dict(fields.get("metadata") or {})))
             self._tickets[ticket.id] = ticket
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, True, ()))
 
@@ -287,6 +329,9 @@ class TicketStore(Store[TicketRecord]):
             audit_id = next(self._audit_ids)
             if comment is not None:
                 changes.append(Change("comment", None, self._add_comment(ticket, comment, actor_id, audit_id, now)))
+            ticket.audits.append(AuditRecord(audit_id, actor_id, now, via_channel, False,
+                                             tuple(c for c in changes if c.field != "comment"),
+                                             dict(fields.get("metadata") or {})))
             ticket.updated_at = now
             ticket.change_seq = next(self._change_seqs)
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, False, tuple(changes)))
