@@ -111,12 +111,13 @@ class Processor:
 
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(case.memory) if case else None
-        reply_at = self._agent_reply_at(connector, deliveries, ticket)
+        reply_at, message_at = self._comments(connector, deliveries, ticket)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster)
+                          actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
+                          customer_message_at=message_at)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
@@ -197,21 +198,24 @@ class Processor:
         return ClusterInfo(key=cluster.key, problem_id=cluster.problem_id, subject=cluster.subject,
                            members=len(cluster.members))
 
-    def _agent_reply_at(self, connector: Connector, deliveries: list[Delivery], ticket: Ticket) -> datetime | None:
-        """When the latest public agent reply among these deliveries was made (it stops/restarts reply clocks)."""
+    def _comments(self, connector: Connector, deliveries: list[Delivery],
+                  ticket: Ticket) -> tuple[datetime | None, datetime | None]:
+        """(the latest public agent reply, the earliest public customer message) among these deliveries: the
+        reply stops first_response and restarts next_update; the message starts next_reply."""
         ids = [d.id for d in deliveries if "comment" in d.event_type]
-        replies = []
+        replies, messages = [], []
         for payload in self.store.delivery_payloads(ids) if ids else []:
             try:
                 fields = connector.parse(payload.headers, payload.body).fields
             except WebhookError:
                 continue
+            if not fields.get("comment_public"):
+                continue
             # Zendesk says whether the author is staff; Jira does not, so anyone but the requester counts.
             by_agent = fields.get("comment_author_is_staff",
                                   fields.get("comment_author_id") not in (None, ticket.requester_id))
-            if fields.get("comment_public") and by_agent:
-                replies.append(fields.get("comment_created_at") or payload.received_at)
-        return max(replies, default=None)
+            (replies if by_agent else messages).append(fields.get("comment_created_at") or payload.received_at)
+        return max(replies, default=None), min(messages, default=None)
 
     def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[Delivery], error: ApiError) -> None:
         ids = [d.id for d in deliveries]

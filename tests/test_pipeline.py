@@ -187,6 +187,32 @@ def test_first_response_due_written_then_stopped_by_a_public_agent_reply(env):
     assert len(fake.writes) == 1, "a stopped first-response clock is not written again"
 
 
+def test_a_customer_message_after_a_reply_starts_next_reply(env):
+    fake, store, processor, deliverer, clock, rules = env
+    from rules import EXAMPLE_RULES, parse_rules
+    text = EXAMPLE_RULES.read_text(encoding="utf-8").replace(
+        'normal = { first_response = "8h", next_update = "24h", resolution = "72h" }',
+        'normal = { first_response = "8h", next_update = "24h", next_reply = "4h", resolution = "72h" }')
+    processor.rules = parse_rules(text)
+    fake.add("1", reason_code="wrong_item", requester_id="500")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+
+    def comment(key, **fields):
+        body = json.dumps({"comment_public": True, "comment_created_at": clock.at.isoformat(), **fields}).encode()
+        deliver(store, "1", key, event_type="ticket.comment_added", body=body)
+        drain(processor, deliverer)
+        return store.get_case("zendesk", "1").memory
+
+    clock.advance(minutes=30)
+    assert comment("d2", comment_author_is_staff=True).get("awaiting_reply_since") is None
+    clock.advance(minutes=30)
+    memory = comment("d3", comment_author_is_staff=False, comment_author_id="500")
+    assert memory["awaiting_reply_since"].startswith("2026-03-02T15:05")
+    clock.advance(minutes=10)
+    assert comment("d4", comment_author_is_staff=True).get("awaiting_reply_since") is None
+
+
 def test_customer_comment_does_not_count_as_a_reply(env):
     fake, store, processor, deliverer, clock, rules = env
     fake.add("1", reason_code="wrong_item", requester_id="500")
