@@ -78,9 +78,11 @@ class HelpdeskSession:
 
     @classmethod
     def budgeted(cls, base_url: str, auth: Any, per_minute: float,
-                 sleep: Callable[[float], None] = time.sleep) -> "HelpdeskSession":
+                 sleep: Callable[[float], None] = time.sleep,
+                 timeout_seconds: float = DEFAULT_TIMEOUT[1]) -> "HelpdeskSession":
         """A session whose requests stay within `per_minute` (what a connector builds by default)."""
-        return cls(base_url, auth=auth, budget=RateBudget(per_minute, sleep=sleep), sleep=sleep)
+        return cls(base_url, auth=auth, budget=RateBudget(per_minute, sleep=sleep), sleep=sleep,
+                   timeout=(min(DEFAULT_TIMEOUT[0], timeout_seconds), timeout_seconds))
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

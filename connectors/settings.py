@@ -12,6 +12,10 @@ from urllib.parse import urlsplit
 DEFAULT_RATE_PER_MINUTE = 100.0
 # Far above either helpdesk's limit (Zendesk Enterprise Plus allows 2,500 a minute): a higher value is a typo.
 MAX_RATE_PER_MINUTE = 100_000.0
+# Seconds to wait for a helpdesk's answer before the call counts as timed out (and, for a write, as of
+# unknown outcome); connecting gets at most 5 s of it.
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_TIMEOUT_SECONDS = 300.0
 
 
 class SettingsError(ValueError):
@@ -28,6 +32,7 @@ class HelpdeskSettings:
     api_token: str = field(repr=False)
     webhook_secrets: tuple[str, ...] = field(repr=False, default=())
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     reason_field_id: str | None = None
     due_field_id: str | None = None
     # Optional due-time fields for the other metrics: {"first_response": id, "next_update": id}.
@@ -87,6 +92,12 @@ def number(env: Mapping[str, str], name: str, default: float, *, integer: bool =
             bound += f" and at most {maximum:g}"
         raise SettingsError(f"{name}: expected a number {bound}, got {raw[:40]!r}")
     return value
+
+
+def timeout_seconds(env: Mapping[str, str]) -> float:
+    """`SLACLOCK_HTTP_TIMEOUT_SECONDS`: how long a helpdesk call may take (both connectors)."""
+    return number(env, "SLACLOCK_HTTP_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, minimum=0, strict=True,
+                  maximum=MAX_TIMEOUT_SECONDS)
 
 
 def comma_list(env: Mapping[str, str], name: str, default: str = "") -> tuple[str, ...]:

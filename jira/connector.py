@@ -54,7 +54,8 @@ class JiraConnector:
         self.settings = settings
         self.due_metrics = frozenset(settings.metric_field_ids)
         self.client = JiraClient(session or HelpdeskSession.budgeted(
-            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep))
+            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep,
+            settings.timeout_seconds))
         self.api_user = ApiUser(self._own_ids)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from connectors.model import PRIORITIES
 from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, comma_list,
-                                 email_address, field_id, number, site_url, unmet)
+                                 email_address, field_id, number, site_url, timeout_seconds, unmet)
 
 if TYPE_CHECKING:
     from rules.schema import Rules
@@ -79,6 +79,7 @@ class JiraSettings(HelpdeskSettings):
             webhook_secrets=comma_list(env, "JIRA_WEBHOOK_SECRET"),
             rate_per_minute=number(env, "JIRA_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True,
                                    maximum=MAX_RATE_PER_MINUTE),
+            timeout_seconds=timeout_seconds(env),
             reason_field_id=rules_field("JIRA_REASON_FIELD_ID", "reason_field_id"),
             due_field_id=rules_field("JIRA_DUE_FIELD_ID", "due_field_id"),
             metric_field_ids={metric: found for metric, variable in METRIC_FIELD_VARIABLES.items()

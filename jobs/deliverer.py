@@ -1,6 +1,6 @@
 """Send outbox rows to the helpdesk, step by step, exactly once: progress recorded around every call that is
 not idempotent, read back before any re-send whose outcome is unknown; 409 → decide again; retryable
-failures retried with backoff until a horizon, refusals parked."""
+failures retried with backoff until a horizon (at once when the helpdesk answers again), refusals parked."""
 from __future__ import annotations
 
 import logging
@@ -212,6 +212,7 @@ class Deliverer:
     def _record_follow_up(self, txn: Txn, row: OutboxRow, progress: Progress, now: datetime) -> None:
         created_id = str(progress["create"]["result"])
         txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
+        txn.hasten_retries(row.connector, now)
         txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.FOLLOW_UP,
                          summary=f"created linked ticket {row.connector}:{created_id} «{row.payload['subject']}»",
                          detail={"outbox_id": row.id, "follow_up_id": created_id})
@@ -224,6 +225,8 @@ class Deliverer:
             f"wrote {', '.join(fields)}" + (" (batch job)" if batched else "")
         with self.store.write_txn() as txn:
             txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
+            # The helpdesk answers again: what waits for a retry after its outage goes now, not after its backoff.
+            txn.hasten_retries(row.connector, now)
             txn.mark_seen(row.connector, row.ticket_id, _written_version(progress))
             txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.WRITTEN,
                              summary=summary, detail={"outbox_id": row.id, "batched": batched})

@@ -196,6 +196,11 @@ class Txn:
                          "progress_json = ? where id = ?",
                          [_iso(next_attempt_at), error, json.dumps(progress), outbox_id])
 
+    def hasten_retries(self, connector: str, now: datetime) -> int:
+        """Make the connector's rows that wait for a retry due now (it answered again); return how many."""
+        return self._db.execute("update outbox set next_attempt_at = ? where connector = ? and status = 'pending' "
+                                "and attempts > 0 and next_attempt_at > ?", [_iso(now), connector, _iso(now)]).rowcount
+
     def has_unsent(self, connector: str, ticket_id: str) -> bool:
         """True while an outbox row for the ticket is waiting or being sent (as of this transaction)."""
         return self._db.execute(f"select 1 from outbox where connector = ? and ticket_id = ? and status in {UNSENT} "

@@ -130,6 +130,8 @@ def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
     ("SLACLOCK_PORT", "80.5", "whole number"),
     ("SLACLOCK_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("ZENDESK_RATE_PER_MINUTE", "1e9", "at most"),
+    ("SLACLOCK_HTTP_TIMEOUT_SECONDS", "0", "greater than 0"),
+    ("SLACLOCK_HTTP_TIMEOUT_SECONDS", "1e4", "at most 300"),
     ("ZENDESK_WEBHOOK_TOLERANCE_SECONDS", "9" * 5000, "whole number"),
     ("SLACLOCK_DATABASE", "/nonexistent-slaclock-dir/s.db", "does not exist"),
 ])

@@ -531,6 +531,18 @@ def test_an_outage_heals_by_itself_with_nothing_parked_and_nothing_doubled(env):
     assert store.outbox_counts() == {"done": 3} and store.parked() == []
 
 
+def test_rows_waiting_out_an_outage_go_at_once_when_the_helpdesk_answers_again(env):
+    fake, store, processor, deliverer, clock = env
+    for n in range(3):
+        queue(store, "public_reply", {"text": f"hi {n}"}, f"r{n}", ticket_id=str(n))
+    fake.failures = [retryable(), retryable()]
+    deliverer.run_once()  # 0 and 1 fail and wait 15 s; 2 lands
+    assert [t for t, _, _ in fake.public_replies] == ["2"]
+    assert store.outbox_counts() == {"done": 1, "pending": 2}
+    deliverer.run_once()  # the same instant: no backoff left to wait out
+    assert sorted(t for t, _, _ in fake.public_replies) == ["0", "1", "2"]
+
+
 def test_a_429_waits_at_least_its_retry_after(env):
     fake, store, processor, deliverer, clock = env
     queue(store, "public_reply", {"text": "hi"}, "r", ticket_id="1")

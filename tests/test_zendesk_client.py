@@ -375,3 +375,13 @@ def test_in_process_waits_of_one_request_stay_below_the_stale_claim(client, slee
         client.get_ticket("5158")
     assert sleeps == [100.0] and len(responses.calls) == 2
     assert MAX_TOTAL_WAIT < STALE_CLAIM_SECONDS
+
+
+def test_the_helpdesk_timeout_is_a_setting():
+    from zendesk.connector import ZendeskConnector
+    from rules import load_rules
+    from zendesk.settings import ZendeskSettings
+    base = {"ZENDESK_URL": "https://acme.zendesk.com", "ZENDESK_EMAIL": "bot@acme.test", "ZENDESK_API_TOKEN": "t" * 20}
+    assert ZendeskConnector(ZendeskSettings.from_env(base, load_rules())).client.session.timeout == (5, 30.0)
+    quick = ZendeskSettings.from_env({**base, "SLACLOCK_HTTP_TIMEOUT_SECONDS": "2"}, load_rules())
+    assert ZendeskConnector(quick).client.session.timeout == (2, 2.0)

@@ -37,7 +37,8 @@ class ZendeskConnector:
         self.due_metrics = frozenset(settings.metric_field_ids)
         self.sleep = sleep
         self.client = ZendeskClient(session or HelpdeskSession.budgeted(
-            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep))
+            settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep,
+            settings.timeout_seconds))
         self.api_user = ApiUser(lambda: frozenset({str(self.client.me()["id"])}))
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Mapping
 
 from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, comma_list,
-                                 email_address, field_id, number, site_url, unmet)
+                                 email_address, field_id, number, site_url, timeout_seconds, unmet)
 from rules.schema import Rules
 
 # Zendesk signs "Test webhook" requests from the webhook builder with this public secret
@@ -58,6 +58,7 @@ class ZendeskSettings(HelpdeskSettings):
             allow_test_secret=allow_test_secret,
             rate_per_minute=number(env, "ZENDESK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, minimum=0, strict=True,
                                    maximum=MAX_RATE_PER_MINUTE),
+            timeout_seconds=timeout_seconds(env),
             reason_field_id=_field_id(env, "ZENDESK_REASON_FIELD_ID", fields.reason_field_id,
                                       "connectors.zendesk.reason_field_id"),
             due_field_id=_field_id(env, "ZENDESK_DUE_FIELD_ID", fields.due_field_id,

@@ -18,6 +18,7 @@ import pytest
 from app import build_connectors, create_app
 from rules import load_rules
 from store import Store
+from tests.faults.conftest import FIGURES
 from tests.faults.fuzz_requests import RequestFuzzer
 from web import RECEIVER_BUSY_TIMEOUT_SECONDS
 
@@ -51,7 +52,7 @@ def seed() -> int:
     return int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(2 ** 32))
 
 
-def test_fuzzed_requests_never_get_a_5xx_and_every_4xx_names_its_problem(receiver, capsys):
+def test_fuzzed_requests_never_get_a_5xx_and_every_4xx_names_its_problem(receiver):
     client, store, token = receiver
     run_seed = seed()
     fuzzer = RequestFuzzer(random.Random(run_seed), zendesk_secret=ZENDESK_SECRET, jira_secret=JIRA_SECRET,
@@ -76,8 +77,7 @@ def test_fuzzed_requests_never_get_a_5xx_and_every_4xx_names_its_problem(receive
     stored = sum(store.delivery_counts().values())
     figures = (f"fuzz: {REQUESTS} requests, {len(server_errors)} x 5xx, by status {dict(sorted(by_status.items()))}, "
                f"{stored} deliveries stored, {took:.1f} s, seed {run_seed}")
-    with capsys.disabled():
-        print(f"\n{figures}")
+    FIGURES.append(figures)  # printed in the run's summary (tests/faults/conftest.py)
     assert not server_errors, f"seed {run_seed}: {len(server_errors)} x 5xx, first: " + "\n".join(server_errors[:5])
     assert not unexplained, f"seed {run_seed}: 4xx without a JSON message: " + "\n".join(unexplained[:5])
     # The mix reaches past the guards: signed bodies are stored, and refusals of each kind occur.
