@@ -21,6 +21,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from connectors.contract import Connector
 from connectors.settings import SettingsError, number
 from jobs.clock import utcnow
+from logs import KeyValueFormatter, access_log, configure, gunicorn_logger_class, log_format  # noqa: F401
+from logs import formatter as log_formatter
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
 from store.sqlite import BUSY_TIMEOUT_SECONDS
@@ -29,15 +31,10 @@ from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_err
 
 logger = logging.getLogger("slaclock")
 
-
-class KeyValueFormatter(logging.Formatter):
-    """Log lines with the event name first and the `extra=` fields as key=value pairs."""
-
-    STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        extra = {k: v for k, v in vars(record).items() if k not in self.STANDARD}
-        return super().format(record) + "".join(f" {k}={v!r}" for k, v in extra.items())
+DESCRIPTION = """\
+slaclock keeps the SLA clock beside Zendesk and Jira Service Management: it reads their webhooks,
+routes, prioritises and escalates each ticket by one rules file, and writes back through their APIs."""
+EPILOG = "Settings come from the environment or ./.env (every variable is described in .env.example)."
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -75,6 +72,7 @@ class Settings:
     reconcile_seconds: float
     note_move_minutes: float
     log_level: str = "INFO"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -97,6 +95,7 @@ class Settings:
             reconcile_seconds=within("SLACLOCK_RECONCILE_SECONDS", 300, RECONCILE_SECONDS),
             note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
             log_level=log_level(env),
+            log_format=log_format(env),
         )
 
 
@@ -145,6 +144,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         app.register_error_handler(store_error, store_failed)
     for blueprint in (webhooks.bp, vendor_api.bp, health.bp):
         app.register_blueprint(blueprint)
+    access_log(app)
     return app
 
 
@@ -156,16 +156,21 @@ def cmd_serve(args, env) -> int:
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
+        # Werkzeug's own request lines would repeat the access log (logs.access_log) in another layout.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app.run(host=host, port=port, threaded=True)
         return 0
     from gunicorn.app.base import BaseApplication
+
+    logger_class = gunicorn_logger_class(log_formatter(env))
 
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", args.workers)
             self.cfg.set("threads", args.threads)
-            self.cfg.set("accesslog", None)
+            self.cfg.set("accesslog", None)  # the app logs each request itself, in the configured format
+            self.cfg.set("logger_class", logger_class)
 
         def load(self):
             return app
@@ -273,14 +278,26 @@ def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> l
     return problems
 
 
+class NoDatabase(ValueError):
+    """A command that only reads was pointed at a database file that does not exist."""
+
+
+def existing_database(env: Mapping[str, str]) -> Settings:
+    """The settings, when SLACLOCK_DATABASE names an existing file; NoDatabase otherwise.
+
+    Commands that only read use it: opening a missing SQLite file would create an empty database
+    and answer "nothing there" about the wrong file. `main` prints the one line and exits 1."""
+    settings = Settings.from_env(env)
+    if not Path(settings.database).is_file():
+        raise NoDatabase(f"no database at {settings.database} (set SLACLOCK_DATABASE)")
+    return settings
+
+
 def cmd_explain(args, env) -> int:
     """Print a ticket's timeline with each decision's inputs and rules."""
     from jobs.explain import explain
 
-    settings = Settings.from_env(env)
-    if not Path(settings.database).exists():
-        print(f"error: no database at {settings.database} (set SLACLOCK_DATABASE)", file=sys.stderr)
-        return 1
+    settings = existing_database(env)
     rules = load_rules(settings.rules_path)
     return explain(Store(settings.database), rules, args.ticket, out=sys.stdout,
                    connectors=build_connectors(env, rules))
@@ -292,10 +309,7 @@ def cmd_report(args, env) -> int:
     from reports.kpis import Period, report, report_by
     from reports.text import render
 
-    settings = Settings.from_env(env)
-    if not Path(settings.database).exists():
-        print(f"error: no database at {settings.database} (set SLACLOCK_DATABASE)", file=sys.stderr)
-        return 1
+    settings = existing_database(env)
     until = args.until or datetime.now(timezone.utc)
     since = args.since or until - timedelta(days=30)
     if since >= until:
@@ -336,7 +350,7 @@ def _list_or_retry(args, rows: list, describe, retry, noun: str) -> int:
 
 def cmd_inbox(args, env) -> int:
     """List deliveries that failed to process, or put them back in the queue."""
-    store = Store(Settings.from_env(env).database)
+    store = Store(existing_database(env).database)  # retry too: a new, empty database has nothing to retry
     return _list_or_retry(args, store.failed_deliveries(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} {r.event_type} received={r.received_at.isoformat()} "
         f"error={r.error}"), store.retry_deliveries, "failed delivery(ies)")
@@ -344,7 +358,7 @@ def cmd_inbox(args, env) -> int:
 
 def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
-    store = Store(Settings.from_env(env).database)
+    store = Store(existing_database(env).database)
     return _list_or_retry(args, store.parked(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} "
         f"parked={r.done_at.isoformat() if r.done_at else None} error={r.last_error}"),
@@ -385,48 +399,79 @@ def bounded(kind: Callable[[str], float], bounds: tuple[float, float]) -> Callab
     return convert
 
 
+def version() -> str:
+    """slaclock's version: the installed package's metadata, else pyproject.toml beside this file (a plain checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("slaclock")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text())["project"]["version"] if pyproject.exists() else "unknown"
+
+
+def _retry_command(sub, name: str, what: str, func) -> None:
+    """`outbox` and `inbox`: `list`, or `retry ID… | --all`."""
+    cmd = sub.add_parser(name, help=f"list or retry {what}", description=f"List {what}, or queue them again.")
+    cmd.add_argument("action", choices=["list", "retry"], help=f"list: print the {what}; retry: queue them again")
+    cmd.add_argument("ids", nargs="*", type=int, help=f"with retry: the ids to queue again (as `{name} list` shows)")
+    cmd.add_argument("--all", action="store_true", help=f"with retry: queue every one of the {what} again")
+    cmd.set_defaults(func=func)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slaclock", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="run the webhook receiver")
-    s.add_argument("--host")
-    s.add_argument("--port", type=bounded(int, PORTS))
-    s.add_argument("--workers", type=bounded(int, PROCESSES), default=2)
-    s.add_argument("--threads", type=bounded(int, PROCESSES), default=4)
-    s.add_argument("--dev", action="store_true", help="use the Flask development server")
+    """The `slaclock` command line: one subcommand per task, each option with its help text."""
+    p = argparse.ArgumentParser(prog="slaclock", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"slaclock {version()}",
+                   help="print slaclock's version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("serve", help="run the webhook receiver (gunicorn)",
+                       description="Serve the webhook receiver, the vendor API and the health checks.")
+    s.add_argument("--host", help="address to listen on (default: SLACLOCK_HOST, 127.0.0.1)")
+    s.add_argument("--port", type=bounded(int, PORTS), help="port to listen on, 1-65535 (default: SLACLOCK_PORT, 8080)")
+    s.add_argument("--workers", type=bounded(int, PROCESSES), default=2,
+                   help="gunicorn worker processes, 1-64 (default: 2)")
+    s.add_argument("--threads", type=bounded(int, PROCESSES), default=4,
+                   help="threads per worker process, 1-64 (default: 4)")
+    s.add_argument("--dev", action="store_true", help="use the Flask development server instead of gunicorn")
     s.set_defaults(func=cmd_serve)
-    w = sub.add_parser("worker", help="process deliveries and write back")
-    w.add_argument("--poll", type=bounded(float, POLL_SECONDS), help="seconds to wait when idle")
-    w.add_argument("--once", action="store_true", help="one pass, then exit")
+    w = sub.add_parser("worker", help="process deliveries, write back, sweep and reconcile",
+                       description="Process deliveries and write back; while holding the lease, sweep and reconcile.")
+    w.add_argument("--poll", type=bounded(float, POLL_SECONDS),
+                   help="seconds to wait when idle, 0.01-60 (default: SLACLOCK_POLL_SECONDS, 0.5)")
+    w.add_argument("--once", action="store_true", help="one sweep, one processing and one delivery pass, then exit")
     w.set_defaults(func=cmd_worker)
-    sb = sub.add_parser("sandbox", help="run the local sandbox helpdesk", add_help=False)
-    sb.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sb = sub.add_parser("sandbox", help="run the local sandbox helpdesk (its own options: slaclock sandbox --help)",
+                        add_help=False)
+    sb.add_argument("sandbox_args", nargs=argparse.REMAINDER, help="the sandbox's own options")
     sb.set_defaults(func=cmd_sandbox)
-    sub.add_parser("demo", help="run the scripted demo on loopback").set_defaults(func=cmd_demo)
-    c = sub.add_parser("check", help="validate config, rules and credentials")
+    sub.add_parser("demo", help="run the scripted demo on loopback, both helpdesks",
+                   description="Run the sandbox, the receiver and the worker on loopback and print each ticket's "
+                               "timeline.").set_defaults(func=cmd_demo)
+    c = sub.add_parser("check", help="validate settings, rules and credentials; print every problem",
+                       description="Validate the settings, the rules file and (unless --offline) the API credentials.")
     c.add_argument("--offline", action="store_true", help="do not call the helpdesk APIs")
     c.set_defaults(func=cmd_check)
-    e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123")
-    e.add_argument("ticket")
+    e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123",
+                       description="Print a ticket's timeline with each decision's inputs and rules.")
+    e.add_argument("ticket", help="<connector>:<ticket id>, e.g. zendesk:123 or jira:SD-7")
     e.set_defaults(func=cmd_explain)
-    r = sub.add_parser("report", help="escalation KPIs: breach rate, breaches averted, escalations per 1,000, …")
+    r = sub.add_parser("report", help="escalation KPIs: breach rate, breaches averted, escalations per 1,000, …",
+                       description="Print the escalation KPIs of the cases opened in a period.")
     r.add_argument("--since", type=_day, help="first day of the cases counted (default: 30 days before --until)")
     r.add_argument("--until", type=_day, help="the day after the last one counted (default: now)")
     r.add_argument("--by", choices=("team", "priority", "tier", "reason"), help="one row per team, priority, …")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
     r.set_defaults(func=cmd_report)
-    o = sub.add_parser("outbox", help="list or retry parked writes")
-    o.add_argument("action", choices=["list", "retry"])
-    o.add_argument("ids", nargs="*", type=int)
-    o.add_argument("--all", action="store_true")
-    o.set_defaults(func=cmd_outbox)
-    i = sub.add_parser("inbox", help="list or retry deliveries that failed to process")
-    i.add_argument("action", choices=["list", "retry"])
-    i.add_argument("ids", nargs="*", type=int)
-    i.add_argument("--all", action="store_true")
-    i.set_defaults(func=cmd_inbox)
-    v = sub.add_parser("vendor", help="issue or revoke a vendor team's API token")
-    v.add_argument("action", choices=["token", "revoke"])
+    _retry_command(sub, "outbox", "parked writes", cmd_outbox)
+    _retry_command(sub, "inbox", "deliveries that failed to process", cmd_inbox)
+    v = sub.add_parser("vendor", help="issue or revoke a vendor team's API token",
+                       description="Issue (shown once, stored hashed) or revoke a vendor team's token for /vendor/eta.")
+    v.add_argument("action", choices=["token", "revoke"], help="token: issue a new token; revoke: revoke all of its")
     v.add_argument("team", help="a team of kind vendor in the rules file")
     v.set_defaults(func=cmd_vendor)
     return p
@@ -435,18 +480,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slaclock` console script."""
     load_dotenv(os.environ.get("SLACLOCK_ENV_FILE", ".env"))
-    try:
-        level = log_level(os.environ)
-    except SettingsError as e:
-        print(f"slaclock: {e}", file=sys.stderr)
-        return 2
-    handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sandbox"]:  # the sandbox parses its own flags, --help included
         argv = ["sandbox", "--", *argv[1:]]
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # --help and --version work whatever the settings
+    try:
+        configure(os.environ, log_level(os.environ))
+    except SettingsError as e:
+        print(f"slaclock: {e}", file=sys.stderr)
+        return 2
     try:
         return args.func(args, os.environ)
     except SettingsError as e:

@@ -281,3 +281,67 @@ def test_run_worker_returns_when_a_wait_is_cut_short():
     run_worker(Backing(), Backing(), stop, poll_seconds=0.01)
     with pytest.raises(ValueError, match="poll_seconds"):
         run_worker(Backing(), Backing(), threading.Event(), poll_seconds=0)
+
+
+# --- the command line itself (issue 13 item 3) ---------------------------------------------------
+
+def _actions(p, path="slaclock"):
+    """Every (command path, action) of the parser, subcommands included."""
+    import argparse
+
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _actions(child, f"{path} {name}")
+        else:
+            yield path, action
+
+
+def test_every_option_and_argument_has_help_text():
+    from app import parser
+
+    missing = [f"{path} {action.dest}" for path, action in _actions(parser()) if not (action.help or "").strip()]
+    commands = [path for path, _ in _actions(parser())]
+    assert missing == [] and len(set(commands)) >= 11  # slaclock and its ten subcommands
+
+
+def test_help_describes_the_product_not_the_module(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "Zendesk and Jira Service Management" in out and "rules file" in out
+    assert "app factory" not in out and "Wiring only" not in out and ".env.example" in out
+
+
+def test_version_comes_from_the_package_metadata(capsys, monkeypatch):
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"slaclock {metadata.version('slaclock')}\n"
+
+    def not_installed(_name):
+        raise metadata.PackageNotFoundError("slaclock")
+
+    monkeypatch.setattr(metadata, "version", not_installed)  # a plain checkout: pyproject.toml beside app.py
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    import app
+
+    assert app.version() == pyproject["project"]["version"]
+
+
+@pytest.mark.parametrize("argv", [["outbox", "list"], ["inbox", "list"], ["outbox", "retry", "--all"],
+                                  ["inbox", "retry", "1"], ["explain", "zendesk:1"], ["report"]])
+def test_read_only_commands_refuse_a_missing_database_without_creating_it(env, capsys, argv):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: no database at {env / 's.db'} (set SLACLOCK_DATABASE)\n"
+    assert not (env / "s.db").exists()
+
+
+def test_writing_commands_still_create_the_database(env, capsys):
+    assert main(["vendor", "token", "acme_parts"]) == 0
+    assert (env / "s.db").exists()
