@@ -147,9 +147,13 @@ class Harness:
 
     def __init__(self, workdir: Path, seed: int, workers: int = 1):
         self.seed, self.rng = seed, random.Random(seed)
-        # The example rules as they are: customer messages on, so public replies (PUTs without safe_update)
-        # are among the writes; whether one goes out depends on the customer's hour, the counts compare to it.
-        self.stack = Stack(workdir, rules_path=str(EXAMPLE_RULES), env=ENV, workers=workers)
+        # The example rules with customer messages on, so public replies (PUTs without safe_update) are among
+        # the writes (whether one goes out depends on the customer's hour; the counts compare to it), and with a
+        # note on every routing write (`routing.note`), so each ticket's first write is one that must not double.
+        rules = Path(workdir) / "rules.toml"
+        rules.write_text(EXAMPLE_RULES.read_text(encoding="utf-8").replace("[routing]\n", "[routing]\nnote = true\n"),
+                         encoding="utf-8")
+        self.stack = Stack(workdir, rules_path=str(rules), env=ENV, workers=workers)
         self.tickets: list[str] = []
         self.accepted_answers = 0
         self.opened = (datetime.now(timezone.utc) - OPENED_AGO).replace(microsecond=0)

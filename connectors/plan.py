@@ -1,16 +1,19 @@
 """Turn a rules `Decision` into the `TicketUpdate` that brings the ticket there: only the difference."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from connectors.model import FollowUp, Ticket, TicketUpdate
 from rules import Decision
 from rules.decision import ActionKind, DeadlineState, TimelineKind
+from rules.wording import customer_time
 
 
 # A due time that moves less than this is rewritten without a note (the default; see SLACLOCK_NOTE_MOVE_MINUTES).
 DEFAULT_NOTE_MOVE = timedelta(minutes=15)
-LABELS = {"due_at": "due", "first_response": "first response due", "next_update": "next update due"}
+LABELS = {"due_at": "resolution due", "first_response": "first response due", "next_update": "next update due",
+          "next_reply": "next reply due"}
 
 
 def _same_instant(a: datetime | None, b: datetime | None) -> bool:
@@ -71,48 +74,54 @@ def follow_ups(ticket: Ticket, decision: Decision) -> list[tuple[str, FollowUp]]
             for a in decision.actions if a.kind == ActionKind.FOLLOW_UP]
 
 
-def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta) -> list[tuple[str, str]]:
-    """(reason field, phrase) for each due time worth a line: newly set, or moved by at least `note_move`."""
+def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta,
+               zone: ZoneInfo, now: datetime) -> list[str]:
+    """A phrase for each due time worth a line: newly set, or moved by at least `note_move`."""
     old_new = {}
     if "due_at" in changed:
         old_new["due_at"] = (ticket.due_at, changed["due_at"])
     for metric, due in changed.get("due_by_metric", {}).items():
         old_new[metric] = (ticket.due_by_metric.get(metric), due)
-    lines = []
+    phrases = []
     for field_name, (old, new) in old_new.items():
         if old is None:
-            lines.append((field_name, f"{LABELS[field_name]} {new:%Y-%m-%d %H:%M} UTC"))
+            phrases.append(f"{LABELS[field_name]} {customer_time(new, zone, now)}")
         elif abs(new - old) >= note_move:
-            lines.append((field_name, f"{LABELS[field_name]} moved from {old:%Y-%m-%d %H:%M} to {new:%Y-%m-%d %H:%M} UTC"))
-    return lines
+            phrases.append(f"{LABELS[field_name]} {customer_time(new, zone, now)} "
+                           f"(was {customer_time(old, zone, now)})")
+    return phrases
 
 
 def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], note_move: timedelta) -> str | None:
-    """One or two lines an agent can read: what slaclock set, and the rules that made it (None: nothing to say)."""
-    parts, fields = [], set()
+    """The internal note an agent reads in two seconds (None: nothing worth a note).
+
+    First what happened (the decision's note lines: an escalation, a warning, a trigger…), then one line of
+    what slaclock set, due times in the team calendar's zone. The rules behind it are in `slaclock explain`.
+    """
+    zone, now = ZoneInfo(decision.note_zone), decision.memory.seen_at or datetime.now(timezone.utc)
+    facts = []
     if "group_id" in changed:
-        parts.append(f"routed to {decision.team}")
-        fields.add("team")
+        facts.append(f"routed to {decision.team_title or decision.team}")
     elif "assignee_id" in changed:
-        parts.append(f"assigned to {decision.escalation_owner or decision.team}")
-        fields.add("team")
+        facts.append(f"assigned to {decision.escalation_owner or decision.team_title or decision.team}")
+    routing_only = bool(facts)
     if "priority" in changed:
-        parts.append(f"priority {ticket.priority or 'none'} → {decision.priority}")
-        fields.add("priority")
-    for field_name, phrase in _due_moves(ticket, changed, note_move):
-        parts.append(phrase)
-        fields.add(field_name)
-    if "tags" in changed and decision.tags_remove & ticket.tags:
-        parts.append("removed tag " + ", ".join(sorted(decision.tags_remove & ticket.tags)))
-    # Escalation warnings, level changes, milestones and notifications each bring their own line.
-    action_lines = [a.text for a in decision.actions if a.text and a.kind != ActionKind.PUBLIC_REPLY]
-    if not parts and not action_lines:
-        return None
-    why = "; ".join(r.text for r in decision.reasons if r.field in fields)
-    lines = ([f"slaclock: {', '.join(parts)}."] if parts else []) + action_lines
-    if parts and why:
-        lines.append(f"Why: {why}.")
-    return "\n".join(lines) if parts else "slaclock: " + "\n".join(lines)
+        facts.append(f"priority {ticket.priority or 'none'} → {decision.priority}")
+        routing_only = False
+    facts += _due_moves(ticket, changed, note_move, zone, now)
+    removed = decision.tags_remove & ticket.tags
+    if "tags" in changed and removed:
+        facts.append("tag " + ", ".join(sorted(removed)) + " removed")
+        routing_only = False
+    # The note's own lines (not the customer's reply, not a message for someone outside the ticket); an
+    # escalation first: it is what the agent must see.
+    own = [a for a in decision.actions if a.text and a.kind in (ActionKind.NOTE, ActionKind.FOLLOW_UP)]
+    lines = [a.text for a in sorted(own, key=lambda a: not a.key.startswith("level:"))]
+    if not lines and (not facts or (routing_only and not decision.note_on_routing)):
+        return None  # a case only routed: its fields say it (routing.note = true asks for a note)
+    if facts:
+        lines.append("; ".join(facts)[:1].upper() + "; ".join(facts)[1:] + ".")
+    return "\n".join(lines)
 
 
 def update_to_json(update: TicketUpdate) -> dict:

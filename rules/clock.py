@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rules import wording
 from rules.calendar import utc_instant
-from rules.decision import BasisChange, BasisMode, CaseMemory, DeadlineState, Reason, StatusChange
+from rules.decision import BasisChange, BasisMode, CaseMemory, Reason, StatusChange
 from rules.facts import TicketFacts
 from rules.metrics import MetricRun, freeze, run_clock
 from rules.policy import resolve_tier, select_calendar

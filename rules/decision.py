@@ -397,6 +397,11 @@ class Decision:
     next_customer_update_at: datetime | None = None  # when the next proactive public reply goes out
     actor_role: str | None = None  # the role of whoever made this change (roles map; None: no actor)
     cluster_key: str | None = None  # the recurring-issue cluster the case belongs to
+    # How the internal note names things: the team's display name, the one time zone of the note (the team's
+    # calendar), and whether a decision that only routes gets a note (`routing.note`).
+    team_title: str | None = None
+    note_zone: str = "UTC"
+    note_on_routing: bool = False
 
     def reasons_for(self, field_name: str) -> list[Reason]:
         """The reasons that set one decision field."""

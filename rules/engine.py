@@ -320,7 +320,8 @@ def handover(ctx: Context, d: Draft) -> Draft:
 def trigger_notes(ctx: Context, d: Draft) -> Draft:
     """The note and notifications of each trigger that fired in this decision."""
     fired_now = set(d.escalation.effects.fired)
-    return d.plus("triggers", trigger_actions(ctx.ticket, ctx.rules, d.trigger_pushes, fired_now))
+    return d.plus("triggers", trigger_actions(ctx.ticket, ctx.rules, d.trigger_pushes, fired_now,
+                                              d.escalation.climbed))
 
 
 def cluster(ctx: Context, d: Draft) -> Draft:
@@ -416,6 +417,8 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         next_customer_update_at=told.next_update_at,
         actor_role=d.role.role if ctx.has_actor else None,
         cluster_key=d.cluster.key if d.cluster is not None else None,
+        team_title=ctx.rules.team_title(d.team) if d.team else None,
+        note_zone=ctx.rules.note_zone(d.team).key, note_on_routing=ctx.rules.routing.note,
     )
 
 

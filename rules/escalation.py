@@ -33,7 +33,7 @@ from fractions import Fraction
 from rules import wording
 from rules.calendar import ZERO, WorkCalendar
 from rules.clock import ClockView
-from rules.decision import (Action, ActionKind, CaseMemory, Climb, DeadlineState, EscalationState, Reason,
+from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationState, Reason,
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
@@ -243,7 +243,7 @@ class Escalator:
                    TimelineEvent(kind, c.at, c.key, c.metric, c.cycle, t.level, t.label, text))
         self.tags_add |= set(t.tags)
         if t.level:
-            self._climb(view, t.level, c.at, wording.threshold_cause(c.metric, t))
+            self._climb(view, t.level, c.at, wording.threshold_cause(c.metric, t, c.run.deadline.target))
 
     def _manual(self, view: ClockView, c: Crossing) -> None:
         self._fire(c.key)
@@ -366,7 +366,7 @@ class Escalator:
         cal = self.rules.calendar(view.calendar)
         self._tech_lead(view, priority, cal)
         self._queued(view)
-        notes = self._threshold_notes(cal, view)
+        notes = self._threshold_notes(view)
         state = self._active_state(view)
         group_id = assignee_id = team = None
         level_rule = ""
@@ -380,7 +380,7 @@ class Escalator:
             team = level.team if group_id is not None else None
             for index in self.reached:
                 followers |= {i for p in state.ladder.levels[index].followers if (i := p.id_for(self.connector))}
-            notes.append(self._level_note(state, view, cal))
+            notes.append(self._level_note(state))
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
         effects = self.effects
@@ -395,10 +395,12 @@ class Escalator:
             level=state.current.name if escalated else None,
             owner=state.owner.name if escalated and state.owner else None, climbed=bool(self.reached))
 
-    def _threshold_notes(self, cal: WorkCalendar, view: ClockView) -> list[Action]:
+    def _threshold_notes(self, view: ClockView) -> list[Action]:
         notes = []
         for metric in METRICS:
             mine = [c for c in self.crossings if c.metric == metric]
+            if self.reached and any(c.threshold.level for c in mine):
+                continue  # the escalation line tells it (its cause names the threshold)
             shown = [c for c in mine if c.threshold.note and c.threshold is not BREACH_POINT]
             if not shown:
                 continue
@@ -408,14 +410,14 @@ class Escalator:
             state = self._active_state(view)
             level = wording.threshold_note_level(t.level, bool(self.reached),
                                                  state.current.title if state is not None else None)
-            text = wording.threshold_note(t, metric, run.deadline, top.used, top.at, cal, also, level)
+            text = wording.threshold_note(t, metric, run.deadline, also, level)
             notes.append(Action(top.key, ActionKind.NOTE, text=text))
         return notes
 
-    def _level_note(self, state: EscalationState, view: ClockView, cal: WorkCalendar) -> Action:
+    def _level_note(self, state: EscalationState) -> Action:
         passed = [state.ladder.levels[i].title for i in self.reached[:-1]]
-        res = view.resolution
-        text = wording.level_note(state, passed, res.deadline if res is not None else None, cal)
+        team = state.current.team
+        text = wording.level_note(state, passed, self.rules.team_title(team) if team else None)
         return Action(f"level:{state.cycle}:{state.level}:{state.current.name}", ActionKind.NOTE, text=text)
 
     # -- milestones --
@@ -463,7 +465,7 @@ class Escalator:
         }
         target = getattr(self.rules.teams[ms.team], self.connector, None)
         group_id, assignee_id = (target.group_id, target.assignee_id) if target is not None else (None, None)
-        note = wording.tech_lead_note(priority, ms.after, ms.clock == "wall", at, cal, ms.team,
+        note = wording.tech_lead_note(priority, ms.after, ms.clock == "wall", self.rules.team_title(ms.team),
                                       manager.name if manager and ms.notify_account_manager else None)
         actions = [Action(key, ActionKind.FOLLOW_UP, text=note, subject=ms.subject.format_map(values),
                           body=ms.body.format_map(values), group_id=group_id, assignee_id=assignee_id,
@@ -506,7 +508,7 @@ class Escalator:
             return  # an older case seen for the first time under these rules: not news any more
         self._fire(key)
         self.tags_add.add(mq.tag)
-        text = wording.queued_note(opened, starts, cal)
+        text = wording.queued_note(starts, cal, self.now)
         if mq.note:
             self.effects = self.effects.add(actions=[Action(key, ActionKind.NOTE, text=text)])
         self._note(Reason("milestones.queued", text, "tags"),

@@ -53,7 +53,7 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
         if promised is not None:
             fire_at = promised - spec.within
             if fire_at <= now:
-                hits.append((min(max(fire_at, observed_at), now), wording.promised_hit(promised, spec.within)))
+                hits.append((min(max(fire_at, observed_at), now), wording.promised_hit(spec.within)))
             else:
                 upcoming.append(fire_at)
         if not hits:
@@ -65,15 +65,17 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
     return tuple(pushes), Effects(next_at=min(upcoming, default=None))
 
 
-def trigger_actions(ticket: TicketFacts, rules: Rules, pushes: tuple[Push, ...], fired_now: set[str]) -> Effects:
-    """The note and notifications of each trigger that fired in this decision."""
+def trigger_actions(ticket: TicketFacts, rules: Rules, pushes: tuple[Push, ...], fired_now: set[str],
+                    climbed: bool = False) -> Effects:
+    """The note and notifications of each trigger that fired in this decision; no note when the case climbed
+    the ladder (the escalation line names the trigger)."""
     actions: list[Action] = []
     for push in pushes:
         if push.key not in fired_now:
             continue
         spec = rules.triggers[push.name]
         title = spec.title or push.name
-        if spec.note:
+        if spec.note and not climbed:
             actions.append(Action(push.key, ActionKind.NOTE,
                                   text=wording.trigger_note(title, push.why, spec.level, spec.priority)))
         for person_key in spec.notify:

@@ -39,11 +39,6 @@ def parse_yes_no(value: object) -> bool | None:
     return None
 
 
-def _vendor_title(rules: Rules, team: str) -> str:
-    spec = rules.teams.get(team)
-    return (spec.title if spec is not None and spec.title else None) or team
-
-
 def is_vendor(rules: Rules, team: str | None) -> bool:
     spec = rules.teams.get(team) if team else None
     return spec is not None and spec.kind == "vendor"
@@ -80,14 +75,17 @@ class VendorDesk:
         self.messages: list[CustomerMessage] = []
 
     def _values(self, state: VendorState, due_at: datetime | None) -> dict[str, str]:
-        t = self.ticket
+        t, zone = self.ticket, self.rules.note_zone(state.team)
+
+        def when(instant: datetime) -> str:
+            return wording.customer_time(instant, zone, self.now)
+
         return {
             "ticket": t.key, "ticket_id": str(t.ticket_id),
             "subject": t.subject or "", "priority": t.priority or "normal",
-            "due_at": f"{due_at:%Y-%m-%d %H:%M} UTC" if due_at else "-", "vendor": state.vendor, "team": state.team,
-            "eta_due_at": f"{state.eta_due_at:%Y-%m-%d %H:%M} UTC", "eta_within": wording.format_duration(
-                self.cfg.eta_within),
-            "eta": f"{state.eta:%Y-%m-%d %H:%M} UTC" if state.eta else "none yet",
+            "due_at": when(due_at) if due_at else "-", "vendor": state.vendor, "team": state.team,
+            "eta_due_at": when(state.eta_due_at), "eta_within": wording.format_duration(self.cfg.eta_within),
+            "eta": when(state.eta) if state.eta else "none yet",
         }
 
     def follow(self, team: str | None, at: datetime, due_at: datetime | None, running: bool) -> None:
@@ -108,7 +106,7 @@ class VendorDesk:
 
     def _request(self, team: str, at: datetime, due_at: datetime | None, last: VendorState | None) -> VendorState:
         cal = self.rules.calendar(self.cfg.calendar)
-        state = VendorState(cycle=last.cycle + 1 if last else 1, team=team, vendor=_vendor_title(self.rules, team),
+        state = VendorState(cycle=last.cycle + 1 if last else 1, team=team, vendor=self.rules.team_title(team),
                             requested_at=at, eta_due_at=cal.add(at, self.cfg.eta_within),
                             field_eta=last.field_eta if last else None,
                             field_capacity=last.field_capacity if last else None)
@@ -171,7 +169,7 @@ class VendorDesk:
                                     else state.capacity_available),
                 note=u.note or state.note,
                 clock_stopped_at=state.clock_stopped_at or (at if u.eta else None))
-            text = wording.vendor_update(state.vendor, u)
+            text = wording.vendor_update(state.vendor, u, self.rules.note_zone(state.team), self.now)
             key = f"vendor:{state.cycle}:update:{int(at.timestamp())}"
             self.effects = self.effects.add(timeline=[TimelineEvent(TimelineKind.VENDOR_UPDATE, at, key, text=text)],
                                             actions=[Action(key, ActionKind.NOTE, text=text)])
@@ -197,7 +195,7 @@ class VendorDesk:
         if state.capacity_available is False:
             risks.append((state.last_word_at or self.now, "capacity_unavailable", wording.VENDOR_NO_CAPACITY))
         if state.eta is not None and due_at is not None and state.eta > due_at:
-            risks.append((state.eta_reported_at or self.now, "eta_after_due", wording.eta_after_due(state.eta, due_at)))
+            risks.append((state.eta_reported_at or self.now, "eta_after_due", wording.ETA_AFTER_DUE))
         if (state.eta_reported_at is None or state.eta_reported_at > state.eta_due_at) \
                 and state.eta_due_at <= self.now:
             risks.append((state.eta_due_at, "no_eta", wording.no_eta(self.cfg.eta_within)))
@@ -224,7 +222,8 @@ class VendorDesk:
         assert state.eta is not None
         key = f"vendor:{state.cycle}:confirmed"
         at = min(max(state.eta_reported_at or self.now, state.requested_at), self.now)
-        text = wording.vendor_confirmed(state.vendor, state.eta, due_at, state.risk_at is not None)
+        text = wording.vendor_confirmed(state.vendor, state.eta, self.rules.note_zone(state.team), self.now,
+                                        state.risk_at is not None)
         self.fired.add(key)
         self.effects = self.effects.add(
             fired=[key], timeline=[TimelineEvent(TimelineKind.VENDOR_CONFIRMED, at, key, threshold="confirmed",

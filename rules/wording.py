@@ -158,8 +158,10 @@ def threshold_reached(metric: str, threshold: Threshold, target: timedelta) -> s
             + (f" → level {threshold.level}" if threshold.level else ""))
 
 
-def threshold_cause(metric: str, threshold: Threshold) -> str:
-    return f"{METRIC_NAMES[metric]} reached {threshold_text(threshold)}"
+def threshold_cause(metric: str, threshold: Threshold, target: timedelta) -> str:
+    if threshold.is_breach:
+        return f"{METRIC_NAMES[metric]} breached its {format_duration(target)} target"
+    return f"{METRIC_NAMES[metric]} reached {threshold_text(threshold)} of its {format_duration(target)} target"
 
 
 def manual_climb(tag: str) -> str:
@@ -208,58 +210,49 @@ def escalated_state(state: EscalationState) -> str:
             f"at {state.started_at:%Y-%m-%d %H:%M} UTC")
 
 
-def threshold_note(threshold: Threshold, metric: str, d: Deadline, used: timedelta, at: datetime,
-                   cal: WorkCalendar, also: list[str], level: str) -> str:
+# Note lines an agent reads in the helpdesk: short, display names, no due times (the note's own due line,
+# written from the decision's final deadlines, is the one place a due time appears), no rules-file jargon.
+
+def threshold_note(threshold: Threshold, metric: str, d: Deadline, also: list[str], level: str) -> str:
     t = threshold
     head = "SLA breach" if t.is_breach else "SLA escalation" if t.level else "SLA warning"
-    return (f"{head}: {METRIC_NAMES[metric]} reached {threshold_text(t)} of its {format_duration(d.target)} "
-            f"target ({format_duration(used)} of {d.calendar} working time) at {local_text(at, cal)}"
-            + (f" (also passed {', '.join(also)})" if also else "")
-            + f"; due {local_text(d.due_at, cal)} ({d.due_at:%Y-%m-%d %H:%M} UTC)"
-            + level + ".")
+    passed = f"passed {threshold_text(t)}" if t.is_breach else f"reached {threshold_text(t)}"
+    return (f"{head}: {METRIC_NAMES[metric]} {passed} of its {format_duration(d.target)} target"
+            + (f" (and {', '.join(also)})" if also else "") + level + ".")
 
 
 def threshold_note_level(level: str, reached: bool, current: str | None) -> str:
     if level and reached:
-        return f" → level {level}"
+        return ""  # the escalation line that follows names the level and its owner
     if level and current is not None:
-        return f"; the case is already at level {current}"
+        return f"; already escalated to {current}"
     return ""
 
 
-def level_note(state: EscalationState, passed: list[str], resolution: Deadline | None, cal: WorkCalendar) -> str:
-    level, ladder = state.current, state.ladder
-    climb = state.climbs[-1]
-    owner = f"{state.owner.name} ({state.owner_source})" if state.owner else "none named"
-    due = (f" Resolution due {local_text(resolution.due_at, cal)} ({resolution.state})."
-           if resolution is not None else "")
-    return (f"Escalated to {level.title} (level {state.level + 1} of {len(ladder.levels)}, ladder {ladder.name} "
-            f"frozen from rules {ladder.rules_version})" + (f" via {', '.join(passed)}" if passed else "")
-            + f": {climb.cause}. Escalation owner: {owner}."
-            + (f" Team: {level.team}." if level.team else "") + due)
+def level_note(state: EscalationState, passed: list[str], team: str | None) -> str:
+    level, climb = state.current, state.climbs[-1]
+    where = ", ".join(p for p in (level.title, team) if p)
+    head = f"Escalated to {state.owner.name} ({where})" if state.owner else f"Escalated to {where} (no owner named)"
+    return head + (f" via {', '.join(passed)}" if passed else "") + f": {climb.cause}."
 
 
-def tech_lead_note(priority: str, after: timedelta, wall: bool, at: datetime, cal: WorkCalendar, team: str,
-                   manager: str | None) -> str:
+def tech_lead_note(priority: str, after: timedelta, wall: bool, team: str, manager: str | None) -> str:
     told = f"; account manager {manager} notified" if manager else ""
-    return (f"Milestone: {priority} and unresolved after {format_duration(after)} "
-            f"({'wall-clock' if wall else 'working time'}) at {local_text(at, cal)}: "
-            f"tech-lead follow-up ticket requested for team {team}{told}.")
+    clock = "" if wall else " of working time"
+    return (f"Still unresolved after {format_duration(after)}{clock} ({priority}): a tech-lead ticket was requested "
+            f"for {team}{told}.")
 
 
-def queued_note(opened: datetime, starts: datetime, cal: WorkCalendar) -> str:
-    return (f"Arrived {local_text(opened, cal)}, outside the business hours of calendar {cal.name}: queued "
-            f"for the next business morning; its SLA clock starts {local_text(starts, cal)} "
-            f"({starts:%Y-%m-%d %H:%M} UTC).")
+def queued_note(starts: datetime, cal: WorkCalendar, now: datetime) -> str:
+    return f"Arrived outside business hours: the clock starts {customer_time(starts, cal.tz, now)}."
 
 
 # --- roles and triggers -------------------------------------------------------------------
 
 def refusal_note(tag: str, actor_id: str | None, role: str, rule: str, allowed: list[str]) -> str:
-    who = f"user {actor_id}" if actor_id is not None else "an unknown actor"
-    return (f"Escalation refused: tag {tag} was added by {who} with role {role} ({rule}), "
-            f"which may not escalate (seed 002: {', '.join(allowed)} may). The tag was removed; nothing changed. "
-            "Ask a lead or manager to escalate.")
+    who = f"user {actor_id}" if actor_id is not None else "someone slaclock does not know"
+    return (f"Escalation refused: {who} ({role.replace('_', ' ')}) may not escalate, so the tag {tag} was removed. "
+            f"Roles that may: {', '.join(r.replace('_', ' ') for r in allowed)}.")
 
 
 def keyword_hit(keyword: str, where: str) -> str:
@@ -270,8 +263,8 @@ def tag_hit(tag: str) -> str:
     return f"tag {tag}"
 
 
-def promised_hit(promised: datetime, within: timedelta) -> str:
-    return f"promised {promised:%Y-%m-%d %H:%M} UTC is within {format_duration(within)}"
+def promised_hit(within: timedelta) -> str:
+    return f"the promised date is less than {format_duration(within)} away"
 
 
 def trigger_push(title: str, why: str) -> str:
@@ -279,9 +272,7 @@ def trigger_push(title: str, why: str) -> str:
 
 
 def trigger_note(title: str, why: str, level: str | None, priority: str | None) -> str:
-    where = f"level {level}" if level else "one level up the ladder"
-    return (f"Escalation trigger {title}: {why} → {where}"
-            + (f", priority at least {priority}" if priority else "") + ".")
+    return f"Escalation trigger {title}: {why}" + (f"; priority at least {priority}" if priority else "") + "."
 
 
 def trigger_notify(ticket: str, subject: str, title: str, why: str) -> str:
@@ -312,19 +303,17 @@ def vendor_other(sender: str, vendor: str) -> str:
     return f"vendor update from {sender} ignored: the case waits on {vendor}"
 
 
-def vendor_update(vendor: str, u: VendorUpdate) -> str:
-    said = ", ".join(p for p in (f"ETA {u.eta:%Y-%m-%d %H:%M} UTC" if u.eta else "",
+def vendor_update(vendor: str, u: VendorUpdate, zone: ZoneInfo, now: datetime) -> str:
+    said = ", ".join(p for p in (f"ETA {customer_time(u.eta, zone, now)}" if u.eta else "",
                                  {True: "capacity available", False: "no capacity",
                                   None: ""}[u.capacity_available]) if p) or "no ETA"
-    return f"Vendor {vendor} update: {said}" + (f" ({u.note})" if u.note else "") + "."
+    return f"Vendor {vendor}: {said}" + (f" ({u.note})" if u.note else "") + "."
 
 
 VENDOR_NO_CAPACITY = "the vendor has no capacity"
 
 
-def eta_after_due(eta: datetime, due_at: datetime) -> str:
-    return (f"the vendor's ETA {eta:%Y-%m-%d %H:%M} UTC is after the resolution due time "
-            f"{due_at:%Y-%m-%d %H:%M} UTC")
+ETA_AFTER_DUE = "the vendor's ETA is after the resolution due time"
 
 
 def no_eta(eta_within: timedelta) -> str:
@@ -339,10 +328,9 @@ def vendor_risk_notify(ticket: str, text: str) -> str:
     return f"{ticket}: {text}."
 
 
-def vendor_confirmed(vendor: str, eta: datetime, due_at: datetime, after_risk: bool) -> str:
+def vendor_confirmed(vendor: str, eta: datetime, zone: ZoneInfo, now: datetime, after_risk: bool) -> str:
     late = " (a new ETA after the SLA risk)" if after_risk else ""
-    return (f"Vendor {vendor} confirmed: ETA {eta:%Y-%m-%d %H:%M} UTC, before the resolution due "
-            f"time {due_at:%Y-%m-%d %H:%M} UTC{late}; time-to-ETA clock stopped.")
+    return f"Vendor {vendor} confirmed the ETA {customer_time(eta, zone, now)}, in time for the SLA{late}."
 
 
 # --- the customer and the cluster -----------------------------------------------------------

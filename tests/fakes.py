@@ -12,6 +12,15 @@ from connectors.model import Ticket, TicketEvent, TicketUpdate
 OWN_USER = "9001"
 
 
+def rules_with_routing_notes():
+    """The example rules, with a note on a decision that only routes (`routing.note = true`): for tests that
+    need a note on the first write."""
+    from rules import EXAMPLE_RULES, parse_rules
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
+    assert "[routing]\n" in text
+    return parse_rules(text.replace("[routing]\n", "[routing]\nnote = true\n"))
+
+
 class Crash(BaseException):
     """The worker died (kill -9) right after the helpdesk applied a call: nothing after it runs."""
 

@@ -26,7 +26,7 @@ from jobs.processor import Processor
 from jobs.reconciler import Reconciler
 from rules import load_rules
 from store.sqlite import STALE_CLAIM_SECONDS
-from tests.fakes import Clock, Crash, FakeConnector, retryable
+from tests.fakes import Clock, Crash, FakeConnector, retryable, rules_with_routing_notes
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import ZendeskSettings
 
@@ -399,7 +399,8 @@ def test_jira_creations_are_sent_once_and_surface_an_unknown_outcome(call, answe
 def env(store):
     fake, clock = FakeConnector(), Clock(NOW)
     connectors = {"zendesk": fake}
-    return fake, store, Processor(store, connectors, load_rules(), clock), Deliverer(store, connectors, clock), clock
+    rules = rules_with_routing_notes()  # every first write carries a note: the write that must not double
+    return fake, store, Processor(store, connectors, rules, clock), Deliverer(store, connectors, clock), clock
 
 
 def deliver(store, ticket_id, key, actor="7", event_type="ticket.created"):
@@ -451,7 +452,7 @@ def test_lost_answers_in_the_pipeline_give_exactly_one_write(env):
 
 def test_two_processors_never_decide_one_ticket_at_once(env):
     fake, store, first, deliverer, clock = env
-    second = Processor(store, {"zendesk": fake}, load_rules(), clock)
+    second = Processor(store, {"zendesk": fake}, rules_with_routing_notes(), clock)
     fake.add("1", reason_code="wrong_item")
     deliver(store, "1", "d1")
     claimed = store.claim_deliveries(NOW)  # worker one holds ticket 1 …

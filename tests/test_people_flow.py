@@ -48,7 +48,8 @@ def test_defect_goes_to_the_vendor_who_is_asked_for_capacity_and_an_eta(flow):
     deliver(store, "1", "c", OPENED)
     drain()
     assert store.get_case("zendesk", "1").team == "acme_parts"
-    assert "vendor_request" in kinds(store, "1") and "please confirm capacity and an ETA" in fake.writes[0][0].note
+    assert "vendor_request" in kinds(store, "1") and fake.writes[0][0].note.startswith(
+        "Vendor ACME Parts: capacity and an ETA requested, due by ")
 
 
 def test_vendor_confirms_in_time_and_the_customer_hears_the_schedule(flow):

@@ -177,7 +177,7 @@ def test_walk_through_the_ladder(zone):
     assert [(e.kind, e.threshold) for e in d.timeline] == [("warning", "50")]
     (note,) = d.actions
     assert note.key == "threshold:resolution:1:50" and note.kind == "note"
-    assert "SLA warning: resolution reached 50 % of its 16 h target" in note.text and "due " in note.text
+    assert note.text == "SLA warning: resolution reached 50 % of its 16 h target."  # the due time: the note's due line
     assert d.tags_add == {"sla_warning"} and d.escalation_level is None and d.group_id is None
     assert case.next_action() == "2026-06-02 13:00"
     d = case.step("2026-06-01 17:00")  # the same instant again (a duplicate event): nothing new
@@ -187,10 +187,9 @@ def test_walk_through_the_ladder(zone):
     assert (d.escalation_level, d.escalation_owner) == ("specialist", "Sam Ortiz")
     assert (d.team, d.group_id, d.assignee_id) == ("specialists", "2", "11")
     assert d.tags_add == {"esc_l2"} and d.priority == "normal"
-    assert [a.key for a in d.actions] == ["threshold:resolution:1:75", "level:1:1:specialist"]
+    assert [a.key for a in d.actions] == ["level:1:1:specialist"]  # the escalation line tells the 75 % too
     level_note = d.actions[-1].text
-    assert "Escalated to L2 specialist (level 2 of 5, ladder standard frozen from rules v1)" in level_note
-    assert "Escalation owner: Sam Ortiz (level owner)" in level_note and "Resolution due" in level_note
+    assert level_note == "Escalated to Sam Ortiz (L2 specialist, Specialists): resolution reached 75 % of its 16 h target."
     assert any("frozen from rules v1" in r.text for r in d.reasons_for("escalation"))
     assert case.next_action() == "2026-06-02 15:24"
 
@@ -239,7 +238,8 @@ def test_level_timeout_climbs_without_a_reply(zone):
                       ("engineering", "2026-06-02 17:00")]
     assert d.escalation_level == "engineering" and d.assignee_id == "14"  # on call now (17:30): Nina
     assert "via L2 specialist, Escalation manager" in d.actions[-1].text
-    assert [a.key for a in d.actions if a.key.startswith("threshold")] == ["threshold:resolution:1:100"]
+    assert not [a.key for a in d.actions if a.key.startswith("threshold")]  # the escalation line tells them
+    assert d.actions[-1].text.endswith(": resolution breached its 16 h target.")
     assert case.next_action() == "2026-06-03 13:00"
     d = case.sweep()  # no reply in 4 working hours: the executive
     assert (d.escalation_level, d.escalation_owner, d.assignee_id) == ("executive", "Elena Ruiz", "16")
@@ -360,8 +360,9 @@ def test_raised_priority_rederives_and_reached_thresholds_all_fire_once(zone):
     assert [(e.kind, e.threshold) for e in d.timeline if e.kind != "level_change"] == [
         ("warning", "50"), ("escalation", "75"), ("escalation", "90"), ("breach", "100")]
     assert d.escalation_level == "engineering" and d.priority == "high"
-    note = next(a for a in d.actions if a.key == "threshold:resolution:1:100")
-    assert "also passed 50 %, 75 %, 90 %" in note.text
+    (note,) = [a for a in d.actions if a.kind == "note"]  # one line for the four thresholds and three levels
+    assert note.text == ("Escalated to Erik Lund (Engineering on call, Engineering) via L2 specialist, Escalation "
+                         "manager: resolution breached its 8 h target.")
 
 
 # --- the ladder snapshot, manual escalation, rota ------------------------------------------
@@ -377,7 +378,7 @@ def test_ladder_edit_after_escalation_started_keeps_the_snapshot(zone):
     d = case.step("2026-06-02 15:24", rules=v2)  # the rules changed; this escalation has its ladder
     assert (d.escalation_owner, d.assignee_id, d.rules_version) == ("Maria Keller", "12", "v2")
     assert any("frozen from rules v1" in r.text for r in d.reasons_for("escalation"))
-    assert "ladder standard frozen from rules v1" in d.actions[-1].text
+    assert d.actions[-1].text.startswith("Escalated to Maria Keller (Escalation manager)")  # v1's title
     # A case escalating for the first time under v2 gets v2's ladder.
     other = Case(zone, v2, "2026-06-01 09:00")
     other.step("2026-06-01 09:00")
@@ -449,7 +450,7 @@ def test_urgent_unresolved_after_60_minutes_raises_a_tech_lead_follow_up_once(zo
     assert follow_up.subject == "Tech lead: Printer on fire (zendesk:42)"
     assert follow_up.body.startswith("zendesk:42 is urgent and unresolved after 1 h; due ")
     assert (follow_up.group_id, follow_up.priority) == ("4", "urgent")
-    assert "tech-lead follow-up ticket requested for team tech_leads" in follow_up.text
+    assert "a tech-lead ticket was requested for Tech leads" in follow_up.text
     assert "account manager Gus Hale notified" in follow_up.text  # organization 900
     assert (notify.key, notify.kind, notify.person_id, notify.email) == (
         "milestone:tech_lead:1:account_manager", "notify", "18", "gus@example.com")
@@ -478,8 +479,7 @@ def test_after_hours_case_is_queued_for_the_next_business_morning(zone):
     (note,) = d.actions
     local_start = datetime(2026, 6, 8, 9, tzinfo=ZoneInfo(zone))
     assert note.key == "milestone:queued:1"
-    assert f"its SLA clock starts Mon 2026-06-08 09:00 {zone}" in note.text
-    assert f"({local_start.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" in note.text
+    assert note.text == f"Arrived outside business hours: the clock starts Mon 8 Jun at 09:00 {local_start:%Z}."
     assert [(e.kind, e.threshold) for e in d.timeline] == [("milestone", "queued")]
     d = case.step("2026-06-06 11:00")
     assert d.actions == () and d.tags_add == frozenset()
@@ -544,7 +544,7 @@ def test_example_rules_walk_a_normal_case_in_new_york():
     assert (d.escalation_owner, d.group_id, d.assignee_id) == ("Sam Ortiz", "2005", "3101")
     assert d.tags_add == {"slaclock_l2"}
     level_note = next(a for a in d.actions if a.key == "level:1:1:specialist")
-    assert "Escalated to L2 specialist (level 2 of 5, ladder standard frozen from rules example-4)" in level_note.text
+    assert level_note.text.startswith("Escalated to Sam Ortiz (L2 specialist, Specialists): ")
     # The example rules acknowledge the escalation to the customer too (customer_updates).
     assert [a.kind for a in d.actions][-1] == "public_reply"
 
@@ -643,7 +643,7 @@ def test_a_new_cycle_starts_a_new_escalation(zone):
     case.sweep()
     d = case.step("2026-06-04 13:00")
     assert d.escalation_level == "specialist" and d.memory.escalation.cycle == 2
-    assert [a.key for a in d.actions] == ["threshold:resolution:2:75", "level:2:1:specialist"]
+    assert [a.key for a in d.actions] == ["level:2:1:specialist"]
 
 
 # --- property: next_action_at is when time alone changes the decision, and nothing before ----
@@ -694,7 +694,7 @@ def test_tech_lead_milestone_on_working_time_leaves_pauses_out(zone):
     d = case.sweep()
     assert [(e.kind, e.threshold, case.local(e.at)) for e in d.timeline] == [("milestone", "tech_lead",
                                                                               "2026-06-01 21:30")]
-    assert "(working time)" in d.actions[0].text
+    assert "after 1 h of working time" in d.actions[0].text
 
 
 def test_owner_without_an_id_in_this_helpdesk_is_still_named(zone):
@@ -705,7 +705,7 @@ def test_owner_without_an_id_in_this_helpdesk_is_still_named(zone):
     d = case.step("2026-06-02 13:00")
     assert (d.escalation_level, d.escalation_owner) == ("specialist", "Sam Ortiz")
     assert (d.group_id, d.assignee_id) == (None, None)  # no Jira ids in these rules: nothing to reassign
-    assert "Escalation owner: Sam Ortiz" in d.actions[-1].text
+    assert d.actions[-1].text.startswith("Escalated to Sam Ortiz ")
 
 
 # --- next_reply thresholds: each unanswered customer message gets its own warnings ------------

@@ -1,6 +1,8 @@
 """`Rules`: the whole rules file, one validated model over the sections."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
@@ -40,6 +42,17 @@ class Rules(Strict):
         return isinstance(other, Rules) and self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # dict fields: not hashable
+
+    def team_title(self, key: str) -> str:
+        """A team as notes and messages name it: its `title`, else its key in words (tech_leads → Tech leads)."""
+        spec = self.teams.get(key)
+        return (spec.title if spec is not None and spec.title else None) or key.replace("_", " ").capitalize()
+
+    def note_zone(self, team: str | None) -> ZoneInfo:
+        """The one time zone of a ticket's internal notes: its team's calendar, else the default calendar's."""
+        spec = self.teams.get(team) if team else None
+        name = (spec.calendar if spec is not None else None) or self.sla.default_calendar
+        return self.calendar(name).tz if name in self.calendars or name == BUILTIN_CALENDAR else ZoneInfo("UTC")
 
     def field_ids(self, connector: str) -> tuple[str, ...]:
         """Every helpdesk custom field the rules read in one helpdesk (so its connector fetches them)."""

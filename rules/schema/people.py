@@ -26,8 +26,7 @@ class VendorLoop(Strict):
     eta_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the vendor's ETA (an ISO instant)")
     capacity_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding yes / no: capacity available")
     request_note: VendorTemplate = Field(
-        "Vendor {vendor}: capacity and an ETA requested for {ticket}; ETA due by {eta_due_at} "
-        "(within {eta_within}); resolution due {due_at}.", description="a text template")
+        "Vendor {vendor}: capacity and an ETA requested, due by {eta_due_at}.", description="a text template")
     follow_up: bool = Field(False, description="true to also ask for a follow-up ticket in the vendor's group")
     follow_up_subject: VendorTemplate = Field("Capacity and ETA needed: {subject} ({ticket})",
                                               description="a text template")

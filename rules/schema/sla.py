@@ -247,6 +247,9 @@ class Tier(Strict):
 class Routing(Strict):
     default_team: str = Field("support", description="a team name from [teams]")
     reason_codes: dict[str, str] = Field({}, description="a table reason_code = team name")
+    note: bool = Field(False, description="true to write an internal note when slaclock only routes a case "
+                                          "(sets its team and due times); by default those fields speak for "
+                                          "themselves")
 
 
 class HelpdeskTarget(Strict):
