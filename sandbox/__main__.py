@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import logging
 import re
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from sandbox.jira.site import JiraConfig
@@ -54,6 +56,14 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     group.add_argument("--jira-no-browse", action="append", metavar="ACCOUNT_ID",
                        default=[a for a in (env.get("SANDBOX_JIRA_NO_BROWSE") or "").split(",") if a.strip()],
                        help="an account that lacks Browse permission (adding it as a watcher is a 404); repeatable")
+    group = parser.add_argument_group("API descriptions")
+    group.add_argument("--no-validate", action="store_true",
+                       help="serve requests the official API descriptions refuse (default: refuse them)")
+    group.add_argument("--openapi-dir", default=env.get("SANDBOX_OPENAPI_DIR") or None,
+                       help="the folder of the official API descriptions (default: shared/reference/openapi "
+                            "beside the checkout)")
+    group.add_argument("--rejected-log", default=env.get("SANDBOX_REJECTED_LOG") or None,
+                       help="append each refused request to this file as a JSON line")
     return parser.parse_args(argv)
 
 
@@ -65,11 +75,14 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     zendesk = ZendeskConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
                             webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
                             agent_user_id=args.agent_user_id, account_id=args.account_id)
-    return SandboxConfig(zendesk=zendesk, jira=jira)
+    return SandboxConfig(zendesk=zendesk, jira=jira, validate=not args.no_validate,
+                         openapi_dir=Path(args.openapi_dir) if args.openapi_dir else None,
+                         rejected_log=Path(args.rejected_log) if args.rejected_log else None)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     serve(config_from_args(args), args.host, args.port)
 
 

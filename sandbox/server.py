@@ -5,6 +5,8 @@ One process serves both fake helpdesks: Zendesk under /api/v2 (control: /_sandbo
 """
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +27,9 @@ from sandbox.site import HelpdeskSite
 from sandbox.zendesk.site import ZendeskConfig, ZendeskSite
 
 HELPDESKS: tuple[Helpdesk, ...] = (zendesk.HELPDESK, jira.HELPDESK)
+log = logging.getLogger("sandbox")
+# Each refused request is logged as this mark and a JSON object (tests read the sandbox's log for them).
+REJECTED_MARK = "sandbox.rejected"
 
 
 @dataclass
@@ -43,6 +48,8 @@ class SandboxConfig:
     # them (None: `shared/reference/openapi` beside the checkout, or SANDBOX_OPENAPI_DIR).
     validate: bool = True
     openapi_dir: Path | None = None
+    # Where each refused request is appended as a JSON line (the contract test reads it across processes).
+    rejected_log: Path | None = None
 
 
 class Sandbox:
@@ -58,6 +65,7 @@ class Sandbox:
         self._add_preset_faults()
         folder = config.openapi_dir or openapi_dir()
         self.contracts: dict[str, Contract] = load_contracts(folder) if config.validate else {}
+        self._log_lock = threading.Lock()
 
     @property
     def validating(self) -> bool:
@@ -68,6 +76,14 @@ class Sandbox:
         """Every request the descriptions refused since the last reset: helpdesk, method, path and reason."""
         return [{"helpdesk": name, **entry} for name, site in self.sites.items()
                 for entry in site.stats.snapshot()["rejected"]]
+
+    def note_rejected(self, helpdesk: str, method: str, path: str, reason: str) -> None:
+        """Log a refused request (once per request) and append it to the configured rejected log."""
+        line = json.dumps({"helpdesk": helpdesk, "method": method, "path": path, "reason": reason})
+        log.warning("%s %s", REJECTED_MARK, line)
+        if self.config.rejected_log is not None:
+            with self._log_lock, open(self.config.rejected_log, "a", encoding="utf-8") as file:
+                file.write(line + "\n")
 
     def _add_preset_faults(self) -> None:
         for spec in self.config.faults:
@@ -117,6 +133,7 @@ def _guard() -> Response | None:
     if violation is None:
         return None
     site.stats.reject(request.method, request.path, str(violation))
+    sandbox.note_rejected(helpdesk.name, request.method, request.full_path.rstrip("?"), str(violation))
     return helpdesk.contract_violation(violation)
 
 
