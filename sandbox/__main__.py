@@ -41,6 +41,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     parser.add_argument("--account-id", type=int, default=defaults.account_id)
     parser.add_argument("--api-user-id", type=int, default=defaults.api_user_id)
     parser.add_argument("--agent-user-id", type=int, default=defaults.agent_user_id)
+    parser.add_argument("--api-user-role", choices=("admin", "agent"),
+                        default=env.get("SANDBOX_ZENDESK_ROLE") or defaults.api_user_role,
+                        help="the API user's role; an agent's token gets 403 from the incremental export")
     group = parser.add_argument_group("Jira")
     group.add_argument("--jira-webhook-url", default=env.get("SANDBOX_JIRA_WEBHOOK_URL") or None)
     group.add_argument("--jira-webhook-secret", default=env.get("JIRA_WEBHOOK_SECRET") or jira.webhook_secret,
@@ -74,7 +77,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
                       no_browse_accounts=tuple(a.strip() for a in args.jira_no_browse))
     zendesk = ZendeskConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
                             webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
-                            agent_user_id=args.agent_user_id, account_id=args.account_id)
+                            agent_user_id=args.agent_user_id, account_id=args.account_id,
+                            api_user_role=args.api_user_role)
     return SandboxConfig(zendesk=zendesk, jira=jira, validate=not args.no_validate,
                          openapi_dir=Path(args.openapi_dir) if args.openapi_dir else None,
                          rejected_log=Path(args.rejected_log) if args.rejected_log else None)

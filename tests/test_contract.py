@@ -189,3 +189,67 @@ def test_without_the_descriptions_nothing_is_validated_and_the_log_says_so(tmp_p
     assert not first.extensions["sandbox"].validating
     assert answer.status_code == 200
     assert sum("not validated" in r.getMessage() for r in caplog.records) == 1
+
+
+# --- semantics the descriptions state in prose ----------------------------------------------------------------
+
+def test_an_agent_token_gets_403_from_the_incremental_export():
+    agent = create_app(SandboxConfig(zendesk=ZendeskConfig(api_user_role="agent"))).test_client()
+    admin = create_app(SandboxConfig()).test_client()
+    url = "/api/v2/incremental/tickets/cursor.json?start_time=1000"
+
+    refused = agent.get(url, headers=ZD_AUTH)
+    assert refused.status_code == 403 and refused.get_json()["error"]["title"] == "Forbidden"
+    assert agent.get("/api/v2/users/me.json", headers=ZD_AUTH).get_json()["user"]["role"] == "agent"
+    assert admin.get(url, headers=ZD_AUTH).status_code == 200
+
+
+def test_check_names_the_missing_admin_role(tmp_path, capsys):
+    from app import _connector_problems
+    from rules import load_rules
+    from sandbox import SandboxServer
+
+    server = SandboxServer(SandboxConfig(zendesk=ZendeskConfig(api_user_role="agent"))).start()
+    try:
+        env = {"ZENDESK_URL": server.url, "ZENDESK_EMAIL": ZD.api_email, "ZENDESK_API_TOKEN": ZD.api_token,
+               "ZENDESK_WEBHOOK_SECRET": "s", "SLACLOCK_DATABASE": str(tmp_path / "db.sqlite")}
+        problems = [p for p in _connector_problems(env, load_rules(), online=True) if p.startswith("zendesk")]
+    finally:
+        server.stop()
+    assert problems == ["zendesk: the change feed answers 403, so the lost-webhook safety net (reconciler) is "
+                        "off: give the API account the admin role"]
+
+
+def test_followers_added_with_put_show_in_follower_ids(app):
+    client = app.test_client()
+    ticket_id = _ticket(client)
+    url = f"/api/v2/tickets/{ticket_id}.json"
+    client.put(url, headers=ZD_AUTH, json={"ticket": {"followers": [{"user_id": ZD.agent_user_id, "action": "put"}]}})
+    after_add = client.get(url, headers=ZD_AUTH).get_json()["ticket"]["follower_ids"]
+    client.put(url, headers=ZD_AUTH, json={"ticket": {"followers": [{"user_id": ZD.agent_user_id,
+                                                                       "action": "delete"}]}})
+
+    assert after_add == [ZD.agent_user_id]
+    assert client.get(url, headers=ZD_AUTH).get_json()["ticket"]["follower_ids"] == []
+
+
+def test_the_lookup_endpoints_answer_in_described_shapes(app):
+    client = app.test_client()
+    groups = client.get("/api/v2/groups.json", headers=ZD_AUTH).get_json()["groups"]
+    memberships = client.get("/api/v2/group_memberships.json", headers=ZD_AUTH).get_json()["group_memberships"]
+    fields = client.get("/api/v2/ticket_fields.json", headers=ZD_AUTH)
+    user = client.get(f"/api/v2/users/{ZD.agent_user_id}.json", headers=ZD_AUTH).get_json()["user"]
+    many = client.get(f"/api/v2/users/show_many.json?ids={ZD.agent_user_id},{ZD.api_user_id},1",
+                      headers=ZD_AUTH).get_json()["users"]
+    jira_fields = client.get("/rest/api/3/field", headers=JI_AUTH).get_json()
+    priorities = client.get("/rest/api/3/priority", headers=JI_AUTH).get_json()
+    statuses = client.get("/rest/api/3/status", headers=JI_AUTH).get_json()
+
+    assert 2001 in [g["id"] for g in groups] and memberships[0]["group_id"] == 2001
+    assert fields.status_code == 200 and "ticket_fields" in fields.get_json()
+    assert user["role"] == "agent" and sorted(u["id"] for u in many) == sorted([ZD.agent_user_id, ZD.api_user_id])
+    assert {JI.reason_field_id, JI.due_field_id, "priority"} <= {f["id"] for f in jira_fields}
+    assert [p["name"] for p in priorities][0] == "Highest"
+    assert {"Waiting for support", "Resolved"} <= {s["name"] for s in statuses}
+    assert all("statusCategory" in s for s in statuses)
+    assert app.extensions["sandbox"].report()["rejected"] == []

@@ -23,6 +23,7 @@ ERROR_BODIES: dict[int, dict[str, Any]] = {
     503: {"error": "ServiceUnavailable", "description": "Service temporarily unavailable"},
 }
 NOT_AUTHENTICATED = ERROR_BODIES[401]
+FORBIDDEN = ERROR_BODIES[403]
 RECORD_NOT_FOUND = ERROR_BODIES[404]
 UPDATE_CONFLICT = ERROR_BODIES[409]
 INVALID_ENDPOINT = {"error": "InvalidEndpoint", "description": "Not found"}
