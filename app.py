@@ -275,7 +275,24 @@ def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> l
                 print(f"{name}: credentials ok")
             except Exception as e:  # noqa: BLE001 - report any failure as a check problem
                 problems.append(f"{name}: cannot reach the API with these credentials: {e}")
+                continue
+            problems.extend(_change_feed_problems(name, connector))
     return problems
+
+
+def _change_feed_problems(name: str, connector) -> list[str]:
+    """One reconciler pass's first read: a 403 means the lost-webhook safety net is off for this account."""
+    from connectors.errors import ApiError
+
+    try:
+        connector.changed_tickets(None, datetime.now(timezone.utc))
+    except ApiError as e:
+        if e.status == 403:
+            # Zendesk's incremental export is "Allowed For: Admins"; an agent's token is refused.
+            return [f"{name}: the change feed answers 403, so the lost-webhook safety net (reconciler) is off: "
+                    "give the API account the admin role"]
+        return [f"{name}: the change feed failed: {e}"]
+    return []
 
 
 class NoDatabase(ValueError):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import logging
 import re
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from sandbox.jira.site import JiraConfig
@@ -39,6 +41,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     parser.add_argument("--account-id", type=int, default=defaults.account_id)
     parser.add_argument("--api-user-id", type=int, default=defaults.api_user_id)
     parser.add_argument("--agent-user-id", type=int, default=defaults.agent_user_id)
+    parser.add_argument("--api-user-role", choices=("admin", "agent"),
+                        default=env.get("SANDBOX_ZENDESK_ROLE") or defaults.api_user_role,
+                        help="the API user's role; an agent's token gets 403 from the incremental export")
     group = parser.add_argument_group("Jira")
     group.add_argument("--jira-webhook-url", default=env.get("SANDBOX_JIRA_WEBHOOK_URL") or None)
     group.add_argument("--jira-webhook-secret", default=env.get("JIRA_WEBHOOK_SECRET") or jira.webhook_secret,
@@ -54,6 +59,14 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     group.add_argument("--jira-no-browse", action="append", metavar="ACCOUNT_ID",
                        default=[a for a in (env.get("SANDBOX_JIRA_NO_BROWSE") or "").split(",") if a.strip()],
                        help="an account that lacks Browse permission (adding it as a watcher is a 404); repeatable")
+    group = parser.add_argument_group("API descriptions")
+    group.add_argument("--no-validate", action="store_true",
+                       help="serve requests the official API descriptions refuse (default: refuse them)")
+    group.add_argument("--openapi-dir", default=env.get("SANDBOX_OPENAPI_DIR") or None,
+                       help="the folder of the official API descriptions (default: shared/reference/openapi "
+                            "beside the checkout)")
+    group.add_argument("--rejected-log", default=env.get("SANDBOX_REJECTED_LOG") or None,
+                       help="append each refused request to this file as a JSON line")
     return parser.parse_args(argv)
 
 
@@ -64,12 +77,16 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
                       no_browse_accounts=tuple(a.strip() for a in args.jira_no_browse))
     zendesk = ZendeskConfig(api_email=args.email, api_token=args.token, webhook_url=args.webhook_url,
                             webhook_secret=args.webhook_secret, api_user_id=args.api_user_id,
-                            agent_user_id=args.agent_user_id, account_id=args.account_id)
-    return SandboxConfig(zendesk=zendesk, jira=jira)
+                            agent_user_id=args.agent_user_id, account_id=args.account_id,
+                            api_user_role=args.api_user_role)
+    return SandboxConfig(zendesk=zendesk, jira=jira, validate=not args.no_validate,
+                         openapi_dir=Path(args.openapi_dir) if args.openapi_dir else None,
+                         rejected_log=Path(args.rejected_log) if args.rejected_log else None)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     serve(config_from_args(args), args.host, args.port)
 
 

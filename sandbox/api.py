@@ -54,6 +54,7 @@ class Helpdesk:
     not_authenticated: Callable[[], Response]
     fault_answer: FaultAnswer
     not_found: Callable[[], Response]
+    contract_violation: Callable[[Any], Response]
 
 
 def guard(helpdesk: Helpdesk, site: HelpdeskSite, faults: FaultBook) -> Response | None:

@@ -5,9 +5,12 @@ One process serves both fake helpdesks: Zendesk under /api/v2 (control: /_sandbo
 """
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from flask import Flask, Response, current_app, request
@@ -15,6 +18,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox import jira, zendesk
 from sandbox.api import Helpdesk, guard
+from sandbox.contract import Contract, load_contracts, openapi_dir
 from sandbox.control import control
 from sandbox.faults import DropAnswers, Fault, FaultBook
 from sandbox.jira.site import JiraConfig, JiraSite
@@ -23,6 +27,9 @@ from sandbox.site import HelpdeskSite
 from sandbox.zendesk.site import ZendeskConfig, ZendeskSite
 
 HELPDESKS: tuple[Helpdesk, ...] = (zendesk.HELPDESK, jira.HELPDESK)
+log = logging.getLogger("sandbox")
+# Each refused request is logged as this mark and a JSON object (tests read the sandbox's log for them).
+REJECTED_MARK = "sandbox.rejected"
 
 
 @dataclass
@@ -37,6 +44,12 @@ class SandboxConfig:
     webhook_max_wait: float = 5.0
     webhook_timeout: float = 10.0
     clock: Callable[[], datetime] = utc_now
+    # Validate every API request against the official descriptions (sandbox/contract.py); the folder holding
+    # them (None: `shared/reference/openapi` beside the checkout, or SANDBOX_OPENAPI_DIR).
+    validate: bool = True
+    openapi_dir: Path | None = None
+    # Where each refused request is appended as a JSON line (the contract test reads it across processes).
+    rejected_log: Path | None = None
 
 
 class Sandbox:
@@ -50,6 +63,27 @@ class Sandbox:
         self.sites: dict[str, HelpdeskSite] = {"zendesk": self.zendesk, "jira": self.jira}
         self.faults = FaultBook()
         self._add_preset_faults()
+        folder = config.openapi_dir or openapi_dir()
+        self.contracts: dict[str, Contract] = load_contracts(folder) if config.validate else {}
+        self._log_lock = threading.Lock()
+
+    @property
+    def validating(self) -> bool:
+        """Whether API requests are checked against the official descriptions."""
+        return bool(self.contracts)
+
+    def rejected(self) -> list[dict[str, str]]:
+        """Every request the descriptions refused since the last reset: helpdesk, method, path and reason."""
+        return [{"helpdesk": name, **entry} for name, site in self.sites.items()
+                for entry in site.stats.snapshot()["rejected"]]
+
+    def note_rejected(self, helpdesk: str, method: str, path: str, reason: str) -> None:
+        """Log a refused request (once per request) and append it to the configured rejected log."""
+        line = json.dumps({"helpdesk": helpdesk, "method": method, "path": path, "reason": reason})
+        log.warning("%s %s", REJECTED_MARK, line)
+        if self.config.rejected_log is not None:
+            with self._log_lock, open(self.config.rejected_log, "a", encoding="utf-8") as file:
+                file.write(line + "\n")
 
     def _add_preset_faults(self) -> None:
         for spec in self.config.faults:
@@ -72,7 +106,8 @@ class Sandbox:
                             "webhooks": site.sender.counts()} for name, site in self.sites.items()}
         return {"api_calls": {name: count for h in helpdesks.values() for name, count in h["api_calls"].items()},
                 "total": sum(h["total"] for h in helpdesks.values()), "faults_served": self.faults.served,
-                "webhooks": helpdesks["zendesk"]["webhooks"], "helpdesks": helpdesks}
+                "webhooks": helpdesks["zendesk"]["webhooks"], "helpdesks": helpdesks,
+                "validating": self.validating, "rejected": self.rejected()}
 
     def close(self) -> None:
         for site in self.sites.values():
@@ -89,7 +124,17 @@ def _guard() -> Response | None:
     if helpdesk is None:
         return None
     sandbox: Sandbox = current_app.extensions["sandbox"]
-    return guard(helpdesk, sandbox.sites[helpdesk.name], sandbox.faults)
+    site = sandbox.sites[helpdesk.name]
+    answer = guard(helpdesk, site, sandbox.faults)
+    contract = sandbox.contracts.get(helpdesk.name)
+    if answer is not None or contract is None:
+        return answer
+    violation = contract.check(request.method, request.path, request.args, request.get_data(cache=True))
+    if violation is None:
+        return None
+    site.stats.reject(request.method, request.path, str(violation))
+    sandbox.note_rejected(helpdesk.name, request.method, request.full_path.rstrip("?"), str(violation))
+    return helpdesk.contract_violation(violation)
 
 
 def _not_found(error: Exception) -> Response | Exception:

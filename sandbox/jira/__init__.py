@@ -6,4 +6,4 @@ from sandbox.jira.control import control
 
 HELPDESK = Helpdesk(name="jira", prefix=api.PREFIX, api=api.bp, control=control,
                     not_authenticated=errors.not_authenticated, fault_answer=errors.fault_answer,
-                    not_found=errors.not_found)
+                    not_found=errors.not_found, contract_violation=errors.contract_violation)

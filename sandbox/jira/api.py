@@ -13,7 +13,7 @@ from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
 from sandbox.jira.errors import JiraError, jira_error
-from sandbox.jira.fields import adf_to_text, is_adf_doc
+from sandbox.jira.fields import PRIORITIES, STATUSES, adf_to_text, is_adf_doc
 from sandbox.jira.jql import UNBOUNDED, JqlError, parse
 from sandbox.jira.shapes import LINK_VERBS, JiraJson, wanted_fields
 from sandbox.jira.site import current_site
@@ -53,6 +53,40 @@ def user_groups() -> Response:
         return json_response([])
     return json_response([{"name": "jira-servicemanagement-users", "groupId": "b8a3c4d5-0000-4000-8000-000000000001",
                            "self": f"{request.host_url.rstrip('/')}/rest/api/3/group?groupId=b8a3c4d5"}])
+
+
+def list_fields() -> Response:
+    """getFields: the system fields slaclock reads and the site's two custom fields (FieldDetails)."""
+    site = current_site()
+
+    def field(fid: str, name: str, kind: str, custom: bool) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": kind, "system" if not custom else "custom": fid if not custom else
+                                  ("com.atlassian.jira.plugin.system.customfieldtypes:select" if kind == "option"
+                                   else "com.atlassian.jira.plugin.system.customfieldtypes:datetime")}
+        if custom:
+            schema["customId"] = int(fid.removeprefix("customfield_"))
+        return {"id": fid, "key": fid, "name": name, "custom": custom, "orderable": True, "navigable": True,
+                "searchable": True, "clauseNames": [fid if not custom else f"cf[{fid[12:]}]"], "schema": schema}
+
+    return json_response([field("summary", "Summary", "string", False), field("status", "Status", "status", False),
+                          field("priority", "Priority", "priority", False),
+                          field("assignee", "Assignee", "user", False), field("labels", "Labels", "array", False),
+                          field(site.config.reason_field_id, "Reason", "option", True),
+                          field(site.config.due_field_id, "Due", "datetime", True)])
+
+
+def list_priorities() -> Response:
+    """getPriorities: every priority (Priority), highest first."""
+    views = _views()
+    return json_response([{**views.priority(name), "description": name, "statusColor": "#cccccc"}
+                          for _, name in PRIORITIES])
+
+
+def list_statuses() -> Response:
+    """getStatuses: every status (StatusDetails) with its category."""
+    views = _views()
+    return json_response([{**views.status(name), "iconUrl": f"{request.host_url}images/icons/statuses/generic.png"}
+                          for name in STATUSES])
 
 
 def get_issue(key: str) -> Response:
@@ -334,6 +368,9 @@ def request_sla(key: str) -> Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/rest/api/3/myself", myself),
     Route("GET", "/rest/api/3/user/groups", user_groups),
+    Route("GET", "/rest/api/3/field", list_fields),
+    Route("GET", "/rest/api/3/priority", list_priorities),
+    Route("GET", "/rest/api/3/status", list_statuses),
     Route("POST", "/rest/api/3/issue", create_issue),
     Route("GET", "/rest/api/3/issue/<key>", get_issue),
     Route("PUT", "/rest/api/3/issue/<key>", edit_issue),

@@ -73,6 +73,19 @@ def not_authenticated() -> Response:
     return json_response(ERROR_BODIES[401], 401)
 
 
+def contract_violation(violation: Any) -> Response:
+    """Jira's answer to a request its API description refuses: its 404 for an endpoint it does not have, else
+    400 with the problem in `errors` (per field) or `errorMessages`, or JSM's 400 shape under servicedeskapi."""
+    if violation.kind == "endpoint":
+        return not_found()
+    message = str(violation)
+    if request.path.startswith(JSM_PREFIX):
+        return json_response(jsm_error(message), 400)
+    if violation.kind == "body" and violation.field not in ("", "(body)"):
+        return json_response({"errorMessages": [], "errors": {violation.field: violation.message}}, 400)
+    return json_response({"errorMessages": [message], "errors": {}}, 400)
+
+
 def not_found() -> Response:
     """Jira's answer to an unknown endpoint under /rest."""
     if request.path.startswith(JSM_PREFIX):

@@ -5,4 +5,4 @@ from sandbox.zendesk.control import control
 
 HELPDESK = Helpdesk(name="zendesk", prefix=api.PREFIX, api=api.bp, control=control,
                     not_authenticated=errors.not_authenticated, fault_answer=errors.fault_answer,
-                    not_found=errors.not_found)
+                    not_found=errors.not_found, contract_violation=errors.contract_violation)

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
-from sandbox.zendesk.errors import (IDEMPOTENCY_MISMATCH, MISSING_TICKET, RECORD_NOT_FOUND, UPDATE_CONFLICT,
+from sandbox.zendesk.errors import (FORBIDDEN, IDEMPOTENCY_MISMATCH, MISSING_TICKET, RECORD_NOT_FOUND, UPDATE_CONFLICT,
                                     record_invalid)
 from sandbox.zendesk.shapes import audit_json, base_url, comment_json, mutation_audit_json, ticket_json, user_json
 from sandbox.zendesk.site import current_site
@@ -76,6 +76,54 @@ def group_memberships(user_id: int) -> Response:
     memberships = [{"id": 40_000 + n, "user_id": user_id, "group_id": g, "default": n == 0}
                    for n, g in enumerate(groups)]
     return json_response({"group_memberships": memberships, "meta": {"has_more": False}})
+
+
+# The account's groups (List Groups: GroupObject); the example rules route to 2001 and escalate to 2002.
+GROUPS = ((AGENT_GROUP_ID, "Support"), (2002, "Escalations"), (2003, "Purchasing"))
+GROUP_STAMP = "2025-01-06T09:00:00Z"
+
+
+def list_groups() -> Response:
+    groups = [{"id": gid, "url": f"{base_url()}api/v2/groups/{gid}.json", "name": name, "description": "",
+               "default": gid == AGENT_GROUP_ID, "deleted": False, "is_public": True,
+               "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP} for gid, name in GROUPS]
+    return json_response({"groups": groups, "next_page": None, "previous_page": None, "count": len(groups)})
+
+
+def list_all_memberships() -> Response:
+    """List Memberships (`/api/v2/group_memberships`): the agent's membership of the support group."""
+    site = current_site()
+    membership = {"id": 40_000, "user_id": site.config.agent_user_id, "group_id": AGENT_GROUP_ID, "default": True,
+                  "url": f"{base_url()}api/v2/group_memberships/40000.json",
+                  "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP}
+    return json_response({"group_memberships": [membership], "next_page": None, "previous_page": None, "count": 1})
+
+
+def list_ticket_fields() -> Response:
+    """List Ticket Fields: the account's custom fields (TicketFieldObject), as text fields."""
+    fields = [{"id": fid, "url": f"{base_url()}api/v2/ticket_fields/{fid}.json", "type": "text", "title": title,
+               "raw_title": title, "description": "", "raw_description": "", "position": n, "active": True,
+               "required": False, "collapsed_for_agents": False, "regexp_for_validation": None,
+               "title_in_portal": title, "visible_in_portal": False, "editable_in_portal": False,
+               "required_in_portal": False, "tag": None, "removable": True, "key": None,
+               "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP}
+              for n, (fid, title) in enumerate(sorted(current_site().config.custom_fields.items()))]
+    return json_response({"ticket_fields": fields, "next_page": None, "previous_page": None, "count": len(fields)})
+
+
+def show_user(user_id: int) -> Response:
+    user = current_site().store.user(user_id)
+    return json_response({"user": user_json(user)}) if user else json_response(RECORD_NOT_FOUND, 404)
+
+
+def show_many_users() -> Response:
+    """Show Many Users by `ids=1,2`; unknown ids are left out."""
+    try:
+        ids = [int(i) for i in request.args.get("ids", "").split(",") if i.strip()]
+    except ValueError:
+        return json_response({"error": "InvalidValue", "description": "ids must be comma-separated user ids"}, 400)
+    users = [user_json(u) for u in map(current_site().store.user, ids) if u is not None]
+    return json_response({"users": users, "next_page": None, "previous_page": None, "count": len(users)})
 
 
 def post_ticket() -> Response:
@@ -267,6 +315,9 @@ def _cursor(change_seq: int) -> str:
 
 
 def incremental_tickets() -> Response:
+    """Incremental Ticket Export, Cursor Based: "Allowed For: Admins", so an agent's token gets Zendesk's 403."""
+    if current_site().config.api_user_role != "admin":
+        return json_response(FORBIDDEN, 403)
     cursor, start_time = request.args.get("cursor"), request.args.get("start_time")
     try:
         if cursor:
@@ -295,6 +346,11 @@ def incremental_tickets() -> Response:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/users/me", show_me),
+    Route("GET", "/api/v2/users/show_many", show_many_users),
+    Route("GET", "/api/v2/users/<int:user_id>", show_user),
+    Route("GET", "/api/v2/groups", list_groups),
+    Route("GET", "/api/v2/group_memberships", list_all_memberships),
+    Route("GET", "/api/v2/ticket_fields", list_ticket_fields),
     Route("GET", "/api/v2/users/<int:user_id>/group_memberships", group_memberships),
     Route("GET", "/api/v2/tickets", list_tickets),
     Route("POST", "/api/v2/tickets", post_ticket),

@@ -23,6 +23,7 @@ ERROR_BODIES: dict[int, dict[str, Any]] = {
     503: {"error": "ServiceUnavailable", "description": "Service temporarily unavailable"},
 }
 NOT_AUTHENTICATED = ERROR_BODIES[401]
+FORBIDDEN = ERROR_BODIES[403]
 RECORD_NOT_FOUND = ERROR_BODIES[404]
 UPDATE_CONFLICT = ERROR_BODIES[409]
 INVALID_ENDPOINT = {"error": "InvalidEndpoint", "description": "Not found"}
@@ -42,6 +43,34 @@ def record_invalid(details: Mapping[str, Any]) -> dict[str, Any]:
 
 def not_authenticated() -> Response:
     return json_response(NOT_AUTHENTICATED, 401)
+
+
+def contract_violation(violation: Any) -> Response:
+    """Zendesk's answer to a request its API description refuses: 404 InvalidEndpoint for an endpoint it does not
+    have, 400 InvalidValue for a query parameter (as its pagination errors), else 422 RecordInvalid with `details`
+    per ticket attribute (`{"priority": [{"description", "error"}]}`, the shape of its own validation errors)."""
+    if violation.kind == "endpoint":
+        return not_found()
+    if violation.kind == "query":
+        return json_response({"error": "InvalidValue", "description": str(violation)}, 400)
+    details: dict[str, list[dict[str, str]]] = {}
+    for where, message in violation.problems or ((violation.field, violation.message),):
+        attribute = _attribute(where)
+        # Zendesk words a problem as "<Attribute>: <what is wrong>" ("Priority: is invalid").
+        label = attribute.replace("_", " ").capitalize()
+        details.setdefault(attribute, []).append({"description": f"{label}: {message} (at {where})",
+                                                  "error": "InvalidValue"})
+    return json_response(record_invalid(details), 422)
+
+
+def _attribute(where: str) -> str:
+    """The ticket attribute a body location is about: `ticket/custom_fields/0/id` → `custom_fields`."""
+    parts = where.split("/")
+    if parts[:1] == ["ticket"]:
+        parts = parts[1:]
+    elif parts[:1] == ["tickets"] and len(parts) > 1 and parts[1].isdigit():
+        parts = parts[2:]
+    return parts[0] if parts and parts[0] not in ("", "(body)") else "base"
 
 
 def not_found() -> Response:

@@ -44,7 +44,7 @@ def ticket_json(ticket: TicketRecord) -> dict[str, Any]:
         "organization_id": ticket.organization_id,
         "group_id": ticket.group_id,
         "collaborator_ids": [],
-        "follower_ids": [],
+        "follower_ids": list(ticket.follower_ids),
         "email_cc_ids": [],
         "forum_topic_id": None,
         "problem_id": None,

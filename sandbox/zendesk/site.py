@@ -30,9 +30,11 @@ class ZendeskConfig:
     # Ticket field id → title; every ticket lists these fields (null until set), as Zendesk does.
     custom_fields: Mapping[int, str] = field(default_factory=dict)
     webhook_id: str = "01HSANDBOXWEBHOOK000000000A"
+    # The API user's role: "admin" (the default) or "agent"; the incremental export is "Allowed For: Admins".
+    api_user_role: str = "admin"
 
     def users(self) -> list[User]:
-        return [User(self.api_user_id, "slaclock API", self.api_email.lower(), "admin"),
+        return [User(self.api_user_id, "slaclock API", self.api_email.lower(), self.api_user_role),
                 User(self.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent")]
 
 

@@ -105,6 +105,7 @@ class TicketRecord:
     via_channel: str  # REST `via.channel`: "api" for the API, "web" for the agent UI
     comments: list[Comment] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
+    follower_ids: list[int] = field(default_factory=list)
     # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
     # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
     change_seq: int = 0
@@ -172,6 +173,17 @@ def _comment(value: Any, problems: dict) -> dict[str, Any] | None:
     return {"body": str(body), "public": bool(public), "author_id": value.get("author_id")}
 
 
+def _followers(value: Any, problems: dict) -> list[tuple[str, int]] | None:
+    """`followers`: [{"user_id": id, "action": "put" | "delete"}] ("Setting followers": put adds, delete removes;
+    no action means put)."""
+    try:
+        return [(item.get("action") or "put", int(item["user_id"])) for item in value
+                if (item.get("action") or "put") in ("put", "delete")]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        problems.update(_problem("followers", "Followers: must be an array of {user_id, action}"))
+        return None
+
+
 def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Return the recognised, normalised fields of a `ticket` object, or raise RecordInvalid."""
     problems: dict[str, list[dict[str, str]]] = {}
@@ -196,6 +208,14 @@ def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
             fields["custom_fields"] = _custom_fields(payload[key], problems)
     if "comment" in payload:
         fields["comment"] = _comment(payload["comment"], problems)
+    if "followers" in payload:
+        fields["followers"] = _followers(payload["followers"], problems)
+    if "follower_ids" in payload:
+        # A plain list replaces the followers ("Setting followers").
+        try:
+            fields["follower_ids"] = [int(i) for i in payload["follower_ids"]]
+        except (TypeError, ValueError):
+            problems.update(_problem("follower_ids", "Follower ids: must be an array of user ids"))
     if "metadata" in payload:
         # Zendesk: "Write only. Metadata for the audit", shown as the audit's `metadata.custom`.
         if not isinstance(payload["metadata"], dict):
@@ -340,6 +360,14 @@ class TicketStore(Store[TicketRecord]):
         """Write the fields; return the evented changes and whether anything else changed."""
         changes: list[Change] = []
         touched = False
+        followers = list(fields["follower_ids"]) if fields.get("follower_ids") is not None else list(ticket.follower_ids)
+        for action, user_id in fields.get("followers") or ():
+            if action == "put" and user_id not in followers:
+                followers.append(user_id)
+            elif action == "delete" and user_id in followers:
+                followers.remove(user_id)
+        if followers != ticket.follower_ids:
+            ticket.follower_ids, touched = followers, True
         for key, kind in (("priority", "priority"), ("status", "status"),
                           ("group_id", "group"), ("assignee_id", "assignee")):
             if key in fields and fields[key] != getattr(ticket, key):
