@@ -98,7 +98,10 @@ def adf_text(value: Any) -> str:
 
 
 def _account(user: Any) -> str | None:
-    return (user.get("accountId") or None) if isinstance(user, dict) else None
+    # Cloud names users by accountId; Server/DC by user key, then name (as its webhooks do).
+    if not isinstance(user, dict):
+        return None
+    return next((str(user[k]) for k in ("accountId", "key", "name") if user.get(k)), None)
 
 
 def _option(value: Any) -> str | None:
