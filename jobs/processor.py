@@ -128,7 +128,7 @@ class Processor:
                           customer_message_at=message_at)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
-        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
+        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version", "tags_added", "tags_removed")}
         events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
