@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 import requests
@@ -11,6 +12,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from connectors.budget import RateBudget
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
+from connectors.model import parse_instant
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +40,80 @@ def _not_sent(error: requests.RequestException) -> bool:
     return isinstance(reason, ConnectTimeoutError)
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+# Rate-limit headers as the helpdesks state them (names are case-insensitive; requests' headers are too).
+# Jira: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/ (reference jira.md §2.10): `Retry-After`
+# seconds; `Beta-Retry-After` seconds for the points-based quota; `X-RateLimit-Reset` an ISO instant
+# (yyyy-MM-ddTHH:mmZ, "the request timestamp plus the Retry-After period"); `X-RateLimit-Remaining` of
+# `X-RateLimit-Limit`; `X-RateLimit-NearLimit: true` when "less than 20% of any budget remains".
+# Zendesk: https://developer.zendesk.com/documentation/api-basics/best-practices/best-practices-for-avoiding-rate-limiting
+# (reference zendesk.md §2.7): `X-Rate-Limit` (the account's requests per minute), `X-Rate-Limit-Remaining`
+# "for the current minute", and on list endpoints `ratelimit-remaining` with `ratelimit-reset` in seconds.
+WAIT_HEADERS = ("Retry-After", "Beta-Retry-After")
+# Jira does not say how long "near the limit" lasts: the budget is halved for a minute, and the next
+# response says again.
+NEAR_LIMIT_SECONDS = 60.0
+# Jira's share that counts as near (its NearLimit threshold), for a response with numbers but no flag.
+NEAR_LIMIT_SHARE = 0.2
+# Zendesk's X-Rate-Limit-Remaining is for the current minute; without ratelimit-reset, assume a whole one.
+ZENDESK_WINDOW_SECONDS = 60.0
+
+
+def _seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
-        return None  # an HTTP-date; both helpdesks send seconds, so fall back to backoff
+        return None  # an HTTP-date; both helpdesks send seconds, so fall back to the other headers or backoff
 
 
-def error_for(response: requests.Response) -> ApiError:
+def _until(value: str | None, now: datetime) -> float | None:
+    """Seconds from `now` to an ISO instant header (Jira's X-RateLimit-Reset); None when absent or unreadable."""
+    try:
+        reset = parse_instant(value) if value else None
+    except (ValueError, OverflowError):
+        return None
+    return max(0.0, (reset - now).total_seconds()) if reset else None
+
+
+def stated_wait(response: requests.Response, now: datetime) -> float | None:
+    """How long the helpdesk says to wait before asking again: the longest of Retry-After and Beta-Retry-After
+    (re-asking early "will fail and return the same or longer" wait), else Jira's X-RateLimit-Reset, else
+    Zendesk's ratelimit-reset; None when it says nothing."""
+    waits = [w for w in (_seconds(response.headers.get(h)) for h in WAIT_HEADERS) if w is not None]
+    if waits:
+        return max(waits)
+    reset = _until(response.headers.get("X-RateLimit-Reset"), now)
+    return reset if reset is not None else _seconds(response.headers.get("ratelimit-reset"))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def observe_limits(budget: RateBudget, response: requests.Response, now: datetime) -> None:
+    """Lower `budget` when the response's rate-limit headers say the account is close to its limit."""
+    headers = response.headers
+    # Zendesk: the account's limit per minute, and what is left of it until ratelimit-reset (or the minute).
+    zendesk_limit = _number(headers.get("X-Rate-Limit") or headers.get("ratelimit-limit"))
+    zendesk_left = _number(headers.get("ratelimit-remaining") or headers.get("X-Rate-Limit-Remaining"))
+    if zendesk_limit is not None or zendesk_left is not None:
+        reset = _seconds(headers.get("ratelimit-reset"))
+        budget.observe(remaining=zendesk_left, limit_per_minute=zendesk_limit,
+                       reset_seconds=reset if reset is not None else ZENDESK_WINDOW_SECONDS)
+        return
+    # Jira: its window is not published; a reset instant comes with 429s, the NearLimit flag with others.
+    left, limit = _number(headers.get("X-RateLimit-Remaining")), _number(headers.get("X-RateLimit-Limit"))
+    reset = _until(headers.get("X-RateLimit-Reset"), now)
+    if left is not None and reset:
+        budget.observe(remaining=left, reset_seconds=reset)
+    elif (headers.get("X-RateLimit-NearLimit", "").strip().lower() == "true"
+          or (left is not None and limit and left < NEAR_LIMIT_SHARE * limit)):
+        budget.observe(near_limit_seconds=NEAR_LIMIT_SECONDS)
+
+
+def error_for(response: requests.Response, now: datetime | None = None) -> ApiError:
     """Map an unsuccessful response to the connector error taxonomy (body never includes secrets)."""
     status = response.status_code
     try:
@@ -57,7 +124,7 @@ def error_for(response: requests.Response) -> ApiError:
     if status == 409:
         return ConflictError(message, status)
     if status == 429 or status >= 500:
-        return RetryableError(message, status, _retry_after(response))
+        return RetryableError(message, status, stated_wait(response, now or datetime.now(timezone.utc)))
     return PermanentError(message, status)
 
 
@@ -66,7 +133,8 @@ class HelpdeskSession:
 
     def __init__(self, base_url: str, auth: Any = None, budget: RateBudget | None = None,
                  attempts: int = 5, timeout: Any = DEFAULT_TIMEOUT,
-                 sleep: Callable[[float], None] = time.sleep, session: requests.Session | None = None):
+                 sleep: Callable[[float], None] = time.sleep, session: requests.Session | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.base_url = base_url.rstrip("/")
         self.http = session or requests.Session()
         self.http.auth = auth
@@ -75,6 +143,7 @@ class HelpdeskSession:
         self.attempts = attempts
         self.timeout = timeout
         self.sleep = sleep
+        self.now = now  # the wall clock, for reset instants (the budget keeps its own monotonic clock)
 
     @classmethod
     def budgeted(cls, base_url: str, auth: Any, per_minute: float,
@@ -104,8 +173,10 @@ class HelpdeskSession:
             raise (RetryableError if _not_sent(e) else lost)(f"{method} {path}: timed out") from e
         except requests.ConnectionError as e:
             raise (RetryableError if _not_sent(e) else lost)(f"{method} {path}: connection failed") from e
+        if self.budget:
+            observe_limits(self.budget, response, self.now())
         if response.status_code >= 400:
-            error = error_for(response)
+            error = error_for(response, self.now())
             if not idempotent and response.status_code >= 500:
                 # A 502/503/504 may come from a proxy after the helpdesk applied the request.
                 raise OutcomeUnknown(str(error), error.status, error.retry_after)

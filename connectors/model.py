@@ -72,6 +72,10 @@ class TicketUpdate:
     due_by_metric: Mapping[str, datetime] = field(default_factory=dict)
     # The complete new tag set when tags change (both helpdesks replace the whole set on write).
     tags: frozenset[str] | None = None
+    # What that set adds to and removes from the tags as read: a batch write sends only these
+    # (Zendesk `additional_tags` / `remove_tags`), so a tag an agent changed meanwhile survives.
+    tags_added: frozenset[str] = frozenset()
+    tags_removed: frozenset[str] = frozenset()
     # Users to add as followers (Zendesk) or watchers (Jira): they hear of every later update.
     followers_add: frozenset[str] = frozenset()
     # Link the ticket to this problem ticket (Zendesk: an incident of it; Jira: an issue link).

@@ -56,7 +56,7 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
     dropped = decision.tags_remove & ticket.tags
     added = decision.tags_add - ticket.tags
     if dropped or added:
-        changed["tags"] = (ticket.tags - dropped) | added
+        changed.update(tags=(ticket.tags - dropped) | added, tags_added=frozenset(added), tags_removed=frozenset(dropped))
     notified = {a.person_id for a in decision.actions if a.kind == ActionKind.NOTIFY and a.person_id}
     followers = decision.followers_add | notified
     if followers:
@@ -132,6 +132,7 @@ def update_to_json(update: TicketUpdate) -> dict:
         "due_at": update.due_at.isoformat() if update.due_at else None,
         "due_by_metric": {m: due.isoformat() for m, due in update.due_by_metric.items()} or None,
         "tags": sorted(update.tags) if update.tags is not None else None,
+        "tags_added": sorted(update.tags_added) or None, "tags_removed": sorted(update.tags_removed) or None,
         "followers_add": sorted(update.followers_add) or None, "problem_id": update.problem_id,
         "note": update.note,
     }
@@ -145,6 +146,7 @@ def update_from_json(data: dict) -> TicketUpdate:
         due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
         due_by_metric={m: datetime.fromisoformat(due) for m, due in (data.get("due_by_metric") or {}).items()},
         tags=frozenset(data["tags"]) if data.get("tags") is not None else None,
+        tags_added=frozenset(data.get("tags_added") or ()), tags_removed=frozenset(data.get("tags_removed") or ()),
         followers_add=frozenset(data.get("followers_add") or ()), problem_id=data.get("problem_id"),
         note=data.get("note"),
     )

@@ -16,6 +16,10 @@ ISSUE_COMMENT_URL = "/rest/api/3/issue/{key}/comment"
 COMMENT_LIST_URL = "/rest/api/3/comment/list"
 REQUEST_COMMENT_URL = "/rest/servicedeskapi/request/{key}/comment"
 REQUEST_SLA_URL = "/rest/servicedeskapi/request/{key}/sla"
+# "Get request comment by id" (not in the JSM extract of reference/openapi; documented at
+# https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-commentid-get).
+REQUEST_COMMENT_BY_ID_URL = "/rest/servicedeskapi/request/{key}/comment/{comment_id}"
+COMMENT_PROPERTY_URL = "/rest/api/3/comment/{comment_id}/properties/{property_key}"
 # The enhanced search; /rest/api/3/search (startAt/total) is deprecated and being removed.
 SEARCH_URL = "/rest/api/3/search/jql"
 MYSELF_URL = "/rest/api/3/myself"
@@ -91,6 +95,21 @@ class JiraClient:
         """The newest `count` comments of the issue, newest first (ADF bodies), internal ones included."""
         return self.session.request("GET", _path(ISSUE_COMMENT_URL, key),
                                     params={"orderBy": "-created", "maxResults": count})["comments"]
+
+    def comment_property(self, comment_id: str, property_key: str) -> dict[str, Any]:
+        """One property of a comment, `{key, value}` (getCommentProperty); PermanentError 404 when the comment or
+        the property does not exist."""
+        if not str(comment_id).isdigit() or not re.fullmatch(r"[A-Za-z0-9._-]{1,255}", property_key):
+            raise ValueError(f"invalid Jira comment id or property key {comment_id!r} / {property_key!r}")
+        return self.session.request("GET", COMMENT_PROPERTY_URL.format(comment_id=comment_id, property_key=property_key))
+
+    def request_comment(self, key: str, comment_id: str) -> dict[str, Any]:
+        """A JSM request comment by id, `{id, body, public, author, created}`; PermanentError 404 outside a
+        service project (or when the comment is not there)."""
+        if not str(comment_id).isdigit():
+            raise ValueError(f"invalid Jira comment id {comment_id!r}")
+        path = _path(REQUEST_COMMENT_BY_ID_URL.replace("{comment_id}", str(comment_id)), key)
+        return self.session.request("GET", path)
 
     def comments_by_ids(self, comment_ids: Sequence[int]) -> list[dict[str, Any]]:
         """Comments by id (≤ 1000) with their properties (the GET above documents no `properties` expansion)."""

@@ -194,6 +194,27 @@ class JiraConnector:
                     return str(comment.get("id"))
         return None
 
+    def comment_is_public(self, ticket_id: str, comment_id: str) -> bool:
+        """Whether the customer sees a comment whose webhook said nothing about it (Jira Server/DC, projects that
+        are not service projects), as the API states it.
+
+        First the `sd.public.comment` property JSM keeps on internal comments ({"internal": true}); when the
+        comment has none, JSM's request comment `public` flag; when that answers 404 the project is no service
+        project, and there every comment is public."""
+        try:
+            marker = self.client.comment_property(comment_id, mapping.INTERNAL_PROPERTY_KEY).get("value")
+            if isinstance(marker, dict) and isinstance(marker.get("internal"), bool):
+                return not marker["internal"]
+        except PermanentError as e:
+            if e.status != 404:
+                raise
+        try:
+            return self.client.request_comment(ticket_id, comment_id).get("public") is not False
+        except PermanentError as e:
+            if e.status != 404:
+                raise
+            return True
+
     def actor_groups(self, actor_id: str) -> frozenset[str]:
         """The Jira groups of an account (by group id)."""
         return frozenset(str(g["groupId"]) for g in self.client.user_groups(actor_id) if g.get("groupId"))

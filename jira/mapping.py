@@ -16,6 +16,9 @@ SYSTEM_FIELDS = ("summary", "description", "status", "priority", "assignee", "re
 # Jira's datetime format; it reads and accepts `2025-01-08T10:12:07.123+0000`.
 JIRA_DATETIME = "%Y-%m-%dT%H:%M:%S.000+0000"
 CATEGORY_STATUS = {"new": "new", "indeterminate": "open", "done": "solved"}
+# The comment property JSM keeps on a comment's visibility: {"internal": true} for an internal note
+# (what pycontribs/jira sets for add_comment(is_internal=True); reference jira.md §2.5).
+INTERNAL_PROPERTY_KEY = "sd.public.comment"
 # The comment property marking a platform comment with its outbox key (set at creation, read by comment/list).
 MARKER_PROPERTY = "slaclock"
 # A JSM internal note takes no properties: its last line names the outbox key by 10 base32 characters of
@@ -95,7 +98,10 @@ def adf_text(value: Any) -> str:
 
 
 def _account(user: Any) -> str | None:
-    return (user.get("accountId") or None) if isinstance(user, dict) else None
+    # Cloud names users by accountId; Server/DC by user key, then name (as its webhooks do).
+    if not isinstance(user, dict):
+        return None
+    return next((str(user[k]) for k in ("accountId", "key", "name") if user.get(k)), None)
 
 
 def _option(value: Any) -> str | None:

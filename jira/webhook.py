@@ -18,6 +18,10 @@ from connectors.payload import as_instant, as_object, as_tags, as_text, decode_o
 
 CONNECTOR = "jira"
 SIGNATURE_HEADER = "x-hub-signature"
+# Jira automation's "Send web request" cannot sign its body (reference jira.md §1.3: "Automation web requests
+# are unsigned: check a shared-secret header"): the rule sends one of JIRA_WEBHOOK_SECRET in this custom header
+# instead. The receiver does not keep it with the delivery (only x-atlassian-/x-hub- headers are stored).
+SECRET_HEADER = "x-slaclock-webhook-secret"
 IDENTIFIER_HEADER = "x-atlassian-webhook-identifier"
 # `timestamp` is epoch milliseconds; datetime reaches the end of year 9999 (253402300799999 ms).
 MAX_MILLIS = 253_402_300_799_999
@@ -46,8 +50,16 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...] | l
     if not keys:
         return
     given = (headers.get(SIGNATURE_HEADER) or "").strip()
+    shared = headers.get(SECRET_HEADER)
+    if not given and shared is not None:
+        # An automation rule's request: the secret itself, compared in constant time (never echoed).
+        shared_bytes = shared.strip().encode("utf-8", "replace")
+        if not any(hmac.compare_digest(key.encode("utf-8"), shared_bytes) for key in keys):
+            raise SignatureError("X-Slaclock-Webhook-Secret does not match any configured secret")
+        return
     if not given:
-        raise SignatureError("missing X-Hub-Signature header (a Jira webhook secret is configured)")
+        raise SignatureError("missing X-Hub-Signature header (or X-Slaclock-Webhook-Secret from an automation rule; "
+                             "a Jira webhook secret is configured)")
     algorithm, sep, digest = given.partition("=")
     if not sep or algorithm != "sha256" or not digest:
         raise SignatureError("X-Hub-Signature is not of the form sha256=<hex digest>")
@@ -83,8 +95,11 @@ def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
     issue = as_object(payload.get("issue"))
     fields = as_object(issue.get("fields"))
     found: dict[str, Any] = {}
-    if as_text(issue.get("id")):
-        found["issue_id"] = issue["id"].strip()
+    issue_id = issue.get("id")
+    if isinstance(issue_id, int) and not isinstance(issue_id, bool):
+        issue_id = str(issue_id)  # automation's "Issue data (Automation format)" sends the id as a number
+    if as_text(issue_id):
+        found["issue_id"] = issue_id.strip()
     if "status" in fields:
         status = as_object(fields["status"])
         found["status_name"] = as_text(status.get("name"))
@@ -145,14 +160,24 @@ def _comment(payload: Mapping[str, Any]) -> dict[str, Any]:
     if not comment:
         return {}
     public = comment.get("jsdPublic")
-    return {
+    found = {
         "comment_id": as_text(comment.get("id")),
-        # JSM only: false for an internal note; absent outside service projects and on Server.
+        # JSM Cloud only: false for an internal note; absent on Server/DC and in some non-service projects,
+        # where the processor asks the API (JiraConnector.comment_is_public).
         "comment_public": public if isinstance(public, bool) else None,
         "comment_author_id": _account(comment.get("author")),
         "comment_created_at": as_instant(comment.get("created")),
         "comment_updated_at": as_instant(comment.get("updated")),
     }
+    if as_object(comment.get("visibility")):
+        # A comment restricted to a project role or group (Comment.visibility, in every project type and on
+        # Server) is hidden from the customer, whatever jsdPublic says.
+        found["comment_public"] = False
+    if as_object(comment.get("author")).get("accountType") == "customer":
+        # Cloud names JSM portal customers by accountType "customer"; "atlassian" may be an agent or a customer
+        # with an Atlassian account, so only this one value decides (else: the requester rule).
+        found["comment_author_is_staff"] = False
+    return found
 
 
 def _issue_event(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,7 +236,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
     missing identifier is the same delivery. A retry of an event carries the same body, so it keeps its
     key; distinct events differ in `timestamp` (milliseconds) and content.
     """
-    payload = decode_object(body)
+    payload = unwrapped(decode_object(body))
     event_type = event_type_of(payload)
     key = "sha256:" + hashlib.sha256(body).hexdigest()
     common = dict(connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type,
@@ -223,6 +248,20 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
         raise MalformedPayload(f"unknown Jira webhook event {shown(event_type)}")
     return TicketEvent(ticket_id=_issue_key(payload, required=True), actor_id=_actor(event_type, payload),
                        fields=handler(payload), **common)
+
+
+def is_bare_issue(payload: Mapping[str, Any]) -> bool:
+    """True for a bare issue: automation's "Send web request" with *Issue data (Automation format)* posts the
+    issue itself, `{"self", "id", "key", "changelog", "fields"}`, without the `issue` wrapper
+    (https://support.atlassian.com/cloud-automation/docs/issue-data-automation-format-payload-for-send-web-request)."""
+    return ("issue" not in payload and "webhookEvent" not in payload and isinstance(payload.get("fields"), dict)
+            and isinstance(payload.get("key"), str))
+
+
+def unwrapped(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload in the webhook shape: a bare issue (automation) becomes `{"issue": …}`; its changelog is
+    the issue's (`histories`, no `items`), so there is none of a webhook's."""
+    return {"issue": payload} if is_bare_issue(payload) else payload
 
 
 def event_type_of(payload: Mapping[str, Any]) -> str:
@@ -245,7 +284,8 @@ def event_type_of(payload: Mapping[str, Any]) -> str:
         edited = comment.get("updated") not in (None, comment.get("created"))
         return "comment_updated" if edited else "comment_created"
     if isinstance(payload.get("issue"), dict):
-        # JSM Server's SLA webhook action posts just {"issue": …, "timestamp": …}.
+        # JSM Server's SLA webhook action posts just {"issue": …, "timestamp": …}; an automation rule the bare
+        # issue (unwrapped above). Either way: the issue changed or needs a look.
         return "jira:issue_updated"
     raise MalformedPayload("no webhookEvent, and the body is neither an issue nor a comment event")
 

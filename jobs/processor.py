@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from connectors.contract import BatchReader, Connector, GroupDirectory
 from connectors.errors import ApiError, RetryableError, WebhookError
@@ -20,6 +20,13 @@ from rules.decision import ActionKind
 from store import Delivery, DeliveryStatus, Store, StoreError
 
 logger = logging.getLogger(__name__)
+
+@runtime_checkable
+class CommentVisibility(Protocol):
+    """A connector that can tell, through its API, whether a comment is public (when the payload does not say)."""
+
+    def comment_is_public(self, ticket_id: str, comment_id: str) -> bool: ...
+
 
 # A delivery that keeps failing to read its ticket is parked after this many passes.
 MAX_DELIVERY_ATTEMPTS = 10
@@ -102,6 +109,8 @@ class Processor:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                 return
             ticket = ticket or connector.fetch_ticket(ticket_id)
+            # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
+            reply_at, message_at = self._comments(connector, deliveries, ticket)
         except ApiError as e:
             self._read_failed(connector_name, ticket_id, deliveries, e)
             return
@@ -111,7 +120,6 @@ class Processor:
 
         case = self.store.get_case(connector_name, ticket_id)
         memory = CaseMemory.from_json(case.memory) if case else None
-        reply_at, message_at = self._comments(connector, deliveries, ticket)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
@@ -120,7 +128,7 @@ class Processor:
                           customer_message_at=message_at)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
-        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version")}
+        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version", "tags_added", "tags_removed")}
         events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
@@ -202,14 +210,22 @@ class Processor:
                   ticket: Ticket) -> tuple[datetime | None, datetime | None]:
         """(the latest public agent reply, the earliest public customer message) among these deliveries: the
         reply stops first_response and restarts next_update; the message starts next_reply."""
-        ids = [d.id for d in deliveries if "comment" in d.event_type]
+        # Not only comment events: Jira also delivers a comment inside jira:issue_updated (issue_commented, and
+        # old Server bodies with no event type), so every helpdesk delivery is read for a comment.
+        ids = [d.id for d in deliveries if not is_check(d.event_type)]
         replies, messages = [], []
         for payload in self.store.delivery_payloads(ids) if ids else []:
             try:
                 fields = connector.parse(payload.headers, payload.body).fields
             except WebhookError:
                 continue
-            if not fields.get("comment_public"):
+            if "comment_public" not in fields:
+                continue  # no comment in this delivery
+            public = fields["comment_public"]
+            if public is None and fields.get("comment_id") and isinstance(connector, CommentVisibility):
+                # The payload does not say (Jira Server/DC, non-service projects): the API does.
+                public = connector.comment_is_public(ticket.ticket_id, fields["comment_id"])
+            if not public:
                 continue
             # Zendesk says whether the author is staff; Jira does not, so anyone but the requester counts.
             by_agent = fields.get("comment_author_is_staff",

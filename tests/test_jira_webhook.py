@@ -71,7 +71,24 @@ EXPECTED = {
     "comment_created__no_webhookevent_server": ("10207", S_AGENT, {"comment_id": "10082"}),
     "comment_updated__cloud": ("SD-42", AGENT2, {"comment_id": "10311", "comment_author_id": AGENT}),
     "comment_updated__server": ("10207", S_AGENT2, {"comment_id": "10082"}),
+    # Issue 11 item 4: comments in every Jira flavour. Server bodies carry no visibility: None makes the
+    # processor ask the API.
+    "jira_issue_updated__commented_server": ("OPS-7", S_AGENT, {
+        "comment_id": "10082", "comment_public": None, "comment_author_id": S_AGENT, "requester_id": S_CUSTOMER}),
+    "jira_issue_updated__commented_no_event_type_server": ("OPS-7", S_AGENT, {
+        "comment_id": "10082", "comment_public": None, "comment_author_id": S_AGENT}),
+    "comment_created__software_project_cloud": ("TES-41", "5c5f880629be9642ba529340", {
+        "comment_id": "10019", "comment_public": True}),
+    "comment_created__role_restricted_cloud": ("TES-41", "5c5f880629be9642ba529340", {
+        "comment_id": "10020", "comment_public": False}),
+    # Issue 11 item 5: automation's bare issue (no `issue` wrapper, numeric id, no event name).
+    "jira_issue_updated__automation_format_cloud": ("SP-53", None, {
+        "issue_id": "11111", "priority_name": "Medium", "status_name": "Waiting for support",
+        "requester_id": CUSTOMER}),
 }
+
+
+NO_TIMESTAMP = {"jira_issue_updated__automation_format_cloud"}
 
 
 def fixture_names() -> list[str]:
@@ -130,7 +147,9 @@ def test_handled_fixture(name):
     assert not event.ignored
     assert (event.ticket_id, event.actor_id) == (ticket_id, actor_id)
     assert {k: event.fields.get(k, "<absent>") for k in fields} == fields
-    assert event.occurred_at == datetime(2026, 3, 2, 9, 2, 44, 530000, tzinfo=timezone.utc)
+    # Automation's bare issue has no `timestamp`; every webhook fixture has the same one.
+    expected = None if name in NO_TIMESTAMP else datetime(2026, 3, 2, 9, 2, 44, 530000, tzinfo=timezone.utc)
+    assert event.occurred_at == expected
 
 
 @pytest.mark.parametrize("name", [n for n in webhook_fixtures() if event_of(n) in IGNORED_EVENTS])
@@ -281,3 +300,42 @@ def test_connector_verifies_with_mixed_case_headers():
     headers, body = load("comment_created__cloud")
     assert connector.parse({k.title(): v for k, v in headers.items()}, body).delivery_key == \
         "jira:sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# --- automation rules: a bare issue, authenticated by a shared-secret header (issue 11 item 5) -------------
+
+def test_automation_bare_issue_is_an_issue_update_not_a_400():
+    headers, body = load("jira_issue_updated__automation_format_cloud")
+    event = webhook.parse(headers, body)
+    assert (event.event_type, event.ticket_id, event.ignored) == ("jira:issue_updated", "SP-53", False)
+    assert "comment_id" not in event.fields and event.fields["status_category"] == "indeterminate"
+
+
+def test_automation_customers_comment_author_is_not_staff():
+    headers, body = load("jira_issue_updated__commented_cloud")
+    assert webhook.parse(headers, body).fields["comment_author_is_staff"] is False  # accountType "customer"
+
+
+def test_automation_request_passes_with_the_secret_in_its_header():
+    _, body = load("jira_issue_updated__automation_format_cloud")
+    webhook.verify({webhook.SECRET_HEADER: " new-secret "}, body, ("old-secret", "new-secret"))
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({webhook.SECRET_HEADER: "guess"}, "X-Slaclock-Webhook-Secret does not match"),
+    ({webhook.SECRET_HEADER: ""}, "X-Slaclock-Webhook-Secret does not match"),
+    ({}, "missing X-Hub-Signature header (or X-Slaclock-Webhook-Secret"),
+])
+def test_automation_request_without_the_right_secret_is_refused_without_naming_it(headers, message):
+    _, body = load("jira_issue_updated__automation_format_cloud")
+    with pytest.raises(SignatureError) as caught:
+        webhook.verify(headers, body, ("new-secret",))
+    assert message in str(caught.value) and "new-secret" not in str(caught.value)
+    assert caught.value.status == 401
+
+
+def test_a_signed_delivery_is_checked_by_its_signature_even_with_a_secret_header():
+    # The signature, when present, decides: a right secret header does not rescue a wrong signature.
+    body = b'{"webhookEvent":"jira:issue_updated","issue":{"key":"SD-1"}}'
+    with pytest.raises(SignatureError, match="does not match the body"):
+        webhook.verify({"x-hub-signature": webhook.sign("other", body), webhook.SECRET_HEADER: "s"}, body, ("s",))

@@ -1,8 +1,11 @@
 """Processor and deliverer against an in-memory connector, with an injected clock."""
 import json
+import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+import responses
 
 from connectors.errors import PermanentError
 from jobs.deliverer import Deliverer
@@ -254,3 +257,117 @@ def test_an_outbox_row_of_an_unknown_kind_is_parked_with_that_error(env):
     (parked,) = store.parked()
     assert parked.last_error == "internal error: ValueError: unknown outbox kind 'fax'" and fake.writes == []
     assert [e.kind for e in store.timeline("zendesk", "1")] == ["write_failed"]
+
+
+# --- agent replies on every Jira flavour (issue 11 item 4): real payload shapes, the real connector -----
+
+JIRA_BASE = "https://acme-support.atlassian.net"
+JIRA_FIXTURES = Path(__file__).parent / "fixtures" / "jira"
+S_AGENT, S_CUSTOMER = "JIRAUSER10100", "JIRAUSER10200"
+
+
+def jira_env(store, issue_key: str, reporter: dict):
+    """A processor over the real JiraConnector; the issue read (`issue_key`, `reporter`) served by `responses`."""
+    from connectors.http import HelpdeskSession
+    from jira.connector import JiraConnector
+    from jira.settings import JiraSettings
+
+    settings = JiraSettings.from_env({"JIRA_URL": JIRA_BASE, "JIRA_EMAIL": "slaclock@acme.example",
+                                      "JIRA_API_TOKEN": "tok-123"})
+    jira = JiraConnector(settings, session=HelpdeskSession(JIRA_BASE, attempts=1, sleep=lambda s: None))
+    issue = json.loads((JIRA_FIXTURES / "api_issue__service_request.json").read_text())
+    issue = {**issue, "key": issue_key, "fields": {**issue["fields"], "reporter": reporter,
+                                                   "created": "2026-03-02T09:00:00.000+0000"}}
+    responses.get(re.compile(rf"{JIRA_BASE}/rest/api/3/issue/[A-Z0-9-]+\?fields=.*"), json=issue)
+    responses.get(f"{JIRA_BASE}/rest/api/3/myself", json={"accountId": "712020:slaclock"})
+    return jira, Processor(store, {"jira": jira}, load_rules(), Clock(NOW))
+
+
+def deliver_jira(store, jira, name: str) -> None:
+    body = (JIRA_FIXTURES / f"{name}.json").read_bytes()
+    event = jira.parse({}, body)
+    store.add_delivery(connector="jira", delivery_key=event.delivery_key, event_type=event.event_type,
+                       ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
+
+
+def property_404(comment_id: str):
+    return responses.get(f"{JIRA_BASE}/rest/api/3/comment/{comment_id}/properties/sd.public.comment", status=404,
+                         json={"errorMessages": ["The property with key 'sd.public.comment' does not exist."]})
+
+
+@responses.activate
+@pytest.mark.parametrize("name", ["comment_created__server", "jira_issue_updated__commented_server",
+                                  "jira_issue_updated__commented_no_event_type_server"])
+def test_server_agent_reply_stops_first_response_once_the_api_says_it_is_public(store, name):
+    # (a) Server/DC comment events and (c) comments inside jira:issue_updated, with and without an event
+    # type: the payload carries no visibility, so the property is read (none), then JSM's request comment.
+    jira, processor = jira_env(store, "OPS-7", {"key": S_CUSTOMER, "name": "sam"})
+    prop = property_404("10082")
+    request_comment = responses.get(f"{JIRA_BASE}/rest/servicedeskapi/request/OPS-7/comment/10082",
+                                    json={"id": "10082", "body": "Replacement part ordered.", "public": True})
+    deliver_jira(store, jira, name)
+    processor.run_once()
+    assert store.get_case("jira", "OPS-7").memory["first_reply_at"].startswith("2026-03-02T09:15:17")
+    assert (prop.call_count, request_comment.call_count) == (1, 1)
+
+
+@responses.activate
+def test_server_internal_note_found_by_its_property_stops_nothing(store):
+    jira, processor = jira_env(store, "OPS-7", {"key": S_CUSTOMER, "name": "sam"})
+    prop = responses.get(f"{JIRA_BASE}/rest/api/3/comment/10082/properties/sd.public.comment",
+                         json={"key": "sd.public.comment", "value": {"internal": True}})
+    deliver_jira(store, jira, "comment_created__server")
+    processor.run_once()
+    assert store.get_case("jira", "OPS-7").memory.get("first_reply_at") is None
+    assert prop.call_count == 1
+    assert not [c for c in responses.calls if "/servicedeskapi/" in c.request.url], "the property decided"
+
+
+@responses.activate
+def test_server_comment_outside_a_service_project_is_public(store):
+    # (b) JSM answers 404 for an issue of a project that is no service project: every comment there is public.
+    jira, processor = jira_env(store, "OPS-7", {"key": S_CUSTOMER, "name": "sam"})
+    property_404("10082")
+    responses.get(f"{JIRA_BASE}/rest/servicedeskapi/request/OPS-7/comment/10082", status=404,
+                  json={"errorMessage": "The request could not be found.", "i18nErrorMessage": {}})
+    deliver_jira(store, jira, "comment_created__server")
+    processor.run_once()
+    assert store.get_case("jira", "OPS-7").memory["first_reply_at"].startswith("2026-03-02T09:15:17")
+
+
+@responses.activate
+def test_cloud_software_project_reply_stops_first_response_and_a_restricted_one_does_not(store):
+    # (b) Cloud, software project: jsdPublic true, no API call; a role-restricted comment is hidden.
+    jira, processor = jira_env(store, "TES-41", {"accountId": "qm:customer-1"})
+    deliver_jira(store, jira, "comment_created__role_restricted_cloud")
+    processor.run_once()
+    assert store.get_case("jira", "TES-41").memory.get("first_reply_at") is None
+    assert not [c for c in responses.calls if "/comment/" in c.request.url]
+
+    jira, processor = jira_env(store, "TES-42", {"accountId": "qm:customer-1"})
+    body = (JIRA_FIXTURES / "comment_created__software_project_cloud.json").read_text().replace("TES-41", "TES-42")
+    store.add_delivery(connector="jira", delivery_key="jira:sw", event_type="comment_created", ticket_id="TES-42",
+                       actor_id="5c5f880629be9642ba529340", headers={}, body=body.encode(), received_at=NOW)
+    processor.run_once()
+    assert store.get_case("jira", "TES-42").memory["first_reply_at"].startswith("2019-02-16T03:11:18")
+
+
+@responses.activate
+def test_server_customer_comment_is_a_customer_message_not_a_reply(store):
+    # The requester (a Server user key) wrote it: customer_message_at, not an agent reply.
+    jira, processor = jira_env(store, "OPS-7", {"key": S_AGENT, "name": "dana"})  # Dana raised it herself
+    property_404("10082")
+    responses.get(f"{JIRA_BASE}/rest/servicedeskapi/request/OPS-7/comment/10082", json={"public": True})
+    deliver_jira(store, jira, "jira_issue_updated__commented_server")
+    deliveries = store.claim_deliveries(NOW, 10)
+    reply_at, message_at = processor._comments(jira, deliveries, jira.fetch_ticket("OPS-7"))
+    assert reply_at is None and message_at == datetime(2026, 3, 2, 9, 15, 17, 234000, tzinfo=timezone.utc)
+
+
+@responses.activate
+def test_a_failed_visibility_read_is_retried_later_not_decided_without_it(store):
+    jira, processor = jira_env(store, "OPS-7", {"key": S_CUSTOMER, "name": "sam"})
+    responses.get(f"{JIRA_BASE}/rest/api/3/comment/10082/properties/sd.public.comment", status=503)
+    deliver_jira(store, jira, "comment_created__server")
+    processor.run_once()
+    assert store.get_case("jira", "OPS-7") is None, "no decision without knowing whether the agent replied"

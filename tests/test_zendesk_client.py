@@ -318,6 +318,41 @@ def test_batch_update_splits_at_one_hundred_tickets(zendesk):
     assert set(applied.values()) == {False}, "a ticket missing from the results was not applied"
 
 
+@responses.activate
+def test_batch_update_sends_tag_changes_not_the_whole_list(zendesk):
+    # Issue 11 item 3: a concurrent agent tag edit survives a storm. `tags` would replace the list read at
+    # decision time; update_many documents `additional_tags` / `remove_tags` instead.
+    update = dataclasses.replace(_update(1), tags=frozenset({"vip", "sla_warned"}),
+                                 tags_added=frozenset({"sla_warned"}), tags_removed=frozenset({"slaclock_escalate"}))
+    expected = {"tickets": [{"id": 1, "priority": "high", "additional_tags": ["sla_warned"],
+                             "remove_tags": ["slaclock_escalate"],
+                             "comment": {"body": "slaclock: escalated.", "public": False},
+                             "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"}]}
+    put = responses.put(f"{BASE}/api/v2/tickets/update_many.json", match=[matchers.json_params_matcher(expected)],
+                        json={"job_status": {"id": "j1", "status": "completed", "results": [
+                            {"id": 1, "status": "Updated", "success": True}]}})
+    assert zendesk.apply_updates([update]) == {"1": True} and put.call_count == 1
+    assert "tags" not in json.loads(responses.calls[0].request.body)["tickets"][0]
+
+
+@responses.activate
+def test_batch_update_with_only_an_added_tag_sends_no_remove_list(zendesk):
+    update = dataclasses.replace(_update(2), tags=frozenset({"sla_warned"}), tags_added=frozenset({"sla_warned"}))
+    responses.put(f"{BASE}/api/v2/tickets/update_many.json",
+                  json={"job_status": {"id": "j1", "status": "completed", "results": []}})
+    zendesk.apply_updates([update])
+    sent = json.loads(responses.calls[0].request.body)["tickets"][0]
+    assert (sent["additional_tags"], "remove_tags" in sent, "tags" in sent) == (["sla_warned"], False, False)
+
+
+def test_single_ticket_put_still_sets_the_whole_list_under_safe_update():
+    # One PUT carries safe_update + updated_stamp: a concurrent agent edit is a 409, re-read and decided again.
+    from zendesk.mapping import update_body
+    update = dataclasses.replace(_update(3), tags=frozenset({"a"}), tags_added=frozenset({"a"}))
+    body = update_body(update, SETTINGS)["ticket"]
+    assert body["tags"] == ["a"] and body["safe_update"] is True and "additional_tags" not in body
+
+
 def test_batch_update_needs_each_tickets_stamp(zendesk):
     with pytest.raises(PermanentError, match="updated_stamp"):
         zendesk.apply_updates([dataclasses.replace(_update(1), version=None)])

@@ -147,7 +147,7 @@ class ZendeskConnector:
             for n, update in enumerate(chunk, start):
                 if not update.version:
                     raise PermanentError(f"Zendesk ticket {update.ticket_id}: a batch update needs its updated_stamp")
-                ticket = {"id": int(update.ticket_id), **mapping.update_body(update, self.settings)["ticket"]}
+                ticket = {"id": int(update.ticket_id), **mapping.batch_update_body(update, self.settings)["ticket"]}
                 if keys and "comment" in ticket:
                     # Whether update_many keeps audit metadata is undocumented: a row it did not report as
                     # applied is read back before it is sent on its own.

@@ -82,6 +82,25 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
     return {"ticket": ticket}
 
 
+def batch_update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, Any]:
+    """One ticket's body in an update_many batch: as :func:`update_body`, but tags as the change only.
+
+    `tags` would replace the whole list with the one slaclock read, dropping a tag an agent added meanwhile;
+    `additional_tags` / `remove_tags` (documented for Update Many Tickets, missing from the OAS's
+    TicketUpdateInput: reference/openapi/README.md) add and remove just slaclock's. A row queued before the
+    change was recorded (no tags_added / tags_removed) keeps the whole list, guarded by the batch's safe update.
+    """
+    body = update_body(update, settings)
+    ticket = body["ticket"]
+    if "tags" in ticket and (update.tags_added or update.tags_removed):
+        del ticket["tags"]
+        if update.tags_added:
+            ticket["additional_tags"] = sorted(update.tags_added)
+        if update.tags_removed:
+            ticket["remove_tags"] = sorted(update.tags_removed)
+    return body
+
+
 def _routing(priority: str | None, group_id: str | None, assignee_id: str | None) -> dict[str, Any]:
     """Priority, group and assignee as the API takes them (numeric ids), only those given."""
     fields: dict[str, Any] = {"priority": priority} if priority else {}

@@ -218,6 +218,33 @@ IGNORED_EVENTS = frozenset(EVENT_PREFIX + name for name in (
 ))
 
 
+# Valid event-subscription types about other resources than tickets: a 200 "ignored", not a 400. Zendesk
+# documents them at https://developer.zendesk.com/api-reference/webhooks/event-types/user-events and
+# …/organization-events; a webhook subscribed to "all events" of a domain sends them beside the ticket ones.
+IGNORED_USER_EVENTS = frozenset("zen:event-type:user." + name for name in (
+    "alias_changed", "created", "custom_field_changed", "custom_role_changed", "default_group_changed",
+    "details_changed", "external_id_changed", "group_membership_created", "group_membership_deleted",
+    "identity_changed", "identity_created", "identity_deleted", "active_changed", "last_login_changed",
+    "merged", "name_changed", "notes_changed", "only_private_comments_changed",
+    "organization_membership_created", "organization_membership_deleted", "password_changed", "photo_changed",
+    "role_changed", "suspended_changed", "tags_changed", "time_zone_changed", "deleted",
+))
+IGNORED_ORGANIZATION_EVENTS = frozenset("zen:event-type:organization." + name for name in (
+    "created", "custom_field_changed", "deleted", "external_id_changed", "name_changed", "tags_changed",
+))
+# Whole domains slaclock never acts on (help center articles, community posts, agent availability,
+# omnichannel routing configuration: https://developer.zendesk.com/api-reference/webhooks/event-types/webhook-event-types/);
+# their types are not listed one by one, and user and organization types Zendesk adds later fall here too.
+IGNORED_DOMAINS = ("zen:event-type:user.", "zen:event-type:organization.", "zen:event-type:article.",
+                   "zen:event-type:community_post.", "zen:event-type:agent.", "zen:event-type:omnichannel_config.")
+IGNORED_OTHER_EVENTS = IGNORED_USER_EVENTS | IGNORED_ORGANIZATION_EVENTS
+
+
+def is_ignored(event_type: str) -> bool:
+    """True for a valid event type slaclock does not act on (the explicit lists, then the ignored domains)."""
+    return event_type in IGNORED_EVENTS or event_type in IGNORED_OTHER_EVENTS or event_type.startswith(IGNORED_DOMAINS)
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
@@ -235,7 +262,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
 
 
 def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, Any], event_type: str) -> TicketEvent:
-    ignored = event_type in IGNORED_EVENTS
+    ignored = is_ignored(event_type)
     if not ignored and event_type not in HANDLERS:
         raise MalformedPayload(f"unknown Zendesk event type {shown(event_type)}")
     detail = payload.get("detail")
@@ -245,6 +272,9 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     subject = payload.get("subject")
     # `subject` is "zen:ticket:<id>"; it stands in when a snapshot lacks its id.
     fallback = subject.rpartition(":")[2] if isinstance(subject, str) and subject.startswith("zen:ticket:") else None
+    if not event_type.startswith(EVENT_PREFIX):
+        # A user or organization event: its `detail.id` is that resource's id, not a ticket's.
+        detail = {"actor_id": detail.get("actor_id")}
     raw_id = detail.get("id")
     if raw_id in (None, ""):
         raw_id = fallback

@@ -283,7 +283,15 @@ def update_many() -> Response:
             results.append({"index": index, "id": ticket_id, "error": "InvalidValue", "success": False,
                             "details": "each ticket needs its id and updated_stamp", "status": "Failed"})
             continue
-        fields = {k: v for k, v in ticket.items() if k != "id"}
+        fields = {k: v for k, v in ticket.items() if k not in ("id", "additional_tags", "remove_tags")}
+        if "additional_tags" in ticket or "remove_tags" in ticket:
+            # Update Many's documented tag change: add and remove these, keep every other tag.
+            try:
+                current = list(site.store.get(ticket_id).tags)
+            except RecordNotFound:
+                current = []
+            added, removed = ticket.get("additional_tags") or [], ticket.get("remove_tags") or []
+            fields["tags"] = [t for t in current if t not in removed] + [t for t in added if t not in current]
         status, answer = update_ticket(ticket_id, {**fields, "safe_update": True}, site.config.api_user_id, "api")
         if status == 200:
             results.append({"index": index, "id": ticket_id, "action": "update", "status": "Updated", "success": True})
