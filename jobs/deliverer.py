@@ -39,6 +39,9 @@ SENDING, DONE, FAILED = "sending", "done", "failed"
 ALERT_STEP = "alert"
 # Statuses after which nobody needs an alert about the ticket any more.
 CLOSED_STATUSES = frozenset({"solved", "closed"})
+# A helpdesk sends several webhooks for one change, a few seconds apart: those arriving this soon after the
+# alert was queued belong to the change that caused it, not to an agent acting since.
+SAME_CHANGE = timedelta(seconds=5)
 
 Progress = dict[str, dict[str, Any]]
 StepsOf = Callable[[Connector, OutboxRow], list[WriteStep]]
@@ -194,7 +197,7 @@ class Deliverer:
         if replied is not None and replied > queued_at:
             return "an agent replied after it was queued"
         # Anyone but slaclock itself and the requester who changed the ticket since is an agent acting.
-        agents = [a for a in self.store.actors_since(connector.name, ticket.ticket_id, queued_at)
+        agents = [a for a in self.store.actors_since(connector.name, ticket.ticket_id, queued_at + SAME_CHANGE)
                   if not connector.is_own_actor(a) and a != ticket.requester_id]
         if agents:
             return f"an agent (user {agents[0]}) acted on the ticket after it was queued"
