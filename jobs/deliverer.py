@@ -264,9 +264,9 @@ class Deliverer:
             for row in rows:
                 self._park(row, str(e), {ALERT_STEP: {"state": FAILED, "error": str(e)}})
             return
-        self._alerted(rows, channel.kind, now)
+        self._alerted(rows, channel.kind)
 
-    def _alerted(self, rows: list[OutboxRow], kind: str, at: datetime) -> None:
+    def _alerted(self, rows: list[OutboxRow], kind: str) -> None:
         now, done = self.clock(), {ALERT_STEP: {"state": DONE, "result": None}}
         digest = f" (one {kind} message for {len(rows)} tickets)" if len(rows) > 1 else ""
         with self.store.write_txn() as txn:
