@@ -181,6 +181,7 @@ def cmd_serve(args, env) -> int:
 
 def cmd_worker(args, env) -> int:
     """Run the processor, the deliverer and (while holding the lease) the sweeper and reconciler."""
+    from alerts.channels import AlertDesk
     from jobs.deliverer import Deliverer
     from jobs.processor import Processor
     from jobs.reconciler import Reconciler
@@ -195,7 +196,7 @@ def cmd_worker(args, env) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     processor = Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes))
-    deliverer = Deliverer(store, connectors)
+    deliverer = Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env))
     sweeper, reconciler = Sweeper(store), Reconciler(store, connectors)
     if args.once:
         sweeper.run_once()

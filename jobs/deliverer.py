@@ -9,12 +9,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from alerts.channels import AlertDesk
+from alerts.events import message, webhook_event
 from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
-from connectors.model import FollowUp, parse_instant
+from connectors.model import FollowUp, Ticket, parse_instant
 from connectors.plan import update_from_json
 from jobs.clock import utcnow
-from jobs.kinds import CheckKind, JobEvent, OutboxKind
+from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind
 from jobs.recurring import queue_cluster_checks
 from store import OutboxRow, OutboxStatus, Store, Txn
 
@@ -33,6 +35,13 @@ RETRY_HORIZON = timedelta(hours=24)
 
 # Step states in a row's progress.
 SENDING, DONE, FAILED = "sending", "done", "failed"
+# The one step of an ALERT row (a digest's rows share its call).
+ALERT_STEP = "alert"
+# Statuses after which nobody needs an alert about the ticket any more.
+CLOSED_STATUSES = frozenset({"solved", "closed"})
+# A helpdesk sends several webhooks for one change, a few seconds apart: those arriving this soon after the
+# alert was queued belong to the change that caused it, not to an agent acting since.
+SAME_CHANGE = timedelta(seconds=5)
 
 Progress = dict[str, dict[str, Any]]
 StepsOf = Callable[[Connector, OutboxRow], list[WriteStep]]
@@ -41,8 +50,10 @@ StepsOf = Callable[[Connector, OutboxRow], list[WriteStep]]
 class Deliverer:
     """Drains the outbox through the connectors (in-call retries and rate budget live in their sessions)."""
 
-    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100):
+    def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100,
+                 alerts: AlertDesk | None = None):
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
+        self.alerts = alerts  # the alert channels outside the helpdesk (None: ALERT rows are parked)
         # How each kind of row becomes steps, and how it is recorded once they are done; a kind missing
         # here is parked, never dropped.
         self.writes: dict[OutboxKind, tuple[StepsOf, Callable[[OutboxRow, Progress], None]]] = {
@@ -60,7 +71,10 @@ class Deliverer:
         rows = self.store.claim_outbox(self.clock(), self.batch)
         singles: list[OutboxRow] = []
         batches: dict[str, dict[str, OutboxRow]] = defaultdict(dict)  # connector → ticket → its first update
+        alerts = [row for row in rows if row.kind == OutboxKind.ALERT]
         for row in rows:
+            if row.kind == OutboxKind.ALERT:
+                continue
             batch = batches[row.connector]
             if (row.kind == OutboxKind.TICKET_UPDATE and row.ticket_id not in batch and not row.progress
                     and isinstance(self.connectors.get(row.connector), BatchWriter)):
@@ -74,6 +88,8 @@ class Deliverer:
                 singles.extend(by_ticket.values())
         for row in sorted(singles, key=lambda r: r.id):
             self.send(row)
+        if alerts:
+            self.send_alerts(alerts)
         return len(rows)
 
     def send_batch(self, connector: BatchWriter, rows: list[OutboxRow]) -> None:
@@ -121,6 +137,148 @@ class Deliverer:
         progress = self._run(row, connector, steps)
         if progress is not None:
             finish(row, progress)
+
+    # --- alerts outside the helpdesk --------------------------------------------------------
+
+    def send_alerts(self, rows: list[OutboxRow]) -> None:
+        """Send claimed ALERT rows: each re-checked against the ticket read fresh, held by its recipient's quiet
+        hours, and those due together for one recipient, channel and digest key sent as one message."""
+        groups: dict[tuple, list[OutboxRow]] = {}
+        fresh: dict[tuple[str, str], Ticket] = {}
+        for row in sorted(rows, key=lambda r: r.id):
+            if not self._alert_due(row, fresh):
+                continue
+            p = row.payload
+            channel = self.alerts.channels.get(p["channel"]) if self.alerts else None
+            alone = channel is None or not channel.digests or bool(row.progress)
+            key = ("row", row.id) if alone else (p["channel"], p.get("person"), p.get("digest_key") or row.id)
+            groups.setdefault(key, []).append(row)
+        for members in groups.values():
+            self._send_alert(members)
+
+    def _alert_due(self, row: OutboxRow, fresh: dict[tuple[str, str], Ticket]) -> bool:
+        """True when the row goes out now; otherwise it was parked, held, requeued or superseded here."""
+        p, now = row.payload, self.clock()
+        if self.alerts is None:
+            self._park(row, "alerts are not configured in this worker", dict(row.progress))
+            return False
+        if row.progress:
+            return True  # sent before with its outcome unknown: _send_alert decides, no new re-check
+        held = self.alerts.held_until(p.get("person"), now)
+        if held is not None:
+            self._hold(row, held, now)
+            return False
+        helpdesk, ticket_id = _ticket_of(row)
+        connector = self.connectors.get(helpdesk)
+        if connector is None:
+            self._park(row, f"connector {helpdesk} is not configured", {})
+            return False
+        try:
+            ticket = fresh.get((helpdesk, ticket_id)) or connector.fetch_ticket(ticket_id)
+        except RetryableError as e:
+            self._retry_later(row, {}, e)
+            return False
+        except ApiError as e:
+            self._park(row, f"cannot re-check the ticket before alerting: {e}", {})
+            return False
+        fresh[(helpdesk, ticket_id)] = ticket
+        why = self._alert_moot(connector, ticket, datetime.fromisoformat(p["queued_at"]))
+        if why is not None:
+            self._supersede_alert(row, why, now)
+            return False
+        return True
+
+    def _alert_moot(self, connector: Connector, ticket: Ticket, queued_at: datetime) -> str | None:
+        """Why an alert queued at `queued_at` need not go out any more (None: it must)."""
+        if ticket.status in CLOSED_STATUSES:
+            return f"the ticket is {ticket.status}"
+        case = self.store.get_case(connector.name, ticket.ticket_id)
+        replied = parse_instant(case.memory.get("last_reply_at")) if case and case.memory.get("last_reply_at") else None
+        if replied is not None and replied > queued_at:
+            return "an agent replied after it was queued"
+        # Anyone but slaclock itself and the requester who changed the ticket since is an agent acting.
+        agents = [a for a in self.store.actors_since(connector.name, ticket.ticket_id, queued_at + SAME_CHANGE)
+                  if not connector.is_own_actor(a) and a != ticket.requester_id]
+        if agents:
+            return f"an agent (user {agents[0]}) acted on the ticket after it was queued"
+        return None
+
+    def _hold(self, row: OutboxRow, until: datetime, now: datetime) -> None:
+        helpdesk, ticket_id = _ticket_of(row)
+        p = row.payload
+        with self.store.write_txn() as txn:
+            txn.requeue_outbox(row.id, until, f"held by quiet hours until {until.isoformat()}", {})
+            if not (row.last_error or "").startswith("held by quiet hours"):
+                txn.add_timeline(connector=helpdesk, ticket_id=ticket_id, at=now, kind=JobEvent.ALERT_HELD,
+                                 summary=f"alert to {p.get('person_name')} ({p['channel']}) held by their quiet "
+                                         f"hours until {until.isoformat()}",
+                                 detail={"outbox_id": row.id, "until": until.isoformat()})
+
+    def _supersede_alert(self, row: OutboxRow, why: str, now: datetime) -> None:
+        helpdesk, ticket_id = _ticket_of(row)
+        p = row.payload
+        with self.store.write_txn() as txn:
+            txn.finish_outbox(row.id, OutboxStatus.SUPERSEDED, now, why)
+            txn.add_timeline(connector=helpdesk, ticket_id=ticket_id, at=now, kind=JobEvent.ALERT_SUPERSEDED,
+                             summary=f"alert to {p.get('person_name')} ({p['channel']}) not sent: {why}",
+                             detail={"outbox_id": row.id, "alert": p["id"], "why": why})
+
+    def _send_alert(self, rows: list[OutboxRow]) -> None:
+        """One call for `rows` (one row, or a digest), recorded like a write step: a channel without read-back
+        marks the rows "sending" before the call, and a row found "sending" again is parked, never re-sent."""
+        name = rows[0].payload["channel"]
+        channel = self.alerts.channels.get(name) if self.alerts else None
+        if channel is None:
+            why = (self.alerts.missing.get(name) if self.alerts else None) or f"no alert channel {name} in the rules"
+            for row in rows:
+                self._park(row, why, dict(row.progress))
+            return
+        if any(row.progress.get(ALERT_STEP, {}).get("state") == SENDING for row in rows):
+            for row in rows:
+                self._park(row, f"cannot tell whether the alert went out on {name} (a {channel.kind} channel has no "
+                                "read-back); not sent again", dict(row.progress))
+            return
+        now = self.clock()
+        sending = {ALERT_STEP: {"state": SENDING, "at": now.isoformat(), "rows": [r.id for r in rows]}}
+        if not channel.idempotent:
+            with self.store.write_txn() as txn:  # committed before the call: a crash leaves them to be parked
+                for row in rows:
+                    txn.set_progress(row.id, sending, now)
+        try:
+            if channel.kind == "webhook":
+                channel.send_event(webhook_event(rows[0].payload))
+            else:
+                channel.send(message([row.payload for row in rows]))
+        except OutcomeUnknown as e:
+            for row in rows:
+                if channel.idempotent:
+                    self._retry_later(row, {}, e)
+                else:
+                    self._park(row, f"cannot tell whether the alert went out: {e}; not sent again", sending)
+            return
+        except RetryableError as e:  # 429, 5xx, not connected: surely not shown
+            for row in rows:
+                self._retry_later(row, {}, e)
+            return
+        except PermanentError as e:
+            for row in rows:
+                self._park(row, str(e), {ALERT_STEP: {"state": FAILED, "error": str(e)}})
+            return
+        self._alerted(rows, channel.kind)
+
+    def _alerted(self, rows: list[OutboxRow], kind: str) -> None:
+        now, done = self.clock(), {ALERT_STEP: {"state": DONE, "result": None}}
+        digest = f" (one {kind} message for {len(rows)} tickets)" if len(rows) > 1 else ""
+        with self.store.write_txn() as txn:
+            for row in rows:
+                helpdesk, ticket_id = _ticket_of(row)
+                p = row.payload
+                txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=done)
+                txn.add_timeline(connector=helpdesk, ticket_id=ticket_id, at=now, kind=JobEvent.ALERTED,
+                                 summary=f"alerted {p.get('person_name')} on {p['channel']}{digest}: {p['text']}",
+                                 detail={"outbox_id": row.id, "alert": p["id"], "type": p["type"],
+                                         "channel": p["channel"], "rows": len(rows)})
+            txn.hasten_retries(rows[0].connector, now)
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -276,11 +434,19 @@ class Deliverer:
         now = self.clock()
         logger.error("deliverer.parked",
                      extra={"outbox_id": row.id, "ticket": f"{row.connector}:{row.ticket_id}", "error": error})
+        connector, ticket_id = _ticket_of(row)
         with self.store.write_txn() as txn:
             txn.finish_outbox(row.id, OutboxStatus.FAILED, now, error, progress=progress)
-            txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.WRITE_FAILED,
+            txn.add_timeline(connector=connector, ticket_id=ticket_id, at=now, kind=JobEvent.WRITE_FAILED,
                              summary=f"write parked after {row.attempts} attempt(s): {error}",
                              detail={"outbox_id": row.id, "error": error})
+
+
+def _ticket_of(row: OutboxRow) -> tuple[str, str]:
+    """(helpdesk, ticket id) whose timeline tells of the row: an ALERT row's are in its payload."""
+    if row.kind == OutboxKind.ALERT and row.connector.startswith(ALERT_CONNECTOR):
+        return str(row.payload.get("helpdesk", row.connector)), str(row.payload.get("ticket_id", row.ticket_id))
+    return row.connector, row.ticket_id
 
 
 def _written_version(progress: Progress) -> datetime | None:

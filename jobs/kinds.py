@@ -14,6 +14,9 @@ class OutboxKind(StrEnum):
     FOLLOW_UP = "follow_up"  # a linked ticket (a vendor or internal hand-off)
     PROBLEM = "problem"  # a recurring-issue cluster's problem ticket
     PUBLIC_REPLY = "public_reply"
+    # A message outside the helpdesk (Slack, e-mail, webhook). Its row's connector is `alert:<channel>` and
+    # its ticket id `<helpdesk>:<ticket id>:<person>`: it never holds up the ticket's own writes or decisions.
+    ALERT = "alert"
 
 
 class CheckKind(StrEnum):
@@ -37,6 +40,12 @@ class JobEvent(StrEnum):
     CONFLICT = "conflict"
     WRITE_FAILED = "write_failed"
     STEP_FAILED = "step_failed"  # one call of a write was refused; the rest of the write went on
+    ALERTED = "alerted"  # an alert went out (Slack, e-mail, webhook)
+    ALERT_HELD = "alert_held"  # the recipient's quiet hours hold an alert until their calendar opens
+    ALERT_SUPERSEDED = "alert_superseded"  # not sent: the ticket was solved, or an agent acted, since it was queued
+
+
+ALERT_CONNECTOR = "alert:"  # the prefix of an ALERT row's connector: alert:<channel name>
 
 
 _CHECKS = frozenset(CheckKind)

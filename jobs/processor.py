@@ -9,15 +9,16 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
+from alerts.events import alert_payload, person_key, ticket_url
 from connectors.contract import BatchReader, Connector, GroupDirectory
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
 from jobs.clock import utcnow
-from jobs.kinds import CheckKind, JobEvent, OutboxKind, is_check
-from rules import CaseMemory, ClusterInfo, Rules, VendorUpdate, decide
+from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
+from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind
-from store import Delivery, DeliveryStatus, Store, StoreError
+from store import Delivery, DeliveryStatus, Store, StoreError, Txn
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class Processor:
                     txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.PUBLIC_REPLY,
                                    payload={"text": action.text}, now=now,
                                    idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
+            queue_alerts(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 
@@ -245,3 +247,22 @@ class Processor:
             txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.READ_FAILED,
                              summary=f"could not read the ticket: {error}", detail={"error": str(error)})
             txn.finish_deliveries(ids, DeliveryStatus.FAILED, now, str(error))
+
+
+def queue_alerts(txn: Txn, rules: Rules, connector: Connector, ticket: Ticket, decision: Decision,
+                 now: datetime) -> None:
+    """One ALERT row per notify action and channel of its person (`people.<p>.alerts`), keyed
+    `alert:<channel>:<helpdesk>:<ticket>:<action key>`: the action fires once per ticket, so the row does."""
+    if rules.alerts is None:
+        return
+    for action in decision.actions:
+        person = rules.people.get(person_key(action) or "")
+        if action.kind != ActionKind.NOTIFY or person is None or (
+                not rules.alerts.milestones and action.key.startswith("milestone:")):
+            continue
+        url = ticket_url(connector, connector.name, ticket.ticket_id)
+        for channel in person.alerts:
+            txn.add_outbox(connector=f"{ALERT_CONNECTOR}{channel}", ticket_id=f"{ticket.key}:{person_key(action)}",
+                           kind=OutboxKind.ALERT, now=now, idem_key=f"alert:{channel}:{ticket.key}:{action.key}",
+                           payload=alert_payload(action, decision, helpdesk=connector.name, ticket_id=ticket.ticket_id,
+                                                 subject=ticket.subject, channel=channel, now=now, url=url))

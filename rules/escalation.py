@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from rules import wording
+from rules.alerts import level_alerts, threshold_alerts
 from rules.calendar import ZERO, WorkCalendar
 from rules.clock import ClockView
 from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationState, Reason,
@@ -384,7 +385,8 @@ class Escalator:
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
         effects = self.effects
-        effects = Effects(actions=(*notes, *effects.actions), timeline=tuple(sorted(effects.timeline,
+        alerts = self._alerts(view, cal)
+        effects = Effects(actions=(*notes, *effects.actions, *alerts), timeline=tuple(sorted(effects.timeline,
                                                                                     key=lambda e: e.at)),
                           reasons=effects.reasons, fired=effects.fired, next_at=self._next_action_at(view, priority))
         escalated = state is not None and state.level > 0
@@ -394,6 +396,25 @@ class Escalator:
             tags_add=frozenset(self.tags_add), followers_add=frozenset(followers),
             level=state.current.name if escalated else None,
             owner=state.owner.name if escalated and state.owner else None, climbed=bool(self.reached))
+
+    def _alerts(self, view: ClockView, cal: WorkCalendar) -> list[Action]:
+        """The alerts outside the helpdesk (rules.alerts) of the level reached and the thresholds crossed now."""
+        if self.rules.alerts is None:
+            return []
+        state, manager, res = self._active_state(view), self._account_manager(), view.resolution
+        actions = []
+        if self.reached and state is not None:
+            actions += level_alerts(self.ticket, self.rules, state, self.now, cal.tz, manager,
+                                    res.deadline.due_at if res is not None else None)
+        for c in self.crossings:
+            t = c.threshold
+            breach = t.is_breach or t is BREACH_POINT
+            if c.metric is None or c.run is None or (t.level and not breach):
+                continue  # a climbing threshold is told as its level change
+            run = view.runs.get(c.metric, c.run)
+            actions += threshold_alerts(self.ticket, self.rules, c.key, c.metric, breach, run.deadline.due_at, state,
+                                        self.now, cal.tz, manager)
+        return actions
 
     def _threshold_notes(self, view: ClockView) -> list[Action]:
         notes = []

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from flask import Flask, Response, current_app, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import jira, zendesk
+from sandbox import alerts, jira, zendesk
 from sandbox.api import Helpdesk, guard
 from sandbox.contract import Contract, load_contracts, openapi_dir
 from sandbox.control import control
@@ -153,6 +153,7 @@ def create_app(config: SandboxConfig) -> Flask:
         app.register_blueprint(helpdesk.api)
         app.register_blueprint(helpdesk.control)
     app.register_blueprint(control)
+    app.register_blueprint(alerts.receiver)  # Slack, webhook and e-mail alerts, recorded (sandbox/alerts.py)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_found)
     app.wsgi_app = DropAnswers(app.wsgi_app)  # type: ignore[method-assign]

@@ -535,3 +535,13 @@ class Store:
         """Every timeline entry of these kinds, oldest first (one query for the KPI report)."""
         rows = self.db.query(f"select * from timeline where kind in ({_marks(kinds)}) order by id", kinds)
         return [_timeline_entry(row) for row in rows]
+
+    # --- alerts ---------------------------------------------------------------------------------
+
+    def actors_since(self, connector: str, ticket_id: str, since: datetime) -> list[str]:
+        """The users whose webhook deliveries for the ticket arrived after `since`, oldest first, each once
+        (an alert's re-check: did anyone act after it was queued?)."""
+        rows = self.db.execute("select actor_id, min(id) from inbox where connector = ? and ticket_id = ? "
+                               "and received_at > ? and actor_id is not null group by actor_id order by 2",
+                               [connector, ticket_id, _iso(since)]).fetchall()
+        return [row[0] for row in rows]

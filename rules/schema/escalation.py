@@ -22,6 +22,10 @@ class Person(Strict):
     zendesk: IdText | None = Field(None, description="the person's Zendesk user id (text)")
     jira: IdText | None = Field(None, description="the person's Jira account id (text)")
     email: str | None = Field(None, description="an e-mail address, for notifications outside the helpdesk")
+    alerts: list[str] = Field([], description="a list of channel names from [alerts.channels] this person's alerts "
+                                              "go to (empty: none)")
+    calendar: str | None = Field(None, description="a calendar name from [calendars]: their quiet hours are when it "
+                                                   "is closed (absent: alerts at any time)")
 
 
 class RotaWeek(Strict):

@@ -7,7 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
 from rules.schema.escalation import AccountManagers, Escalation, Ladder, Milestones, Person, Rota
-from rules.schema.people import CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
+from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
 from rules.schema.sla import CalendarSpec, Connectors, Routing, Sla, TargetsByPriority, Team, Tier
 from rules.schema.values import BUILTIN_CALENDAR, Strict, field_id
 
@@ -34,6 +34,7 @@ class Rules(Strict):
     triggers: dict[str, Trigger] = Field({}, description="a table per trigger name")
     roles: Roles = Roles()
     recurring: Recurring | None = Field(None, description="a table: recurring-issue clusters (absent: none)")
+    alerts: Alerts | None = Field(None, description="a table: alerts outside the helpdesk (absent: none)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
 

@@ -217,3 +217,48 @@ class Recurring(Strict):
         if not keys or any(not k for k in keys):
             raise ValueError("got an empty key; expected product, order, reason_code or a list of them")
         return keys
+
+
+AlertKind = Literal["slack", "email", "webhook"]
+AlertRecipient = Literal["owner", "on_call", "account_manager"]
+_RECIPIENTS_HELP = 'a list of owner (the escalation owner), on_call (the on-call person of the level\'s rota), ' \
+                   'account_manager'
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class AlertChannel(Strict):
+    """Where alerts go outside the helpdesk. Secrets and URLs are read from the named environment variables,
+    never from the rules file."""
+
+    kind: AlertKind = Field(description='"slack" (an incoming webhook), "email" (SMTP) or "webhook" (a signed '
+                                        'JSON event)')
+    url_env: str = Field(pattern=_ENV_NAME, description="the environment variable holding the URL: the Slack "
+                                                        "incoming-webhook URL, the webhook URL, or "
+                                                        "smtp://[user@]host[:port] (smtps:// for TLS)")
+    secret_env: str | None = Field(None, pattern=_ENV_NAME,
+                                   description="the environment variable holding the secret: the webhook's "
+                                               "signing secret, or the SMTP password")
+    sender: str | None = Field(None, description="email: the From address")
+    starttls: bool = Field(False, description="email: upgrade an smtp:// connection with STARTTLS")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AlertChannel":
+        if self.kind == "email" and not self.sender:
+            raise ValueError('an email channel needs sender = "slaclock@example.com" (the From address)')
+        if self.kind == "webhook" and not self.secret_env:
+            raise ValueError("a webhook channel needs secret_env: the variable holding its signing secret")
+        return self
+
+
+class Alerts(Strict):
+    """Issue 12: who hears of an escalation, a breach or a milestone outside the helpdesk, and where
+    (each person's `alerts` channels, within their `calendar`)."""
+
+    channels: dict[str, AlertChannel] = Field({}, description="a table per channel name")
+    level_changed: list[AlertRecipient] = Field(["owner", "on_call"], description="who hears of a level change: "
+                                                                                  + _RECIPIENTS_HELP)
+    breached: list[AlertRecipient] = Field(["owner", "on_call"], description="who hears of a breach: "
+                                                                             + _RECIPIENTS_HELP)
+    warned: list[AlertRecipient] = Field([], description="who hears of a warning threshold: " + _RECIPIENTS_HELP)
+    milestones: bool = Field(True, description="true to send the milestones' notifications (the account manager's) "
+                                               "as alerts too")

@@ -67,6 +67,7 @@ CALENDARS = Names(lambda data: sorted(set(table(data, "calendars")) | {BUILTIN_C
                   "calendars")
 ROLES = Names(lambda data: [*SEED_ROLE_RIGHTS, *(r for r in table(data, "roles", "rights") if r not in SEED_ROLE_RIGHTS)],
               "names no role", "roles.rights")
+CHANNELS = Names(lambda data: list(table(data, "alerts", "channels")), "names no alert channel", "alerts.channels")
 ANY_LEVEL = Names(_any_level, "is not a level of any ladder", none="(no ladders defined)")
 DEFAULT_LEVEL = Names(_default_levels, "is not a level of escalation.ladder", none="(no default ladder)")
 
@@ -220,6 +221,8 @@ CHECKS: tuple[Callable[[Raw], list[str]], ...] = (
     Ref("roles.people.*", PEOPLE, key=True),
     Ref("roles.people.*", ROLES),
     Ref(f"roles.{_KINDS}.*", ROLES),
+    Ref("people.*.alerts[*]", CHANNELS),
+    Ref("people.*.calendar", CALENDARS),
     Ref("recurring.team", TEAMS),
     Ref("recurring.level", DEFAULT_LEVEL),
     _targets_complete,
