@@ -2,10 +2,12 @@
 secret (a Slack incoming-webhook URL does), so no message names it: errors name the channel."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import requests
 
 from connectors.errors import OutcomeUnknown, PermanentError, RetryableError
-from connectors.http import _not_sent, _retry_after
+from connectors.http import _not_sent, stated_wait
 
 # Connect / read timeouts in seconds: an alert endpoint that has not answered by then is retried later.
 TIMEOUT = (5, 15)
@@ -25,5 +27,5 @@ def post(session: requests.Session, what: str, url: str, body: bytes, headers: d
     detail = response.text[:200].strip()
     message = f"{what} → {response.status_code}" + (f": {detail}" if detail else "")
     if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableError(message, response.status_code, _retry_after(response))
+        raise RetryableError(message, response.status_code, stated_wait(response, datetime.now(timezone.utc)))
     raise PermanentError(message, response.status_code)
