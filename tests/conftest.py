@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 from jobs.demo import Stack
 from store import Store
 from tests.sandbox_support import FakeClock, Receiver
-from tests.stacks import SHARED_ENV, example_rules_with
+from tests.stacks import SHARED_ENV, assert_nothing_refused, example_rules_with
 
 # Property tests: a quick pass locally, the thorough one in CI (.ci/run sets HYPOTHESIS_PROFILE=ci).
 _PROFILE = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -32,6 +32,7 @@ def stack(tmp_path_factory):
     rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false")
     with Stack(workdir, env=SHARED_ENV, rules_path=rules) as running:
         yield running
+    assert_nothing_refused(running)
 
 
 # The sandbox tests' fixtures (tests/sandbox_support.py); `client` needs the module's own `make_app`.

@@ -14,6 +14,18 @@ SWEEP_SECONDS = 0.25
 SHARED_ENV = {"SLACLOCK_RECONCILE_SECONDS": str(RECONCILE_SECONDS), "SLACLOCK_SWEEP_SECONDS": str(SWEEP_SECONDS)}
 
 
+def refused_requests(stack: Stack) -> list[str]:
+    """The requests the stack's sandbox refused against the official API descriptions (its log lines)."""
+    from sandbox.server import REJECTED_MARK
+    return [line for line in stack.log("sandbox").splitlines() if line.startswith(REJECTED_MARK)]
+
+
+def assert_nothing_refused(stack: Stack) -> None:
+    """The contract check every end-to-end stack ends with: slaclock sent nothing the real API would refuse."""
+    refused = refused_requests(stack)
+    assert not refused, f"the API descriptions refused {len(refused)} request(s):\n" + "\n".join(refused[:20])
+
+
 def slaclock(stack: Stack, *argv: str) -> int:
     """Run `slaclock ARGV…` in this process with the stack's environment; return its exit status.
 

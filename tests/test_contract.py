@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -48,20 +46,23 @@ def listing(refused: list[dict[str, str]]) -> str:
     return "\n".join(f"  {r['helpdesk']}: {r['method']} {r['path']} — {r['reason']}" for r in refused)
 
 
-def test_the_end_to_end_scenarios_send_nothing_the_descriptions_refuse(tmp_path):
-    """Runs tests/test_e2e.py in its own pytest (real processes, the validating sandbox) and reads every
-    sandbox log it left."""
-    basetemp = tmp_path / "e2e"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
-                          f"--basetemp={basetemp}", "tests/test_e2e.py"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    logs = sorted(basetemp.rglob("sandbox.log"))
-    refused = refused_in(logs)
+def test_every_end_to_end_stack_ends_with_the_contract_check():
+    """The end-to-end stacks (tests/conftest.py `stack`, the vendor and alert stacks) fail their teardown on any
+    request the sandbox refused; this is that check failing on a refusal."""
+    from tests.stacks import assert_nothing_refused
 
-    assert logs, f"the end-to-end run started no sandbox:\n{run.stdout[-2000:]}"
-    assert refused == [], f"the descriptions refused {len(refused)} request(s):\n{listing(refused)}"
-    assert run.returncode == 0, f"the end-to-end scenarios failed:\n{run.stdout[-4000:]}"
+    class Logged:
+        def __init__(self, text):
+            self.text = text
+
+        def log(self, name):
+            assert name == "sandbox"
+            return self.text
+
+    assert_nothing_refused(Logged("sandbox listening\n"))
+    line = REJECTED_MARK + ' {"helpdesk": "zendesk", "method": "PUT", "path": "/api/v2/tickets/1.json"}'
+    with pytest.raises(AssertionError, match="refused 1 request"):
+        assert_nothing_refused(Logged(f"sandbox listening\n{line}\n"))
 
 
 def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
 from rules import decide, load_rules
 from store import Store
-from tests.stacks import RECONCILE_SECONDS, example_rules_with, slaclock
+from tests.stacks import RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
@@ -158,6 +158,7 @@ def daytime_stack(tmp_path_factory):
     rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"')
     with Stack(workdir, rules_path=rules) as running:
         yield running
+    assert_nothing_refused(running)
 
 
 @HELPDESKS
