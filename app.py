@@ -230,7 +230,7 @@ def cmd_demo(args, env) -> int:
     """Run the scripted demo on loopback and print each ticket's timeline."""
     from jobs.demo import run_demo
 
-    return run_demo(out=sys.stdout)
+    return run_demo(out=sys.stdout, verbose=args.verbose)
 
 
 def cmd_check(args, env) -> int:
@@ -467,9 +467,11 @@ def parser() -> argparse.ArgumentParser:
                         add_help=False)
     sb.add_argument("sandbox_args", nargs=argparse.REMAINDER, help="the sandbox's own options")
     sb.set_defaults(func=cmd_sandbox)
-    sub.add_parser("demo", help="run the scripted demo on loopback, both helpdesks",
-                   description="Run the sandbox, the receiver and the worker on loopback and print each ticket's "
-                               "timeline.").set_defaults(func=cmd_demo)
+    d = sub.add_parser("demo", help="run the scripted demo on loopback, both helpdesks",
+                       description="Run the sandbox, the receiver and the worker on loopback and print, per "
+                                   "helpdesk, a table of what slaclock made of each ticket.")
+    d.add_argument("--verbose", action="store_true", help="also print every ticket's timeline and the API calls")
+    d.set_defaults(func=cmd_demo)
     c = sub.add_parser("check", help="validate settings, rules and credentials; print every problem",
                        description="Validate the settings, the rules file and (unless --offline) the API credentials.")
     c.add_argument("--offline", action="store_true", help="do not call the helpdesk APIs")

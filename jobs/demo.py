@@ -5,6 +5,7 @@ and the worker run both connectors, with the example rules (rules/rules.example.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -20,7 +21,7 @@ from typing import Any, Callable, TextIO
 import requests
 
 from jobs.explain import format_timeline
-from rules import EXAMPLE_RULES, load_rules
+from rules import EXAMPLE_RULES, CaseMemory, load_rules
 from store import Store
 
 API_EMAIL = "slaclock@example.com"
@@ -345,36 +346,151 @@ def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out
               f"{held['release_at']}", file=out)
 
 
-def run_demo(out: TextIO) -> int:
-    """Run the scripted scenario on both helpdesks; print every ticket's timeline and the API calls used."""
+# The demo's rules: the example rules, with customer messages at any hour (so the run shows them whatever the
+# time) and alerts for Sam and Maria to the sandbox's Slack and webhook receivers.
+DEMO_ALERTS = """
+[alerts]
+level_changed = ["owner", "on_call"]
+breached = ["owner", "on_call"]
+
+[alerts.channels.ops-slack]
+kind = "slack"
+url_env = "SLACLOCK_DEMO_SLACK_URL"
+
+[alerts.channels.automation]
+kind = "webhook"
+url_env = "SLACLOCK_DEMO_WEBHOOK_URL"
+secret_env = "SLACLOCK_DEMO_WEBHOOK_SECRET"
+"""
+DEMO_WEBHOOK_SECRET = "demo-alert-secret"
+
+
+def demo_rules(workdir: Path) -> Path:
+    """Write the demo's rules file (see DEMO_ALERTS) into `workdir`."""
+    text = EXAMPLE_RULES.read_text(encoding="utf-8").replace('send_hours = "customer_day"', 'send_hours = "24x7"')
+    for person in ('[people.sam]\nname = "Sam Ortiz"\n', '[people.maria]\nname = "Maria Keller"\n'):
+        assert person in text, person
+        text = text.replace(person, person + 'alerts = ["ops-slack", "automation"]\n')
+    path = workdir / "rules.toml"
+    path.write_text(text + DEMO_ALERTS, encoding="utf-8")
+    return path
+
+
+def _short(instant: datetime | None, zone) -> str:
+    return f"{instant.astimezone(zone):%a %d %b %H:%M %Z}" if instant else "-"
+
+
+def _cut(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def _row(stack: Stack, store: Store, helpdesk: str, ticket_id: str, alerts: dict, writes: dict) -> list[str]:
+    """One line of the demo table: what slaclock made of the ticket."""
+    rules, case = stack.rules, store.get_case(helpdesk, ticket_id)
+    view = stack.summary(ticket_id, helpdesk)
+    memory = CaseMemory.from_json(case.memory) if case else CaseMemory()
+    state = memory.escalation
+    level = (f"{state.current.title} / {state.owner.name if state.owner else '-'}"
+             if state is not None and state.level > 0 else "-")
+    zone = rules.note_zone(case.team if case else None)
+    mine = writes.get(helpdesk, {}).get("tickets", {}).get(ticket_id, {})
+    reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
+    told = sum(1 for kind in ("slack", "webhook") for a in alerts[kind] if _about(a, helpdesk, ticket_id))
+    return [reference, _cut(view["subject"]), rules.team_title(case.team) if case and case.team else "-",
+            view["priority"] or "-", _short(case.due_at if case else None, zone), level,
+            str(len(mine.get("notes", []))), str(len(mine.get("public_replies", []))), str(told)]
+
+
+def _about(alert: dict, helpdesk: str, ticket_id: str) -> bool:
+    if "event" in alert:
+        return alert["event"]["ticket"]["helpdesk"] == helpdesk and alert["event"]["ticket"]["id"] == ticket_id
+    reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
+    return f"{reference} " in alert["text"]
+
+
+HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", "notes", "customer",
+          "alerts"]
+# What happened, in a line each: the timeline kinds worth telling in a demo.
+TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update")
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
+    for row in [HEADER, *rows]:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+
+
+def _happened(store: Store, helpdesk: str, tickets: list[str], limit: int = 8) -> list[str]:
+    lines = []
+    for ticket_id in tickets:
+        reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
+        kinds = [e.kind for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
+        if kinds:
+            said = ", ".join(dict.fromkeys(k.replace("_", " ") for k in kinds))
+            lines.append(f"  {reference}: {said}")
+    return lines[:limit]
+
+
+def run_demo(out: TextIO, verbose: bool = False) -> int:
+    """Run the scripted scenario on both helpdesks; print a table per helpdesk, what happened, and one customer
+    message, internal note and alert as written (`verbose`: every ticket's timeline and the API calls too)."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="slaclock-demo-") as workdir, Stack(workdir) as stack:
-        print(f"sandbox {stack.sandbox_url} (Zendesk + Jira) · receiver {stack.receiver_url} · "
-              f"database {stack.database}", file=out)
-        played = {helpdesk: _play(stack, helpdesk) for helpdesk in HELPDESKS}
-        stack.settle()
-        print("\non each helpdesk an agent's macro adds the escalation tag (Jira: a label); another agent raises "
-              "a priority to urgent (Jira: Highest)", file=out)
-        for helpdesk, (_, escalated, reprioritised) in played.items():
-            current = stack.summary(escalated, helpdesk)["tags"]
-            stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
-            stack.agent_changes(reprioritised, helpdesk, priority="urgent")
-        stack.settle()
-        store = Store(stack.database)
-        urgent = _before_the_breach(stack, store, out)
-        vendor_cases = _vendor_loop(stack, out)
+    with tempfile.TemporaryDirectory(prefix="slaclock-demo-") as workdir:
+        stack = Stack(workdir, rules_path=str(demo_rules(Path(workdir))))
+        receivers = f"{stack.sandbox_url}/_sandbox/alerts"
+        stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
+                          "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
+                          "SLACLOCK_DEMO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET})
+        with stack.start():
+            return _run(stack, out, verbose, started)
+
+
+def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
+    print(f"slaclock demo: a sandbox Zendesk + Jira at {stack.sandbox_url}, the receiver at {stack.receiver_url}",
+          file=out)
+    played = {helpdesk: _play(stack, helpdesk) for helpdesk in HELPDESKS}
+    stack.settle()
+    print("- customers open 6 tickets on each helpdesk; an agent adds the escalation tag to one, raises another "
+          "to urgent", file=out)
+    for helpdesk, (_, escalated, reprioritised) in played.items():
+        current = stack.summary(escalated, helpdesk)["tags"]
+        stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
+        stack.agent_changes(reprioritised, helpdesk, priority="urgent")
+    stack.settle()
+    store = Store(stack.database)
+    print("- an urgent Zendesk case opened 1 h 59 min ago: the sweeper warns at 50 %, live, before the breach", file=out)
+    urgent = _before_the_breach(stack, store, io.StringIO())
+    print("- two warranty defects go to the vendor ACME Parts, which answers through POST /vendor/eta", file=out)
+    vendor_cases = _vendor_loop(stack, io.StringIO())
+    alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
+    writes = stack.writes()
+    for helpdesk, (tickets, escalated, reprioritised) in played.items():
+        mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
+        print(f"\n{'Zendesk' if helpdesk == 'zendesk' else 'Jira Service Management'}", file=out)
+        _table([_row(stack, store, helpdesk, t, alerts, writes) for t in mine], out)
+        print("  what happened:", file=out)
+        print("\n".join(_happened(store, helpdesk, mine)), file=out)
+    _quote(played["zendesk"][1], writes, alerts, out)
+    calls = stack.stats()
+    print(f"\n{calls['total']} API calls at the sandbox; demo took {time.monotonic() - started:.1f} s "
+          "(slaclock demo --verbose prints every ticket's timeline; slaclock explain, one ticket's rules)", file=out)
+    if verbose:
         for helpdesk, (tickets, escalated, reprioritised) in played.items():
-            print(f"\n######## {helpdesk} ########", file=out)
             for ticket_id in [*tickets, escalated, reprioritised]:
                 _print_ticket(stack, store, helpdesk, ticket_id, out)
         for ticket_id in (urgent, *vendor_cases):
             _print_ticket(stack, store, "zendesk", ticket_id, out)
-        report = stack.stats()
-        print(f"\nAPI calls served by the sandbox: {report['total']}", file=out)
         for helpdesk in HELPDESKS:
-            stats = report["helpdesks"][helpdesk]
-            print(f"  {helpdesk}: {stats['total']} call(s), {stats['webhooks']['sent']} webhook(s) sent", file=out)
-            for route, count in sorted(stats["api_calls"].items()):
-                print(f"    {count:4d}  {route}", file=out)
-        print(f"demo took {time.monotonic() - started:.1f} s", file=out)
+            for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
+                print(f"    {count:4d}  {helpdesk} {route}", file=out)
     return 0
+
+
+def _quote(escalated: str, writes: dict, alerts: dict, out: TextIO) -> None:
+    """The words as people read them: the escalated Zendesk ticket's note and customer message, and one alert."""
+    mine = writes.get("zendesk", {}).get("tickets", {}).get(escalated, {})
+    print(f"\nAs written on #{escalated}:", file=out)
+    for label, texts in (("internal note", mine.get("notes", [])), ("customer message", mine.get("public_replies", [])),
+                         ("Slack alert", [a["text"] for a in alerts["slack"]])):
+        if texts:
+            print(f"  {label}: " + texts[-1].replace("\n", "\n  " + " " * (len(label) + 2)), file=out)

@@ -20,7 +20,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, ClusterInfo, Custome
                             Reason, TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
-from rules.schema import CUSTOMER_FIELDS, CustomerUpdates, Rules, field_value
+from rules.schema import BUILTIN_CALENDAR, CUSTOMER_FIELDS, CustomerUpdates, Rules, field_value
 from rules.vendor import CustomerMessage
 
 
@@ -85,7 +85,10 @@ class CustomerDesk:
             except (ZoneInfoNotFoundError, ValueError, OSError):
                 tz_name = None
         window = self.rules.calendar_in(name, tz_name) if name else None
-        zone = ZoneInfo(tz_name) if tz_name else window.tz if window is not None else self.sla_calendar.tz
+        # The customer's zone: their own field, else the send hours' zone, else the case's calendar zone; never
+        # the built-in 24×7 calendar's UTC, which says when, not where (then the team's zone, as the notes).
+        zones = [c.tz for c in (window, self.sla_calendar) if c is not None and c.name != BUILTIN_CALENDAR]
+        zone = ZoneInfo(tz_name) if tz_name else zones[0] if zones else self.rules.note_zone(self.team)
         return zone, window
 
     def release(self, instant: datetime) -> datetime:

@@ -385,7 +385,7 @@ class Escalator:
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
         effects = self.effects
-        alerts = self._alerts(view, cal)
+        alerts = self._alerts(view)
         effects = Effects(actions=(*notes, *effects.actions, *alerts), timeline=tuple(sorted(effects.timeline,
                                                                                     key=lambda e: e.at)),
                           reasons=effects.reasons, fired=effects.fired, next_at=self._next_action_at(view, priority))
@@ -397,14 +397,16 @@ class Escalator:
             level=state.current.name if escalated else None,
             owner=state.owner.name if escalated and state.owner else None, climbed=bool(self.reached))
 
-    def _alerts(self, view: ClockView, cal: WorkCalendar) -> list[Action]:
-        """The alerts outside the helpdesk (rules.alerts) of the level reached and the thresholds crossed now."""
+    def _alerts(self, view: ClockView) -> list[Action]:
+        """The alerts outside the helpdesk (rules.alerts) of the level reached and the thresholds crossed now;
+        times in the recipient's calendar zone, else the team's (as the ticket's notes)."""
         if self.rules.alerts is None:
             return []
         state, manager, res = self._active_state(view), self._account_manager(), view.resolution
+        zone = self.rules.note_zone(view.team)
         actions = []
         if self.reached and state is not None:
-            actions += level_alerts(self.ticket, self.rules, state, self.now, cal.tz, manager,
+            actions += level_alerts(self.ticket, self.rules, state, self.now, zone, manager,
                                     res.deadline.due_at if res is not None else None)
         for c in self.crossings:
             t = c.threshold
@@ -413,7 +415,7 @@ class Escalator:
                 continue  # a climbing threshold is told as its level change
             run = view.runs.get(c.metric, c.run)
             actions += threshold_alerts(self.ticket, self.rules, c.key, c.metric, breach, run.deadline.due_at, state,
-                                        self.now, cal.tz, manager)
+                                        self.now, zone, manager)
         return actions
 
     def _threshold_notes(self, view: ClockView) -> list[Action]:

@@ -83,7 +83,14 @@ def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):
     assert stacks, "the demo started no stack"
     assert refused == [], f"the descriptions refused {len(refused)} request(s):\n{listing(refused)}"
     assert status == 0, out.getvalue()[-4000:]
-    assert "API calls served by the sandbox" in out.getvalue()
+    # Issue 12: a table per helpdesk, under 80 lines, with a customer message and an alert as written.
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert len(lines) < 80, f"{len(lines)} lines"
+    assert "Zendesk" in lines and "Jira Service Management" in lines and "API calls at the sandbox" in text
+    assert any(line.startswith("  customer message: We have escalated your request #") for line in lines), text
+    assert any(line.startswith("  Slack alert: ") for line in lines), text
+    assert "rule " not in text and "inputs:" not in text  # the per-rule detail is for --verbose and explain
 
 
 # --- the validating sandbox itself ----------------------------------------------------------------------------
