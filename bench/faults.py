@@ -320,7 +320,7 @@ def fault_plan(rng: random.Random, size: int) -> list[dict[str, Any]]:
 
 
 def helpdesk_scenario(workdir: Path, seed: int, events: int = 1000, tickets: int = 100,
-                      faults: int = 60) -> Figures:
+                      faults: int = 24) -> Figures:
     """Helpdesk faults on the first calls of the burst, then healed."""
     started = time.monotonic()
     with Harness(workdir, seed) as harness:

@@ -179,7 +179,8 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     used = _used(segments, start, end, pauses)
     paused = paused_time(last.calendar, start, end, pauses)
     if stop is not None:
-        state = DeadlineState.STOPPED if measured else DeadlineState.UNMEASURED
+        # Not measured only while it was still in time: a case solved past due without a reply missed it.
+        state = DeadlineState.STOPPED if measured or stop > due else DeadlineState.UNMEASURED
     elif due <= now:
         state = DeadlineState.BREACHED
     else:
@@ -226,7 +227,8 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
             reply = memory.first_reply_at
             stops = [t for t in (reply and max(reply, start), first.stopped_at) if t is not None]
             stopped = min(stops) if stops else None
-            # Solved before any public reply: the first response never happened, so it is not measured.
+            # Solved before any public reply (and before it was due): the first response never happened, so it
+            # is not measured.
             measured = reply is not None and (first.stopped_at is None or reply <= first.stopped_at)
         elif metric == "next_update":
             cycle, reply = current, memory.last_reply_at

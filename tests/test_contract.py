@@ -91,6 +91,8 @@ def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):
     assert any(line.startswith("  customer message: We have escalated your request #") for line in lines), text
     assert any(line.startswith("  Slack alert: ") for line in lines), text
     assert "rule " not in text and "inputs:" not in text  # the per-rule detail is for --verbose and explain
+    report = next(line for line in lines if line.startswith("slaclock report: "))
+    assert " 0 escalated" not in report and "1 breach averted" in report, report  # issue 14: the report after it
 
 
 # --- the validating sandbox itself ----------------------------------------------------------------------------

@@ -369,6 +369,14 @@ def test_solved_without_a_public_reply_has_no_first_response_result(zone):
     assert d.deadlines["resolution"].state == "stopped" and d.deadlines["resolution"].met
 
 
+def test_solved_past_due_without_a_reply_missed_its_first_response(zone):
+    case = Case(zone, make_rules(zone), "2026-06-01 10:00")
+    case.step("2026-06-01 10:00")
+    d = case.step("2026-06-01 13:00", status="solved")  # due 12:00, nobody answered
+    first = d.deadlines["first_response"]
+    assert first.state == "stopped" and first.met is False
+
+
 def test_a_reply_then_a_solve_is_a_met_first_response(zone):
     case = Case(zone, make_rules(zone), "2026-06-01 10:00")
     case.step("2026-06-01 10:00")
