@@ -5,6 +5,7 @@ import pytest
 
 from app import main
 from store import Store
+from tests import http_stub
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 
@@ -170,13 +171,12 @@ class StubHelpdesk:
     """A helpdesk that answers every request 503 + Retry-After: 30, or never answers ("hang")."""
 
     def __init__(self, mode: str):
-        import http.server
         import threading
 
         self.requests, self.release = 0, threading.Event()
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(http_stub.QuietHandler):
             def do_GET(self):
                 stub.requests += 1
                 if mode == "hang":
@@ -192,18 +192,11 @@ class StubHelpdesk:
 
             do_POST = do_PUT = do_GET
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = http_stub.start(Handler)
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        http_stub.stop(self.server)
 
 
 @pytest.mark.parametrize("mode, signal_name, waits_in", [

@@ -1,13 +1,11 @@
 """Logs (issue 13 item 5): SLACLOCK_LOG_FORMAT=json gives one JSON object per line from serve and worker,
 the access log included; text stays the default; no secret ever appears, in a log line or an error message."""
-import http.server
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -19,6 +17,7 @@ from jobs.demo import wait_until
 from logs import MASK, JsonFormatter, KeyValueFormatter, secret_values
 from rules import load_rules
 from store import Store
+from tests import http_stub
 from zendesk.webhook import sign
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,7 +104,7 @@ class RefusingHelpdesk:
         self.requests = 0
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(http_stub.QuietHandler):
             def answer(self, status: int, body: dict, **headers: str):
                 stub.requests += 1
                 data = json.dumps(body).encode()
@@ -128,17 +127,10 @@ class RefusingHelpdesk:
 
             do_POST = do_PUT
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = http_stub.start(Handler)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        http_stub.stop(self.server)
 
 
 @pytest.fixture
