@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT = 560, 220
 # Room for the value labels above the bars and the category labels below them.
 TOP, BOTTOM, LEFT = 24, 40, 8
+MAX_BAR = 72  # a chart of one or two bars keeps them bar-shaped
 
 
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str = "",
@@ -21,8 +22,8 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
              f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - LEFT}" y2="{HEIGHT - BOTTOM}" class="axis"/>']
     for i, (label, value) in enumerate(zip(labels, values)):
-        x = LEFT + i * slot + slot * 0.15
-        width = slot * 0.7
+        width = min(slot * 0.7, MAX_BAR)
+        x = LEFT + i * slot + (slot - width) / 2
         middle = x + width / 2
         if value is None:
             text, height = "n/a", 0.0
