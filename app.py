@@ -28,6 +28,7 @@ from store import Store, StoreError
 from store.sqlite import BUSY_TIMEOUT_SECONDS
 from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
                  vendor_api, webhooks)
+from web.admin import bp as admin_bp
 
 logger = logging.getLogger("slaclock")
 
@@ -142,7 +143,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_error_handler(HTTPException, http_error)
     for store_error in (StoreError, sqlite3.Error):
         app.register_error_handler(store_error, store_failed)
-    for blueprint in (webhooks.bp, vendor_api.bp, health.bp):
+    for blueprint in (webhooks.bp, vendor_api.bp, health.bp, admin_bp):
         app.register_blueprint(blueprint)
     access_log(app)
     return app
@@ -401,6 +402,23 @@ def cmd_vendor(args, env) -> int:
     return 0
 
 
+ADMIN_ROLES = ("admin", "manager", "executive")  # web/admin/access.py says what each may do
+
+
+def cmd_admin(args, env) -> int:
+    """Issue (shown once) or revoke a dashboard sign-in token."""
+    store = Store(Settings.from_env(env).database)
+    if args.action == "revoke":
+        print(f"{store.revoke_admin_tokens(args.name)} dashboard token(s) of {args.name} revoked")
+        return 0
+    if not args.role:
+        print("error: admin token needs --role admin|manager|executive", file=sys.stderr)
+        return 2
+    token = store.issue_admin_token(args.name, args.role, utcnow())
+    print(f"dashboard token for {args.name} ({args.role}; shown once; slaclock keeps only its hash):\n{token}")
+    return 0
+
+
 def bounded(kind: Callable[[str], float], bounds: tuple[float, float]) -> Callable[[str], float]:
     """An argparse type: `kind(text)` within `bounds` (argparse reports the error and exits 2)."""
     low, high = bounds
@@ -494,6 +512,13 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("action", choices=["token", "revoke"], help="token: issue a new token; revoke: revoke all of its")
     v.add_argument("team", help="a team of kind vendor in the rules file")
     v.set_defaults(func=cmd_vendor)
+    a = sub.add_parser("admin", help="issue or revoke a dashboard (/admin) sign-in token",
+                       description="Issue (shown once, stored hashed) or revoke a sign-in token for the dashboard.")
+    a.add_argument("action", choices=["token", "revoke"], help="token: issue a new token; revoke: revoke all of NAME's")
+    a.add_argument("name", help="who the token is for (shown on the dashboard)")
+    a.add_argument("--role", choices=ADMIN_ROLES,
+                   help="with token: executive reads, manager reads and retries, admin does everything")
+    a.set_defaults(func=cmd_admin)
     return p
 
 

@@ -69,3 +69,12 @@ def m005_outbox_progress(db: Database) -> None:
     db["outbox"].add_column("progress_json", str, not_null_default="{}")
     # Claims look for another worker's live claim on the same ticket.
     db["inbox"].create_index(["connector", "ticket_id", "status"])
+
+
+@migrations()
+def m006_admin_tokens(db: Database) -> None:
+    # Dashboard sign-in tokens; like vendor tokens only the SHA-256 is kept (256-bit random: a fast hash is enough).
+    db["admin_tokens"].create({"id": int, "token_hash": str, "name": str, "role": str, "created_at": str},
+                              pk="id", not_null={"token_hash", "name", "role", "created_at"})
+    db["admin_tokens"].create_index(["token_hash"], unique=True)
+    db["admin_tokens"].create_index(["name"])

@@ -128,3 +128,13 @@ class Cluster:
     members: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """A dashboard sign-in token as stored (its hash is never handed out): who, with which role."""
+
+    id: int
+    name: str
+    role: str  # admin | manager | executive
+    created_at: datetime

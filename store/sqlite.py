@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 from sqlite_utils import Database
 
 from store.migrations import migrations
-from store.rows import (Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
+from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry)
 
 # Writers wait this long for the lock before giving up; write transactions last milliseconds.
@@ -545,3 +545,37 @@ class Store:
                                "and received_at > ? and actor_id is not null group by actor_id order by 2",
                                [connector, ticket_id, _iso(since)]).fetchall()
         return [row[0] for row in rows]
+
+    # --- dashboard access -------------------------------------------------------------------------
+
+    def issue_admin_token(self, name: str, role: str, now: datetime) -> str:
+        """A new dashboard sign-in token for `name` with `role`; only its hash is stored, so it is shown once."""
+        token = secrets.token_urlsafe(32)
+        with self._immediate() as db:
+            db["admin_tokens"].insert({"token_hash": _hash(token), "name": name, "role": role,
+                                       "created_at": _iso(now)})
+        return token
+
+    def admin_for_token(self, token: str) -> AdminToken | None:
+        """The live dashboard token `token` is, or None."""
+        rows = list(self.db.query("select id, name, role, created_at from admin_tokens where token_hash = ?",
+                                  [_hash(token)]))
+        return _admin_token(rows[0]) if rows else None
+
+    def admin_token(self, token_id: int) -> AdminToken | None:
+        """A dashboard token by id while it is not revoked (a signed-in session checks it on every request)."""
+        rows = list(self.db.query("select id, name, role, created_at from admin_tokens where id = ?", [token_id]))
+        return _admin_token(rows[0]) if rows else None
+
+    def admin_tokens(self) -> list[AdminToken]:
+        return [_admin_token(row) for row in
+                self.db.query("select id, name, role, created_at from admin_tokens order by name, id")]
+
+    def revoke_admin_tokens(self, name: str) -> int:
+        """Revoke every dashboard token of `name` (their sessions end at their next request); return how many."""
+        with self._immediate() as db:
+            return db.execute("delete from admin_tokens where name = ?", [name]).rowcount
+
+
+def _admin_token(row: Mapping[str, Any]) -> AdminToken:
+    return AdminToken(id=row["id"], name=row["name"], role=row["role"], created_at=datetime.fromisoformat(row["created_at"]))
