@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from connectors.contract import Connector
 from connectors.settings import SettingsError, number
 from jobs.clock import utcnow
+import metrics
 from logs import KeyValueFormatter, access_log, configure, gunicorn_logger_class, log_format  # noqa: F401
 from logs import formatter as log_formatter
 from rules import Rules, RulesError, load_rules
@@ -28,6 +29,7 @@ from store import Store, StoreError
 from store.sqlite import BUSY_TIMEOUT_SECONDS
 from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
                  vendor_api, webhooks)
+from web import metrics as metrics_view
 from web.admin import bp as admin_bp
 
 logger = logging.getLogger("slaclock")
@@ -143,7 +145,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_error_handler(HTTPException, http_error)
     for store_error in (StoreError, sqlite3.Error):
         app.register_error_handler(store_error, store_failed)
-    for blueprint in (webhooks.bp, vendor_api.bp, health.bp, admin_bp):
+    for blueprint in (webhooks.bp, vendor_api.bp, health.bp, metrics_view.bp, admin_bp):
         app.register_blueprint(blueprint)
     access_log(app)
     return app
@@ -154,6 +156,8 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 def cmd_serve(args, env) -> int:
     """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
     settings, rules, store, connectors = boot(env, RECEIVER_BUSY_TIMEOUT_SECONDS)
+    # Before any counter exists (gunicorn forks after this): its workers and the worker share these files.
+    metrics.enable_multiprocess(metrics.directory(env, settings.database))
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
@@ -199,11 +203,12 @@ def cmd_worker(args, env) -> int:
     processor = Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes))
     deliverer = Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env))
     sweeper, reconciler = Sweeper(store), Reconciler(store, connectors)
-    if args.once:
+    if args.once:  # a one-off pass: its counters stay in this process (the store-read gauges show its effects)
         sweeper.run_once()
         processor.run_once()
         deliverer.run_once()
         return 0
+    metrics.enable_multiprocess(metrics.directory(env, settings.database))  # /metrics of serve adds these up
     scheduler = LeasedScheduler(store, ttl_seconds=max(3 * settings.sweep_seconds, 30))
     scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep")
     scheduler.every(settings.reconcile_seconds, reconciler.run_once, "reconcile")
@@ -320,6 +325,15 @@ def cmd_explain(args, env) -> int:
     rules = load_rules(settings.rules_path)
     return explain(Store(settings.database), rules, args.ticket, out=sys.stdout,
                    connectors=build_connectors(env, rules))
+
+
+def cmd_status(args, env) -> int:
+    """Print what the running system is doing: connectors' health, queues, lease, last sweep, tickets at risk."""
+    from jobs.status import status
+
+    settings = existing_database(env)
+    configured = ["zendesk", *(["jira"] if env.get("JIRA_URL") else [])]
+    return status(Store(settings.database), utcnow(), sys.stdout, as_json=args.json, connectors=configured)
 
 
 def cmd_report(args, env) -> int:
@@ -498,6 +512,11 @@ def parser() -> argparse.ArgumentParser:
                        description="Print a ticket's timeline with each decision's inputs and rules.")
     e.add_argument("ticket", help="<connector>:<ticket id>, e.g. zendesk:123 or jira:SD-7")
     e.set_defaults(func=cmd_explain)
+    st = sub.add_parser("status", help="what the running system is doing: connectors, queues, lease, tickets at risk",
+                        description="Print the connectors' health, the inbox and outbox backlog, parked rows, the "
+                                    "lease holder, the last sweep and reconcile, and the tickets at risk or breached.")
+    st.add_argument("--json", action="store_true", help="print one JSON document (keys described in jobs/status.py)")
+    st.set_defaults(func=cmd_status)
     r = sub.add_parser("report", help="escalation KPIs: breach rate, breaches averted, escalations per 1,000, …",
                        description="Print the escalation KPIs of the cases opened in a period.")
     r.add_argument("--since", type=_day, help="first day of the cases counted (default: 30 days before --until)")

@@ -10,6 +10,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+import metrics
 from connectors.budget import RateBudget
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
 from connectors.model import parse_instant
@@ -162,17 +163,20 @@ class HelpdeskSession:
 
     def _send_once(self, method: str, path: str, json: Any, headers: Mapping[str, str] | None,
                    params: Mapping[str, Any] | None, idempotent: bool) -> requests.Response:
-        if self.budget:
-            self.budget.acquire()
+        if self.budget and (waited := self.budget.acquire()):
+            metrics.budget_wait(path, waited)
         url = self.base_url + path
         # What a non-idempotent write cannot tell apart from success: the answer, not the request, was lost.
         lost = OutcomeUnknown if not idempotent else RetryableError
         try:
             response = self.http.request(method, url, json=json, headers=headers, params=params, timeout=self.timeout)
         except requests.Timeout as e:
+            metrics.api_call(method, path, "timeout")
             raise (RetryableError if _not_sent(e) else lost)(f"{method} {path}: timed out") from e
         except requests.ConnectionError as e:
+            metrics.api_call(method, path, "connection-error")
             raise (RetryableError if _not_sent(e) else lost)(f"{method} {path}: connection failed") from e
+        metrics.api_call(method, path, response.status_code)  # by connector, endpoint template and status
         if self.budget:
             observe_limits(self.budget, response, self.now())
         if response.status_code >= 400:

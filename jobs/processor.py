@@ -14,6 +14,7 @@ from connectors.contract import BatchReader, Connector, GroupDirectory
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
+import metrics
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
@@ -172,6 +173,7 @@ class Processor:
                                    idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
             queue_alerts(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
+        metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:

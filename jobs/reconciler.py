@@ -1,6 +1,7 @@
 """Catch what webhooks missed: re-read tickets the helpdesk changed since the last pass."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Callable, Mapping
 
@@ -34,6 +35,8 @@ class Reconciler:
             changes, cursor = connector.changed_tickets(self.store.get_cursor(cursor_name), now)
         except ApiError as e:
             logger.warning("reconciler.failed", extra={"connector": name, "error": str(e)})
+            # Kept for /readyz and `slaclock status`: a 403 here means the lost-webhook safety net is off.
+            self.store.record_outcome("reconcile", name, "refused", now, str(e)[:300])
             return 0
         queued = 0
         with self.store.write_txn() as txn:
@@ -43,6 +46,8 @@ class Reconciler:
                 queued += txn.enqueue_check(connector=name, ticket_id=ticket_id, kind=CheckKind.RECONCILE,
                                             key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}", now=now)
             txn.set_cursor(cursor_name, cursor, now)
+            txn.set_cursor(f"reconcile-outcome:{name}", json.dumps({"outcome": "ok", "error": None,
+                                                                    "at": now.isoformat()}), now)
         if queued:
             logger.info("reconciler.queued", extra={"connector": name, "changed": len(changes), "queued": queued})
         return queued

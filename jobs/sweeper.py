@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+import metrics
 from jobs.clock import utcnow
 from jobs.kinds import CheckKind
 from store import Store
@@ -26,8 +27,12 @@ class Sweeper:
             for row in due:
                 # Keyed by the due instant: a ticket still waiting for its check is not queued twice.
                 key = f"sweep:{row.connector}:{row.ticket_id}:{row.next_action_at.isoformat()}"
-                queued += txn.enqueue_check(connector=row.connector, ticket_id=row.ticket_id, kind=CheckKind.SWEEP,
-                                            key=key, now=now)
+                new = txn.enqueue_check(connector=row.connector, ticket_id=row.ticket_id, kind=CheckKind.SWEEP,
+                                        key=key, now=now)
+                if new:  # the lag of a ticket's first sweep past its instant, not of every pass it waits
+                    metrics.sweep_lag(row.connector, (now - row.next_action_at).total_seconds())
+                queued += new
+            txn.set_cursor("sweep-last", now.isoformat(), now)  # for `slaclock status`
         if queued:
             logger.info("sweeper.queued", extra={"due": len(due), "queued": queued})
         return queued

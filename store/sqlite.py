@@ -576,6 +576,64 @@ class Store:
         with self._immediate() as db:
             return db.execute("delete from admin_tokens where name = ?", [name]).rowcount
 
+    # --- observability (metrics, status, readiness) ------------------------------------------------
+
+    def record_outcome(self, job: str, connector: str, outcome: str, now: datetime, error: str | None = None) -> None:
+        """Keep a job's last outcome for a connector (`ok` or `refused`) as the cursor `<job>-outcome:<connector>`."""
+        value = json.dumps({"outcome": outcome, "error": error, "at": _iso(now)})
+        with self.write_txn() as txn:
+            txn.set_cursor(f"{job}-outcome:{connector}", value, now)
+
+    def job_outcomes(self, job: str) -> dict[str, dict[str, Any]]:
+        """The last outcome of `job` per connector: {"outcome", "error", "at"} as `record_outcome` kept them."""
+        prefix = f"{job}-outcome:"
+        rows = self.db.execute("select name, value from cursors where name like ? escape '\\' order by name",
+                               [prefix.replace("_", "\\_") + "%"]).fetchall()
+        return {name[len(prefix):]: json.loads(value) for name, value in rows}
+
+    def cursor_updated_at(self, name: str) -> datetime | None:
+        row = self.db.execute("select updated_at from cursors where name = ?", [name]).fetchone()
+        return _instant(row[0]) if row else None
+
+    def live_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
+        """(name, holder, expires_at) of every lease that has not lapsed at `now`."""
+        rows = self.db.execute("select name, holder, expires_at from leases where expires_at >= ? order by name",
+                               [_iso(now)]).fetchall()
+        return [(name, holder, datetime.fromisoformat(expires)) for name, holder, expires in rows]
+
+    def ticket_risk(self, now: datetime, within: Any) -> dict[str, dict[str, int]]:
+        """Per connector, open tickets `breached` (a breach recorded for a clock that has not stopped since) and
+        `at_risk` (not breached; the next threshold or the resolution deadline falls within `within` of `now`)."""
+        soon = _iso(now + within)
+        rows = self.db.execute(
+            "select connector, sum(breached), sum(not breached and ((next_action_at >= ? and next_action_at <= ?) "
+            "or (due_at >= ? and due_at <= ?))) from (select t.connector, t.next_action_at, t.due_at, exists ("
+            "select 1 from timeline b where b.connector = t.connector and b.ticket_id = t.ticket_id "
+            "and b.kind = 'breach' and not exists (select 1 from json_each(t.memory_json, '$.results') r "
+            "where json_extract(r.value, '$.metric') = json_extract(b.detail_json, '$.metric') "
+            "and json_extract(r.value, '$.cycle') = json_extract(b.detail_json, '$.cycle'))) as breached "
+            "from tickets t where coalesce(json_extract(t.snapshot_json, '$.status'), '') "
+            "not in ('solved', 'closed')) group by connector order by connector",
+            [_iso(now), soon, _iso(now), soon]).fetchall()
+        return {connector: {"breached": breached or 0, "at_risk": at_risk or 0} for connector, breached, at_risk in rows}
+
+    def connector_activity(self) -> dict[str, dict[str, Any]]:
+        """Per connector, from the queues: the last write that landed and the last error (a parked write or a
+        delivery that failed to process), each with its time."""
+        activity: dict[str, dict[str, Any]] = {}
+        for connector, at in self.db.execute("select connector, max(done_at) from outbox where status = 'done' "
+                                             "group by connector"):
+            activity.setdefault(connector, {})["last_write"] = _instant(at)
+        errors = self.db.execute(
+            "select connector, done_at, last_error from outbox where status = 'failed' and last_error is not null "
+            "union all select connector, processed_at, error from inbox where status = 'failed' "
+            "and error is not null").fetchall()
+        for connector, at, error in errors:
+            entry = activity.setdefault(connector, {})
+            if at and (entry.get("last_error") is None or at > _iso(entry["last_error"][0])):
+                entry["last_error"] = (_instant(at), error)
+        return activity
+
 
 def _admin_token(row: Mapping[str, Any]) -> AdminToken:
     return AdminToken(id=row["id"], name=row["name"], role=row["role"], created_at=datetime.fromisoformat(row["created_at"]))
