@@ -22,7 +22,7 @@ from connectors.contract import Connector
 from connectors.settings import SettingsError, number
 from jobs.clock import utcnow
 import metrics
-from logs import KeyValueFormatter, access_log, configure, gunicorn_logger_class, log_format  # noqa: F401
+from logs import access_log, configure, gunicorn_logger_class, log_format
 from logs import formatter as log_formatter
 from rules import Rules, RulesError, load_rules
 from store import Store, StoreError
