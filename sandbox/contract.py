@@ -342,6 +342,13 @@ def _zendesk_operations(document: dict[str, Any]) -> list[Operation]:
             field_schema["required"] = ["type", "title"]
             op.body = {"type": "object", "properties": {"ticket_field": field_schema}, "required": ["ticket_field"],
                        "additionalProperties": False}
+        elif op.template == "/api/v2/ticket_fields/{ticket_field_id}/options" and op.method == "POST":
+            # No body schema in the file; its description sends {"custom_field_option": {"name", "value"}}.
+            option = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                       "value": {"type": "string"}, "position": {"type": "integer"}},
+                      "required": ["name"], "additionalProperties": False}
+            op.body = {"type": "object", "properties": {"custom_field_option": option},
+                       "required": ["custom_field_option"], "additionalProperties": False}
     return operations + zendesk_webhook_operations()
 
 

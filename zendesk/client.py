@@ -6,6 +6,7 @@ Retries (429 + Retry-After, 5xx, timeouts), the rate budget and the error taxono
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from connectors.http import HelpdeskSession
 
@@ -27,8 +28,7 @@ SHOW_MANY_USERS_URL = "/api/v2/users/show_many.json"
 WEBHOOKS_URL = "/api/v2/webhooks"
 WEBHOOK_URL = "/api/v2/webhooks/{webhook_id}"
 WEBHOOK_SECRET_URL = "/api/v2/webhooks/{webhook_id}/signing_secret"
-# List Ticket Fields / List Groups: offset pages of up to 100.
-LIST_PAGE_SIZE = 100
+TICKET_FIELD_OPTIONS_URL = "/api/v2/ticket_fields/{field_id}/options.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
 # A read-back looks at this many of the newest comments: a lost write is looked for within minutes.
@@ -135,14 +135,16 @@ class ZendeskClient:
         return self.session.request("GET", path, params={"page[size]": 100})["group_memberships"]
 
     def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
-        """Every item of an offset-paginated list (`next_page` is the next page's full URL, or null)."""
-        items, page = [], 1
+        """Every item of a list, following `next_page` (the next page's full URL, or null) with its query."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] | None = None
         while True:
-            body = self.session.request("GET", path, params={"page": page, "per_page": LIST_PAGE_SIZE})
+            body = self.session.request("GET", path, params=params)
             items.extend(body.get(key) or [])
-            if not body.get("next_page"):
+            following = body.get("next_page")
+            if not following:
                 return items
-            page += 1
+            params = {k: v[-1] for k, v in parse_qs(urlsplit(following).query).items()}
 
     def ticket_fields(self) -> list[dict[str, Any]]:
         """Every ticket field of the account (system and custom), with `type` and `custom_field_options`."""
@@ -151,6 +153,12 @@ class ZendeskClient:
     def create_ticket_field(self, field: dict[str, Any]) -> dict[str, Any]:
         """POST `{"ticket_field": …}` (admins only); not retried blindly: a resend makes a second field."""
         return self.session.request("POST", TICKET_FIELDS_URL, json={"ticket_field": field})["ticket_field"]
+
+    def add_ticket_field_option(self, field_id: str | int, name: str, value: str) -> dict[str, Any]:
+        """Create Or Update Ticket Field Option (drop-down): a new option `name` with tag `value`."""
+        path = _ticket_path(TICKET_FIELD_OPTIONS_URL.replace("{field_id}", "{ticket_id}"), field_id)
+        return self.session.request("POST", path, json={"custom_field_option": {"name": name, "value": value}}
+                                    )["custom_field_option"]
 
     def groups(self) -> list[dict[str, Any]]:
         """Every group of the account (`id`, `name`, `deleted`)."""

@@ -149,6 +149,28 @@ def create_ticket_field() -> Response:
     return json_response({"ticket_field": created}, 201)
 
 
+def add_field_option(field_id: int) -> Response:
+    """Create or Update Ticket Field Option on a drop-down: 201 with the new option (a tag already there: 422)."""
+    if not _is_admin():
+        return json_response(ADMIN_ONLY, 403)
+    admin = _admin()
+    spec = (request.get_json(silent=True) or {}).get("custom_field_option") or {}
+    with admin.lock:
+        found = admin.fields.get(field_id)
+        if found is None:
+            return json_response(RECORD_NOT_FOUND, 404)
+        options = found.get("custom_field_options")
+        if options is None or not spec.get("name") or not spec.get("value") or \
+                spec["value"] in {o["value"] for o in options}:
+            return json_response(record_invalid({"value": [{"description": "Value: needs a unique tag",
+                                                            "error": "InvalidValue"}]}), 422)
+        option = {"id": next(admin._option_ids), "name": spec["name"], "raw_name": spec["name"],
+                  "value": spec["value"], "default": False,
+                  "url": f"{base_url()}api/v2/ticket_fields/{field_id}/options.json"}
+        options.append(option)
+    return json_response({"custom_field_option": option}, 201)
+
+
 def list_webhooks() -> Response:
     """List Webhooks (one cursor page); `filter[name_contains]` narrows by name."""
     if not _is_admin():

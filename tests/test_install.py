@@ -1,0 +1,190 @@
+"""`slaclock install zendesk|jira` against a served sandbox: it creates the fields and the webhook, writes the .env,
+a second run changes nothing, --dry-run writes nothing; then `check` passes on the result (tests/test_check_online.py
+covers what check finds)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from dotenv import dotenv_values
+
+from app import main
+from install.envfile import update_env_file
+from sandbox import SandboxConfig, SandboxServer
+from sandbox.jira.site import JiraConfig
+from sandbox.zendesk.site import ZendeskConfig
+
+RULES = """
+version = "install-test"
+
+[routing]
+default_team = "support"
+
+[routing.reason_codes]
+missing_part = "purchasing"
+wrong_item = "purchasing"
+other = "support"
+
+[teams.support.zendesk]
+group_id = "2001"
+
+[teams.support.jira]
+assignee_id = "5d53f3cbc6b9320d9ea5bd01"
+
+[teams.purchasing.zendesk]
+group_id = "2002"
+assignee_id = "9002"
+
+[teams.purchasing.jira]
+assignee_id = "5d53f3cbc6b9320d9ea5bd02"
+
+[people.sam]
+zendesk = "9002"
+jira = "5d53f3cbc6b9320d9ea5be01"
+"""
+PUBLIC = "https://slaclock.example.com"
+ZD_HOOK, JI_HOOK = f"{PUBLIC}/webhooks/zendesk", f"{PUBLIC}/webhooks/jira"
+ZD_CFG, JI_CFG = ZendeskConfig(), JiraConfig()
+
+
+@pytest.fixture
+def sandbox():
+    server = SandboxServer(SandboxConfig()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch, sandbox):
+    """A rules file and a .env with the admin credentials only; os.environ restored afterwards (main loads .env)."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("ZENDESK_", "JIRA_", "SLACLOCK_")):
+            monkeypatch.delenv(name)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    env = tmp_path / ".env"
+    env.write_text("# slaclock settings\n"
+                   f"SLACLOCK_RULES={rules}\nSLACLOCK_DATABASE={tmp_path / 's.db'}\n"
+                   f"ZENDESK_URL={sandbox.url}\nZENDESK_EMAIL={ZD_CFG.api_email}\nZENDESK_API_TOKEN={ZD_CFG.api_token}\n"
+                   f"JIRA_URL={sandbox.url}\nJIRA_EMAIL={JI_CFG.api_email}\nJIRA_API_TOKEN={JI_CFG.api_token}\n"
+                   "OTHER_SETTING=kept\n")
+    monkeypatch.setenv("SLACLOCK_ENV_FILE", str(env))
+    yield env
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def posts(sandbox) -> dict[str, int]:
+    """API writes per route, both helpdesks."""
+    return {route: n for route, n in sandbox.sandbox.report()["api_calls"].items()
+            if route.split()[0] in ("POST", "PUT", "DELETE")}
+
+
+def install(*args: str) -> int:
+    return main(["install", *args])
+
+
+def test_install_zendesk_creates_fields_and_webhook_and_writes_env(setup, sandbox, capsys):
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    out = capsys.readouterr().out
+    values = dotenv_values(setup)
+    admin = sandbox.sandbox.zendesk.admin
+    reason = admin.fields[int(values["ZENDESK_REASON_FIELD_ID"])]
+    assert reason["type"] == "tagger"
+    assert [o["value"] for o in reason["custom_field_options"]] == ["missing_part", "wrong_item", "other"]
+    for variable in ("ZENDESK_DUE_FIELD_ID", "ZENDESK_FIRST_RESPONSE_FIELD_ID", "ZENDESK_NEXT_UPDATE_FIELD_ID"):
+        assert admin.fields[int(values[variable])]["type"] == "text"
+    [hook] = [w for w in admin.webhooks.values() if w.body["endpoint"] == ZD_HOOK]
+    assert hook.body["status"] == "active" and "zen:event-type:ticket.comment_added" in hook.body["subscriptions"]
+    # The signing secret read back is in the .env, never on screen; the other lines are kept.
+    assert values["ZENDESK_WEBHOOK_SECRET"] == hook.secret and hook.secret not in out
+    assert "ZENDESK_WEBHOOK_SECRET (secret, not shown)" in out
+    assert values["OTHER_SETTING"] == "kept" and setup.read_text().startswith("# slaclock settings\n")
+    assert values["SLACLOCK_PUBLIC_URL"] == PUBLIC
+    assert "still to do by hand" in out and "ticket forms" in out
+    assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_second_zendesk_run_reuses_everything(setup, sandbox, capsys):
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    before, text = posts(sandbox), setup.read_text()
+    capsys.readouterr()
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    out = capsys.readouterr().out
+    assert posts(sandbox) == before and setup.read_text() == text
+    assert "already up to date" in out and ": create" not in out and out.count(": reuse") == 5
+    assert len(sandbox.sandbox.zendesk.admin.webhooks) == 1
+
+
+def test_second_run_adds_a_new_reason_code_as_an_option(setup, sandbox, capsys):
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    rules = dotenv_values(setup)["SLACLOCK_RULES"]
+    with open(rules, "a") as file:
+        file.write('\n[teams.warehouse.zendesk]\ngroup_id = "2003"\n')
+    text = open(rules).read().replace('other = "support"', 'other = "support"\ndamage = "warehouse"')
+    open(rules, "w").write(text)
+    capsys.readouterr()
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    assert "add option tags damage" in capsys.readouterr().out
+    reason = sandbox.sandbox.zendesk.admin.fields[int(dotenv_values(setup)["ZENDESK_REASON_FIELD_ID"])]
+    assert [o["value"] for o in reason["custom_field_options"]][-1] == "damage"
+    assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_dry_run_writes_nothing(setup, sandbox, capsys):
+    text = setup.read_text()
+    assert install("zendesk", "--webhook-url", ZD_HOOK, "--dry-run") == 0
+    assert install("jira", "--webhook-url", JI_HOOK, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert posts(sandbox) == {} and setup.read_text() == text
+    assert "reason-code drop-down 'Reason code (slaclock)' (3 option tags): create" in out
+    assert "nothing created" in out
+
+
+def test_install_jira_creates_fields_webhook_and_a_secret(setup, sandbox, capsys):
+    assert install("jira", "--webhook-url", JI_HOOK) == 0
+    out = capsys.readouterr().out
+    values = dotenv_values(setup)
+    site = sandbox.sandbox.jira
+    reason = site.store.fields[values["JIRA_REASON_FIELD_ID"]]
+    assert reason.kind == "select" and reason.options == ("missing_part", "wrong_item", "other")
+    for variable in ("JIRA_DUE_FIELD_ID", "JIRA_FIRST_RESPONSE_FIELD_ID", "JIRA_NEXT_UPDATE_FIELD_ID"):
+        assert site.store.fields[values[variable]].kind == "datetime"
+    [hook] = [h for h in site.admin.webhooks if h["url"] == JI_HOOK]
+    assert set(hook["events"]) == {"jira:issue_created", "jira:issue_updated", "comment_created", "comment_updated"}
+    # The generated secret signs the sandbox's deliveries from now on; it is in the .env only.
+    secret = values["JIRA_WEBHOOK_SECRET"]
+    assert len(secret) >= 32 and site.sender.protocol.secret == secret and secret not in out
+    assert "screens" in out
+    capsys.readouterr()
+    before = posts(sandbox)
+    assert install("jira", "--webhook-url", JI_HOOK) == 0
+    assert posts(sandbox) == before and dotenv_values(setup)["JIRA_WEBHOOK_SECRET"] == secret
+    assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_check_passes_on_what_install_created(setup, sandbox, capsys):
+    assert install("zendesk", "--webhook-url", ZD_HOOK) == 0
+    assert install("jira", "--webhook-url", JI_HOOK) == 0
+    capsys.readouterr()
+    assert main(["check"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "zendesk: ids, fields, permissions and webhook ok" in out
+    assert "jira: ids, fields, permissions and webhook ok" in out
+    assert not (setup.parent / "s.db").exists()  # check creates no database
+    assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_install_needs_a_webhook_url(setup, capsys):
+    assert install("zendesk") == 2
+    assert "--webhook-url is required (or set SLACLOCK_PUBLIC_URL)" in capsys.readouterr().err
+
+
+def test_env_file_update_keeps_other_lines_and_quotes(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text("# comment\nA=1\n\nexport B=old\nB=dup\n")
+    assert update_env_file(path, {"B": "new value", "C": "x"}) == ["B", "C"]
+    assert path.read_text() == '# comment\nA=1\n\nB="new value"\nC=x\n'
+    assert update_env_file(path, {"B": "new value"}) == []
+    assert dotenv_values(path)["B"] == "new value" and oct(path.stat().st_mode & 0o777) == "0o600"
