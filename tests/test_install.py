@@ -76,9 +76,9 @@ def setup(tmp_path, monkeypatch, sandbox):
 
 
 def posts(sandbox) -> dict[str, int]:
-    """API writes per route, both helpdesks."""
+    """API writes per route, both helpdesks (a JQL search is a POST that reads)."""
     return {route: n for route, n in sandbox.sandbox.report()["api_calls"].items()
-            if route.split()[0] in ("POST", "PUT", "DELETE")}
+            if route.split()[0] in ("POST", "PUT", "DELETE") and not route.endswith("/search/jql")}
 
 
 def install(*args: str) -> int:
