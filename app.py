@@ -290,20 +290,25 @@ def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool,
             except Exception as e:  # noqa: BLE001 - report any failure as a check problem
                 problems.append(f"{name}: cannot reach the API with these credentials: {e}")
                 continue
-            problems.extend(_change_feed_problems(name, connector))
-            problems.extend(_helpdesk_problems(name, connector, rules, env, webhook_url))
+            feed = _change_feed_problems(name, connector)
+            problems.extend(feed)
+            # A 403 on the change feed already says "admin role"; the admin-only webhook reads would say it again.
+            problems.extend(_helpdesk_problems(name, connector, rules, env, webhook_url, admin=not feed))
     return problems
 
 
-def _helpdesk_problems(name: str, connector, rules: Rules, env: Mapping[str, str], webhook_url: str | None) -> list[str]:
+def _helpdesk_problems(name: str, connector, rules: Rules, env: Mapping[str, str], webhook_url: str | None,
+                       admin: bool = True) -> list[str]:
     """What the helpdesk says about the rules' ids, the fields, names, permissions and the webhook (checks/)."""
     from checks import jira as jira_checks
     from checks import zendesk as zendesk_checks
     from install.command import receiver_url
 
     expected = receiver_url(name, webhook_url, env)
-    ask = zendesk_checks.problems if name == "zendesk" else jira_checks.problems
-    found = ask(connector.client, connector.settings, rules, env, expected)
+    if name == "zendesk":
+        found = zendesk_checks.problems(connector.client, connector.settings, rules, env, expected, admin)
+    else:
+        found = jira_checks.problems(connector.client, connector.settings, rules, env, expected)
     if not found:
         print(f"{name}: ids, fields, permissions and webhook ok")
     return found

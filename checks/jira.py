@@ -2,7 +2,7 @@
 webhook. Each problem one line: the rules key or variable, the value, what is wrong and the fix."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from connectors.errors import ApiError
 from jira.client import JiraClient

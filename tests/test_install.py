@@ -66,7 +66,8 @@ def setup(tmp_path, monkeypatch, sandbox):
     env = tmp_path / ".env"
     env.write_text("# slaclock settings\n"
                    f"SLACLOCK_RULES={rules}\nSLACLOCK_DATABASE={tmp_path / 's.db'}\n"
-                   f"ZENDESK_URL={sandbox.url}\nZENDESK_EMAIL={ZD_CFG.api_email}\nZENDESK_API_TOKEN={ZD_CFG.api_token}\n"
+                   f"ZENDESK_URL={sandbox.url}\nZENDESK_EMAIL={ZD_CFG.api_email}\n"
+                   f"ZENDESK_API_TOKEN={ZD_CFG.api_token}\n"
                    f"JIRA_URL={sandbox.url}\nJIRA_EMAIL={JI_CFG.api_email}\nJIRA_API_TOKEN={JI_CFG.api_token}\n"
                    "OTHER_SETTING=kept\n")
     monkeypatch.setenv("SLACLOCK_ENV_FILE", str(env))
@@ -188,3 +189,40 @@ def test_env_file_update_keeps_other_lines_and_quotes(tmp_path):
     assert path.read_text() == '# comment\nA=1\n\nB="new value"\nC=x\n'
     assert update_env_file(path, {"B": "new value"}) == []
     assert dotenv_values(path)["B"] == "new value" and oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_what_install_created_carries_a_ticket_through_slaclock(setup, sandbox, capsys):
+    """The fields and the webhook work: the sandbox's next delivery goes to the installed endpoint, signed with the
+    secret install wrote, and slaclock's connector, built from the .env, verifies it and reads the reason code from
+    the created drop-down."""
+    from tests.sandbox_support import Receiver
+
+    receiver = Receiver()
+    try:
+        _deliver_and_read(setup, sandbox, receiver)
+    finally:
+        receiver.close()
+
+
+def _deliver_and_read(setup, sandbox, receiver) -> None:
+    from datetime import datetime, timezone
+
+    import requests
+
+    from rules import load_rules
+    from zendesk.connector import ZendeskConnector
+    from zendesk.settings import ZendeskSettings
+
+    assert install("zendesk", "--webhook-url", receiver.url) == 0
+    env = {k: v or "" for k, v in dotenv_values(setup).items()}
+    connector = ZendeskConnector(ZendeskSettings.from_env(env, load_rules(env["SLACLOCK_RULES"])))
+    answer = requests.post(f"{sandbox.url}/api/v2/tickets.json", auth=(f"{ZD_CFG.api_email}/token", ZD_CFG.api_token),
+                           json={"ticket": {"subject": "Part missing", "comment": {"body": "No screws"},
+                                            "custom_fields": [{"id": int(env["ZENDESK_REASON_FIELD_ID"]),
+                                                               "value": "missing_part"}]}}, timeout=10)
+    assert answer.status_code == 201
+    headers, body = receiver.wait_for(1)[0]
+    connector.verify(headers, body, datetime.now(timezone.utc))  # raises SignatureError on a wrong secret
+    event = connector.parse(headers, body)
+    assert connector.fetch_ticket(event.ticket_id).reason_code == "missing_part"
+    assert sandbox.sandbox.report()["rejected"] == []

@@ -83,7 +83,7 @@ def custom_fields() -> list[dict[str, Any]]:
 def _field(field_id: str) -> FieldDef:
     spec = current_site().store.fields.get(field_id)
     if spec is None:
-        raise JiraError(404, [f"The custom field was not found."])
+        raise JiraError(404, ["The custom field was not found."])
     return spec
 
 
@@ -182,7 +182,7 @@ def get_user() -> Response:
     account = request.args.get("accountId", "")
     body = current_site().views_user(account)
     if body is None:
-        raise JiraError(404, [f"Specified user does not exist or you do not have required permissions"])
+        raise JiraError(404, ["Specified user does not exist or you do not have required permissions"])
     return json_response(body)
 
 
