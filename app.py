@@ -527,6 +527,8 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--webhook-url", help="where the helpdesk sends webhooks, e.g. https://slaclock.example.com/"
                                          "webhooks/zendesk (default: SLACLOCK_PUBLIC_URL plus that path)")
     i.add_argument("--env-file", help="the .env file to update in place (default: SLACLOCK_ENV_FILE, ./.env)")
+    i.add_argument("--trigger", action="store_true", help="Zendesk: a trigger-connected webhook and the trigger "
+                                                           "sending slaclock's JSON body, instead of event subscriptions")
     i.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
     i.set_defaults(func=cmd_install)
     e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123",

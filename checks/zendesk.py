@@ -154,6 +154,9 @@ def _webhook(client: ZendeskClient, settings: ZendeskSettings, expected: str | N
         missing = [e for e in EVENTS if e not in subscribed]
         if missing:
             out.append(f"zendesk: webhook {hook['id']} is not subscribed to {', '.join(missing)}; add them")
+    elif not _notified_by_a_trigger(client, str(hook["id"])):
+        out.append(f"zendesk: webhook {hook['id']} is connected to triggers but no active trigger notifies it; run "
+                   "`slaclock install zendesk --trigger` or add the trigger (README)")
     try:
         secret = client.webhook_signing_secret(str(hook["id"]))
     except ApiError as e:
@@ -163,3 +166,14 @@ def _webhook(client: ZendeskClient, settings: ZendeskSettings, expected: str | N
                    "every delivery will be refused; copy it (run `slaclock install zendesk` or reveal it in Admin "
                    "Center)")
     return out
+
+
+def _notified_by_a_trigger(client: ZendeskClient, webhook_id: str) -> bool:
+    """An active trigger's `notification_webhook` action names the webhook (`value`: [id, body])."""
+    for trigger in client.triggers():
+        for action in trigger.get("actions") or [] if trigger.get("active") else []:
+            value = action.get("value")
+            if action.get("field") == "notification_webhook" and isinstance(value, list) and value and \
+                    str(value[0]) == webhook_id:
+                return True
+    return False

@@ -56,7 +56,7 @@ def _settings_env(path: Path, env: Mapping[str, str]) -> dict[str, str]:
     return {**from_file, **env}
 
 
-def build_plan(helpdesk: str, env: Mapping[str, str], url: str) -> Plan:
+def build_plan(helpdesk: str, env: Mapping[str, str], url: str, trigger: bool = False) -> Plan:
     """Read the helpdesk and return the plan (no writes)."""
     rules = load_rules(env.get("SLACLOCK_RULES", "").strip() or None)
     if helpdesk == "zendesk":
@@ -66,7 +66,7 @@ def build_plan(helpdesk: str, env: Mapping[str, str], url: str) -> Plan:
 
         settings = ZendeskSettings.from_env(env, rules)
         _require(settings, ("ZENDESK_URL or ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN"))
-        return zendesk.plan(ZendeskConnector(settings).client, rules, url)
+        return zendesk.plan(ZendeskConnector(settings).client, rules, url, trigger)
     from install import jira
     from jira.connector import JiraConnector
     from jira.settings import JiraSettings
@@ -88,8 +88,10 @@ def run_install(args, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     path = env_file(args, env)
     merged = _settings_env(path, env)
     url = webhook_url(args.helpdesk, args.webhook_url, merged)
+    if args.trigger and args.helpdesk != "zendesk":
+        raise InstallError("--trigger is for Zendesk only (Jira's alternative is an automation rule: see the README)")
     try:
-        plan = build_plan(args.helpdesk, merged, url)
+        plan = build_plan(args.helpdesk, merged, url, args.trigger)
         plan.print(out)
         if args.dry_run:
             print(f"dry run: nothing created, {path} not written", file=out)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from install.plan import Plan, Step
 from rules import Rules
 from zendesk.client import ZendeskClient
-from zendesk.webhook import HANDLERS
+from zendesk.webhook import HANDLERS, TRIGGER_TEMPLATE
 
 REASON_TITLE = "Reason code (slaclock)"
 # (variable, title, description) of each due-time field. Text fields: a Zendesk date field has no time of day.
@@ -25,6 +25,15 @@ DUE_FIELDS = (
 WEBHOOK_NAME = "slaclock"
 # Every ticket event slaclock's receiver reads (zendesk.webhook.HANDLERS), in its order.
 EVENTS = tuple(HANDLERS)
+# The trigger variant (--trigger): a webhook connected to triggers, and the trigger that sends the template body.
+# "A webhook that's subscribed to a Zendesk event can't connect to a trigger" and the connection method cannot be
+# changed, so it is a second webhook with its own name.
+TRIGGER_WEBHOOK_NAME = "slaclock (trigger)"
+CONDITIONAL = "conditional_ticket_events"
+TRIGGER_TITLE = "slaclock: ticket created or updated"
+# Conditions "Ticket is Created" or "Ticket is Updated" (Conditions reference: update_type Create / Change).
+TRIGGER_CONDITIONS = {"all": [], "any": [{"field": "update_type", "operator": "is", "value": "Create"},
+                                        {"field": "update_type", "operator": "is", "value": "Change"}]}
 
 
 def option_name(code: str) -> str:
@@ -36,15 +45,20 @@ def _by_title(fields: list[dict[str, Any]], title: str) -> dict[str, Any] | None
     return next((f for f in fields if f.get("title") == title and f.get("active", True)), None)
 
 
-def plan(client: ZendeskClient, rules: Rules, webhook_url: str) -> Plan:
-    """What `install zendesk` will do, read from the account (reads only)."""
+def plan(client: ZendeskClient, rules: Rules, webhook_url: str, trigger: bool = False) -> Plan:
+    """What `install zendesk` will do, read from the account (reads only); `trigger`: the trigger variant."""
     result = Plan("zendesk")
     fields = client.ticket_fields()
     codes = list(rules.routing.reason_codes)
     result.steps.append(_reason_step(client, fields, codes))
     for variable, title, description in DUE_FIELDS:
         result.steps.append(_text_step(client, fields, variable, title, description))
-    result.steps.append(_webhook_step(client, client.webhooks(), webhook_url))
+    webhooks = client.webhooks()
+    if trigger:
+        result.steps.append(_webhook_step(client, webhooks, webhook_url, TRIGGER_WEBHOOK_NAME, (CONDITIONAL,)))
+        result.steps.append(_trigger_step(client, webhooks))
+    else:
+        result.steps.append(_webhook_step(client, webhooks, webhook_url))
     result.by_hand += [
         "if your account uses ticket forms, add the fields to each form (Admin Center → Objects and rules → "
         "Tickets → Forms); agents need not edit them",
@@ -101,9 +115,11 @@ def _text_step(client: ZendeskClient, fields: list[dict[str, Any]], variable: st
     return Step(what, f"reuse field {found['id']}", {variable: str(found["id"])})
 
 
-def _webhook_step(client: ZendeskClient, webhooks: list[dict[str, Any]], url: str) -> Step:
-    found = next((w for w in webhooks if w.get("name") == WEBHOOK_NAME), None)
-    what = f"webhook {WEBHOOK_NAME!r} → {url} ({len(EVENTS)} ticket events)"
+def _webhook_step(client: ZendeskClient, webhooks: list[dict[str, Any]], url: str, name: str = WEBHOOK_NAME,
+                  subscriptions: tuple[str, ...] = EVENTS) -> Step:
+    found = next((w for w in webhooks if w.get("name") == name), None)
+    what = (f"webhook {name!r} → {url} (" +
+            ("for triggers)" if subscriptions == (CONDITIONAL,) else f"{len(subscriptions)} ticket events)"))
 
     def secret_of(webhook_id: str) -> dict[str, str]:
         return {"ZENDESK_WEBHOOK_SECRET": client.webhook_signing_secret(webhook_id)}
@@ -111,20 +127,40 @@ def _webhook_step(client: ZendeskClient, webhooks: list[dict[str, Any]], url: st
     if found is None:
         def create() -> Mapping[str, str]:
             # Event subscriptions need POST and json ("JSON format" on the Webhooks API page).
-            created = client.create_webhook({"name": WEBHOOK_NAME, "endpoint": url, "http_method": "POST",
+            created = client.create_webhook({"name": name, "endpoint": url, "http_method": "POST",
                                              "request_format": "json", "status": "active",
-                                             "subscriptions": list(EVENTS),
+                                             "subscriptions": list(subscriptions),
                                              "description": "slaclock: ticket events for the SLA clock"})
             return secret_of(str(created["id"]))
         return Step(what, "create, then read its signing secret", run=create)
     by_hand = []
     if found.get("endpoint") != url:
-        by_hand.append(f"webhook {found['id']} ({WEBHOOK_NAME!r}) points at {found.get('endpoint')}, not {url}: "
+        by_hand.append(f"webhook {found['id']} ({name!r}) points at {found.get('endpoint')}, not {url}: "
                        "change its endpoint in Admin Center → Apps and integrations → Webhooks")
     if found.get("status") != "active":
         by_hand.append(f"webhook {found['id']} is {found.get('status')}: activate it")
-    missing = [e for e in EVENTS if e not in (found.get("subscriptions") or [])]
+    missing = [e for e in subscriptions if e not in (found.get("subscriptions") or [])]
     if missing:
         by_hand.append(f"webhook {found['id']} is not subscribed to {', '.join(missing)}: add them (Admin Center)")
     return Step(what, f"reuse webhook {found['id']}, read its signing secret", by_hand=by_hand,
                 run=lambda: secret_of(str(found["id"])))
+
+
+def _trigger_step(client: ZendeskClient, webhooks: list[dict[str, Any]]) -> Step:
+    """The trigger whose action *Notify by → Active webhook* sends TRIGGER_TEMPLATE (the body is a string:
+    `{"field": "notification_webhook", "value": [webhook_id, body]}`, Webhooks API page)."""
+    found = next((t for t in client.triggers() if t.get("title") == TRIGGER_TITLE), None)
+    what = f"trigger {TRIGGER_TITLE!r} (created or updated → webhook {TRIGGER_WEBHOOK_NAME!r}, slaclock's JSON body)"
+    if found is not None:
+        return Step(what, f"reuse trigger {found['id']}",
+                    by_hand=[] if found.get("active") else [f"trigger {found['id']} is inactive: activate it"])
+
+    def create() -> Mapping[str, str]:
+        # Looked up again: on a first run the webhook step has just created it.
+        hook = next(w for w in client.webhooks() if w.get("name") == TRIGGER_WEBHOOK_NAME)
+        client.create_trigger({"title": TRIGGER_TITLE, "active": True, "conditions": TRIGGER_CONDITIONS,
+                               "description": "Sends each ticket change to slaclock",
+                               "actions": [{"field": "notification_webhook",
+                                            "value": [str(hook["id"]), TRIGGER_TEMPLATE]}]})
+        return {}
+    return Step(what, "create", run=create)

@@ -349,6 +349,11 @@ def _zendesk_operations(document: dict[str, Any]) -> list[Operation]:
                       "required": ["name"], "additionalProperties": False}
             op.body = {"type": "object", "properties": {"custom_field_option": option},
                        "required": ["custom_field_option"], "additionalProperties": False}
+        elif op.template == "/api/v2/triggers" and op.method == "POST" and op.body is not None:
+            # TriggerWithCategoryRequest ends up with an `anyOf` (a category object or id) that refuses every real
+            # trigger: the docs' Create Trigger sends {"trigger": {"title", "conditions", "actions", …}}
+            # (https://developer.zendesk.com/api-reference/ticketing/business-rules/triggers/#create-trigger).
+            op.body["properties"]["trigger"].pop("anyOf", None)
     return operations + zendesk_webhook_operations()
 
 

@@ -226,3 +226,36 @@ def _deliver_and_read(setup, sandbox, receiver) -> None:
     event = connector.parse(headers, body)
     assert connector.fetch_ticket(event.ticket_id).reason_code == "missing_part"
     assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_the_trigger_variant_creates_a_trigger_webhook_and_the_trigger(setup, sandbox, capsys, monkeypatch):
+    from zendesk.webhook import TRIGGER_TEMPLATE
+
+    monkeypatch.setenv("JIRA_URL", "")  # Zendesk only (the environment wins over the .env)
+    assert install("zendesk", "--webhook-url", ZD_HOOK, "--trigger") == 0
+    admin = sandbox.sandbox.zendesk.admin
+    [hook] = admin.webhooks.values()
+    assert hook.body["name"] == "slaclock (trigger)" and hook.body["subscriptions"] == ["conditional_ticket_events"]
+    [trigger] = admin.triggers
+    # The documented action: notification_webhook with [webhook id, the JSON body as a string].
+    assert trigger["actions"] == [{"field": "notification_webhook", "value": [hook.body["id"], TRIGGER_TEMPLATE]}]
+    assert {c["value"] for c in trigger["conditions"]["any"]} == {"Create", "Change"}
+    assert dotenv_values(setup)["ZENDESK_WEBHOOK_SECRET"] == hook.secret
+    before = posts(sandbox)
+    assert install("zendesk", "--webhook-url", ZD_HOOK, "--trigger") == 0
+    assert posts(sandbox) == before
+    capsys.readouterr()
+    assert main(["check"]) == 0, capsys.readouterr().err
+    trigger["active"] = False
+    assert main(["check"]) == 1
+    assert (f"error: zendesk: webhook {hook.body['id']} is connected to triggers but no active trigger notifies it"
+            in capsys.readouterr().err)
+    assert sandbox.sandbox.report()["rejected"] == []
+
+
+def test_install_without_admin_rights_names_the_fix(setup, sandbox, capsys):
+    sandbox.sandbox.jira.config.api_is_admin = False
+    assert install("jira", "--webhook-url", JI_HOOK) == 1
+    err = capsys.readouterr().err
+    assert "error: jira:" in err and "install needs an admin's credentials" in err
+    assert "JIRA_REASON_FIELD_ID" not in setup.read_text()

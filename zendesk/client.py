@@ -25,6 +25,7 @@ GROUPS_URL = "/api/v2/groups.json"
 SHOW_MANY_USERS_URL = "/api/v2/users/show_many.json"
 # The Webhooks API is not in the Support OpenAPI file; documented at
 # https://developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks
+TRIGGERS_URL = "/api/v2/triggers.json"
 WEBHOOKS_URL = "/api/v2/webhooks"
 WEBHOOK_URL = "/api/v2/webhooks/{webhook_id}"
 WEBHOOK_SECRET_URL = "/api/v2/webhooks/{webhook_id}/signing_secret"
@@ -181,6 +182,14 @@ class ZendeskClient:
         """The webhook's signing secret (`signing_secret.secret`); a POST there would reset it."""
         return self.session.request("GET", WEBHOOK_SECRET_URL.format(webhook_id=_webhook_id(webhook_id))
                                     )["signing_secret"]["secret"]
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every ticket trigger (`title`, `active`, `conditions`, `actions`)."""
+        return self._pages(TRIGGERS_URL, "triggers")
+
+    def create_trigger(self, trigger: dict[str, Any]) -> dict[str, Any]:
+        """POST `{"trigger": …}` (admins only); not retried blindly: a resend makes a second trigger."""
+        return self.session.request("POST", TRIGGERS_URL, json={"trigger": trigger})["trigger"]
 
     def me(self) -> dict[str, Any]:
         """The API user slaclock authenticates as."""

@@ -45,6 +45,7 @@ class Admin:
     seed_webhook: tuple[Mapping[str, Any], str, str] | None = None
     fields: dict[int, dict[str, Any]] = field(default_factory=dict)
     webhooks: dict[str, WebhookRecord] = field(default_factory=dict)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -55,6 +56,7 @@ class Admin:
             self.fields = {fid: field_json(fid, {"type": "text", "title": title}, n)
                            for n, (fid, title) in enumerate(sorted(self.configured.items()))}
             self.webhooks = {}
+            self.triggers = []
             self._ids = itertools.count(max([FIRST_CREATED_FIELD_ID, *(i + 1 for i in self.configured)]))
             self._option_ids = itertools.count(360_900_001)
             if self.seed_webhook is not None:
@@ -199,6 +201,40 @@ def create_webhook() -> Response:
         site.sender.url = spec["endpoint"]
         site.protocol.secret, site.protocol.webhook_id = record.secret, record.body["id"]
     return json_response({"webhook": record.body}, 201)
+
+
+def list_triggers() -> Response:
+    """List Ticket Triggers (one page)."""
+    triggers = _admin().triggers
+    return json_response({"triggers": triggers, "next_page": None, "previous_page": None, "count": len(triggers)})
+
+
+def create_trigger() -> Response:
+    """Create Trigger: 201 with the trigger. A `notification_webhook` action must name an existing webhook connected
+    to triggers ("conditional_ticket_events") and carry its body as a string. The sandbox records triggers; it does
+    not run them (its webhooks are the event subscriptions')."""
+    if not _is_admin():
+        return json_response(ADMIN_ONLY, 403)
+    spec = (request.get_json(silent=True) or {}).get("trigger") or {}
+    admin = _admin()
+    for action in spec.get("actions") or []:
+        if action.get("field") != "notification_webhook":
+            continue
+        value = action.get("value")
+        hook = admin.webhooks.get(value[0]) if isinstance(value, list) and len(value) == 2 else None
+        if hook is None or "conditional_ticket_events" not in hook.body["subscriptions"] or \
+                not isinstance(value[1], str):
+            return json_response(record_invalid({"actions": [{"description": "Actions: notification_webhook needs "
+                                                              "[a trigger webhook's id, the body as a string]",
+                                                              "error": "InvalidValue"}]}), 422)
+    with admin.lock:
+        trigger = {"id": 360_500_001 + len(admin.triggers), "title": spec["title"], "active": spec.get("active", True),
+                   "conditions": spec["conditions"], "actions": spec["actions"],
+                   "description": spec.get("description", ""), "position": len(admin.triggers) + 1,
+                   "url": f"{base_url()}api/v2/triggers/{360_500_001 + len(admin.triggers)}.json",
+                   "created_at": STAMP, "updated_at": STAMP}
+        admin.triggers.append(trigger)
+    return json_response({"trigger": trigger}, 201)
 
 
 def show_webhook(webhook_id: str) -> Response:

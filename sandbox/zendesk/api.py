@@ -350,6 +350,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/ticket_fields", admin.list_ticket_fields),
     Route("POST", "/api/v2/ticket_fields", admin.create_ticket_field),
     Route("POST", "/api/v2/ticket_fields/<int:field_id>/options", admin.add_field_option),
+    Route("GET", "/api/v2/triggers", admin.list_triggers),
+    Route("POST", "/api/v2/triggers", admin.create_trigger),
     Route("GET", "/api/v2/webhooks", admin.list_webhooks),
     Route("POST", "/api/v2/webhooks", admin.create_webhook),
     Route("GET", "/api/v2/webhooks/<webhook_id>/signing_secret", admin.show_signing_secret),
