@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
+from checks import rules_fields
 from connectors.errors import ApiError
 from jira.client import JiraClient
 from jira.settings import METRIC_FIELD_VARIABLES, JiraSettings
@@ -106,9 +107,10 @@ def _fields(client: JiraClient, settings: JiraSettings, rules: Rules, env: Mappi
     for variable, name, fid in others:
         if fid and fid not in fields:
             out.append(f"{_field_key(env, variable, rules, name)} = {fid!r}: no such Jira field; fix the id")
-    for fid in settings.rules_field_ids:
-        if fid not in fields:
-            out.append(f"rules field {fid!r} (read by the rules file): no such Jira field; fix the id")
+    for key, fid in rules_fields(rules, "jira"):
+        if fid.startswith("customfield_") and fid not in fields:  # as JiraSettings.rules_field_ids reads them
+            out.append(f"{key} = {fid!r}: no such Jira field; use the field's id (Settings → Issues → Custom "
+                       "fields)")
     return out
 
 

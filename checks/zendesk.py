@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, Iterator, Mapping
 
+from checks import rules_fields
 from connectors.errors import ApiError
 from rules import Rules
 from zendesk.client import ZendeskClient
@@ -118,9 +119,10 @@ def _fields(client: ZendeskClient, settings: ZendeskSettings, rules: Rules, env:
         elif fields[fid].get("type") not in TEXT_TYPES:
             out.append(f"{key} = {fid!r}: {fields[fid].get('title')!r} is a {fields[fid].get('type')} field; "
                        "slaclock writes an ISO 8601 time, which needs a text field")
-    for fid in rules.field_ids("zendesk"):
-        if fid.isdigit() and fid not in fields:
-            out.append(f"rules field {fid!r} (read by the rules file): no such Zendesk ticket field; fix the id")
+    for key, fid in rules_fields(rules, "zendesk"):
+        if fid.isdigit() and fid not in fields:  # a tier field may name a ticket attribute instead
+            out.append(f"{key} = {fid!r}: no such Zendesk ticket field; use the field's id (Admin Center → Objects "
+                       "and rules → Tickets → Fields)")
     return out
 
 

@@ -157,3 +157,13 @@ def test_check_writes_nothing_and_offline_asks_nothing(installed, sandbox, capsy
     assert check(capsys, "--offline")[0] == 0
     assert sandbox.sandbox.report()["total"] == calls
     assert not (installed.parent / "s.db").exists()
+
+
+def test_a_field_the_rules_read_is_named_by_its_rules_key(installed, capsys):
+    with open(rules_path(installed), "a") as file:
+        file.write('\n[vendor]\neta_field = { zendesk = "777", jira = "customfield_99999" }\n')
+    code, errors, _ = check(capsys)
+    assert code == 1
+    assert [e.split(":")[0] for e in errors] == ["vendor.eta_field.zendesk = '777'",
+                                                 "vendor.eta_field.jira = 'customfield_99999'"]
+    assert all("no such" in e for e in errors)
