@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -254,20 +255,32 @@ def cmd_check(args, env) -> int:
     except RulesError as e:
         problems.extend(e.errors)
     if settings:
-        try:
-            Store(settings.database)
-            print(f"database: ok ({settings.database})")
-        except StoreError as e:
-            problems.append(str(e))
+        problems.extend(_database_problems(settings.database))
     if rules is not None:
-        problems.extend(_connector_problems(env, rules, online=not args.offline))
+        problems.extend(_connector_problems(env, rules, online=not args.offline, webhook_url=args.webhook_url))
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     return 1 if problems else 0
 
 
-def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> list[str]:
-    """Each connector's settings problems; when there are none and `online`, a call proving its credentials."""
+def _database_problems(path: str) -> list[str]:
+    """An existing database opened read-only; a missing one is not created (serve and worker create it)."""
+    if not Path(path).exists():
+        print(f"database: not created yet ({path}); serve or worker creates it")
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)) as db:
+            db.execute("SELECT 1 FROM sqlite_master")
+    except sqlite3.Error as e:
+        return [f"SLACLOCK_DATABASE: cannot read {path}: {e}"]
+    print(f"database: ok ({path})")
+    return []
+
+
+def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool,
+                        webhook_url: str | None = None) -> list[str]:
+    """Each connector's settings problems; when there are none and `online`, what the helpdesk says about every id,
+    field, permission and the webhook (checks/)."""
     try:
         connectors = build_connectors(env, rules)
     except ValueError as e:
@@ -283,8 +296,28 @@ def _connector_problems(env: Mapping[str, str], rules: Rules, online: bool) -> l
             except Exception as e:  # noqa: BLE001 - report any failure as a check problem
                 problems.append(f"{name}: cannot reach the API with these credentials: {e}")
                 continue
-            problems.extend(_change_feed_problems(name, connector))
+            feed = _change_feed_problems(name, connector)
+            problems.extend(feed)
+            # A 403 on the change feed already says "admin role"; the admin-only webhook reads would say it again.
+            problems.extend(_helpdesk_problems(name, connector, rules, env, webhook_url, admin=not feed))
     return problems
+
+
+def _helpdesk_problems(name: str, connector, rules: Rules, env: Mapping[str, str], webhook_url: str | None,
+                       admin: bool = True) -> list[str]:
+    """What the helpdesk says about the rules' ids, the fields, names, permissions and the webhook (checks/)."""
+    from checks import jira as jira_checks
+    from checks import zendesk as zendesk_checks
+    from install.command import receiver_url
+
+    expected = receiver_url(name, webhook_url, env)
+    if name == "zendesk":
+        found = zendesk_checks.problems(connector.client, connector.settings, rules, env, expected, admin)
+    else:
+        found = jira_checks.problems(connector.client, connector.settings, rules, env, expected)
+    if not found:
+        print(f"{name}: ids, fields, permissions and webhook ok")
+    return found
 
 
 def _change_feed_problems(name: str, connector) -> list[str]:
@@ -315,6 +348,17 @@ def existing_database(env: Mapping[str, str]) -> Settings:
     if not Path(settings.database).is_file():
         raise NoDatabase(f"no database at {settings.database} (set SLACLOCK_DATABASE)")
     return settings
+
+
+def cmd_install(args, env) -> int:
+    """Create (or find and reuse) the helpdesk's fields and webhook; write their ids and secrets to the .env file."""
+    from install.command import InstallError, run_install
+
+    try:
+        return run_install(args, env, out=sys.stdout, err=sys.stderr)
+    except InstallError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def cmd_explain(args, env) -> int:
@@ -507,7 +551,20 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate settings, rules and credentials; print every problem",
                        description="Validate the settings, the rules file and (unless --offline) the API credentials.")
     c.add_argument("--offline", action="store_true", help="do not call the helpdesk APIs")
+    c.add_argument("--webhook-url", help="the receiver's public address the webhooks must send to, e.g. "
+                                         "https://slaclock.example.com (default: SLACLOCK_PUBLIC_URL)")
     c.set_defaults(func=cmd_check)
+    i = sub.add_parser("install", help="create the helpdesk fields and webhook slaclock needs; write the .env",
+                       description="Create (or find and reuse) the reason-code field, the due-time fields and the "
+                                   "webhook in the helpdesk, and write their ids and secrets to the .env file.")
+    i.add_argument("helpdesk", choices=["zendesk", "jira"], help="the helpdesk to set up")
+    i.add_argument("--webhook-url", help="where the helpdesk sends webhooks, e.g. https://slaclock.example.com/"
+                                         "webhooks/zendesk (default: SLACLOCK_PUBLIC_URL plus that path)")
+    i.add_argument("--env-file", help="the .env file to update in place (default: SLACLOCK_ENV_FILE, ./.env)")
+    i.add_argument("--trigger", action="store_true", help="Zendesk: a trigger-connected webhook and the trigger "
+                                                           "sending slaclock's JSON body, instead of event subscriptions")
+    i.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    i.set_defaults(func=cmd_install)
     e = sub.add_parser("explain", help="show a ticket's decisions, e.g. zendesk:123",
                        description="Print a ticket's timeline with each decision's inputs and rules.")
     e.add_argument("ticket", help="<connector>:<ticket id>, e.g. zendesk:123 or jira:SD-7")

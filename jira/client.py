@@ -27,6 +27,16 @@ ISSUES_URL = "/rest/api/3/issue"
 ISSUE_LINK_URL = "/rest/api/3/issueLink"
 WATCHERS_URL = "/rest/api/3/issue/{key}/watchers"
 USER_GROUPS_URL = "/rest/api/3/user/groups"
+FIELDS_URL = "/rest/api/3/field"
+FIELD_CONTEXTS_URL = "/rest/api/3/field/{field_id}/context"
+CONTEXT_OPTIONS_URL = "/rest/api/3/field/{field_id}/context/{context_id}/option"
+PRIORITIES_URL = "/rest/api/3/priority"
+STATUSES_URL = "/rest/api/3/status"
+USER_URL = "/rest/api/3/user"
+MY_PERMISSIONS_URL = "/rest/api/3/mypermissions"
+# Admin webhooks: not in the platform OpenAPI; documented for Jira (the same REST resource on Cloud and DC) at
+# https://developer.atlassian.com/server/jira/platform/webhooks/#registering-a-webhook-via-the-jira-rest-api
+ADMIN_WEBHOOKS_URL = "/rest/webhooks/1.0/webhook"
 
 # Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
 SEARCH_PAGE_SIZE = 100
@@ -36,6 +46,7 @@ RECENT_COMMENTS = 20
 # Makes a platform-API comment internal in JSM (what pycontribs/jira sends for is_internal=True).
 INTERNAL_COMMENT_PROPERTY = {"key": "sd.public.comment", "value": {"internal": True}}
 
+_FIELD_ID = re.compile(r"^customfield_[0-9]+$")
 _ISSUE_KEY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]*-[0-9]+|[0-9]+)$")
 
 
@@ -56,6 +67,18 @@ def _path(template: str, key: str) -> str:
     if not _ISSUE_KEY.match(str(key)):
         raise ValueError(f"invalid Jira issue key {key!r}")
     return template.format(key=key)
+
+
+def _custom_field(field_id: str) -> str:
+    if not _FIELD_ID.match(field_id):
+        raise ValueError(f"invalid Jira custom field id {field_id!r}")
+    return field_id
+
+
+def _numeric(value: str) -> str:
+    if not str(value).isdigit():
+        raise ValueError(f"invalid Jira id {value!r}")
+    return str(value)
 
 
 class JiraClient:
@@ -163,6 +186,65 @@ class JiraClient:
     def user_groups(self, account_id: str) -> list[dict[str, Any]]:
         """The groups of a user (`name`, `groupId`)."""
         return self.session.request("GET", USER_GROUPS_URL, params={"accountId": account_id})
+
+    def fields(self) -> list[dict[str, Any]]:
+        """Every field of the site (FieldDetails: `id`, `name`, `custom`, `schema.custom`)."""
+        return self.session.request("GET", FIELDS_URL)
+
+    def create_field(self, name: str, field_type: str, searcher_key: str, description: str = "") -> dict[str, Any]:
+        """createCustomField (Administer Jira); `field_type` is a full `…customfieldtypes:select` key. Not retried
+        blindly: a resend makes a second field."""
+        return self.session.request("POST", FIELDS_URL, json={"name": name, "type": field_type,
+                                                              "searcherKey": searcher_key, "description": description})
+
+    def field_contexts(self, field_id: str) -> list[dict[str, Any]]:
+        """The field's contexts (one page of up to 100: slaclock's fields have one)."""
+        return self.session.request("GET", FIELD_CONTEXTS_URL.format(field_id=_custom_field(field_id)),
+                                    params={"maxResults": 100})["values"]
+
+    def create_field_context(self, field_id: str, name: str) -> dict[str, Any]:
+        """A global context for every issue type (empty project and issue type lists)."""
+        return self.session.request("POST", FIELD_CONTEXTS_URL.format(field_id=_custom_field(field_id)),
+                                    json={"name": name, "projectIds": [], "issueTypeIds": []})
+
+    def context_options(self, field_id: str, context_id: str) -> list[dict[str, Any]]:
+        """The options of a select field's context (one page of up to 1000: the rules' reason codes)."""
+        path = CONTEXT_OPTIONS_URL.format(field_id=_custom_field(field_id), context_id=_numeric(context_id))
+        return self.session.request("GET", path, params={"maxResults": 1000})["values"]
+
+    def create_context_options(self, field_id: str, context_id: str, values: Sequence[str]) -> list[dict[str, Any]]:
+        """Add options (`value`s) to a context; not retried blindly (a resend adds them twice)."""
+        path = CONTEXT_OPTIONS_URL.format(field_id=_custom_field(field_id), context_id=_numeric(context_id))
+        return self.session.request("POST", path, json={"options": [{"value": v} for v in values]})["options"]
+
+    def priorities(self) -> list[dict[str, Any]]:
+        """Every priority of the site (`id`, `name`)."""
+        return self.session.request("GET", PRIORITIES_URL)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every status of the site (`id`, `name`, `statusCategory`)."""
+        return self.session.request("GET", STATUSES_URL)
+
+    def user(self, account_id: str) -> dict[str, Any]:
+        """One user by account id; PermanentError 404 when there is none."""
+        return self.session.request("GET", USER_URL, params={"accountId": account_id})
+
+    def my_permissions(self, permissions: Sequence[str], project_key: str | None = None) -> dict[str, bool]:
+        """Whether the API user has each permission key (in `project_key`, else anywhere): key → havePermission."""
+        params = {"permissions": ",".join(permissions)}
+        if project_key:
+            params["projectKey"] = project_key
+        answer = self.session.request("GET", MY_PERMISSIONS_URL, params=params)["permissions"]
+        return {key: bool((answer.get(key) or {}).get("havePermission")) for key in permissions}
+
+    def admin_webhooks(self) -> list[dict[str, Any]]:
+        """The site's admin webhooks (`name`, `url`, `events`, `enabled`, `self`); needs Administer Jira."""
+        return self.session.request("GET", ADMIN_WEBHOOKS_URL)
+
+    def create_admin_webhook(self, webhook: dict[str, Any]) -> dict[str, Any]:
+        """Register an admin webhook (`name`, `url`, `events`, `filters`, `excludeBody`, `secret`); Jira answers
+        201 with it. Not retried blindly: a resend registers a second one."""
+        return self.session.request("POST", ADMIN_WEBHOOKS_URL, json=webhook)
 
     def myself(self) -> dict[str, Any]:
         """The account slaclock authenticates as."""

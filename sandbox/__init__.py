@@ -4,7 +4,8 @@ lost webhooks and call counts for both.
 
     sandbox/zendesk/, sandbox/jira/   one package per helpdesk, with the same module for the same job: site (config
                                       and running state), store, api (the route table), shapes (JSON), errors,
-                                      webhooks, control (/_sandbox/… routes); Jira adds fields, jql and sla
+                                      webhooks, control (/_sandbox/… routes), admin (fields, webhooks: install and
+                                      check); Jira adds fields, jql and sla
     sandbox/*.py                      what both share: server (wiring), api (routes, guard), control, faults,
                                       sender (webhook delivery), stats, records (changes, store base), auth
 """

@@ -6,6 +6,7 @@ Retries (429 + Retry-After, 5xx, timeouts), the rate budget and the error taxono
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from connectors.http import HelpdeskSession
 
@@ -19,6 +20,16 @@ UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
 SHOW_MANY_URL = "/api/v2/tickets/show_many.json"
 GROUP_MEMBERSHIPS_URL = "/api/v2/users/{user_id}/group_memberships.json"
 JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
+TICKET_FIELDS_URL = "/api/v2/ticket_fields.json"
+GROUPS_URL = "/api/v2/groups.json"
+SHOW_MANY_USERS_URL = "/api/v2/users/show_many.json"
+# The Webhooks API is not in the Support OpenAPI file; documented at
+# https://developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks
+TRIGGERS_URL = "/api/v2/triggers.json"
+WEBHOOKS_URL = "/api/v2/webhooks"
+WEBHOOK_URL = "/api/v2/webhooks/{webhook_id}"
+WEBHOOK_SECRET_URL = "/api/v2/webhooks/{webhook_id}/signing_secret"
+TICKET_FIELD_OPTIONS_URL = "/api/v2/ticket_fields/{field_id}/options.json"
 # Cursor pagination: 100 is the documented maximum page size for comments.
 COMMENTS_PAGE_SIZE = 100
 # A read-back looks at this many of the newest comments: a lost write is looked for within minutes.
@@ -35,6 +46,13 @@ def _ticket_path(template: str, ticket_id: str | int) -> str:
     if not (str(ticket_id).isascii() and str(ticket_id).isdigit()):
         raise ValueError(f"invalid Zendesk ticket id {ticket_id!r}")
     return template.format(ticket_id=int(ticket_id))
+
+
+def _webhook_id(webhook_id: str) -> str:
+    # Webhook ids are ULID-like strings (01FMJQSY40HZBCBVPZB9212S8V); anything else would change the path.
+    if not (webhook_id.isascii() and webhook_id.isalnum()):
+        raise ValueError(f"invalid Zendesk webhook id {webhook_id!r}")
+    return webhook_id
 
 
 class ZendeskClient:
@@ -116,6 +134,62 @@ class ZendeskClient:
         """The user's group memberships (one page of up to 100: an agent is in few groups)."""
         path = GROUP_MEMBERSHIPS_URL.format(user_id=int(_ticket_path("{ticket_id}", user_id)))
         return self.session.request("GET", path, params={"page[size]": 100})["group_memberships"]
+
+    def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a list, following `next_page` (the next page's full URL, or null) with its query."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] | None = None
+        while True:
+            body = self.session.request("GET", path, params=params)
+            items.extend(body.get(key) or [])
+            following = body.get("next_page")
+            if not following:
+                return items
+            params = {k: v[-1] for k, v in parse_qs(urlsplit(following).query).items()}
+
+    def ticket_fields(self) -> list[dict[str, Any]]:
+        """Every ticket field of the account (system and custom), with `type` and `custom_field_options`."""
+        return self._pages(TICKET_FIELDS_URL, "ticket_fields")
+
+    def create_ticket_field(self, field: dict[str, Any]) -> dict[str, Any]:
+        """POST `{"ticket_field": …}` (admins only); not retried blindly: a resend makes a second field."""
+        return self.session.request("POST", TICKET_FIELDS_URL, json={"ticket_field": field})["ticket_field"]
+
+    def add_ticket_field_option(self, field_id: str | int, name: str, value: str) -> dict[str, Any]:
+        """Create Or Update Ticket Field Option (drop-down): a new option `name` with tag `value`."""
+        path = _ticket_path(TICKET_FIELD_OPTIONS_URL.replace("{field_id}", "{ticket_id}"), field_id)
+        return self.session.request("POST", path, json={"custom_field_option": {"name": name, "value": value}}
+                                    )["custom_field_option"]
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group of the account (`id`, `name`, `deleted`)."""
+        return self._pages(GROUPS_URL, "groups")
+
+    def users_by_ids(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        """Show Many Users (≤ 100 ids); ids that do not exist are left out."""
+        ids = ",".join(str(int(_ticket_path("{ticket_id}", i))) for i in user_ids)
+        return self.session.request("GET", SHOW_MANY_USERS_URL, params={"ids": ids})["users"]
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The account's webhooks (one cursor page of up to 100: trial accounts may have 10)."""
+        return self.session.request("GET", WEBHOOKS_URL, params={"page[size]": 100})["webhooks"]
+
+    def create_webhook(self, webhook: dict[str, Any]) -> dict[str, Any]:
+        """POST `{"webhook": …}`; answers 201 with the webhook (its `id` a string). Not retried blindly."""
+        return self.session.request("POST", WEBHOOKS_URL, json={"webhook": webhook})["webhook"]
+
+    def webhook_signing_secret(self, webhook_id: str) -> str:
+        """The webhook's signing secret (`signing_secret.secret`); a POST there would reset it."""
+        return self.session.request("GET", WEBHOOK_SECRET_URL.format(webhook_id=_webhook_id(webhook_id))
+                                    )["signing_secret"]["secret"]
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every ticket trigger (`title`, `active`, `conditions`, `actions`)."""
+        return self._pages(TRIGGERS_URL, "triggers")
+
+    def create_trigger(self, trigger: dict[str, Any]) -> dict[str, Any]:
+        """POST `{"trigger": …}` (admins only); not retried blindly: a resend makes a second trigger."""
+        return self.session.request("POST", TRIGGERS_URL, json={"trigger": trigger})["trigger"]
 
     def me(self) -> dict[str, Any]:
         """The API user slaclock authenticates as."""

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
+from sandbox.jira import admin
 from sandbox.jira.errors import JiraError, jira_error
 from sandbox.jira.fields import PRIORITIES, STATUSES, adf_to_text, is_adf_doc
 from sandbox.jira.jql import UNBOUNDED, JqlError, parse
@@ -56,23 +57,15 @@ def user_groups() -> Response:
 
 
 def list_fields() -> Response:
-    """getFields: the system fields slaclock reads and the site's two custom fields (FieldDetails)."""
-    site = current_site()
+    """getFields: the system fields slaclock reads and every custom field of the site (FieldDetails)."""
+    def field(fid: str, name: str, kind: str) -> dict[str, Any]:
+        return {"id": fid, "key": fid, "name": name, "custom": False, "orderable": True, "navigable": True,
+                "searchable": True, "clauseNames": [fid], "schema": {"type": kind, "system": fid}}
 
-    def field(fid: str, name: str, kind: str, custom: bool) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": kind, "system" if not custom else "custom": fid if not custom else
-                                  ("com.atlassian.jira.plugin.system.customfieldtypes:select" if kind == "option"
-                                   else "com.atlassian.jira.plugin.system.customfieldtypes:datetime")}
-        if custom:
-            schema["customId"] = int(fid.removeprefix("customfield_"))
-        return {"id": fid, "key": fid, "name": name, "custom": custom, "orderable": True, "navigable": True,
-                "searchable": True, "clauseNames": [fid if not custom else f"cf[{fid[12:]}]"], "schema": schema}
-
-    return json_response([field("summary", "Summary", "string", False), field("status", "Status", "status", False),
-                          field("priority", "Priority", "priority", False),
-                          field("assignee", "Assignee", "user", False), field("labels", "Labels", "array", False),
-                          field(site.config.reason_field_id, "Reason", "option", True),
-                          field(site.config.due_field_id, "Due", "datetime", True)])
+    system = [field("summary", "Summary", "string"), field("status", "Status", "status"),
+              field("priority", "Priority", "priority"), field("assignee", "Assignee", "user"),
+              field("labels", "Labels", "array")]
+    return json_response(system + admin.custom_fields())
 
 
 def list_priorities() -> Response:
@@ -369,6 +362,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/rest/api/3/myself", myself),
     Route("GET", "/rest/api/3/user/groups", user_groups),
     Route("GET", "/rest/api/3/field", list_fields),
+    Route("POST", "/rest/api/3/field", admin.create_field),
+    Route("GET", "/rest/api/3/field/<field_id>/context", admin.list_contexts),
+    Route("POST", "/rest/api/3/field/<field_id>/context", admin.create_context),
+    Route("GET", "/rest/api/3/field/<field_id>/context/<context_id>/option", admin.list_options),
+    Route("POST", "/rest/api/3/field/<field_id>/context/<context_id>/option", admin.create_options),
+    Route("GET", "/rest/api/3/mypermissions", admin.my_permissions),
+    Route("GET", "/rest/api/3/user", admin.get_user),
+    Route("GET", "/rest/webhooks/1.0/webhook", admin.list_admin_webhooks),
+    Route("POST", "/rest/webhooks/1.0/webhook", admin.create_admin_webhook),
     Route("GET", "/rest/api/3/priority", list_priorities),
     Route("GET", "/rest/api/3/status", list_statuses),
     Route("POST", "/rest/api/3/issue", create_issue),

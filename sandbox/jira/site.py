@@ -41,6 +41,8 @@ TEAM_ACCOUNTS: Mapping[str, str] = {
          "Victor Chen", "Tess Moreau", "Gus Hale"), start=1)},
 }
 DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
+# The events of the admin webhook the sandbox sends (every webhookEvent it builds).
+SUBSCRIBED_EVENTS = ("jira:issue_created", "jira:issue_updated", "comment_created", "comment_updated")
 
 
 @dataclass
@@ -68,6 +70,10 @@ class JiraConfig:
     no_browse_accounts: Sequence[str] = ()
     # False: the edit screen lacks the assignee, so PUT issue refuses it and only PUT …/assignee assigns.
     assignee_on_edit_screen: bool = True
+    # False: the API user lacks Administer Jira (creating fields and admin webhooks is a 403).
+    api_is_admin: bool = True
+    # Project permission keys getMyPermissions answers false for (e.g. ASSIGN_ISSUES).
+    missing_permissions: Sequence[str] = ()
 
     def users(self) -> list[JiraUser]:
         return [JiraUser(self.api_account_id, "slaclock API", self.api_email.lower()),
@@ -96,6 +102,35 @@ class JiraSite(HelpdeskSite[IssueRecord]):
                          WebhookSender(config.webhook_url, JiraProtocol(config.webhook_secret), backoff, max_wait,
                                        timeout, clock, name="sandbox-jira-webhooks"),
                          route_key, clock)
+        from sandbox.jira.admin import JiraAdmin
+        self.admin = JiraAdmin(dict(self.store.fields))
+        self._seed_webhook()
+
+    def _seed_webhook(self) -> None:
+        """The admin webhook a configured sandbox already sends to (JiraConfig.webhook_url), as the API lists it."""
+        if self.config.webhook_url:
+            self.admin.webhooks.append({
+                "name": "slaclock", "url": self.config.webhook_url, "excludeBody": False, "filters": {},
+                "events": list(SUBSCRIBED_EVENTS), "enabled": True, "self": "/rest/webhooks/1.0/webhook/0",
+                "lastUpdatedUser": self.config.api_account_id})
+
+    def reset(self) -> None:
+        super().reset()
+        with self.admin.lock:
+            self.store.fields.clear()
+            self.store.fields.update(self.admin.initial_fields)
+            self.admin.reset_state()
+        self._seed_webhook()
+        # A webhook registered through the API retargeted the sender; a reset restores the configured one.
+        self.sender.url = self.config.webhook_url
+        self.sender.protocol.secret = self.config.webhook_secret
+
+    def views_user(self, account_id: str) -> dict[str, Any] | None:
+        """A user as getUser shows it, or None."""
+        from flask import request
+
+        from sandbox.jira.shapes import JiraJson
+        return JiraJson(self.store, request.host_url, 3).user(account_id)
 
     @property
     def credentials(self) -> str:

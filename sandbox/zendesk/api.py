@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from flask import Response, request
 
 from sandbox.api import Route, blueprint, json_response
+from sandbox.zendesk import admin
 from sandbox.zendesk.errors import (FORBIDDEN, IDEMPOTENCY_MISMATCH, MISSING_TICKET, RECORD_NOT_FOUND, UPDATE_CONFLICT,
                                     record_invalid)
 from sandbox.zendesk.shapes import audit_json, base_url, comment_json, mutation_audit_json, ticket_json, user_json
@@ -97,18 +98,6 @@ def list_all_memberships() -> Response:
                   "url": f"{base_url()}api/v2/group_memberships/40000.json",
                   "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP}
     return json_response({"group_memberships": [membership], "next_page": None, "previous_page": None, "count": 1})
-
-
-def list_ticket_fields() -> Response:
-    """List Ticket Fields: the account's custom fields (TicketFieldObject), as text fields."""
-    fields = [{"id": fid, "url": f"{base_url()}api/v2/ticket_fields/{fid}.json", "type": "text", "title": title,
-               "raw_title": title, "description": "", "raw_description": "", "position": n, "active": True,
-               "required": False, "collapsed_for_agents": False, "regexp_for_validation": None,
-               "title_in_portal": title, "visible_in_portal": False, "editable_in_portal": False,
-               "required_in_portal": False, "tag": None, "removable": True, "key": None,
-               "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP}
-              for n, (fid, title) in enumerate(sorted(current_site().config.custom_fields.items()))]
-    return json_response({"ticket_fields": fields, "next_page": None, "previous_page": None, "count": len(fields)})
 
 
 def show_user(user_id: int) -> Response:
@@ -358,7 +347,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/users/<int:user_id>", show_user),
     Route("GET", "/api/v2/groups", list_groups),
     Route("GET", "/api/v2/group_memberships", list_all_memberships),
-    Route("GET", "/api/v2/ticket_fields", list_ticket_fields),
+    Route("GET", "/api/v2/ticket_fields", admin.list_ticket_fields),
+    Route("POST", "/api/v2/ticket_fields", admin.create_ticket_field),
+    Route("POST", "/api/v2/ticket_fields/<int:field_id>/options", admin.add_field_option),
+    Route("GET", "/api/v2/triggers", admin.list_triggers),
+    Route("POST", "/api/v2/triggers", admin.create_trigger),
+    Route("GET", "/api/v2/webhooks", admin.list_webhooks),
+    Route("POST", "/api/v2/webhooks", admin.create_webhook),
+    Route("GET", "/api/v2/webhooks/<webhook_id>/signing_secret", admin.show_signing_secret),
+    Route("GET", "/api/v2/webhooks/<webhook_id>", admin.show_webhook),
     Route("GET", "/api/v2/users/<int:user_id>/group_memberships", group_memberships),
     Route("GET", "/api/v2/tickets", list_tickets),
     Route("POST", "/api/v2/tickets", post_ticket),

@@ -13,7 +13,10 @@ from sandbox.sender import Outgoing, WebhookSender
 from sandbox.site import HelpdeskSite
 from sandbox.zendesk.idempotency import IdempotencyCache
 from sandbox.zendesk.store import TicketRecord, TicketStore, User
-from sandbox.zendesk.webhooks import ZendeskProtocol, build_envelopes, outgoing
+from sandbox.zendesk.webhooks import EVENT_NAMES, EVENT_PREFIX, ZendeskProtocol, build_envelopes, outgoing
+
+# The event subscriptions of the webhook the sandbox sends (every event type it builds).
+SUBSCRIBED_EVENTS = (f"{EVENT_PREFIX}created", *(EVENT_PREFIX + name for name in EVENT_NAMES.values()))
 
 
 @dataclass
@@ -47,11 +50,14 @@ class ZendeskSite(HelpdeskSite[TicketRecord]):
                  timeout: float = 10.0, clock: Callable[[], datetime] = utc_now):
         self.config = config
         protocol = ZendeskProtocol(config.webhook_secret, config.account_id, config.webhook_id, clock)
+        self.protocol = protocol
         super().__init__(TicketStore(config.users(), config.api_user_id, config.custom_fields.keys(), clock),
                          WebhookSender(config.webhook_url, protocol, backoff, max_wait, timeout, clock),
                          route_key, clock)
         self.idempotency = IdempotencyCache(clock)
         self.jobs: dict[str, dict[str, Any]] = {}  # update_many job statuses by id
+        from sandbox.zendesk.admin import Admin, configured_webhook
+        self.admin = Admin(config.custom_fields, configured_webhook(config, SUBSCRIBED_EVENTS))
 
     @property
     def credentials(self) -> str:
@@ -79,6 +85,11 @@ class ZendeskSite(HelpdeskSite[TicketRecord]):
         super().reset()
         self.idempotency.reset()
         self.jobs.clear()
+        self.admin.reset()
+        self.store.reset_custom_fields(self.config.custom_fields.keys())
+        # A webhook created through the API retargeted the sender; a reset restores the configured one.
+        self.sender.url = self.config.webhook_url
+        self.protocol.secret, self.protocol.webhook_id = self.config.webhook_secret, self.config.webhook_id
 
 
 def current_site() -> ZendeskSite:

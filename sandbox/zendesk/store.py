@@ -247,6 +247,17 @@ class TicketStore(Store[TicketRecord]):
         self._custom_field_ids = list(custom_field_ids)
         self.reset()
 
+    def add_custom_field(self, field_id: int) -> None:
+        """A field created through the API: tickets created from now on list it (null until set)."""
+        with self._lock:
+            if field_id not in self._custom_field_ids:
+                self._custom_field_ids.append(field_id)
+
+    def reset_custom_fields(self, field_ids: Iterable[int]) -> None:
+        """Back to the configured fields (a sandbox reset forgets created ones)."""
+        with self._lock:
+            self._custom_field_ids = list(field_ids)
+
     def reset(self) -> None:
         """Forget every ticket, comment and end user."""
         with self._lock:

@@ -1,0 +1,53 @@
+"""An install plan: each step either reuses what the helpdesk already has or creates it, and gives .env values;
+`--dry-run` prints the plan and runs nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, TextIO
+
+# Variables whose values are never printed.
+SECRET_SUFFIXES = ("_SECRET", "_TOKEN")
+
+
+@dataclass
+class Step:
+    """One thing slaclock needs: `what` it is, what will happen (`action`: reuse … / create …), the .env values it
+    gives (`env`, plus what `run` returns: run on apply, never on a dry run) and what is left to do by hand."""
+
+    what: str
+    action: str
+    env: dict[str, str] = field(default_factory=dict)
+    run: Callable[[], Mapping[str, str]] | None = None
+    by_hand: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The steps of one helpdesk, in order, and the to-dos that belong to no step."""
+
+    helpdesk: str
+    steps: list[Step] = field(default_factory=list)
+    by_hand: list[str] = field(default_factory=list)
+
+    def print(self, out: TextIO) -> None:
+        """The plan, one line per step."""
+        print(f"plan for {self.helpdesk}:", file=out)
+        for step in self.steps:
+            print(f"  - {step.what}: {step.action}", file=out)
+
+    def apply(self) -> dict[str, str]:
+        """Run each step that writes; return every .env value of the plan."""
+        values: dict[str, str] = {}
+        for step in self.steps:
+            if step.run is not None:
+                step.env.update(step.run())
+            values.update(step.env)
+        return values
+
+    def to_do(self) -> list[str]:
+        return [*(line for step in self.steps for line in step.by_hand), *self.by_hand]
+
+
+def shown(name: str, value: str) -> str:
+    """`NAME=value`, or `NAME (secret, not shown)`."""
+    return f"{name} (secret, not shown)" if name.endswith(SECRET_SUFFIXES) else f"{name}={value}"
