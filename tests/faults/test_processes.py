@@ -17,7 +17,7 @@ from tests.faults.conftest import FIGURES
 
 CI = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
 EVENTS, TICKETS, FAULTS = (1000, 100, 24) if CI else (60, 10, 4)
-KILLS = 5
+KILLS = 5 if CI else 2
 # Printed with every figures line, so a failing run can be repeated with --seed.
 SEED = int(os.environ.get("SLACLOCK_FAULTS_SEED") or random.SystemRandom().randrange(10**6))
 
