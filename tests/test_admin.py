@@ -156,7 +156,7 @@ def test_a_manager_or_admin_retry_requeues_the_parked_row(app, store, role):
     assert answer.status_code == 302 and store.parked() == []
     status = store.db.execute("select status, last_error from outbox where id = ?", [row]).fetchone()
     assert status == ("pending", None)
-    assert b"1 parked write(s) queued again" in client.get("/admin/parked").data
+    assert b"1 parked write queued again" in client.get("/admin/parked").data
 
 
 def test_a_retry_without_the_csrf_token_is_refused(app, store):

@@ -143,11 +143,15 @@ def _ids() -> list[int]:
         abort(400, "expected row ids")
 
 
+def _queued_again(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'} queued again"
+
+
 @bp.post("/parked/retry")
 @access.signed_in("retry")
 def retry_parked() -> ResponseReturnValue:
     ids = _ids()
-    flash(f"{store().retry_parked(ids or None, now())} parked write(s) queued again")
+    flash(_queued_again(store().retry_parked(ids or None, now()), "parked write"))
     return redirect(url_for("admin.parked"))
 
 
@@ -155,7 +159,7 @@ def retry_parked() -> ResponseReturnValue:
 @access.signed_in("retry")
 def retry_deliveries() -> ResponseReturnValue:
     ids = _ids()
-    flash(f"{store().retry_deliveries(ids or None)} failed delivery(ies) queued again")
+    flash(_queued_again(store().retry_deliveries(ids or None), "failed delivery", "failed deliveries"))
     return redirect(url_for("admin.parked"))
 
 
