@@ -198,6 +198,21 @@ def test_the_installed_package_has_every_top_level_module():
     assert modules <= set(project["py-modules"])
 
 
+def test_the_installed_package_has_every_data_file_the_code_reads():
+    """Templates, static files and the example rules: a non-editable install (the image) ships only what
+    package-data names."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = [p for folder in ("rules", "web") for p in (ROOT / folder).rglob("*")
+             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    assert files, "no data files found"
+    for path in files:
+        package = ".".join(path.relative_to(ROOT).parent.parts)
+        owners = [(name, globs) for name, globs in data.items() if package == name or package.startswith(name + ".")]
+        shipped = any(path.relative_to(ROOT / name.replace(".", "/")).match(glob)
+                      for name, globs in owners for glob in globs)
+        assert shipped, f"{path.relative_to(ROOT)} is not package data"
+
+
 def test_readme_production_section_uses_the_deploy_files():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Production serving", 1)[1].split("\n## ", 1)[0]
