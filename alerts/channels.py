@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Protocol, Union
+from typing import Mapping, Union
 
 from alerts.email import EmailChannel
 from alerts.slack import SlackChannel
@@ -12,14 +12,6 @@ from alerts.webhook import WebhookChannel
 from rules.schema import Rules
 
 Channel = Union[SlackChannel, EmailChannel, WebhookChannel]
-
-
-class ChannelError(ValueError):
-    """A channel cannot be built: its environment variable is missing or malformed."""
-
-
-class _Env(Protocol):
-    def get(self, key: str, default: str | None = None) -> str | None: ...
 
 
 def build_channels(rules: Rules, env: Mapping[str, str]) -> tuple[dict[str, Channel], dict[str, str]]:
