@@ -12,6 +12,7 @@ Validators are compiled once per operation and shared by every sandbox in the pr
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import logging
 import os
@@ -22,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from jsonschema import Draft202012Validator
 
 log = logging.getLogger("sandbox.contract")
 
@@ -67,15 +67,16 @@ class Operation:
     query: dict[str, dict[str, Any]]
     required: frozenset[str]
     body: dict[str, Any] | None
-    _validator: Draft202012Validator | None = field(default=None, repr=False)
+    _validator: Any = field(default=None, repr=False)  # a jsonschema Draft202012Validator, built on first use
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def body_validator(self) -> Draft202012Validator | None:
-        """The compiled body validator (built on first use, then reused)."""
+    def body_validator(self) -> Any:
+        """The compiled body validator (built on first use, then reused); None for an operation without a body."""
         if self.body is None:
             return None
         with self._lock:
             if self._validator is None:
+                from jsonschema import Draft202012Validator
                 self._validator = Draft202012Validator(self.body)
             return self._validator
 
@@ -454,15 +455,24 @@ _absent_logged = False
 _absent_lock = threading.Lock()
 
 
+def _validation_tools() -> bool:
+    """The validator's libraries are test extras: the demo on a plain install runs without validation."""
+    return all(importlib.util.find_spec(name) is not None for name in ("jsonschema", "yaml"))
+
+
 def load_contracts(folder: Path | None) -> dict[str, Contract]:
     """The contracts by helpdesk name; empty (and said once in the log) when the descriptions are absent."""
     global _absent_logged
     files = [ZENDESK_FILE, *JIRA_FILES]
+    absent = None
     if folder is None or not all((folder / name).is_file() for name in files):
+        absent = "the official API descriptions (shared/reference/openapi/) are absent"
+    elif not _validation_tools():
+        absent = "jsonschema and pyyaml are not installed (pip install -e '.[test]')"
+    if absent is not None:
         with _absent_lock:
             if not _absent_logged:
                 _absent_logged = True
-                log.warning("sandbox: the official API descriptions (shared/reference/openapi/) are absent; "
-                            "requests are not validated")
+                log.warning(f"sandbox: {absent}; requests are not validated")
         return {}
     return {"zendesk": zendesk_contract(folder), "jira": jira_contract(folder)}

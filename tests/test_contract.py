@@ -263,3 +263,20 @@ def test_the_lookup_endpoints_answer_in_described_shapes(app):
     assert {"Waiting for support", "Resolved"} <= {s["name"] for s in statuses}
     assert all("statusCategory" in s for s in statuses)
     assert app.extensions["sandbox"].report()["rejected"] == []
+
+
+def test_the_sandbox_runs_on_a_plain_install_without_the_test_extras():
+    """`pip install -e . && slaclock demo` (the README's first command): the validator's libraries and the SMTP
+    server are test extras, so the sandbox must start without them (and say it does not validate)."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "for name in ('jsonschema', 'yaml', 'aiosmtpd'):\n"
+            "    sys.modules[name] = None  # as if not installed: importing it raises ImportError\n"
+            "from sandbox import SandboxConfig, create_app\n"
+            "from sandbox.contract import load_contracts, openapi_dir\n"
+            "assert load_contracts(openapi_dir()) == {}\n"
+            "client = create_app(SandboxConfig()).test_client()\n"
+            "assert client.get('/_sandbox/stats').status_code == 200\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
