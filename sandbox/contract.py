@@ -419,7 +419,10 @@ def jira_admin_webhook_operations() -> list[Operation]:
             Operation("GET", "/rest/webhooks/1.0/webhook/{id}", {}, frozenset(), None)]
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def load_description(path: Path) -> dict[str, Any]:
+    """An API description file, YAML (Zendesk's) or JSON (Jira's)."""
+    if path.suffix != ".yaml":
+        return json.loads(path.read_text(encoding="utf-8"))
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -432,7 +435,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 @lru_cache(maxsize=4)
 def zendesk_contract(folder: Path) -> Contract:
     """Zendesk's described operations (paths served with or without `.json`)."""
-    return Contract("Zendesk", _zendesk_operations(_load_yaml(folder / ZENDESK_FILE)), ZENDESK_PAGINATION,
+    return Contract("Zendesk", _zendesk_operations(load_description(folder / ZENDESK_FILE)), ZENDESK_PAGINATION,
                     strip_suffix=".json")
 
 
@@ -441,7 +444,7 @@ def jira_contract(folder: Path) -> Contract:
     """Jira platform v3 and the JSM extract's operations."""
     operations = []
     for name in JIRA_FILES:
-        document = json.loads((folder / name).read_text(encoding="utf-8"))
+        document = load_description(folder / name)
         operations += _operations(document, _Resolver(document))
     for op in operations:
         if op.template == "/rest/api/3/issue/{issueIdOrKey}/assignee" and op.body is not None:

@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 import pytest
 import requests
-import yaml
 
 from connectors.errors import MalformedPayload, SignatureError
 from connectors.model import PRIORITIES, STATUSES, Ticket, TicketEvent, TicketUpdate
@@ -26,12 +25,13 @@ from jira.settings import JiraSettings
 from jobs.demo import wait_until
 from rules import load_rules
 from sandbox import SandboxConfig, SandboxServer
-from sandbox.contract import jira_admin_webhook_operations, zendesk_webhook_operations
+from sandbox.contract import jira_admin_webhook_operations, load_description, openapi_dir, zendesk_webhook_operations
 from sandbox.jira import api as jira_api
 from sandbox.zendesk import api as zendesk_api
 from sandbox.jira.site import JiraConfig
 from sandbox.zendesk.site import ZendeskConfig
 from tests.sandbox_support import Receiver
+from tests.stacks import absent_outside_ci
 from zendesk import webhook as zendesk_webhook
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import ZendeskSettings
@@ -337,11 +337,9 @@ def test_changed_tickets_lists_changes_after_the_cursor_and_moves_it(helpdesk, t
 
 # --- the sandbox's endpoints against the official API descriptions ------------------------------
 
-# Beside the project checkout (`../shared/reference/openapi`, as CI has it), or beside a folder above it (a git
-# worktree lives deeper).
-OPENAPI = next((folder / "shared" / "reference" / "openapi" for folder in Path(__file__).resolve().parents[1].parents
-                if (folder / "shared" / "reference" / "openapi").is_dir()),
-               Path(__file__).resolve().parents[2] / "shared" / "reference" / "openapi")
+# Where sandbox.contract finds the descriptions (`../shared/reference/openapi` beside the checkout, as CI has it);
+# when absent, a path that does not exist, so the tests that need it skip outside CI and fail in CI.
+OPENAPI = openapi_dir() or Path(__file__).resolve().parents[2] / "shared" / "reference" / "openapi"
 # The Zendesk description has no path item for List Memberships (openapi/README.md); it is documented. Neither file
 # has the Webhooks APIs: sandbox/contract.py lists their documented operations, with the doc pages.
 UNDESCRIBED = {("GET", "/api/v2/users/{}/group_memberships"),
@@ -358,13 +356,8 @@ def _described(*names: str) -> dict[str, dict[str, Any]]:
     for name in names:
         file = OPENAPI / name
         if not file.exists():
-            pytest.skip(f"{file} is absent (a plain clone); CI has it")
-        if name.endswith(".yaml"):
-            loader = yaml.SafeLoader
-            loader.add_constructor("tag:yaml.org,2002:value", lambda l, n: l.construct_scalar(n))
-            document = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
-        else:
-            document = json.loads(file.read_text(encoding="utf-8"))
+            absent_outside_ci(f"{file} is absent (a plain clone)")
+        document = load_description(file)
         paths.update({_normalised(path): item for path, item in document["paths"].items()})
     return paths
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,12 +16,17 @@ from jira.connector import JiraConnector
 from jira.mapping import comment_marker
 from jira.settings import JiraSettings
 from zendesk.connector import ZendeskConnector
+from sandbox.contract import JIRA_FILES, ZENDESK_FILE, load_description, openapi_dir
+from tests.stacks import absent_outside_ci
 from zendesk.settings import ZendeskSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = [base / "shared" / "reference" / "openapi" for base in (ROOT.parent, ROOT.parent.parent)]
-OAS_DIR = next((path for path in CANDIDATES if path.is_dir()), None)
-pytestmark = pytest.mark.skipif(OAS_DIR is None, reason="no ../shared/reference/openapi beside the checkout")
+OAS_DIR = openapi_dir()
+
+
+@pytest.fixture(autouse=True)
+def descriptions():
+    if OAS_DIR is None:
+        absent_outside_ci("no ../shared/reference/openapi beside the checkout")
 
 # Zendesk documents cursor paging and `sort` in prose (ListTicketComments: "Sorting"; Pagination), not as parameters.
 ZENDESK_PROSE_PARAMS = {"page[size]", "page[after]", "sort"}
@@ -32,17 +36,12 @@ ZENDESK_TICKET_GAPS = {"metadata"}
 
 @lru_cache
 def zendesk_oas() -> dict:
-    import yaml
-
-    loader = type("Loader", (yaml.SafeLoader,), {})
-    loader.add_constructor("tag:yaml.org,2002:value", lambda l, n: l.construct_scalar(n))
-    return yaml.load((OAS_DIR / "zendesk-support.yaml").read_text(), Loader=loader)
+    return load_description(OAS_DIR / ZENDESK_FILE)
 
 
 @lru_cache
 def jira_oas() -> dict:
-    platform = json.loads((OAS_DIR / "jira-platform-v3.json").read_text())
-    jsm = json.loads((OAS_DIR / "jsm-servicedeskapi-extract.json").read_text())
+    platform, jsm = (load_description(OAS_DIR / name) for name in JIRA_FILES)
     merged = {"paths": {**platform["paths"], **jsm["paths"]},
               "components": {"schemas": {**platform["components"]["schemas"], **jsm["components"]["schemas"]},
                              "parameters": platform["components"].get("parameters", {})}}

@@ -4,12 +4,13 @@ Where chromium or playwright is missing they skip with the reason, except in CI 
 installs both and a missing one fails the run."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
+from tests.stacks import absent_outside_ci
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine notes say: no sandbox as root, and no background connections (the closed network refuses them).
@@ -32,9 +33,7 @@ def _missing() -> str | None:
 def playwright_driver():
     missing = _missing()
     if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the browser tests must run in CI: {missing}")
-        pytest.skip(missing)
+        absent_outside_ci(missing)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as driver:
         yield driver
