@@ -130,7 +130,9 @@ class Processor:
                           customer_message_at=message_at)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
-        changes = {k: v for k, v in update_to_json(update).items() if v is not None and k not in ("ticket_id", "version", "tags_added", "tags_removed")}
+        payload = update_to_json(update)
+        changes = {k: v for k, v in payload.items()
+                   if v is not None and k not in ("ticket_id", "version", "tags_added", "tags_removed")}
         events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
@@ -158,7 +160,7 @@ class Processor:
                 txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.DECISION,
                                  summary=update.note or f"updated {', '.join(changes)}", detail=detail)
                 txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.TICKET_UPDATE,
-                               payload=update_to_json(update), now=now,
+                               payload=payload, now=now,
                                idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")
             for key, follow_up in follow_ups(ticket, decision):
                 # Keyed by the action: it fires once, and Zendesk's Idempotency-Key dedupes a resend.
