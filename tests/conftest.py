@@ -5,7 +5,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from jobs.demo import Stack
-from store import Store
+from store import Store, open_store
+from tests.postgres_support import Databases, server_url
 from tests.sandbox_support import FakeClock, Receiver
 from tests.stacks import SHARED_ENV, assert_nothing_refused, example_rules_with
 
@@ -19,6 +20,33 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 @pytest.fixture
 def store(tmp_path):
     return Store(tmp_path / "slaclock.db")
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Databases]:
+    """Databases on the test PostgreSQL server (tests/postgres_support.py): skips or fails without one."""
+    databases = Databases(server_url())
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases) -> Iterator[str]:
+    """The URL of a new, migrated, empty PostgreSQL database of this test's own."""
+    url = postgres_databases.create()
+    yield url
+    postgres_databases.drop(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, tmp_path):
+    """Each store in turn, empty: a module runs its store tests on both with `store = any_store` as its fixture."""
+    if request.param == "sqlite":
+        yield Store(tmp_path / "slaclock.db")
+        return
+    store = open_store(request.getfixturevalue("postgres_url"))
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
