@@ -56,9 +56,18 @@ def stack(tmp_path_factory):
     Tests share it by each creating its own tickets and reading back only those. Customer messages are
     off here (the vendor loop's own stack sends them): with the example rules an escalation's message
     to the customer goes out only in the customer's daytime, so write counts would depend on the hour."""
-    workdir = tmp_path_factory.mktemp("e2e")
+    yield from _shared_stack(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(tmp_path_factory, postgres_databases):
+    """The shared stack's twin on a PostgreSQL database (tests/test_e2e.py runs its scenarios on both)."""
+    yield from _shared_stack(tmp_path_factory.mktemp("e2e-postgres"), postgres_databases.create())
+
+
+def _shared_stack(workdir, database: str | None = None) -> Iterator[Stack]:
     rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false")
-    with Stack(workdir, env=SHARED_ENV, rules_path=rules) as running:
+    with Stack(workdir, env=SHARED_ENV, rules_path=rules, database=database) as running:
         yield running
     assert_nothing_refused(running)
 
