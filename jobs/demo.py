@@ -39,6 +39,8 @@ JIRA_DUE_FIELD_ID = "customfield_10060"
 JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
 NEUTRAL_PRIORITY = {**{name: ours for ours, name in JIRA_PRIORITY.items()}, "Lowest": "low"}
 HELPDESKS = ("zendesk", "jira")
+# Who opens the demo's Zendesk tickets (the sandbox makes them an end user).
+CUSTOMER = {"name": "Casey Customer", "email": "casey@customer.example"}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Variables of the calling shell that would point the stack somewhere else.
 _OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
@@ -193,7 +195,7 @@ class Stack:
             return self._post("/_sandbox/jira/customer/issues", {"fields": fields})["key"]
         custom = [{"id": ZENDESK_REASON_FIELD, "value": reason_code}] if reason_code else []
         body = {"ticket": {"subject": subject, "comment": {"body": subject}, "priority": priority,
-                           "custom_fields": custom}}
+                           "custom_fields": custom, "requester": CUSTOMER}}
         if opened_at:
             body["ticket"]["created_at"] = opened_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
@@ -212,6 +214,13 @@ class Stack:
             self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
             return
         self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+
+    def customer_replies(self, ticket_id: str, text: str, helpdesk: str = "zendesk") -> None:
+        """A public reply by the ticket's requester (Zendesk: by e-mail; Jira: on the portal)."""
+        if helpdesk == "jira":
+            self._post(f"/_sandbox/jira/customer/issues/{ticket_id}/comment", {"body": text})
+        else:
+            self._post(f"/_sandbox/customer/tickets/{ticket_id}/reply", {"body": text})
 
     def ticket(self, ticket_id: str, helpdesk: str = "zendesk") -> dict:
         """The sandbox's ticket with all its comments (public and internal), in the helpdesk's own shape."""
