@@ -120,8 +120,8 @@ def test_without_the_table_or_switched_off_a_solve_stays_solved():
 @pytest.mark.parametrize("reply,fixed", [
     ("Yes", True), ("yes!", True), ("Fixed, thanks.", True), ("All good now", True), ("Thank you so much", True),
     ("It works", True), ("No", False), ("not fixed", False), ("Still broken", False), ("It doesn’t work", False),
-    ("Yes, but it happened again this morning", False), ("Can you call me?", False), ("", False), (None, False),
-    ("yesterday it was fine", False), ("Unresolved", False),
+    ("Yes, but it is still slow", False), ("Running again, thanks", True), ("Can you call me?", False), ("", False),
+    (None, False), ("yesterday it was fine", False), ("Unresolved", False),
 ])
 def test_the_recognition_is_whole_words_and_no_wins(reply, fixed):
     assert says_fixed(reply, CFG) is fixed

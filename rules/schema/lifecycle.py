@@ -47,7 +47,7 @@ class Confirmation(Strict):
     tag: str = Field("slaclock_unconfirmed", description="the tag a solved case carries while it waits")
     yes_words: Words = Field(["yes", "fixed", "resolved", "solved", "works", "working", "thanks", "thank you",
                               "all good"], description="a list of words or phrases that confirm (whole words)")
-    no_words: Words = Field(["no", "not", "still", "again", "doesn't", "didn't", "isn't", "won't", "can't",
+    no_words: Words = Field(["no", "not", "still", "doesn't", "didn't", "isn't", "won't", "can't",
                              "broken"], description="a list of words or phrases that say it is not fixed; they "
                                                     "win over yes_words")
     templates: ConfirmationTemplates = ConfirmationTemplates()
