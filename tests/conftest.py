@@ -8,7 +8,7 @@ from jobs.demo import Stack
 from store import Store, open_store
 from tests.postgres_support import Databases, server_url
 from tests.sandbox_support import FakeClock, Receiver
-from tests.stacks import SHARED_ENV, assert_nothing_refused, example_rules_with
+from tests.stacks import QUEUED, SHARED_ENV, assert_nothing_refused, example_rules_with
 
 # Property tests: a quick pass locally, the thorough one in CI (.ci/run sets HYPOTHESIS_PROFILE=ci).
 _PROFILE = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -66,7 +66,8 @@ def postgres_stack(tmp_path_factory, postgres_databases):
 
 
 def _shared_stack(workdir, database: str | None = None) -> Iterator[Stack]:
-    rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false")
+    rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false",
+                               QUEUED)
     with Stack(workdir, env=SHARED_ENV, rules_path=rules, database=database) as running:
         yield running
     assert_nothing_refused(running)

@@ -16,7 +16,7 @@ from jira.mapping import ticket_from_api as jira_ticket
 from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
 from rules import decide, load_rules
-from tests.stacks import RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
+from tests.stacks import QUEUED, RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
@@ -160,7 +160,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
 def daytime_stack(request, tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
-    rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"')
+    rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"', QUEUED)
     database = request.getfixturevalue("postgres_databases").create() if request.param == "postgres" else None
     with Stack(workdir, rules_path=rules, database=database) as running:
         yield running
