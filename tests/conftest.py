@@ -50,7 +50,13 @@ def any_store(request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack(sqlite_stack):
+    """The shared end-to-end stack (on SQLite; tests/test_e2e.py overrides it to run on both stores)."""
+    return sqlite_stack
+
+
+@pytest.fixture(scope="session")
+def sqlite_stack(tmp_path_factory):
     """One sandbox, receiver and worker for every end-to-end test that needs no stack of its own.
 
     Tests share it by each creating its own tickets and reading back only those. Customer messages are

@@ -44,10 +44,11 @@ class Databases:
         with psycopg.connect(self.server, autocommit=True) as conn:
             conn.execute(sql)
 
-    def create(self) -> str:
-        """A new, migrated, empty database; its URL."""
+    def create(self, migrated: bool = True) -> str:
+        """A new empty database (`migrated`: with slaclock's schema, else with no tables at all); its URL."""
         name = f"slaclock_test_{uuid.uuid4().hex[:12]}"
-        self._admin(f"create database {name} template {self.template} strategy file_copy")
+        self._admin(f"create database {name} template {self.template if migrated else 'template0'} "
+                    "strategy file_copy")
         self.created.append(name)
         return _with_dbname(self.server, name)
 

@@ -57,9 +57,9 @@ def written_due(ticket: Ticket) -> str | None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def stack(request, stack):
-    """Each scenario on the shared SQLite stack and on its PostgreSQL twin."""
-    return stack if request.param == "sqlite" else request.getfixturevalue("postgres_stack")
+def stack(request):
+    """Each scenario on the shared SQLite stack and on its PostgreSQL twin (tests/conftest.py)."""
+    return request.getfixturevalue(f"{request.param}_stack")
 
 
 def count(stack: Stack, helpdesk: Helpdesk, ticket_id: str, sql: str) -> int:
