@@ -103,6 +103,8 @@ class KpiReport:
     cadence_updates: int
     cadence_kept: int
     weekly: tuple[tuple[str, int, int], ...] = field(default=())  # (monday, tickets opened, of them escalated)
+    # Seed 003 step 8: the root causes written on post-incident tasks, per recurring cluster ("-": none).
+    root_causes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def escalations_per_1000(self) -> float | None:
@@ -133,6 +135,7 @@ class KpiReport:
             "vendor_time_to_eta": self.vendor_time_to_eta.to_json(), "vendor_eta_in_time": self.vendor_eta_in_time,
             "cadence_updates": self.cadence_updates, "cadence_kept": self.cadence_kept,
             "csat": None,  # not collected yet: no helpdesk rating is read
+            "root_causes": {cluster: list(texts) for cluster, texts in sorted(self.root_causes.items())},
             "weekly": [{"week": week, "tickets": n, "escalated": e,
                         "escalations_per_1000": round(1000 * e / n, 1) if n else None} for week, n, e in self.weekly],
         }
@@ -223,7 +226,9 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
     escalated = repeat = resolved = kept_resolved = eta_in_time = owed = kept = 0
     escalated_by_cluster: dict[str, int] = defaultdict(int)
     weekly: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    causes: dict[str, list[str]] = defaultdict(list)
     for case in mine:
+        causes[case.cluster or "-"] += [e.text for e in _events(case, period, TimelineKind.ROOT_CAUSE)]
         solved, reopened = _stops(case.memory, stop, period.until)
         climbs = _climbs(case, period)
         week = (case.opened_at - timedelta(days=case.opened_at.weekday())).date().isoformat()
@@ -263,7 +268,8 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         resolved=resolved, resolved_without_return=kept_resolved, mttr=Durations.of(resolve), sla=outcomes,
         dwell_per_level={level: Durations.of(spans) for level, spans in dwell.items()},
         vendor_time_to_eta=Durations.of(eta), vendor_eta_in_time=eta_in_time, cadence_updates=owed,
-        cadence_kept=kept, weekly=tuple((w, n, e) for w, (n, e) in sorted(weekly.items())))
+        cadence_kept=kept, weekly=tuple((w, n, e) for w, (n, e) in sorted(weekly.items())),
+        root_causes={cluster: tuple(texts) for cluster, texts in causes.items() if texts})
 
 
 def report_by(cases: Iterable[CaseHistory], period: Period, by: str, **options) -> dict[str, KpiReport]:
