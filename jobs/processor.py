@@ -201,8 +201,8 @@ class Processor:
             if root_cause:
                 txn.record_root_cause(connector_name, task.ticket_id, root_cause, now)
                 # When the task was solved; a helpdesk stamp may run a little ahead of our clock.
-                event = TimelineEvent(TimelineKind.ROOT_CAUSE, min(task.updated_at or now, now), f"root_cause:{task.ticket_id}",
-                                      threshold=task.ticket_id, text=root_cause)
+                event = TimelineEvent(TimelineKind.ROOT_CAUSE, min(task.updated_at or now, now),
+                                      f"root_cause:{task.ticket_id}", threshold=task.ticket_id, text=root_cause)
                 txn.add_timeline(connector=connector_name, ticket_id=case_id, at=event.at, kind=event.kind,
                                  summary=f"root cause recorded on {task.ticket_id}: {root_cause}",
                                  detail=event.to_json())

@@ -170,6 +170,19 @@ def _stops(memory: CaseMemory, stop: frozenset[str], until: datetime) -> tuple[l
     return solved, reopened
 
 
+def _returns(case: CaseHistory, period: Period, solved: list[datetime], reopened: list[datetime],
+             days: int) -> list[datetime]:
+    """Reopens within `days` of the first solve, save those the customer's confirmation caused: on Zendesk the
+    requester's "yes, fixed" reopens the solved ticket by itself, just before slaclock closes it."""
+    confirmed = [e.at for e in _events(case, period, TimelineKind.RESOLUTION_CONFIRMED)]
+
+    def answered_yes(at: datetime) -> bool:
+        before = max((s for s in solved if s < at), default=None)
+        after = min((s for s in solved if s > at), default=period.until)
+        return before is not None and any(before <= c <= after for c in confirmed)
+    return [r for r in reopened if solved[0] < r <= solved[0] + timedelta(days=days) and not answered_yes(r)]
+
+
 def _sla(case: CaseHistory, period: Period, into: dict[str, list[str]]) -> None:
     """Each metric clock's outcome in this case: met, breached, not measured; and whether a warning came first."""
     warned = {(e.metric, e.cycle) for e in _events(case, period, TimelineKind.WARNING, TimelineKind.ESCALATION)
@@ -247,8 +260,7 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         if solved:
             resolved += 1
             resolve.append(solved[0] - case.opened_at)
-            returned = [r for r in reopened if r > solved[0] and r - solved[0] <= timedelta(days=return_days)]
-            kept_resolved += not returned
+            kept_resolved += not _returns(case, period, solved, reopened, return_days)
         _sla(case, period, sla)
         _dwell(case, period, solved, dwell)
         requests = _events(case, period, TimelineKind.VENDOR_REQUEST)

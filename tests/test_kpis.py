@@ -108,3 +108,13 @@ def test_grouped_by_team():
 def test_an_empty_period_has_no_rates():
     r = report([], JUNE)
     assert r.tickets == 0 and r.escalations_per_1000 is None and r.breach_rate is None and r.mttr.count == 0
+
+
+def test_a_reopen_the_customers_confirmation_caused_is_no_return():
+    """Zendesk: the requester's "yes, fixed" reopens the solved ticket by itself; slaclock then closes it."""
+    confirmed = case("zendesk:6", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (5 * H, "closed")],
+                     events=[event(TimelineKind.RESOLUTION_CONFIRMED, 5 * H)])
+    not_fixed = case("zendesk:7", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (9 * H, "solved")],
+                     events=[event(TimelineKind.REOPENED, 5 * H)])
+    r = report([confirmed, not_fixed], JUNE)
+    assert (r.resolved, r.resolved_without_return) == (2, 1)
