@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from sqlite_utils import Database
 
+from store.group_commit import GroupCommit
 from store.migrations import migrations
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry)
@@ -260,6 +261,7 @@ class Store:
         self.path = str(path)
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
+        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries)
         try:
             db = self.db
             db.enable_wal()
@@ -347,18 +349,20 @@ class Store:
 
     def add_delivery(self, *, connector: str, delivery_key: str, event_type: str, ticket_id: str | None,
                      actor_id: str | None, headers: Mapping[str, str], body: bytes, received_at: datetime) -> bool:
-        """Store a delivery once; return False when its delivery key was seen before."""
+        """Store a delivery once, durably (it shares its commit with concurrent ones: `store.group_commit`);
+        return False when its delivery key was seen before."""
+        return self._deliveries.submit([connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at),
+                                        json.dumps(dict(headers)), body])
+
+    def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:
         try:
-            cursor = self.db.execute(
-                "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
-                "received_at, headers_json, body, status, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
-                [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at),
-                 json.dumps(dict(headers)), body])
-            self.db.conn.commit()
+            with self._immediate() as db:
+                return [db.execute(
+                    "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
+                    "received_at, headers_json, body, status, attempts) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)", row).rowcount == 1 for row in rows]
         except sqlite3.Error as e:
-            self.db.rollback()
             raise StoreError(f"cannot store delivery: {e}") from e
-        return cursor.rowcount == 1
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first.
