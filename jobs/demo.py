@@ -463,7 +463,7 @@ def run_demo(out: TextIO, verbose: bool = False) -> int:
         stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
                           "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
                           "SLACLOCK_DEMO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET})
-        with stack.start():
+        with stack:  # starts it (a `with stack.start()` would start a second, orphaned set)
             return _run(stack, out, verbose, started)
 
 
