@@ -2,6 +2,7 @@
 
     POST /_sandbox/agent/tickets         {"ticket": {...}}  the agent creates a ticket (`created_at` backdates it)
     POST /_sandbox/agent/tickets/{id}    {"ticket": {...}}  the agent changes one
+    POST /_sandbox/customer/tickets/{id}/reply  {"body": text}  the requester replies (as by e-mail)
     POST /_sandbox/customer/tickets/{id}/satisfaction_rating  {"satisfaction_rating": {"score", "comment"}}
                                          the requester rates a solved ticket
     GET  /_sandbox/tickets/{id}          the ticket and every comment
@@ -47,6 +48,21 @@ def agent_update(ticket_id: int) -> Response:
         return json_response(MISSING_TICKET, 400)
     status, body = update_ticket(ticket_id, payload, current_site().config.agent_user_id, "web")
     return json_response(body, status)
+
+
+@control.post("/customer/tickets/<int:ticket_id>/reply")
+def customer_reply(ticket_id: int) -> Response:
+    """The requester replies: a public comment by them, the actor of its webhooks (a solved ticket reopens)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not str(body.get("body") or "").strip():
+        return json_response({"error": "InvalidRequest", "description": 'body must be {"body": text}'}, 400)
+    try:
+        requester = current_site().store.get(ticket_id).requester_id
+    except RecordNotFound:
+        return json_response(RECORD_NOT_FOUND, 404)
+    status, answer = update_ticket(ticket_id, {"comment": {"body": str(body["body"]), "public": True,
+                                                           "author_id": requester}}, requester, "email")
+    return json_response(answer, status)
 
 
 @control.post("/customer/tickets/<int:ticket_id>/satisfaction_rating")
