@@ -109,6 +109,10 @@ class FollowUp:
     priority: str | None = None
     # A problem ticket for a recurring issue (Zendesk type "problem"), rather than a plain follow-up.
     problem: bool = False
+    # A task due then (ISO instant; Zendesk: type "task" with due_at; Jira: the due date).
+    due_at: str | None = None
+    # A post-incident review: its root cause is read when it is solved.
+    review: bool = False
 
 
 __all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Rating", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]

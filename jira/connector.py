@@ -284,6 +284,8 @@ class JiraConnector:
             raise PermanentError(f"Jira follow-up of {follow_up.original_id}: {e}") from e
         if follow_up.assignee_id:
             fields["assignee"] = {"accountId": follow_up.assignee_id}
+        if follow_up.due_at:
+            fields["duedate"] = parse_instant(follow_up.due_at).astimezone(timezone.utc).date().isoformat()
 
         def create(progress: Progress) -> str:
             return self._labelled(label) or str(self.client.create_issue(fields)["key"])

@@ -18,7 +18,8 @@ import metrics
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
-from rules.decision import ActionKind
+from rules.decision import ActionKind, TimelineEvent, TimelineKind
+from rules.post_incident import root_cause_of
 from store import Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,10 @@ class Processor:
         # The helpdesk's own id wins: a Jira Server comment event names the numeric issue id, and a
         # moved Jira issue gets a new key.
         delivered_id, ticket_id = ticket_id, ticket.ticket_id
+        review = self.store.review_task(connector_name, ticket_id)
+        if review is not None:
+            self._reviewed(connector_name, ticket, review, ids, now)
+            return
 
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
@@ -187,6 +192,25 @@ class Processor:
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
+
+    def _reviewed(self, connector_name: str, task: Ticket, review: tuple[str, str | None], ids: list[int],
+                  now: datetime) -> None:
+        """A post-incident task slaclock opened has no case lifecycle of its own (no routing, no confirmation);
+        once it is solved, its root cause is kept on the case it reviews."""
+        case_id, recorded = review
+        cfg = self.rules.post_incident
+        solved = task.status in ("solved", "closed")
+        root_cause = root_cause_of(task, cfg) if cfg is not None and solved and recorded is None else None
+        with self.store.write_txn() as txn:
+            if root_cause:
+                txn.record_root_cause(connector_name, task.ticket_id, root_cause, now)
+                # When the task was solved; a helpdesk stamp may run a little ahead of our clock.
+                event = TimelineEvent(TimelineKind.ROOT_CAUSE, min(task.updated_at or now, now),
+                                      f"root_cause:{task.ticket_id}", threshold=task.ticket_id, text=root_cause)
+                txn.add_timeline(connector=connector_name, ticket_id=case_id, at=event.at, kind=event.kind,
+                                 summary=f"root cause recorded on {task.ticket_id}: {root_cause}",
+                                 detail=event.to_json())
+            txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
 
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""

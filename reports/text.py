@@ -53,4 +53,7 @@ def render(reports: Mapping[str, KpiReport], period: Period, by: str | None, fmt
            for group, data in rows.items() for metric, o in data["sla"].items()]
     dwell = [f"{group} dwell on {level}: median {d['median_hours']} h over {d['count']}"
              for group, data in rows.items() for level, d in data["dwell_per_level"].items()]
-    return "\n".join(lines + ([""] + sla if sla else []) + ([""] + dwell if dwell else []))
+    causes = [f"{group} root cause ({'no cluster' if cluster == '-' else 'cluster ' + cluster}): {text}"
+              for group, data in rows.items() for cluster, texts in data["root_causes"].items() for text in texts]
+    return "\n".join(lines + ([""] + sla if sla else []) + ([""] + dwell if dwell else [])
+                     + ([""] + causes if causes else []))

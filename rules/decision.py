@@ -64,6 +64,9 @@ class TimelineKind(StrEnum):
     RESOLUTION_CONFIRMED = "resolution_confirmed"
     REOPENED = "reopened"
     CLOSED = "closed"
+    # Seed 003 step 8: a post-incident task asked of the escalation owner; the root cause written there.
+    POST_INCIDENT = "post_incident"
+    ROOT_CAUSE = "root_cause"
     CSAT = "csat"
 
 
@@ -178,6 +181,7 @@ class Action:
     person_name: str | None = None
     email: str | None = None
     digest_key: str | None = None  # notify: person + reason; same-key notifies of one sweep merge into one
+    due_at: datetime | None = None  # follow_up: a task due then (the post-incident review)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ the customer's satisfaction rating, the SLA clock (`rules.clock`), the vendor lo
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
 words, the vendor handover, the triggers' notes, the recurring-issue link, what the customer
 hears (`rules.customer_updates`), the confirmation of a solve (`rules.confirmation`), the
-notification budget and when to look again. Each step
+post-incident review (`rules.post_incident`), the notification budget and when to look again. Each step
 adds its `Effects` under a section; `ORDER` says in which order the sections read.
 A new rule is a new step.
 """
@@ -29,6 +29,7 @@ from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
 from rules.policy import resolve_tier, team_of_group
+from rules.post_incident import review_task
 from rules.roles import ActorRole, actor_role, refusal
 from rules.schema import Rules
 from rules.triggers import tier_floor, trigger_actions, trigger_pushes
@@ -143,9 +144,11 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "confirmation"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "csat"),
+    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
+                "post_incident"),
+    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
+    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
+                 "csat"),
     "fired": ("escalation", "asked", "vendor"),
 }
 
@@ -390,6 +393,12 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
                   tags_remove=d.tags_remove | answer.tags_remove)
 
 
+def post_incident(ctx: Context, d: Draft) -> Draft:
+    """Seed 003 step 8: a solved escalated case asks its escalation owner for a post-incident review."""
+    return d.plus("post_incident", review_task(ctx.ticket, ctx.rules.post_incident, d.clock, d.escalation.state,
+                                               ctx.incoming.sent, ctx.rules.note_zone(d.working_team), ctx.now))
+
+
 def budget(ctx: Context, d: Draft) -> Draft:
     """Notification budget: an action key goes out once per ticket, whatever decides again."""
     sent = list(ctx.incoming.sent)
@@ -410,7 +419,7 @@ def next_look(ctx: Context, d: Draft) -> Draft:
 
 
 STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, escalation, deadlines, handover,
-                           trigger_notes, cluster, customer, confirmation, budget, next_look)
+                           trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------

@@ -394,3 +394,8 @@ def confirmation_waits(tag: str, close_at: datetime, zone: ZoneInfo, now: dateti
 def confirmation_closed(outcome: str) -> str:
     return ("Closed: the customer confirmed the resolution." if outcome == "confirmed"
             else "Closed: no answer from the customer within the quiet period.")
+
+
+def post_incident_note(owner: str | None, due: str) -> str:
+    return (f"Post-incident review asked of {owner or 'the escalation owner'}: root cause, actions taken and "
+            f"preventive steps, due {due}.")

@@ -110,6 +110,16 @@ def test_an_empty_period_has_no_rates():
     assert r.tickets == 0 and r.escalations_per_1000 is None and r.breach_rate is None and r.mttr.count == 0
 
 
+def test_a_reopen_the_customers_confirmation_caused_is_no_return():
+    """Zendesk: the requester's "yes, fixed" reopens the solved ticket by itself; slaclock then closes it."""
+    confirmed = case("zendesk:6", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (5 * H, "closed")],
+                     events=[event(TimelineKind.RESOLUTION_CONFIRMED, 5 * H)])
+    not_fixed = case("zendesk:7", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (9 * H, "solved")],
+                     events=[event(TimelineKind.REOPENED, 5 * H)])
+    r = report([confirmed, not_fixed], JUNE)
+    assert (r.resolved, r.resolved_without_return) == (2, 1)
+
+
 # --- CSAT: one rating per rated case (its latest), 1-5 scores and good/bad verdicts ------------------
 
 def rated(at, score=None, verdict=None, comment=""):

@@ -167,5 +167,8 @@ def follow_up_body(follow_up: FollowUp, key: str) -> dict[str, Any]:
     }
     if follow_up.problem:
         ticket["type"] = "problem"
+    if follow_up.due_at:
+        # Only a task has a due date.
+        ticket.update(type="task", due_at=follow_up.due_at)
     ticket.update(_routing(follow_up.priority, follow_up.group_id, follow_up.assignee_id))
     return {"ticket": ticket}

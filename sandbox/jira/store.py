@@ -75,6 +75,7 @@ class IssueRecord:
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)  # issue properties by key
     watchers: list[str] = field(default_factory=list)  # account ids, each once, in the order added
+    duedate: str | None = None  # the Due date field, "YYYY-MM-DD"
     # The reporter's CSAT feedback ({"type": "csat", "rating": 1-5, "comment": {"body"}}), once given.
     feedback: dict[str, Any] | None = None
 
@@ -165,7 +166,8 @@ class JiraStore(Store[IssueRecord]):
                 assignee_id=values.get("assignee"), reporter_id=reporter, creator_id=actor_id,
                 labels=values.get("labels", []),
                 custom={**{fid: None for fid in self.fields}, **{k: v for k, v in values.items() if k in self.fields}},
-                created=now, updated=now, status_history=[(now, status)], properties=dict(properties or {}))
+                created=now, updated=now, status_history=[(now, status)], properties=dict(properties or {}),
+                duedate=values.get("duedate"))
             self._issues[issue.key] = issue
             return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, True, ()))
 

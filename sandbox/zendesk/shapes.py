@@ -50,7 +50,7 @@ def ticket_json(ticket: TicketRecord) -> dict[str, Any]:
         "problem_id": None,
         "has_incidents": False,
         "is_public": ticket.is_public,
-        "due_at": None,
+        "due_at": stamp(ticket.due_at) if ticket.due_at else None,
         "tags": list(ticket.tags),
         "custom_fields": custom_fields,
         # The state of satisfaction until the requester answers (a solved ticket has been offered the survey).

@@ -111,6 +111,7 @@ class TicketRecord:
     # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
     # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
     change_seq: int = 0
+    due_at: datetime | None = None  # a task's due date
 
     @property
     def is_public(self) -> bool:
@@ -202,6 +203,10 @@ def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("subject", "external_id"):
         if key in payload:
             fields[key] = None if payload[key] is None else str(payload[key])
+    if "due_at" in payload:
+        fields["due_at"] = parse_stamp(payload["due_at"]) if payload["due_at"] is not None else None
+        if payload["due_at"] is not None and fields["due_at"] is None:
+            problems.update(_problem("due_at", "Due at: is not a valid date", "InvalidValue"))
     if "tags" in payload:
         fields["tags"] = _tags(payload["tags"], problems)
     # Zendesk accepts `fields` as an alias of `custom_fields`.
@@ -328,7 +333,7 @@ class TicketStore(Store[TicketRecord]):
                 requester_id=requester_id, submitter_id=actor_id, organization_id=fields.get("organization_id"),
                 external_id=fields.get("external_id"), tags=fields.get("tags") or [],
                 custom_fields=custom_fields, created_at=opened, updated_at=now, via_channel=via_channel,
-                change_seq=next(self._change_seqs))
+                change_seq=next(self._change_seqs), due_at=fields.get("due_at"))
             audit_id = next(self._audit_ids)
             self._add_comment(ticket, comment, actor_id, audit_id, now)
             ticket.audits.append(AuditRecord(audit_id, actor_id, now, via_channel, True, _created_values(ticket),
@@ -412,7 +417,7 @@ class TicketStore(Store[TicketRecord]):
             if key in fields and fields[key] != getattr(ticket, key):
                 changes.append(Change(kind, getattr(ticket, key), fields[key]))
                 setattr(ticket, key, fields[key])
-        for key in ("subject", "type", "requester_id", "organization_id", "external_id"):
+        for key in ("subject", "type", "requester_id", "organization_id", "external_id", "due_at"):
             if key in fields and fields[key] is not None and fields[key] != getattr(ticket, key):
                 setattr(ticket, key, fields[key])
                 touched = True
