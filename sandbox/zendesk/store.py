@@ -106,6 +106,8 @@ class TicketRecord:
     comments: list[Comment] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
     follower_ids: list[int] = field(default_factory=list)
+    # The requester's CSAT answer ({"score": "good" | "bad", "comment"}), once given.
+    satisfaction: dict[str, Any] | None = None
     # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
     # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
     change_seq: int = 0
@@ -376,6 +378,27 @@ class TicketStore(Store[TicketRecord]):
             ticket.updated_at = now
             ticket.change_seq = next(self._change_seqs)
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, False, tuple(changes)))
+
+    def rate(self, ticket_id: int, score: str, comment: str) -> Mutation[TicketRecord]:
+        """The requester rates a solved ticket (Create a Satisfaction Rating: "only the end user listed as the
+        ticket requester can create a satisfaction rating"); a new rating replaces the last."""
+        with self._lock:
+            ticket = self._tickets.get(ticket_id)
+            if ticket is None:
+                raise RecordNotFound(ticket_id)
+            if score not in ("good", "bad"):
+                raise RecordInvalid(_problem("score", f"Score: {score!r} is not good or bad"))
+            if ticket.status not in ("solved", "closed"):
+                raise RecordInvalid(_problem("status", "Status: only a solved ticket can be rated", "InvalidStatus"))
+            rating = {"id": next(self._audit_ids), "score": score, "comment": comment}
+            change = Change("satisfaction", ticket.satisfaction, rating)
+            ticket.satisfaction = rating
+            now = self._next_stamp(ticket.updated_at)
+            audit_id = next(self._audit_ids)
+            ticket.audits.append(AuditRecord(audit_id, ticket.requester_id, now, "web", False, (change,)))
+            ticket.updated_at = now
+            ticket.change_seq = next(self._change_seqs)
+            return self._publish(Mutation(copy.deepcopy(ticket), ticket.requester_id, audit_id, False, (change,)))
 
     def _apply(self, ticket: TicketRecord, fields: Mapping[str, Any]) -> tuple[list[Change], bool]:
         """Write the fields; return the evented changes and whether anything else changed."""
