@@ -188,6 +188,16 @@ class Txn:
         row = self._run("select members_json from clusters where key = %s", [key]).fetchone()
         return json.loads(row[0]) if row else []
 
+    # --- post-incident tasks --------------------------------------------------------------------
+
+    def add_review_task(self, *, connector: str, task_id: str, ticket_id: str, now: datetime) -> None:
+        self._run("insert into review_tasks (connector, task_id, ticket_id, created_at) values (%s, %s, %s, %s) "
+                  "on conflict do nothing", [connector, task_id, ticket_id, _iso(now)])
+
+    def record_root_cause(self, connector: str, task_id: str, root_cause: str, now: datetime) -> None:
+        self._run("update review_tasks set root_cause = %s, recorded_at = %s where connector = %s and task_id = %s",
+                  [root_cause, _iso(now), connector, task_id])
+
 
 class Store:
     """PostgreSQL-backed durable state: a connection pool per process, migrations on open."""
@@ -434,6 +444,11 @@ class Store:
 
     def clusters(self) -> list[Cluster]:
         return [Cluster.from_row(row) for row in self._dicts("select * from clusters order by created_at")]
+
+    def review_task(self, connector: str, task_id: str) -> tuple[str, str | None] | None:
+        rows = self._rows("select ticket_id, root_cause from review_tasks where connector = %s and task_id = %s",
+                          [connector, task_id])
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def cluster_of(self, connector: str, ticket_id: str) -> Cluster | None:
         rows = self._dicts("select * from clusters where connector = %s and members_json::jsonb ? %s",

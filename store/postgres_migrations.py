@@ -61,6 +61,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         create unique index admin_tokens_hash on admin_tokens (token_hash);
         create index admin_tokens_name on admin_tokens (name);
     """),
+    ("m007_review_tasks", """
+        create table review_tasks (connector text not null, task_id text not null, ticket_id text not null,
+                                   created_at text not null, root_cause text, recorded_at text,
+                                   primary key (connector, task_id));
+    """),
 ]
 
 

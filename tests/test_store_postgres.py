@@ -18,6 +18,21 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def public(cls) -> set[str]:
+    return {name for name in vars(cls) if not name.startswith("_")}
+
+
+def test_both_stores_have_the_same_interface_and_migrations():
+    """A method or migration added to one store and not the other fails here, with or without a server."""
+    from store import sqlite
+    from store import postgres
+    from store.migrations import migrations
+
+    assert public(sqlite.Store) <= public(postgres.Store), "methods the PostgreSQL store lacks"
+    assert public(sqlite.Txn) <= public(postgres.Txn), "Txn methods the PostgreSQL store lacks"
+    assert [name for name, _ in postgres_migrations.MIGRATIONS] == [m.name for m in migrations._migrations]
+
+
 def test_the_url_picks_the_store(tmp_path, postgres_url):
     assert type(open_store(tmp_path / "a.db")) is Store
     assert type(open_store(postgres_url)) is PostgresStore
