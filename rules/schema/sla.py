@@ -62,6 +62,9 @@ class HoursByPriority(Strict):
 class MetricOptions(Strict):
     pause_statuses: list[Status] | None = Field(
         None, description=f"a list of statuses from {', '.join(STATUSES)} (default: sla.pause_statuses)")
+    calendar: str | None = Field(
+        None, description="a calendar name from [calendars]: this metric counts on it whatever the priority, tier "
+                          "or team (default: the calendar precedence)")
 
 
 class MetricsOptions(Strict):
