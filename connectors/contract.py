@@ -117,3 +117,12 @@ class GroupDirectory(Protocol):
 
     def actor_groups(self, actor_id: str) -> frozenset[str]:
         """The group ids of a helpdesk user."""
+
+
+@runtime_checkable
+class TeamLoad(Protocol):
+    """A connector that can count the open tickets of each member of a helpdesk group (a least-loaded owner)."""
+
+    def open_tickets_per_member(self, group_id: str, ticket_id: str) -> dict[str, int]:
+        """User id → open tickets assigned, for each member of the group who may take the ticket, in the
+        helpdesk's order."""

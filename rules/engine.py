@@ -25,6 +25,7 @@ from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Reason, T
 from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
 from rules.roles import ActorRole, actor_role, refusal
 from rules.schema import Rules
@@ -48,6 +49,7 @@ class Context:
     actor_id: str | None = None
     actor_group_ids: frozenset[str] = frozenset()
     customer_message_at: datetime | None = None
+    team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -216,22 +218,31 @@ def asked(ctx: Context, d: Draft) -> Draft:
 
 
 def route(ctx: Context, d: Draft) -> Draft:
-    """Route on first sight and whenever the reason code changes; otherwise an agent's manual re-route stands."""
+    """Route on first sight and whenever the reason code changes (with the team's owner: `rules.owner`);
+    otherwise an agent's manual re-route stands."""
     ticket, rules, memory = ctx.ticket, ctx.rules, d.memory
-    current = team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
-    if memory.routed and memory.routed_reason_code == ticket.reason_code:
-        return d.but(current_team=current)
+    team = routing_team(ticket, rules, memory)
+    if team is None:
+        return d.but(current_team=team_of_group(rules, ticket.connector, ticket.group_id) or memory.team)
     code = ticket.reason_code
     if code in rules.routing.reason_codes:
-        team = rules.routing.reason_codes[code]
         reason = Reason(f"routing.reason_codes.{code}", wording.routed(code, team, False), "team")
     else:
-        team = rules.routing.default_team
         reason = Reason("routing.default_team", wording.routed(code, team, True), "team")
     target = getattr(rules.teams[team], ticket.connector, None)
-    group_id, assignee_id = (target.group_id, target.assignee_id) if target else (None, None)
-    return d.plus("route", Effects(reasons=(reason,)), team=team, group_id=group_id, assignee_id=assignee_id,
-                  current_team=team, memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
+    assignee_id, owner_reason = owner_of(rules, ticket.connector, team, ctx.now, ctx.team_load)
+    reasons = (reason,) if owner_reason is None else (reason, owner_reason)
+    return d.plus("route", Effects(reasons=reasons), team=team, group_id=target.group_id if target else None,
+                  assignee_id=assignee_id, current_team=team,
+                  memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
+
+
+def routing_team(ticket: TicketFacts, rules: Rules, memory: CaseMemory) -> str | None:
+    """The team a decision now routes the ticket to: on first sight and when its reason code changed (None: it
+    does not route). The jobs layer asks it to know whose open tickets a least-loaded pick needs."""
+    if memory.routed and memory.routed_reason_code == ticket.reason_code:
+        return None
+    return rules.routing.reason_codes.get(ticket.reason_code or "", rules.routing.default_team)
 
 
 def clock(ctx: Context, d: Draft) -> Draft:
@@ -426,11 +437,12 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                agent_reply_at: datetime | None = None, *, vendor_update: VendorUpdate | None = None,
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(),
-               customer_message_at: datetime | None = None) -> tuple[ClockView, Decision]:
+               customer_message_at: datetime | None = None,
+               team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at)
+                  actor_group_ids, customer_message_at, team_load)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -441,7 +453,8 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
 def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
            *, agent_reply_at: datetime | None = None, vendor_update: VendorUpdate | None = None,
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
-           actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None) -> Decision:
+           actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
+           team_load: Mapping[str, int] | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -456,6 +469,9 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     to (`recurring_clusters`); remembered, so sweeps may pass None. `actor_id` /
     `actor_group_ids`: who made the change this event reports (user id and group ids in the
     ticket's helpdesk), checked against the roles map (a manual escalation needs `escalate`).
+    `team_load`: open tickets per member (user id → count, in the helpdesk's order) of the group of the team
+    `routing_team` names, for a least-loaded owner (`rules.owner`).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
-                      actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at)[1]
+                      actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
+                      team_load=team_load)[1]

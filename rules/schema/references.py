@@ -193,6 +193,7 @@ CHECKS: tuple[Callable[[Raw], list[str]], ...] = (
     _closures_not_extra,
     Ref("escalation.ladder", LADDERS),
     Ref("teams.*.ladder", LADDERS),
+    Ref("teams.*.rota", ROTAS),
     Ref("ladders.*.levels[*].team", TEAMS),
     Ref("ladders.*.levels[*].rota", ROTAS),
     Ref("ladders.*.levels[*].(person|owner)", PEOPLE),
