@@ -79,6 +79,9 @@ class Connector(Protocol):
     def follow_up_steps(self, follow_up: FollowUp, key: str) -> list[WriteStep]:
         """The calls that create the linked ticket once (its step named "create" returns the new id)."""
 
+    def close_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """The calls that close the case for good and post `text` (the follow-up) publicly, marked with `key`."""
+
     def changed_tickets(self, cursor: str | None, now: datetime) -> tuple[list[tuple[str, datetime]], str]:
         """(ticket id, updated_at) of open tickets changed since `cursor` (None: a first pass), and the next cursor."""
 

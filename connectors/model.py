@@ -80,13 +80,16 @@ class TicketUpdate:
     followers_add: frozenset[str] = frozenset()
     # Link the ticket to this problem ticket (Zendesk: an incident of it; Jira: an issue link).
     problem_id: str | None = None
+    # A new status (the customer says a solved case is not fixed: "open"). Zendesk: a field of the PUT; Jira:
+    # a workflow transition to a status that maps to it.
+    status: str | None = None
     note: str | None = None
 
     def is_empty(self) -> bool:
         """True when there is nothing to write."""
         return not (
             self.priority or self.group_id or self.assignee_id or self.due_at or self.due_by_metric
-            or self.tags is not None or self.followers_add or self.problem_id or self.note
+            or self.tags is not None or self.followers_add or self.problem_id or self.status or self.note
         )
 
 

@@ -63,8 +63,15 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
         changed["followers_add"] = frozenset(followers)
     if problem_id and any(event.kind == TimelineKind.CLUSTER_LINK for event in decision.timeline):
         changed["problem_id"] = problem_id
+    if decision.status and decision.status != ticket.status:
+        changed["status"] = decision.status
     note = note_for(ticket, decision, changed, note_move)
     return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
+
+
+def closing(decision: Decision) -> tuple[str, str] | None:
+    """(action key, follow-up text) when the decision closes the case."""
+    return next(((a.key, a.text) for a in decision.actions if a.kind == ActionKind.CLOSE), None)
 
 
 def follow_ups(ticket: Ticket, decision: Decision) -> list[tuple[str, FollowUp]]:
@@ -134,7 +141,7 @@ def update_to_json(update: TicketUpdate) -> dict:
         "tags": sorted(update.tags) if update.tags is not None else None,
         "tags_added": sorted(update.tags_added) or None, "tags_removed": sorted(update.tags_removed) or None,
         "followers_add": sorted(update.followers_add) or None, "problem_id": update.problem_id,
-        "note": update.note,
+        "status": update.status, "note": update.note,
     }
 
 
@@ -148,5 +155,5 @@ def update_from_json(data: dict) -> TicketUpdate:
         tags=frozenset(data["tags"]) if data.get("tags") is not None else None,
         tags_added=frozenset(data.get("tags_added") or ()), tags_removed=frozenset(data.get("tags_removed") or ()),
         followers_add=frozenset(data.get("followers_add") or ()), problem_id=data.get("problem_id"),
-        note=data.get("note"),
+        status=data.get("status"), note=data.get("note"),
     )

@@ -25,6 +25,7 @@ SEARCH_URL = "/rest/api/3/search/jql"
 MYSELF_URL = "/rest/api/3/myself"
 ISSUES_URL = "/rest/api/3/issue"
 ISSUE_LINK_URL = "/rest/api/3/issueLink"
+TRANSITIONS_URL = "/rest/api/3/issue/{key}/transitions"
 WATCHERS_URL = "/rest/api/3/issue/{key}/watchers"
 USER_GROUPS_URL = "/rest/api/3/user/groups"
 GROUP_MEMBERS_URL = "/rest/api/3/group/member"
@@ -183,6 +184,14 @@ class JiraClient:
         self.session.request("POST", ISSUE_LINK_URL, json={"type": {"name": link_type},
                                                            "inwardIssue": {"key": inward_key},
                                                            "outwardIssue": {"key": outward_key}}, idempotent=True)
+
+    def transitions(self, key: str) -> list[dict[str, Any]]:
+        """The workflow transitions the API user may make now (`id`, `name`, `to` status); empty when none."""
+        return self.session.request("GET", _path(TRANSITIONS_URL, key))["transitions"]
+
+    def transition(self, key: str, transition_id: str) -> None:
+        """Make a transition (Jira answers 204). Not retried blindly: the transition may be gone once made."""
+        self.session.request("POST", _path(TRANSITIONS_URL, key), json={"transition": {"id": _numeric(transition_id)}})
 
     def add_watcher(self, key: str, account_id: str) -> None:
         """Add a watcher (a set: a resend is harmless); the body is the bare accountId as a JSON string."""

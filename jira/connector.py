@@ -119,6 +119,8 @@ class JiraConnector:
             steps.append(WriteStep(f"watcher:{account_id}",
                                    lambda progress, account=account_id: self.client.add_watcher(issue, account),
                                    essential=False, failure=f"add watcher {account_id}"))
+        if update.status:
+            steps.append(WriteStep("transition", lambda progress: self._move_to(issue, update.status)))
         if update.problem_id:
             steps.append(WriteStep(f"link:{update.problem_id}",
                                    lambda progress: self.client.link_issues(issue, update.problem_id),
@@ -170,6 +172,28 @@ class JiraConnector:
             return str(self.client.add_platform_comment(ticket_id, text, internal=False,
                                                         properties=[mapping.comment_marker(key)]).get("id"))
         return [WriteStep("reply", send, idempotent=False, landed=lambda progress: self._landed(ticket_id, key))]
+
+    def close_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """The transition to a closed status, then the follow-up as a public comment (a closed issue still takes
+        comments)."""
+        steps = [WriteStep("transition", lambda progress: self._move_to(ticket_id, "closed"))]
+        return steps + (self.reply_steps(ticket_id, text, key) if text else [])
+
+    def _move_to(self, key: str, status: str) -> None:
+        """Make the workflow transition whose target status maps to `status` ("open": any not-done one). Asked
+        afresh on every send, so a resend after the issue got there does nothing."""
+        wanted = ("open", "new") if status == "open" else (status,)
+        offered = []
+        for transition in self.client.transitions(key):
+            to = transition.get("to") or {}
+            neutral = mapping.status_from_jira(to.get("name"), (to.get("statusCategory") or {}).get("key"),
+                                               self.settings)
+            offered.append((wanted.index(neutral) if neutral in wanted else len(wanted), str(transition.get("id"))))
+        best = min(offered, default=(len(wanted), ""))
+        if best[0] < len(wanted):
+            self.client.transition(key, best[1])
+        elif self.fetch_ticket(key).status not in wanted:
+            raise PermanentError(f"Jira issue {key}: its workflow offers no transition to a {status} status now")
 
     def add_public_reply(self, ticket_id: str, text: str, idempotency_key: str) -> None:
         """Post the public reply straight away (outside the outbox)."""

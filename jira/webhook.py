@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from connectors.errors import MalformedPayload, SignatureError
 from connectors.model import TicketEvent
 from connectors.payload import as_instant, as_object, as_tags, as_text, decode_object, shown
+from jira.mapping import adf_text
 
 CONNECTOR = "jira"
 SIGNATURE_HEADER = "x-hub-signature"
@@ -168,6 +169,8 @@ def _comment(payload: Mapping[str, Any]) -> dict[str, Any]:
         "comment_author_id": _account(comment.get("author")),
         "comment_created_at": as_instant(comment.get("created")),
         "comment_updated_at": as_instant(comment.get("updated")),
+        # Webhooks carry the v2 shape (a wiki-markup string); an ADF document is read as its text.
+        "comment_body": as_text(adf_text(comment.get("body"))),
     }
     if as_object(comment.get("visibility")):
         # A comment restricted to a project role or group (Comment.visibility, in every project type and on

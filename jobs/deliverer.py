@@ -64,6 +64,8 @@ class Deliverer:
             OutboxKind.FOLLOW_UP: (
                 lambda c, row: c.follow_up_steps(FollowUp(**row.payload), row.idem_key), self._followed_up),
             OutboxKind.PROBLEM: (self._problem_steps, self._problem_created),
+            OutboxKind.CLOSE: (
+                lambda c, row: c.close_steps(row.ticket_id, row.payload["text"], row.idem_key), self._written),
         }
 
     def run_once(self) -> int:
@@ -379,8 +381,9 @@ class Deliverer:
     def _written(self, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
         now = self.clock()
         fields = [k for k, v in row.payload.items() if v is not None and k not in ("ticket_id", "version")]
-        summary = "posted a public update to the customer" if row.kind == OutboxKind.PUBLIC_REPLY else \
-            f"wrote {', '.join(fields)}" + (" (batch job)" if batched else "")
+        summary = {OutboxKind.PUBLIC_REPLY: "posted a public update to the customer",
+                   OutboxKind.CLOSE: "closed the case with a follow-up to the customer"}.get(
+            row.kind, f"wrote {', '.join(fields)}" + (" (batch job)" if batched else ""))
         with self.store.write_txn() as txn:
             txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
             # The helpdesk answers again: what waits for a retry after its outage goes now, not after its backoff.

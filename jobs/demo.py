@@ -39,6 +39,8 @@ JIRA_DUE_FIELD_ID = "customfield_10060"
 JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
 NEUTRAL_PRIORITY = {**{name: ours for ours, name in JIRA_PRIORITY.items()}, "Lowest": "low"}
 HELPDESKS = ("zendesk", "jira")
+# Who opens the demo's Zendesk tickets (the sandbox makes them an end user).
+CUSTOMER = {"name": "Casey Customer", "email": "casey@customer.example"}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Variables of the calling shell that would point the stack somewhere else.
 _OWN_PREFIXES = ("SLACLOCK_", "ZENDESK_", "JIRA_", "SANDBOX_")
@@ -193,7 +195,7 @@ class Stack:
             return self._post("/_sandbox/jira/customer/issues", {"fields": fields})["key"]
         custom = [{"id": ZENDESK_REASON_FIELD, "value": reason_code}] if reason_code else []
         body = {"ticket": {"subject": subject, "comment": {"body": subject}, "priority": priority,
-                           "custom_fields": custom}}
+                           "custom_fields": custom, "requester": CUSTOMER}}
         if opened_at:
             body["ticket"]["created_at"] = opened_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
@@ -212,6 +214,13 @@ class Stack:
             self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
             return
         self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+
+    def customer_replies(self, ticket_id: str, text: str, helpdesk: str = "zendesk") -> None:
+        """A public reply by the ticket's requester (Zendesk: by e-mail; Jira: on the portal)."""
+        if helpdesk == "jira":
+            self._post(f"/_sandbox/jira/customer/issues/{ticket_id}/comment", {"body": text})
+        else:
+            self._post(f"/_sandbox/customer/tickets/{ticket_id}/reply", {"body": text})
 
     def ticket(self, ticket_id: str, helpdesk: str = "zendesk") -> dict:
         """The sandbox's ticket with all its comments (public and internal), in the helpdesk's own shape."""
@@ -320,6 +329,16 @@ def _before_the_breach(stack: Stack, store: Store, out: TextIO) -> str:
     return ticket_id
 
 
+def _confirmations(stack: Stack, urgent: str, jira_case: str) -> None:
+    """Seeds 001, 003: the urgent Zendesk case's customer confirms the fix (it closes with a follow-up); a Jira
+    customer says theirs is not fixed (it reopens for its owner)."""
+    stack.customer_replies(urgent, "Yes, the line is running again. Thank you!")
+    stack.agent_changes(jira_case, "jira", status={"name": "Resolved"})
+    stack.settle()
+    stack.customer_replies(jira_case, "Sorry, the gate code still does not work.", "jira")
+    stack.settle()
+
+
 def _vendor_loop(stack: Stack, out: TextIO) -> list[str]:
     """Seed 000 on Zendesk: two defects go to the vendor; one ETA is confirmed in time, one vendor has no capacity."""
     print("\nthe vendor loop (seed 000): two warranty defects go to ACME Parts, which answers through "
@@ -410,7 +429,8 @@ def _row(stack: Stack, store: Store, helpdesk: str, ticket_id: str, alerts: dict
 HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", "notes", "customer",
           "alerts"]
 # What happened, in a line each: the timeline kinds worth telling in a demo.
-TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update")
+TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
+        "resolution_asked", "resolution_confirmed", "reopened", "closed")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -460,6 +480,9 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     print("- an urgent Zendesk case opened 1 h 59 min ago: the sweeper warns at 50 %, live, before the breach; the "
           "agent then solves it in time", file=out)
     urgent = _before_the_breach(stack, store, io.StringIO())
+    print("- its customer confirms the fix: it closes with a follow-up; a Jira customer says the gate code still "
+          "fails after the solve: it reopens for its owner", file=out)
+    _confirmations(stack, urgent, played["jira"][2])
     print("- two warranty defects go to the vendor ACME Parts, which answers through POST /vendor/eta", file=out)
     vendor_cases = _vendor_loop(stack, io.StringIO())
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()

@@ -14,6 +14,7 @@ class OutboxKind(StrEnum):
     FOLLOW_UP = "follow_up"  # a linked ticket (a vendor or internal hand-off)
     PROBLEM = "problem"  # a recurring-issue cluster's problem ticket
     PUBLIC_REPLY = "public_reply"
+    CLOSE = "close"  # close the case for good, with the public follow-up (the confirmation loop)
     # A message outside the helpdesk (Slack, e-mail, webhook). Its row's connector is `alert:<channel>` and
     # its ticket id `<helpdesk>:<ticket id>:<person>`: it never holds up the ticket's own writes or decisions.
     ALERT = "alert"

@@ -13,7 +13,7 @@ from alerts.events import alert_payload, person_key, ticket_url
 from connectors.contract import BatchReader, Connector, GroupDirectory, TeamLoad
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Ticket
-from connectors.plan import DEFAULT_NOTE_MOVE, follow_up_to_json, follow_ups, plan_update, update_to_json
+from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
 import metrics
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
@@ -114,7 +114,7 @@ class Processor:
                 return
             ticket = ticket or connector.fetch_ticket(ticket_id)
             # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
-            reply_at, message_at = self._comments(connector, deliveries, ticket)
+            reply_at, message_at, message_text = self._comments(connector, deliveries, ticket)
         except ApiError as e:
             self._read_failed(connector_name, ticket_id, deliveries, e)
             return
@@ -130,7 +130,8 @@ class Processor:
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
                           actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
-                          customer_message_at=message_at, team_load=load)
+                          customer_message_at=message_at, customer_message_text=message_text,
+                          team_load=load)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)
@@ -176,6 +177,12 @@ class Processor:
                     txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.PUBLIC_REPLY,
                                    payload={"text": action.text}, now=now,
                                    idem_key=f"slaclock-{connector_name}-{ticket_id}-{action.key}")
+            close = closing(decision)
+            if close is not None:
+                # Last: a closed ticket takes no more writes (Zendesk), so the follow-up goes with the close.
+                txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.CLOSE,
+                               payload={"text": close[1]}, now=now,
+                               idem_key=f"slaclock-{connector_name}-{ticket_id}-{close[0]}")
             queue_alerts(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
@@ -228,13 +235,14 @@ class Processor:
                            members=len(cluster.members))
 
     def _comments(self, connector: Connector, deliveries: list[Delivery],
-                  ticket: Ticket) -> tuple[datetime | None, datetime | None]:
-        """(the latest public agent reply, the earliest public customer message) among these deliveries: the
-        reply stops first_response and restarts next_update; the message starts next_reply."""
+                  ticket: Ticket) -> tuple[datetime | None, datetime | None, str | None]:
+        """(the latest public agent reply, the earliest public customer message, the latest one's words) among
+        these deliveries: the reply stops first_response and restarts next_update; the message starts next_reply
+        and its words may answer a request to confirm a solve."""
         # Not only comment events: Jira also delivers a comment inside jira:issue_updated (issue_commented, and
         # old Server bodies with no event type), so every helpdesk delivery is read for a comment.
         ids = [d.id for d in deliveries if not is_check(d.event_type)]
-        replies, messages = [], []
+        replies, messages, words = [], [], None
         for payload in self.store.delivery_payloads(ids) if ids else []:
             try:
                 fields = connector.parse(payload.headers, payload.body).fields
@@ -252,7 +260,9 @@ class Processor:
             by_agent = fields.get("comment_author_is_staff",
                                   fields.get("comment_author_id") not in (None, ticket.requester_id))
             (replies if by_agent else messages).append(fields.get("comment_created_at") or payload.received_at)
-        return max(replies, default=None), min(messages, default=None)
+            if not by_agent:
+                words = fields.get("comment_body") or ""
+        return max(replies, default=None), min(messages, default=None), words
 
     def _read_failed(self, connector_name: str, ticket_id: str, deliveries: list[Delivery], error: ApiError) -> None:
         ids = [d.id for d in deliveries]

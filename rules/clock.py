@@ -57,9 +57,10 @@ def observed_at(ticket: TicketFacts, memory: CaseMemory, now: datetime) -> datet
     return min(max(updated, floor), max(now, floor))
 
 
-def _statuses(ticket: TicketFacts, memory: CaseMemory, at: datetime) -> tuple[StatusChange, ...]:
+def _statuses(ticket: TicketFacts, memory: CaseMemory, at: datetime,
+              status: str | None = None) -> tuple[StatusChange, ...]:
     opened_at = utc_instant(ticket.opened_at)
-    status = ticket.status or "open"
+    status = status or ticket.status or "open"
     statuses = memory.statuses
     if not statuses:
         # First sight: the case opened running; a later status is assumed to date from `at`.
@@ -96,11 +97,13 @@ def _awaiting(since: datetime | None, message_at: datetime | None, last_reply: d
 
 def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
             team: str | None, agent_reply_at: datetime | None = None,
-            basis_at: datetime | None = None, customer_message_at: datetime | None = None) -> ClockView:
+            basis_at: datetime | None = None, customer_message_at: datetime | None = None,
+            status: str | None = None) -> ClockView:
     """Fold what is seen now into the memory (status, reply, basis) and run the clock.
 
     `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
-    the priority at the instant a threshold was reached), the instant it took effect.
+    the priority at the instant a threshold was reached), the instant it took effect. `status`: the
+    status slaclock itself moves the case to now (a reopen, a close), in place of the ticket's.
     """
     at = observed_at(ticket, memory, now)
     opened_at = utc_instant(ticket.opened_at)
@@ -114,7 +117,7 @@ def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory
     tier, tier_rule, tier_why = resolve_tier(ticket, rules)
     calendar, calendar_rule = select_calendar(rules, priority, tier, team)
     bases = _bases(rules, memory, BasisChange(opened_at, priority, tier, team, calendar), at, now, basis_at)
-    memory = memory.evolve(statuses=_statuses(ticket, memory, at), bases=bases, first_reply_at=first_reply,
+    memory = memory.evolve(statuses=_statuses(ticket, memory, at, status), bases=bases, first_reply_at=first_reply,
                            last_reply_at=last_reply, awaiting_reply_since=awaiting, seen_at=max(memory.seen_at, now) if memory.seen_at else now)
     runs = run_clock(rules, memory, opened_at, now)
     memory = memory.evolve(results=freeze(memory, runs))

@@ -32,12 +32,14 @@ class BasisMode(StrEnum):
 
 
 class ActionKind(StrEnum):
-    """An internal note line, a linked follow-up ticket, a notification to a person, a public comment."""
+    """An internal note line, a linked follow-up ticket, a notification to a person, a public comment, the
+    closing of the case with a public follow-up."""
 
     NOTE = "note"
     FOLLOW_UP = "follow_up"
     NOTIFY = "notify"
     PUBLIC_REPLY = "public_reply"
+    CLOSE = "close"
 
 
 class TimelineKind(StrEnum):
@@ -57,6 +59,11 @@ class TimelineKind(StrEnum):
     VENDOR_RISK = "vendor_risk"
     CUSTOMER_UPDATE = "customer_update"
     CLUSTER_LINK = "cluster_link"
+    # The confirmation loop (seeds 001, 003): asked to confirm a solve, confirmed, reopened, closed.
+    RESOLUTION_ASKED = "resolution_asked"
+    RESOLUTION_CONFIRMED = "resolution_confirmed"
+    REOPENED = "reopened"
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ class Action:
     public_reply  post `text` as a PUBLIC comment the customer sees (Zendesk: a comment with
                   `public: true`; Jira Service Management: a comment with `public: true` /
                   not internal). It never belongs in the internal note.
+    close         close the case for good and post `text`, the system-sent follow-up, publicly with it
+                  (Zendesk: one update, as a closed ticket takes no more; Jira: a transition, then the comment).
 
     Notification budget. The engine emits each key once per ticket (`CaseMemory.sent`), so a
     repeated decision or sweep never writes the same note, reply or notification twice; keys
@@ -313,6 +322,30 @@ class ClusterInfo(JsonForm):
     owner: str | None = None
 
 
+class ConfirmationOutcome(StrEnum):
+    """How a solve that waited for the customer's word ended."""
+
+    CONFIRMED = "confirmed"  # the customer said yes: closed
+    QUIET = "quiet"  # no answer within the quiet period: closed
+    REOPENED = "reopened"  # the customer said it is not fixed: back to the owner
+
+
+@dataclass(frozen=True)
+class ConfirmationState(JsonForm):
+    """A solve waiting for the customer to confirm it (seeds 001, 003): asked at `solved_at`, closed by
+    `close_at` without an answer; `owner_id` (the assignee when it was solved) gets it back on a reopen."""
+
+    solved_at: datetime
+    close_at: datetime
+    owner_id: str | None = None
+    outcome: ConfirmationOutcome | None = None
+    outcome_at: datetime | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.outcome is None
+
+
 @dataclass(frozen=True)
 class CaseMemory(JsonForm):
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
@@ -321,7 +354,7 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
-    wire = Wire(optional=frozenset({"awaiting_reply_since"}))
+    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation"}))
 
     routed_reason_code: str | None = None
     routed: bool = False
@@ -347,6 +380,7 @@ class CaseMemory(JsonForm):
     # Keys of every action emitted (notes, public replies, notifications, follow-ups): the
     # notification budget; an action whose key is here is never emitted again.
     sent: tuple[str, ...] = ()
+    confirmation: ConfirmationState | None = None  # the latest solve's confirmation loop
 
     @property
     def last_status(self) -> str | None:
@@ -402,6 +436,9 @@ class Decision:
     team_title: str | None = None
     note_zone: str = "UTC"
     note_on_routing: bool = False
+    # The status the rules want (None: leave it): "open" when the customer says a solved case is not fixed.
+    # Closing is an action (`close`), as it carries the follow-up message.
+    status: str | None = None
 
     def reasons_for(self, field_name: str) -> list[Reason]:
         """The reasons that set one decision field."""

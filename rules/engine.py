@@ -5,7 +5,8 @@ ticket asks for (the actor's right to a manual escalation, the tier's priority f
 the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
 words, the vendor handover, the triggers' notes, the recurring-issue link, what the customer
-hears (`rules.customer_updates`), the notification budget and when to look again. Each step
+hears (`rules.customer_updates`), the confirmation of a solve (`rules.confirmation`), the
+notification budget and when to look again. Each step
 adds its `Effects` under a section; `ORDER` says in which order the sections read.
 A new rule is a new step.
 """
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
 
 from rules import wording
 from rules.calendar import utc_instant
 from rules.clock import ClockView, clock_reasons, observe, observed_at
+from rules.confirmation import confirm
 from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
@@ -49,6 +52,7 @@ class Context:
     actor_id: str | None = None
     actor_group_ids: frozenset[str] = frozenset()
     customer_message_at: datetime | None = None
+    customer_message_text: str | None = None
     team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
 
     @cached_property
@@ -92,6 +96,9 @@ class Draft:
     changed_at: datetime | None = None  # when the escalation first changed priority or team
     cluster: ClusterInfo | None = None
     told: Told | None = None
+    customer_zone: ZoneInfo | None = None
+    status: str | None = None  # the status the rules want (None: leave it)
+    tags_add: frozenset[str] = frozenset()  # besides the escalation's
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
     next_action_at: datetime | None = None
@@ -137,9 +144,9 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer"),
+    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation"),
+    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "confirmation"),
+    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation"),
     "fired": ("escalation", "asked", "vendor"),
 }
 
@@ -360,7 +367,28 @@ def customer(ctx: Context, d: Draft) -> Draft:
                    running=view.running, due_at=resolution.due_at, cluster=d.cluster)
     desk = CustomerDesk(ctx.ticket, ctx.rules, ctx.now, view.memory.evolve(escalation=state, vendor=d.vendor), case)
     told = desk.run([*requests, *d.messages])
-    return d.plus("customer", told.effects, told=told)
+    return d.plus("customer", told.effects, told=told, customer_zone=desk.zone)
+
+
+def confirmation(ctx: Context, d: Draft) -> Draft:
+    """Seeds 001, 003: a solve waits for the customer's word; yes (or silence) closes, no reopens for the owner."""
+    cfg = ctx.rules.confirmation
+    if cfg is None or not cfg.enabled:
+        return d
+    state = d.escalation.state
+    owner_id = state.owner.id_for(ctx.ticket.connector) if state is not None and state.owner is not None else None
+    answer = confirm(ctx.ticket, cfg, d.clock.memory, ctx.now, d.customer_zone or ZoneInfo("UTC"), owner_id,
+                     ctx.customer_message_at, ctx.customer_message_text)
+    view, seen = d.clock, "closed" if answer.closing else answer.status
+    if seen not in (None, ctx.ticket.status):
+        # The clock sees the status slaclock writes now (reopened: it resumes; closed: it stays stopped), as its own
+        # write comes back as an echo that is not decided.
+        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
+                       basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
+    view = replace(view, memory=view.memory.evolve(confirmation=answer.state))
+    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status,
+                  assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,
+                  tags_remove=d.tags_remove | answer.tags_remove)
 
 
 def budget(ctx: Context, d: Draft) -> Draft:
@@ -383,7 +411,7 @@ def next_look(ctx: Context, d: Draft) -> Draft:
 
 
 STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, escalation, deadlines, handover, trigger_notes,
-                           cluster, customer, budget, next_look)
+                           cluster, customer, confirmation, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -419,7 +447,7 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
                                   cluster=d.cluster, sent=d.sent),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
-        tags_add=outcome.tags_add - d.tags_remove, followers_add=outcome.followers_add,
+        tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
         timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=lambda t: t.at)),
         next_action_at=d.next_action_at,
@@ -429,20 +457,20 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         actor_role=d.role.role if ctx.has_actor else None,
         cluster_key=d.cluster.key if d.cluster is not None else None,
         team_title=ctx.rules.team_title(d.team) if d.team else None,
-        note_zone=ctx.rules.note_zone(d.team).key, note_on_routing=ctx.rules.routing.note,
+        note_zone=ctx.rules.note_zone(d.team).key, note_on_routing=ctx.rules.routing.note, status=d.status,
     )
 
 
 def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
                agent_reply_at: datetime | None = None, *, vendor_update: VendorUpdate | None = None,
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
-               actor_group_ids: frozenset[str] = frozenset(),
-               customer_message_at: datetime | None = None,
+               actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
+               customer_message_text: str | None = None,
                team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, team_load)
+                  actor_group_ids, customer_message_at, customer_message_text, team_load)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -454,7 +482,7 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            *, agent_reply_at: datetime | None = None, vendor_update: VendorUpdate | None = None,
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
-           team_load: Mapping[str, int] | None = None) -> Decision:
+           customer_message_text: str | None = None, team_load: Mapping[str, int] | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -463,7 +491,8 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     `agent_reply_at`: the instant of a public agent reply this event reports (it stops
     first_response and re-arms next_update); the processor passes it when it knows one.
     `customer_message_at`: the instant of a public customer message this event reports (it
-    starts next_reply when the case was already answered).
+    starts next_reply when the case was already answered; `customer_message_text`, its words, answer a
+    request to confirm a solve).
     `vendor_update`: what a vendor said (POST /vendor/eta); the ETA / capacity custom fields
     are read from the ticket as well. `cluster`: the recurring-issue cluster the case belongs
     to (`recurring_clusters`); remembered, so sweeps may pass None. `actor_id` /
@@ -474,4 +503,4 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      team_load=team_load)[1]
+                      customer_message_text=customer_message_text, team_load=team_load)[1]

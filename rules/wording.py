@@ -390,3 +390,23 @@ def cadence_restarted(reply: datetime) -> str:
 def cluster_member(key: str, problem: str, members: int) -> str:
     return (f"member of recurring-issue cluster {key} (problem {problem}, "
             f"{members} cases): escalated once through the problem, not per case")
+
+
+# --- the confirmation loop (seeds 001, 003) ----------------------------------------------
+
+CUSTOMER_CONFIRMED = "The customer confirmed the resolution."
+CUSTOMER_NOT_FIXED = "The customer says the problem is not fixed: reopened for the case owner."
+
+
+def confirmation_asked(close_at: datetime, zone: ZoneInfo, now: datetime) -> str:
+    return f"Solved: the customer is asked to confirm; it closes on {customer_time(close_at, zone, now)} without an answer."
+
+
+def confirmation_waits(tag: str, close_at: datetime, zone: ZoneInfo, now: datetime) -> str:
+    return (f"solved but not confirmed (tag {tag}): closes when the customer confirms, or on "
+            f"{customer_time(close_at, zone, now)} without an answer")
+
+
+def confirmation_closed(outcome: str) -> str:
+    return ("Closed: the customer confirmed the resolution." if outcome == "confirmed"
+            else "Closed: no answer from the customer within the quiet period.")

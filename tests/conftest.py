@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 from jobs.demo import Stack
 from store import Store
 from tests.sandbox_support import FakeClock, Receiver
-from tests.stacks import SHARED_ENV, assert_nothing_refused, example_rules_with
+from tests.stacks import QUEUED, SHARED_ENV, assert_nothing_refused, example_rules_with
 
 # Property tests: a quick pass locally, the thorough one in CI (.ci/run sets HYPOTHESIS_PROFILE=ci).
 _PROFILE = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -29,7 +29,8 @@ def stack(tmp_path_factory):
     off here (the vendor loop's own stack sends them): with the example rules an escalation's message
     to the customer goes out only in the customer's daytime, so write counts would depend on the hour."""
     workdir = tmp_path_factory.mktemp("e2e")
-    rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false")
+    rules = example_rules_with(workdir, "[customer_updates]\nenabled = true", "[customer_updates]\nenabled = false",
+                               QUEUED)
     with Stack(workdir, env=SHARED_ENV, rules_path=rules) as running:
         yield running
     assert_nothing_refused(running)

@@ -39,6 +39,7 @@ class FakeConnector:
         self.feed: list[tuple[str, datetime]] = []   # what changed_tickets reports next
         self.public_replies: list[tuple[str, str, str]] = []  # (ticket id, text, idempotency key)
         self.created: list[tuple[object, str]] = []  # (FollowUp, idempotency key)
+        self.closed: list[tuple[str, str, str]] = []  # (ticket id, follow-up text, idempotency key)
         self.cursors: list[str | None] = []
         # After applying a write: lose its answer (OutcomeUnknown) this many times, or crash this many times.
         self.lost_answers = 0
@@ -116,6 +117,20 @@ class FakeConnector:
             return next((str(900 + n) for n, (_, k) in enumerate(self.created) if k == key), None)
         return [WriteStep("create", send, idempotent=False, landed=landed)]
 
+    def close_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """One call, as Zendesk's: status closed with the public follow-up."""
+        def send(progress):
+            if self.failures:
+                raise self.failures.pop(0)
+            self.closed.append((ticket_id, text, key))
+            self.change(ticket_id, status="closed")
+            self._answered()
+
+        def landed(progress):
+            self.read_backs += 1
+            return True if any(k == key for _, _, k in self.closed) else None
+        return [WriteStep("close", send, idempotent=False, landed=landed)]
+
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         if self.failures:
             raise self.failures.pop(0)
@@ -127,7 +142,7 @@ class FakeConnector:
         if update.version != ticket.version:
             raise ConflictError("409 stale stamp", 409)
         self.writes.append((update, idempotency_key))
-        changes = {k: getattr(update, k) for k in ("priority", "group_id", "assignee_id", "due_at", "tags")
+        changes = {k: getattr(update, k) for k in ("priority", "group_id", "assignee_id", "due_at", "tags", "status")
                    if getattr(update, k) is not None}
         if update.due_by_metric:
             changes["due_by_metric"] = {**ticket.due_by_metric, **update.due_by_metric}

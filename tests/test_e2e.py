@@ -17,7 +17,7 @@ from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
 from rules import decide, load_rules
 from store import Store
-from tests.stacks import RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
+from tests.stacks import QUEUED, RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
 
@@ -155,7 +155,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
 def daytime_stack(tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
-    rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"')
+    rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"', QUEUED)
     with Stack(workdir, rules_path=rules) as running:
         yield running
     assert_nothing_refused(running)

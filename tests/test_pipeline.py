@@ -360,7 +360,7 @@ def test_server_customer_comment_is_a_customer_message_not_a_reply(store):
     responses.get(f"{JIRA_BASE}/rest/servicedeskapi/request/OPS-7/comment/10082", json={"public": True})
     deliver_jira(store, jira, "jira_issue_updated__commented_server")
     deliveries = store.claim_deliveries(NOW, 10)
-    reply_at, message_at = processor._comments(jira, deliveries, jira.fetch_ticket("OPS-7"))
+    reply_at, message_at, _ = processor._comments(jira, deliveries, jira.fetch_ticket("OPS-7"))
     assert reply_at is None and message_at == datetime(2026, 3, 2, 9, 15, 17, 234000, tzinfo=timezone.utc)
 
 

@@ -205,10 +205,12 @@ EXPECTED = {
                                                          "previous_custom_field_value": None}),
     "ticket_comment_added__agent_public_reply": (AGENT, {
         "comment_id": "9876543210", "comment_public": True, "comment_author_id": AGENT,
-        "comment_author_is_staff": True, "updated_at": datetime(2025, 1, 8, 14, 25, 30, tzinfo=timezone.utc)}),
+        "comment_author_is_staff": True, "comment_body": "We have ordered the valve and will update you by 16:00.",
+        "updated_at": datetime(2025, 1, 8, 14, 25, 30, tzinfo=timezone.utc)}),
     "ticket_comment_added__customer_reply": (CUSTOMER, {
         "comment_id": "9876543299", "comment_public": True, "comment_author_id": CUSTOMER,
-        "comment_author_is_staff": False, "updated_at": datetime(2025, 1, 8, 15, 2, 11, tzinfo=timezone.utc)}),
+        "comment_author_is_staff": False, "comment_body": "Any news? The site is down.",
+        "updated_at": datetime(2025, 1, 8, 15, 2, 11, tzinfo=timezone.utc)}),
     "ticket_organization_changed__set": (AGENT, {"organization_id": "8447346622999",
                                                  "previous_organization_id": None}),
     "ticket_requester_changed__changed": (AGENT, {"requester_id": "8447388090511", "previous_requester_id": CUSTOMER}),

@@ -80,6 +80,16 @@ class ZendeskConnector:
         return [WriteStep("reply", lambda progress: self._put(ticket_id, body), idempotent=False,
                           landed=lambda progress: self._landed(ticket_id, key))]
 
+    def close_steps(self, ticket_id: str, text: str, key: str) -> list[WriteStep]:
+        """Close the ticket and post the follow-up in ONE PUT: "Status: closed prevents ticket update", so nothing
+        can follow the close. With a comment it is marked like a note; without, it is a plain idempotent PUT."""
+        body: dict = {"ticket": {"status": "closed"}}
+        if not text:
+            return [WriteStep("close", lambda progress: self._put(ticket_id, body))]
+        body["ticket"].update(comment={"body": text, "public": True}, metadata=mapping.audit_metadata(key))
+        return [WriteStep("close", lambda progress: self._put(ticket_id, body), idempotent=False,
+                          landed=lambda progress: self._landed(ticket_id, key))]
+
     def follow_up_steps(self, follow_up: FollowUp, key: str) -> list[WriteStep]:
         """Create the linked ticket: the Idempotency-Key answers a resend within two hours, and its
         external_id finds it later."""

@@ -70,6 +70,8 @@ def update_body(update: TicketUpdate, settings: ZendeskSettings) -> dict[str, An
         ticket["tags"] = sorted(update.tags)  # a single-ticket PUT replaces the whole tag set
     if update.problem_id:
         ticket.update(type="incident", problem_id=_int_id("problem_id", update.problem_id))
+    if update.status:
+        ticket["status"] = update.status
     if update.followers_add:
         # "put" adds a follower and leaves the others; a plain list would replace them.
         ticket["followers"] = [{"user_id": _int_id("follower", f), "action": "put"} for f in sorted(update.followers_add)]

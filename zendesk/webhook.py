@@ -179,7 +179,7 @@ def _comment_added(payload: Mapping[str, Any]) -> dict[str, Any]:
     author = as_object(comment.get("author"))
     return {**_snapshot(payload), "comment_id": _id(comment.get("id")),
             "comment_public": comment.get("is_public") is True, "comment_author_id": _actor(author.get("id")),
-            "comment_author_is_staff": author.get("is_staff") is True}
+            "comment_author_is_staff": author.get("is_staff") is True, "comment_body": as_text(comment.get("body"))}
 
 
 HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {

@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
 from rules.schema.escalation import AccountManagers, Escalation, Ladder, Milestones, Person, Rota
+from rules.schema.lifecycle import Confirmation
 from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
 from rules.schema.sla import CalendarSpec, Connectors, Routing, Sla, TargetsByPriority, Team, Tier
 from rules.schema.values import BUILTIN_CALENDAR, Strict, field_id
@@ -35,6 +36,8 @@ class Rules(Strict):
     roles: Roles = Roles()
     recurring: Recurring | None = Field(None, description="a table: recurring-issue clusters (absent: none)")
     alerts: Alerts | None = Field(None, description="a table: alerts outside the helpdesk (absent: none)")
+    confirmation: Confirmation | None = Field(None, description="a table: the customer confirms a solve before it "
+                                                                "closes (absent: solved stays solved)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
 

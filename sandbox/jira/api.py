@@ -20,6 +20,7 @@ from sandbox.jira.shapes import LINK_VERBS, JiraJson, wanted_fields
 from sandbox.jira.site import GROUP_MEMBERS, current_site
 from sandbox.jira.sla import sla_metrics
 from sandbox.jira.store import IssueRecord
+from sandbox.jira.workflow import TRANSITIONS, offered
 
 PREFIX = "/rest/"
 # Jira returns at most 5000 ids per page, and fewer (here 100) when fields are asked for.
@@ -131,6 +132,27 @@ def edit_issue(key: str) -> Response:
                                assignee_on_screen=site.config.assignee_on_edit_screen)
     if request.args.get("returnIssue", "").lower() == "true":
         return json_response(_views().issue(mutation.record))
+    return Response(status=204)
+
+
+def list_transitions(key: str) -> Response:
+    """getTransitions: what the issue's workflow offers from its status now (IssueTransition)."""
+    issue, views = current_site().store.get(key), _views()
+    return json_response({"expand": "transitions", "transitions": [
+        {"id": t, "name": TRANSITIONS[t][0], "to": views.status(TRANSITIONS[t][1]), "hasScreen": False,
+         "isGlobal": False, "isInitial": False, "isAvailable": True, "isConditional": False, "isLooped": False}
+        for t in offered(issue.status)]})
+
+
+def do_transition(key: str) -> Response:
+    """doTransition: `{"transition": {"id"}}` moves the issue to that transition's status; 204."""
+    body, site = _body(), current_site()
+    transition = (body.get("transition") or {}).get("id") if isinstance(body, dict) else None
+    issue = site.store.get(key)
+    if str(transition) not in offered(issue.status):
+        raise JiraError(400, [f"Transition id '{transition}' is not valid for this issue."])
+    site.store.edit(key, {"fields": {"status": {"name": TRANSITIONS[str(transition)][1]}}},
+                    site.config.api_account_id, allow_status=True)
     return Response(status=204)
 
 
@@ -418,6 +440,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/rest/api/3/issue/<key>", get_issue),
     Route("PUT", "/rest/api/3/issue/<key>", edit_issue),
     Route("PUT", "/rest/api/3/issue/<key>/assignee", assign_issue),
+    Route("GET", "/rest/api/3/issue/<key>/transitions", list_transitions),
+    Route("POST", "/rest/api/3/issue/<key>/transitions", do_transition),
     Route("GET", "/rest/api/3/issue/<key>/comment", list_comments),
     Route("POST", "/rest/api/3/issue/<key>/comment", add_comment),
     Route("POST", "/rest/api/3/comment/list", comment_list),

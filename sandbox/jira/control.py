@@ -3,6 +3,7 @@
     POST /_sandbox/jira/customer/issues        {"fields": {...}}  a customer raises a request on the portal
     POST /_sandbox/jira/agent/issues           {"fields": {...}}  an agent logs one (reporter: the customer)
     POST /_sandbox/jira/agent/issues/{key}     {"fields", "update", "comment": {"body", "public"}}  an agent edits
+    POST /_sandbox/jira/customer/issues/{key}/comment  {"body": text}  the customer replies on the portal
     GET  /_sandbox/jira/issues/{key}           the issue (REST v3) and every comment with its internal flag
     POST /_sandbox/jira/webhooks/drop          {"count": n}  lose the next n webhooks
     GET  /_sandbox/jira/webhooks               every delivery and how it went
@@ -77,6 +78,17 @@ def agent_edit(key: str) -> Response:
             raise JiraError(400, ["comment must be {\"body\": text, \"public\": true|false}"])
         site.store.add_comment(key, str(comment["body"]), bool(comment.get("public", True)), agent)
     return _issue_answer(key, 200)
+
+
+@control.post("/customer/issues/<key>/comment")
+def customer_comment(key: str) -> Response:
+    """The customer replies on the portal: a public comment by the reporter (no status change, as JSM without an
+    automation rule)."""
+    body, site = _object(), current_site()
+    if not str(body.get("body") or "").strip():
+        raise JiraError(400, ["body must be {\"body\": text}"])
+    site.store.add_comment(key, str(body["body"]), True, site.config.customer_account_id)
+    return _issue_answer(key, 201)
 
 
 @control.get("/issues/<key>")

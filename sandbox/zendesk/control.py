@@ -2,13 +2,14 @@
 
     POST /_sandbox/agent/tickets         {"ticket": {...}}  the agent creates a ticket (`created_at` backdates it)
     POST /_sandbox/agent/tickets/{id}    {"ticket": {...}}  the agent changes one
+    POST /_sandbox/customer/tickets/{id}/reply  {"body": text}  the requester replies (as by e-mail)
     GET  /_sandbox/tickets/{id}          the ticket and every comment
     POST /_sandbox/webhooks/drop         {"count": n}  lose the next n webhooks
     GET  /_sandbox/webhooks              every delivery and how it went
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from sandbox.api import json_response
 from sandbox.control import webhook_routes
@@ -45,6 +46,21 @@ def agent_update(ticket_id: int) -> Response:
         return json_response(MISSING_TICKET, 400)
     status, body = update_ticket(ticket_id, payload, current_site().config.agent_user_id, "web")
     return json_response(body, status)
+
+
+@control.post("/customer/tickets/<int:ticket_id>/reply")
+def customer_reply(ticket_id: int) -> Response:
+    """The requester replies: a public comment by them, the actor of its webhooks (a solved ticket reopens)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not str(body.get("body") or "").strip():
+        return json_response({"error": "InvalidRequest", "description": 'body must be {"body": text}'}, 400)
+    try:
+        requester = current_site().store.get(ticket_id).requester_id
+    except RecordNotFound:
+        return json_response(RECORD_NOT_FOUND, 404)
+    status, answer = update_ticket(ticket_id, {"comment": {"body": str(body["body"]), "public": True,
+                                                           "author_id": requester}}, requester, "email")
+    return json_response(answer, status)
 
 
 @control.get("/tickets/<int:ticket_id>")

@@ -352,6 +352,11 @@ class TicketStore(Store[TicketRecord]):
             # Zendesk opens a new ticket once an agent is assigned, unless a status is given.
             if ticket.status == "new" and fields.get("assignee_id") and "status" not in fields:
                 fields["status"] = "open"
+            # The requester's public reply reopens a pending or solved ticket (to open), unless a status is given.
+            comment = fields.get("comment")
+            if (comment is not None and comment["public"] and ticket.status in ("pending", "solved")
+                    and "status" not in fields and str(comment.get("author_id") or "") == str(ticket.requester_id)):
+                fields["status"] = "open"
             changes, touched = self._apply(ticket, fields)
             comment = fields.get("comment")
             if not (changes or touched or comment):
