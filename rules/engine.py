@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from rules import wording
+from rules.bouncing import bounce_push, hops_now, team_holding
 from rules.calendar import utc_instant
 from rules.clock import ClockView, clock_reasons, observe, observed_at
 from rules.confirmation import confirm
@@ -91,6 +92,7 @@ class Draft:
     vendor: VendorState | None = None
     vendor_pushes: tuple[Push, ...] = ()
     trigger_pushes: tuple[Push, ...] = ()
+    bounce_pushes: tuple[Push, ...] = ()
     messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
     outcome: Outcome | None = None
     changed_at: datetime | None = None  # when the escalation first changed priority or team
@@ -280,6 +282,18 @@ def triggers(ctx: Context, d: Draft) -> Draft:
     return d.plus("triggers", effects, trigger_pushes=pushes)
 
 
+def bounces(ctx: Context, d: Draft) -> Draft:
+    """Seed 003: a move between teams is a hop; too many within the window climb the ladder once."""
+    if ctx.rules.bouncing is None or not ctx.rules.bouncing.enabled:
+        return d
+    view = d.clock
+    team = d.team if d.team is not None else team_holding(ctx.rules, ctx.ticket) or d.current_team
+    hops = hops_now(ctx.incoming, team, ctx.observed_at)
+    push = bounce_push(ctx.rules, hops, view.memory.fired, ctx.now) if view.running else None
+    return d.but(view=replace(view, memory=view.memory.evolve(hops=hops)),
+                 bounce_pushes=(push,) if push is not None else ())
+
+
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
@@ -300,7 +314,7 @@ def escalation(ctx: Context, d: Draft) -> Draft:
     """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
     escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
                           manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
-                          pushes=(*d.vendor_pushes, *d.trigger_pushes))
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes))
     view = _rederive(ctx, d, escalator)
     outcome = escalator.finish(view, view.priority)
     reasons = []
@@ -313,7 +327,9 @@ def escalation(ctx: Context, d: Draft) -> Draft:
         reasons.append(Reason(outcome.level_rule, wording.escalated_owner(outcome.level, outcome.owner,
                                                                           outcome.team), "team"))
         if outcome.team:
-            view = replace(view, memory=view.memory.evolve(team=outcome.team))
+            hops = (hops_now(view.memory, outcome.team, escalator.changed_at or ctx.observed_at)
+                    if ctx.rules.bouncing is not None else view.memory.hops)
+            view = replace(view, memory=view.memory.evolve(team=outcome.team, hops=hops))
     return d.plus("escalation", Effects(reasons=tuple(reasons)) + outcome.effects, view=view,
                   priority=view.priority, team=team, group_id=group_id, assignee_id=assignee_id, outcome=outcome,
                   changed_at=escalator.changed_at)
@@ -410,7 +426,7 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, escalation, deadlines, handover, trigger_notes,
+STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, bounces, escalation, deadlines, handover, trigger_notes,
                            cluster, customer, confirmation, budget, next_look)
 
 

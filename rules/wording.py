@@ -277,6 +277,14 @@ def owner_least_loaded(name: str, open_tickets: int, members: int) -> str:
     return f"owner {name}: the fewest open tickets of the team's {members} members ({tickets})"
 
 
+# --- bouncing (rules.bouncing) ---------------------------------------------------------------
+
+def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo, now: datetime) -> str:
+    moves = len(teams) - 1
+    return (f"reassigned between teams {moves} times within {format_duration(within)} "
+            f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
+
+
 def keyword_hit(keyword: str, where: str) -> str:
     return f'keyword "{keyword}" in the {where}'
 

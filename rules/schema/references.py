@@ -217,6 +217,7 @@ CHECKS: tuple[Callable[[Raw], list[str]], ...] = (
     Ref("customer_updates.send_hours_by_tier.*", TIERS, key=True),
     Ref("customer_updates.send_hours_by_tier.*", CALENDARS),
     Ref("triggers.*.level", ANY_LEVEL),
+    Ref("bouncing.level", ANY_LEVEL),
     Ref("triggers.*.notify[*]", PEOPLE),
     Ref("roles.default", ROLES),
     Ref("roles.people.*", PEOPLE, key=True),
