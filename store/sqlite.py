@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from sqlite_utils import Database
 
+from store.group_commit import GroupCommit
 from store.migrations import migrations
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry)
@@ -234,6 +235,17 @@ class Txn:
         row = self._db.execute("select members_json from clusters where key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else []
 
+    # --- post-incident tasks --------------------------------------------------------------------
+
+    def add_review_task(self, *, connector: str, task_id: str, ticket_id: str, now: datetime) -> None:
+        """Remember that `task_id` is the post-incident task of case `ticket_id` (once)."""
+        self._db.execute("insert or ignore into review_tasks (connector, task_id, ticket_id, created_at) "
+                         "values (?, ?, ?, ?)", [connector, task_id, ticket_id, _iso(now)])
+
+    def record_root_cause(self, connector: str, task_id: str, root_cause: str, now: datetime) -> None:
+        self._db.execute("update review_tasks set root_cause = ?, recorded_at = ? where connector = ? and task_id = ?",
+                         [root_cause, _iso(now), connector, task_id])
+
 
 class Store:
     """SQLite-backed durable state; one connection per thread, WAL, migrations on open."""
@@ -249,6 +261,7 @@ class Store:
         self.path = str(path)
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
+        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries)
         try:
             db = self.db
             db.enable_wal()
@@ -336,18 +349,20 @@ class Store:
 
     def add_delivery(self, *, connector: str, delivery_key: str, event_type: str, ticket_id: str | None,
                      actor_id: str | None, headers: Mapping[str, str], body: bytes, received_at: datetime) -> bool:
-        """Store a delivery once; return False when its delivery key was seen before."""
+        """Store a delivery once, durably (it shares its commit with concurrent ones: `store.group_commit`);
+        return False when its delivery key was seen before."""
+        return self._deliveries.submit([connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at),
+                                        json.dumps(dict(headers)), body])
+
+    def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:
         try:
-            cursor = self.db.execute(
-                "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
-                "received_at, headers_json, body, status, attempts) values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
-                [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at),
-                 json.dumps(dict(headers)), body])
-            self.db.conn.commit()
+            with self._immediate() as db:
+                return [db.execute(
+                    "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
+                    "received_at, headers_json, body, status, attempts) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)", row).rowcount == 1 for row in rows]
         except sqlite3.Error as e:
-            self.db.rollback()
             raise StoreError(f"cannot store delivery: {e}") from e
-        return cursor.rowcount == 1
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first.
@@ -517,6 +532,12 @@ class Store:
 
     def clusters(self) -> list[Cluster]:
         return [_cluster(row) for row in self.db.query("select * from clusters order by created_at")]
+
+    def review_task(self, connector: str, task_id: str) -> tuple[str, str | None] | None:
+        """(the case it reviews, its root cause once recorded) when `task_id` is a post-incident task."""
+        row = self.db.execute("select ticket_id, root_cause from review_tasks where connector = ? and task_id = ?",
+                              [connector, task_id]).fetchone()
+        return (row[0], row[1]) if row else None
 
     def cluster_of(self, connector: str, ticket_id: str) -> Cluster | None:
         """The cluster a ticket is a member of, with or without its problem ticket yet."""

@@ -1,12 +1,14 @@
 """POST /webhooks/<connector>: verify, parse, store once, answer; the worker does the rest."""
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
 from connectors.errors import WebhookError
+import metrics
 from store import StoreError
 from web import connectors, now, refuse, store, store_busy
 
@@ -23,7 +25,8 @@ def receive(name: str) -> ResponseReturnValue:
     """Accept a helpdesk's delivery: 202 (or the connector's accepted status), 200 duplicate or ignored."""
     connector = connectors().get(name)
     if connector is None:
-        return refuse(404, f"no connector named {name!r} is configured")
+        # An unknown name is whatever the sender typed: never a label value of its own.
+        return _counted("unknown", "rejected", refuse(404, f"no connector named {name!r} is configured"))
     body = request.get_data(cache=False)
     headers = {k.lower(): v for k, v in request.headers.items()}
     received_at = now()
@@ -32,9 +35,9 @@ def receive(name: str) -> ResponseReturnValue:
         event = connector.parse(headers, body)
     except WebhookError as e:
         logger.info("webhook.rejected", extra={"connector": name, "status": e.status, "reason": str(e)})
-        return refuse(e.status, str(e))
+        return _counted(name, "rejected", refuse(e.status, str(e)))
     if event.ignored:
-        return jsonify(status="ignored", event_type=event.event_type), 200
+        return _counted(name, "ignored", _reply(200, status="ignored", event_type=event.event_type))
     kept = {k: v for k, v in headers.items() if k.startswith(KEPT_HEADER_PREFIXES) and "signature" not in k}
     try:
         inserted = store().add_delivery(connector=name, delivery_key=event.delivery_key, event_type=event.event_type,
@@ -42,7 +45,18 @@ def receive(name: str) -> ResponseReturnValue:
                                         body=body, received_at=received_at)
     except StoreError as e:
         logger.error("webhook.store-failed", extra={"connector": name, "error": str(e)})
-        return store_busy("event")
+        return _counted(name, "unavailable", store_busy("event"))
     if not inserted:
-        return jsonify(status="duplicate", delivery_key=event.delivery_key), 200
-    return jsonify(status="accepted", delivery_key=event.delivery_key), connector.accepted_status
+        return _counted(name, "duplicate", _reply(200, status="duplicate", delivery_key=event.delivery_key))
+    return _counted(name, "accepted", _reply(connector.accepted_status, status="accepted",
+                                             delivery_key=event.delivery_key))
+
+
+def _reply(http_status: int, **body: str) -> Response:
+    # json.dumps, not jsonify: this is the hot path, and jsonify's provider costs more than the reply.
+    return Response(json.dumps(body), status=http_status, mimetype="application/json")
+
+
+def _counted(connector: str, outcome: str, reply: ResponseReturnValue) -> ResponseReturnValue:
+    metrics.webhook(connector, outcome)
+    return reply
