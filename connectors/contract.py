@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate
+from connectors.model import FollowUp, Rating, Ticket, TicketEvent, TicketUpdate
 
 # The name of the one step of a single-call ticket update (Zendesk's PUT): a batch job writes that step.
 UPDATE_STEP = "update"
@@ -120,3 +120,11 @@ class GroupDirectory(Protocol):
 
     def actor_groups(self, actor_id: str) -> frozenset[str]:
         """The group ids of a helpdesk user."""
+
+
+@runtime_checkable
+class RatingReader(Protocol):
+    """A connector whose satisfaction rating is a read of its own, not part of the ticket (JSM request feedback)."""
+
+    def fetch_rating(self, ticket_id: str) -> Rating | None:
+        """The customer's rating of the ticket, or None when none was given yet."""

@@ -7,6 +7,8 @@ from typing import Any, Mapping
 
 # One parser for helpdesk instants, shared with the rules; connectors import it from here.
 from rules.calendar import parse_instant
+# A customer's satisfaction rating (1-5, or good / bad): the rules keep it in the case's memory.
+from rules.decision import Rating
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
@@ -37,6 +39,8 @@ class Ticket:
     # Values of the other metrics' due fields that are configured (first_response, next_update).
     due_by_metric: Mapping[str, datetime] = field(default_factory=dict)
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    # The customer's satisfaction rating as read with the ticket (None: none given, or not read this time).
+    rating: Rating | None = None
 
     @property
     def key(self) -> str:
@@ -105,6 +109,10 @@ class FollowUp:
     priority: str | None = None
     # A problem ticket for a recurring issue (Zendesk type "problem"), rather than a plain follow-up.
     problem: bool = False
+    # A task due then (ISO instant; Zendesk: type "task" with due_at; Jira: the due date).
+    due_at: str | None = None
+    # A post-incident review: its root cause is read when it is solved.
+    review: bool = False
 
 
-__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]
+__all__ = ["PRIORITIES", "STATUSES", "FollowUp", "Rating", "Ticket", "TicketEvent", "TicketUpdate", "parse_instant"]

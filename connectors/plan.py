@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from connectors.model import FollowUp, Ticket, TicketUpdate
 from rules import Decision
 from rules.decision import ActionKind, DeadlineState, TimelineKind
+from rules.post_incident import KEY_PREFIX as REVIEW_KEY_PREFIX
 from rules.wording import customer_time
 
 
@@ -77,7 +78,9 @@ def closing(decision: Decision) -> tuple[str, str] | None:
 def follow_ups(ticket: Ticket, decision: Decision) -> list[tuple[str, FollowUp]]:
     """(action key, FollowUp) for each linked ticket the decision asks for."""
     return [(a.key, FollowUp(original_id=ticket.ticket_id, subject=a.subject, body=a.body, group_id=a.group_id,
-                             assignee_id=a.assignee_id, priority=a.priority))
+                             assignee_id=a.assignee_id, priority=a.priority,
+                             due_at=a.due_at.isoformat() if a.due_at else None,
+                             review=a.key.startswith(REVIEW_KEY_PREFIX)))
             for a in decision.actions if a.kind == ActionKind.FOLLOW_UP]
 
 

@@ -19,6 +19,10 @@ REQUEST_SLA_URL = "/rest/servicedeskapi/request/{key}/sla"
 # "Get request comment by id" (not in the JSM extract of reference/openapi; documented at
 # https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-commentid-get).
 REQUEST_COMMENT_BY_ID_URL = "/rest/servicedeskapi/request/{key}/comment/{comment_id}"
+# "Get feedback" (not in the JSM extract of reference/openapi; documented at
+# https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-requestidorkey-feedback-get):
+# {"type": "csat", "rating": 1-5, "comment": {"body"}}; 404 while the customer has given none.
+REQUEST_FEEDBACK_URL = "/rest/servicedeskapi/request/{key}/feedback"
 COMMENT_PROPERTY_URL = "/rest/api/3/comment/{comment_id}/properties/{property_key}"
 # The enhanced search; /rest/api/3/search (startAt/total) is deprecated and being removed.
 SEARCH_URL = "/rest/api/3/search/jql"
@@ -157,6 +161,10 @@ class JiraClient:
             token = page.get("nextPageToken")
             if page.get("isLast") or not token:
                 return
+
+    def request_feedback(self, key: str) -> dict[str, Any]:
+        """GET the request's CSAT feedback (PermanentError 404 when there is none yet)."""
+        return self.session.request("GET", _path(REQUEST_FEEDBACK_URL, key))
 
     def request_sla(self, key: str) -> list[dict[str, Any]]:
         """The request's SLA metrics (`name`, `ongoingCycle?`, `completedCycles`), every page."""

@@ -12,7 +12,7 @@ from connectors.api_user import ApiUser
 from connectors.contract import Progress, WriteStep, failure_lines, run_steps
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
+from connectors.model import FollowUp, Rating, Ticket, TicketEvent, TicketUpdate, parse_instant
 from jira import mapping, webhook
 from jira.client import JiraClient, adf, basic_auth
 from jira.settings import JiraSettings
@@ -83,6 +83,15 @@ class JiraConnector:
             return mapping.ticket_from_api(issue, self.settings)
         except (KeyError, ValueError, TypeError, AttributeError) as e:
             raise PermanentError(f"Jira issue {ticket_id}: unreadable issue JSON: {e}") from e
+
+    def fetch_rating(self, ticket_id: str) -> Rating | None:
+        """The request's CSAT feedback (JSM), or None while the customer has given none (404)."""
+        try:
+            return mapping.rating_from_feedback(self.client.request_feedback(ticket_id))
+        except PermanentError as e:
+            if e.status != 404:
+                raise
+            return None
 
     def apply_update(self, update: TicketUpdate, idempotency_key: str) -> Ticket:
         """Write the fields in one edit, watchers, link, then the internal note, unmarked (a direct write;
@@ -275,6 +284,8 @@ class JiraConnector:
             raise PermanentError(f"Jira follow-up of {follow_up.original_id}: {e}") from e
         if follow_up.assignee_id:
             fields["assignee"] = {"accountId": follow_up.assignee_id}
+        if follow_up.due_at:
+            fields["duedate"] = parse_instant(follow_up.due_at).astimezone(timezone.utc).date().isoformat()
 
         def create(progress: Progress) -> str:
             return self._labelled(label) or str(self.client.create_issue(fields)["key"])

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from connectors.model import Ticket, TicketUpdate, parse_instant
+from connectors.model import Rating, Ticket, TicketUpdate, parse_instant
 from jira.settings import JiraSettings
 
 CONNECTOR = "jira"
@@ -130,6 +130,16 @@ def _request_type(fields: Mapping[str, Any], settings: JiraSettings) -> str | No
     value = fields.get(settings.request_type_field_id) if settings.request_type_field_id else None
     request_type = value.get("requestType") if isinstance(value, dict) else None
     return (request_type.get("name") or None) if isinstance(request_type, dict) else None
+
+
+def rating_from_feedback(feedback: Mapping[str, Any]) -> Rating | None:
+    """A request's feedback (`{"type": "csat", "rating": 1-5, "comment": {"body"}}`) as a Rating; None when it
+    holds no rating from 1 to 5."""
+    score = feedback.get("rating")
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        return None
+    body = (feedback.get("comment") or {}).get("body") if isinstance(feedback.get("comment"), dict) else None
+    return Rating(score=score, comment=body.strip() if isinstance(body, str) else "")
 
 
 def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ticket:

@@ -119,6 +119,11 @@ def _snapshot(payload: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+# JSM's request-feedback field: its id differs per site, its name does not. A change means the customer rated
+# (or re-rated) the request, read then from the request's feedback.
+SATISFACTION_FIELD = "Satisfaction"
+
+
 def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
     """`changelog.items` as current/previous values; custom fields by id (Server: by display name)."""
     found: dict[str, Any] = {}
@@ -134,6 +139,8 @@ def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
         is_custom = item.get("fieldtype") == "custom" or field_id.startswith("customfield_")
         key = field_id if is_custom else field_id.lower()
         changed.append(key)
+        if item.get("field") == SATISFACTION_FIELD:
+            found["satisfaction_changed"] = True
         if key == "priority":
             found["priority_name"] = as_text(item.get("toString"))
             found["previous_priority_name"] = as_text(item.get("fromString"))

@@ -359,6 +359,10 @@ class Deliverer:
     def _followed_up(self, row: OutboxRow, progress: Progress) -> None:
         now = self.clock()
         with self.store.write_txn() as txn:
+            if row.payload.get("review"):
+                # A post-incident task: its root cause is read when it is solved.
+                txn.add_review_task(connector=row.connector, task_id=str(progress["create"]["result"]),
+                                    ticket_id=row.ticket_id, now=now)
             self._record_follow_up(txn, row, progress, now)
 
     def _problem_created(self, row: OutboxRow, progress: Progress) -> None:

@@ -194,6 +194,7 @@ class Stack:
                 fields[JIRA_REASON_FIELD_ID] = {"value": reason_code}
             return self._post("/_sandbox/jira/customer/issues", {"fields": fields})["key"]
         custom = [{"id": ZENDESK_REASON_FIELD, "value": reason_code}] if reason_code else []
+        # The customer is the requester (Creating a ticket with a new requester), not slaclock's API user.
         body = {"ticket": {"subject": subject, "comment": {"body": subject}, "priority": priority,
                            "custom_fields": custom, "requester": CUSTOMER}}
         if opened_at:
@@ -214,6 +215,16 @@ class Stack:
             self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
             return
         self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+
+    def customer_rates(self, ticket_id: str, rating: int | str, comment: str = "", helpdesk: str = "zendesk") -> None:
+        """The requester answers the satisfaction survey: a score 1-5 on Jira (request feedback), good or bad on
+        Zendesk (its satisfaction rating)."""
+        if helpdesk == "jira":
+            self._post(f"/_sandbox/jira/customer/issues/{ticket_id}/feedback",
+                       {"type": "csat", "rating": rating, **({"comment": {"body": comment}} if comment else {})})
+            return
+        self._post(f"/_sandbox/customer/tickets/{ticket_id}/satisfaction_rating",
+                   {"satisfaction_rating": {"score": rating, "comment": comment}})
 
     def customer_replies(self, ticket_id: str, text: str, helpdesk: str = "zendesk") -> None:
         """A public reply by the ticket's requester (Zendesk: by e-mail; Jira: on the portal)."""
@@ -356,6 +367,16 @@ def _vendor_loop(stack: Stack, out: TextIO) -> list[str]:
     return [in_time, no_capacity]
 
 
+def _ratings(stack: Stack, urgent: str, jira_ticket: str) -> None:
+    """The customers answer the satisfaction survey: the solved urgent Zendesk case good, a resolved Jira
+    request 4 of 5 (after the agent resolves it)."""
+    stack.agent_changes(jira_ticket, "jira", status={"name": "Resolved"})
+    stack.settle()
+    stack.customer_rates(urgent, "good", "Back up and running within two hours")
+    stack.customer_rates(jira_ticket, 4, "Sorted, thanks", "jira")
+    stack.settle()
+
+
 def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out: TextIO) -> None:
     view = stack.summary(ticket_id, helpdesk)
     print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
@@ -430,7 +451,7 @@ HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", 
           "alerts"]
 # What happened, in a line each: the timeline kinds worth telling in a demo.
 TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
-        "resolution_asked", "resolution_confirmed", "reopened", "closed")
+        "resolution_asked", "resolution_confirmed", "reopened", "closed", "csat")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -460,7 +481,7 @@ def run_demo(out: TextIO, verbose: bool = False) -> int:
         stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
                           "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
                           "SLACLOCK_DEMO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET})
-        with stack.start():
+        with stack:  # starts it (a `with stack.start()` would start a second, orphaned set)
             return _run(stack, out, verbose, started)
 
 
@@ -485,6 +506,8 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     _confirmations(stack, urgent, played["jira"][2])
     print("- two warranty defects go to the vendor ACME Parts, which answers through POST /vendor/eta", file=out)
     vendor_cases = _vendor_loop(stack, io.StringIO())
+    print("- customers rate two solved cases: the urgent Zendesk one good, a Jira request 4 of 5", file=out)
+    _ratings(stack, urgent, played["jira"][0][0])
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
     writes = stack.writes()
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
@@ -497,7 +520,8 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     kpis = report(case_histories(store), Period(datetime.now(timezone.utc) - timedelta(days=1),
                                                 datetime.now(timezone.utc) + timedelta(minutes=1)))
     print(f"\nslaclock report: {kpis.tickets} tickets, {kpis.escalated} escalated ({kpis.escalations_per_1000:g} per "
-          f"1,000), {kpis.breaches_averted} {'breach' if kpis.breaches_averted == 1 else 'breaches'} averted, breach rate {kpis.breach_rate or 0:.0%}", file=out)
+          f"1,000), {kpis.breaches_averted} {'breach' if kpis.breaches_averted == 1 else 'breaches'} averted, breach rate {kpis.breach_rate or 0:.0%}, "
+          f"{_csat_text(kpis.csat.to_json())}", file=out)
     calls = stack.stats()
     print(f"{calls['total']} API calls at the sandbox; demo took {time.monotonic() - started:.1f} s "
           "(slaclock demo --verbose prints every ticket's timeline; slaclock explain, one ticket's rules)", file=out)
@@ -511,6 +535,14 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
             for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
                 print(f"    {count:4d}  {helpdesk} {route}", file=out)
     return 0
+
+
+def _csat_text(csat: dict) -> str:
+    """`CSAT 2 rated, 100% satisfied, mean 4.0 of 5`, or `no CSAT ratings`."""
+    if not csat["count"]:
+        return "no CSAT ratings"
+    mean = f", mean {csat['mean']:.1f} of 5" if csat["mean"] is not None else ""
+    return f"CSAT {csat['count']} rated, {csat['good_share']:.0%} satisfied{mean}"
 
 
 def _quote(escalated: str, writes: dict, alerts: dict, out: TextIO) -> None:

@@ -10,16 +10,17 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from alerts.events import alert_payload, person_key, ticket_url
-from connectors.contract import BatchReader, Connector, GroupDirectory
+from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader
 from connectors.errors import ApiError, RetryableError, WebhookError
-from connectors.model import Ticket
+from connectors.model import Rating, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
 import metrics
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
-from rules.decision import ActionKind
-from store import Delivery, DeliveryStatus, Store, StoreError, Txn
+from rules.decision import ActionKind, TimelineEvent, TimelineKind
+from rules.post_incident import root_cause_of
+from store import Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class CommentVisibility(Protocol):
     def comment_is_public(self, ticket_id: str, comment_id: str) -> bool: ...
 
 
+# Statuses in which the case is resolved: JSM feedback is read once on entering them.
+STOPPED = frozenset({"solved", "closed"})
 # A delivery that keeps failing to read its ticket is parked after this many passes.
 MAX_DELIVERY_ATTEMPTS = 10
 
@@ -111,23 +114,29 @@ class Processor:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                 return
             ticket = ticket or connector.fetch_ticket(ticket_id)
+            parsed = self._parsed(connector, deliveries)
             # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
-            reply_at, message_at, message_text = self._comments(connector, deliveries, ticket)
+            reply_at, message_at, message_text = self._comments(connector, parsed, ticket)
+            case = self.store.get_case(connector_name, ticket.ticket_id)
+            memory = CaseMemory.from_json(case.memory) if case else None
+            rating = self._rating(connector, parsed, ticket, memory)
         except ApiError as e:
             self._read_failed(connector_name, ticket_id, deliveries, e)
             return
         # The helpdesk's own id wins: a Jira Server comment event names the numeric issue id, and a
         # moved Jira issue gets a new key.
         delivered_id, ticket_id = ticket_id, ticket.ticket_id
+        review = self.store.review_task(connector_name, ticket_id)
+        if review is not None:
+            self._reviewed(connector_name, ticket, review, ids, now)
+            return
 
-        case = self.store.get_case(connector_name, ticket_id)
-        memory = CaseMemory.from_json(case.memory) if case else None
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
                           actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
-                          customer_message_at=message_at, customer_message_text=message_text)
+                          customer_message_at=message_at, customer_message_text=message_text, rating=rating)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)
@@ -184,6 +193,25 @@ class Processor:
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 
+    def _reviewed(self, connector_name: str, task: Ticket, review: tuple[str, str | None], ids: list[int],
+                  now: datetime) -> None:
+        """A post-incident task slaclock opened has no case lifecycle of its own (no routing, no confirmation);
+        once it is solved, its root cause is kept on the case it reviews."""
+        case_id, recorded = review
+        cfg = self.rules.post_incident
+        solved = task.status in ("solved", "closed")
+        root_cause = root_cause_of(task, cfg) if cfg is not None and solved and recorded is None else None
+        with self.store.write_txn() as txn:
+            if root_cause:
+                txn.record_root_cause(connector_name, task.ticket_id, root_cause, now)
+                # When the task was solved; a helpdesk stamp may run a little ahead of our clock.
+                event = TimelineEvent(TimelineKind.ROOT_CAUSE, min(task.updated_at or now, now),
+                                      f"root_cause:{task.ticket_id}", threshold=task.ticket_id, text=root_cause)
+                txn.add_timeline(connector=connector_name, ticket_id=case_id, at=event.at, kind=event.kind,
+                                 summary=f"root cause recorded on {task.ticket_id}: {root_cause}",
+                                 detail=event.to_json())
+            txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
+
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""
         ids = [d.id for d in deliveries if d.event_type == CheckKind.VENDOR_ETA]
@@ -218,20 +246,38 @@ class Processor:
         return ClusterInfo(key=cluster.key, problem_id=cluster.problem_id, subject=cluster.subject,
                            members=len(cluster.members))
 
-    def _comments(self, connector: Connector, deliveries: list[Delivery],
+    def _parsed(self, connector: Connector, deliveries: list[Delivery]) -> list[tuple[DeliveryPayload, Mapping]]:
+        """(payload, parsed fields) of each helpdesk delivery (not the sweep's checks) that still parses."""
+        ids = [d.id for d in deliveries if not is_check(d.event_type)]
+        parsed = []
+        for payload in self.store.delivery_payloads(ids) if ids else []:
+            try:
+                parsed.append((payload, connector.parse(payload.headers, payload.body).fields))
+            except WebhookError:
+                continue
+        return parsed
+
+    @staticmethod
+    def _rating(connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]], ticket: Ticket,
+                memory: CaseMemory | None) -> Rating | None:
+        """The customer's rating: read with the ticket (Zendesk), or read on its own (JSM feedback) once when the
+        case is seen solved and whenever a delivery says the rating changed."""
+        if ticket.rating is not None or not isinstance(connector, RatingReader):
+            return ticket.rating
+        newly_solved = ticket.status in STOPPED and (memory is None or memory.last_status not in STOPPED)
+        if newly_solved or any(fields.get("satisfaction_changed") for _, fields in parsed):
+            return connector.fetch_rating(ticket.ticket_id)
+        return None
+
+    def _comments(self, connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]],
                   ticket: Ticket) -> tuple[datetime | None, datetime | None, str | None]:
         """(the latest public agent reply, the earliest public customer message, the latest one's words) among
         these deliveries: the reply stops first_response and restarts next_update; the message starts next_reply
         and its words may answer a request to confirm a solve."""
         # Not only comment events: Jira also delivers a comment inside jira:issue_updated (issue_commented, and
         # old Server bodies with no event type), so every helpdesk delivery is read for a comment.
-        ids = [d.id for d in deliveries if not is_check(d.event_type)]
         replies, messages, words = [], [], None
-        for payload in self.store.delivery_payloads(ids) if ids else []:
-            try:
-                fields = connector.parse(payload.headers, payload.body).fields
-            except WebhookError:
-                continue
+        for payload, fields in parsed:
             if "comment_public" not in fields:
                 continue  # no comment in this delivery
             public = fields["comment_public"]

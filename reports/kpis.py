@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Mapping
 
-from rules.decision import CaseMemory, DeadlineState, TimelineEvent, TimelineKind
+from rules.decision import CaseMemory, DeadlineState, Rating, TimelineEvent, TimelineKind
 
 # Seed 003: resolved "without additional customer return" within this many days of the solve.
 DEFAULT_RETURN_DAYS = 7
@@ -84,6 +84,26 @@ class MetricOutcomes:
 
 
 @dataclass(frozen=True)
+class Csat:
+    """The customers' satisfaction ratings, one per rated case (its latest): 1-5 scores and good/bad verdicts."""
+
+    ratings: tuple[Rating, ...] = ()
+
+    @property
+    def good_share(self) -> float | None:
+        """Satisfied (a good verdict, or a score of 4 or 5) ÷ rated; None when nothing was rated."""
+        return round(sum(r.good for r in self.ratings) / len(self.ratings), 4) if self.ratings else None
+
+    def to_json(self) -> dict:
+        scores = [r.score for r in self.ratings if r.score is not None]
+        good = sum(r.good for r in self.ratings)
+        return {"count": len(self.ratings), "scored": len(scores),
+                "mean": round(statistics.fmean(scores), 2) if scores else None,
+                "distribution": {str(n): scores.count(n) for n in range(1, 6)},
+                "good": good, "bad": len(self.ratings) - good, "good_share": self.good_share}
+
+
+@dataclass(frozen=True)
 class KpiReport:
     """The figures of one group of cases over one period (stable JSON keys: `to_json`)."""
 
@@ -102,7 +122,10 @@ class KpiReport:
     vendor_eta_in_time: int
     cadence_updates: int
     cadence_kept: int
+    csat: Csat = Csat()
     weekly: tuple[tuple[str, int, int], ...] = field(default=())  # (monday, tickets opened, of them escalated)
+    # Seed 003 step 8: the root causes written on post-incident tasks, per recurring cluster ("-": none).
+    root_causes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def escalations_per_1000(self) -> float | None:
@@ -132,7 +155,8 @@ class KpiReport:
             "dwell_per_level": {level: d.to_json() for level, d in self.dwell_per_level.items()},
             "vendor_time_to_eta": self.vendor_time_to_eta.to_json(), "vendor_eta_in_time": self.vendor_eta_in_time,
             "cadence_updates": self.cadence_updates, "cadence_kept": self.cadence_kept,
-            "csat": None,  # not collected yet: no helpdesk rating is read
+            "csat": self.csat.to_json(),
+            "root_causes": {cluster: list(texts) for cluster, texts in sorted(self.root_causes.items())},
             "weekly": [{"week": week, "tickets": n, "escalated": e,
                         "escalations_per_1000": round(1000 * e / n, 1) if n else None} for week, n, e in self.weekly],
         }
@@ -165,6 +189,19 @@ def _stops(memory: CaseMemory, stop: frozenset[str], until: datetime) -> tuple[l
             reopened.append(change.at)
         was_stopped = change.status in stop
     return solved, reopened
+
+
+def _returns(case: CaseHistory, period: Period, solved: list[datetime], reopened: list[datetime],
+             days: int) -> list[datetime]:
+    """Reopens within `days` of the first solve, save those the customer's confirmation caused: on Zendesk the
+    requester's "yes, fixed" reopens the solved ticket by itself, just before slaclock closes it."""
+    confirmed = [e.at for e in _events(case, period, TimelineKind.RESOLUTION_CONFIRMED)]
+
+    def answered_yes(at: datetime) -> bool:
+        before = max((s for s in solved if s < at), default=None)
+        after = min((s for s in solved if s > at), default=period.until)
+        return before is not None and any(before <= c <= after for c in confirmed)
+    return [r for r in reopened if solved[0] < r <= solved[0] + timedelta(days=days) and not answered_yes(r)]
 
 
 def _sla(case: CaseHistory, period: Period, into: dict[str, list[str]]) -> None:
@@ -222,8 +259,11 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
     to_reply, to_resolve, resolve, eta = [], [], [], []
     escalated = repeat = resolved = kept_resolved = eta_in_time = owed = kept = 0
     escalated_by_cluster: dict[str, int] = defaultdict(int)
+    ratings: list[Rating] = []
     weekly: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    causes: dict[str, list[str]] = defaultdict(list)
     for case in mine:
+        causes[case.cluster or "-"] += [e.text for e in _events(case, period, TimelineKind.ROOT_CAUSE)]
         solved, reopened = _stops(case.memory, stop, period.until)
         climbs = _climbs(case, period)
         week = (case.opened_at - timedelta(days=case.opened_at.weekday())).date().isoformat()
@@ -242,8 +282,7 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         if solved:
             resolved += 1
             resolve.append(solved[0] - case.opened_at)
-            returned = [r for r in reopened if r > solved[0] and r - solved[0] <= timedelta(days=return_days)]
-            kept_resolved += not returned
+            kept_resolved += not _returns(case, period, solved, reopened, return_days)
         _sla(case, period, sla)
         _dwell(case, period, solved, dwell)
         requests = _events(case, period, TimelineKind.VENDOR_REQUEST)
@@ -253,6 +292,8 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
             eta_in_time += eta[-1] <= VENDOR_ETA_TARGET
         o, k = _cadence(case, period, cadence(case.priority))
         owed, kept = owed + o, kept + k
+        rated = [e.rating for e in _events(case, period, TimelineKind.CSAT) if e.rating is not None]
+        ratings += rated[-1:]  # a customer who rates again changes the rating
     outcomes = {metric: MetricOutcomes(met=v.count("met") + v.count("averted"), breached=v.count("breached"),
                                        not_measured=v.count("not_measured"), averted=v.count("averted"))
                 for metric, v in sla.items()}
@@ -263,7 +304,8 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         resolved=resolved, resolved_without_return=kept_resolved, mttr=Durations.of(resolve), sla=outcomes,
         dwell_per_level={level: Durations.of(spans) for level, spans in dwell.items()},
         vendor_time_to_eta=Durations.of(eta), vendor_eta_in_time=eta_in_time, cadence_updates=owed,
-        cadence_kept=kept, weekly=tuple((w, n, e) for w, (n, e) in sorted(weekly.items())))
+        cadence_kept=kept, csat=Csat(tuple(ratings)), weekly=tuple((w, n, e) for w, (n, e) in sorted(weekly.items())),
+        root_causes={cluster: tuple(texts) for cluster, texts in causes.items() if texts})
 
 
 def report_by(cases: Iterable[CaseHistory], period: Period, by: str, **options) -> dict[str, KpiReport]:

@@ -14,9 +14,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("breach rate", "breach_rate"), ("averted", "breaches_averted"), ("repeat", "repeat_escalations"),
     ("esc→reply h", "escalation_to_first_response.median_hours"),
     ("esc→resolved h", "escalation_to_resolution.median_hours"), ("MTTR h", "mttr.median_hours"),
-    ("no return", "resolved_without_return"), ("ETA ≤48h", "vendor_eta_in_time"), ("csat", "csat"),
+    ("no return", "resolved_without_return"), ("ETA ≤48h", "vendor_eta_in_time"),
+    ("rated", "csat.count"), ("csat 1-5", "csat.mean"), ("csat good", "csat.good_share"),
 )
-RATES = frozenset({"breach_rate"})
+RATES = frozenset({"breach_rate", "csat.good_share"})
 
 
 def _value(data: Mapping, path: str) -> object:
@@ -52,4 +53,7 @@ def render(reports: Mapping[str, KpiReport], period: Period, by: str | None, fmt
            for group, data in rows.items() for metric, o in data["sla"].items()]
     dwell = [f"{group} dwell on {level}: median {d['median_hours']} h over {d['count']}"
              for group, data in rows.items() for level, d in data["dwell_per_level"].items()]
-    return "\n".join(lines + ([""] + sla if sla else []) + ([""] + dwell if dwell else []))
+    causes = [f"{group} root cause ({'no cluster' if cluster == '-' else 'cluster ' + cluster}): {text}"
+              for group, data in rows.items() for cluster, texts in data["root_causes"].items() for text in texts]
+    return "\n".join(lines + ([""] + sla if sla else []) + ([""] + dwell if dwell else [])
+                     + ([""] + causes if causes else []))

@@ -1,7 +1,7 @@
 """The pure domain: rules file, SLA clock, routing, priority and escalation. No I/O but reading the rules file."""
 from rules.calendar import ALWAYS_OPEN, WorkCalendar, parse_instant
 from rules.decision import (Action, BasisChange, CaseMemory, Climb, ClusterInfo, CustomerState, Deadline, Decision,
-                            EscalationState, HeldMessage, Reason, StatusChange, TimelineEvent, VendorState,
+                            EscalationState, HeldMessage, Rating, Reason, StatusChange, TimelineEvent, VendorState,
                             VendorUpdate)
 from rules.engine import decide
 from rules.explain import explain_clock
@@ -11,6 +11,6 @@ from rules.schema import EXAMPLE_RULES, METRICS, PRIORITIES, Rules, RulesError, 
 
 __all__ = ["ALWAYS_OPEN", "Action", "BasisChange", "CaseMemory", "CaseSummary", "Climb", "Cluster", "ClusterInfo",
            "CustomerState", "Deadline", "Decision", "EXAMPLE_RULES", "EscalationState", "HeldMessage", "METRICS",
-           "PRIORITIES", "Reason", "Rules", "RulesError", "StatusChange", "TicketFacts", "TimelineEvent",
+           "PRIORITIES", "Rating", "Reason", "Rules", "RulesError", "StatusChange", "TicketFacts", "TimelineEvent",
            "VendorState", "VendorUpdate", "WorkCalendar", "case_summary", "decide", "explain_clock", "load_rules",
            "parse_instant", "parse_rules", "recurring_clusters"]

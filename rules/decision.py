@@ -64,6 +64,10 @@ class TimelineKind(StrEnum):
     RESOLUTION_CONFIRMED = "resolution_confirmed"
     REOPENED = "reopened"
     CLOSED = "closed"
+    # Seed 003 step 8: a post-incident task asked of the escalation owner; the root cause written there.
+    POST_INCIDENT = "post_incident"
+    ROOT_CAUSE = "root_cause"
+    CSAT = "csat"
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,32 @@ class Action:
     person_name: str | None = None
     email: str | None = None
     digest_key: str | None = None  # notify: person + reason; same-key notifies of one sweep merge into one
+    due_at: datetime | None = None  # follow_up: a task due then (the post-incident review)
+
+
+@dataclass(frozen=True)
+class Rating(JsonForm):
+    """A customer's satisfaction rating of the case: a score from 1 to 5 (JSM request feedback) or Zendesk's
+    good / bad (its updated CSAT shows a 1–5 answer on the ticket as good for 4–5, bad for 1–3)."""
+
+    wire = Wire(optional=frozenset({"score", "verdict"}))
+
+    score: int | None = None  # 1..5
+    verdict: str | None = None  # "good" | "bad"
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.score is None) == (self.verdict is None):
+            raise ValueError("a rating has either a score (1-5) or a verdict (good, bad)")
+        if self.score is not None and not 1 <= self.score <= 5:
+            raise ValueError(f"a rating score is 1 to 5, got {self.score}")
+        if self.verdict is not None and self.verdict not in ("good", "bad"):
+            raise ValueError(f"a rating verdict is good or bad, got {self.verdict!r}")
+
+    @property
+    def good(self) -> bool:
+        """Satisfied: a good verdict, or a score of 4 or 5 (Zendesk's own split of a five-point scale)."""
+        return self.verdict == "good" if self.verdict is not None else (self.score or 0) >= 4
 
 
 @dataclass(frozen=True)
@@ -187,8 +217,11 @@ class TimelineEvent(JsonForm):
     | trigger (`threshold` = the trigger's name) | refused (a manual escalation by someone without
     the right) | vendor_request | vendor_update | vendor_confirmed | vendor_risk | customer_update
     (`threshold` = the message: escalated, update, schedule_confirmed, updated_plan, linked) |
-    cluster_link. `at` may lie before the decision's `now` (a threshold reached while no decision ran).
+    cluster_link | csat (`rating`: what the customer said). `at` may lie before the decision's `now` (a
+    threshold reached while no decision ran).
     """
+
+    wire = Wire(optional=frozenset({"rating"}))
 
     kind: TimelineKind
     at: datetime
@@ -198,6 +231,7 @@ class TimelineEvent(JsonForm):
     level: str | None = None  # the level reached (level_change) or named (escalation)
     threshold: str | None = None  # the threshold's label, e.g. 75; or "manual", a milestone name
     text: str = ""
+    rating: Rating | None = None  # csat
 
 
 @dataclass(frozen=True)
@@ -354,7 +388,7 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
-    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation"}))
+    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating"}))
 
     routed_reason_code: str | None = None
     routed: bool = False
@@ -381,6 +415,7 @@ class CaseMemory(JsonForm):
     # notification budget; an action whose key is here is never emitted again.
     sent: tuple[str, ...] = ()
     confirmation: ConfirmationState | None = None  # the latest solve's confirmation loop
+    rating: Rating | None = None  # the customer's latest satisfaction rating
 
     @property
     def last_status(self) -> str | None:

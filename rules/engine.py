@@ -2,11 +2,11 @@
 
 `decide` runs `STEPS` in order, each a small function `(Context, Draft) -> Draft`: what the
 ticket asks for (the actor's right to a manual escalation, the tier's priority floor), routing,
-the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
+the customer's satisfaction rating, the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
 words, the vendor handover, the triggers' notes, the recurring-issue link, what the customer
 hears (`rules.customer_updates`), the confirmation of a solve (`rules.confirmation`), the
-notification budget and when to look again. Each step
+post-incident review (`rules.post_incident`), the notification budget and when to look again. Each step
 adds its `Effects` under a section; `ORDER` says in which order the sections read.
 A new rule is a new step.
 """
@@ -23,12 +23,13 @@ from rules.calendar import utc_instant
 from rules.clock import ClockView, clock_reasons, observe, observed_at
 from rules.confirmation import confirm
 from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
-from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Reason, TimelineEvent, TimelineKind,
+from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
 from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
 from rules.policy import resolve_tier, team_of_group
+from rules.post_incident import review_task
 from rules.roles import ActorRole, actor_role, refusal
 from rules.schema import Rules
 from rules.triggers import tier_floor, trigger_actions, trigger_pushes
@@ -52,6 +53,7 @@ class Context:
     actor_group_ids: frozenset[str] = frozenset()
     customer_message_at: datetime | None = None
     customer_message_text: str | None = None
+    rating: Rating | None = None
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -142,9 +144,11 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "confirmation"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation"),
+    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
+                "post_incident"),
+    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
+    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
+                 "csat"),
     "fired": ("escalation", "asked", "vendor"),
 }
 
@@ -239,6 +243,15 @@ def route(ctx: Context, d: Draft) -> Draft:
     group_id, assignee_id = (target.group_id, target.assignee_id) if target else (None, None)
     return d.plus("route", Effects(reasons=(reason,)), team=team, group_id=group_id, assignee_id=assignee_id,
                   current_team=team, memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
+
+
+def satisfaction(ctx: Context, d: Draft) -> Draft:
+    """A satisfaction rating the case did not have (a first one, or a changed one): on the timeline, remembered."""
+    if ctx.rating is None or ctx.rating == d.memory.rating:
+        return d
+    event = TimelineEvent(TimelineKind.CSAT, ctx.observed_at, f"csat:{ctx.observed_at.isoformat()}",
+                          rating=ctx.rating, text=wording.rated(ctx.rating))
+    return d.plus("csat", Effects(timeline=(event,)), memory=d.memory.evolve(rating=ctx.rating))
 
 
 def clock(ctx: Context, d: Draft) -> Draft:
@@ -380,6 +393,12 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
                   tags_remove=d.tags_remove | answer.tags_remove)
 
 
+def post_incident(ctx: Context, d: Draft) -> Draft:
+    """Seed 003 step 8: a solved escalated case asks its escalation owner for a post-incident review."""
+    return d.plus("post_incident", review_task(ctx.ticket, ctx.rules.post_incident, d.clock, d.escalation.state,
+                                               ctx.incoming.sent, ctx.rules.note_zone(d.working_team), ctx.now))
+
+
 def budget(ctx: Context, d: Draft) -> Draft:
     """Notification budget: an action key goes out once per ticket, whatever decides again."""
     sent = list(ctx.incoming.sent)
@@ -399,8 +418,8 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, clock, vendor, triggers, escalation, deadlines, handover, trigger_notes,
-                           cluster, customer, confirmation, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, escalation, deadlines, handover,
+                           trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -454,11 +473,11 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                agent_reply_at: datetime | None = None, *, vendor_update: VendorUpdate | None = None,
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
-               customer_message_text: str | None = None) -> tuple[ClockView, Decision]:
+               customer_message_text: str | None = None, rating: Rating | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, customer_message_text)
+                  actor_group_ids, customer_message_at, customer_message_text, rating)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -470,7 +489,7 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            *, agent_reply_at: datetime | None = None, vendor_update: VendorUpdate | None = None,
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
-           customer_message_text: str | None = None) -> Decision:
+           customer_message_text: str | None = None, rating: Rating | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -486,7 +505,9 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     to (`recurring_clusters`); remembered, so sweeps may pass None. `actor_id` /
     `actor_group_ids`: who made the change this event reports (user id and group ids in the
     ticket's helpdesk), checked against the roles map (a manual escalation needs `escalate`).
+    `rating`: the customer's satisfaction rating as read now (None: none, or not read this time); a
+    new or changed one is a `csat` timeline event.
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      customer_message_text=customer_message_text)[1]
+                      customer_message_text=customer_message_text, rating=rating)[1]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.calendar import ZERO, WorkCalendar
-from rules.decision import Deadline, EscalationState, VendorUpdate
+from rules.decision import Deadline, EscalationState, Rating, VendorUpdate
 from rules.ladder import LevelSnapshot, PersonRef
 from rules.schema import Threshold
 
@@ -96,6 +96,12 @@ def tag_refused(tag: str, refused: str) -> str:
 
 def tag_escalates(tag: str, priority: str, new_priority: str) -> str:
     return f"escalation asked by tag {tag}: priority {priority} → {new_priority}"
+
+
+def rated(rating: Rating) -> str:
+    """The timeline line of a satisfaction rating: `Customer rated 4 of 5: "Quick fix"`."""
+    said = f"{rating.score} of 5" if rating.score is not None else rating.verdict
+    return f"Customer rated {said}" + (f': "{rating.comment}"' if rating.comment else "")
 
 
 def routed(code: str | None, team: str, default: bool) -> str:
@@ -388,3 +394,8 @@ def confirmation_waits(tag: str, close_at: datetime, zone: ZoneInfo, now: dateti
 def confirmation_closed(outcome: str) -> str:
     return ("Closed: the customer confirmed the resolution." if outcome == "confirmed"
             else "Closed: no answer from the customer within the quiet period.")
+
+
+def post_incident_note(owner: str | None, due: str) -> str:
+    return (f"Post-incident review asked of {owner or 'the escalation owner'}: root cause, actions taken and "
+            f"preventive steps, due {due}.")

@@ -419,6 +419,14 @@ def jira_admin_webhook_operations() -> list[Operation]:
             Operation("GET", "/rest/webhooks/1.0/webhook/{id}", {}, frozenset(), None)]
 
 
+# JSM's request feedback is not in the JSM extract (openapi/README.md); "Get feedback" as documented at
+# https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-requestidorkey-feedback-get
+# (no query, no body; CSATFeedbackFullDTO {type, rating, comment} or 404).
+def jsm_feedback_operations() -> list[Operation]:
+    """Get a request's CSAT feedback."""
+    return [Operation("GET", "/rest/servicedeskapi/request/{requestIdOrKey}/feedback", {}, frozenset(), None)]
+
+
 def load_description(path: Path) -> dict[str, Any]:
     """An API description file, YAML (Zendesk's) or JSON (Jira's)."""
     if path.suffix != ".yaml":
@@ -451,7 +459,7 @@ def jira_contract(folder: Path) -> Contract:
             # assignIssue's description: "accountId set to null: the issue is set to unassigned"; the User schema
             # types it string only.
             op.body["properties"]["accountId"] = {"type": ["string", "null"], "maxLength": 128}
-    return Contract("Jira", operations + jira_admin_webhook_operations(), {})
+    return Contract("Jira", operations + jira_admin_webhook_operations() + jsm_feedback_operations(), {})
 
 
 _absent_logged = False

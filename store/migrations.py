@@ -78,3 +78,11 @@ def m006_admin_tokens(db: Database) -> None:
                               pk="id", not_null={"token_hash", "name", "role", "created_at"})
     db["admin_tokens"].create_index(["token_hash"], unique=True)
     db["admin_tokens"].create_index(["name"])
+
+
+@migrations()
+def m007_review_tasks(db: Database) -> None:
+    # Post-incident tasks slaclock opened (seed 003 step 8): which case each reviews, and the root cause once solved.
+    db["review_tasks"].create({"connector": str, "task_id": str, "ticket_id": str, "created_at": str,
+                               "root_cause": str, "recorded_at": str},
+                              pk=("connector", "task_id"), not_null={"connector", "task_id", "ticket_id", "created_at"})

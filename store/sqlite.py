@@ -235,6 +235,17 @@ class Txn:
         row = self._db.execute("select members_json from clusters where key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else []
 
+    # --- post-incident tasks --------------------------------------------------------------------
+
+    def add_review_task(self, *, connector: str, task_id: str, ticket_id: str, now: datetime) -> None:
+        """Remember that `task_id` is the post-incident task of case `ticket_id` (once)."""
+        self._db.execute("insert or ignore into review_tasks (connector, task_id, ticket_id, created_at) "
+                         "values (?, ?, ?, ?)", [connector, task_id, ticket_id, _iso(now)])
+
+    def record_root_cause(self, connector: str, task_id: str, root_cause: str, now: datetime) -> None:
+        self._db.execute("update review_tasks set root_cause = ?, recorded_at = ? where connector = ? and task_id = ?",
+                         [root_cause, _iso(now), connector, task_id])
+
 
 class Store:
     """SQLite-backed durable state; one connection per thread, WAL, migrations on open."""
@@ -521,6 +532,12 @@ class Store:
 
     def clusters(self) -> list[Cluster]:
         return [_cluster(row) for row in self.db.query("select * from clusters order by created_at")]
+
+    def review_task(self, connector: str, task_id: str) -> tuple[str, str | None] | None:
+        """(the case it reviews, its root cause once recorded) when `task_id` is a post-incident task."""
+        row = self.db.execute("select ticket_id, root_cause from review_tasks where connector = ? and task_id = ?",
+                              [connector, task_id]).fetchone()
+        return (row[0], row[1]) if row else None
 
     def cluster_of(self, connector: str, ticket_id: str) -> Cluster | None:
         """The cluster a ticket is a member of, with or without its problem ticket yet."""

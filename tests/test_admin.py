@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app import create_app, main
+from rules.decision import Rating, TimelineEvent, TimelineKind
 from store import DeliveryStatus, OutboxStatus
 from web.admin.charts import bar_chart
 from web.admin.queue import queue_rows
@@ -121,12 +122,32 @@ def test_the_ticket_page_shows_the_timeline_and_the_explanation(app, store):
     assert signed_in(app, store, "admin").get("/admin/tickets/zendesk/404").status_code == 404
 
 
-def test_kpis_chart_breach_rate_escalations_and_dwell_and_say_csat_is_not_collected(app, store):
+def _rated(store, ticket_id, **rating):
+    at = NOW - timedelta(minutes=30)  # before the page's "now", the period's end
+    event = TimelineEvent(TimelineKind.CSAT, at, f"csat:{ticket_id}", rating=Rating(**rating))
+    with store.write_txn() as txn:
+        txn.add_timeline(connector="zendesk", ticket_id=ticket_id, at=at, kind="csat", summary="rated",
+                         detail=event.to_json())
+
+
+def test_kpis_chart_breach_rate_escalations_dwell_and_csat(app, store):
     page = signed_in(app, store, "executive").get("/admin/kpis").data.decode()
     for title in ("Breach rate by week", "Breaches averted by week", "Escalations per 1,000 tickets by week",
-                  "Dwell per ladder level"):
+                  "Dwell per ladder level", "Satisfied customers by week", "CSAT scores"):
         assert f"<title>{title}</title>" in page
-    assert 'id="kpi-tickets">3<' in page and 'id="kpi-csat">not collected<' in page
+    assert 'id="kpi-tickets">3<' in page and 'id="kpi-csat">no ratings yet<' in page
+
+
+def test_kpis_show_the_csat_of_the_rated_cases(app, store):
+    # Case 1 rated 4 of 5 (satisfied), case 2 bad, case 3 a 1 then a 5 (its latest: satisfied): 2 of 3, mean 4.5.
+    _rated(store, "1", score=4)
+    _rated(store, "2", verdict="bad")
+    _rated(store, "3", score=1)
+    _rated(store, "3", score=5)
+    page = signed_in(app, store, "executive").get("/admin/kpis").data.decode()
+    assert 'id="kpi-csat">67% satisfied of 3 rated, mean 4.5 of 5<' in page
+    scores = page[page.index("<title>CSAT scores</title>"):]
+    assert "<title>4: 1</title>" in scores and "<title>5: 1</title>" in scores and "<title>1: 1</title>" not in scores
 
 
 def test_bar_chart_draws_a_bar_per_measured_value_and_says_na_for_the_rest():

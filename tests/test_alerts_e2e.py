@@ -19,7 +19,7 @@ def alert_stack(tmp_path_factory):
     stack.env.update({"SANDBOX_SMTP_PORT": str(smtp_port), "SANDBOX_ALERT_SECRET": "e2e-secret",
                       "SLACLOCK_TEST_SLACK_URL": f"{base}/slack/ops", "SLACLOCK_TEST_WEBHOOK_URL": f"{base}/webhook/hooks",
                       "SLACLOCK_TEST_WEBHOOK_SECRET": "e2e-secret", "SLACLOCK_TEST_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}"})
-    with stack.start() as running:
+    with stack as running:
         yield running
     assert_nothing_refused(running)
 

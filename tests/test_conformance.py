@@ -25,7 +25,8 @@ from jira.settings import JiraSettings
 from jobs.demo import wait_until
 from rules import load_rules
 from sandbox import SandboxConfig, SandboxServer
-from sandbox.contract import jira_admin_webhook_operations, load_description, openapi_dir, zendesk_webhook_operations
+from sandbox.contract import (jira_admin_webhook_operations, jsm_feedback_operations, load_description, openapi_dir,
+                              zendesk_webhook_operations)
 from sandbox.jira import api as jira_api
 from sandbox.zendesk import api as zendesk_api
 from sandbox.jira.site import JiraConfig
@@ -344,7 +345,8 @@ OPENAPI = openapi_dir() or Path(__file__).resolve().parents[2] / "shared" / "ref
 # has the Webhooks APIs: sandbox/contract.py lists their documented operations, with the doc pages.
 UNDESCRIBED = {("GET", "/api/v2/users/{}/group_memberships"),
                *((op.method, re.sub(r"\{[^}]+\}", "{}", op.template))
-                 for op in (*zendesk_webhook_operations(), *jira_admin_webhook_operations()))}
+                 for op in (*zendesk_webhook_operations(), *jira_admin_webhook_operations(),
+                            *jsm_feedback_operations()))}
 
 
 def _normalised(path: str) -> str:

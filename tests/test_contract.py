@@ -93,6 +93,8 @@ def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):
     assert any("resolution asked, reopened" in line for line in lines), text
     report = next(line for line in lines if line.startswith("slaclock report: "))
     assert " 0 escalated" not in report and "1 breach averted" in report, report  # issue 14: the report after it
+    # A rated case on each helpdesk: the Zendesk one good, the Jira one 4 of 5.
+    assert report.endswith("CSAT 2 rated, 100% satisfied, mean 4.0 of 5"), report
 
 
 # --- the validating sandbox itself ----------------------------------------------------------------------------

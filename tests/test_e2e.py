@@ -5,6 +5,7 @@ assertions; a small adapter per helpdesk says how to read its ticket and how it 
 write a fault must hit). Most share one stack (tests/conftest.py), each with its own tickets; a test that needs
 other rules starts its own.
 """
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -206,3 +207,29 @@ def test_sweeper_warns_before_the_breach_at_the_sandbox(stack):
     assert datetime.now(timezone.utc) >= half_at and len(warned()) == 1
     decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e.kind == "warning"]
     assert [e.detail["metric"] for e in decisions].count("resolution") == 1
+
+
+@HELPDESKS
+def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys):
+    """Zendesk: the requester rates the solved ticket good (ticket.csat_received, then the ticket's
+    satisfaction_rating); JSM: a 4 of 5 (Satisfaction changed, then the request's feedback)."""
+    ticket_id = stack.customer_creates("Hinge replaced, please confirm", "normal", "missing_part", helpdesk.name)
+    stack.settle()
+    stack.agent_changes(ticket_id, helpdesk.name, **({"status": {"name": "Resolved"}} if helpdesk.name == "jira"
+                                                      else {"status": "solved"}))
+    stack.settle()
+    rating = 4 if helpdesk.name == "jira" else "good"
+    notes = stack.summary(ticket_id, helpdesk.name)["notes"]
+    stack.customer_rates(ticket_id, rating, "Fixed in a day", helpdesk.name)
+    stack.settle()
+
+    rated = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "csat"]
+    assert len(rated) == 1, "the rating is on the timeline once, whatever decides again"
+    said = "4 of 5" if helpdesk.name == "jira" else "good"
+    assert rated[0].summary == f'Customer rated {said}: "Fixed in a day"'
+    assert stack.summary(ticket_id, helpdesk.name)["notes"] == notes, "a rating writes nothing in the ticket"
+    assert slaclock(stack, "report", "--format", "json") == 0
+    csat = json.loads(capsys.readouterr().out)["groups"]["all"]["csat"]
+    assert csat["count"] >= 1 and csat["good"] >= 1
+    if helpdesk.name == "jira":
+        assert csat["scored"] >= 1 and csat["distribution"]["4"] >= 1

@@ -12,7 +12,7 @@ from responses import matchers, registries
 
 from connectors.errors import ConflictError, PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import TicketUpdate
+from connectors.model import Rating, TicketUpdate
 from jira.client import JiraClient, adf
 from jira.connector import JiraConnector
 from jira.mapping import fields_to_read
@@ -398,3 +398,15 @@ def test_actor_groups_from_user_groups(connector):
     responses.get(f"{BASE}/rest/api/3/user/groups", match=[matchers.query_param_matcher({"accountId": "acc-1"})],
                   json=[{"name": "installers", "groupId": "g-1"}, {"name": "legacy"}])
     assert connector.actor_groups("acc-1") == frozenset({"g-1"})
+
+
+@responses.activate
+def test_fetch_rating_reads_the_request_feedback_and_a_404_is_none_yet(connector):
+    url = f"{BASE}/rest/servicedeskapi/request/SD-42/feedback"
+    responses.get(url, status=404, json={"errorMessage": "No feedback has been given for this request."})
+    assert connector.fetch_rating("SD-42") is None
+    responses.replace(responses.GET, url, json={"type": "csat", "rating": 2, "comment": {"body": "Slow"}})
+    assert connector.fetch_rating("SD-42") == Rating(score=2, comment="Slow")
+    responses.replace(responses.GET, url, status=403, json={"errorMessage": "no permission"})
+    with pytest.raises(PermanentError):
+        connector.fetch_rating("SD-42")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.model import TicketUpdate, parse_instant
+from connectors.model import Rating, TicketUpdate, parse_instant
 from jira import mapping
 from jira.settings import JiraSettings
 
@@ -256,3 +256,12 @@ def test_due_time_without_a_due_field_cannot_be_written():
     update = TicketUpdate(ticket_id="SD-42", due_at=datetime(2026, 3, 5, tzinfo=timezone.utc))
     with pytest.raises(ValueError, match="JIRA_DUE_FIELD_ID"):
         mapping.edit_body(update, JiraSettings.from_env({}))
+
+
+@pytest.mark.parametrize("feedback, rating", [
+    ({"type": "csat", "rating": 5, "comment": {"body": " Sorted "}}, Rating(score=5, comment="Sorted")),
+    ({"type": "csat", "rating": 1}, Rating(score=1)),
+    ({"type": "csat"}, None), ({"type": "csat", "rating": 0}, None), ({"type": "csat", "rating": True}, None),
+])
+def test_request_feedback_becomes_a_rating(feedback, rating):
+    assert mapping.rating_from_feedback(feedback) == rating

@@ -55,6 +55,9 @@ EXPECTED = {
         "assignee_id": S_AGENT2, "previous_assignee_id": "dana"}),
     "jira_issue_updated__custom_field_cloud": ("SD-42", AGENT, {
         "custom_fields": {"customfield_10050": "wrong_item"}, "changed": ("customfield_10050",)}),
+    "jira_issue_updated__satisfaction_cloud": ("SD-42", CUSTOMER, {
+        "satisfaction_changed": True, "status_category": "done",
+        "changed": ("customfield_10034", "customfield_10035")}),
     "jira_issue_updated__custom_field_server": ("OPS-7", S_AGENT, {
         "custom_fields": {"Reason code": "wrong_item"}}),
     "jira_issue_updated__commented_cloud": ("SD-42", CUSTOMER, {
@@ -89,6 +92,7 @@ EXPECTED = {
 
 
 NO_TIMESTAMP = {"jira_issue_updated__automation_format_cloud"}
+OCCURRED = {"jira_issue_updated__satisfaction_cloud": datetime(2026, 3, 2, 11, 0, tzinfo=timezone.utc)}
 
 
 def fixture_names() -> list[str]:
@@ -147,8 +151,10 @@ def test_handled_fixture(name):
     assert not event.ignored
     assert (event.ticket_id, event.actor_id) == (ticket_id, actor_id)
     assert {k: event.fields.get(k, "<absent>") for k in fields} == fields
-    # Automation's bare issue has no `timestamp`; every webhook fixture has the same one.
-    expected = None if name in NO_TIMESTAMP else datetime(2026, 3, 2, 9, 2, 44, 530000, tzinfo=timezone.utc)
+    # Automation's bare issue has no `timestamp`; every other webhook fixture has the same one but the rating,
+    # given two hours later.
+    expected = None if name in NO_TIMESTAMP else OCCURRED.get(name, datetime(2026, 3, 2, 9, 2, 44, 530000,
+                                                                             tzinfo=timezone.utc))
     assert event.occurred_at == expected
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from reports.kpis import CaseHistory, Period, report, report_by
-from rules.decision import CaseMemory, Deadline, DeadlineState, StatusChange, TimelineEvent, TimelineKind
+from rules.decision import CaseMemory, Deadline, DeadlineState, Rating, StatusChange, TimelineEvent, TimelineKind
 
 UTC = timezone.utc
 H = timedelta(hours=1)
@@ -108,3 +108,58 @@ def test_grouped_by_team():
 def test_an_empty_period_has_no_rates():
     r = report([], JUNE)
     assert r.tickets == 0 and r.escalations_per_1000 is None and r.breach_rate is None and r.mttr.count == 0
+
+
+def test_a_reopen_the_customers_confirmation_caused_is_no_return():
+    """Zendesk: the requester's "yes, fixed" reopens the solved ticket by itself; slaclock then closes it."""
+    confirmed = case("zendesk:6", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (5 * H, "closed")],
+                     events=[event(TimelineKind.RESOLUTION_CONFIRMED, 5 * H)])
+    not_fixed = case("zendesk:7", statuses=[(0 * H, "new"), (1 * H, "solved"), (5 * H, "open"), (9 * H, "solved")],
+                     events=[event(TimelineKind.REOPENED, 5 * H)])
+    r = report([confirmed, not_fixed], JUNE)
+    assert (r.resolved, r.resolved_without_return) == (2, 1)
+
+
+# --- CSAT: one rating per rated case (its latest), 1-5 scores and good/bad verdicts ------------------
+
+def rated(at, score=None, verdict=None, comment=""):
+    return TimelineEvent(TimelineKind.CSAT, T0 + at, f"csat:{at}", rating=Rating(score=score, verdict=verdict,
+                                                                                 comment=comment))
+
+
+RATED = [
+    # JSM: 5, then 4 after a second thought (only the 4 counts); a 2; a 3 (Zendesk's split: not good).
+    case("jira:SD-10", events=[rated(9 * H, score=5), rated(10 * H, score=4)], team="support"),
+    case("jira:SD-11", events=[rated(9 * H, score=2)], team="support"),
+    case("jira:SD-12", events=[rated(9 * H, score=3)], team="billing"),
+    # Zendesk: good and bad verdicts, no score.
+    case("zendesk:10", events=[rated(9 * H, verdict="good", comment="Quick fix")], team="support"),
+    case("zendesk:11", events=[rated(9 * H, verdict="bad")], team="billing"),
+    # Not rated.
+    case("zendesk:12", team="billing"),
+]
+
+
+def test_csat_counts_each_rated_case_once_with_its_latest_rating():
+    csat = report(RATED, JUNE).to_json()["csat"]
+    # Scores 4, 2, 3: mean 3.0. Good: the 4 and the good verdict (2 of 5 ratings).
+    assert csat == {"count": 5, "scored": 3, "mean": 3.0,
+                    "distribution": {"1": 0, "2": 1, "3": 1, "4": 1, "5": 0},
+                    "good": 2, "bad": 3, "good_share": 0.4}
+
+
+def test_csat_per_group_and_rating_after_the_period_end():
+    groups = report_by(RATED, JUNE, "team")
+    # support: 4, 2 and good → mean 3.0, good 2 of 3; billing: 3 and bad → good 0 of 2.
+    assert groups["support"].to_json()["csat"] | {"distribution": None} == {
+        "count": 3, "scored": 2, "mean": 3.0, "distribution": None, "good": 2, "bad": 1, "good_share": 0.6667}
+    assert groups["billing"].to_json()["csat"]["good_share"] == 0.0
+    # Until 9 h 30: SD-10's later 4 has not happened; its 5 counts.
+    early = report(RATED[:1], Period(JUNE.since, T0 + 9.5 * H)).to_json()["csat"]
+    assert (early["count"], early["mean"], early["distribution"]["5"]) == (1, 5.0, 1)
+
+
+def test_no_ratings_is_a_count_of_zero_with_no_mean_or_share():
+    assert report([ESCALATED], JUNE).to_json()["csat"] == {
+        "count": 0, "scored": 0, "mean": None, "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0},
+        "good": 0, "bad": 0, "good_share": None}

@@ -360,7 +360,7 @@ def test_server_customer_comment_is_a_customer_message_not_a_reply(store):
     responses.get(f"{JIRA_BASE}/rest/servicedeskapi/request/OPS-7/comment/10082", json={"public": True})
     deliver_jira(store, jira, "jira_issue_updated__commented_server")
     deliveries = store.claim_deliveries(NOW, 10)
-    reply_at, message_at, _ = processor._comments(jira, deliveries, jira.fetch_ticket("OPS-7"))
+    reply_at, message_at, _ = processor._comments(jira, processor._parsed(jira, deliveries), jira.fetch_ticket("OPS-7"))
     assert reply_at is None and message_at == datetime(2026, 3, 2, 9, 15, 17, 234000, tzinfo=timezone.utc)
 
 
@@ -371,3 +371,30 @@ def test_a_failed_visibility_read_is_retried_later_not_decided_without_it(store)
     deliver_jira(store, jira, "comment_created__server")
     processor.run_once()
     assert store.get_case("jira", "OPS-7") is None, "no decision without knowing whether the agent replied"
+
+
+@responses.activate
+def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_field_changes(store):
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    issue = json.loads((JIRA_FIXTURES / "api_issue__service_request.json").read_text())
+    resolved = json.loads((JIRA_FIXTURES / "jira_issue_updated__resolved_cloud.json").read_text())
+    issue["fields"] = {**issue["fields"], "status": resolved["issue"]["fields"]["status"],
+                       "reporter": {"accountId": "qm:customer"}, "created": "2026-03-02T09:00:00.000+0000"}
+    responses.replace(responses.GET, re.compile(rf"{JIRA_BASE}/rest/api/3/issue/[A-Z0-9-]+\?fields=.*"), json=issue)
+    url = f"{JIRA_BASE}/rest/servicedeskapi/request/SD-42/feedback"
+    none_yet = responses.get(url, status=404, json={"errorMessage": "No feedback has been given for this request."})
+
+    def decide_on(fixture):
+        deliver_jira(store, jira, fixture)
+        processor.run_once()
+        store.db.execute("update outbox set status = 'done'")  # the writes landed: decide again next time
+        store.db.conn.commit()
+        return [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
+
+    assert decide_on("jira_issue_updated__resolved_cloud") == [] and none_yet.call_count == 1  # on resolve: none
+    assert decide_on("jira_issue_updated__labels_cloud") == [] and none_yet.call_count == 1  # still resolved
+    responses.replace(responses.GET, url, json={"type": "csat", "rating": 4, "comment": {"body": "Sorted"}})
+    (rated,) = decide_on("jira_issue_updated__satisfaction_cloud")  # the customer rated: read again
+    assert rated.summary == 'Customer rated 4 of 5: "Sorted"' and rated.detail["rating"] == {"score": 4,
+                                                                                            "comment": "Sorted"}
+    assert [c.request.url for c in responses.calls].count(url) == 2

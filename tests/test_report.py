@@ -6,7 +6,7 @@ import json
 from reports.history import case_histories
 from reports.kpis import report, report_by
 from reports.text import render
-from tests.test_kpis import ESCALATED, JUNE, UNANSWERED
+from tests.test_kpis import ESCALATED, JUNE, RATED, UNANSWERED
 
 
 def saved(store, *cases):
@@ -72,3 +72,19 @@ def test_slaclock_report_refuses_a_missing_database(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("SLACLOCK_DATABASE", str(tmp_path / "absent.db"))
     assert main(["report"]) == 1
     assert "no database" in capsys.readouterr().err and not (tmp_path / "absent.db").exists()
+
+
+def test_csat_reads_back_from_the_store_and_prints_per_group(store):
+    # RATED: support rated 4 (after a 5), 2 and good; billing 3 and bad; one billing case unrated.
+    histories = case_histories(saved(store, *RATED))
+    reports = report_by(histories, JUNE, "team")
+    assert reports["support"].to_json()["csat"] == report_by(RATED, JUNE, "team")["support"].to_json()["csat"]
+    lines = render(reports, JUNE, "team", "table").splitlines()
+    header = lines[1]
+    columns = [header.index(name) for name in ("rated", "csat 1-5", "csat good")]
+    cells = {line.split()[0]: [line[c:].split()[0] for c in columns] for line in lines[2:4]}
+    assert cells == {"billing": ["2", "3.0", "0.0%"], "support": ["3", "3.0", "66.7%"]}
+    rows = {r["team"]: r for r in csv.DictReader(io.StringIO(render(reports, JUNE, "team", "csv")))}
+    assert (rows["support"]["rated"], rows["support"]["csat good"]) == ("3", "0.6667")
+    data = json.loads(render(reports, JUNE, "team", "json"))
+    assert data["groups"]["billing"]["csat"]["distribution"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}

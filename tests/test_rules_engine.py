@@ -3,11 +3,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.model import Ticket
-from rules import CaseMemory, decide, explain_clock, load_rules
+from rules import CaseMemory, Rating, decide, explain_clock, load_rules
 
 UTC = timezone.utc
 RULES = load_rules()
@@ -182,3 +183,25 @@ def test_instants_in_other_offsets_are_stored_in_utc():
     d = decide(ticket(opened_at=opened, priority="urgent"), RULES, opened)
     assert d.due_at.utcoffset() == timedelta(0) and d.due_at == OPENED + timedelta(hours=4)
     assert d.memory.statuses[0].at.utcoffset() == timedelta(0)
+
+
+def test_a_new_or_changed_rating_is_one_csat_event_and_a_repeated_one_none():
+    solved = ticket(status="solved", updated_at=OPENED + timedelta(hours=3))
+    first = decide(solved, RULES, OPENED + timedelta(hours=4), rating=Rating(verdict="bad"))
+    (event,) = [e for e in first.timeline if e.kind == "csat"]
+    assert (event.at, event.rating, event.text) == (OPENED + timedelta(hours=3), Rating(verdict="bad"),
+                                                    "Customer rated bad")
+    again = decide(solved, RULES, OPENED + timedelta(hours=5), first.memory, rating=Rating(verdict="bad"))
+    unread = decide(solved, RULES, OPENED + timedelta(hours=5), first.memory)  # not read this time: kept
+    assert [e for e in again.timeline + unread.timeline if e.kind == "csat"] == []
+    assert unread.memory.rating == Rating(verdict="bad")
+    changed = decide(solved, RULES, OPENED + timedelta(hours=6), again.memory,
+                     rating=Rating(verdict="good", comment="Called back, all fine"))
+    assert [e.text for e in changed.timeline if e.kind == "csat"] == ['Customer rated good: "Called back, all fine"']
+
+
+def test_a_rating_is_a_score_from_1_to_5_or_a_verdict_never_both_or_neither():
+    assert Rating(score=4).good and not Rating(score=3).good and not Rating(verdict="bad").good
+    for bad in ({}, {"score": 0}, {"score": 6}, {"verdict": "meh"}, {"score": 5, "verdict": "good"}):
+        with pytest.raises(ValueError):
+            Rating(**bad)

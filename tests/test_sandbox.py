@@ -600,3 +600,25 @@ def test_drop_answer_under_the_test_client_raises_into_the_test(client):
         put(client, ticket["id"], comment={"body": "applied"})
 
     assert [c["body"] for c in client.get(f"/_sandbox/tickets/{ticket['id']}").get_json()["comments"]][-1] == "applied"
+
+
+def test_the_requester_rates_a_solved_ticket_and_csat_received_goes_out(make_app, receiver):
+    client = make_app(webhook_url=receiver.url).test_client()
+    ticket = create(client)
+    assert client.get(f"/api/v2/tickets/{ticket['id']}.json", headers=AUTH).get_json()["ticket"][
+        "satisfaction_rating"] == {"score": "unoffered"}
+    path = f"/_sandbox/customer/tickets/{ticket['id']}/satisfaction_rating"
+    assert client.post(path, json={"satisfaction_rating": {"score": "good"}}).status_code == 422  # not solved yet
+    put(client, ticket["id"], status="solved")
+    assert client.get(f"/api/v2/tickets/{ticket['id']}.json", headers=AUTH).get_json()["ticket"][
+        "satisfaction_rating"] == {"score": "offered"}
+    assert client.post(path, json={"satisfaction_rating": {"score": "great"}}).status_code == 422
+    assert client.post(path, json={"satisfaction_rating": {"score": "bad", "comment": "Slow"}}).status_code == 200
+
+    read = client.get(f"/api/v2/tickets/{ticket['id']}.json", headers=AUTH).get_json()["ticket"]
+    assert (read["satisfaction_rating"]["score"], read["satisfaction_rating"]["comment"]) == ("bad", "Slow")
+    envelopes = receiver.envelopes() if receiver.wait_for(3) else []
+    rated = envelopes[-1]
+    assert rated["type"] == "zen:event-type:ticket.csat_received"
+    assert (rated["event"]["score"], rated["event"]["comment"]) == ("bad", "Slow")
+    assert rated["detail"]["actor_id"] == str(ticket["requester_id"])

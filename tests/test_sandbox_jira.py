@@ -552,3 +552,27 @@ def test_drop_answer_fault_applies_a_jsm_comment_and_answers_nothing(client):
                     headers=AUTH)
 
     assert client.get("/_sandbox/writes").get_json()["jira"]["tickets"][key]["notes"] == ["note"]
+
+
+def test_feedback_is_404_until_the_reporter_rates_then_the_webhook_shows_satisfaction(make_app, receiver):
+    client = make_app(webhook_url=receiver.url).test_client()
+    key = create(client)["key"]
+    assert client.get(f"/rest/servicedeskapi/request/{key}/feedback", headers=AUTH).status_code == 404
+    assert client.post(f"/_sandbox/jira/customer/issues/{key}/feedback", json={"rating": 6}).status_code == 400
+    rated = client.post(f"/_sandbox/jira/customer/issues/{key}/feedback",
+                        json={"type": "csat", "rating": 4, "comment": {"body": "Quick"}})
+    assert rated.status_code == 201
+    feedback = client.get(f"/rest/servicedeskapi/request/{key}/feedback", headers=AUTH).get_json()
+    assert feedback == {"type": "csat", "rating": 4, "comment": {"body": "Quick"}}
+
+    created, rated_hook = payloads(receiver, 2)
+    (item,) = rated_hook["changelog"]["items"]
+    assert (item["field"], item["fieldtype"], item["toString"]) == ("Satisfaction", "custom", "4")
+    headers, body = receiver.wait_for(2)[1]
+    event = jira_webhook.parse({k.lower(): v for k, v in headers.items()}, body)
+    assert event.fields["satisfaction_changed"] is True and event.actor_id == CUSTOMER
+
+
+def test_feedback_of_an_issue_outside_a_service_project_is_404(client):
+    key = create(client, project={"key": "OPS"})["key"]
+    assert client.get(f"/rest/servicedeskapi/request/{key}/feedback", headers=AUTH).status_code == 404

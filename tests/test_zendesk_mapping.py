@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.model import TicketUpdate
+from connectors.model import Rating, TicketUpdate
 from rules.schema import Rules
 from zendesk.mapping import ticket_from_api, update_body
 from zendesk.settings import STATIC_TEST_SECRET, ZendeskSettings
@@ -201,3 +201,13 @@ def test_problems_list_what_is_missing():
                      "ZENDESK_REASON_FIELD_ID"):
         assert expected in problems
     assert len(settings.problems()) == 7
+
+
+@pytest.mark.parametrize("satisfaction, rating", [
+    ({"score": "good", "comment": "Great support!", "id": 1234}, Rating(verdict="good", comment="Great support!")),
+    ({"score": "bad", "comment": None, "reason": "The issue took too long to resolve"}, Rating(verdict="bad")),
+    ({"score": "offered"}, None), ({"score": "unoffered"}, None), (None, None),  # null: a plan without CSAT
+])
+def test_the_satisfaction_rating_is_read_with_the_ticket(satisfaction, rating):
+    data = json.loads((FIXTURES / "api_get_ticket__open.json").read_text())["ticket"]
+    assert ticket_from_api({**data, "satisfaction_rating": satisfaction}, SETTINGS).rating == rating

@@ -214,6 +214,8 @@ EXPECTED = {
     "ticket_organization_changed__set": (AGENT, {"organization_id": "8447346622999",
                                                  "previous_organization_id": None}),
     "ticket_requester_changed__changed": (AGENT, {"requester_id": "8447388090511", "previous_requester_id": CUSTOMER}),
+    "ticket_csat_received__good": (CUSTOMER, {"status": "solved", "rating_score": "good",
+                                              "rating_comment": "Quick fix, thanks"}),
 }
 TRIGGER_FIELDS = {key: SNAPSHOT[key] for key in SNAPSHOT if key != "custom_status_id"}
 EXPECTED_TRIGGERS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, Mapping
 
-from connectors.model import FollowUp, Ticket, TicketUpdate, parse_instant
+from connectors.model import FollowUp, Rating, Ticket, TicketUpdate, parse_instant
 from zendesk.settings import ZendeskSettings
 
 CONNECTOR = "zendesk"
@@ -19,6 +19,18 @@ def _str_id(value: Any) -> str | None:
 def _custom_fields(ticket_json: Mapping[str, Any]) -> dict[str, Any]:
     entries = ticket_json.get("custom_fields") or ticket_json.get("fields") or []
     return {str(f["id"]): f.get("value") for f in entries if isinstance(f, dict) and "id" in f}
+
+
+def rating_from_api(value: Any) -> Rating | None:
+    """The ticket's `satisfaction_rating` ({"score": "good" | "bad" | "offered" | "unoffered", "comment"}) as a
+    Rating; None while none was given (offered, unoffered, or null on plans without CSAT). Zendesk's updated
+    CSAT (a 1-5 scale) still shows good (4-5) or bad (1-3) here; its numeric answer lives in the survey
+    responses of the Help Center API, which slaclock does not read."""
+    score = value.get("score") if isinstance(value, dict) else None
+    if not isinstance(score, str) or score.strip().lower() not in ("good", "bad"):
+        return None
+    comment = value.get("comment")  # type: ignore[union-attr]
+    return Rating(verdict=score.strip().lower(), comment=comment.strip() if isinstance(comment, str) else "")
 
 
 def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -> Ticket:
@@ -49,6 +61,7 @@ def ticket_from_api(ticket_json: Mapping[str, Any], settings: ZendeskSettings) -
         due_by_metric={metric: due for metric, field_id in settings.metric_field_ids.items()
                        if (due := parse_instant(custom.get(field_id)))},
         custom_fields=custom,
+        rating=rating_from_api(ticket_json.get("satisfaction_rating")),
     )
 
 
@@ -154,5 +167,8 @@ def follow_up_body(follow_up: FollowUp, key: str) -> dict[str, Any]:
     }
     if follow_up.problem:
         ticket["type"] = "problem"
+    if follow_up.due_at:
+        # Only a task has a due date.
+        ticket.update(type="task", due_at=follow_up.due_at)
     ticket.update(_routing(follow_up.priority, follow_up.group_id, follow_up.assignee_id))
     return {"ticket": ticket}

@@ -182,6 +182,12 @@ def _comment_added(payload: Mapping[str, Any]) -> dict[str, Any]:
             "comment_author_is_staff": author.get("is_staff") is True, "comment_body": as_text(comment.get("body"))}
 
 
+def _csat_received(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # A hint like every payload: the processor reads the rating from the ticket's `satisfaction_rating`.
+    event = as_object(payload.get("event"))
+    return {**_snapshot(payload), "rating_score": as_text(event.get("score")), "rating_comment": as_text(event.get("comment"))}
+
+
 HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     EVENT_PREFIX + "created": _snapshot,
     EVENT_PREFIX + "priority_changed": _change("priority", _priority),
@@ -194,6 +200,7 @@ HANDLERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     EVENT_PREFIX + "tags_changed": _tags_changed,
     EVENT_PREFIX + "custom_field_changed": _custom_field_changed,
     EVENT_PREFIX + "comment_added": _comment_added,
+    EVENT_PREFIX + "csat_received": _csat_received,
     "ticket_created": _ticket,
     "ticket_updated": _ticket,
 }
@@ -213,8 +220,8 @@ IGNORED_EVENTS = frozenset(EVENT_PREFIX + name for name in (
     "marked_as_spam", "merged", "soft_deleted", "permanently_deleted", "undeleted",
     # Zendesk's native SLA/OLA machinery: slaclock keeps its own clock from the rules file.
     "sla_policy_changed", "ola_policy_changed", "schedule_changed", "next_sla_breach_changed",
-    # Satisfaction surveys.
-    "csat_requested", "csat_received",
+    # A survey sent: nothing to measure until the customer answers (csat_received).
+    "csat_requested",
 ))
 
 

@@ -1,4 +1,5 @@
-"""The end of a case's lifecycle: the customer confirms a solve before it closes (seeds 001, 003 step 7)."""
+"""The end of a case's lifecycle: the customer confirms a solve before it closes (seeds 001, 003 step 7); an
+escalated case gets a post-incident review (seed 003 step 8)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from rules.schema.values import DURATION_HELP, Duration, Placeholders, Strict
+from rules.schema.values import DURATION_HELP, FIELD_HELP, Duration, FieldRef, Placeholders, Priority, Strict
 
 # Placeholders of the confirmation messages. {reference}: the ticket as the customer knows it (#42, SD-12);
 # {close_at}: when the case closes without an answer, in the customer's zone ("Thu 4 Jun at 15:00 EDT").
@@ -51,3 +52,28 @@ class Confirmation(Strict):
                              "broken"], description="a list of words or phrases that say it is not fixed; they "
                                                     "win over yes_words")
     templates: ConfirmationTemplates = ConfirmationTemplates()
+
+
+# Placeholders of the post-incident task (seed 003 step 8). {owner}: the escalation owner; {level}: the level the
+# case reached; {solved_at}, {due}: in the team's zone.
+POST_INCIDENT_FIELDS: tuple[str, ...] = ("ticket", "ticket_id", "subject", "priority", "owner", "level", "solved_at",
+                                         "due")
+PostIncidentTemplate = Annotated[str, BeforeValidator(Placeholders(POST_INCIDENT_FIELDS))]
+# The task's headings, always appended to its body: the root cause is read back under the first.
+HEADINGS: tuple[str, ...] = ("Root cause", "Actions taken", "Preventive steps")
+
+
+class PostIncident(Strict):
+    """Seed 003 step 8: an escalated case, once solved, gives its escalation owner a post-incident task."""
+
+    enabled: bool = Field(True, description="false to open no post-incident task")
+    due_in: Duration = Field(timedelta(days=5), description=f"when the task is due after the solve: {DURATION_HELP}, "
+                                                            "wall-clock")
+    priority: Priority = Field("normal", description="the task's priority")
+    subject: PostIncidentTemplate = Field("Post-incident review: {subject} ({ticket})", description="a text template")
+    body: PostIncidentTemplate = Field(
+        "The escalated case {ticket} was solved on {solved_at}; {owner} owned its escalation ({level}). Please "
+        "write down the root cause, the actions taken and the preventive steps under the headings below by {due}, "
+        "then solve this task.", description="a text template (the three headings follow it)")
+    root_cause_field: FieldRef | None = Field(None, description=FIELD_HELP + " holding the root cause (absent: the "
+                                                                             "text under the task's Root cause heading)")

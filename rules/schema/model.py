@@ -7,7 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
 from rules.schema.escalation import AccountManagers, Escalation, Ladder, Milestones, Person, Rota
-from rules.schema.lifecycle import Confirmation
+from rules.schema.lifecycle import Confirmation, PostIncident
 from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
 from rules.schema.sla import CalendarSpec, Connectors, Routing, Sla, TargetsByPriority, Team, Tier
 from rules.schema.values import BUILTIN_CALENDAR, Strict, field_id
@@ -38,6 +38,8 @@ class Rules(Strict):
     alerts: Alerts | None = Field(None, description="a table: alerts outside the helpdesk (absent: none)")
     confirmation: Confirmation | None = Field(None, description="a table: the customer confirms a solve before it "
                                                                 "closes (absent: solved stays solved)")
+    post_incident: PostIncident | None = Field(None, description="a table: a post-incident task for the escalation "
+                                                                 "owner of a solved escalated case (absent: none)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
 
@@ -64,7 +66,8 @@ class Rules(Strict):
                 *(t.promised_field for t in self.triggers.values()),
                 self.customer_updates.timezone_field if self.customer_updates else None,
                 self.recurring.product_field if self.recurring else None,
-                self.recurring.order_field if self.recurring else None]
+                self.recurring.order_field if self.recurring else None,
+                self.post_incident.root_cause_field if self.post_incident else None]
         ids = [field_id(ref, connector) for ref in refs] + [self.sla.tier_field]
         return tuple(dict.fromkeys(i for i in ids if i))
 

@@ -364,6 +364,14 @@ def add_request_comment(key: str) -> Response:
     return json_response(_views().request_comment(mutation.record, mutation.comment), 201)
 
 
+def request_feedback(key: str) -> Response:
+    """Get feedback: CSATFeedbackFullDTO, or 404 while the customer has given none."""
+    issue = _service_request(key)
+    if issue.feedback is None:
+        raise JiraError(404, ["No feedback has been given for this request."])
+    return json_response(issue.feedback)
+
+
 def request_sla(key: str) -> Response:
     issue = _service_request(key)
     try:
@@ -411,6 +419,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/rest/api/3/search/jql", search_jql),
     Route("POST", "/rest/servicedeskapi/request/<key>/comment", add_request_comment),
     Route("GET", "/rest/servicedeskapi/request/<key>/sla", request_sla),
+    Route("GET", "/rest/servicedeskapi/request/<key>/feedback", request_feedback),
 )
 
 bp = blueprint("jira_api", ROUTES)

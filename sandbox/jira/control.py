@@ -4,6 +4,7 @@
     POST /_sandbox/jira/agent/issues           {"fields": {...}}  an agent logs one (reporter: the customer)
     POST /_sandbox/jira/agent/issues/{key}     {"fields", "update", "comment": {"body", "public"}}  an agent edits
     POST /_sandbox/jira/customer/issues/{key}/comment  {"body": text}  the customer replies on the portal
+    POST /_sandbox/jira/customer/issues/{key}/feedback  {"rating": 1-5, "comment": {"body"}}  the reporter rates it
     GET  /_sandbox/jira/issues/{key}           the issue (REST v3) and every comment with its internal flag
     POST /_sandbox/jira/webhooks/drop          {"count": n}  lose the next n webhooks
     GET  /_sandbox/jira/webhooks               every delivery and how it went
@@ -89,6 +90,16 @@ def customer_comment(key: str) -> Response:
         raise JiraError(400, ["body must be {\"body\": text}"])
     site.store.add_comment(key, str(body["body"]), True, site.config.customer_account_id)
     return _issue_answer(key, 201)
+
+
+@control.post("/customer/issues/<key>/feedback")
+def customer_feedback(key: str) -> Response:
+    """The reporter rates the request (the body of JSM's Post feedback); the webhook shows Satisfaction changed."""
+    body, site = _object(), current_site()
+    comment = body.get("comment") if isinstance(body.get("comment"), dict) else {}
+    mutation = site.store.rate(key, body.get("rating"), str(comment.get("body") or ""),
+                               site.config.customer_account_id)
+    return json_response(mutation.record.feedback, 201)
 
 
 @control.get("/issues/<key>")

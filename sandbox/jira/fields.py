@@ -2,8 +2,9 @@
 field by field (`fields` set, `update` verbs) before anything is applied."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sandbox.jira.errors import JiraError
@@ -118,6 +119,11 @@ class Staging:
             if not self.assignee_on_screen:
                 raise ValueError(cannot_set("assignee"))
             self.values[name] = self.store.assignable_id(value.get("accountId") if isinstance(value, dict) else value)
+        elif name == "duedate":
+            if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)
+                                          and _is_date(value)):
+                raise ValueError(f"Error parsing date string: {value}")
+            self.values[name] = value
         elif name == "status" and self.allow_status:
             status = value.get("name") if isinstance(value, dict) else value
             if status not in STATUSES:
@@ -136,6 +142,14 @@ class Staging:
         if isinstance(value, str) and not self.rich_text_only:
             return value
         raise ValueError("Operation value must be an Atlassian Document (see the Atlassian Document Format)")
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def value_of(issue: "IssueRecord", name: str) -> Any:

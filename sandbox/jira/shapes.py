@@ -131,6 +131,7 @@ class JiraJson:
             "resolution": {"self": self._api("resolution/10000"), "id": "10000", "name": "Done"} if done else None,
             "resolutiondate": jira_time(issue.status_history[-1][0]) if done else None,
             "issuelinks": self.issue_links(issue),
+            "duedate": issue.duedate,
             **{field_id: self.custom_value(field_id, value) for field_id, value in issue.custom.items()},
         }
         if wanted is None:

@@ -75,6 +75,9 @@ class IssueRecord:
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)  # issue properties by key
     watchers: list[str] = field(default_factory=list)  # account ids, each once, in the order added
+    duedate: str | None = None  # the Due date field, "YYYY-MM-DD"
+    # The reporter's CSAT feedback ({"type": "csat", "rating": 1-5, "comment": {"body"}}), once given.
+    feedback: dict[str, Any] | None = None
 
 
 class JiraStore(Store[IssueRecord]):
@@ -163,7 +166,8 @@ class JiraStore(Store[IssueRecord]):
                 assignee_id=values.get("assignee"), reporter_id=reporter, creator_id=actor_id,
                 labels=values.get("labels", []),
                 custom={**{fid: None for fid in self.fields}, **{k: v for k, v in values.items() if k in self.fields}},
-                created=now, updated=now, status_history=[(now, status)], properties=dict(properties or {}))
+                created=now, updated=now, status_history=[(now, status)], properties=dict(properties or {}),
+                duedate=values.get("duedate"))
             self._issues[issue.key] = issue
             return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, True, ()))
 
@@ -199,6 +203,21 @@ class JiraStore(Store[IssueRecord]):
             issue.updated = now
             return self._publish(Mutation(copy.deepcopy(issue), actor_id, 0, False,
                                           (Change("comment", None, copy.deepcopy(comment)),)))
+
+    def rate(self, key_or_id: str, rating: Any, comment: str, actor_id: str) -> Mutation[IssueRecord]:
+        """The reporter gives (or changes) the request's feedback; the change is the Satisfaction field's."""
+        with self._lock:
+            issue = self._find(key_or_id)
+            if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+                raise JiraError(400, ["The rating must be an integer value between 1 and 5."])
+            if actor_id != issue.reporter_id:
+                raise JiraError(403, ["Only the reporter of the request can give feedback."])
+            feedback = {"type": "csat", "rating": rating, **({"comment": {"body": comment}} if comment else {})}
+            previous = issue.feedback["rating"] if issue.feedback else None
+            issue.feedback = feedback
+            issue.updated = self._next_stamp(issue.updated)
+            return self._publish(Mutation(copy.deepcopy(issue), actor_id, next(self._changelog_ids), False,
+                                          (Change("satisfaction", previous, rating),)))
 
     def comments_by_id(self, ids: Iterable[int]) -> list[tuple[IssueRecord, CommentRecord]]:
         """(issue, comment) copies for each known comment id, in id order; unknown ids are left out."""

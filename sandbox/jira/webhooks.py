@@ -52,6 +52,9 @@ class JiraProtocol:
         return status is None or status in RETRYABLE_STATUSES or status >= 500
 
 
+SATISFACTION_FIELD_ID = "customfield_10034"
+
+
 def _user_name(store: JiraStore, account_id: str | None) -> str | None:
     user = store.user(account_id)
     return user.display_name if user else None
@@ -75,6 +78,11 @@ def changelog_item(item: Change, store: JiraStore) -> dict[str, Any]:
     elif name == "labels":
         # Labels travel as one space-separated string.
         entry.update({"from": None, "fromString": " ".join(previous), "to": None, "toString": " ".join(current)})
+    elif name == "satisfaction":
+        # JSM's Satisfaction field: a custom field whose id differs per site.
+        entry.update({"field": "Satisfaction", "fieldtype": "custom", "fieldId": SATISFACTION_FIELD_ID,
+                      "from": None, "fromString": None if previous is None else str(previous),
+                      "to": None, "toString": str(current)})
     elif name in store.fields:
         spec = store.fields[name]
         entry.update({"field": spec.name, "fieldtype": "custom"})

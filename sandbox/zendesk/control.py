@@ -3,6 +3,8 @@
     POST /_sandbox/agent/tickets         {"ticket": {...}}  the agent creates a ticket (`created_at` backdates it)
     POST /_sandbox/agent/tickets/{id}    {"ticket": {...}}  the agent changes one
     POST /_sandbox/customer/tickets/{id}/reply  {"body": text}  the requester replies (as by e-mail)
+    POST /_sandbox/customer/tickets/{id}/satisfaction_rating  {"satisfaction_rating": {"score", "comment"}}
+                                         the requester rates a solved ticket
     GET  /_sandbox/tickets/{id}          the ticket and every comment
     POST /_sandbox/webhooks/drop         {"count": n}  lose the next n webhooks
     GET  /_sandbox/webhooks              every delivery and how it went
@@ -14,10 +16,10 @@ from flask import Blueprint, Response, request
 from sandbox.api import json_response
 from sandbox.control import webhook_routes
 from sandbox.zendesk.api import create_ticket, ticket_payload, update_ticket
-from sandbox.zendesk.errors import MISSING_TICKET, RECORD_NOT_FOUND
+from sandbox.zendesk.errors import MISSING_TICKET, RECORD_NOT_FOUND, record_invalid
 from sandbox.zendesk.shapes import comment_json, ticket_json
 from sandbox.zendesk.site import current_site
-from sandbox.zendesk.store import RecordNotFound, parse_stamp
+from sandbox.zendesk.store import RecordInvalid, RecordNotFound, parse_stamp
 
 control = Blueprint("sandbox_zendesk_control", __name__, url_prefix="/_sandbox")
 webhook_routes(control, "zendesk")
@@ -61,6 +63,25 @@ def customer_reply(ticket_id: int) -> Response:
     status, answer = update_ticket(ticket_id, {"comment": {"body": str(body["body"]), "public": True,
                                                            "author_id": requester}}, requester, "email")
     return json_response(answer, status)
+
+
+@control.post("/customer/tickets/<int:ticket_id>/satisfaction_rating")
+def customer_rating(ticket_id: int) -> Response:
+    """The requester rates the ticket (the body of Zendesk's Create a Satisfaction Rating); sends csat_received."""
+    body = request.get_json(silent=True)
+    rating = body.get("satisfaction_rating") if isinstance(body, dict) else None
+    if not isinstance(rating, dict):
+        return json_response({"error": "InvalidValue", "description": "expected {\"satisfaction_rating\": {...}}"},
+                             400)
+    try:
+        mutation = current_site().store.rate(ticket_id, str(rating.get("score")), str(rating.get("comment") or ""))
+    except RecordNotFound:
+        return json_response(RECORD_NOT_FOUND, 404)
+    except RecordInvalid as e:
+        return json_response(record_invalid(e.details), 422)
+    rated = mutation.record.satisfaction or {}
+    return json_response({"satisfaction_rating": {**rated, "ticket_id": ticket_id,
+                                                  "requester_id": mutation.record.requester_id}}, 200)
 
 
 @control.get("/tickets/<int:ticket_id>")

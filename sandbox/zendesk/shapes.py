@@ -50,10 +50,12 @@ def ticket_json(ticket: TicketRecord) -> dict[str, Any]:
         "problem_id": None,
         "has_incidents": False,
         "is_public": ticket.is_public,
-        "due_at": None,
+        "due_at": stamp(ticket.due_at) if ticket.due_at else None,
         "tags": list(ticket.tags),
         "custom_fields": custom_fields,
-        "satisfaction_rating": None,
+        # The state of satisfaction until the requester answers (a solved ticket has been offered the survey).
+        "satisfaction_rating": dict(ticket.satisfaction) if ticket.satisfaction else
+        {"score": "offered" if ticket.status in ("solved", "closed") else "unoffered"},
         "sharing_agreement_ids": [],
         "fields": custom_fields,
         "followup_ids": [],
@@ -93,6 +95,10 @@ def audit_json(ticket: TicketRecord, audit: AuditRecord) -> dict[str, Any]:
     `ticket.metadata` the write carried."""
     events: list[dict[str, Any]] = []
     for change in audit.changes:
+        if change.field == "satisfaction":
+            events.append({"type": "SatisfactionRating", "score": change.current["score"],
+                           "assignee_id": ticket.assignee_id, "body": change.current["comment"]})
+            continue
         name = str(change.field_id) if change.field == "custom_field" else EVENT_FIELD_NAMES.get(change.field,
                                                                                                 change.field)
         if audit.created:

@@ -106,9 +106,12 @@ class TicketRecord:
     comments: list[Comment] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
     follower_ids: list[int] = field(default_factory=list)
+    # The requester's CSAT answer ({"score": "good" | "bad", "comment"}), once given.
+    satisfaction: dict[str, Any] | None = None
     # Order of the last change among all tickets: what the incremental export's cursor follows. `updated_at`
     # cannot (a hot ticket's stamp runs ahead of the clock, one second per update).
     change_seq: int = 0
+    due_at: datetime | None = None  # a task's due date
 
     @property
     def is_public(self) -> bool:
@@ -200,6 +203,10 @@ def validate(payload: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("subject", "external_id"):
         if key in payload:
             fields[key] = None if payload[key] is None else str(payload[key])
+    if "due_at" in payload:
+        fields["due_at"] = parse_stamp(payload["due_at"]) if payload["due_at"] is not None else None
+        if payload["due_at"] is not None and fields["due_at"] is None:
+            problems.update(_problem("due_at", "Due at: is not a valid date", "InvalidValue"))
     if "tags" in payload:
         fields["tags"] = _tags(payload["tags"], problems)
     # Zendesk accepts `fields` as an alias of `custom_fields`.
@@ -326,7 +333,7 @@ class TicketStore(Store[TicketRecord]):
                 requester_id=requester_id, submitter_id=actor_id, organization_id=fields.get("organization_id"),
                 external_id=fields.get("external_id"), tags=fields.get("tags") or [],
                 custom_fields=custom_fields, created_at=opened, updated_at=now, via_channel=via_channel,
-                change_seq=next(self._change_seqs))
+                change_seq=next(self._change_seqs), due_at=fields.get("due_at"))
             audit_id = next(self._audit_ids)
             self._add_comment(ticket, comment, actor_id, audit_id, now)
             ticket.audits.append(AuditRecord(audit_id, actor_id, now, via_channel, True, _created_values(ticket),
@@ -372,6 +379,27 @@ class TicketStore(Store[TicketRecord]):
             ticket.change_seq = next(self._change_seqs)
             return self._publish(Mutation(copy.deepcopy(ticket), actor_id, audit_id, False, tuple(changes)))
 
+    def rate(self, ticket_id: int, score: str, comment: str) -> Mutation[TicketRecord]:
+        """The requester rates a solved ticket (Create a Satisfaction Rating: "only the end user listed as the
+        ticket requester can create a satisfaction rating"); a new rating replaces the last."""
+        with self._lock:
+            ticket = self._tickets.get(ticket_id)
+            if ticket is None:
+                raise RecordNotFound(ticket_id)
+            if score not in ("good", "bad"):
+                raise RecordInvalid(_problem("score", f"Score: {score!r} is not good or bad"))
+            if ticket.status not in ("solved", "closed"):
+                raise RecordInvalid(_problem("status", "Status: only a solved ticket can be rated", "InvalidStatus"))
+            rating = {"id": next(self._audit_ids), "score": score, "comment": comment}
+            change = Change("satisfaction", ticket.satisfaction, rating)
+            ticket.satisfaction = rating
+            now = self._next_stamp(ticket.updated_at)
+            audit_id = next(self._audit_ids)
+            ticket.audits.append(AuditRecord(audit_id, ticket.requester_id, now, "web", False, (change,)))
+            ticket.updated_at = now
+            ticket.change_seq = next(self._change_seqs)
+            return self._publish(Mutation(copy.deepcopy(ticket), ticket.requester_id, audit_id, False, (change,)))
+
     def _apply(self, ticket: TicketRecord, fields: Mapping[str, Any]) -> tuple[list[Change], bool]:
         """Write the fields; return the evented changes and whether anything else changed."""
         changes: list[Change] = []
@@ -389,7 +417,7 @@ class TicketStore(Store[TicketRecord]):
             if key in fields and fields[key] != getattr(ticket, key):
                 changes.append(Change(kind, getattr(ticket, key), fields[key]))
                 setattr(ticket, key, fields[key])
-        for key in ("subject", "type", "requester_id", "organization_id", "external_id"):
+        for key in ("subject", "type", "requester_id", "organization_id", "external_id", "due_at"):
             if key in fields and fields[key] is not None and fields[key] != getattr(ticket, key):
                 setattr(ticket, key, fields[key])
                 touched = True

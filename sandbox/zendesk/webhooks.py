@@ -23,6 +23,7 @@ EVENT_NAMES = {
     "tags": "tags_changed",
     "custom_field": "custom_field_changed",
     "comment": "comment_added",
+    "satisfaction": "csat_received",
 }
 # Webhook `via.channel` names the channel the way triggers do, not the REST `via.channel`.
 WEBHOOK_CHANNELS = {"api": "web_service", "web": "web_form"}
@@ -85,6 +86,8 @@ def _event_body(change: Change, describe_user: Callable[[int], User | None],
     if change.field == "tags":
         return {"tags_added": [t for t in change.current if t not in change.previous],
                 "tags_removed": [t for t in change.previous if t not in change.current]}
+    if change.field == "satisfaction":
+        return {"score": change.current["score"], "comment": change.current["comment"]}
     if change.field == "custom_field":
         title = field_titles.get(change.field_id, f"Field {change.field_id}")
         return {"custom_field": {"id": str(change.field_id), "title": title, "field_type": "text"},

@@ -20,6 +20,7 @@ from tests.stacks import assert_nothing_refused
 ROOT = Path(__file__).resolve().parents[2]
 AT_RISK = "Production line down: controller fault"
 PARKED = "Parked: the helpdesk refuses this write"
+RATED = "Rated: wrong tap swapped"
 
 
 def issue(stack: Stack, name: str, role: str) -> str:
@@ -49,6 +50,13 @@ def dash(tmp_path_factory):
         parked_ticket = stack.customer_creates(PARKED, "low", "missing_part")
         wait_until(lambda: store.parked(), 30, "the refused write to be parked")
         stack.settle()
+        # A customer rates a solved case: the KPI page shows the rating (a solved case leaves the queue).
+        rated = stack.customer_creates(RATED, "low", "wrong_item")
+        stack.settle()
+        stack.agent_changes(rated, status="solved")
+        stack.settle()
+        stack.customer_rates(rated, "good", "Quick swap")
+        wait_until(lambda: any(e.kind == "csat" for e in store.timeline("zendesk", rated)), 30, "the rating")
         stack.at_risk, stack.parked_ticket = at_risk, parked_ticket
         stack.tokens = {role: issue(stack, f"{role}-person", role) for role in ("admin", "manager", "executive")}
         yield stack
@@ -124,9 +132,9 @@ def test_the_kpi_page_charts_the_scenario(dash, browser_for, screenshots):
     page = sign_in(browser_for("manager"), dash, "manager")
     page.click("text=KPIs")
     page.wait_for_selector("#kpi-tickets")
-    assert page.inner_text("#kpi-tickets") == str(len(SCENARIO) + 1)
-    assert page.inner_text("#kpi-csat") == "not collected"
-    assert page.locator("svg.chart").count() == 4
+    assert page.inner_text("#kpi-tickets") == str(len(SCENARIO) + 2)  # the queue's and the rated, solved one
+    assert page.inner_text("#kpi-csat") == "100% satisfied of 1 rated"
+    assert page.locator("svg.chart").count() == 6
     shot(page, screenshots, "kpis")
 
 

@@ -115,6 +115,7 @@ def kpis() -> ResponseReturnValue:
     whole = report(cases, Period(starts[0], at), **options)
     labels = [f"{s:%d %b}" for s in starts]
     dwell = sorted(whole.dwell_per_level.items())
+    csat = whole.csat.to_json()
     charts = [
         ("Breach rate by week", "Breached ÷ measured SLA clocks of the cases opened that week.",
          bar_chart("Breach rate by week", labels, [None if r.breach_rate is None else 100 * r.breach_rate
@@ -126,8 +127,15 @@ def kpis() -> ResponseReturnValue:
         ("Dwell per ladder level", "Mean hours a case stayed on each level.",
          bar_chart("Dwell per ladder level", [level for level, _ in dwell], [d.mean_hours for _, d in dwell],
                    unit=" h")),
+        ("Satisfied customers by week", "Good ratings (Zendesk good; JSM 4 or 5) ÷ rated cases opened that week.",
+         bar_chart("Satisfied customers by week", labels, [None if r.csat.good_share is None
+                                                            else 100 * r.csat.good_share for r in weekly],
+                   unit="%", digits=0)),
+        ("CSAT scores", "Rated cases by their latest 1-5 score (JSM feedback).",
+         bar_chart("CSAT scores", list(csat["distribution"]), list(csat["distribution"].values()), digits=0)),
     ]
-    return render_template("admin/kpis.html", charts=charts, whole=whole, since=starts[0], until=at, weeks=weeks)
+    return render_template("admin/kpis.html", charts=charts, whole=whole, csat=csat, since=starts[0], until=at,
+                           weeks=weeks)
 
 
 @bp.get("/parked")
