@@ -15,7 +15,8 @@ def rules_fields(rules: Rules, connector: str) -> Iterator[tuple[str, str]]:
             ("customer_updates.timezone_field", rules.customer_updates.timezone_field if rules.customer_updates
              else None),
             ("recurring.product_field", rules.recurring.product_field if rules.recurring else None),
-            ("recurring.order_field", rules.recurring.order_field if rules.recurring else None)]
+            ("recurring.order_field", rules.recurring.order_field if rules.recurring else None),
+            ("post_incident.root_cause_field", rules.post_incident.root_cause_field if rules.post_incident else None)]
     for key, ref in refs:
         fid = field_id(ref, connector)
         if fid:

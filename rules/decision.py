@@ -59,6 +59,7 @@ class TimelineKind(StrEnum):
     VENDOR_RISK = "vendor_risk"
     CUSTOMER_UPDATE = "customer_update"
     CLUSTER_LINK = "cluster_link"
+    BOUNCING = "bouncing"  # reassigned between teams too often (rules.bouncing)
     # The confirmation loop (seeds 001, 003): asked to confirm a solve, confirmed, reopened, closed.
     RESOLUTION_ASKED = "resolution_asked"
     RESOLUTION_CONFIRMED = "resolution_confirmed"
@@ -381,6 +382,25 @@ class ConfirmationState(JsonForm):
 
 
 @dataclass(frozen=True)
+class Held(JsonForm):
+    """What the ticket last stood at with slaclock's consent; a refused change is put back to it."""
+
+    status: str
+    priority: str | None
+    group_id: str | None
+    assignee_id: str | None
+
+
+@dataclass(frozen=True)
+class Hop(JsonForm):
+    """The case went from one team to another at `at` (routed, re-routed by hand, or handed on by an escalation)."""
+
+    at: datetime
+    from_team: str
+    to_team: str
+
+
+@dataclass(frozen=True)
 class CaseMemory(JsonForm):
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
 
@@ -388,7 +408,7 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
-    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating"}))
+    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating", "hops", "held"}))
 
     routed_reason_code: str | None = None
     routed: bool = False
@@ -416,6 +436,10 @@ class CaseMemory(JsonForm):
     sent: tuple[str, ...] = ()
     confirmation: ConfirmationState | None = None  # the latest solve's confirmation loop
     rating: Rating | None = None  # the customer's latest satisfaction rating
+    hops: tuple[Hop, ...] | None = None  # the case's moves between teams, oldest first (bouncing; None: none)
+    # The status, priority and team the ticket last stood at with slaclock's consent (roles.enforce,
+    # resolution_path): what a refused change is put back to.
+    held: Held | None = None
 
     @property
     def last_status(self) -> str | None:

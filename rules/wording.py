@@ -261,6 +261,36 @@ def refusal_note(tag: str, actor_id: str | None, role: str, rule: str, allowed: 
             f"Roles that may: {', '.join(r.replace('_', ' ') for r in allowed)}.")
 
 
+# --- an owner from the first minute (rules.owner) ------------------------------------------
+
+def owner_on_call(name: str, rota: str) -> str:
+    return f"owner {name}: on call in rota {rota}"
+
+
+def owner_nobody_on_call(rota: str, fallback: bool) -> str:
+    return f"nobody on call in rota {rota}" + ("; the team's assignee owns it" if fallback else "; no owner")
+
+
+def owner_no_load(read: bool, fallback: bool) -> str:
+    why = "nobody in the team's group may take it" if read else "the team's open tickets could not be read"
+    return why + ("; the team's assignee owns it" if fallback else "; no owner")
+
+
+def owner_least_loaded(name: str, open_tickets: int, members: int) -> str:
+    tickets = "1 open ticket" if open_tickets == 1 else f"{open_tickets} open tickets"
+    if members == 1:
+        return f"owner {name}: the only member of the team's group ({tickets})"
+    return f"owner {name}: the fewest open tickets of the team's {members} members ({tickets})"
+
+
+# --- bouncing (rules.bouncing) ---------------------------------------------------------------
+
+def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo, now: datetime) -> str:
+    moves = len(teams) - 1
+    return (f"reassigned between teams {moves} times within {format_duration(within)} "
+            f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
+
+
 def keyword_hit(keyword: str, where: str) -> str:
     return f'keyword "{keyword}" in the {where}'
 

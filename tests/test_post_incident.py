@@ -172,3 +172,9 @@ def test_the_table_is_validated(bad, expected):
     with pytest.raises(RulesError) as caught:
         parse_rules(f"[teams.support]\n[post_incident]\n{bad}\n")
     assert any(expected in e for e in caught.value.errors), caught.value.errors
+
+
+def test_check_names_the_root_cause_field_by_its_rules_key():
+    from checks import rules_fields
+    assert ("post_incident.root_cause_field.zendesk", "360009") in list(rules_fields(RULES, "zendesk"))
+    assert not [key for key, _ in rules_fields(RULES, "jira") if key.startswith("post_incident")]

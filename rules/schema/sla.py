@@ -258,9 +258,12 @@ class Routing(Strict):
 class HelpdeskTarget(Strict):
     group_id: str | None = Field(None, description="a helpdesk group id (text)")
     assignee_id: str | None = Field(None, description="a helpdesk user id (text)")
+    owners_group_id: str | None = Field(None, description="a helpdesk group id (text) whose members a least-loaded "
+                                                          "owner is picked from (default: group_id)")
 
 
 TeamKind = Literal["internal", "vendor"]
+OwnerMode = Literal["assignee", "rota", "least_loaded"]
 
 
 class Team(Strict):
@@ -273,6 +276,17 @@ class Team(Strict):
     title: str | None = Field(None, description="the name shown in notes and customer messages (default: the key)")
     customer_updates: bool = Field(True, description="false: no proactive customer updates while this team has "
                                                      "the case")
+    owner: OwnerMode = Field("assignee", description='who owns a case routed here (seed 000: one owner at '
+                                                     'creation): "assignee" (the team\'s assignee_id), "rota" (who '
+                                                     'is on call in `rota`) or "least_loaded" (the member of the '
+                                                     'team\'s group with the fewest open tickets)')
+    rota: str | None = Field(None, description="a rota name from [rotas] (owner = \"rota\")")
+
+    @model_validator(mode="after")
+    def _rota_named(self) -> "Team":
+        if self.owner == "rota" and not self.rota:
+            raise ValueError('owner = "rota" needs rota = "<a rota name from [rotas]>"')
+        return self
 
 
 class ZendeskFields(Strict):
