@@ -360,6 +360,17 @@ def vendor_risk(vendor: str, why: str) -> str:
     return f"SLA risk at vendor {vendor}: {why}"
 
 
+def vendor_asked(subject: str, eta_due_at: str) -> str:
+    """The capacity/ETA request to a vendor's system (its times already in the note's one zone)."""
+    return f"Please confirm capacity and an ETA by {eta_due_at} for «{subject}»." if subject else \
+        f"Please confirm capacity and an ETA by {eta_due_at}."
+
+
+def vendor_override(priority: str, why: str) -> str:
+    """The priority override sent to a vendor's system."""
+    return f"Priority override to {priority}: {why}."
+
+
 def vendor_risk_notify(ticket: str, text: str) -> str:
     return f"{ticket}: {text}."
 
