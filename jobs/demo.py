@@ -533,6 +533,10 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     print("- customers rate two solved cases: the urgent Zendesk one good, a Jira request 4 of 5", file=out)
     _ratings(stack, urgent, played["jira"][0][0])
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
+    told = [a["event"]["type"] for a in alerts["webhook"] if a["event"]["type"].startswith("vendor.")]
+    asked, overrides = told.count("vendor.capacity_requested"), told.count("vendor.priority_override")
+    print(f"- ACME Parts' own system got signed webhooks: {_count(asked, 'capacity request')}, "
+          f"{_count(overrides, 'priority override')}", file=out)
     writes = stack.writes()
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
         mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
@@ -559,6 +563,11 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
             for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
                 print(f"    {count:4d}  {helpdesk} {route}", file=out)
     return 0
+
+
+def _count(n: int, thing: str) -> str:
+    """`1 priority override`, `2 capacity requests`."""
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _csat_text(csat: dict) -> str:

@@ -250,7 +250,7 @@ def tech_lead_note(priority: str, after: timedelta, wall: bool, team: str, manag
 
 
 def queued_note(starts: datetime, cal: WorkCalendar, now: datetime) -> str:
-    return f"Arrived outside business hours: the clock starts {customer_time(starts, cal.tz, now)}."
+    return f"Arrived outside business hours: the first-response clock starts {customer_time(starts, cal.tz, now)}."
 
 
 # --- roles and triggers -------------------------------------------------------------------

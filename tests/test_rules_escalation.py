@@ -480,7 +480,8 @@ def test_after_hours_case_is_queued_for_the_next_business_morning(zone):
     (note,) = d.actions
     local_start = datetime(2026, 6, 8, 9, tzinfo=ZoneInfo(zone))
     assert note.key == "milestone:queued:1"
-    assert note.text == f"Arrived outside business hours: the clock starts Mon 8 Jun at 09:00 {local_start:%Z}."
+    assert note.text == (f"Arrived outside business hours: the first-response clock starts Mon 8 Jun at 09:00 "
+                         f"{local_start:%Z}.")
     assert [(e.kind, e.threshold) for e in d.timeline] == [("milestone", "queued")]
     d = case.step("2026-06-06 11:00")
     assert d.actions == () and d.tags_add == frozenset()
