@@ -75,6 +75,7 @@ def test_customer_says_not_fixed_and_the_case_reopens_for_its_owner(stack, helpd
     assert owner is not None and assignee(stack, helpdesk, ticket_id) == owner
     view = stack.summary(ticket_id, helpdesk.name)
     assert TAG not in view["tags"] and view["notes"][-1].startswith("The customer says the problem is not fixed")
+    assert view["public"][-1].startswith("Thank you for telling us. We have reopened your request ")
     assert "reopened" in kinds(stack, helpdesk, ticket_id) and "closed" not in kinds(stack, helpdesk, ticket_id)
     # The SLA clock runs again (sla.on_reopen = "resume"): the sweeper's next look folds the new status in.
     stack.settle()
