@@ -24,7 +24,7 @@ from jobs.explain import format_timeline
 from reports.history import case_histories
 from reports.kpis import Period, report
 from rules import EXAMPLE_RULES, CaseMemory, load_rules
-from store import Store
+from store import Store, is_postgres_url, open_store
 
 API_EMAIL = "slaclock@example.com"
 API_TOKEN = "sandbox-token"
@@ -72,14 +72,19 @@ class Stack:
     """The sandbox helpdesks, `slaclock serve` and `slaclock worker`, wired together on loopback."""
 
     def __init__(self, workdir: str | Path, rules_path: str | None = None, env: dict[str, str] | None = None,
-                 workers: int = 1, sandbox_args: tuple[str, ...] = ()):
+                 workers: int = 1, sandbox_args: tuple[str, ...] = (), database: str | None = None,
+                 receivers: int = 1):
+        """`database`: a PostgreSQL URL or SQLite path (default: `slaclock.db` in `workdir`); `workers` and
+        `receivers`: how many `slaclock worker` and `slaclock serve` processes share it."""
         self.workdir = Path(workdir)
         self.workers = workers
         self.sandbox_args = sandbox_args  # extra `python -m sandbox` flags (e.g. --jira-no-browse)
-        self.database = str(self.workdir / "slaclock.db")
-        self.sandbox_port, self.receiver_port = free_port(), free_port()
+        self.database = database or str(self.workdir / "slaclock.db")
+        self._store: Store | None = None
+        self.sandbox_port, self.receiver_ports = free_port(), [free_port() for _ in range(receivers)]
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
-        self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        self.receiver_urls = [f"http://127.0.0.1:{port}" for port in self.receiver_ports]
+        self.receiver_port, self.receiver_url = self.receiver_ports[0], self.receiver_urls[0]
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)},
             # The processes run this checkout's code, as the caller does (not another installed copy).
@@ -116,7 +121,7 @@ class Stack:
 
     def start(self) -> "Stack":
         """Start the three processes and wait until each answers."""
-        Store(self.database)  # migrate once before two processes race to
+        self.store  # migrate once before the processes start
         self._spawn("sandbox", "-m", "sandbox", "--port", str(self.sandbox_port),
                     "--webhook-url", f"{self.receiver_url}/webhooks/zendesk", "--webhook-secret", WEBHOOK_SECRET,
                     "--email", API_EMAIL, "--token", API_TOKEN,
@@ -124,12 +129,21 @@ class Stack:
                     "--jira-webhook-secret", JIRA_WEBHOOK_SECRET, "--jira-email", API_EMAIL,
                     "--jira-token", JIRA_API_TOKEN, "--jira-reason-field-id", JIRA_REASON_FIELD_ID,
                     "--jira-due-field-id", JIRA_DUE_FIELD_ID, *self.sandbox_args)
-        self._spawn("serve", "-m", "app", "serve", "--port", str(self.receiver_port), "--workers", "1")
+        for n, port in enumerate(self.receiver_ports, start=1):
+            self._spawn("serve" if n == 1 else f"serve{n}", "-m", "app", "serve", "--port", str(port), "--workers", "1")
         for name in self.worker_names:
             self.start_worker(name)
         wait_until(lambda: self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=1).ok, 20, "the sandbox")
-        wait_until(lambda: self.http.get(f"{self.receiver_url}/readyz", timeout=1).ok, 20, "the receiver")
+        for url in self.receiver_urls:
+            wait_until(lambda: self.http.get(f"{url}/readyz", timeout=1).ok, 20, f"the receiver at {url}")
         return self
+
+    @property
+    def store(self) -> Store:
+        """The stack's store, opened (and migrated) once, for reading what the processes did."""
+        if self._store is None:
+            self._store = open_store(self.database)
+        return self._store
 
     @property
     def worker_names(self) -> list[str]:
@@ -156,6 +170,8 @@ class Stack:
         return self.http.get(f"{self.sandbox_url}/_sandbox/writes", timeout=10).json()
 
     def stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
@@ -294,8 +310,7 @@ class Stack:
     def _quiet(self) -> bool:
         if not self.http.get(f"{self.sandbox_url}/_sandbox/idle", timeout=2).json().get("idle"):
             return False
-        store = Store(self.database)
-        inbox, outbox = store.delivery_counts(), store.outbox_counts()
+        inbox, outbox = self.store.delivery_counts(), self.store.outbox_counts()
         return not (inbox.get("pending") or inbox.get("processing") or outbox.get("pending") or outbox.get("sending"))
 
     def settle(self, timeout: float = 30) -> None:
@@ -476,7 +491,11 @@ def run_demo(out: TextIO, verbose: bool = False) -> int:
     message, internal note and alert as written (`verbose`: every ticket's timeline and the API calls too)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="slaclock-demo-") as workdir:
-        stack = Stack(workdir, rules_path=str(demo_rules(Path(workdir))))
+        # SLACLOCK_DATABASE set to a PostgreSQL URL: the demo runs on that server (a SQLite path is ignored:
+        # the demo's own database is a fresh one in its temporary directory).
+        database = os.environ.get("SLACLOCK_DATABASE", "").strip()
+        stack = Stack(workdir, rules_path=str(demo_rules(Path(workdir))),
+                      database=database if is_postgres_url(database) else None)
         receivers = f"{stack.sandbox_url}/_sandbox/alerts"
         stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
                           "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
@@ -497,7 +516,7 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
         stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
         stack.agent_changes(reprioritised, helpdesk, priority="urgent")
     stack.settle()
-    store = Store(stack.database)
+    store = stack.store
     print("- an urgent Zendesk case opened 1 h 59 min ago: the sweeper warns at 50 %, live, before the breach; the "
           "agent then solves it in time", file=out)
     urgent = _before_the_breach(stack, store, io.StringIO())

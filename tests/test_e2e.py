@@ -17,7 +17,6 @@ from jira.mapping import ticket_from_api as jira_ticket
 from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
 from rules import decide, load_rules
-from store import Store
 from tests.stacks import QUEUED, RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
@@ -58,8 +57,14 @@ def written_due(ticket: Ticket) -> str | None:
     return f"{ticket.due_at:%Y-%m-%dT%H:%M:%S}" if ticket.due_at else None
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request):
+    """Each scenario on the shared SQLite stack and on its PostgreSQL twin (tests/conftest.py)."""
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
 def count(stack: Stack, helpdesk: Helpdesk, ticket_id: str, sql: str) -> int:
-    return Store(stack.database).db.execute(sql, [helpdesk.name, ticket_id]).fetchone()[0]
+    return stack.store.db.execute(sql, [helpdesk.name, ticket_id]).fetchone()[0]
 
 
 def writes_for(stack: Stack, helpdesk: Helpdesk, ticket_id: str) -> int:
@@ -144,7 +149,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
     stack.settle()
 
     assert stack.stats(helpdesk.name)["webhooks"]["dropped"] == dropped + 1
-    decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "decision"]
+    decisions = [e for e in stack.store.timeline(helpdesk.name, ticket_id) if e.kind == "decision"]
     assert decisions[-1].detail["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
     assert stack.summary(ticket_id, helpdesk.name)["tags"] == ["slaclock_l2"]
     assert writes_for(stack, helpdesk, ticket_id) == 2
@@ -152,12 +157,13 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
     assert fixed_after < RECONCILE_SECONDS + 2.5, f"fixed after {fixed_after:.1f} s"
 
 
-@pytest.fixture(scope="module")
-def daytime_stack(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def daytime_stack(request, tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
     rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"', QUEUED)
-    with Stack(workdir, rules_path=rules) as running:
+    database = request.getfixturevalue("postgres_databases").create() if request.param == "postgres" else None
+    with Stack(workdir, rules_path=rules, database=database) as running:
         yield running
     assert_nothing_refused(running)
 
@@ -189,7 +195,7 @@ def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk, capsys):
     assert any("confirmed" in text for text in confirmed["public"])
     risk = stack.summary(no_capacity, helpdesk.name)
     assert risk["priority"] == "high" and any("could not be scheduled in time" in text for text in risk["public"])
-    kinds = [e.kind for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
+    kinds = [e.kind for e in stack.store.timeline(helpdesk.name, no_capacity)]
     assert "vendor_risk" in kinds and "level_change" in kinds
 
 
@@ -205,7 +211,7 @@ def test_sweeper_warns_before_the_breach_at_the_sandbox(stack):
     wait_until(warned, 20, "the sweeper's warning")
     stack.settle()
     assert datetime.now(timezone.utc) >= half_at and len(warned()) == 1
-    decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e.kind == "warning"]
+    decisions = [e for e in stack.store.timeline("zendesk", ticket_id) if e.kind == "warning"]
     assert [e.detail["metric"] for e in decisions].count("resolution") == 1
 
 

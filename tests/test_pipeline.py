@@ -13,6 +13,8 @@ from jobs.processor import Processor
 from rules import decide, load_rules
 from tests.fakes import OWN_USER, Clock, FakeConnector, retryable
 
+store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
+
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 
 
