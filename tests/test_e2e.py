@@ -229,7 +229,7 @@ def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys)
     stack.customer_rates(ticket_id, rating, "Fixed in a day", helpdesk.name)
     stack.settle()
 
-    rated = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "csat"]
+    rated = [e for e in stack.store.timeline(helpdesk.name, ticket_id) if e.kind == "csat"]
     assert len(rated) == 1, "the rating is on the timeline once, whatever decides again"
     said = "4 of 5" if helpdesk.name == "jira" else "good"
     assert rated[0].summary == f'Customer rated {said}: "Fixed in a day"'
