@@ -470,7 +470,7 @@ HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", 
           "alerts"]
 # What happened, in a line each: the timeline kinds worth telling in a demo.
 TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
-        "resolution_asked", "resolution_confirmed", "reopened", "closed", "csat")
+        "resolution_asked", "post_incident", "resolution_confirmed", "reopened", "closed", "csat")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:

@@ -89,7 +89,7 @@ def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):
     assert any(line.startswith("  Slack alert: ") for line in lines), text
     assert "rule " not in text and "inputs:" not in text  # the per-rule detail is for --verbose and explain
     # Issue 15: one confirmed resolution (closed with a follow-up) and one reopened.
-    assert any("resolution asked, resolution confirmed, closed" in line for line in lines), text
+    assert any("resolution asked, post incident, resolution confirmed, closed" in line for line in lines), text
     assert any("resolution asked, reopened" in line for line in lines), text
     report = next(line for line in lines if line.startswith("slaclock report: "))
     assert " 0 escalated" not in report and "1 breach averted" in report, report  # issue 14: the report after it
