@@ -13,7 +13,7 @@ A new rule is a new step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, R
 from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.ola import ola_pushes
 from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
 from rules.post_incident import review_task
@@ -95,6 +96,7 @@ class Draft:
     vendor_pushes: tuple[Push, ...] = ()
     trigger_pushes: tuple[Push, ...] = ()
     bounce_pushes: tuple[Push, ...] = ()
+    time_pushes: tuple[Push, ...] = ()  # OLA budgets used up, forecasts past the deadline
     messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
     outcome: Outcome | None = None
     changed_at: datetime | None = None  # when the escalation first changed priority or team
@@ -150,8 +152,8 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 ORDER: dict[str, tuple[str, ...]] = {
     "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
                 "post_incident"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
+    "actions": ("escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
+    "timeline": ("asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation", "post_incident",
                  "csat"),
     "fired": ("escalation", "asked", "vendor"),
 }
@@ -307,6 +309,28 @@ def bounces(ctx: Context, d: Draft) -> Draft:
                  bounce_pushes=(push,) if push is not None else ())
 
 
+def ola_budgets(ctx: Context, d: Draft) -> Draft:
+    """OLA budgets (`rules.ola`): the holder warned near its budget, the case climbing once it is used up."""
+    view = d.clock
+    if ctx.rules.ola is None or not view.running:
+        return d
+    pushes, effects = ola_pushes(ctx.rules, view.memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle)
+    return d.plus("ola", effects, time_pushes=(*d.time_pushes, *pushes))
+
+
+def ola_handed_on(ctx: Context, d: Draft) -> Draft:
+    """A climb in this decision hands the case to a new holder: its OLA budget counts from now on."""
+    view = d.clock
+    if ctx.rules.ola is None or not d.escalation.climbed or not view.running:
+        return d
+    memory = view.memory.evolve(escalation=d.escalation.state)
+    pushes, effects = ola_pushes(ctx.rules, memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle,
+                                 d.effects["ola"].fired if "ola" in d.effects else ())
+    if pushes:  # the new holder's budget is already used up (a late decision): it climbs on the next one
+        effects = effects.add(next_at=max(pushes[0].at, ctx.now + timedelta(minutes=1)))
+    return d.plus("ola", effects)
+
+
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
@@ -327,7 +351,7 @@ def escalation(ctx: Context, d: Draft) -> Draft:
     """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
     escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
                           manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
-                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes))
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes, *d.time_pushes))
     view = _rederive(ctx, d, escalator)
     outcome = escalator.finish(view, view.priority)
     reasons = []
@@ -445,8 +469,9 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, escalation, deadlines,
-                           handover, trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, escalation,
+                           ola_handed_on, deadlines, handover, trigger_notes, cluster, customer, confirmation,
+                           post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------

@@ -440,3 +440,13 @@ def confirmation_closed(outcome: str) -> str:
 def post_incident_note(owner: str | None, due: str) -> str:
     return (f"Post-incident review asked of {owner or 'the escalation owner'}: root cause, actions taken and "
             f"preventive steps, due {due}.")
+
+
+# --- OLA budgets and forecasts ------------------------------------------------------------
+
+def ola_warning(holder: str, used: timedelta, budget: timedelta) -> str:
+    return f"{holder} has used {format_duration(used)} of its {format_duration(budget)} budget."
+
+
+def ola_exhausted(holder: str, budget: timedelta) -> str:
+    return f"{holder} used its whole {format_duration(budget)} budget"
