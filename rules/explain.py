@@ -155,9 +155,10 @@ def explain_clock(ticket: TicketFacts, rules: Rules, now: datetime, memory: Case
         "status history: " + "; ".join(f"{_utc(s.at)} {s.status}" for s in view.memory.statuses),
     ]
     lines += _escalation_lines(decision)
+    res = view.resolution
+    lines += holder_lines(ticket, rules, view.memory, now, res.deadline.target if res is not None else None)
     for metric, run in view.runs.items():
         lines += _metric_lines(metric, run, rules, now)
     if not view.runs:
         lines.append("no metric measured")
-    res = view.resolution
-    return lines + holder_lines(ticket, rules, view.memory, now, res.deadline.target if res is not None else None)
+    return lines

@@ -85,7 +85,7 @@ def ticket(**fields):
 def test_explain_lists_the_holders_against_the_target_and_the_budgets():
     lines = explain_clock(ticket(status="solved"), RULES, T0 + 30 * H, ESCALATED)
     at = lines.index("time by holder (resolution clock, calendar 24x7):")
-    assert lines[at + 1:] == ["    L1 support used 7 h of 72 h", "    waiting on customer: 3 h, not counted",
+    assert lines[at + 1:at + 5] == ["    L1 support used 7 h of 72 h", "    waiting on customer: 3 h, not counted",
                               "    L2 specialist used 8 h of 72 h", "    Escalation manager used 2 h of 72 h"]
     budgeted = explain_clock(ticket(status="solved"), OLA, T0 + 30 * H, ESCALATED)
     assert "    L1 support used 7 h of its 4 h budget, 3 h over" in budgeted
