@@ -17,6 +17,7 @@ from connectors.model import Rating, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
 import metrics
 from jobs.clock import utcnow
+from jobs.forecasts import ForecastCache
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
@@ -54,6 +55,7 @@ class Processor:
                  clock: Callable = utcnow, batch: int = 100, note_move: timedelta = DEFAULT_NOTE_MOVE):
         self.store, self.connectors, self.rules = store, connectors, rules
         self.clock, self.batch, self.note_move = clock, batch, note_move
+        self.forecasts = ForecastCache(store, rules)
 
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
@@ -141,7 +143,7 @@ class Processor:
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
                           actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating,
-                          team_load=load)
+                          team_load=load, forecasts=self.forecasts.at(now))
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)

@@ -29,6 +29,7 @@ from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, R
 from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.forecast import Forecasts, forecast_push
 from rules.ola import ola_pushes
 from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
@@ -58,6 +59,7 @@ class Context:
     customer_message_text: str | None = None
     rating: Rating | None = None
     team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
+    forecasts: Forecasts | None = None  # the history's times to resolve and the queues (rules.forecast)
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -150,7 +152,7 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
+    "reasons": ("asked", "route", "escalation", "forecast", "clock", "vendor", "cluster", "customer", "confirmation",
                 "post_incident"),
     "actions": ("escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
     "timeline": ("asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation", "post_incident",
@@ -318,6 +320,14 @@ def ola_budgets(ctx: Context, d: Draft) -> Draft:
     return d.plus("ola", effects, time_pushes=(*d.time_pushes, *pushes))
 
 
+def predict(ctx: Context, d: Draft) -> Draft:
+    """Predictive escalation (`rules.forecast`): climb when the forecast finish passes the deadline."""
+    if ctx.rules.predictive is None:
+        return d
+    push, effects = forecast_push(ctx.ticket, ctx.rules, d.clock, ctx.forecasts, d.current_team, ctx.now)
+    return d.plus("forecast", effects, time_pushes=(*d.time_pushes, *([push] if push else [])))
+
+
 def ola_handed_on(ctx: Context, d: Draft) -> Draft:
     """A climb in this decision hands the case to a new holder: its OLA budget counts from now on."""
     view = d.clock
@@ -469,9 +479,9 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, escalation,
-                           ola_handed_on, deadlines, handover, trigger_notes, cluster, customer, confirmation,
-                           post_incident, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, predict,
+                           escalation, ola_handed_on, deadlines, handover, trigger_notes, cluster, customer,
+                           confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -526,11 +536,12 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
                customer_message_text: str | None = None, rating: Rating | None = None,
-               team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
+               team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None
+               ) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load)
+                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load, forecasts)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -543,7 +554,7 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
            customer_message_text: str | None = None, rating: Rating | None = None,
-           team_load: Mapping[str, int] | None = None) -> Decision:
+           team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -563,7 +574,10 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     new or changed one is a `csat` timeline event.
     `team_load`: open tickets per member (user id → count, in the helpdesk's order) of the group of the team
     `routing_team` names, for a least-loaded owner (`rules.owner`).
+    `forecasts`: the history's times to resolve similar cases and the teams' queues, for `[predictive]`
+    (`rules.forecast`; the processor computes them every few minutes).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      customer_message_text=customer_message_text, rating=rating, team_load=team_load)[1]
+                      customer_message_text=customer_message_text, rating=rating, team_load=team_load,
+                      forecasts=forecasts)[1]
