@@ -27,6 +27,7 @@ from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
 from rules.effects import Effects, earliest
+from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
 from rules.owner import owner_of
@@ -179,19 +180,21 @@ def _refused(ctx: Context, role: ActorRole) -> tuple[str | None, Effects]:
     return None, Effects()
 
 
-def _priority(ticket: TicketFacts, rules: Rules, refused: str | None
+def _priority(ticket: TicketFacts, rules: Rules, refused: str | None, request: Review
               ) -> tuple[str, bool, frozenset[str], list[Reason]]:
-    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes)."""
+    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes); `request`: the request
+    waits for its items (the tag goes, no climb) or an earlier one is complete now (a climb without the tag)."""
     reasons: list[Reason] = []
     priority = ticket.priority or "normal"
     if not ticket.priority:
         reasons.append(Reason("sla.default_priority", wording.DEFAULT_PRIORITY, "priority"))
-    escalated = rules.escalation.tag in ticket.tags
+    escalated = rules.escalation.tag in ticket.tags or request.resumes
     tags_remove: frozenset[str] = frozenset()
-    if escalated and refused is not None:
+    if escalated and (refused is not None or request.waits):
         escalated = False
         tags_remove = frozenset({rules.escalation.tag})
-        reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
+        if refused is not None:
+            reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
         if ticket.priority:
             reasons.append(Reason("sla.priority", wording.priority_as_set(priority), "priority"))
     elif escalated:
@@ -224,10 +227,15 @@ def asked(ctx: Context, d: Draft) -> Draft:
     """What the ticket asks for before the clock runs: a manual escalation (or its refusal), a tier's floor."""
     role = actor_role(ctx.rules, ctx.ticket.connector, ctx.actor_id, ctx.actor_group_ids)
     refused, refusal_effects = _refused(ctx, role)
-    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused)
+    stamp = (ctx.manual_stamp or ctx.now).isoformat()
+    asks = (refused is None and ctx.rules.escalation.tag in ctx.ticket.tags
+            and f"manual:{stamp}" not in ctx.incoming.fired)
+    request = review(ctx.ticket, ctx.rules, ctx.incoming, asks, stamp, ctx.observed_at)
+    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused, request)
     priority, floor_effects = _floor(ctx, priority)
-    effects = Effects(reasons=tuple(reasons)) + refusal_effects + floor_effects
-    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove)
+    effects = Effects(reasons=tuple(reasons)) + refusal_effects + request.effects + floor_effects
+    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove,
+                  memory=d.memory.evolve(escalation_requested_at=request.pending_since))
 
 
 def route(ctx: Context, d: Draft) -> Draft:

@@ -291,6 +291,26 @@ def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo
             f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
 
 
+# --- what an escalation request carries (rules.escalation_request) ---------------------------
+
+def _items(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def request_incomplete(missing: list[str]) -> str:
+    return (f"Escalation waits: fill in {_items(missing)}; slaclock escalates once "
+            f"{'it is' if len(missing) == 1 else 'they are'} there, no need to ask again.")
+
+
+def request_still_waits(missing: list[str]) -> str:
+    return f"the escalation request still waits for {_items(missing)}"
+
+
+def request_complete(asked_at: datetime | None) -> str:
+    return "the escalation request is complete now: escalated as asked" + (
+        f" at {asked_at:%Y-%m-%d %H:%M} UTC" if asked_at else "")
+
+
 def keyword_hit(keyword: str, where: str) -> str:
     return f'keyword "{keyword}" in the {where}'
 

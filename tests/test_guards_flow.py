@@ -7,22 +7,38 @@ import pytest
 
 from jobs.deliverer import Deliverer
 from jobs.processor import Processor
-from rules import load_rules
+from rules import EXAMPLE_RULES, load_rules, parse_rules
 from tests.fakes import Clock, FakeConnector
 
 RULES = load_rules()
+
+
+def example_with(old: str, new: str):
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
+    assert old in text
+    return parse_rules(text.replace(old, new))
+
+
+ORDER_FIELD, STEPS_FIELD = {"zendesk": "360007", "jira": "customfield_10067"}, {"zendesk": "360012",
+                                                                                "jira": "customfield_10072"}
+REQUEST_RULES = example_with('''# [escalation.request.fields]
+# "the order ids" = { zendesk = "360007", jira = "customfield_10067" }
+# "the customers affected" = { zendesk = "360011", jira = "customfield_10071" }
+# "the steps already tried" = { zendesk = "360012", jira = "customfield_10072" }''', '''[escalation.request.fields]
+"the order ids" = { zendesk = "360007", jira = "customfield_10067" }
+"the steps already tried" = { zendesk = "360012", jira = "customfield_10072" }''')
 OPENED = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)  # Monday 10:00 in New York
 
 
 class Desk:
     """One helpdesk in the flow: its fake connector, the clock, and how a person there changes a ticket."""
 
-    def __init__(self, store, name: str):
-        self.store, self.name = store, name
+    def __init__(self, store, name: str, rules=RULES):
+        self.store, self.name, self.rules = store, name, rules
         self.fake, self.clock = FakeConnector(), Clock(OPENED)
         self.fake.name = name
         connectors = {name: self.fake}
-        self.jobs = (Processor(store, connectors, RULES, self.clock), Deliverer(store, connectors, self.clock))
+        self.jobs = (Processor(store, connectors, rules, self.clock), Deliverer(store, connectors, self.clock))
         self.n = 0
 
     def drain(self) -> None:
@@ -85,3 +101,44 @@ def test_hops_spread_over_more_than_the_window_are_not_bouncing(desk):
     for team in ("warehouse", "purchasing", "support", "warehouse", "purchasing"):
         desk.route_to(team, minutes=10 * 60)
     assert "bouncing" not in desk.kinds()
+
+
+@pytest.fixture(params=["zendesk", "jira"])
+def asking(request, store):
+    return Desk(store, request.param, REQUEST_RULES)
+
+
+def test_an_escalation_request_without_its_items_waits_and_escalates_once_they_are_filled_in(asking):
+    desk, tag = asking, RULES.escalation.tag
+    desk.create()
+    desk.change(tags=frozenset({tag}), custom_fields={ORDER_FIELD[desk.name]: "PO-1182"})
+    ticket = desk.fake.tickets["1"]
+    assert ticket.tags == frozenset() and ticket.priority == "normal", "the tag goes, nothing climbs yet"
+    assert desk.notes()[-1] == ("Escalation waits: fill in the steps already tried; slaclock escalates once it is "
+                                f"there, no need to ask again.\nTag {tag} removed.")
+    assert "escalation_waiting" in desk.kinds() and "level_change" not in desk.kinds()
+    desk.change(custom_fields={ORDER_FIELD[desk.name]: "PO-1182", STEPS_FIELD[desk.name]: "reset, re-sent"})
+    assert desk.fake.tickets["1"].priority == "high" and desk.kinds().count("level_change") == 1
+    assert desk.notes()[-1].startswith("Escalated to Sam Ortiz (L2 specialist")
+    desk.change(custom_fields={ORDER_FIELD[desk.name]: "PO-1183", STEPS_FIELD[desk.name]: "reset, re-sent"})
+    assert desk.kinds().count("level_change") == 1, "the request escalated once"
+
+
+def test_a_complete_request_escalates_at_once_and_a_missing_list_reads_right(asking):
+    desk, tag = asking, RULES.escalation.tag
+    desk.create()
+    desk.change(tags=frozenset({tag}))
+    assert desk.notes()[-1].startswith("Escalation waits: fill in the order ids and the steps already tried; slaclock "
+                                     "escalates once they are there")
+    desk.create("2")
+    desk.change("2", tags=frozenset({tag}), custom_fields={ORDER_FIELD[desk.name]: "PO-7",
+                                                          STEPS_FIELD[desk.name]: "replaced the seal"})
+    assert desk.fake.tickets["2"].priority == "high" and "escalation_waiting" not in desk.kinds("2")
+
+
+def test_a_trigger_still_escalates_at_once_whatever_the_request_lacks(asking):
+    desk = asking
+    trigger = next(iter(RULES.triggers))
+    word = RULES.triggers[trigger].keywords[0]
+    desk.create(subject=f"Customer reports {word}")
+    assert "trigger" in desk.kinds() and "escalation_waiting" not in desk.kinds()
