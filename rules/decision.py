@@ -61,6 +61,7 @@ class TimelineKind(StrEnum):
     CLUSTER_LINK = "cluster_link"
     BOUNCING = "bouncing"  # reassigned between teams too often (rules.bouncing)
     ESCALATION_WAITING = "escalation_waiting"  # an escalation request lacks what it must carry
+    UNDONE = "undone"  # a person's change put back: no right to it, or a solve without its resolution path
     # The confirmation loop (seeds 001, 003): asked to confirm a solve, confirmed, reopened, closed.
     RESOLUTION_ASKED = "resolution_asked"
     RESOLUTION_CONFIRMED = "resolution_confirmed"

@@ -27,6 +27,7 @@ from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
 from rules.effects import Effects, earliest
+from rules.enforcement import guard, guarding, held_after
 from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
@@ -149,12 +150,13 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
+    "reasons": ("guard", "asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
                 "post_incident"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
+    "actions": ("guard", "escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
+                "confirmation"),
+    "timeline": ("guard", "asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
                  "csat"),
-    "fired": ("escalation", "asked", "vendor"),
+    "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
 Step = Callable[[Context, Draft], Draft]
@@ -488,7 +490,9 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         due_at=deadlines_now["resolution"].due_at, tags_remove=d.tags_remove, escalated=d.escalated,
         reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
-                                  cluster=d.cluster, sent=d.sent),
+                                  cluster=d.cluster, sent=d.sent,
+                                  held=held_after(ctx.ticket, d.status, d.priority, d.group_id, d.assignee_id)
+                                  if guarding(ctx.rules) else view.memory.held),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
@@ -512,9 +516,13 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
-    ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
+    now = utc_instant(now)
+    role = actor_role(rules, ticket.connector, actor_id, actor_group_ids) if actor_id is not None else None
+    checked = guard(ticket, rules, memory, actor_id, role, now)
+    ctx = Context(checked.ticket, rules, now, memory, agent_reply_at, vendor_update, cluster, actor_id,
                   actor_group_ids, customer_message_at, customer_message_text, rating, team_load)
-    draft = Draft(memory=memory)
+    draft = Draft(memory=memory, status=checked.status, group_id=checked.group_id, assignee_id=checked.assignee_id,
+                  effects={"guard": checked.effects})
     for step in STEPS:
         draft = step(ctx, draft)
     decision = _decision(ctx, draft)

@@ -142,3 +142,64 @@ def test_a_trigger_still_escalates_at_once_whatever_the_request_lacks(asking):
     word = RULES.triggers[trigger].keywords[0]
     desk.create(subject=f"Customer reports {word}")
     assert "trigger" in desk.kinds() and "escalation_waiting" not in desk.kinds()
+
+
+# --- roles enforced on every change, the resolution path -------------------------------------------------
+
+def test_a_solve_by_someone_without_resolve_is_put_back_once_with_a_note_saying_who_may(desk):
+    desk.create()
+    desk.change(status="open")
+    support = "777"  # no role in the map: the default, support, may write but not resolve (seed 002)
+    desk.change(actor=support, status="solved")
+    assert desk.fake.tickets["1"].status == "open" and desk.kinds().count("undone") == 1
+    assert desk.notes()[-1] == ("Solve undone: user 777 (support) may not solve cases, so the status is back to open. "
+                                "Who may: support lead, manager, owner, admin.")
+    writes = len(desk.fake.writes)
+    desk.deliver("1", actor=support)  # the same change delivered again: not undone twice
+    assert len(desk.fake.writes) == writes
+    lead = getattr(RULES.people["sam"], desk.name)
+    desk.change(actor=lead, status="solved")
+    assert desk.fake.tickets["1"].status == "solved" and desk.kinds().count("undone") == 1
+
+
+def test_an_executive_changes_nothing_and_a_reader_may_not_reroute(desk):
+    desk.create()
+    executive = getattr(RULES.people["elena"], desk.name)
+    desk.change(actor=executive, priority="urgent")
+    assert desk.fake.tickets["1"].priority == "normal"
+    assert desk.notes()[-1].startswith("Change undone: Elena Ruiz (executive) may not change the priority, so it is "
+                                       "back as it was. Who may: support, support lead, service, manager, owner")
+    warehouse = getattr(RULES.teams["warehouse"], desk.name)
+    moved = {"group_id": warehouse.group_id} if warehouse.group_id else {"assignee_id": warehouse.assignee_id}
+    before = desk.fake.tickets["1"]
+    desk.change(actor=executive, priority="high", **moved)
+    after = desk.fake.tickets["1"]
+    assert (after.priority, after.group_id, after.assignee_id) == (before.priority, before.group_id,
+                                                                   before.assignee_id)
+    assert "may not change the priority or the team or assignee, so they are back as they were" in desk.notes()[-1]
+
+
+def test_an_agent_with_write_may_change_priority_and_routing(desk):
+    desk.create()
+    desk.change(actor="777", priority="high")
+    assert desk.fake.tickets["1"].priority == "high" and "undone" not in desk.kinds()
+
+
+PATH_FIELD = {"zendesk": "360013", "jira": "customfield_10073"}
+PATH_RULES = example_with('''# [resolution_path]
+# field = { zendesk = "360013", jira = "customfield_10073" }''', '''[resolution_path]
+field = { zendesk = "360013", jira = "customfield_10073" }''')
+
+
+@pytest.mark.parametrize("name", ["zendesk", "jira"])
+def test_a_solve_without_the_resolution_path_is_put_back_with_a_note_naming_the_field(store, name):
+    desk = Desk(store, name, PATH_RULES)
+    desk.create()
+    desk.change(status="open")
+    lead = getattr(RULES.people["sam"], name)
+    desk.change(actor=lead, status="solved")
+    assert desk.fake.tickets["1"].status == "open"
+    assert desk.notes()[-1] == ("Solve undone: fill in Resolution path & notes first, then solve again. The status is "
+                                "back to open.")
+    desk.change(actor=lead, status="solved", custom_fields={PATH_FIELD[name]: "Replaced the hinge on site."})
+    assert desk.fake.tickets["1"].status == "solved" and desk.kinds().count("undone") == 1
