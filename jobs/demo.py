@@ -24,6 +24,7 @@ from jobs.explain import format_timeline
 from reports.history import case_histories
 from reports.kpis import Period, report
 from rules import EXAMPLE_RULES, CaseMemory, load_rules
+from sandbox.alerts import DEFAULT_SECRET as SANDBOX_ALERT_SECRET
 from store import Store, is_postgres_url, open_store
 
 API_EMAIL = "slaclock@example.com"
@@ -103,6 +104,9 @@ class Stack:
             "JIRA_EMAIL": API_EMAIL,
             "JIRA_API_TOKEN": JIRA_API_TOKEN,
             "JIRA_WEBHOOK_SECRET": JIRA_WEBHOOK_SECRET,
+            # The vendor ACME Parts' system (teams.acme_parts.webhook): the sandbox's signed-webhook receiver.
+            "SLACLOCK_ACME_PARTS_WEBHOOK_URL": f"{self.sandbox_url}/_sandbox/alerts/webhook/acme_parts",
+            "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": SANDBOX_ALERT_SECRET,
             "JIRA_REASON_FIELD_ID": JIRA_REASON_FIELD_ID,
             "JIRA_DUE_FIELD_ID": JIRA_DUE_FIELD_ID,
             # The default budgets (100/min, bursts of 16) would pace a demo that writes a dozen tickets at once.
@@ -455,8 +459,8 @@ def _row(stack: Stack, store: Store, helpdesk: str, ticket_id: str, alerts: dict
     mine = writes.get(helpdesk, {}).get("tickets", {}).get(ticket_id, {})
     reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
     # The signed webhook gets one event per alert (it never digests): the alerts the ticket caused.
-    told = sum(1 for a in alerts["webhook"]
-               if (a["event"]["ticket"]["helpdesk"], a["event"]["ticket"]["id"]) == (helpdesk, ticket_id))
+    told = sum(1 for a in alerts["webhook"] if not a["event"]["type"].startswith("vendor.")
+               and (a["event"]["ticket"]["helpdesk"], a["event"]["ticket"]["id"]) == (helpdesk, ticket_id))
     return [reference, _cut(view["subject"]), rules.team_title(case.team) if case and case.team else "-",
             view["priority"] or "-", _short(case.due_at if case else None, zone), level,
             str(len(mine.get("notes", []))), str(len(mine.get("public_replies", []))), str(told)]
@@ -466,7 +470,7 @@ HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", 
           "alerts"]
 # What happened, in a line each: the timeline kinds worth telling in a demo.
 TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
-        "resolution_asked", "resolution_confirmed", "reopened", "closed", "csat")
+        "resolution_asked", "post_incident", "resolution_confirmed", "reopened", "closed", "csat")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -498,6 +502,7 @@ def run_demo(out: TextIO, verbose: bool = False) -> int:
                       database=database if is_postgres_url(database) else None)
         receivers = f"{stack.sandbox_url}/_sandbox/alerts"
         stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
+                          "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
                           "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
                           "SLACLOCK_DEMO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET})
         with stack:  # starts it (a `with stack.start()` would start a second, orphaned set)
@@ -528,6 +533,10 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     print("- customers rate two solved cases: the urgent Zendesk one good, a Jira request 4 of 5", file=out)
     _ratings(stack, urgent, played["jira"][0][0])
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
+    told = [a["event"]["type"] for a in alerts["webhook"] if a["event"]["type"].startswith("vendor.")]
+    asked, overrides = told.count("vendor.capacity_requested"), told.count("vendor.priority_override")
+    print(f"- ACME Parts' own system got signed webhooks: {_count(asked, 'capacity request')}, "
+          f"{_count(overrides, 'priority override')}", file=out)
     writes = stack.writes()
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
         mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
@@ -554,6 +563,11 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
             for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
                 print(f"    {count:4d}  {helpdesk} {route}", file=out)
     return 0
+
+
+def _count(n: int, thing: str) -> str:
+    """`1 priority override`, `2 capacity requests`."""
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _csat_text(csat: dict) -> str:

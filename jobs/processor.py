@@ -9,7 +9,8 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
-from alerts.events import alert_payload, person_key, ticket_url
+from alerts.channels import vendor_channel
+from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
 from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader, TeamLoad
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket
@@ -194,6 +195,7 @@ class Processor:
                                payload={"text": close[1]}, now=now,
                                idem_key=f"slaclock-{connector_name}-{ticket_id}-{close[0]}")
             queue_alerts(txn, self.rules, connector, ticket, decision, now)
+            queue_vendor_events(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
@@ -346,3 +348,19 @@ def queue_alerts(txn: Txn, rules: Rules, connector: Connector, ticket: Ticket, d
                            kind=OutboxKind.ALERT, now=now, idem_key=f"alert:{channel}:{ticket.key}:{action.key}",
                            payload=alert_payload(action, decision, helpdesk=connector.name, ticket_id=ticket.ticket_id,
                                                  subject=ticket.subject, channel=channel, now=now, url=url))
+
+
+def queue_vendor_events(txn: Txn, rules: Rules, connector: Connector, ticket: Ticket, decision: Decision,
+                        now: datetime) -> None:
+    """One ALERT row per vendor_webhook action, for the vendor team's channel `vendor:<team>`, keyed by the action
+    (it fires once per ticket, so the row does; the event's id is the same on every resend)."""
+    for action in decision.actions:
+        if action.kind != ActionKind.VENDOR_WEBHOOK or not action.team:
+            continue
+        channel = vendor_channel(action.team)
+        txn.add_outbox(connector=f"{ALERT_CONNECTOR}{channel}", ticket_id=ticket.key, kind=OutboxKind.ALERT, now=now,
+                       idem_key=f"alert:{channel}:{ticket.key}:{action.key}",
+                       payload=vendor_payload(action, decision, helpdesk=connector.name, ticket_id=ticket.ticket_id,
+                                              subject=ticket.subject, channel=channel, now=now,
+                                              vendor=rules.team_title(action.team),
+                                              url=ticket_url(connector, connector.name, ticket.ticket_id)))

@@ -39,6 +39,7 @@ class ActionKind(StrEnum):
     FOLLOW_UP = "follow_up"
     NOTIFY = "notify"
     PUBLIC_REPLY = "public_reply"
+    VENDOR_WEBHOOK = "vendor_webhook"
     CLOSE = "close"
 
 
@@ -159,6 +160,9 @@ class Action:
     public_reply  post `text` as a PUBLIC comment the customer sees (Zendesk: a comment with
                   `public: true`; Jira Service Management: a comment with `public: true` /
                   not internal). It never belongs in the internal note.
+    vendor_webhook  tell the vendor team `team`'s own system (its signed webhook): `subject` is the
+                  event type (vendor.capacity_requested, vendor.priority_override), `priority` the
+                  priority asked for, `text` the sentence.
     close         close the case for good and post `text`, the system-sent follow-up, publicly with it
                   (Zendesk: one update, as a closed ticket takes no more; Jira: a transition, then the comment).
 
@@ -184,6 +188,7 @@ class Action:
     person_name: str | None = None
     email: str | None = None
     digest_key: str | None = None  # notify: person + reason; same-key notifies of one sweep merge into one
+    team: str | None = None  # vendor_webhook: the vendor team
     due_at: datetime | None = None  # follow_up: a task due then (the post-incident review)
 
 

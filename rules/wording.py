@@ -250,7 +250,7 @@ def tech_lead_note(priority: str, after: timedelta, wall: bool, team: str, manag
 
 
 def queued_note(starts: datetime, cal: WorkCalendar, now: datetime) -> str:
-    return f"Arrived outside business hours: the clock starts {customer_time(starts, cal.tz, now)}."
+    return f"Arrived outside business hours: the first-response clock starts {customer_time(starts, cal.tz, now)}."
 
 
 # --- roles and triggers -------------------------------------------------------------------
@@ -403,6 +403,17 @@ def no_eta(eta_within: timedelta) -> str:
 
 def vendor_risk(vendor: str, why: str) -> str:
     return f"SLA risk at vendor {vendor}: {why}"
+
+
+def vendor_asked(subject: str, eta_due_at: str) -> str:
+    """The capacity/ETA request to a vendor's system (its times already in the note's one zone)."""
+    return f"Please confirm capacity and an ETA by {eta_due_at} for «{subject}»." if subject else \
+        f"Please confirm capacity and an ETA by {eta_due_at}."
+
+
+def vendor_override(priority: str, why: str) -> str:
+    """The priority override sent to a vendor's system."""
+    return f"Priority override to {priority}: {why}."
 
 
 def vendor_risk_notify(ticket: str, text: str) -> str:

@@ -174,7 +174,7 @@ class QueuedMilestone(Strict):
 
     priorities: list[Priority] = Field(["low", "normal", "high"], description="a list of priorities it applies to")
     tag: str = Field("slaclock_queued", description="a ticket tag")
-    note: bool = Field(True, description="true to write a note saying when the clock starts")
+    note: bool = Field(True, description="true to write a note saying when the first-response clock starts")
 
 
 class Milestones(Strict):

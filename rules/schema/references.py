@@ -185,6 +185,7 @@ CHECKS: tuple[Callable[[Raw], list[str]], ...] = (
     Ref("routing.reason_codes.*", TEAMS),
     Ref("sla.default_calendar", CALENDARS, cite=False),
     Ref("sla.calendar_by_priority.*", CALENDARS, cite=False),
+    Ref("sla.metrics.*.calendar", CALENDARS, cite=False),
     Ref("tiers.*.calendar", CALENDARS, cite=False),
     Ref("tiers.*.calendar_by_priority.*", CALENDARS, cite=False),
     Ref("teams.*.calendar", CALENDARS, cite=False),

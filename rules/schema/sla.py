@@ -62,6 +62,9 @@ class HoursByPriority(Strict):
 class MetricOptions(Strict):
     pause_statuses: list[Status] | None = Field(
         None, description=f"a list of statuses from {', '.join(STATUSES)} (default: sla.pause_statuses)")
+    calendar: str | None = Field(
+        None, description="a calendar name from [calendars]: this metric counts on it whatever the priority, tier "
+                          "or team (default: the calendar precedence)")
 
 
 class MetricsOptions(Strict):
@@ -263,6 +266,16 @@ TeamKind = Literal["internal", "vendor"]
 OwnerMode = Literal["assignee", "rota", "least_loaded"]
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class VendorWebhook(Strict):
+    """The vendor's own system, told by a signed webhook (the URL and secret from the environment)."""
+
+    url_env: str = Field(pattern=_ENV_NAME, description="the environment variable holding the vendor's webhook URL")
+    secret_env: str = Field(pattern=_ENV_NAME, description="the environment variable holding its signing secret")
+
+
 class Team(Strict):
     zendesk: HelpdeskTarget | None = None
     jira: HelpdeskTarget | None = None
@@ -278,11 +291,15 @@ class Team(Strict):
                                                      'is on call in `rota`) or "least_loaded" (the member of the '
                                                      'team\'s group with the fewest open tickets)')
     rota: str | None = Field(None, description="a rota name from [rotas] (owner = \"rota\")")
+    webhook: VendorWebhook | None = Field(None, description="a vendor team's system: a signed webhook asking for "
+                                                          "capacity and an ETA, and telling of a priority override")
 
     @model_validator(mode="after")
-    def _rota_named(self) -> "Team":
+    def _owner_and_webhook(self) -> "Team":
         if self.owner == "rota" and not self.rota:
             raise ValueError('owner = "rota" needs rota = "<a rota name from [rotas]>"')
+        if self.webhook is not None and self.kind != "vendor":
+            raise ValueError('webhook: only a team of kind = "vendor" tells its own system')
         return self
 
 
