@@ -27,11 +27,11 @@ DONE = ("solved", "closed")
 
 @dataclass(frozen=True)
 class Guard:
-    """The ticket as slaclock accepts it, what to put back (None: nothing), and the note, event and reason."""
+    """The ticket as slaclock accepts it (a priority put back is in it), the status and routing to write back
+    (None: nothing), and the note, event and reason."""
 
     ticket: TicketFacts
     status: str | None = None
-    priority: str | None = None
     group_id: str | None = None
     assignee_id: str | None = None
     effects: Effects = Effects()
@@ -87,8 +87,8 @@ def guard(ticket: TicketFacts, rules: Rules, memory: CaseMemory, actor_id: str |
         undo, rule = ["status"], "resolution_path.field"
         text = wording.solve_needs_path(path.title, held.status)
     elif enforce and not role.may("write"):
-        undo, rule = [f for f in fields if f != "status" or not solving], "roles.enforce"
-        undo = [f for f in undo if f != "priority" or held.priority] if undo else undo
+        undo = [f for f in fields if (f != "status" or not solving) and (f != "priority" or held.priority)]
+        rule = "roles.enforce"
         if undo:
             text = wording.change_undone(_who(rules, ticket.connector, actor_id), role.role, undo,
                                          _allowed(rules, "write"))
@@ -103,8 +103,7 @@ def guard(ticket: TicketFacts, rules: Rules, memory: CaseMemory, actor_id: str |
     effects = Effects(actions=(Action(key, ActionKind.NOTE, text=text),),
                       timeline=(TimelineEvent(TimelineKind.UNDONE, at, key, threshold=",".join(undo), text=text),),
                       reasons=(Reason(rule, text, "status" if "status" in undo else undo[0]),), fired=(key,))
-    return Guard(accepted, put_back.get("status"), put_back.get("priority"), put_back.get("group_id"),
-                 put_back.get("assignee_id"), effects)
+    return Guard(accepted, put_back.get("status"), put_back.get("group_id"), put_back.get("assignee_id"), effects)
 
 
 def _allowed(rules: Rules, right: str) -> list[str]:

@@ -1,6 +1,8 @@
 """The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O.
 
-`decide` runs `STEPS` in order, each a small function `(Context, Draft) -> Draft`: what the
+First a person's change is checked against the roles and the resolution path (`rules.enforcement`):
+a refused one is put back, and the steps read the ticket as put back. Then `decide` runs `STEPS`
+in order, each a small function `(Context, Draft) -> Draft`: what the
 ticket asks for (the actor's right to a manual escalation, the tier's priority floor), routing,
 the customer's satisfaction rating, the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in

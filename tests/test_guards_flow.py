@@ -203,3 +203,22 @@ def test_a_solve_without_the_resolution_path_is_put_back_with_a_note_naming_the_
                                 "back to open.")
     desk.change(actor=lead, status="solved", custom_fields={PATH_FIELD[name]: "Replaced the hinge on site."})
     assert desk.fake.tickets["1"].status == "solved" and desk.kinds().count("undone") == 1
+
+
+CLOSER_RULES = parse_rules(EXAMPLE_RULES.read_text(encoding="utf-8").replace(
+    'elena = "executive"\n', 'elena = "executive"\ntess = "closer"\n').replace(
+    '# [roles.rights]\n# buyer = ["read", "write"]', '[roles.rights]\ncloser = ["read", "resolve"]'))
+
+
+@pytest.mark.parametrize("name", ["zendesk", "jira"])
+def test_a_role_that_may_resolve_but_not_write_solves_but_may_not_reopen(store, name):
+    desk = Desk(store, name, CLOSER_RULES)
+    desk.create()
+    desk.change(status="open")
+    closer = getattr(RULES.people["tess"], name)
+    desk.change(actor=closer, status="solved")
+    assert desk.fake.tickets["1"].status == "solved" and "undone" not in desk.kinds()
+    desk.change(actor=closer, status="open")
+    assert desk.fake.tickets["1"].status == "solved", "reopening is a status change: it needs write"
+    assert desk.notes()[-1] == ("Change undone: Tess Moreau (closer) may not change the status, so it is back as it "
+                                "was. Who may: support, support lead, service, manager, owner, admin.")
