@@ -106,6 +106,7 @@ class Draft:
     told: Told | None = None
     customer_zone: ZoneInfo | None = None
     status: str | None = None  # the status the rules want (None: leave it)
+    closes: bool = False  # a `close` action closes the case in this decision's writes
     tags_add: frozenset[str] = frozenset()  # besides the escalation's
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
@@ -427,7 +428,7 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
         view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
                        basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
     view = replace(view, memory=view.memory.evolve(confirmation=answer.state))
-    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status,
+    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status, closes=answer.closing,
                   assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,
                   tags_remove=d.tags_remove | answer.tags_remove)
 
@@ -493,7 +494,8 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
                                   cluster=d.cluster, sent=d.sent,
-                                  held=held_after(ctx.ticket, d.status, d.priority, d.group_id, d.assignee_id)
+                                  held=held_after(ctx.ticket, "closed" if d.closes else d.status, d.priority,
+                                                  d.group_id, d.assignee_id)
                                   if guarding(ctx.rules) else view.memory.held),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
