@@ -165,9 +165,11 @@ class Stack:
         process.wait(10)
         return process.pid
 
-    def post_webhook(self, helpdesk: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-        """POST a (signed) webhook straight to the receiver, as the helpdesk would."""
-        return self.http.post(f"{self.receiver_url}/webhooks/{helpdesk}", data=body, headers=headers, timeout=10)
+    def post_webhook(self, helpdesk: str, body: bytes, headers: dict[str, str], receiver: int = 0) -> requests.Response:
+        """POST a (signed) webhook straight to a receiver (the first, or number `receiver` from 0), as the helpdesk
+        would."""
+        return self.http.post(f"{self.receiver_urls[receiver]}/webhooks/{helpdesk}", data=body, headers=headers,
+                              timeout=10)
 
     def writes(self) -> dict:
         """Per helpdesk and ticket, what slaclock's API user wrote there (the sandbox's GET /_sandbox/writes)."""
