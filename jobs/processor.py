@@ -20,6 +20,7 @@ from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
+from rules.enforcement import changed
 from rules.engine import routing_team
 from rules.owner import load_group
 from rules.post_incident import root_cause_of
@@ -143,7 +144,7 @@ class Processor:
         actor = self._actor(connector, deliveries)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
+                          actor_group_ids=self._groups(connector, actor, ticket, memory), cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating,
                           team_load=load)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
@@ -254,9 +255,13 @@ class Processor:
                   and not connector.is_own_actor(d.actor_id)]
         return people[-1] if people else None
 
-    def _groups(self, connector: Connector, actor: str | None, ticket: Ticket) -> frozenset[str]:
-        """The actor's helpdesk groups, read only when they matter: a manual escalation is asked for."""
-        if not actor or self.rules.escalation.tag not in ticket.tags or not isinstance(connector, GroupDirectory):
+    def _groups(self, connector: Connector, actor: str | None, ticket: Ticket,
+                memory: CaseMemory | None) -> frozenset[str]:
+        """The actor's helpdesk groups, read only when they matter: a manual escalation is asked for, or a change
+        the roles check (`rules.enforcement`)."""
+        checked = self.rules.roles.enforce and memory is not None and changed(ticket, memory.held)
+        if (not actor or (self.rules.escalation.tag not in ticket.tags and not checked)
+                or not isinstance(connector, GroupDirectory)):
             return frozenset()
         try:
             return connector.actor_groups(actor)
