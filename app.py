@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -181,6 +182,9 @@ def cmd_serve(args, env) -> int:
         def load(self):
             return app
 
+    # What the app built stays put: a forked worker then shares those pages with the master instead of
+    # copying them when the collector touches their headers (the gc.freeze documentation's advice).
+    gc.freeze()
     Server().run()
     return 0
 

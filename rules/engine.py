@@ -1,6 +1,8 @@
 """The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O.
 
-`decide` runs `STEPS` in order, each a small function `(Context, Draft) -> Draft`: what the
+First a person's change is checked against the roles and the resolution path (`rules.enforcement`):
+a refused one is put back, and the steps read the ticket as put back. Then `decide` runs `STEPS`
+in order, each a small function `(Context, Draft) -> Draft`: what the
 ticket asks for (the actor's right to a manual escalation, the tier's priority floor), routing,
 the customer's satisfaction rating, the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
@@ -27,6 +29,8 @@ from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
 from rules.effects import Effects, earliest
+from rules.enforcement import guard, guarding, held_after
+from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
 from rules.forecast import Forecasts, forecast_push
@@ -106,6 +110,7 @@ class Draft:
     told: Told | None = None
     customer_zone: ZoneInfo | None = None
     status: str | None = None  # the status the rules want (None: leave it)
+    closes: bool = False  # a `close` action closes the case in this decision's writes
     tags_add: frozenset[str] = frozenset()  # besides the escalation's
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
@@ -152,12 +157,14 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "forecast", "clock", "vendor", "cluster", "customer", "confirmation",
-                "post_incident"),
-    "actions": ("escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
-    "timeline": ("asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation", "post_incident",
+    "reasons": ("guard", "asked", "route", "escalation", "forecast", "clock", "vendor", "cluster", "customer",
+                "confirmation", "post_incident"),
+    "actions": ("guard", "escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
+                "confirmation"),
+    "timeline": ("guard", "asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation",
+                 "post_incident",
                  "csat"),
-    "fired": ("escalation", "asked", "vendor"),
+    "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
 Step = Callable[[Context, Draft], Draft]
@@ -183,19 +190,21 @@ def _refused(ctx: Context, role: ActorRole) -> tuple[str | None, Effects]:
     return None, Effects()
 
 
-def _priority(ticket: TicketFacts, rules: Rules, refused: str | None
+def _priority(ticket: TicketFacts, rules: Rules, refused: str | None, request: Review
               ) -> tuple[str, bool, frozenset[str], list[Reason]]:
-    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes)."""
+    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes); `request`: the request
+    waits for its items (the tag goes, no climb) or an earlier one is complete now (a climb without the tag)."""
     reasons: list[Reason] = []
     priority = ticket.priority or "normal"
     if not ticket.priority:
         reasons.append(Reason("sla.default_priority", wording.DEFAULT_PRIORITY, "priority"))
-    escalated = rules.escalation.tag in ticket.tags
+    escalated = rules.escalation.tag in ticket.tags or request.resumes
     tags_remove: frozenset[str] = frozenset()
-    if escalated and refused is not None:
+    if escalated and (refused is not None or request.waits):
         escalated = False
         tags_remove = frozenset({rules.escalation.tag})
-        reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
+        if refused is not None:
+            reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
         if ticket.priority:
             reasons.append(Reason("sla.priority", wording.priority_as_set(priority), "priority"))
     elif escalated:
@@ -228,10 +237,15 @@ def asked(ctx: Context, d: Draft) -> Draft:
     """What the ticket asks for before the clock runs: a manual escalation (or its refusal), a tier's floor."""
     role = actor_role(ctx.rules, ctx.ticket.connector, ctx.actor_id, ctx.actor_group_ids)
     refused, refusal_effects = _refused(ctx, role)
-    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused)
+    stamp = (ctx.manual_stamp or ctx.now).isoformat()
+    asks = (refused is None and ctx.rules.escalation.tag in ctx.ticket.tags
+            and f"manual:{stamp}" not in ctx.incoming.fired)
+    request = review(ctx.ticket, ctx.rules, ctx.incoming, asks, stamp, ctx.observed_at)
+    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused, request)
     priority, floor_effects = _floor(ctx, priority)
-    effects = Effects(reasons=tuple(reasons)) + refusal_effects + floor_effects
-    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove)
+    effects = Effects(reasons=tuple(reasons)) + refusal_effects + request.effects + floor_effects
+    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove,
+                  memory=d.memory.evolve(escalation_requested_at=request.pending_since))
 
 
 def route(ctx: Context, d: Draft) -> Draft:
@@ -449,7 +463,7 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
         view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
                        basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
     view = replace(view, memory=view.memory.evolve(confirmation=answer.state))
-    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status,
+    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status, closes=answer.closing,
                   assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,
                   tags_remove=d.tags_remove | answer.tags_remove)
 
@@ -515,7 +529,10 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         due_at=deadlines_now["resolution"].due_at, tags_remove=d.tags_remove, escalated=d.escalated,
         reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
-                                  cluster=d.cluster, sent=d.sent),
+                                  cluster=d.cluster, sent=d.sent,
+                                  held=held_after(ctx.ticket, "closed" if d.closes else d.status, d.priority,
+                                                  d.group_id, d.assignee_id)
+                                  if guarding(ctx.rules) else view.memory.held),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
@@ -540,9 +557,13 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                ) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
-    ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
+    now = utc_instant(now)
+    role = actor_role(rules, ticket.connector, actor_id, actor_group_ids) if actor_id is not None else None
+    checked = guard(ticket, rules, memory, actor_id, role, now)
+    ctx = Context(checked.ticket, rules, now, memory, agent_reply_at, vendor_update, cluster, actor_id,
                   actor_group_ids, customer_message_at, customer_message_text, rating, team_load, forecasts)
-    draft = Draft(memory=memory)
+    draft = Draft(memory=memory, status=checked.status, group_id=checked.group_id, assignee_id=checked.assignee_id,
+                  effects={"guard": checked.effects})
     for step in STEPS:
         draft = step(ctx, draft)
     decision = _decision(ctx, draft)

@@ -291,6 +291,51 @@ def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo
             f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
 
 
+# --- what an escalation request carries (rules.escalation_request) ---------------------------
+
+def _items(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def request_incomplete(missing: list[str]) -> str:
+    return (f"Escalation waits: fill in {_items(missing)}; slaclock escalates once "
+            f"{'it is' if len(missing) == 1 else 'they are'} there, no need to ask again.")
+
+
+def request_still_waits(missing: list[str]) -> str:
+    return f"the escalation request still waits for {_items(missing)}"
+
+
+def request_complete(asked_at: datetime | None) -> str:
+    return "the escalation request is complete now: escalated as asked" + (
+        f" at {asked_at:%Y-%m-%d %H:%M} UTC" if asked_at else "")
+
+
+# --- roles enforced, the resolution path (rules.enforcement) --------------------------------
+
+def _roles(roles: list[str]) -> str:
+    return ", ".join(r.replace("_", " ") for r in roles)
+
+
+def solve_undone(who: str, role: str, status: str, allowed: list[str]) -> str:
+    return (f"Solve undone: {who} ({role.replace('_', ' ')}) may not solve cases, so the status is back to "
+            f"{status}. Who may: {_roles(allowed)}.")
+
+
+CHANGE_NAMES = {"status": "the status", "priority": "the priority", "routing": "the team or assignee"}
+
+
+def change_undone(who: str, role: str, fields: list[str], allowed: list[str]) -> str:
+    names = [CHANGE_NAMES[f] for f in fields]
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    back = "it is back as it was" if len(names) == 1 else "they are back as they were"
+    return f"Change undone: {who} ({role.replace('_', ' ')}) may not change {what}, so {back}. Who may: {_roles(allowed)}."
+
+
+def solve_needs_path(title: str, status: str) -> str:
+    return f"Solve undone: fill in {title} first, then solve again. The status is back to {status}."
+
+
 def keyword_hit(keyword: str, where: str) -> str:
     return f'keyword "{keyword}" in the {where}'
 
