@@ -162,8 +162,7 @@ ORDER: dict[str, tuple[str, ...]] = {
     "actions": ("guard", "escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
                 "confirmation"),
     "timeline": ("guard", "asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation",
-                 "post_incident",
-                 "csat"),
+                 "post_incident", "csat"),
     "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
