@@ -60,8 +60,8 @@ def _levels(rules: Rules, memory: CaseMemory, team: str | None) -> tuple[list[tu
         climbs = [(c.at, levels[c.level].name, levels[c.level].title) for c in state.climbs]
         return climbs, levels[0].name, levels[0].title
     ladder = rules.ladders.get(rules.ladder_of(team) or "")
-    if ladder is None or not ladder.levels:
-        return [], "team", "Team"
+    if ladder is None or not ladder.levels:  # no ladder: the team holds it
+        return [], team or "team", rules.team_title(team) if team else "the team"
     first = ladder.levels[0]
     return [], first.name, first.title or first.name
 
