@@ -49,9 +49,11 @@ MEANING = {
                   "is due, not what is open (an indexed range scan).",
     "detection": "From the instant a ticket reaches a threshold to the warning note visible in the helpdesk, "
                  "with that many other open tickets stored; Zendesk's hourly automations take up to an hour.",
-    "memory of serve": "Resident memory of `slaclock serve` (gunicorn master and worker together) at the end "
-                       "of the detection run.",
-    "memory of worker": "Resident memory of `slaclock worker` at the end of the detection run.",
+    "memory of serve": "RAM held by `slaclock serve` (gunicorn master and worker together) at the end of the "
+                       "detection run, as PSS: each page counted once, where a sum of RSS counts the pages the "
+                       "forked worker shares with its master twice. On this machine sqlite-utils also imports "
+                       "numpy (installed here for scipy, not a slaclock dependency): about 12 MB per process.",
+    "memory of worker": "RAM held by `slaclock worker` at the end of the detection run (PSS; RSS beside).",
     "storm": "Zendesk write calls spent when that many urgent tickets reach a threshold at the same instant "
              "(update_many takes 100 tickets a call); reads and job polls are counted beside.",
     "API calls per lifecycle": "Helpdesk calls for one urgent ticket from creation through routing, three "

@@ -223,20 +223,21 @@ class Stack:
             body["ticket"]["created_at"] = opened_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
 
-    def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", **changes: Any) -> None:
-        """Change a ticket as a human agent in the helpdesk UI would.
+    def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", by: str | None = None, **changes: Any) -> None:
+        """Change a ticket as a human agent in the helpdesk UI would (`by`: another agent's user id).
 
         Zendesk takes ticket attributes as they are; for Jira, `priority` and `tags` are slaclock's names
         (turned into a Jira priority and labels), anything else passes as a Jira field."""
+        who = {"as": by} if by else {}
         if helpdesk == "jira":
             fields = dict(changes)
             if "priority" in fields:
                 fields["priority"] = {"name": JIRA_PRIORITY[fields["priority"]]}
             if "tags" in fields:
                 fields["labels"] = list(fields.pop("tags"))
-            self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
+            self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields, **who})
             return
-        self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+        self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes, **who})
 
     def customer_rates(self, ticket_id: str, rating: int | str, comment: str = "", helpdesk: str = "zendesk") -> None:
         """The requester answers the satisfaction survey: a score 1-5 on Jira (request feedback), good or bad on
