@@ -144,7 +144,8 @@ def measure(args) -> list[Figure]:
         # Each receiver gets its own distinct bodies: a body sent to two receivers would be a duplicate (200).
         files = [Path(tmp) / f"bodies{n}.tsv" for n in range(args.receivers)]
         for n, path in enumerate(files):
-            path.write_text("".join(signed_line(i + 1) for i in range(n, args.bodies, args.receivers)))
+            numbers = range(n, args.bodies * args.receivers, args.receivers)
+            path.write_text("".join(signed_line(i + 1) for i in numbers))
         ports = [free_port() for _ in files]
         servers = [subprocess.Popen([sys.executable, __file__, "--serve", str(port), database],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
@@ -190,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--bodies", type=int, default=40_000, help="distinct signed bodies to prepare")
+    p.add_argument("--bodies", type=int, default=40_000, help="distinct signed bodies to prepare, per receiver")
     p.add_argument("--database", help="the store: a PostgreSQL URL or SQLite path (default: a new SQLite file)")
     p.add_argument("--receivers", type=int, default=1, help="servers on that store, each loaded by its own wrk")
     p.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)

@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=int, default=10, help="each wrk run of the ingest load")
     p.add_argument("--connections", type=int, default=4, help="wrk connections per receiver")
     p.add_argument("--threads", type=int, default=2, help="wrk threads per receiver")
-    p.add_argument("--bodies", type=int, default=40_000, help="distinct signed bodies per ingest run")
+    p.add_argument("--bodies", type=int, default=40_000, help="distinct signed bodies per receiver and ingest run")
     return p
 
 
