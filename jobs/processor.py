@@ -44,6 +44,14 @@ def snapshot(ticket: Ticket) -> dict:
     return data
 
 
+def heard(reply_at: datetime | None, message_at: datetime | None, actor_groups: frozenset[str]) -> dict:
+    """What an event told the decision beyond the ticket and its `inputs`: a public agent reply, a customer
+    message (its instant only: the customer's words stay in the helpdesk) and the actor's groups."""
+    return {key: value for key, value in (("agent_reply_at", reply_at and reply_at.isoformat()),
+                                          ("customer_message_at", message_at and message_at.isoformat()),
+                                          ("actor_group_ids", sorted(actor_groups))) if value}
+
+
 class Processor:
     """Turns stored deliveries into decisions and outbox rows."""
 
@@ -133,9 +141,10 @@ class Processor:
 
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
+        actor_groups = self._groups(connector, actor, ticket)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=self._groups(connector, actor, ticket), cluster=cluster,
+                          actor_group_ids=actor_groups, cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
@@ -146,6 +155,7 @@ class Processor:
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+            "heard": heard(reply_at, message_at, actor_groups),  # with the snapshot: what `slaclock simulate` replays
         }
         with self.store.write_txn() as txn:
             if txn.has_unsent(connector_name, ticket_id) or txn.has_unsent(connector_name, delivered_id):

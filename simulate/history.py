@@ -1,0 +1,91 @@
+"""Ticket histories to replay, read from the store: every decision the processor made, with the ticket as it
+was read for that decision (its snapshot) and what the event said beside it (a public reply, a customer
+message, the actor, a vendor's word). Two store queries for the whole history.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Mapping
+
+from connectors.model import Ticket
+from jobs.explain import ticket_from_snapshot
+from jobs.kinds import JobEvent, is_check
+from rules import CaseMemory, Rating, VendorUpdate
+from store import Store
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recorded decision: when, the ticket as read, what the event said, and what slaclock wrote then."""
+
+    at: datetime
+    ticket: Ticket
+    written: Mapping[str, Any]  # the changes that decision planned (`connectors.plan.update_to_json` keys)
+    sweep: bool = False  # only slaclock's own checks (a sweep): the replay makes its own
+    agent_reply_at: datetime | None = None
+    customer_message_at: datetime | None = None
+    vendor_update: VendorUpdate | None = None
+    actor_id: str | None = None
+    actor_group_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    key: str
+    opened_at: datetime
+    steps: tuple[Step, ...]
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _ticket(data: Mapping[str, Any]) -> Ticket:
+    rating = data.get("rating")
+    return replace(ticket_from_snapshot({**data, "rating": None}),
+                   rating=Rating.from_json(rating) if isinstance(rating, dict) else None)
+
+
+def _step(at: datetime, detail: Mapping[str, Any]) -> Step:
+    inputs, heard = detail.get("inputs") or {}, detail.get("heard") or {}
+    vendor = inputs.get("vendor_update")
+    events = detail.get("events") or []
+    return Step(at=at, ticket=_ticket(detail["ticket"]), written=detail.get("changes") or {},
+                sweep=bool(events) and all(is_check(e) for e in events) and vendor is None,
+                agent_reply_at=_instant(heard.get("agent_reply_at")),
+                customer_message_at=_instant(heard.get("customer_message_at")),
+                vendor_update=VendorUpdate.from_json(vendor) if vendor else None, actor_id=inputs.get("actor_id"),
+                actor_group_ids=frozenset(heard.get("actor_group_ids") or ()))
+
+
+def _with_replies(steps: list[Step], memory: CaseMemory) -> list[Step]:
+    """Decisions recorded before `heard` was kept (no step names a reply): the first and latest public agent
+    replies the case's memory holds go to the first decision at or after each."""
+    replies = sorted({r for r in (memory.first_reply_at, memory.last_reply_at) if r is not None})
+    out = []
+    for step in steps:
+        due = [r for r in replies if r <= step.at]
+        replies = [r for r in replies if r > step.at]
+        out.append(replace(step, agent_reply_at=due[-1]) if due and step.agent_reply_at is None else step)
+    return out
+
+
+def ticket_histories(store: Store, since: datetime | None = None) -> list[TicketHistory]:
+    """Every ticket slaclock decided, opened at or after `since`, each with its decisions in order."""
+    steps: dict[tuple[str, str], list[Step]] = defaultdict(list)
+    for entry in store.timeline_of_kinds([JobEvent.DECISION.value, JobEvent.NO_CHANGE.value]):
+        if (entry.detail or {}).get("ticket"):
+            steps[(entry.connector, entry.ticket_id)].append(_step(entry.at, entry.detail))
+    memories = {(c.connector, c.ticket_id): c.memory for c in store.cases()}
+    histories = []
+    for (connector, ticket_id), recorded in sorted(steps.items()):
+        opened = recorded[0].ticket.opened_at
+        if since is not None and opened < since:
+            continue
+        memory = memories.get((connector, ticket_id))
+        if memory and not any(s.agent_reply_at for s in recorded):
+            recorded = _with_replies(recorded, CaseMemory.from_json(memory))
+        histories.append(TicketHistory(f"{connector}:{ticket_id}", opened, tuple(recorded)))
+    return histories
