@@ -26,7 +26,7 @@ import metrics
 from logs import access_log, configure, gunicorn_logger_class, log_format
 from logs import formatter as log_formatter
 from rules import Rules, RulesError, load_rules
-from store import Store, StoreError
+from store import Store, StoreError, is_postgres_url, open_store
 from store.sqlite import BUSY_TIMEOUT_SECONDS
 from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
                  vendor_api, webhooks)
@@ -87,7 +87,7 @@ class Settings:
 
         database = env.get("SLACLOCK_DATABASE", "").strip() or "./slaclock.db"
         # SQLite creates the file but not its directory; say so before "unable to open database file".
-        if not Path(database).parent.is_dir():
+        if not is_postgres_url(database) and not Path(database).parent.is_dir():
             raise SettingsError(f"SLACLOCK_DATABASE: the directory of {database[:200]!r} does not exist")
         return cls(
             database=database,
@@ -130,7 +130,7 @@ def boot(env: Mapping[str, str], busy_timeout: float = BUSY_TIMEOUT_SECONDS,
         connectors = build_connectors(env, rules, sleep)
     except ValueError as e:  # the connector settings name their variable too
         raise SettingsError(str(e)) from None
-    return settings, rules, Store(settings.database, busy_timeout), connectors
+    return settings, rules, open_store(settings.database, busy_timeout), connectors
 
 
 def create_app(test_config: Mapping | None = None) -> Flask:
@@ -264,7 +264,10 @@ def cmd_check(args, env) -> int:
 
 
 def _database_problems(path: str) -> list[str]:
-    """An existing database opened read-only; a missing one is not created (serve and worker create it)."""
+    """An existing database opened read-only; a missing one is not created (serve and worker create it).
+    A PostgreSQL URL: the server answers (its password never printed)."""
+    if is_postgres_url(path):
+        return _postgres_problems(path)
     if not Path(path).exists():
         print(f"database: not created yet ({path}); serve or worker creates it")
         return []
@@ -274,6 +277,20 @@ def _database_problems(path: str) -> list[str]:
     except sqlite3.Error as e:
         return [f"SLACLOCK_DATABASE: cannot read {path}: {e}"]
     print(f"database: ok ({path})")
+    return []
+
+
+def _postgres_problems(url: str) -> list[str]:
+    import psycopg
+
+    from store.postgres import redacted
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as e:
+        return [f"SLACLOCK_DATABASE: cannot reach {redacted(url)}: {str(e).strip()}"]
+    print(f"database: ok ({redacted(url)})")
     return []
 
 
@@ -340,12 +357,12 @@ class NoDatabase(ValueError):
 
 
 def existing_database(env: Mapping[str, str]) -> Settings:
-    """The settings, when SLACLOCK_DATABASE names an existing file; NoDatabase otherwise.
+    """The settings, when SLACLOCK_DATABASE names an existing file (or a PostgreSQL server); NoDatabase otherwise.
 
     Commands that only read use it: opening a missing SQLite file would create an empty database
     and answer "nothing there" about the wrong file. `main` prints the one line and exits 1."""
     settings = Settings.from_env(env)
-    if not Path(settings.database).is_file():
+    if not is_postgres_url(settings.database) and not Path(settings.database).is_file():
         raise NoDatabase(f"no database at {settings.database} (set SLACLOCK_DATABASE)")
     return settings
 
@@ -367,7 +384,7 @@ def cmd_explain(args, env) -> int:
 
     settings = existing_database(env)
     rules = load_rules(settings.rules_path)
-    return explain(Store(settings.database), rules, args.ticket, out=sys.stdout,
+    return explain(open_store(settings.database), rules, args.ticket, out=sys.stdout,
                    connectors=build_connectors(env, rules))
 
 
@@ -377,7 +394,7 @@ def cmd_status(args, env) -> int:
 
     settings = existing_database(env)
     configured = ["zendesk", *(["jira"] if env.get("JIRA_URL") else [])]
-    return status(Store(settings.database), utcnow(), sys.stdout, as_json=args.json, connectors=configured)
+    return status(open_store(settings.database), utcnow(), sys.stdout, as_json=args.json, connectors=configured)
 
 
 def cmd_report(args, env) -> int:
@@ -396,7 +413,7 @@ def cmd_report(args, env) -> int:
     options = dict(stop=frozenset(rules.sla.stop_statuses),
                    cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
                    if rules.customer_updates else None)
-    period, cases = Period(since, until), case_histories(Store(settings.database))
+    period, cases = Period(since, until), case_histories(open_store(settings.database))
     reports = report_by(cases, period, args.by, **options) if args.by else {"all": report(cases, period, **options)}
     print(render(reports, period, args.by, args.format))
     return 0
@@ -427,7 +444,7 @@ def _list_or_retry(args, rows: list, describe, retry, noun: str) -> int:
 
 def cmd_inbox(args, env) -> int:
     """List deliveries that failed to process, or put them back in the queue."""
-    store = Store(existing_database(env).database)  # retry too: a new, empty database has nothing to retry
+    store = open_store(existing_database(env).database)  # retry too: a new, empty database has nothing to retry
     return _list_or_retry(args, store.failed_deliveries(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} {r.event_type} received={r.received_at.isoformat()} "
         f"error={r.error}"), store.retry_deliveries, "failed delivery(ies)")
@@ -435,7 +452,7 @@ def cmd_inbox(args, env) -> int:
 
 def cmd_outbox(args, env) -> int:
     """List parked (failed) writes, or put them back in the queue."""
-    store = Store(existing_database(env).database)
+    store = open_store(existing_database(env).database)
     return _list_or_retry(args, store.parked(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} "
         f"parked={r.done_at.isoformat() if r.done_at else None} error={r.last_error}"),
@@ -451,7 +468,7 @@ def cmd_vendor(args, env) -> int:
         vendors = ", ".join(sorted(n for n, t in rules.teams.items() if t.kind == "vendor")) or "none"
         print(f"error: {args.team!r} is not a vendor team in the rules (vendor teams: {vendors})", file=sys.stderr)
         return 1
-    store = Store(settings.database)
+    store = open_store(settings.database)
     if args.action == "revoke":
         print(f"{store.revoke_vendor_tokens(args.team)} token(s) of {args.team} revoked")
         return 0
@@ -465,7 +482,7 @@ ADMIN_ROLES = ("admin", "manager", "executive")  # web/admin/access.py says what
 
 def cmd_admin(args, env) -> int:
     """Issue (shown once) or revoke a dashboard sign-in token."""
-    store = Store(Settings.from_env(env).database)
+    store = open_store(Settings.from_env(env).database)
     if args.action == "revoke":
         print(f"{store.revoke_admin_tokens(args.name)} dashboard token(s) of {args.name} revoked")
         return 0

@@ -10,12 +10,16 @@ this module imports it lazily: `enable_multiprocess` must run before the first c
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import tempfile
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+from store import is_postgres_url
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # "At risk": the next threshold (or the resolution deadline) falls within this long.
@@ -29,12 +33,17 @@ _counters: dict[str, Any] | None = None
 
 
 def directory(env: Mapping[str, str], database: str) -> Path:
-    """The multiprocess directory: PROMETHEUS_MULTIPROC_DIR, else `<database>-metrics` beside the database.
+    """The multiprocess directory: PROMETHEUS_MULTIPROC_DIR, else `<database>-metrics` beside the database
+    (for a PostgreSQL URL, a directory named after it in the temp dir).
 
     Beside the database rather than a fresh temp dir: the worker is another process (often another unit or
     container) and must find the same directory; it already shares the database's directory with serve."""
     raw = env.get(MULTIPROC_ENV, "").strip()
-    return Path(raw) if raw else Path(database).with_name(Path(database).name + "-metrics")
+    if raw:
+        return Path(raw)
+    if is_postgres_url(database):  # no directory to share: one per machine and database
+        return Path(tempfile.gettempdir()) / f"slaclock-metrics-{hashlib.sha256(database.encode()).hexdigest()[:12]}"
+    return Path(database).with_name(Path(database).name + "-metrics")
 
 
 def enable_multiprocess(path: Path) -> Path:

@@ -15,7 +15,8 @@ Channel = Union[SlackChannel, EmailChannel, WebhookChannel]
 
 
 def build_channels(rules: Rules, env: Mapping[str, str]) -> tuple[dict[str, Channel], dict[str, str]]:
-    """(channel name → sender, channel name → why it is not configured); never raises for one bad channel."""
+    """(channel name → sender, channel name → why it is not configured), the alert channels and the vendor
+    teams' webhooks (`vendor:<team>`); never raises for one bad channel."""
     built: dict[str, Channel] = {}
     missing: dict[str, str] = {}
     for name, spec in (rules.alerts.channels.items() if rules.alerts else ()):
@@ -36,7 +37,22 @@ def build_channels(rules: Rules, env: Mapping[str, str]) -> tuple[dict[str, Chan
                 built[name] = EmailChannel(name, url, spec.sender or "", secret, spec.starttls)
         except ValueError as e:
             missing[name] = f"{e} (in {spec.url_env})"
+    for team, spec in rules.teams.items():
+        if spec.webhook is None:
+            continue
+        name, url = vendor_channel(team), (env.get(spec.webhook.url_env) or "").strip()
+        secret = (env.get(spec.webhook.secret_env) or "").strip()
+        unset = [v for v, value in ((spec.webhook.url_env, url), (spec.webhook.secret_env, secret)) if not value]
+        if unset:
+            missing[name] = f"vendor webhook of team {team}: {' and '.join(unset)} not set"
+        else:
+            built[name] = WebhookChannel(name, url, secret)
     return built, missing
+
+
+def vendor_channel(team: str) -> str:
+    """The channel name of a vendor team's webhook (`teams.<team>.webhook`)."""
+    return f"vendor:{team}"
 
 
 @dataclass

@@ -7,6 +7,9 @@ The webhook event (documented in the README, "The people around the case"):
      "id": <stable key, the same on every resend>, "occurred_at": ISO 8601,
      "ticket": {"helpdesk": "zendesk" | "jira", "id": "42", "url"?: ...},
      "metric"?: "first_response" | ..., "level"?: <level title>, "owner"?: <display name>, "text": ...}
+
+A vendor team's system (`teams.<team>.webhook`) gets the same envelope with "type": "vendor.capacity_requested"
+| "vendor.priority_override" and "vendor", "priority", "subject", "sla_due_at", "eta_due_at"?.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from rules.decision import Action, Decision, TimelineKind
 SLA_WARNING, SLA_BREACHED = "sla.warning", "sla.breached"
 LEVEL_CHANGED, MILESTONE_REACHED = "escalation.level_changed", "milestone.reached"
 EVENT_TYPES = (SLA_WARNING, SLA_BREACHED, LEVEL_CHANGED, MILESTONE_REACHED)
+# What a vendor team's system is told besides the envelope (vendor.capacity_requested, vendor.priority_override).
+VENDOR_FIELDS = ("vendor", "priority", "subject", "sla_due_at", "eta_due_at")
 # What a digest's first line says the alerts are about, by event type.
 DIGEST_TITLES = {SLA_WARNING: "SLA at risk", SLA_BREACHED: "SLA breached", LEVEL_CHANGED: "escalated",
                  MILESTONE_REACHED: "milestone reached"}
@@ -79,6 +84,20 @@ def alert_payload(action: Action, decision: Decision, *, helpdesk: str, ticket_i
     return payload
 
 
+def vendor_payload(action: Action, decision: Decision, *, helpdesk: str, ticket_id: str, subject: str,
+                   channel: str, vendor: str, now: datetime, url: str | None) -> dict[str, Any]:
+    """The outbox payload of a vendor team's webhook event (a vendor_webhook action): sent as it is decided, with
+    no quiet hours and no re-check (the vendor's system dedupes on `id`)."""
+    return {
+        "type": action.subject, "id": f"{helpdesk}:{ticket_id}:{action.key}", "channel": channel,
+        "occurred_at": now.isoformat(), "queued_at": now.isoformat(), "helpdesk": helpdesk, "ticket_id": ticket_id,
+        "subject": subject, "url": url, "person": None, "person_name": vendor, "email": None, "digest_key": None,
+        "text": action.text, "vendor": action.team, "priority": action.priority,
+        "sla_due_at": decision.due_at.isoformat(),
+        **({"eta_due_at": decision.vendor_eta_due_at.isoformat()} if decision.vendor_eta_due_at else {}),
+    }
+
+
 def _level_title(decision: Decision) -> str | None:
     state = decision.memory.escalation
     return state.current.title if state is not None else None
@@ -95,6 +114,8 @@ def webhook_event(payload: Mapping[str, Any]) -> dict[str, Any]:
               **({"url": payload["url"]} if payload.get("url") else {})}
     event = {"type": payload["type"], "id": payload["id"], "occurred_at": payload["occurred_at"], "ticket": ticket}
     event.update({k: payload[k] for k in ("metric", "level", "owner") if payload.get(k)})
+    if payload.get("vendor"):
+        event.update({k: payload[k] for k in VENDOR_FIELDS if payload.get(k)})
     event["text"] = payload["text"]
     return event
 

@@ -123,6 +123,15 @@ class GroupDirectory(Protocol):
 
 
 @runtime_checkable
+class TeamLoad(Protocol):
+    """A connector that can count the open tickets of each member of a helpdesk group (a least-loaded owner)."""
+
+    def open_tickets_per_member(self, group_id: str, ticket_id: str) -> dict[str, int]:
+        """User id → open tickets assigned, for each member of the group who may take the ticket, in the
+        helpdesk's order."""
+
+
+@runtime_checkable
 class RatingReader(Protocol):
     """A connector whose satisfaction rating is a read of its own, not part of the ticket (JSM request feedback)."""
 

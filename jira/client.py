@@ -32,6 +32,9 @@ ISSUE_LINK_URL = "/rest/api/3/issueLink"
 TRANSITIONS_URL = "/rest/api/3/issue/{key}/transitions"
 WATCHERS_URL = "/rest/api/3/issue/{key}/watchers"
 USER_GROUPS_URL = "/rest/api/3/user/groups"
+GROUP_MEMBERS_URL = "/rest/api/3/group/member"
+ASSIGNABLE_URL = "/rest/api/3/user/assignable/search"
+COUNT_URL = "/rest/api/3/search/approximate-count"
 FIELDS_URL = "/rest/api/3/field"
 FIELD_CONTEXTS_URL = "/rest/api/3/field/{field_id}/context"
 CONTEXT_OPTIONS_URL = "/rest/api/3/field/{field_id}/context/{context_id}/option"
@@ -43,6 +46,8 @@ MY_PERMISSIONS_URL = "/rest/api/3/mypermissions"
 # https://developer.atlassian.com/server/jira/platform/webhooks/#registering-a-webhook-via-the-jira-rest-api
 ADMIN_WEBHOOKS_URL = "/rest/webhooks/1.0/webhook"
 
+GROUP_PAGE_SIZE = 50  # getUsersFromGroup: "maxResults … default 50"
+ASSIGNABLE_PAGE_SIZE = 1000
 # Jira may return fewer per page than asked; 100 keeps one page's body small when `fields` is wide.
 SEARCH_PAGE_SIZE = 100
 SLA_PAGE_SIZE = 50
@@ -203,6 +208,27 @@ class JiraClient:
     def user_groups(self, account_id: str) -> list[dict[str, Any]]:
         """The groups of a user (`name`, `groupId`)."""
         return self.session.request("GET", USER_GROUPS_URL, params={"accountId": account_id})
+
+    def group_members(self, group_id: str) -> list[dict[str, Any]]:
+        """The active members of a group (`accountId`), every page."""
+        members, start = [], 0
+        while True:
+            page = self.session.request("GET", GROUP_MEMBERS_URL, params={
+                "groupId": group_id, "startAt": start, "maxResults": GROUP_PAGE_SIZE})
+            values = page.get("values") or []
+            members.extend(values)
+            if page.get("isLast", True) or not values:
+                return members
+            start += len(values)
+
+    def assignable_users(self, key: str) -> list[dict[str, Any]]:
+        """The users who may be assigned the issue (`accountId`)."""
+        return self.session.request("GET", ASSIGNABLE_URL, params={"issueKey": key,
+                                                                   "maxResults": ASSIGNABLE_PAGE_SIZE})
+
+    def count_issues(self, jql: str) -> int:
+        """How many issues a (bounded) JQL query matches, approximately: recent changes may not count yet."""
+        return int(self.session.request("POST", COUNT_URL, json={"jql": jql}, idempotent=True)["count"])
 
     def fields(self) -> list[dict[str, Any]]:
         """Every field of the site (FieldDetails: `id`, `name`, `custom`, `schema.custom`)."""

@@ -252,6 +252,14 @@ class JiraConnector:
         """The Jira groups of an account (by group id)."""
         return frozenset(str(g["groupId"]) for g in self.client.user_groups(actor_id) if g.get("groupId"))
 
+    def open_tickets_per_member(self, group_id: str, ticket_id: str) -> dict[str, int]:
+        """Unresolved issues assigned to each active member of the group who may be assigned this issue."""
+        assignable = {u.get("accountId") for u in self.client.assignable_users(ticket_id)}
+        members = dict.fromkeys(m["accountId"] for m in self.client.group_members(group_id)
+                                if m.get("active", True) and m.get("accountId") in assignable)
+        return {account: self.client.count_issues(f'assignee = "{account}" AND statusCategory != Done')
+                for account in members}
+
     def native_sla(self, ticket_id: str) -> list[str]:
         """JSM's own SLA metrics for the request, one line each (for `slaclock explain`, beside ours)."""
         lines = []

@@ -164,8 +164,9 @@ class Deliverer:
         if self.alerts is None:
             self._park(row, "alerts are not configured in this worker", dict(row.progress))
             return False
-        if row.progress:
-            return True  # sent before with its outcome unknown: _send_alert decides, no new re-check
+        if row.progress or p.get("vendor"):
+            # Sent before with its outcome unknown (_send_alert decides), or a vendor's system, told as decided.
+            return True
         held = self.alerts.held_until(p.get("person"), now)
         if held is not None:
             self._hold(row, held, now)

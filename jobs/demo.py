@@ -24,7 +24,8 @@ from jobs.explain import format_timeline
 from reports.history import case_histories
 from reports.kpis import Period, report
 from rules import EXAMPLE_RULES, CaseMemory, load_rules
-from store import Store
+from sandbox.alerts import DEFAULT_SECRET as SANDBOX_ALERT_SECRET
+from store import Store, is_postgres_url, open_store
 
 API_EMAIL = "slaclock@example.com"
 API_TOKEN = "sandbox-token"
@@ -72,14 +73,19 @@ class Stack:
     """The sandbox helpdesks, `slaclock serve` and `slaclock worker`, wired together on loopback."""
 
     def __init__(self, workdir: str | Path, rules_path: str | None = None, env: dict[str, str] | None = None,
-                 workers: int = 1, sandbox_args: tuple[str, ...] = ()):
+                 workers: int = 1, sandbox_args: tuple[str, ...] = (), database: str | None = None,
+                 receivers: int = 1):
+        """`database`: a PostgreSQL URL or SQLite path (default: `slaclock.db` in `workdir`); `workers` and
+        `receivers`: how many `slaclock worker` and `slaclock serve` processes share it."""
         self.workdir = Path(workdir)
         self.workers = workers
         self.sandbox_args = sandbox_args  # extra `python -m sandbox` flags (e.g. --jira-no-browse)
-        self.database = str(self.workdir / "slaclock.db")
-        self.sandbox_port, self.receiver_port = free_port(), free_port()
+        self.database = database or str(self.workdir / "slaclock.db")
+        self._store: Store | None = None
+        self.sandbox_port, self.receiver_ports = free_port(), [free_port() for _ in range(receivers)]
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
-        self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        self.receiver_urls = [f"http://127.0.0.1:{port}" for port in self.receiver_ports]
+        self.receiver_port, self.receiver_url = self.receiver_ports[0], self.receiver_urls[0]
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)},
             # The processes run this checkout's code, as the caller does (not another installed copy).
@@ -98,6 +104,9 @@ class Stack:
             "JIRA_EMAIL": API_EMAIL,
             "JIRA_API_TOKEN": JIRA_API_TOKEN,
             "JIRA_WEBHOOK_SECRET": JIRA_WEBHOOK_SECRET,
+            # The vendor ACME Parts' system (teams.acme_parts.webhook): the sandbox's signed-webhook receiver.
+            "SLACLOCK_ACME_PARTS_WEBHOOK_URL": f"{self.sandbox_url}/_sandbox/alerts/webhook/acme_parts",
+            "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": SANDBOX_ALERT_SECRET,
             "JIRA_REASON_FIELD_ID": JIRA_REASON_FIELD_ID,
             "JIRA_DUE_FIELD_ID": JIRA_DUE_FIELD_ID,
             # The default budgets (100/min, bursts of 16) would pace a demo that writes a dozen tickets at once.
@@ -116,7 +125,7 @@ class Stack:
 
     def start(self) -> "Stack":
         """Start the three processes and wait until each answers."""
-        Store(self.database)  # migrate once before two processes race to
+        self.store  # migrate once before the processes start
         self._spawn("sandbox", "-m", "sandbox", "--port", str(self.sandbox_port),
                     "--webhook-url", f"{self.receiver_url}/webhooks/zendesk", "--webhook-secret", WEBHOOK_SECRET,
                     "--email", API_EMAIL, "--token", API_TOKEN,
@@ -124,12 +133,21 @@ class Stack:
                     "--jira-webhook-secret", JIRA_WEBHOOK_SECRET, "--jira-email", API_EMAIL,
                     "--jira-token", JIRA_API_TOKEN, "--jira-reason-field-id", JIRA_REASON_FIELD_ID,
                     "--jira-due-field-id", JIRA_DUE_FIELD_ID, *self.sandbox_args)
-        self._spawn("serve", "-m", "app", "serve", "--port", str(self.receiver_port), "--workers", "1")
+        for n, port in enumerate(self.receiver_ports, start=1):
+            self._spawn("serve" if n == 1 else f"serve{n}", "-m", "app", "serve", "--port", str(port), "--workers", "1")
         for name in self.worker_names:
             self.start_worker(name)
         wait_until(lambda: self.http.get(f"{self.sandbox_url}/_sandbox/stats", timeout=1).ok, 20, "the sandbox")
-        wait_until(lambda: self.http.get(f"{self.receiver_url}/readyz", timeout=1).ok, 20, "the receiver")
+        for url in self.receiver_urls:
+            wait_until(lambda: self.http.get(f"{url}/readyz", timeout=1).ok, 20, f"the receiver at {url}")
         return self
+
+    @property
+    def store(self) -> Store:
+        """The stack's store, opened (and migrated) once, for reading what the processes did."""
+        if self._store is None:
+            self._store = open_store(self.database)
+        return self._store
 
     @property
     def worker_names(self) -> list[str]:
@@ -156,6 +174,8 @@ class Stack:
         return self.http.get(f"{self.sandbox_url}/_sandbox/writes", timeout=10).json()
 
     def stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
@@ -294,8 +314,7 @@ class Stack:
     def _quiet(self) -> bool:
         if not self.http.get(f"{self.sandbox_url}/_sandbox/idle", timeout=2).json().get("idle"):
             return False
-        store = Store(self.database)
-        inbox, outbox = store.delivery_counts(), store.outbox_counts()
+        inbox, outbox = self.store.delivery_counts(), self.store.outbox_counts()
         return not (inbox.get("pending") or inbox.get("processing") or outbox.get("pending") or outbox.get("sending"))
 
     def settle(self, timeout: float = 30) -> None:
@@ -440,8 +459,8 @@ def _row(stack: Stack, store: Store, helpdesk: str, ticket_id: str, alerts: dict
     mine = writes.get(helpdesk, {}).get("tickets", {}).get(ticket_id, {})
     reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
     # The signed webhook gets one event per alert (it never digests): the alerts the ticket caused.
-    told = sum(1 for a in alerts["webhook"]
-               if (a["event"]["ticket"]["helpdesk"], a["event"]["ticket"]["id"]) == (helpdesk, ticket_id))
+    told = sum(1 for a in alerts["webhook"] if not a["event"]["type"].startswith("vendor.")
+               and (a["event"]["ticket"]["helpdesk"], a["event"]["ticket"]["id"]) == (helpdesk, ticket_id))
     return [reference, _cut(view["subject"]), rules.team_title(case.team) if case and case.team else "-",
             view["priority"] or "-", _short(case.due_at if case else None, zone), level,
             str(len(mine.get("notes", []))), str(len(mine.get("public_replies", []))), str(told)]
@@ -451,7 +470,7 @@ HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", 
           "alerts"]
 # What happened, in a line each: the timeline kinds worth telling in a demo.
 TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
-        "resolution_asked", "resolution_confirmed", "reopened", "closed", "csat")
+        "resolution_asked", "post_incident", "resolution_confirmed", "reopened", "closed", "csat")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -476,9 +495,14 @@ def run_demo(out: TextIO, verbose: bool = False) -> int:
     message, internal note and alert as written (`verbose`: every ticket's timeline and the API calls too)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="slaclock-demo-") as workdir:
-        stack = Stack(workdir, rules_path=str(demo_rules(Path(workdir))))
+        # SLACLOCK_DATABASE set to a PostgreSQL URL: the demo runs on that server (a SQLite path is ignored:
+        # the demo's own database is a fresh one in its temporary directory).
+        database = os.environ.get("SLACLOCK_DATABASE", "").strip()
+        stack = Stack(workdir, rules_path=str(demo_rules(Path(workdir))),
+                      database=database if is_postgres_url(database) else None)
         receivers = f"{stack.sandbox_url}/_sandbox/alerts"
         stack.env.update({"SLACLOCK_DEMO_SLACK_URL": f"{receivers}/slack/ops", "SANDBOX_ALERT_SECRET": DEMO_WEBHOOK_SECRET,
+                          "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
                           "SLACLOCK_DEMO_WEBHOOK_URL": f"{receivers}/webhook/automation",
                           "SLACLOCK_DEMO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET})
         with stack:  # starts it (a `with stack.start()` would start a second, orphaned set)
@@ -497,7 +521,7 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
         stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
         stack.agent_changes(reprioritised, helpdesk, priority="urgent")
     stack.settle()
-    store = Store(stack.database)
+    store = stack.store
     print("- an urgent Zendesk case opened 1 h 59 min ago: the sweeper warns at 50 %, live, before the breach; the "
           "agent then solves it in time", file=out)
     urgent = _before_the_breach(stack, store, io.StringIO())
@@ -509,6 +533,10 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     print("- customers rate two solved cases: the urgent Zendesk one good, a Jira request 4 of 5", file=out)
     _ratings(stack, urgent, played["jira"][0][0])
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
+    told = [a["event"]["type"] for a in alerts["webhook"] if a["event"]["type"].startswith("vendor.")]
+    asked, overrides = told.count("vendor.capacity_requested"), told.count("vendor.priority_override")
+    print(f"- ACME Parts' own system got signed webhooks: {_count(asked, 'capacity request')}, "
+          f"{_count(overrides, 'priority override')}", file=out)
     writes = stack.writes()
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
         mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
@@ -535,6 +563,11 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
             for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
                 print(f"    {count:4d}  {helpdesk} {route}", file=out)
     return 0
+
+
+def _count(n: int, thing: str) -> str:
+    """`1 priority override`, `2 capacity requests`."""
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _csat_text(csat: dict) -> str:

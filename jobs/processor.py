@@ -9,8 +9,9 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
-from alerts.events import alert_payload, person_key, ticket_url
-from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader
+from alerts.channels import vendor_channel
+from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
+from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader, TeamLoad
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
@@ -19,6 +20,8 @@ from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
+from rules.engine import routing_team
+from rules.owner import load_group
 from rules.post_incident import root_cause_of
 from store import Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
 
@@ -139,13 +142,15 @@ class Processor:
             self._reviewed(connector_name, ticket, review, ids, now)
             return
 
+        load = self._team_load(connector, ticket, memory)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
         actor_groups = self._groups(connector, actor, ticket)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
                           actor_group_ids=actor_groups, cluster=cluster,
-                          customer_message_at=message_at, customer_message_text=message_text, rating=rating)
+                          customer_message_at=message_at, customer_message_text=message_text, rating=rating,
+                          team_load=load)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)
@@ -199,6 +204,7 @@ class Processor:
                                payload={"text": close[1]}, now=now,
                                idem_key=f"slaclock-{connector_name}-{ticket_id}-{close[0]}")
             queue_alerts(txn, self.rules, connector, ticket, decision, now)
+            queue_vendor_events(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
@@ -247,6 +253,18 @@ class Processor:
             # An actor the directory cannot look up (e.g. an id of no user) simply has no groups.
             logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})
             return frozenset()
+
+    def _team_load(self, connector: Connector, ticket: Ticket, memory: CaseMemory | None) -> dict[str, int] | None:
+        """Open tickets per member of the group of the team this decision routes to, when it owns by load."""
+        group = load_group(self.rules, ticket.connector, routing_team(ticket, self.rules, memory or CaseMemory()))
+        if group is None or not isinstance(connector, TeamLoad):
+            return None
+        try:
+            return connector.open_tickets_per_member(group, ticket.ticket_id)
+        except ApiError as e:
+            # The case is routed anyway; the team's assignee (if any) owns it, and the reason says why.
+            logger.warning("processor.load-unreadable", extra={"group": group, "error": str(e)})
+            return None
 
     def _cluster(self, connector_name: str, ticket_id: str) -> ClusterInfo | None:
         """The recurring-issue cluster the ticket belongs to, once its problem ticket exists."""
@@ -335,3 +353,19 @@ def queue_alerts(txn: Txn, rules: Rules, connector: Connector, ticket: Ticket, d
                            kind=OutboxKind.ALERT, now=now, idem_key=f"alert:{channel}:{ticket.key}:{action.key}",
                            payload=alert_payload(action, decision, helpdesk=connector.name, ticket_id=ticket.ticket_id,
                                                  subject=ticket.subject, channel=channel, now=now, url=url))
+
+
+def queue_vendor_events(txn: Txn, rules: Rules, connector: Connector, ticket: Ticket, decision: Decision,
+                        now: datetime) -> None:
+    """One ALERT row per vendor_webhook action, for the vendor team's channel `vendor:<team>`, keyed by the action
+    (it fires once per ticket, so the row does; the event's id is the same on every resend)."""
+    for action in decision.actions:
+        if action.kind != ActionKind.VENDOR_WEBHOOK or not action.team:
+            continue
+        channel = vendor_channel(action.team)
+        txn.add_outbox(connector=f"{ALERT_CONNECTOR}{channel}", ticket_id=ticket.key, kind=OutboxKind.ALERT, now=now,
+                       idem_key=f"alert:{channel}:{ticket.key}:{action.key}",
+                       payload=vendor_payload(action, decision, helpdesk=connector.name, ticket_id=ticket.ticket_id,
+                                              subject=ticket.subject, channel=channel, now=now,
+                                              vendor=rules.team_title(action.team),
+                                              url=ticket_url(connector, connector.name, ticket.ticket_id)))

@@ -85,7 +85,7 @@ def confirm(ticket: TicketFacts, cfg: Confirmation, memory: CaseMemory, now: dat
     if message is not None and message > state.solved_at:
         if says_fixed(message_text, cfg):
             return _close(ticket, cfg, state, ConfirmationOutcome.CONFIRMED, message, now, zone)
-        return _reopen(cfg, state, message, owner_id or state.owner_id, now)
+        return _reopen(ticket, cfg, state, message, owner_id or state.owner_id, now, zone)
     if solved_at is not None and now >= state.close_at:
         return _close(ticket, cfg, state, ConfirmationOutcome.QUIET, state.close_at, now, zone)
     # Still waiting (or reopened by an agent meanwhile: a later customer answer still counts, a new solve asks anew).
@@ -122,12 +122,14 @@ def _close(ticket: TicketFacts, cfg: Confirmation, state: ConfirmationState, out
                   tags_remove=frozenset({cfg.tag}))
 
 
-def _reopen(cfg: Confirmation, state: ConfirmationState, at: datetime, owner_id: str | None,
-            now: datetime) -> Answer:
+def _reopen(ticket: TicketFacts, cfg: Confirmation, state: ConfirmationState, at: datetime, owner_id: str | None,
+            now: datetime, zone: ZoneInfo) -> Answer:
     key = f"confirmation:reopen:{state.solved_at.isoformat()}"
     note = Action(key, ActionKind.NOTE, text=wording.CUSTOMER_NOT_FIXED)
+    told = wording.fill_message(cfg.templates.reopened, _values(ticket, state.close_at, zone, now, cfg))
+    actions = (note, Action(f"{key}:customer", ActionKind.PUBLIC_REPLY, text=told)) if told else (note,)
     event = TimelineEvent(TimelineKind.REOPENED, at, key, text=wording.CUSTOMER_NOT_FIXED)
     reason = Reason("confirmation", wording.CUSTOMER_NOT_FIXED, "status")
-    return Answer(Effects(actions=(note,), timeline=(event,), reasons=(reason,), next_at=now + LOOK_AGAIN),
+    return Answer(Effects(actions=actions, timeline=(event,), reasons=(reason,), next_at=now + LOOK_AGAIN),
                   state=replace(state, outcome=ConfirmationOutcome.REOPENED, outcome_at=at), status="open",
                   assignee_id=owner_id, tags_remove=frozenset({cfg.tag}))

@@ -39,6 +39,7 @@ class ActionKind(StrEnum):
     FOLLOW_UP = "follow_up"
     NOTIFY = "notify"
     PUBLIC_REPLY = "public_reply"
+    VENDOR_WEBHOOK = "vendor_webhook"
     CLOSE = "close"
 
 
@@ -59,6 +60,7 @@ class TimelineKind(StrEnum):
     VENDOR_RISK = "vendor_risk"
     CUSTOMER_UPDATE = "customer_update"
     CLUSTER_LINK = "cluster_link"
+    BOUNCING = "bouncing"  # reassigned between teams too often (rules.bouncing)
     # The confirmation loop (seeds 001, 003): asked to confirm a solve, confirmed, reopened, closed.
     RESOLUTION_ASKED = "resolution_asked"
     RESOLUTION_CONFIRMED = "resolution_confirmed"
@@ -156,6 +158,9 @@ class Action:
     public_reply  post `text` as a PUBLIC comment the customer sees (Zendesk: a comment with
                   `public: true`; Jira Service Management: a comment with `public: true` /
                   not internal). It never belongs in the internal note.
+    vendor_webhook  tell the vendor team `team`'s own system (its signed webhook): `subject` is the
+                  event type (vendor.capacity_requested, vendor.priority_override), `priority` the
+                  priority asked for, `text` the sentence.
     close         close the case for good and post `text`, the system-sent follow-up, publicly with it
                   (Zendesk: one update, as a closed ticket takes no more; Jira: a transition, then the comment).
 
@@ -181,6 +186,7 @@ class Action:
     person_name: str | None = None
     email: str | None = None
     digest_key: str | None = None  # notify: person + reason; same-key notifies of one sweep merge into one
+    team: str | None = None  # vendor_webhook: the vendor team
     due_at: datetime | None = None  # follow_up: a task due then (the post-incident review)
 
 
@@ -381,6 +387,25 @@ class ConfirmationState(JsonForm):
 
 
 @dataclass(frozen=True)
+class Held(JsonForm):
+    """What the ticket last stood at with slaclock's consent; a refused change is put back to it."""
+
+    status: str
+    priority: str | None
+    group_id: str | None
+    assignee_id: str | None
+
+
+@dataclass(frozen=True)
+class Hop(JsonForm):
+    """The case went from one team to another at `at` (routed, re-routed by hand, or handed on by an escalation)."""
+
+    at: datetime
+    from_team: str
+    to_team: str
+
+
+@dataclass(frozen=True)
 class CaseMemory(JsonForm):
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
 
@@ -388,7 +413,7 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
-    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating"}))
+    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating", "hops", "held"}))
 
     routed_reason_code: str | None = None
     routed: bool = False
@@ -416,6 +441,10 @@ class CaseMemory(JsonForm):
     sent: tuple[str, ...] = ()
     confirmation: ConfirmationState | None = None  # the latest solve's confirmation loop
     rating: Rating | None = None  # the customer's latest satisfaction rating
+    hops: tuple[Hop, ...] | None = None  # the case's moves between teams, oldest first (bouncing; None: none)
+    # The status, priority and team the ticket last stood at with slaclock's consent (roles.enforce,
+    # resolution_path): what a refused change is put back to.
+    held: Held | None = None
 
     @property
     def last_status(self) -> str | None:

@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from rules import wording
+from rules.bouncing import bounce_push, hops_now, team_holding
 from rules.calendar import utc_instant
 from rules.clock import ClockView, clock_reasons, observe, observed_at
 from rules.confirmation import confirm
@@ -28,6 +29,7 @@ from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, R
 from rules.effects import Effects, earliest
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
 from rules.post_incident import review_task
 from rules.roles import ActorRole, actor_role, refusal
@@ -54,6 +56,7 @@ class Context:
     customer_message_at: datetime | None = None
     customer_message_text: str | None = None
     rating: Rating | None = None
+    team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -91,6 +94,7 @@ class Draft:
     vendor: VendorState | None = None
     vendor_pushes: tuple[Push, ...] = ()
     trigger_pushes: tuple[Push, ...] = ()
+    bounce_pushes: tuple[Push, ...] = ()
     messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
     outcome: Outcome | None = None
     changed_at: datetime | None = None  # when the escalation first changed priority or team
@@ -227,22 +231,31 @@ def asked(ctx: Context, d: Draft) -> Draft:
 
 
 def route(ctx: Context, d: Draft) -> Draft:
-    """Route on first sight and whenever the reason code changes; otherwise an agent's manual re-route stands."""
+    """Route on first sight and whenever the reason code changes (with the team's owner: `rules.owner`);
+    otherwise an agent's manual re-route stands."""
     ticket, rules, memory = ctx.ticket, ctx.rules, d.memory
-    current = team_of_group(rules, ticket.connector, ticket.group_id) or memory.team
-    if memory.routed and memory.routed_reason_code == ticket.reason_code:
-        return d.but(current_team=current)
+    team = routing_team(ticket, rules, memory)
+    if team is None:
+        return d.but(current_team=team_of_group(rules, ticket.connector, ticket.group_id) or memory.team)
     code = ticket.reason_code
     if code in rules.routing.reason_codes:
-        team = rules.routing.reason_codes[code]
         reason = Reason(f"routing.reason_codes.{code}", wording.routed(code, team, False), "team")
     else:
-        team = rules.routing.default_team
         reason = Reason("routing.default_team", wording.routed(code, team, True), "team")
     target = getattr(rules.teams[team], ticket.connector, None)
-    group_id, assignee_id = (target.group_id, target.assignee_id) if target else (None, None)
-    return d.plus("route", Effects(reasons=(reason,)), team=team, group_id=group_id, assignee_id=assignee_id,
-                  current_team=team, memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
+    assignee_id, owner_reason = owner_of(rules, ticket.connector, team, ctx.now, ctx.team_load)
+    reasons = (reason,) if owner_reason is None else (reason, owner_reason)
+    return d.plus("route", Effects(reasons=reasons), team=team, group_id=target.group_id if target else None,
+                  assignee_id=assignee_id, current_team=team,
+                  memory=memory.evolve(routed_reason_code=code, routed=True, team=team))
+
+
+def routing_team(ticket: TicketFacts, rules: Rules, memory: CaseMemory) -> str | None:
+    """The team a decision now routes the ticket to: on first sight and when its reason code changed (None: it
+    does not route). The jobs layer asks it to know whose open tickets a least-loaded pick needs."""
+    if memory.routed and memory.routed_reason_code == ticket.reason_code:
+        return None
+    return rules.routing.reason_codes.get(ticket.reason_code or "", rules.routing.default_team)
 
 
 def satisfaction(ctx: Context, d: Draft) -> Draft:
@@ -282,6 +295,18 @@ def triggers(ctx: Context, d: Draft) -> Draft:
     return d.plus("triggers", effects, trigger_pushes=pushes)
 
 
+def bounces(ctx: Context, d: Draft) -> Draft:
+    """Seed 003: a move between teams is a hop; too many within the window climb the ladder once."""
+    if ctx.rules.bouncing is None or not ctx.rules.bouncing.enabled:
+        return d
+    view = d.clock
+    team = d.team if d.team is not None else team_holding(ctx.rules, ctx.ticket) or d.current_team
+    hops = hops_now(ctx.incoming, team, ctx.observed_at)
+    push = bounce_push(ctx.rules, hops, view.memory.fired, ctx.now) if view.running else None
+    return d.but(view=replace(view, memory=view.memory.evolve(hops=hops)),
+                 bounce_pushes=(push,) if push is not None else ())
+
+
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
@@ -302,7 +327,7 @@ def escalation(ctx: Context, d: Draft) -> Draft:
     """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
     escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
                           manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
-                          pushes=(*d.vendor_pushes, *d.trigger_pushes))
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes))
     view = _rederive(ctx, d, escalator)
     outcome = escalator.finish(view, view.priority)
     reasons = []
@@ -315,7 +340,9 @@ def escalation(ctx: Context, d: Draft) -> Draft:
         reasons.append(Reason(outcome.level_rule, wording.escalated_owner(outcome.level, outcome.owner,
                                                                           outcome.team), "team"))
         if outcome.team:
-            view = replace(view, memory=view.memory.evolve(team=outcome.team))
+            hops = (hops_now(view.memory, outcome.team, escalator.changed_at or ctx.observed_at)
+                    if ctx.rules.bouncing is not None else view.memory.hops)
+            view = replace(view, memory=view.memory.evolve(team=outcome.team, hops=hops))
     return d.plus("escalation", Effects(reasons=tuple(reasons)) + outcome.effects, view=view,
                   priority=view.priority, team=team, group_id=group_id, assignee_id=assignee_id, outcome=outcome,
                   changed_at=escalator.changed_at)
@@ -418,8 +445,8 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, escalation, deadlines, handover,
-                           trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, escalation, deadlines,
+                           handover, trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -473,11 +500,12 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                agent_reply_at: datetime | None = None, *, vendor_update: VendorUpdate | None = None,
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
-               customer_message_text: str | None = None, rating: Rating | None = None) -> tuple[ClockView, Decision]:
+               customer_message_text: str | None = None, rating: Rating | None = None,
+               team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, customer_message_text, rating)
+                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load)
     draft = Draft(memory=memory)
     for step in STEPS:
         draft = step(ctx, draft)
@@ -489,7 +517,8 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            *, agent_reply_at: datetime | None = None, vendor_update: VendorUpdate | None = None,
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
-           customer_message_text: str | None = None, rating: Rating | None = None) -> Decision:
+           customer_message_text: str | None = None, rating: Rating | None = None,
+           team_load: Mapping[str, int] | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -507,7 +536,9 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     ticket's helpdesk), checked against the roles map (a manual escalation needs `escalate`).
     `rating`: the customer's satisfaction rating as read now (None: none, or not read this time); a
     new or changed one is a `csat` timeline event.
+    `team_load`: open tickets per member (user id → count, in the helpdesk's order) of the group of the team
+    `routing_team` names, for a least-loaded owner (`rules.owner`).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      customer_message_text=customer_message_text, rating=rating)[1]
+                      customer_message_text=customer_message_text, rating=rating, team_load=team_load)[1]

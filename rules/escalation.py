@@ -26,6 +26,7 @@ arrives while its calendar is closed gets a tag and a note saying when its clock
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -57,12 +58,17 @@ def higher(a: str, b: str | None) -> str:
 
 def budget_of(threshold: Threshold, target: timedelta) -> timedelta:
     """The working time used when `threshold` is reached, for a metric with `target`."""
+    return _budget(threshold.percent, threshold.before, target)
+
+
+@functools.lru_cache(maxsize=4096)  # a rules file has a few dozen (threshold, target) pairs
+def _budget(percent: float | None, before: timedelta | None, target: timedelta) -> timedelta:
     options = []
-    if threshold.percent is not None:
-        micros = Fraction(target // timedelta(microseconds=1)) * Fraction(threshold.percent) / 100
+    if percent is not None:
+        micros = Fraction(target // timedelta(microseconds=1)) * Fraction(percent) / 100
         options.append(timedelta(microseconds=round(micros)))
-    if threshold.before is not None:
-        options.append(max(target - threshold.before, ZERO))
+    if before is not None:
+        options.append(max(target - before, ZERO))
     return min(options)
 
 

@@ -138,9 +138,10 @@ def _segments(rules: Rules, metric: str, start: datetime, end: datetime | None,
     first = in_force[-1] if in_force else bases[0]
     later = [b for b in bases if b.at > start and (end is None or b.at < end)]
     out = []
+    own = getattr(rules.sla.metrics, metric).calendar  # the metric's own calendar wins over the precedence
     for i, basis in enumerate([first, *later]):
         name = basis.calendar if basis.calendar in rules.calendars or basis.calendar == "24x7" else None
-        calendar = rules.calendar(name or bases[-1].calendar)
+        calendar = rules.calendar(own or name or bases[-1].calendar)
         target, rule = target_for(rules, metric, basis.priority, basis.tier)
         out.append(Segment(start if i == 0 else basis.at, basis, BasisMode.START if i == 0 else basis.mode,
                            calendar, target, rule))

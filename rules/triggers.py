@@ -9,6 +9,7 @@ the timeline says so (`trigger:tier_floor:<tier>`, name "high_value").
 """
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
@@ -22,9 +23,14 @@ from rules.ladder import PersonRef
 from rules.schema import Rules, TriggerField, field_value
 
 
+@functools.lru_cache(maxsize=1024)
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    """A keyword as whole words, any run of whitespace between them, any case; compiled once per keyword."""
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in keyword.split()) + r"(?!\w)", re.IGNORECASE)
+
+
 def _keyword_hit(text: str, keyword: str) -> bool:
-    pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in keyword.split()) + r"(?!\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    return _keyword_pattern(keyword).search(text) is not None
 
 
 def _text(ticket: TicketFacts, where: TriggerField) -> str:

@@ -20,7 +20,7 @@ from rules import wording
 from rules.calendar import parse_instant, utc_instant
 from rules.decision import Action, ActionKind, Reason, TimelineEvent, TimelineKind, VendorState, VendorUpdate
 from rules.effects import Effects
-from rules.escalation import Push
+from rules.escalation import Push, higher
 from rules.facts import TicketFacts
 from rules.ladder import PersonRef
 from rules.schema import Rules, field_value
@@ -122,6 +122,10 @@ class VendorDesk:
                 body=self.cfg.follow_up_body.format_map(values),
                 group_id=target.group_id if target else None, assignee_id=target.assignee_id if target else None,
                 priority=self.ticket.priority))
+        if self.rules.teams[team].webhook is not None:
+            actions.append(Action(f"{key}:webhook", ActionKind.VENDOR_WEBHOOK, subject="vendor.capacity_requested",
+                                  text=wording.vendor_asked(self.ticket.subject, values["eta_due_at"]),
+                                  priority=self.ticket.priority or "normal", team=team))
         self.effects = self.effects.add(
             actions=actions, timeline=[TimelineEvent(TimelineKind.VENDOR_REQUEST, at, key, threshold=team, text=text)],
             reasons=[Reason(f"teams.{team}.kind", wording.vendor_requested(team, state.eta_due_at,
@@ -209,6 +213,11 @@ class VendorDesk:
                                 level=self.cfg.risk_level, priority=self.cfg.risk_priority,
                                 priority_rule="vendor.risk_priority"))
         self.messages.append(CustomerMessage(f"customer:updated_plan:{state.cycle}", "updated_plan", at))
+        if self.rules.teams[state.team].webhook is not None:
+            priority = higher(self.ticket.priority or "normal", self.cfg.risk_priority)
+            self.effects = self.effects.add(actions=[Action(
+                f"{risk_key}:webhook", ActionKind.VENDOR_WEBHOOK, subject="vendor.priority_override",
+                text=wording.vendor_override(priority, why), priority=priority, team=state.team)])
         for person_key in self.cfg.notify:
             person = PersonRef.of(self.rules, person_key)
             self.effects = self.effects.add(actions=[Action(

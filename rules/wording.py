@@ -250,7 +250,7 @@ def tech_lead_note(priority: str, after: timedelta, wall: bool, team: str, manag
 
 
 def queued_note(starts: datetime, cal: WorkCalendar, now: datetime) -> str:
-    return f"Arrived outside business hours: the clock starts {customer_time(starts, cal.tz, now)}."
+    return f"Arrived outside business hours: the first-response clock starts {customer_time(starts, cal.tz, now)}."
 
 
 # --- roles and triggers -------------------------------------------------------------------
@@ -259,6 +259,36 @@ def refusal_note(tag: str, actor_id: str | None, role: str, rule: str, allowed: 
     who = f"user {actor_id}" if actor_id is not None else "someone slaclock does not know"
     return (f"Escalation refused: {who} ({role.replace('_', ' ')}) may not escalate, so the tag {tag} was removed. "
             f"Roles that may: {', '.join(r.replace('_', ' ') for r in allowed)}.")
+
+
+# --- an owner from the first minute (rules.owner) ------------------------------------------
+
+def owner_on_call(name: str, rota: str) -> str:
+    return f"owner {name}: on call in rota {rota}"
+
+
+def owner_nobody_on_call(rota: str, fallback: bool) -> str:
+    return f"nobody on call in rota {rota}" + ("; the team's assignee owns it" if fallback else "; no owner")
+
+
+def owner_no_load(read: bool, fallback: bool) -> str:
+    why = "nobody in the team's group may take it" if read else "the team's open tickets could not be read"
+    return why + ("; the team's assignee owns it" if fallback else "; no owner")
+
+
+def owner_least_loaded(name: str, open_tickets: int, members: int) -> str:
+    tickets = "1 open ticket" if open_tickets == 1 else f"{open_tickets} open tickets"
+    if members == 1:
+        return f"owner {name}: the only member of the team's group ({tickets})"
+    return f"owner {name}: the fewest open tickets of the team's {members} members ({tickets})"
+
+
+# --- bouncing (rules.bouncing) ---------------------------------------------------------------
+
+def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo, now: datetime) -> str:
+    moves = len(teams) - 1
+    return (f"reassigned between teams {moves} times within {format_duration(within)} "
+            f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
 
 
 def keyword_hit(keyword: str, where: str) -> str:
@@ -328,6 +358,17 @@ def no_eta(eta_within: timedelta) -> str:
 
 def vendor_risk(vendor: str, why: str) -> str:
     return f"SLA risk at vendor {vendor}: {why}"
+
+
+def vendor_asked(subject: str, eta_due_at: str) -> str:
+    """The capacity/ETA request to a vendor's system (its times already in the note's one zone)."""
+    return f"Please confirm capacity and an ETA by {eta_due_at} for «{subject}»." if subject else \
+        f"Please confirm capacity and an ETA by {eta_due_at}."
+
+
+def vendor_override(priority: str, why: str) -> str:
+    """The priority override sent to a vendor's system."""
+    return f"Priority override to {priority}: {why}."
 
 
 def vendor_risk_notify(ticket: str, text: str) -> str:

@@ -334,6 +334,8 @@ def _zendesk_operations(document: dict[str, Any]) -> list[Operation]:
         operations.append(op)
     # No path item for List Memberships (documented: GET /api/v2/users/{user_id}/group_memberships).
     operations.append(Operation("GET", "/api/v2/users/{user_id}/group_memberships", {}, frozenset(), None))
+    # Nor for a group's (documented beside it: GET /api/v2/groups/{group_id}/memberships).
+    operations.append(Operation("GET", "/api/v2/groups/{group_id}/memberships", {}, frozenset(), None))
     for op in operations:
         if op.template == "/api/v2/ticket_fields" and op.method == "POST" and op.body is None:
             # Create Ticket Field has no body schema in the file; the docs send {"ticket_field": TicketFieldObject}

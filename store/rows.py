@@ -1,15 +1,22 @@
 """What the store hands out: one frozen row type per table, and the statuses rows move through.
 
-Instants are UTC-aware datetimes; JSON columns arrive decoded. Kinds (`Delivery.event_type`,
+Instants are UTC-aware datetimes; JSON columns arrive decoded. Each type's `from_row`
+reads a row as both stores return it (instants as ISO text, JSON as text). Kinds (`Delivery.event_type`,
 `OutboxRow.kind`, `TimelineEntry.kind`) stay plain text: the store keeps what it was given, and
 the jobs, who own those vocabularies, read them.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Mapping
+
+
+def instant(value: str | None) -> datetime | None:
+    """An ISO 8601 column as an aware datetime (None stays None)."""
+    return datetime.fromisoformat(value) if value else None
 
 
 class DeliveryStatus(StrEnum):
@@ -47,6 +54,13 @@ class Delivery:
     status: DeliveryStatus
     error: str | None = None
 
+    @classmethod
+    def from_row(cls, row: tuple) -> "Delivery":
+        id_, connector, key, event_type, ticket_id, actor_id, received_at, attempts, status, error = row
+        return cls(id=id_, connector=connector, delivery_key=key, event_type=event_type, ticket_id=ticket_id,
+                   actor_id=actor_id, received_at=datetime.fromisoformat(received_at), attempts=attempts,
+                   status=DeliveryStatus(status), error=error)
+
 
 @dataclass(frozen=True)
 class DeliveryPayload:
@@ -73,6 +87,14 @@ class Case:
     next_action_at: datetime | None
     seen_updated_at: datetime | None
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Case":
+        return cls(connector=row["connector"], ticket_id=row["ticket_id"],
+                   memory=json.loads(row["memory_json"] or "{}"), snapshot=json.loads(row["snapshot_json"] or "{}"),
+                   priority=row["priority"], team=row["team"], due_at=instant(row["due_at"]),
+                   rules_version=row["rules_version"], decided_at=instant(row["decided_at"]),
+                   next_action_at=instant(row["next_action_at"]), seen_updated_at=instant(row["seen_updated_at"]))
+
 
 @dataclass(frozen=True)
 class DueTicket:
@@ -95,6 +117,12 @@ class TimelineEntry:
     summary: str
     detail: Mapping[str, Any]
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "TimelineEntry":
+        return cls(id=row["id"], connector=row["connector"], ticket_id=row["ticket_id"],
+                   at=datetime.fromisoformat(row["at"]), kind=row["kind"], summary=row["summary"],
+                   detail=json.loads(row["detail_json"] or "{}"))
+
 
 @dataclass(frozen=True)
 class OutboxRow:
@@ -116,6 +144,15 @@ class OutboxRow:
     cluster_key: str | None
     progress: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_row(cls, row: tuple) -> "OutboxRow":
+        (id_, idem_key, connector, ticket_id, kind, payload, status, attempts, created, next_at, done, error, cluster,
+         progress) = row
+        return cls(id=id_, idem_key=idem_key, connector=connector, ticket_id=ticket_id, kind=kind,
+                   payload=json.loads(payload), status=OutboxStatus(status), attempts=attempts,
+                   created_at=instant(created), next_attempt_at=instant(next_at), done_at=instant(done),
+                   last_error=error, cluster_key=cluster, progress=json.loads(progress or "{}"))
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -129,6 +166,12 @@ class Cluster:
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Cluster":
+        return cls(key=row["key"], connector=row["connector"], problem_id=row["problem_id"], subject=row["subject"],
+                   members=tuple(json.loads(row["members_json"])), created_at=datetime.fromisoformat(row["created_at"]),
+                   updated_at=datetime.fromisoformat(row["updated_at"]))
+
 
 @dataclass(frozen=True)
 class AdminToken:
@@ -138,3 +181,7 @@ class AdminToken:
     name: str
     role: str  # admin | manager | executive
     created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "AdminToken":
+        return cls(id=row["id"], name=row["name"], role=row["role"], created_at=datetime.fromisoformat(row["created_at"]))

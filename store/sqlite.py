@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from store.group_commit import GroupCommit
 from store.migrations import migrations
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
-                        OutboxStatus, TimelineEntry)
+                        OutboxStatus, TimelineEntry, instant)
 
 # Writers wait this long for the lock before giving up; write transactions last milliseconds.
 BUSY_TIMEOUT_SECONDS = 15
@@ -55,10 +55,6 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
-def _instant(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _stale(now: datetime) -> str:
     """Claims older than this belong to a worker that died."""
     return _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
@@ -67,42 +63,6 @@ def _stale(now: datetime) -> str:
 def _marks(ids: list[int]) -> str:
     """The `?, ?, …` of an `in (…)` over `ids`."""
     return ",".join("?" * len(ids))
-
-
-def _delivery(row: tuple) -> Delivery:
-    id_, connector, key, event_type, ticket_id, actor_id, received_at, attempts, status, error = row
-    return Delivery(id=id_, connector=connector, delivery_key=key, event_type=event_type, ticket_id=ticket_id,
-                    actor_id=actor_id, received_at=datetime.fromisoformat(received_at), attempts=attempts,
-                    status=DeliveryStatus(status), error=error)
-
-
-def _outbox(row: tuple) -> OutboxRow:
-    (id_, idem_key, connector, ticket_id, kind, payload, status, attempts, created, next_at, done, error, cluster,
-     progress) = row
-    return OutboxRow(id=id_, idem_key=idem_key, connector=connector, ticket_id=ticket_id, kind=kind,
-                     payload=json.loads(payload), status=OutboxStatus(status), attempts=attempts,
-                     created_at=_instant(created), next_attempt_at=_instant(next_at), done_at=_instant(done),
-                     last_error=error, cluster_key=cluster, progress=json.loads(progress or "{}"))
-
-
-def _case(row: Mapping[str, Any]) -> Case:
-    return Case(connector=row["connector"], ticket_id=row["ticket_id"], memory=json.loads(row["memory_json"] or "{}"),
-                snapshot=json.loads(row["snapshot_json"] or "{}"), priority=row["priority"], team=row["team"],
-                due_at=_instant(row["due_at"]), rules_version=row["rules_version"],
-                decided_at=_instant(row["decided_at"]), next_action_at=_instant(row["next_action_at"]),
-                seen_updated_at=_instant(row["seen_updated_at"]))
-
-
-def _timeline_entry(row: Mapping[str, Any]) -> TimelineEntry:
-    return TimelineEntry(id=row["id"], connector=row["connector"], ticket_id=row["ticket_id"],
-                         at=datetime.fromisoformat(row["at"]), kind=row["kind"], summary=row["summary"],
-                         detail=json.loads(row["detail_json"] or "{}"))
-
-
-def _cluster(row: Mapping[str, Any]) -> Cluster:
-    return Cluster(key=row["key"], connector=row["connector"], problem_id=row["problem_id"], subject=row["subject"],
-                   members=tuple(json.loads(row["members_json"])), created_at=datetime.fromisoformat(row["created_at"]),
-                   updated_at=datetime.fromisoformat(row["updated_at"]))
 
 
 class Txn:
@@ -380,7 +340,7 @@ class Store:
             "and not exists (select 1 from outbox o where o.connector = i.connector and o.ticket_id = i.ticket_id "
             f"and o.status in {UNSENT}) "
             f"order by i.id limit ?) returning {DELIVERY_COLUMNS}",
-            [_iso(now), stale, stale, limit], _delivery)
+            [_iso(now), stale, stale, limit], Delivery.from_row)
 
     def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
         """Put claimed deliveries back to pending (to be tried again on the next pass)."""
@@ -396,7 +356,7 @@ class Store:
     def failed_deliveries(self) -> list[Delivery]:
         """Deliveries that failed to process, with their errors."""
         rows = self.db.execute(f"select {DELIVERY_COLUMNS} from inbox where status = 'failed' order by id").fetchall()
-        return [_delivery(row) for row in rows]
+        return [Delivery.from_row(row) for row in rows]
 
     def retry_deliveries(self, ids: list[int] | None) -> int:
         """Put failed deliveries (all, or the given ids) back to be processed; return how many."""
@@ -410,7 +370,7 @@ class Store:
     def get_case(self, connector: str, ticket_id: str) -> Case | None:
         rows = list(self.db.query("select * from tickets where connector = ? and ticket_id = ?",
                                   [connector, ticket_id]))
-        return _case(rows[0]) if rows else None
+        return Case.from_row(rows[0]) if rows else None
 
     def due_tickets(self, now: datetime, limit: int = 500) -> list[DueTicket]:
         """Tickets whose next time-driven action is due (an index range scan: cost grows with what is due)."""
@@ -421,7 +381,7 @@ class Store:
     def timeline(self, connector: str, ticket_id: str) -> list[TimelineEntry]:
         rows = self.db.query("select * from timeline where connector = ? and ticket_id = ? order by id",
                              [connector, ticket_id])
-        return [_timeline_entry(row) for row in rows]
+        return [TimelineEntry.from_row(row) for row in rows]
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -443,12 +403,12 @@ class Store:
             "and not exists (select 1 from outbox e where e.connector = o.connector and e.ticket_id = o.ticket_id "
             f"and e.id <> o.id and ((e.status = 'sending' and e.next_attempt_at >= ?) or (e.id < o.id and e.status in {UNSENT}))) "
             f"order by o.id limit ?) returning {OUTBOX_COLUMNS}",
-            [_iso(now), _iso(now), stale, stale, limit], _outbox)
+            [_iso(now), _iso(now), stale, stale, limit], OutboxRow.from_row)
 
     def parked(self) -> list[OutboxRow]:
         """Writes that failed and wait for someone to retry them."""
         rows = self.db.execute(f"select {OUTBOX_COLUMNS} from outbox where status = 'failed' order by id").fetchall()
-        return [_outbox(row) for row in rows]
+        return [OutboxRow.from_row(row) for row in rows]
 
     def retry_parked(self, ids: list[int] | None, now: datetime) -> int:
         """Put parked rows (all, or the given ids) back in the queue; return how many.
@@ -510,7 +470,7 @@ class Store:
         (an escalation may hand the case to an internal team while the vendor still owes the ETA)."""
         rows = self.db.query(f"select * from tickets where {VENDOR_WORKS_ON} order by connector, ticket_id",
                              [vendor, vendor])
-        return [_case(row) for row in rows]
+        return [Case.from_row(row) for row in rows]
 
     def vendor_works_on(self, vendor: str, connector: str, ticket_id: str) -> bool:
         """True when the case is one of `vendor_cases(vendor)` (one indexed lookup, nothing decoded)."""
@@ -528,10 +488,10 @@ class Store:
         """Every case whose last snapshot is not solved or closed (for the recurring-issue detector)."""
         rows = self.db.query("select * from tickets "
                              "where json_extract(snapshot_json, '$.status') not in ('solved', 'closed')")
-        return [_case(row) for row in rows]
+        return [Case.from_row(row) for row in rows]
 
     def clusters(self) -> list[Cluster]:
-        return [_cluster(row) for row in self.db.query("select * from clusters order by created_at")]
+        return [Cluster.from_row(row) for row in self.db.query("select * from clusters order by created_at")]
 
     def review_task(self, connector: str, task_id: str) -> tuple[str, str | None] | None:
         """(the case it reviews, its root cause once recorded) when `task_id` is a post-incident task."""
@@ -544,18 +504,18 @@ class Store:
         rows = list(self.db.query(
             "select c.* from clusters c, json_each(c.members_json) m where c.connector = ? and m.value = ?",
             [connector, ticket_id]))
-        return _cluster(rows[0]) if rows else None
+        return Cluster.from_row(rows[0]) if rows else None
 
     # --- reporting ----------------------------------------------------------------------------
 
     def cases(self) -> list[Case]:
         """Every case slaclock has decided (for the KPI report)."""
-        return [_case(row) for row in self.db.query("select * from tickets order by connector, ticket_id")]
+        return [Case.from_row(row) for row in self.db.query("select * from tickets order by connector, ticket_id")]
 
     def timeline_of_kinds(self, kinds: list[str]) -> list[TimelineEntry]:
         """Every timeline entry of these kinds, oldest first (one query for the KPI report)."""
         rows = self.db.query(f"select * from timeline where kind in ({_marks(kinds)}) order by id", kinds)
-        return [_timeline_entry(row) for row in rows]
+        return [TimelineEntry.from_row(row) for row in rows]
 
     # --- alerts ---------------------------------------------------------------------------------
 
@@ -581,15 +541,15 @@ class Store:
         """The live dashboard token `token` is, or None."""
         rows = list(self.db.query("select id, name, role, created_at from admin_tokens where token_hash = ?",
                                   [_hash(token)]))
-        return _admin_token(rows[0]) if rows else None
+        return AdminToken.from_row(rows[0]) if rows else None
 
     def admin_token(self, token_id: int) -> AdminToken | None:
         """A dashboard token by id while it is not revoked (a signed-in session checks it on every request)."""
         rows = list(self.db.query("select id, name, role, created_at from admin_tokens where id = ?", [token_id]))
-        return _admin_token(rows[0]) if rows else None
+        return AdminToken.from_row(rows[0]) if rows else None
 
     def admin_tokens(self) -> list[AdminToken]:
-        return [_admin_token(row) for row in
+        return [AdminToken.from_row(row) for row in
                 self.db.query("select id, name, role, created_at from admin_tokens order by name, id")]
 
     def revoke_admin_tokens(self, name: str) -> int:
@@ -614,7 +574,7 @@ class Store:
 
     def cursor_updated_at(self, name: str) -> datetime | None:
         row = self.db.execute("select updated_at from cursors where name = ?", [name]).fetchone()
-        return _instant(row[0]) if row else None
+        return instant(row[0]) if row else None
 
     def live_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
         """(name, holder, expires_at) of every lease that has not lapsed at `now`."""
@@ -644,7 +604,7 @@ class Store:
         activity: dict[str, dict[str, Any]] = {}
         for connector, at in self.db.execute("select connector, max(done_at) from outbox where status = 'done' "
                                              "group by connector"):
-            activity.setdefault(connector, {})["last_write"] = _instant(at)
+            activity.setdefault(connector, {})["last_write"] = instant(at)
         errors = self.db.execute(
             "select connector, done_at, last_error from outbox where status = 'failed' and last_error is not null "
             "union all select connector, processed_at, error from inbox where status = 'failed' "
@@ -652,9 +612,5 @@ class Store:
         for connector, at, error in errors:
             entry = activity.setdefault(connector, {})
             if at and (entry.get("last_error") is None or at > _iso(entry["last_error"][0])):
-                entry["last_error"] = (_instant(at), error)
+                entry["last_error"] = (instant(at), error)
         return activity
-
-
-def _admin_token(row: Mapping[str, Any]) -> AdminToken:
-    return AdminToken(id=row["id"], name=row["name"], role=row["role"], created_at=datetime.fromisoformat(row["created_at"]))

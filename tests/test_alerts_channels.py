@@ -115,7 +115,13 @@ def test_channels_read_their_urls_and_secrets_from_the_named_variables():
                                             "SLACLOCK_TEST_WEBHOOK_URL": HOOK_URL})
     assert set(built) == {"ops-slack"}
     assert missing == {"mail": "alert channel mail: SLACLOCK_TEST_SMTP_URL is not set",
-                       "hooks": "alert channel hooks: SLACLOCK_TEST_WEBHOOK_SECRET is not set (the signing secret)"}
+                       "hooks": "alert channel hooks: SLACLOCK_TEST_WEBHOOK_SECRET is not set (the signing secret)",
+                       # The vendor team's system, teams.acme_parts.webhook in the example rules.
+                       "vendor:acme_parts": "vendor webhook of team acme_parts: SLACLOCK_ACME_PARTS_WEBHOOK_URL and "
+                                            "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET not set"}
+    built, _ = build_channels(rules, {"SLACLOCK_ACME_PARTS_WEBHOOK_URL": HOOK_URL,
+                                      "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": "s3cret"})
+    assert built["vendor:acme_parts"].kind == "webhook"
 
 
 def test_the_rules_refuse_a_channel_nobody_defined_and_a_webhook_without_a_secret():

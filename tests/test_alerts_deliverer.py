@@ -9,6 +9,7 @@ from connectors.errors import OutcomeUnknown, PermanentError
 from jobs.deliverer import Deliverer
 from jobs.kinds import JobEvent, OutboxKind
 from jobs.processor import Processor
+from rules import load_rules
 from store import OutboxStatus
 from tests.alerts_support import RecordingChannel, alert_rules
 from tests.fakes import Clock, FakeConnector, retryable
@@ -183,3 +184,49 @@ def test_no_alerts_section_queues_no_alert_rows(store):
     escalate(store, fake, "1", "d1")
     drain(processor, deliverer)
     assert alert_rows(store) == [] and set(store.outbox_counts()) == {"done"}
+
+
+# --- a vendor team's own system (teams.<team>.webhook) -------------------------------------------------
+
+def vendor_case(store, fake, ticket_id="9", key="v1"):
+    fake.add(ticket_id, reason_code="defect", subject="Compressor failed", requester_id="555")
+    store.add_delivery(connector="zendesk", delivery_key=key, event_type="ticket.created", ticket_id=ticket_id,
+                       actor_id="555", headers={}, body=b"{}", received_at=NOW)
+
+
+def test_a_vendor_case_asks_the_vendors_system_once_with_no_recheck_and_retries_a_503(store):
+    rules = load_rules()
+    fake, clock, system = FakeConnector(), Clock(NOW), RecordingChannel("vendor:acme_parts", "webhook", True, False)
+    connectors = {"zendesk": fake}
+    processor = Processor(store, connectors, rules, clock)
+    deliverer = Deliverer(store, connectors, clock, alerts=AlertDesk(rules, {"vendor:acme_parts": system}, {}))
+    system.failures.append(retryable("webhook channel vendor:acme_parts → 503"))
+    vendor_case(store, fake)
+    drain(processor, deliverer)
+    (row,) = alert_rows(store)
+    assert row[:4] == ("alert:vendor:acme_parts:zendesk:9:vendor:1:request:webhook", "alert:vendor:acme_parts",
+                       "zendesk:9", "pending") and "503" in row[4]
+    clock.advance(seconds=16)  # the backoff's first step: 15 s
+    fake.change("9", assignee_id="7")  # an agent acting meanwhile does not make the request moot
+    drain(processor, deliverer)
+    (event,) = system.sent
+    assert event["type"] == "vendor.capacity_requested" and event["id"] == "zendesk:9:vendor:1:request:webhook"
+    assert (event["vendor"], event["priority"], event["subject"]) == ("acme_parts", "normal", "Compressor failed")
+    assert event["eta_due_at"] == (NOW + timedelta(hours=48)).isoformat()
+    assert alert_rows(store)[0][3] == "done"
+    store.add_delivery(connector="zendesk", delivery_key="v2", event_type="ticket.updated", ticket_id="9",
+                       actor_id="7", headers={}, body=b"{}", received_at=clock.at)
+    drain(processor, deliverer)
+    assert len(alert_rows(store)) == 1 and len(system.sent) == 1  # decided again: nothing new to tell
+
+
+def test_a_vendor_webhook_whose_variables_are_unset_is_parked_naming_them(store):
+    rules = load_rules()
+    fake, clock = FakeConnector(), Clock(NOW)
+    desk = AlertDesk.from_env(rules, {"SLACLOCK_ACME_PARTS_WEBHOOK_URL": "https://acme.example/hook"})
+    processor = Processor(store, {"zendesk": fake}, rules, clock)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock, alerts=desk)
+    vendor_case(store, fake)
+    drain(processor, deliverer)
+    (row,) = alert_rows(store)
+    assert row[3] == "failed" and row[4] == "vendor webhook of team acme_parts: SLACLOCK_ACME_PARTS_WEBHOOK_SECRET not set"

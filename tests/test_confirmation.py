@@ -68,7 +68,10 @@ def test_yes_closes_the_case_with_the_follow_up_and_no_reopens_it_for_its_owner(
     no = decide(ticket("open", later, assignee_id=None), RULES, later, d.memory, customer_message_at=later,
                 customer_message_text="Sorry, the gate still does not open.")
     assert no.status == "open" and no.assignee_id == "3004" and kinds(no) == [TimelineKind.REOPENED]
-    assert [a.text for a in no.actions] == ["The customer says the problem is not fixed: reopened for the case owner."]
+    assert [(a.kind, a.text) for a in no.actions] == [
+        (ActionKind.NOTE, "The customer says the problem is not fixed: reopened for the case owner."),
+        (ActionKind.PUBLIC_REPLY, "Thank you for telling us. We have reopened your request #7 and will look into it "
+                                  "again.")]
     assert no.memory.last_status == "open" and no.deadlines["resolution"].stopped_at is None, "the clock resumes"
 
 
@@ -131,7 +134,7 @@ def test_the_recognition_is_whole_words_and_no_wins(reply, fixed):
 INTERNAL = re.compile(r"slaclock|zendesk:|jira:|quiet period|SLA|\btag\b|outbox", re.IGNORECASE)
 
 
-@pytest.mark.parametrize("helpdesk,outcome", itertools.product(("zendesk", "jira"), ("ask", "yes", "quiet")))
+@pytest.mark.parametrize("helpdesk,outcome", itertools.product(("zendesk", "jira"), ("ask", "yes", "no", "quiet")))
 def test_every_confirmation_message_reads_right(helpdesk, outcome):
     ticket_id = "42" if helpdesk == "zendesk" else "SD-42"
     fields = dict(connector=helpdesk, ticket_id=ticket_id)
@@ -139,7 +142,8 @@ def test_every_confirmation_message_reads_right(helpdesk, outcome):
     if outcome != "ask":
         later = d.next_action_at if outcome == "quiet" else SOLVED_AT + timedelta(hours=1)
         d = decide(ticket("solved", later, **fields), RULES, later, d.memory,
-                   customer_message_at=later if outcome == "yes" else None, customer_message_text="yes")
+                   customer_message_at=later if outcome in ("yes", "no") else None,
+                   customer_message_text="yes" if outcome == "yes" else "still broken")
     (text,) = [a.text for a in d.actions if a.kind in (ActionKind.PUBLIC_REPLY, ActionKind.CLOSE)]
     reference = "#42" if helpdesk == "zendesk" else "SD-42"
     assert re.search(f"your request {reference}[ .]", text) and "{" not in text and text.endswith(".")
@@ -158,7 +162,7 @@ def test_the_table_is_validated():
             parse_rules(f"[teams.support]\n[confirmation]\n{bad.strip()}\n")
         assert any(e.startswith(expected) for e in caught.value.errors), caught.value.errors
     assert Confirmation(yes_words=[" Sure "]).yes_words == ["sure"]
-    assert set(ConfirmationTemplates.model_fields) == {"ask", "closed_confirmed", "closed_quiet"}
+    assert set(ConfirmationTemplates.model_fields) == {"ask", "closed_confirmed", "reopened", "closed_quiet"}
 
 
 def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store):

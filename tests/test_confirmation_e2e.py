@@ -8,7 +8,6 @@ the workflow's transitions.
 import pytest
 
 from rules import CaseMemory, load_rules
-from store import Store
 from tests.test_e2e import HELPDESKS
 
 RULES = load_rules()
@@ -42,7 +41,7 @@ def solved_and_asked(stack, helpdesk, subject: str) -> str:
 
 
 def kinds(stack, helpdesk, ticket_id) -> list[str]:
-    return [e.kind for e in Store(stack.database).timeline(helpdesk.name, ticket_id)]
+    return [e.kind for e in stack.store.timeline(helpdesk.name, ticket_id)]
 
 
 @HELPDESKS
@@ -58,7 +57,7 @@ def test_customer_confirms_and_the_case_closes_with_a_follow_up(stack, helpdesk)
     assert view["notes"][-1].startswith("Closed: the customer confirmed the resolution.")
     timeline = kinds(stack, helpdesk, ticket_id)
     assert timeline.index("resolution_asked") < timeline.index("resolution_confirmed") < timeline.index("closed")
-    closes = Store(stack.database).db.execute(
+    closes = stack.store.db.execute(
         "select count(*) from outbox where connector = ? and ticket_id = ? and kind = 'close' and status = 'done'",
         [helpdesk.name, ticket_id]).fetchone()[0]
     assert closes == 1
@@ -75,8 +74,9 @@ def test_customer_says_not_fixed_and_the_case_reopens_for_its_owner(stack, helpd
     assert owner is not None and assignee(stack, helpdesk, ticket_id) == owner
     view = stack.summary(ticket_id, helpdesk.name)
     assert TAG not in view["tags"] and view["notes"][-1].startswith("The customer says the problem is not fixed")
+    assert view["public"][-1].startswith("Thank you for telling us. We have reopened your request ")
     assert "reopened" in kinds(stack, helpdesk, ticket_id) and "closed" not in kinds(stack, helpdesk, ticket_id)
     # The SLA clock runs again (sla.on_reopen = "resume"): the sweeper's next look folds the new status in.
     stack.settle()
-    memory = CaseMemory.from_json(Store(stack.database).get_case(helpdesk.name, ticket_id).memory)
+    memory = CaseMemory.from_json(stack.store.get_case(helpdesk.name, ticket_id).memory)
     assert memory.last_status == "open"

@@ -343,7 +343,7 @@ def test_changed_tickets_lists_changes_after_the_cursor_and_moves_it(helpdesk, t
 OPENAPI = openapi_dir() or Path(__file__).resolve().parents[2] / "shared" / "reference" / "openapi"
 # The Zendesk description has no path item for List Memberships (openapi/README.md); it is documented. Neither file
 # has the Webhooks APIs: sandbox/contract.py lists their documented operations, with the doc pages.
-UNDESCRIBED = {("GET", "/api/v2/users/{}/group_memberships"),
+UNDESCRIBED = {("GET", "/api/v2/users/{}/group_memberships"), ("GET", "/api/v2/groups/{}/memberships"),
                *((op.method, re.sub(r"\{[^}]+\}", "{}", op.template))
                  for op in (*zendesk_webhook_operations(), *jira_admin_webhook_operations(),
                             *jsm_feedback_operations()))}

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from alerts.webhook import verify
 from connectors.model import Ticket
 from jira.mapping import ticket_from_api as jira_ticket
 from jira.settings import JiraSettings
 from jobs.demo import JIRA_DUE_FIELD_ID, JIRA_REASON_FIELD_ID, Stack, wait_until
 from rules import decide, load_rules
-from store import Store
+from tests.sandbox_support import Receiver
 from tests.stacks import QUEUED, RECONCILE_SECONDS, assert_nothing_refused, example_rules_with, slaclock
 from zendesk.mapping import ticket_from_api as zendesk_ticket
 from zendesk.settings import ZendeskSettings
@@ -58,8 +59,14 @@ def written_due(ticket: Ticket) -> str | None:
     return f"{ticket.due_at:%Y-%m-%dT%H:%M:%S}" if ticket.due_at else None
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request):
+    """Each scenario on the shared SQLite stack and on its PostgreSQL twin (tests/conftest.py)."""
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
 def count(stack: Stack, helpdesk: Helpdesk, ticket_id: str, sql: str) -> int:
-    return Store(stack.database).db.execute(sql, [helpdesk.name, ticket_id]).fetchone()[0]
+    return stack.store.db.execute(sql, [helpdesk.name, ticket_id]).fetchone()[0]
 
 
 def writes_for(stack: Stack, helpdesk: Helpdesk, ticket_id: str) -> int:
@@ -144,7 +151,7 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
     stack.settle()
 
     assert stack.stats(helpdesk.name)["webhooks"]["dropped"] == dropped + 1
-    decisions = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "decision"]
+    decisions = [e for e in stack.store.timeline(helpdesk.name, ticket_id) if e.kind == "decision"]
     assert decisions[-1].detail["events"] == ["slaclock.reconcile"], "the escalation came from reconciliation"
     assert stack.summary(ticket_id, helpdesk.name)["tags"] == ["slaclock_l2"]
     assert writes_for(stack, helpdesk, ticket_id) == 2
@@ -152,12 +159,13 @@ def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(st
     assert fixed_after < RECONCILE_SECONDS + 2.5, f"fixed after {fixed_after:.1f} s"
 
 
-@pytest.fixture(scope="module")
-def daytime_stack(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def daytime_stack(request, tmp_path_factory):
     """The example rules with customer messages allowed at any hour, so the run does not depend on the clock."""
     workdir = tmp_path_factory.mktemp("e2e-vendor")
     rules = example_rules_with(workdir, 'send_hours = "customer_day"', 'send_hours = "24x7"', QUEUED)
-    with Stack(workdir, rules_path=rules) as running:
+    database = request.getfixturevalue("postgres_databases").create() if request.param == "postgres" else None
+    with Stack(workdir, rules_path=rules, database=database) as running:
         yield running
     assert_nothing_refused(running)
 
@@ -189,7 +197,7 @@ def test_seed_000_vendor_loop_both_branches(daytime_stack, helpdesk, capsys):
     assert any("confirmed" in text for text in confirmed["public"])
     risk = stack.summary(no_capacity, helpdesk.name)
     assert risk["priority"] == "high" and any("could not be scheduled in time" in text for text in risk["public"])
-    kinds = [e.kind for e in Store(stack.database).timeline(helpdesk.name, no_capacity)]
+    kinds = [e.kind for e in stack.store.timeline(helpdesk.name, no_capacity)]
     assert "vendor_risk" in kinds and "level_change" in kinds
 
 
@@ -205,7 +213,7 @@ def test_sweeper_warns_before_the_breach_at_the_sandbox(stack):
     wait_until(warned, 20, "the sweeper's warning")
     stack.settle()
     assert datetime.now(timezone.utc) >= half_at and len(warned()) == 1
-    decisions = [e for e in Store(stack.database).timeline("zendesk", ticket_id) if e.kind == "warning"]
+    decisions = [e for e in stack.store.timeline("zendesk", ticket_id) if e.kind == "warning"]
     assert [e.detail["metric"] for e in decisions].count("resolution") == 1
 
 
@@ -223,7 +231,7 @@ def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys)
     stack.customer_rates(ticket_id, rating, "Fixed in a day", helpdesk.name)
     stack.settle()
 
-    rated = [e for e in Store(stack.database).timeline(helpdesk.name, ticket_id) if e.kind == "csat"]
+    rated = [e for e in stack.store.timeline(helpdesk.name, ticket_id) if e.kind == "csat"]
     assert len(rated) == 1, "the rating is on the timeline once, whatever decides again"
     said = "4 of 5" if helpdesk.name == "jira" else "good"
     assert rated[0].summary == f'Customer rated {said}: "Fixed in a day"'
@@ -233,3 +241,60 @@ def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys)
     assert csat["count"] >= 1 and csat["good"] >= 1
     if helpdesk.name == "jira":
         assert csat["scored"] >= 1 and csat["distribution"]["4"] >= 1
+
+
+VENDOR_SECRET = "acme-parts-secret"
+
+
+@pytest.fixture(scope="module")
+def vendor_system():
+    """The vendor ACME Parts' own system: a local HTTP server recording what slaclock sends it."""
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def vendor_stack(tmp_path_factory, vendor_system):
+    workdir = tmp_path_factory.mktemp("e2e-vendor-system")
+    env = {"SLACLOCK_ACME_PARTS_WEBHOOK_URL": vendor_system.url, "SLACLOCK_ACME_PARTS_WEBHOOK_SECRET": VENDOR_SECRET}
+    with Stack(workdir, env=env) as running:
+        yield running
+    assert_nothing_refused(running)
+
+
+@HELPDESKS
+def test_seed_000_the_vendors_own_system_is_asked_and_told_of_the_override_once(vendor_stack, vendor_system,
+                                                                               helpdesk, capsys):
+    """Routed to the vendor: a signed capacity/ETA request to its system; no capacity (POST /vendor/eta, the way
+    back): a signed priority override. Each once, with an id the vendor can dedupe on."""
+    stack = vendor_stack
+    assert slaclock(stack, "vendor", "token", "acme_parts") == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    ticket_id = stack.customer_creates("Compressor failed under warranty", "normal", "defect", helpdesk.name)
+    stack.settle()
+
+    def events(kind):
+        found = []
+        for headers, body in vendor_system.deliveries:
+            event = json.loads(body)
+            if event["type"] == kind and event["ticket"] == {**event["ticket"], "helpdesk": helpdesk.name,
+                                                             "id": ticket_id}:
+                assert verify(VENDOR_SECRET, headers, body, time.time()), "signed with the vendor's secret"
+                found.append(event)
+        return found
+
+    (asked,) = events("vendor.capacity_requested")
+    assert (asked["vendor"], asked["priority"], asked["subject"]) == ("acme_parts", "normal",
+                                                                       "Compressor failed under warranty")
+    assert asked["text"].startswith("Please confirm capacity and an ETA by ") and "eta_due_at" in asked
+    assert stack.vendor_eta(token, {"ticket": f"{helpdesk.name}:{ticket_id}", "capacity_available": False,
+                                    "note": "backlog until April"}).status_code == 202
+    stack.settle()
+    (override,) = events("vendor.priority_override")
+    assert override["priority"] == "high" and override["text"] == (
+        "Priority override to high: the vendor has no capacity.")
+    assert override["id"] != asked["id"] and events("vendor.capacity_requested") == [asked], "each once"
+    rows = stack.store.db.execute("select status from outbox where connector = 'alert:vendor:acme_parts' "
+                                  "and ticket_id = ?", [f"{helpdesk.name}:{ticket_id}"]).fetchall()
+    assert [status for (status,) in rows] == ["done", "done"]

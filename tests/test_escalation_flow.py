@@ -11,7 +11,8 @@ from rules import load_rules
 from tests.fakes import Clock, FakeConnector
 
 RULES = load_rules()
-BUSINESS = RULES.calendar("business")
+# Seed 001: first response counts business hours; seed 002: resolution the wall clock.
+BUSINESS, WALL = RULES.calendar("business"), RULES.calendar("24x7")
 OPENED = datetime(2026, 3, 2, 14, tzinfo=timezone.utc)  # Monday 09:00 in New York
 RESOLUTION, FIRST_RESPONSE = timedelta(hours=72), timedelta(hours=8)
 
@@ -55,8 +56,8 @@ def escalation_events(store, metric=None):
             and metric in (None, e.detail.get("metric"))]
 
 
-def at(percent, target, start=OPENED):
-    return BUSINESS.add(start, target * percent / 100).isoformat()
+def at(percent, target, calendar=BUSINESS, start=OPENED):
+    return calendar.add(start, target * percent / 100).isoformat()
 
 
 def agent_replies(store, fake, clock, when):
@@ -67,7 +68,7 @@ def agent_replies(store, fake, clock, when):
                        ticket_id="1", actor_id="9002", headers={}, body=body, received_at=when)
 
 
-def test_each_threshold_fires_once_at_its_instant_on_the_business_calendar(flow):
+def test_each_threshold_fires_once_at_its_instant_on_its_metrics_calendar(flow):
     store, fake, clock, worker = flow
     agent_replies(store, fake, clock, OPENED + timedelta(hours=1))
     worker.drain()
@@ -78,13 +79,14 @@ def test_each_threshold_fires_once_at_its_instant_on_the_business_calendar(flow)
         worker.sweep_at(due)  # a second sweep at the same instant changes nothing
         seen.append(due)
         assert len(fake.writes) <= writes + 1
+    # 72 wall-clock hours from Monday 2 March 14:00 UTC: 36 h, 54 h, 64 h 48 min and 72 h later.
     assert escalation_events(store, "resolution") == [
-        ("warning", "resolution", "50", at(50, RESOLUTION)),
-        ("escalation", "resolution", "75", at(75, RESOLUTION)),
-        ("escalation", "resolution", "90", at(90, RESOLUTION)),
-        ("breach", "resolution", "100", at(100, RESOLUTION)),
+        ("warning", "resolution", "50", "2026-03-04T02:00:00+00:00"),
+        ("escalation", "resolution", "75", "2026-03-04T20:00:00+00:00"),
+        ("escalation", "resolution", "90", "2026-03-05T06:48:00+00:00"),
+        ("breach", "resolution", "100", "2026-03-05T14:00:00+00:00"),
     ]
-    assert {at(p, RESOLUTION) for p in (50, 75, 90, 100)} <= {s.isoformat() for s in seen}
+    assert {at(p, RESOLUTION, WALL) for p in (50, 75, 90, 100)} <= {s.isoformat() for s in seen}
     notes = [u.note for u, _ in fake.writes if u.note and ("SLA" in u.note or "Escalated" in u.note)]
     assert len(notes) == len(set(notes)) >= 4
 
@@ -102,29 +104,31 @@ def test_restart_in_the_middle_fires_nothing_twice(flow):
     store, fake, clock, worker = flow
     agent_replies(store, fake, clock, OPENED + timedelta(hours=1))
     worker.drain()
-    worker.sweep_at(datetime.fromisoformat(at(50, RESOLUTION)))
+    worker.sweep_at(datetime.fromisoformat(at(50, RESOLUTION, WALL)))
     restarted = Worker(store, fake, clock)
     restarted.sweep_at(clock.at)
-    restarted.sweep_at(datetime.fromisoformat(at(75, RESOLUTION)))
+    restarted.sweep_at(datetime.fromisoformat(at(75, RESOLUTION, WALL)))
     kinds = [(k, t) for k, m, t, _ in escalation_events(store, "resolution")]
     assert kinds == [("warning", "50"), ("escalation", "75")]
 
 
-def test_a_pause_moves_the_next_threshold_by_the_paused_working_time(flow):
+def test_a_pause_moves_the_next_threshold_by_the_paused_time(flow):
     store, fake, clock, worker = flow
     agent_replies(store, fake, clock, OPENED + timedelta(hours=1))
     worker.drain()
     pause_start = datetime(2026, 3, 3, 14, tzinfo=timezone.utc)  # Tue 09:00 New York
-    pause_end = datetime(2026, 3, 4, 14, tzinfo=timezone.utc)  # Wed 09:00: one working day paused
+    pause_end = datetime(2026, 3, 4, 14, tzinfo=timezone.utc)  # Wed 09:00: one day paused
     for when, status in ((pause_start, "pending"), (pause_end, "open")):
         clock.at = when
         fake.change("1", status=status, updated_at=when)
         store.add_delivery(connector="zendesk", delivery_key=f"status-{when}", event_type="ticket.status_changed",
                            ticket_id="1", actor_id="9002", headers={}, body=b"{}", received_at=when)
         worker.drain()
-    paused = BUSINESS.elapsed(pause_start, pause_end)
-    assert paused == timedelta(hours=8)
-    expected = BUSINESS.add(OPENED, RESOLUTION / 2 + paused)
+    # 36 unpaused wall-clock hours: 24 h before the pause, 12 h after it: Thursday 5 March 02:00 UTC.
+    paused = WALL.elapsed(pause_start, pause_end)
+    assert paused == timedelta(hours=24)
+    expected = datetime(2026, 3, 5, 2, tzinfo=timezone.utc)
+    assert WALL.add(OPENED, RESOLUTION / 2 + paused) == expected
     worker.sweep_at(expected - timedelta(seconds=1))
     assert escalation_events(store, "resolution") == []
     worker.sweep_at(expected)

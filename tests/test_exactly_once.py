@@ -30,6 +30,8 @@ from tests.fakes import Clock, Crash, FakeConnector, retryable, rules_with_routi
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import ZendeskSettings
 
+store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
+
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 
 

@@ -1,7 +1,7 @@
 """Processor and deliverer against an in-memory connector, with an injected clock."""
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,10 @@ from connectors.errors import PermanentError
 from jobs.deliverer import Deliverer
 from jobs.processor import Processor
 from rules import decide, load_rules
+from store.rows import OutboxStatus
 from tests.fakes import OWN_USER, Clock, FakeConnector, retryable
+
+store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 
@@ -387,8 +390,10 @@ def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_fi
     def decide_on(fixture):
         deliver_jira(store, jira, fixture)
         processor.run_once()
-        store.db.execute("update outbox set status = 'done'")  # the writes landed: decide again next time
-        store.db.conn.commit()
+        while sent := store.claim_outbox(NOW + timedelta(days=1)):  # the writes landed: decide again next time
+            with store.write_txn() as txn:
+                for row in sent:
+                    txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
         return [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
 
     assert decide_on("jira_issue_updated__resolved_cloud") == [] and none_yet.call_count == 1  # on resolve: none

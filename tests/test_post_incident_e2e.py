@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 from jira.mapping import adf_text
 from rules import load_rules
-from store import Store
 from tests.stacks import slaclock
 from tests.test_confirmation_e2e import SOLVED
 from tests.test_e2e import HELPDESKS
@@ -25,7 +24,7 @@ def test_the_escalation_owner_reviews_a_solved_escalated_case_and_the_report_kee
     stack.agent_changes(case, helpdesk.name, **SOLVED[helpdesk.name])
     stack.settle()
 
-    (task_id,) = [row[0] for row in Store(stack.database).db.execute(
+    (task_id,) = [row[0] for row in stack.store.db.execute(
         "select task_id from review_tasks where connector = ? and ticket_id = ?", [helpdesk.name, case])]
     task = stack.ticket(task_id, helpdesk.name)
     soon = datetime.now(timezone.utc) + RULES.post_incident.due_in

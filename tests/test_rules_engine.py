@@ -1,7 +1,8 @@
 """decide(): routing, priority and escalation as before, plus the clock's memory and explain."""
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from connectors.model import Ticket
 from rules import CaseMemory, Rating, decide, explain_clock, load_rules
+from tests.business_rules import business_resolution_rules
 
 UTC = timezone.utc
 RULES = load_rules()
@@ -51,13 +53,35 @@ def test_missing_priority_means_normal():
     assert d.priority == "normal" and d.reasons_for("priority")[0].rule == "sla.default_priority"
 
 
-def test_example_rules_normal_ticket_business_hours():
+def test_example_rules_resolution_on_the_wall_clock_first_response_in_business_hours():
     d = decide(ticket(), RULES, OPENED)
-    # 72 business hours (08-12, 13-17, Mon-Fri, New York) from Monday 09:00 EST: 7 h on Monday,
-    # 8 × 8 h up to Thursday 12th 17:00, then 1 h: Friday 13th 09:00 EDT (DST began on the 8th).
-    assert d.due_at == datetime(2026, 3, 13, 13, 0, tzinfo=UTC)
+    # Seed 002: opened Monday 2 March 14:00 UTC + 72 h = Thursday 5 March 14:00 UTC.
+    assert d.due_at == datetime(2026, 3, 5, 14, 0, tzinfo=UTC) and d.deadlines["resolution"].calendar == "24x7"
+    # Seed 001: 8 business hours from Monday 09:00 EST: 7 h on Monday, 1 h on Tuesday → Tue 09:00 EST.
+    assert d.deadlines["first_response"].due_at == datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
+    assert d.deadlines["first_response"].calendar == "business"
     assert set(d.deadlines) == {"first_response", "resolution"}
     assert d.reasons_for("due_at")[0].rule == "sla.targets.normal.resolution"
+
+
+def test_seed_002_low_case_opened_tuesday_1_december_is_due_tuesday_8_december():
+    opened = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # Tuesday 10:00 in New York
+    d = decide(ticket(priority="low", opened_at=opened, updated_at=opened), RULES, opened)
+    assert d.due_at == datetime(2026, 12, 8, 15, 0, tzinfo=UTC)  # 168 h: Tuesday 8 December 10:00 EST
+    # Raised to high a day later: re-derived from the opening, 24 h → Wednesday 2 December 10:00 EST.
+    later = opened + timedelta(days=1, hours=-1)
+    raised = decide(ticket(priority="high", opened_at=opened, updated_at=later), RULES, later, d.memory)
+    assert raised.due_at == datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+
+
+def test_business_hours_resolution_is_one_line_away():
+    d = decide(ticket(), business_resolution_rules(), OPENED)
+    # 72 business hours (08-12, 13-17, Mon-Fri, New York) from Monday 09:00 EST: 7 h on Monday,
+    # 8 × 8 h up to Thursday 12th 17:00, then 1 h: Friday 13th 09:00 EDT (DST began on the 8th).
+    assert d.due_at == datetime(2026, 3, 13, 13, 0, tzinfo=UTC) and d.deadlines["resolution"].calendar == "business"
+    low = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # issue 15: Tuesday 1 December, low: due Tuesday 5 January
+    d = decide(ticket(priority="low", opened_at=low, updated_at=low), business_resolution_rules(), low)
+    assert d.due_at.astimezone(ZoneInfo("America/New_York")).date() == date(2027, 1, 5)
 
 
 def test_example_rules_urgent_runs_24x7():
@@ -114,7 +138,7 @@ def test_stopped_result_frozen_in_memory_json():
     frozen = d2.memory.to_json()["results"]
     assert {r["metric"] for r in frozen} == {"first_response", "resolution"}
     resolution = next(r for r in frozen if r["metric"] == "resolution")
-    assert resolution["rules_version"] == "example-4" and resolution["calendar"] == "business"
+    assert resolution["rules_version"] == "example-5" and resolution["calendar"] == "24x7"
     assert resolution["state"] == "stopped" and resolution["stopped_at"] == "2026-03-02T17:00:00+00:00"
 
 
@@ -127,14 +151,17 @@ def test_explain_clock_lines():
     assert "calendar business chosen by sla.default_calendar" in text
     assert "America/New_York" in text and "public holidays US (Christmas Day, Independence Day" in text
     assert "resolution, cycle 1: target 72 h (sla.targets.normal.resolution)" in text
-    assert "counted Mon 2026-03-02: 09:00-11:00 (2 h)" in text
-    assert "paused 2026-03-02 11:00 America/New_York" in text and "(ongoing)" in text
-    assert "due " in lines[-1] and "paused" in lines[-1] and "rules example-4, calendar business" in lines[-1]
+    # Resolution on the wall clock (24x7, UTC): 2 h counted, then paused since 16:00 UTC (11:00 in New York).
+    assert "counted Mon 2026-03-02: 14:00-16:00 (2 h)" in text
+    assert "paused 2026-03-02 16:00 UTC" in text and "(ongoing)" in text
+    # Due: 72 h - 2 h = 70 h left from now (Tuesday 14:00 UTC), were the pause to end now: Friday 12:00 UTC.
+    assert "due 2026-03-06 12:00 UTC" in lines[-1] and "paused" in lines[-1]
+    assert "rules example-5, calendar 24x7" in lines[-1]
 
 
 def test_explain_lists_holidays_skipped():
     opened = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # Wednesday before Thanksgiving, 15:00 EST
-    lines = explain_clock(ticket(opened_at=opened, priority="high"), RULES, opened)
+    lines = explain_clock(ticket(opened_at=opened, priority="high"), business_resolution_rules(), opened)
     assert any("Thanksgiving Day" in line for line in lines)
     assert any("weekly day(s) off" in line for line in lines)
 
@@ -143,7 +170,7 @@ def test_explain_shows_frozen_result():
     d1 = decide(ticket(), RULES, OPENED)
     d2 = decide(ticket(status="solved"), RULES, OPENED + timedelta(hours=3), d1.memory)
     lines = explain_clock(ticket(status="solved"), RULES, OPENED + timedelta(days=9), d2.memory)
-    assert any("frozen result: computed under rules example-4 on calendar business" in line for line in lines)
+    assert any("frozen result: computed under rules example-5 on calendar business" in line for line in lines)
 
 
 # --- engine-level invariant: pausing never makes a deadline earlier ----------------------
@@ -159,7 +186,8 @@ def test_pausing_never_makes_the_resolution_deadline_earlier(history, priority):
         decision = decide(t, RULES, now, memory)
         for minutes, status in history:
             now += timedelta(minutes=minutes)
-            t = replace(t, status=status if pausing else "open", updated_at=now)
+            # The helpdesk holds the priority slaclock wrote (a ladder level raises it when reached).
+            t = replace(t, status=status if pausing else "open", updated_at=now, priority=decision.priority)
             decision = decide(t, RULES, now, decision.memory)
         return decision, now
 

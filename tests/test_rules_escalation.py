@@ -19,6 +19,7 @@ from connectors.model import Ticket
 from rules import CaseMemory, decide, explain_clock, load_rules, parse_rules
 from rules.ladder import LadderSnapshot
 from rules.schema import RulesError
+from tests.business_rules import business_resolution_rules
 from tests.replay import Replay
 
 UTC = timezone.utc
@@ -479,7 +480,8 @@ def test_after_hours_case_is_queued_for_the_next_business_morning(zone):
     (note,) = d.actions
     local_start = datetime(2026, 6, 8, 9, tzinfo=ZoneInfo(zone))
     assert note.key == "milestone:queued:1"
-    assert note.text == f"Arrived outside business hours: the clock starts Mon 8 Jun at 09:00 {local_start:%Z}."
+    assert note.text == (f"Arrived outside business hours: the first-response clock starts Mon 8 Jun at 09:00 "
+                         f"{local_start:%Z}.")
     assert [(e.kind, e.threshold) for e in d.timeline] == [("milestone", "queued")]
     d = case.step("2026-06-06 11:00")
     assert d.actions == () and d.tags_add == frozenset()
@@ -524,7 +526,8 @@ def test_example_rules_story():
 
 
 def test_example_rules_walk_a_normal_case_in_new_york():
-    rules = load_rules()
+    # Resolution in business hours (README's one-line change): its thresholds cross a weekend and DST.
+    rules = business_resolution_rules()
     # Monday, EST; DST starts Sunday 8th. (Not "Printer on fire": the example's safety trigger would fire.)
     case = Case("America/New_York", rules, "2026-03-02 09:00", subject="Printer jams")
     case.step("2026-03-02 09:00")

@@ -659,7 +659,7 @@ def test_people_errors_name_path_value_and_allowed(snippet, expected):
 
 def test_example_rules_tell_the_story_of_seeds_000_and_003():
     rules = load_rules()
-    assert rules.version == "example-4"
+    assert rules.version == "example-5"
     assert rules.routing.reason_codes["defect"] == "acme_parts" and rules.teams["acme_parts"].kind == "vendor"
     assert rules.vendor.eta_within == timedelta(hours=48)
     assert rules.customer_updates.cadence.urgent == timedelta(hours=4)
@@ -679,12 +679,19 @@ def test_example_rules_tell_the_story_of_seeds_000_and_003():
     reply = opened + timedelta(minutes=30)
     d = decide(ticket, rules, reply, d.memory, agent_reply_at=reply)  # first response in time
     d = decide(ticket, rules, d.vendor_eta_due_at, d.memory)
-    assert [e.kind for e in d.timeline][:2] == ["vendor_risk", "level_change"]
-    assert d.escalation_owner == "Paula Novak" and d.priority == "high"
+    # Resolution on the wall clock: its 50 % warning came first, 36 h after the opening (Tue 21:00 EST).
+    risk = opened + timedelta(hours=48)  # no ETA within 48 h
+    assert [(e.kind, e.at) for e in d.timeline][:3] == [("warning", opened + timedelta(hours=36)),
+                                                        ("vendor_risk", risk), ("level_change", risk)]
+    # The override to high re-derives resolution from the opening (seed 002): 24 h, due Tue 3 Mar 09:00 EST,
+    # already past at 48 h, so its 75, 90 and 100 % points climb on to the vendor manager at once.
+    assert d.due_at == opened + timedelta(hours=24) and d.priority == "high"
+    assert [e.threshold for e in d.timeline if e.metric == "resolution"] == ["50", "75", "90", "100"]
+    assert d.escalation_level == "engineering" and d.escalation_owner == "Victor Chen"
     reply = next(a.text for a in d.actions if a.kind == "public_reply")
-    # One message: the updated plan already tells of the escalation.
+    # One message: the updated plan already tells of the escalation (next update: the high cadence, 24 h).
     assert reply == ("An update on your request #7: the repair could not be scheduled in time, so we have escalated "
-                     "your request. Paula Novak is now looking after it and will update you by Thu 5 Mar at 09:00 EST.")
+                     "your request. Victor Chen is now looking after it and will update you by Thu 5 Mar at 09:00 EST.")
     assert any(a.kind == "notify" and a.person_name == "Victor Chen" for a in d.actions)
 
 

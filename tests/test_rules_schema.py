@@ -81,6 +81,7 @@ def test_unknown_priority_names_file_path_and_allowed():
     ('[calendars.b]\ntimezone = "UTC"\nalways_open = true\nextra_working_days = { 2026-12-27 = [] }\n', "rules.toml: calendars.b.extra_working_days: 2026-12-27: got []; expected at least one interval"),
     ('[sla]\ndefault_calendar = "office"\n', 'rules.toml: sla.default_calendar: got "office", which names no calendar; expected one of 24x7'),
     ('[sla.calendar_by_priority]\nurgent = "nights"\n', 'rules.toml: sla.calendar_by_priority.urgent: got "nights", which names no calendar'),
+    ('[sla.metrics.resolution]\ncalendar = "wall"\n', 'rules.toml: sla.metrics.resolution.calendar: got "wall", which names no calendar'),
     ('[sla.calendar_by_priority]\ncritical = "24x7"\n', "rules.toml: sla.calendar_by_priority.critical: unknown priority; expected one of low, normal, high, urgent"),
     ('[sla]\ndefault_tier = "gold"\n', 'rules.toml: sla.default_tier: got "gold", which names no tier'),
     ('[tiers.gold]\ncalendar = "x"\n', 'rules.toml: tiers.gold.calendar: got "x", which names no calendar'),
@@ -91,6 +92,8 @@ def test_unknown_priority_names_file_path_and_allowed():
     ('[sla.targets]\nnormal = { resolution = 4 }\n', "rules.toml: sla.targets.low: no resolution target; expected resolution = "),
     ('[sla.resolution_hours]\nnormal = 4\n[sla.targets]\nnormal = { resolution = 4 }\n', "rules.toml: sla.resolution_hours: got both resolution_hours (v1) and targets"),
     ('[teams.support.zendesk]\ngroup_id = 5\n', "rules.toml: teams.support.zendesk.group_id: got 5; input should be a valid string; expected a helpdesk group id (text)"),
+    ('[teams.support.webhook]\nurl_env = "A_URL"\nsecret_env = "A_SECRET"\n', 'rules.toml: teams.support: webhook: only a team of kind = "vendor" tells its own system'),
+    ('[teams.acme]\nkind = "vendor"\nwebhook = { url_env = "acme url", secret_env = "S" }\n', 'rules.toml: teams.acme.webhook.url_env: got "acme url"'),
     ("version = \n", "rules.toml: not valid TOML: "),
 ])
 def test_each_error_names_path_value_and_allowed(snippet, expected):

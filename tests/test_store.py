@@ -5,6 +5,8 @@ import pytest
 from store import Store, StoreError
 from store.migrations import migrations
 
+store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 

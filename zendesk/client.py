@@ -19,6 +19,9 @@ INCREMENTAL_TICKETS_URL = "/api/v2/incremental/tickets/cursor.json"
 UPDATE_MANY_URL = "/api/v2/tickets/update_many.json"
 SHOW_MANY_URL = "/api/v2/tickets/show_many.json"
 GROUP_MEMBERSHIPS_URL = "/api/v2/users/{user_id}/group_memberships.json"
+# List Memberships of a group (documented beside the user's: GET /api/v2/groups/{group_id}/memberships).
+GROUP_MEMBERS_URL = "/api/v2/groups/{group_id}/memberships.json"
+SEARCH_COUNT_URL = "/api/v2/search/count.json"
 JOB_STATUS_URL = "/api/v2/job_statuses/{job_id}.json"
 TICKET_FIELDS_URL = "/api/v2/ticket_fields.json"
 GROUPS_URL = "/api/v2/groups.json"
@@ -134,6 +137,15 @@ class ZendeskClient:
         """The user's group memberships (one page of up to 100: an agent is in few groups)."""
         path = GROUP_MEMBERSHIPS_URL.format(user_id=int(_ticket_path("{ticket_id}", user_id)))
         return self.session.request("GET", path, params={"page[size]": 100})["group_memberships"]
+
+    def group_members(self, group_id: str) -> list[dict[str, Any]]:
+        """The memberships of a group (`user_id`), every page."""
+        path = GROUP_MEMBERS_URL.format(group_id=int(_ticket_path("{ticket_id}", group_id)))
+        return self._pages(path, "group_memberships")
+
+    def search_count(self, query: str) -> int:
+        """Show Results Count: how many items a search query matches."""
+        return int(self.session.request("GET", SEARCH_COUNT_URL, params={"query": query})["count"])
 
     def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
         """Every item of a list, following `next_page` (the next page's full URL, or null) with its query."""

@@ -206,6 +206,11 @@ class ZendeskConnector:
             return frozenset()
         return frozenset(str(m["group_id"]) for m in self.client.group_memberships(actor_id))
 
+    def open_tickets_per_member(self, group_id: str, ticket_id: str) -> dict[str, int]:
+        """Unsolved tickets assigned to each member of the group (Search counts them: new, open, pending, hold)."""
+        members = dict.fromkeys(str(m["user_id"]) for m in self.client.group_members(group_id))
+        return {user: self.client.search_count(f"type:ticket assignee:{user} status<solved") for user in members}
+
     def is_own_actor(self, actor_id: str | None) -> bool:
         """True when the change was made by slaclock's API user (read once through `me()`)."""
         return self.api_user.is_actor(actor_id)

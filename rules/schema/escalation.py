@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from rules.schema.guards import EscalationRequest
 from rules.schema.values import (DURATION_HELP, METRICS, SHIFTS_HELP, ClimbClock, DayOverride, Duration, IdText,
                                  Placeholders, Priority, Shifts, Strict, TimeZoneName, compact_duration)
 
@@ -146,6 +147,8 @@ class Escalation(Strict):
     tag: str = Field("slaclock_escalate", description="a ticket tag")
     ladder: str | None = Field(None, description="a ladder name from [ladders]: the default ladder")
     thresholds: Thresholds = Field(Thresholds(), description="a table per metric of threshold lists")
+    request: EscalationRequest | None = Field(None, description="a table: what an agent's escalation request must "
+                                                                "carry (absent: nothing)")
 
 
 # Placeholders the milestone templates may use.
@@ -171,7 +174,7 @@ class QueuedMilestone(Strict):
 
     priorities: list[Priority] = Field(["low", "normal", "high"], description="a list of priorities it applies to")
     tag: str = Field("slaclock_queued", description="a ticket tag")
-    note: bool = Field(True, description="true to write a note saying when the clock starts")
+    note: bool = Field(True, description="true to write a note saying when the first-response clock starts")
 
 
 class Milestones(Strict):

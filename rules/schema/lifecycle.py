@@ -26,6 +26,9 @@ class ConfirmationTemplates(Strict):
     closed_confirmed: ConfirmationTemplate = Field(
         "Thank you for confirming: your request {reference} is now closed. If the problem comes back, reply to "
         "this message and we will look into it again.", description="a text template")
+    reopened: ConfirmationTemplate = Field(
+        "Thank you for telling us. We have reopened your request {reference} and will look into it again.",
+        description="a text template")
     closed_quiet: ConfirmationTemplate = Field(
         "We have not heard back from you, so we have closed your request {reference}. If the problem comes "
         "back, reply to this message and we will look into it again.", description="a text template")

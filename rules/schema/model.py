@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
 from rules.schema.escalation import AccountManagers, Escalation, Ladder, Milestones, Person, Rota
+from rules.schema.guards import Bouncing, ResolutionPath
 from rules.schema.lifecycle import Confirmation, PostIncident
 from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
 from rules.schema.sla import CalendarSpec, Connectors, Routing, Sla, TargetsByPriority, Team, Tier
@@ -38,6 +39,10 @@ class Rules(Strict):
     alerts: Alerts | None = Field(None, description="a table: alerts outside the helpdesk (absent: none)")
     confirmation: Confirmation | None = Field(None, description="a table: the customer confirms a solve before it "
                                                                 "closes (absent: solved stays solved)")
+    bouncing: Bouncing | None = Field(None, description="a table: escalate a case that bounces between teams "
+                                                        "(absent: none)")
+    resolution_path: ResolutionPath | None = Field(None, description="a table: what a solve must record (absent: "
+                                                                     "nothing)")
     post_incident: PostIncident | None = Field(None, description="a table: a post-incident task for the escalation "
                                                                  "owner of a solved escalated case (absent: none)")
 
@@ -67,7 +72,9 @@ class Rules(Strict):
                 self.customer_updates.timezone_field if self.customer_updates else None,
                 self.recurring.product_field if self.recurring else None,
                 self.recurring.order_field if self.recurring else None,
-                self.post_incident.root_cause_field if self.post_incident else None]
+                self.post_incident.root_cause_field if self.post_incident else None,
+                self.resolution_path.field if self.resolution_path else None,
+                *(self.escalation.request.fields.values() if self.escalation.request else ())]
         ids = [field_id(ref, connector) for ref in refs] + [self.sla.tier_field]
         return tuple(dict.fromkeys(i for i in ids if i))
 

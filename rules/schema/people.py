@@ -159,6 +159,9 @@ class Roles(Strict):
     rights: dict[str, list[Right]] = Field({}, description="a table role name = list of read, write, escalate, "
                                                            "resolve (adds roles or replaces seed 002's rights)")
     people: dict[str, str] = Field({}, description="a table person name from [people] = role name")
+    enforce: bool = Field(False, description="true: every change is checked, not only a manual escalation: a solve "
+                                             "without resolve, a priority change or re-route without write is "
+                                             "reverted with a note")
     zendesk: RoleMembers = RoleMembers()
     jira: RoleMembers = RoleMembers()
 

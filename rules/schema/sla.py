@@ -62,6 +62,9 @@ class HoursByPriority(Strict):
 class MetricOptions(Strict):
     pause_statuses: list[Status] | None = Field(
         None, description=f"a list of statuses from {', '.join(STATUSES)} (default: sla.pause_statuses)")
+    calendar: str | None = Field(
+        None, description="a calendar name from [calendars]: this metric counts on it whatever the priority, tier "
+                          "or team (default: the calendar precedence)")
 
 
 class MetricsOptions(Strict):
@@ -255,9 +258,22 @@ class Routing(Strict):
 class HelpdeskTarget(Strict):
     group_id: str | None = Field(None, description="a helpdesk group id (text)")
     assignee_id: str | None = Field(None, description="a helpdesk user id (text)")
+    owners_group_id: str | None = Field(None, description="a helpdesk group id (text) whose members a least-loaded "
+                                                          "owner is picked from (default: group_id)")
 
 
 TeamKind = Literal["internal", "vendor"]
+OwnerMode = Literal["assignee", "rota", "least_loaded"]
+
+
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class VendorWebhook(Strict):
+    """The vendor's own system, told by a signed webhook (the URL and secret from the environment)."""
+
+    url_env: str = Field(pattern=_ENV_NAME, description="the environment variable holding the vendor's webhook URL")
+    secret_env: str = Field(pattern=_ENV_NAME, description="the environment variable holding its signing secret")
 
 
 class Team(Strict):
@@ -270,6 +286,21 @@ class Team(Strict):
     title: str | None = Field(None, description="the name shown in notes and customer messages (default: the key)")
     customer_updates: bool = Field(True, description="false: no proactive customer updates while this team has "
                                                      "the case")
+    owner: OwnerMode = Field("assignee", description='who owns a case routed here (seed 000: one owner at '
+                                                     'creation): "assignee" (the team\'s assignee_id), "rota" (who '
+                                                     'is on call in `rota`) or "least_loaded" (the member of the '
+                                                     'team\'s group with the fewest open tickets)')
+    rota: str | None = Field(None, description="a rota name from [rotas] (owner = \"rota\")")
+    webhook: VendorWebhook | None = Field(None, description="a vendor team's system: a signed webhook asking for "
+                                                          "capacity and an ETA, and telling of a priority override")
+
+    @model_validator(mode="after")
+    def _owner_and_webhook(self) -> "Team":
+        if self.owner == "rota" and not self.rota:
+            raise ValueError('owner = "rota" needs rota = "<a rota name from [rotas]>"')
+        if self.webhook is not None and self.kind != "vendor":
+            raise ValueError('webhook: only a team of kind = "vendor" tells its own system')
+        return self
 
 
 class ZendeskFields(Strict):

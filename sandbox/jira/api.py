@@ -17,7 +17,7 @@ from sandbox.jira.errors import JiraError, jira_error
 from sandbox.jira.fields import PRIORITIES, STATUSES, adf_to_text, is_adf_doc
 from sandbox.jira.jql import UNBOUNDED, JqlError, parse
 from sandbox.jira.shapes import LINK_VERBS, JiraJson, wanted_fields
-from sandbox.jira.site import current_site
+from sandbox.jira.site import GROUP_MEMBERS, current_site
 from sandbox.jira.sla import sla_metrics
 from sandbox.jira.store import IssueRecord
 from sandbox.jira.workflow import TRANSITIONS, offered
@@ -55,6 +55,44 @@ def user_groups() -> Response:
         return json_response([])
     return json_response([{"name": "jira-servicemanagement-users", "groupId": "b8a3c4d5-0000-4000-8000-000000000001",
                            "self": f"{request.host_url.rstrip('/')}/rest/api/3/group?groupId=b8a3c4d5"}])
+
+
+def group_members() -> Response:
+    """getUsersFromGroup by `groupId`: one page of every member (PageBeanUserDetails)."""
+    group_id = request.args.get("groupId") or ""
+    if group_id not in GROUP_MEMBERS:
+        raise JiraError(404, [f"Specified group does not exist: {group_id or '(none)'}"])
+    views = _views()
+    members = [views.user(account) for account in GROUP_MEMBERS[group_id]]
+    return json_response({"self": request.url, "maxResults": 50, "startAt": 0, "total": len(members),
+                          "isLast": True, "values": [m for m in members if m is not None]})
+
+
+def assignable_users() -> Response:
+    """findAssignableUsers for `issueKey` (or `project`): every agent account (customers may not be assigned)."""
+    key, project = request.args.get("issueKey"), request.args.get("project")
+    if not key and not project:
+        raise JiraError(400, ["One of the following parameters must be provided: project, issueKey, issueId"])
+    site = current_site()
+    if key:
+        site.store.get(key)  # 404 for an issue that does not exist
+    views = _views()
+    return json_response([views.user(u.account_id) for u in site.store.users.values() if u.assignable])
+
+
+def approximate_count() -> Response:
+    """countIssues: how many issues a bounded JQL query matches."""
+    params = _body()
+    jql = str((params or {}).get("jql") or "") if isinstance(params, dict) else ""
+    try:
+        query = parse(jql)
+    except JqlError as e:
+        raise JiraError(400, [str(e)]) from None
+    if not query.bounded:
+        raise JiraError(400, [UNBOUNDED])
+    site = current_site()
+    now = site.clock()
+    return json_response({"count": len(site.store.select(lambda issue: query.matches(issue, now)))})
 
 
 def list_fields() -> Response:
@@ -391,6 +429,9 @@ def request_sla(key: str) -> Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/rest/api/3/myself", myself),
     Route("GET", "/rest/api/3/user/groups", user_groups),
+    Route("GET", "/rest/api/3/group/member", group_members),
+    Route("GET", "/rest/api/3/user/assignable/search", assignable_users),
+    Route("POST", "/rest/api/3/search/approximate-count", approximate_count),
     Route("GET", "/rest/api/3/field", list_fields),
     Route("POST", "/rest/api/3/field", admin.create_field),
     Route("GET", "/rest/api/3/field/<field_id>/context", admin.list_contexts),

@@ -40,6 +40,10 @@ TEAM_ACCOUNTS: Mapping[str, str] = {
         ("Sam Ortiz", "Maria Keller", "Erik Lund", "Nina Okafor", "Omar Haddad", "Elena Ruiz", "Paula Novak",
          "Victor Chen", "Tess Moreau", "Gus Hale"), start=1)},
 }
+# The support desk's Jira group (rules/rules.example.toml's teams.support.jira.group_id): the sandbox agent and the
+# Support Desk account, so a least-loaded pick has a choice.
+SUPPORT_GROUP_ID = "b8a3c4d5-0000-4000-8000-000000000002"
+GROUP_MEMBERS: Mapping[str, tuple[str, ...]] = {SUPPORT_GROUP_ID: ("5d53f3cbc6b9320d9ea5bd01", AGENT_ACCOUNT_ID)}
 DEFAULT_SITE_URL = "https://sandbox.atlassian.net"
 # The events of the admin webhook the sandbox sends (every webhookEvent it builds).
 SUBSCRIBED_EVENTS = ("jira:issue_created", "jira:issue_updated", "comment_created", "comment_updated")

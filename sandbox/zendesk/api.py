@@ -100,6 +100,50 @@ def list_all_memberships() -> Response:
     return json_response({"group_memberships": [membership], "next_page": None, "previous_page": None, "count": 1})
 
 
+def group_members(group_id: int) -> Response:
+    """List Memberships of a group: the two sandbox agents are in the support group, nobody in the others."""
+    site = current_site()
+    if group_id not in dict(GROUPS):
+        return json_response(RECORD_NOT_FOUND, 404)
+    agents = (site.config.agent_user_id, site.config.second_agent_id) if group_id == AGENT_GROUP_ID else ()
+    memberships = [{"id": 41_000 + n, "user_id": user, "group_id": group_id, "default": True,
+                    "url": f"{base_url()}api/v2/group_memberships/{41_000 + n}.json",
+                    "created_at": GROUP_STAMP, "updated_at": GROUP_STAMP} for n, user in enumerate(agents)]
+    return json_response({"group_memberships": memberships, "next_page": None, "previous_page": None,
+                          "count": len(memberships)})
+
+
+# The search terms the sandbox understands (Zendesk's search reference); anything else is a 400 naming it.
+_SOLVED_AND_AFTER = ("solved", "closed")
+
+
+def _search_matcher(query: str):
+    """A predicate on tickets for `type:ticket assignee:<id> group:<id> status:<s> status<solved`."""
+    tests = []
+    for term in query.split():
+        key, op, value = (term.partition(":") if ":" in term else term.partition("<"))
+        if (key, op, value) == ("type", ":", "ticket"):
+            continue
+        if key in ("assignee", "group") and op == ":" and value.isdigit():
+            tests.append(lambda t, k=f"{key}_id", v=int(value): getattr(t, k) == v)
+        elif key == "status" and op == ":":
+            tests.append(lambda t, v=value: t.status == v)
+        elif (key, op, value) == ("status", "<", "solved"):
+            tests.append(lambda t: t.status not in _SOLVED_AND_AFTER)
+        else:
+            raise ValueError(f"the sandbox does not search for {term!r}")
+    return lambda ticket: all(test(ticket) for test in tests)
+
+
+def search_count() -> Response:
+    """Show Results Count: the number of tickets a query matches."""
+    try:
+        matches = _search_matcher(request.args.get("query") or "")
+    except ValueError as e:
+        return json_response({"error": "InvalidValue", "description": str(e)}, 400)
+    return json_response({"count": len(current_site().store.select(matches))})
+
+
 def show_user(user_id: int) -> Response:
     user = current_site().store.user(user_id)
     return json_response({"user": user_json(user)}) if user else json_response(RECORD_NOT_FOUND, 404)
@@ -347,6 +391,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/users/<int:user_id>", show_user),
     Route("GET", "/api/v2/groups", list_groups),
     Route("GET", "/api/v2/group_memberships", list_all_memberships),
+    Route("GET", "/api/v2/groups/<int:group_id>/memberships", group_members),
+    Route("GET", "/api/v2/search/count", search_count),
     Route("GET", "/api/v2/ticket_fields", admin.list_ticket_fields),
     Route("POST", "/api/v2/ticket_fields", admin.create_ticket_field),
     Route("POST", "/api/v2/ticket_fields/<int:field_id>/options", admin.add_field_option),

@@ -35,10 +35,13 @@ class ZendeskConfig:
     webhook_id: str = "01HSANDBOXWEBHOOK000000000A"
     # The API user's role: "admin" (the default) or "agent"; the incremental export is "Allowed For: Admins".
     api_user_role: str = "admin"
+    # A second agent of the support group, so a least-loaded pick has a choice.
+    second_agent_id: int = 9003
 
     def users(self) -> list[User]:
         return [User(self.api_user_id, "slaclock API", self.api_email.lower(), self.api_user_role),
-                User(self.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent")]
+                User(self.agent_user_id, "Sandbox Agent", "agent@sandbox.invalid", "agent"),
+                User(self.second_agent_id, "Second Agent", "agent2@sandbox.invalid", "agent")]
 
 
 class ZendeskSite(HelpdeskSite[TicketRecord]):

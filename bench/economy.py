@@ -1,0 +1,119 @@
+"""API economy: the helpdesk calls slaclock spends on one ticket's lifecycle, against the minimum it needs.
+
+    python bench/economy.py [--target 60]
+
+One urgent ticket on each helpdesk, through: creation and routing, three threshold warnings (50, 75
+and 90 % of a resolution target shortened to `--target` seconds so the run takes minutes, not hours),
+one escalation asked by an agent (the escalation tag), and the agent's solve (slaclock asks the
+customer to confirm). Counted from the sandbox's API log, per route, once the pipeline has settled.
+
+The minimum (what the lifecycle cannot do without, given what each helpdesk's webhooks carry):
+- Zendesk: one read at creation (its event webhooks carry no custom fields: the reason code needs the
+  ticket), then one PUT per change (routing, each warning, the escalation, the confirmation request,
+  each with its note in the same PUT): 1 read + 6 writes.
+- Jira: no read (its webhooks carry the whole issue); routing one PUT; each warning one internal
+  comment; the escalation one PUT and its comment; the confirmation request one public comment: 7 writes.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from jobs.demo import EXAMPLE_RULES, Stack, wait_until  # noqa: E402
+
+MINIMUM = {"zendesk": 7, "jira": 7}
+SOLVED = {"zendesk": {"status": "solved"}, "jira": {"status": {"name": "Resolved"}}}
+WARNINGS = ("reached 50 %", "reached 75 %", "reached 90 %")
+
+
+def bench_rules(workdir: Path, target_seconds: int) -> Path:
+    """The example rules with urgent resolution shortened and three warnings on it (no ladder climbs)."""
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
+    urgent = re.compile(r'^urgent = \{ first_response = "30m", next_update = "1h", resolution = "4h" \}$', re.M)
+    thresholds = re.compile(r"^resolution = \[\n(?:.*\n)*?\]\n", re.M)
+    require(bool(urgent.search(text)) and bool(thresholds.search(text)),
+            "the example rules no longer have the urgent target or resolution thresholds this bench edits")
+    minutes = max(1, target_seconds // 60)
+    text = urgent.sub(f'urgent = {{ first_response = "30m", next_update = "1h", resolution = "{minutes}m" }}', text)
+    text = thresholds.sub("resolution = [{ percent = 50 }, { percent = 75 }, { percent = 90 }]\n", text, count=1)
+    path = workdir / "economy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _notes(stack: Stack, helpdesk: str, ticket_id: str) -> list[str]:
+    return stack.summary(ticket_id, helpdesk)["notes"]
+
+
+def lifecycle(stack: Stack, helpdesk: str, tag: str, target: timedelta) -> dict[str, int]:
+    """Drive one ticket through its lifecycle on `helpdesk`; the API calls per route it cost."""
+    before = stack.stats(helpdesk)["api_calls"]
+    ticket_id = stack.customer_creates(f"economy {helpdesk}", "urgent", "missing_part", helpdesk)
+    stack.settle()
+    require(stack.team_of(ticket_id, helpdesk) == "purchasing", f"{helpdesk}: the ticket was not routed")
+    for warning in WARNINGS:
+        wait_until(lambda: any(warning in n for n in _notes(stack, helpdesk, ticket_id)), target.total_seconds() * 2,
+                   f"{helpdesk}: the note '{warning}'", interval=0.2)
+    stack.settle()
+    stack.agent_changes(ticket_id, helpdesk, tags=[tag])
+    stack.settle()
+    require(any("escalat" in n.lower() for n in _notes(stack, helpdesk, ticket_id)[3:]),
+            f"{helpdesk}: the agent's escalation left no note")
+    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])
+    stack.settle()
+    require(any("Is everything working again?" in p for p in stack.summary(ticket_id, helpdesk)["public"]),
+            f"{helpdesk}: the solve was not followed by the confirmation request")
+    after = stack.stats(helpdesk)["api_calls"]
+    return {route: after.get(route, 0) - before.get(route, 0) for route in after
+            if after.get(route, 0) > before.get(route, 0)}
+
+
+def measure(args) -> list[Figure]:
+    """Both helpdesks' lifecycles in one stack; calls against the minimum."""
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = bench_rules(Path(tmp), args.target)
+        with Stack(tmp, rules_path=str(rules), env={"ZENDESK_RATE_PER_MINUTE": "100000",
+                                                     "JIRA_RATE_PER_MINUTE": "100000"}) as stack:
+            tag = stack.rules.escalation.tag
+            for helpdesk in ("zendesk", "jira"):
+                started = time.perf_counter()
+                calls = lifecycle(stack, helpdesk, tag, timedelta(seconds=args.target))
+                total = sum(calls.values())
+                print(f"economy, {helpdesk}: one urgent ticket's lifecycle ({time.perf_counter() - started:.0f} s), "
+                      f"{total} API calls (minimum {MINIMUM[helpdesk]}):")
+                for route, count in sorted(calls.items()):
+                    print(f"  {count:4d}  {route}")
+                require(total > 0, f"{helpdesk}: no API call was counted")
+                ratio = total / MINIMUM[helpdesk]
+                figures.append(Figure(f"API calls per lifecycle, {helpdesk}", f"{total} calls",
+                                      f"{MINIMUM[helpdesk]} (the minimum)", total <= MINIMUM[helpdesk],
+                                      f"{ratio:.2f}× minimum"))
+    return figures
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--target", type=int, default=60, help="the urgent resolution target, in seconds (whole minutes)")
+    return p
+
+
+def main() -> int:
+    try:
+        print_figures(measure(parser().parse_args()))
+    except (BenchError, TimeoutError) as e:
+        print(f"economy: the run proves nothing: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Issue 15's guards end to end: real `serve` and `worker` processes and the sandbox's Zendesk and Jira, over
+loopback with signed webhooks (the shared stack of tests/conftest.py, example rules)."""
+import pytest
+
+from jobs.demo import API_EMAIL, API_TOKEN, JIRA_API_TOKEN, Stack
+from rules import load_rules
+from sandbox.jira.site import AGENT_ACCOUNT_ID, SUPPORT_GROUP_ID
+from sandbox.zendesk.site import ZendeskConfig
+
+RULES = load_rules()
+HELPDESKS = pytest.mark.parametrize("helpdesk", ["zendesk", "jira"])
+
+
+def open_tickets(stack: Stack, helpdesk: str) -> dict[str, int]:
+    """Unsolved tickets per member of the support group, counted from the helpdesk's own ticket list / search."""
+    if helpdesk == "jira":
+        members = (RULES.teams["support"].jira.assignee_id, AGENT_ACCOUNT_ID)
+        counts = {}
+        for account in members:
+            found = stack.http.post(f"{stack.sandbox_url}/rest/api/3/search/jql", auth=(API_EMAIL, JIRA_API_TOKEN),
+                                    json={"jql": f'assignee = "{account}" AND statusCategory != Done',
+                                          "fields": ["id"], "maxResults": 5000}, timeout=5).json()
+            counts[account] = len(found["issues"])
+        return counts
+    config = ZendeskConfig()
+    tickets = stack.http.get(f"{stack.sandbox_url}/api/v2/tickets.json", auth=(f"{API_EMAIL}/token", API_TOKEN),
+                             timeout=5).json()["tickets"]
+    return {str(user): sum(t["assignee_id"] == user and t["status"] not in ("solved", "closed") for t in tickets)
+            for user in (config.agent_user_id, config.second_agent_id)}
+
+
+def assignee(stack: Stack, helpdesk: str, ticket_id: str) -> str | None:
+    raw = stack.ticket(ticket_id, helpdesk)
+    if helpdesk == "jira":
+        return (raw["fields"].get("assignee") or {}).get("accountId")
+    return None if raw["assignee_id"] is None else str(raw["assignee_id"])
+
+
+@HELPDESKS
+def test_a_new_case_is_owned_at_once_by_the_least_loaded_member_of_its_team(stack, helpdesk):
+    assert SUPPORT_GROUP_ID == RULES.teams["support"].jira.owners_group_id
+    for subject in ("Invoice address is wrong", "Cannot log in to the portal"):
+        before = open_tickets(stack, helpdesk)
+        least = min(before.values())
+        ticket_id = stack.customer_creates(subject, "normal", None, helpdesk)
+        stack.settle()
+        owner = assignee(stack, helpdesk, ticket_id)
+        assert owner == next(u for u, n in before.items() if n == least), (subject, before)
+        assert open_tickets(stack, helpdesk)[owner] == least + 1
