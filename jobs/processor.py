@@ -47,12 +47,16 @@ def snapshot(ticket: Ticket) -> dict:
     return data
 
 
-def heard(reply_at: datetime | None, message_at: datetime | None, actor_groups: frozenset[str]) -> dict:
-    """What an event told the decision beyond the ticket and its `inputs`: a public agent reply, a customer
-    message (its instant only: the customer's words stay in the helpdesk) and the actor's groups."""
-    return {key: value for key, value in (("agent_reply_at", reply_at and reply_at.isoformat()),
-                                          ("customer_message_at", message_at and message_at.isoformat()),
-                                          ("actor_group_ids", sorted(actor_groups))) if value}
+def heard(**said) -> dict:
+    """What a decision heard beyond the ticket (a public reply, a customer message and its words, the actor and
+    their groups, a rating read on its own, the cluster, the team's load) as JSON, for `slaclock simulate`."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, (frozenset, set)):
+            return sorted(value)
+        return value.to_json() if hasattr(value, "to_json") else value
+    return {key: plain(value) for key, value in said.items() if value}
 
 
 class Processor:
@@ -160,7 +164,9 @@ class Processor:
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
-            "heard": heard(reply_at, message_at, actor_groups),  # with the snapshot: what `slaclock simulate` replays
+            "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
+                           actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
+                           rating=rating if rating is not ticket.rating else None),
         }
         with self.store.write_txn() as txn:
             if txn.has_unsent(connector_name, ticket_id) or txn.has_unsent(connector_name, delivered_id):

@@ -308,6 +308,13 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         root_causes={cluster: tuple(texts) for cluster, texts in causes.items() if texts})
 
 
+def options_for(rules) -> dict:
+    """`report`'s options from a rules set: its stop statuses and the customer-update cadence per priority."""
+    updates = rules.customer_updates
+    return dict(stop=frozenset(rules.sla.stop_statuses),
+                cadence=lambda priority: getattr(updates.cadence, priority or "", None) if updates else None)
+
+
 def report_by(cases: Iterable[CaseHistory], period: Period, by: str, **options) -> dict[str, KpiReport]:
     """One report per value of `by` (team, priority, tier, reason); cases without a value group under "-"."""
     if by not in GROUPINGS:

@@ -41,5 +41,5 @@ def test_every_figure_the_benchmarks_name_has_a_meaning_in_benchmarks_md():
              "decide(), normal", "sweep cost, 100,000 vs 1,000 open", "detection, 100,000 open (worst)",
              "memory of serve, 100,000 stored", "memory of worker, 100,000 stored",
              "storm of 1,000: Zendesk write calls", "API calls per lifecycle, jira", "reaction, webhook → write-back", "API calls per routed ticket",
-             "SLA clock, 1 hour of business time"]
+             "SLA clock, 1 hour of business time", "simulate replay"]
     assert [n for n in names if not any(n.startswith(key) for key in bench_all.MEANING)] == []

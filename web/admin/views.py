@@ -11,7 +11,7 @@ from werkzeug.exceptions import Forbidden
 from alerts.events import ticket_url
 from jobs.explain import clock_lines, format_timeline
 from reports.history import case_histories
-from reports.kpis import Period, report
+from reports.kpis import Period, options_for, report
 from web import connectors, now, store
 from web.admin import access, bp
 from web.admin.charts import bar_chart
@@ -97,9 +97,7 @@ def _report_options() -> dict[str, Any]:
     rules = current_app.config.get("RULES")
     if rules is None:
         return {}
-    return dict(stop=frozenset(rules.sla.stop_statuses),
-                cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
-                if rules.customer_updates else None)
+    return options_for(rules)
 
 
 @bp.get("/kpis")
