@@ -41,7 +41,6 @@ import argparse
 import json
 import random
 import re
-import sqlite3
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ if str(ROOT) not in sys.path:
 from jobs.demo import WEBHOOK_SECRET, ZENDESK_REASON_FIELD, Stack, wait_until  # noqa: E402
 from rules import EXAMPLE_RULES  # noqa: E402
 from sandbox.zendesk.webhooks import EVENT_PREFIX, EVENT_VERSION, sign  # noqa: E402
+from store import Store  # noqa: E402
 from store.sqlite import STALE_CLAIM_SECONDS  # noqa: E402
 
 AGENT_USER = "9002"  # the sandbox's human agent: the actor of every event sent
@@ -147,7 +147,7 @@ def signed_event(ticket_id: str, kind: str, rng: random.Random) -> tuple[bytes, 
 class Harness:
     """A running stack plus what the scenarios need: tickets, a burst of signed events, counting."""
 
-    def __init__(self, workdir: Path, seed: int, workers: int = 1):
+    def __init__(self, workdir: Path, seed: int, workers: int = 1, receivers: int = 1, database: str | None = None):
         self.seed, self.rng = seed, random.Random(seed)
         # The example rules with customer messages on, so public replies (PUTs without safe_update) are among
         # the writes (whether one goes out depends on the customer's hour; the counts compare to it), and with a
@@ -155,7 +155,8 @@ class Harness:
         rules = Path(workdir) / "rules.toml"
         rules.write_text(EXAMPLE_RULES.read_text(encoding="utf-8").replace("[routing]\n", "[routing]\nnote = true\n"),
                          encoding="utf-8")
-        self.stack = Stack(workdir, rules_path=str(rules), env=ENV, workers=workers)
+        self.stack = Stack(workdir, rules_path=str(rules), env=ENV, workers=workers, receivers=receivers,
+                           database=database)
         self.tickets: list[str] = []
         self.accepted_answers = 0
         self.busy_answers = 0  # 503s answered (and retried) while the store was busy
@@ -194,9 +195,11 @@ class Harness:
         """POST every event to the receiver from `clients` threads; the statuses answered."""
         def one(item: tuple[bytes, dict[str, str]]) -> int:
             # A busy store answers 503 + Retry-After within a second; Zendesk then sends the same delivery again
-            # (here after HELPDESK_RETRY_SECONDS, not the 10 s asked, to keep the run short).
+            # (here after HELPDESK_RETRY_SECONDS, not the 10 s asked, to keep the run short). With several
+            # receivers, each delivery goes to one of them at random, as a load balancer would send it.
             for _ in range(HELPDESK_RETRIES):
-                status = self.stack.post_webhook("zendesk", *item).status_code
+                receiver = self.rng.randrange(len(self.stack.receiver_urls))
+                status = self.stack.post_webhook("zendesk", *item, receiver=receiver).status_code
                 if status != 503:
                     return status
                 self.busy_answers += 1
@@ -207,22 +210,21 @@ class Harness:
         self.accepted_answers += statuses[202]
         return statuses
 
-    def db(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.stack.database, timeout=15)
-        connection.row_factory = sqlite3.Row
-        return connection
+    def sql(self, query: str, params: list[Any] | None = None) -> Any:
+        """One statement on the stack's store, SQLite or PostgreSQL (`?` placeholders)."""
+        return self.stack.store.db.execute(query, params or [])
 
     def inbox_done(self) -> int:
-        with self.db() as db:
-            return db.execute("select count(*) from inbox where status in ('done', 'echo')").fetchone()[0]
+        return self.sql("select count(*) from inbox where status in ('done', 'echo')").fetchone()[0]
 
     def age_dead_claims(self) -> int:
         """Make every claim older than STALE_CLAIM_SECONDS (call only while no worker runs): as if the time after
         which slaclock takes back a dead worker's claims had passed."""
         old = (datetime.now(timezone.utc) - timedelta(seconds=STALE_CLAIM_SECONDS + 1)).isoformat()
-        with self.db() as db:
-            aged = db.execute("update inbox set claimed_at = ? where status = 'processing'", [old]).rowcount
-            aged += db.execute("update outbox set next_attempt_at = ? where status = 'sending'", [old]).rowcount
+        aged = self.sql("update inbox set claimed_at = ? where status = 'processing'", [old]).rowcount
+        aged += self.sql("update outbox set next_attempt_at = ? where status = 'sending'", [old]).rowcount
+        if isinstance(self.stack.store, Store):  # sqlite3 opened a transaction for the updates; PostgreSQL autocommits
+            self.stack.store.db.conn.commit()
         return aged
 
     def settle(self, timeout: float = SETTLE_SECONDS) -> None:
@@ -231,10 +233,9 @@ class Harness:
     def figures(self, scenario: str, events: int, started: float, tickets: list[str] | None = None) -> Figures:
         """Count what happened to `tickets` (default: all the harness opened)."""
         tickets = set(tickets or self.tickets)
-        with self.db() as db:
-            inbox = Counter(row[0] for row in db.execute("select status from inbox"))
-            rows = [row for row in db.execute("select ticket_id, kind, payload_json, status from outbox")
-                    if row["ticket_id"] in tickets]
+        inbox = Counter(row[0] for row in self.sql("select status from inbox"))
+        rows = [dict(zip(("ticket_id", "kind", "payload_json", "status"), row))
+                for row in self.sql("select ticket_id, kind, payload_json, status from outbox") if row[0] in tickets]
         written = self.stack.writes()["zendesk"]
         at_helpdesk: Counter[tuple[str, str, str]] = Counter()
         for ticket_id, mine in written["tickets"].items():
@@ -347,14 +348,17 @@ def helpdesk_scenario(workdir: Path, seed: int, events: int = 1000, tickets: int
         return figures
 
 
-def two_workers_scenario(workdir: Path, seed: int, events: int = 1000, tickets: int = 100) -> Figures:
-    """Two workers on one store."""
+def two_workers_scenario(workdir: Path, seed: int, events: int = 1000, tickets: int = 100,
+                         database: str | None = None, receivers: int = 1) -> Figures:
+    """Two workers on one store (`database`: a PostgreSQL URL, with `receivers` receivers in front of it)."""
     started = time.monotonic()
-    with Harness(workdir, seed, workers=2) as harness:
+    with Harness(workdir, seed, workers=2, receivers=receivers, database=database) as harness:
         harness.open_tickets(tickets)
         harness.send(harness.events(events))
         harness.settle()
-        return harness.figures("two-workers", events, started)
+        figures = harness.figures("two-workers" if database is None else "postgres", events, started)
+        figures.notes["receivers"] = receivers
+        return figures
 
 
 # A note names its own ticket and instants that depend on when it was decided (a vendor's "confirm by …", a

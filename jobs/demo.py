@@ -165,9 +165,11 @@ class Stack:
         process.wait(10)
         return process.pid
 
-    def post_webhook(self, helpdesk: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-        """POST a (signed) webhook straight to the receiver, as the helpdesk would."""
-        return self.http.post(f"{self.receiver_url}/webhooks/{helpdesk}", data=body, headers=headers, timeout=10)
+    def post_webhook(self, helpdesk: str, body: bytes, headers: dict[str, str], receiver: int = 0) -> requests.Response:
+        """POST a (signed) webhook straight to a receiver (the first, or number `receiver` from 0), as the helpdesk
+        would."""
+        return self.http.post(f"{self.receiver_urls[receiver]}/webhooks/{helpdesk}", data=body, headers=headers,
+                              timeout=10)
 
     def writes(self) -> dict:
         """Per helpdesk and ticket, what slaclock's API user wrote there (the sandbox's GET /_sandbox/writes)."""
@@ -221,20 +223,21 @@ class Stack:
             body["ticket"]["created_at"] = opened_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return str(self._post("/_sandbox/agent/tickets", body)["ticket"]["id"])
 
-    def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", **changes: Any) -> None:
-        """Change a ticket as a human agent in the helpdesk UI would.
+    def agent_changes(self, ticket_id: str, helpdesk: str = "zendesk", by: str | None = None, **changes: Any) -> None:
+        """Change a ticket as a human agent in the helpdesk UI would (`by`: another agent's user id).
 
         Zendesk takes ticket attributes as they are; for Jira, `priority` and `tags` are slaclock's names
         (turned into a Jira priority and labels), anything else passes as a Jira field."""
+        who = {"as": by} if by else {}
         if helpdesk == "jira":
             fields = dict(changes)
             if "priority" in fields:
                 fields["priority"] = {"name": JIRA_PRIORITY[fields["priority"]]}
             if "tags" in fields:
                 fields["labels"] = list(fields.pop("tags"))
-            self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields})
+            self._post(f"/_sandbox/jira/agent/issues/{ticket_id}", {"fields": fields, **who})
             return
-        self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes})
+        self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes, **who})
 
     def customer_rates(self, ticket_id: str, rating: int | str, comment: str = "", helpdesk: str = "zendesk") -> None:
         """The requester answers the satisfaction survey: a score 1-5 on Jira (request feedback), good or bad on

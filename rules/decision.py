@@ -61,6 +61,8 @@ class TimelineKind(StrEnum):
     CUSTOMER_UPDATE = "customer_update"
     CLUSTER_LINK = "cluster_link"
     BOUNCING = "bouncing"  # reassigned between teams too often (rules.bouncing)
+    ESCALATION_WAITING = "escalation_waiting"  # an escalation request lacks what it must carry
+    UNDONE = "undone"  # a person's change put back: no right to it, or a solve without its resolution path
     # The confirmation loop (seeds 001, 003): asked to confirm a solve, confirmed, reopened, closed.
     RESOLUTION_ASKED = "resolution_asked"
     RESOLUTION_CONFIRMED = "resolution_confirmed"
@@ -70,6 +72,8 @@ class TimelineKind(StrEnum):
     POST_INCIDENT = "post_incident"
     ROOT_CAUSE = "root_cause"
     CSAT = "csat"
+    OLA = "ola"  # a holder's OLA budget: warned (`threshold` = "warn") or used up ("exhausted"; rules.ola)
+    FORECAST = "forecast"  # predictive escalation: the forecast finish passes the deadline (rules.forecast)
 
 
 @dataclass(frozen=True)
@@ -413,7 +417,8 @@ class CaseMemory(JsonForm):
     `results` freezes each stopped clock with the rules version and calendar it used.
     """
 
-    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating", "hops", "held"}))
+    wire = Wire(optional=frozenset({"awaiting_reply_since", "confirmation", "rating", "escalation_requested_at",
+                                   "hops", "held"}))
 
     routed_reason_code: str | None = None
     routed: bool = False
@@ -441,6 +446,7 @@ class CaseMemory(JsonForm):
     sent: tuple[str, ...] = ()
     confirmation: ConfirmationState | None = None  # the latest solve's confirmation loop
     rating: Rating | None = None  # the customer's latest satisfaction rating
+    escalation_requested_at: datetime | None = None  # an agent's escalation request waiting for its items
     hops: tuple[Hop, ...] | None = None  # the case's moves between teams, oldest first (bouncing; None: none)
     # The status, priority and team the ticket last stood at with slaclock's consent (roles.enforce,
     # resolution_path): what a refused change is put back to.

@@ -1,6 +1,8 @@
 """The pure rules engine: `decide(ticket, rules, now, memory) -> Decision`. No I/O.
 
-`decide` runs `STEPS` in order, each a small function `(Context, Draft) -> Draft`: what the
+First a person's change is checked against the roles and the resolution path (`rules.enforcement`):
+a refused one is put back, and the steps read the ticket as put back. Then `decide` runs `STEPS`
+in order, each a small function `(Context, Draft) -> Draft`: what the
 ticket asks for (the actor's right to a manual escalation, the tier's priority floor), routing,
 the customer's satisfaction rating, the SLA clock (`rules.clock`), the vendor loop (`rules.vendor`), the triggers (`rules.triggers`),
 the escalation (`rules.escalation`: thresholds, ladder levels, milestones), the deadlines in
@@ -13,7 +15,7 @@ A new rule is a new step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -27,8 +29,12 @@ from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
 from rules.effects import Effects, earliest
+from rules.enforcement import guard, guarding, held_after
+from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.forecast import Forecasts, forecast_push
+from rules.ola import ola_pushes
 from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
 from rules.post_incident import review_task
@@ -57,6 +63,7 @@ class Context:
     customer_message_text: str | None = None
     rating: Rating | None = None
     team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
+    forecasts: Forecasts | None = None  # the history's times to resolve and the queues (rules.forecast)
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -95,6 +102,7 @@ class Draft:
     vendor_pushes: tuple[Push, ...] = ()
     trigger_pushes: tuple[Push, ...] = ()
     bounce_pushes: tuple[Push, ...] = ()
+    time_pushes: tuple[Push, ...] = ()  # OLA budgets used up, forecasts past the deadline
     messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
     outcome: Outcome | None = None
     changed_at: datetime | None = None  # when the escalation first changed priority or team
@@ -102,6 +110,7 @@ class Draft:
     told: Told | None = None
     customer_zone: ZoneInfo | None = None
     status: str | None = None  # the status the rules want (None: leave it)
+    closes: bool = False  # a `close` action closes the case in this decision's writes
     tags_add: frozenset[str] = frozenset()  # besides the escalation's
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
@@ -148,12 +157,13 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
-                "post_incident"),
-    "actions": ("escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident", "confirmation"),
-    "timeline": ("asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
-                 "csat"),
-    "fired": ("escalation", "asked", "vendor"),
+    "reasons": ("guard", "asked", "route", "escalation", "forecast", "clock", "vendor", "cluster", "customer",
+                "confirmation", "post_incident"),
+    "actions": ("guard", "escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
+                "confirmation"),
+    "timeline": ("guard", "asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation",
+                 "post_incident", "csat"),
+    "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
 Step = Callable[[Context, Draft], Draft]
@@ -179,19 +189,21 @@ def _refused(ctx: Context, role: ActorRole) -> tuple[str | None, Effects]:
     return None, Effects()
 
 
-def _priority(ticket: TicketFacts, rules: Rules, refused: str | None
+def _priority(ticket: TicketFacts, rules: Rules, refused: str | None, request: Review
               ) -> tuple[str, bool, frozenset[str], list[Reason]]:
-    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes)."""
+    """`refused`: why a manual escalation asked for by tag is refused (the tag still goes); `request`: the request
+    waits for its items (the tag goes, no climb) or an earlier one is complete now (a climb without the tag)."""
     reasons: list[Reason] = []
     priority = ticket.priority or "normal"
     if not ticket.priority:
         reasons.append(Reason("sla.default_priority", wording.DEFAULT_PRIORITY, "priority"))
-    escalated = rules.escalation.tag in ticket.tags
+    escalated = rules.escalation.tag in ticket.tags or request.resumes
     tags_remove: frozenset[str] = frozenset()
-    if escalated and refused is not None:
+    if escalated and (refused is not None or request.waits):
         escalated = False
         tags_remove = frozenset({rules.escalation.tag})
-        reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
+        if refused is not None:
+            reasons.append(Reason("escalation.tag", wording.tag_refused(rules.escalation.tag, refused), "priority"))
         if ticket.priority:
             reasons.append(Reason("sla.priority", wording.priority_as_set(priority), "priority"))
     elif escalated:
@@ -224,10 +236,15 @@ def asked(ctx: Context, d: Draft) -> Draft:
     """What the ticket asks for before the clock runs: a manual escalation (or its refusal), a tier's floor."""
     role = actor_role(ctx.rules, ctx.ticket.connector, ctx.actor_id, ctx.actor_group_ids)
     refused, refusal_effects = _refused(ctx, role)
-    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused)
+    stamp = (ctx.manual_stamp or ctx.now).isoformat()
+    asks = (refused is None and ctx.rules.escalation.tag in ctx.ticket.tags
+            and f"manual:{stamp}" not in ctx.incoming.fired)
+    request = review(ctx.ticket, ctx.rules, ctx.incoming, asks, stamp, ctx.observed_at)
+    priority, escalated, tags_remove, reasons = _priority(ctx.ticket, ctx.rules, refused, request)
     priority, floor_effects = _floor(ctx, priority)
-    effects = Effects(reasons=tuple(reasons)) + refusal_effects + floor_effects
-    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove)
+    effects = Effects(reasons=tuple(reasons)) + refusal_effects + request.effects + floor_effects
+    return d.plus("asked", effects, role=role, priority=priority, escalated=escalated, tags_remove=tags_remove,
+                  memory=d.memory.evolve(escalation_requested_at=request.pending_since))
 
 
 def route(ctx: Context, d: Draft) -> Draft:
@@ -307,6 +324,36 @@ def bounces(ctx: Context, d: Draft) -> Draft:
                  bounce_pushes=(push,) if push is not None else ())
 
 
+def ola_budgets(ctx: Context, d: Draft) -> Draft:
+    """OLA budgets (`rules.ola`): the holder warned near its budget, the case climbing once it is used up."""
+    view = d.clock
+    if ctx.rules.ola is None or not view.running:
+        return d
+    pushes, effects = ola_pushes(ctx.rules, view.memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle)
+    return d.plus("ola", effects, time_pushes=(*d.time_pushes, *pushes))
+
+
+def predict(ctx: Context, d: Draft) -> Draft:
+    """Predictive escalation (`rules.forecast`): climb when the forecast finish passes the deadline."""
+    if ctx.rules.predictive is None:
+        return d
+    push, effects = forecast_push(ctx.ticket, ctx.rules, d.clock, ctx.forecasts, d.current_team, ctx.now)
+    return d.plus("forecast", effects, time_pushes=(*d.time_pushes, *([push] if push else [])))
+
+
+def ola_handed_on(ctx: Context, d: Draft) -> Draft:
+    """A climb in this decision hands the case to a new holder: its OLA budget counts from now on."""
+    view = d.clock
+    if ctx.rules.ola is None or not d.escalation.climbed or not view.running:
+        return d
+    memory = view.memory.evolve(escalation=d.escalation.state)
+    pushes, effects = ola_pushes(ctx.rules, memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle,
+                                 d.effects["ola"].fired if "ola" in d.effects else ())
+    if pushes:  # the new holder's budget is already used up (a late decision): it climbs on the next one
+        effects = effects.add(next_at=max(pushes[0].at, ctx.now + timedelta(minutes=1)))
+    return d.plus("ola", effects)
+
+
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
@@ -327,7 +374,7 @@ def escalation(ctx: Context, d: Draft) -> Draft:
     """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
     escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
                           manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
-                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes))
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes, *d.time_pushes))
     view = _rederive(ctx, d, escalator)
     outcome = escalator.finish(view, view.priority)
     reasons = []
@@ -415,7 +462,7 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
         view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
                        basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
     view = replace(view, memory=view.memory.evolve(confirmation=answer.state))
-    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status,
+    return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status, closes=answer.closing,
                   assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,
                   tags_remove=d.tags_remove | answer.tags_remove)
 
@@ -445,8 +492,9 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, escalation, deadlines,
-                           handover, trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, predict,
+                           escalation, ola_handed_on, deadlines, handover, trigger_notes, cluster, customer,
+                           confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -480,7 +528,10 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         due_at=deadlines_now["resolution"].due_at, tags_remove=d.tags_remove, escalated=d.escalated,
         reasons=reasons, inputs=_inputs(ctx, d), rules_version=ctx.rules.version,
         memory=view.memory.evolve(fired=fired, escalation=outcome.state, vendor=state, customer=told.state,
-                                  cluster=d.cluster, sent=d.sent),
+                                  cluster=d.cluster, sent=d.sent,
+                                  held=held_after(ctx.ticket, "closed" if d.closes else d.status, d.priority,
+                                                  d.group_id, d.assignee_id)
+                                  if guarding(ctx.rules) else view.memory.held),
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
@@ -501,12 +552,17 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
                customer_message_text: str | None = None, rating: Rating | None = None,
-               team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
+               team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None
+               ) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
-    ctx = Context(ticket, rules, utc_instant(now), memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load)
-    draft = Draft(memory=memory)
+    now = utc_instant(now)
+    role = actor_role(rules, ticket.connector, actor_id, actor_group_ids) if actor_id is not None else None
+    checked = guard(ticket, rules, memory, actor_id, role, now)
+    ctx = Context(checked.ticket, rules, now, memory, agent_reply_at, vendor_update, cluster, actor_id,
+                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load, forecasts)
+    draft = Draft(memory=memory, status=checked.status, group_id=checked.group_id, assignee_id=checked.assignee_id,
+                  effects={"guard": checked.effects})
     for step in STEPS:
         draft = step(ctx, draft)
     decision = _decision(ctx, draft)
@@ -518,7 +574,7 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
            customer_message_text: str | None = None, rating: Rating | None = None,
-           team_load: Mapping[str, int] | None = None) -> Decision:
+           team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -538,7 +594,10 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     new or changed one is a `csat` timeline event.
     `team_load`: open tickets per member (user id → count, in the helpdesk's order) of the group of the team
     `routing_team` names, for a least-loaded owner (`rules.owner`).
+    `forecasts`: the history's times to resolve similar cases and the teams' queues, for `[predictive]`
+    (`rules.forecast`; the processor computes them every few minutes).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      customer_message_text=customer_message_text, rating=rating, team_load=team_load)[1]
+                      customer_message_text=customer_message_text, rating=rating, team_load=team_load,
+                      forecasts=forecasts)[1]

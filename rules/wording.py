@@ -291,6 +291,51 @@ def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo
             f"({' → '.join(teams)}, since {customer_time(since, zone, now)})")
 
 
+# --- what an escalation request carries (rules.escalation_request) ---------------------------
+
+def _items(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def request_incomplete(missing: list[str]) -> str:
+    return (f"Escalation waits: fill in {_items(missing)}; slaclock escalates once "
+            f"{'it is' if len(missing) == 1 else 'they are'} there, no need to ask again.")
+
+
+def request_still_waits(missing: list[str]) -> str:
+    return f"the escalation request still waits for {_items(missing)}"
+
+
+def request_complete(asked_at: datetime | None) -> str:
+    return "the escalation request is complete now: escalated as asked" + (
+        f" at {asked_at:%Y-%m-%d %H:%M} UTC" if asked_at else "")
+
+
+# --- roles enforced, the resolution path (rules.enforcement) --------------------------------
+
+def _roles(roles: list[str]) -> str:
+    return ", ".join(r.replace("_", " ") for r in roles)
+
+
+def solve_undone(who: str, role: str, status: str, allowed: list[str]) -> str:
+    return (f"Solve undone: {who} ({role.replace('_', ' ')}) may not solve cases, so the status is back to "
+            f"{status}. Who may: {_roles(allowed)}.")
+
+
+CHANGE_NAMES = {"status": "the status", "priority": "the priority", "routing": "the team or assignee"}
+
+
+def change_undone(who: str, role: str, fields: list[str], allowed: list[str]) -> str:
+    names = [CHANGE_NAMES[f] for f in fields]
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    back = "it is back as it was" if len(names) == 1 else "they are back as they were"
+    return f"Change undone: {who} ({role.replace('_', ' ')}) may not change {what}, so {back}. Who may: {_roles(allowed)}."
+
+
+def solve_needs_path(title: str, status: str) -> str:
+    return f"Solve undone: fill in {title} first, then solve again. The status is back to {status}."
+
+
 def keyword_hit(keyword: str, where: str) -> str:
     return f'keyword "{keyword}" in the {where}'
 
@@ -440,3 +485,39 @@ def confirmation_closed(outcome: str) -> str:
 def post_incident_note(owner: str | None, due: str) -> str:
     return (f"Post-incident review asked of {owner or 'the escalation owner'}: root cause, actions taken and "
             f"preventive steps, due {due}.")
+
+
+# --- OLA budgets and forecasts ------------------------------------------------------------
+
+def ola_warning(holder: str, used: timedelta, budget: timedelta) -> str:
+    return f"{holder} has used {format_duration(used)} of its {format_duration(budget)} budget."
+
+
+def ola_exhausted(holder: str, budget: timedelta) -> str:
+    return f"{holder} used its whole {format_duration(budget)} budget"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def forecast(ahead: timedelta, cases: int, q: float, deadline_in: timedelta, queued: int, team: str | None,
+             owner_away: timedelta | None) -> str:
+    """'forecast 31 h from 42 similar tickets (p80), deadline in 24 h', with what stretched it."""
+    basis = [f"p{round(q * 100, 1):g}"]
+    if queued:
+        basis.append(f"{_count(queued, 'more open ticket', 'more open tickets')} than usual"
+                     + (f" in {team}" if team else ""))
+    if owner_away is not None:
+        basis.append(f"the owner starts in {format_duration(owner_away)}")
+    return (f"forecast {format_duration(ahead)} from {_count(cases, 'similar ticket', 'similar tickets')} "
+            f"({'; '.join(basis)}), deadline in {format_duration(deadline_in)}")
+
+
+def forecast_in_time(text: str) -> str:
+    return f"{text}: in time, no escalation"
+
+
+def no_forecast(cases: int, needed: int) -> str:
+    return (f"no forecast: {_count(cases, 'similar solved ticket', 'similar solved tickets')}, {needed} needed; "
+            "the thresholds decide")

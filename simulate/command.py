@@ -7,6 +7,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from jobs.forecasts import forecasts_from
 from rules import Rules
 from simulate.compare import compare, period_of, render
 from simulate.history import ticket_histories
@@ -30,6 +31,8 @@ def simulate_rules(store: Store, current: Rules, new: Rules, new_name: str, sinc
     def progress(items):
         return tqdm(items, total=len(histories), unit="ticket", file=sys.stderr, leave=False,
                     disable=True if len(histories) < PROGRESS_FROM else None)  # None: only on a terminal
-    result = compare(histories, current, new, period, progress)
+    # Predictive rules forecast from the stored cases as they stand now (one history for the whole replay).
+    forecasts = forecasts_from(store.cases(), frozenset(new.sla.stop_statuses), period.until)
+    result = compare(histories, current, new, period, progress, forecasts)
     print(render(result, f"the current rules ({current.version})", f"{new_name} ({new.version})", fmt), file=out)
     return 0

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from reports.kpis import KpiReport, Period, options_for, report
+from reports.history import report_options
+from reports.kpis import KpiReport, Period, report
 from rules import Rules
+from rules.forecast import Forecasts
 from simulate.history import TicketHistory
 from simulate.replay import Outcome, replay
 
@@ -62,14 +64,16 @@ def _kpis(k: KpiReport) -> dict:
 
 
 def compare(histories: Iterable[TicketHistory], current: Rules, new: Rules, period: Period,
-            progress: Callable[[Iterable], Iterable] = lambda items: items) -> Comparison:
+            progress: Callable[[Iterable], Iterable] = lambda items: items,
+            forecasts: Forecasts | None = None) -> Comparison:
     """Replay each history through `current` and `new` up to `period.until`; the KPIs of the cases opened in
-    `period`, each with its own rules' stop statuses and update cadence."""
+    `period`, each with its own rules' stop statuses and update cadence. `forecasts`: for predictive rules."""
     out = Comparison()
     cases: dict[str, list] = {"current": [], "new": []}
     sent = {"current": 0, "new": 0}
     for history in progress(histories):
-        before, after = replay(history, current, period.until), replay(history, new, period.until)
+        before = replay(history, current, period.until, forecasts)
+        after = replay(history, new, period.until, forecasts)
         out.histories += 1
         out.decisions += len(before.looks)
         out.decisions_changed += sum(_look(a) != _look(b) for a, b in zip(before.looks, after.looks))
@@ -80,8 +84,8 @@ def compare(histories: Iterable[TicketHistory], current: Rules, new: Rules, peri
         for name, outcome in (("current", before), ("new", after)):
             cases[name].append(outcome.case)
             sent[name] += len(outcome.messages)
-    out.kpis = {"current": report(cases["current"], period, **options_for(current)),
-                "new": report(cases["new"], period, **options_for(new))}
+    out.kpis = {"current": report(cases["current"], period, **report_options(current)),
+                "new": report(cases["new"], period, **report_options(new))}
     out.messages = sent
     return out
 

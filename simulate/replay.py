@@ -15,6 +15,7 @@ from jobs.explain import as_written
 from reports.kpis import CaseHistory
 from rules import CaseMemory, Decision, Rules, decide
 from rules.decision import ActionKind, TimelineKind
+from rules.forecast import Forecasts
 from simulate.history import Step, TicketHistory
 
 # slaclock's own fields on the ticket besides its tags (decide() reads them back).
@@ -84,8 +85,9 @@ def _inputs(step: Step) -> dict:
 class _Run:
     """The state of one replay between decisions."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, forecasts: Forecasts | None) -> None:
         self.rules = rules
+        self.forecasts = forecasts if rules.predictive is not None and rules.predictive.enabled else None
         self.memory: CaseMemory | None = None
         self.decision: Decision | None = None
         self.team: str | None = None
@@ -94,7 +96,7 @@ class _Run:
         self.decisions = 0
 
     def decide(self, ticket: Ticket, now: datetime, **inputs) -> Decision:
-        d = decide(ticket, self.rules, now, self.memory, **inputs)
+        d = decide(ticket, self.rules, now, self.memory, forecasts=self.forecasts, **inputs)
         self.memory, self.decision, self.team = d.memory, d, d.team or self.team
         self.events += d.timeline
         self.messages += [a.text for a in d.actions if a.kind in MESSAGES and a.text]
@@ -111,9 +113,10 @@ class _Run:
         return ticket
 
 
-def replay(history: TicketHistory, rules: Rules, until: datetime) -> Outcome:
-    """Decide `history` again with `rules`, sweeping up to `until` (the replay's "now")."""
-    run = _Run(rules)
+def replay(history: TicketHistory, rules: Rules, until: datetime, forecasts: Forecasts | None = None) -> Outcome:
+    """Decide `history` again with `rules`, sweeping up to `until` (the replay's "now"); `forecasts`: the
+    stored cases' times to resolve, for rules with predictive escalation on."""
+    run = _Run(rules, forecasts)
     ours: Ticket | None = None
     expected: Ticket | None = None
     looks = []

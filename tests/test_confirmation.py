@@ -75,6 +75,16 @@ def test_yes_closes_the_case_with_the_follow_up_and_no_reopens_it_for_its_owner(
     assert no.memory.last_status == "open" and no.deadlines["resolution"].stopped_at is None, "the clock resumes"
 
 
+def test_a_case_slaclock_closes_stands_closed_so_the_customers_next_event_puts_nothing_back():
+    customer, later = "30111564", SOLVED_AT + timedelta(hours=5)
+    yes = decide(ticket("open", later), RULES, later, solved().memory, customer_message_at=later,
+                 customer_message_text="Yes it works now", actor_id=customer)
+    assert yes.memory.held.status == "closed", "slaclock's close is the status it consents to"
+    rated = decide(ticket("closed", later + timedelta(minutes=1)), RULES, later + timedelta(minutes=1), yes.memory,
+                   actor_id=customer)  # e.g. the customer's satisfaction rating on the closed ticket
+    assert TimelineKind.UNDONE not in kinds(rated) and rated.status is None and not rated.actions
+
+
 def test_a_reopen_goes_back_to_the_escalation_owner_and_a_new_solve_asks_again():
     first = decide(ticket("open", OPENED, tags=frozenset({RULES.escalation.tag})), RULES, OPENED)
     sam = RULES.people["sam"].zendesk
@@ -180,8 +190,9 @@ def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store):
     drain()
     clock.advance(hours=2)
     fake.change("7", status="solved", updated_at=clock.at)
+    # A support lead solves it (roles.enforce: plain support may not).
     store.add_delivery(connector="zendesk", delivery_key="s", event_type="ticket.status_changed", ticket_id="7",
-                       actor_id="500", headers={}, body=b"{}", received_at=clock.at)
+                       actor_id=RULES.people["sam"].zendesk, headers={}, body=b"{}", received_at=clock.at)
     drain()
     assert len(fake.public_replies) == 1 and CFG.tag in fake.tickets["7"].tags
     clock.advance(hours=71, minutes=59)

@@ -47,3 +47,30 @@ def test_a_new_case_is_owned_at_once_by_the_least_loaded_member_of_its_team(stac
         owner = assignee(stack, helpdesk, ticket_id)
         assert owner == next(u for u, n in before.items() if n == least), (subject, before)
         assert open_tickets(stack, helpdesk)[owner] == least + 1
+
+
+SOLVED = {"zendesk": {"status": "solved"}, "jira": {"status": {"name": "Resolved"}}}
+# An agent the role map does not name: the default role, support, may not solve (seed 002).
+PLAIN_AGENT = {"zendesk": str(ZendeskConfig().second_agent_id), "jira": RULES.teams["support"].jira.assignee_id}
+
+
+def status_of(stack: Stack, helpdesk: str, ticket_id: str) -> str:
+    raw = stack.ticket(ticket_id, helpdesk)
+    return raw["fields"]["status"]["name"] if helpdesk == "jira" else raw["status"]
+
+
+@HELPDESKS
+def test_a_solve_by_an_agent_without_the_right_is_put_back_with_a_note_and_no_loop(stack, helpdesk):
+    ticket_id = stack.customer_creates("Tap drips after repair", "normal", "wrong_item", helpdesk)
+    stack.settle()
+    before = status_of(stack, helpdesk, ticket_id)
+    stack.agent_changes(ticket_id, helpdesk, by=PLAIN_AGENT[helpdesk], **SOLVED[helpdesk])
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) == before
+    notes = stack.summary(ticket_id, helpdesk)["notes"]
+    assert len(notes) == 1 and notes[0].startswith("Solve undone: user ") and "may not solve cases" in notes[0]
+    assert "Who may: support lead, manager, owner, admin." in notes[0]
+    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])  # the support lead may
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) != before
+    assert len([n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")]) == 1

@@ -119,7 +119,7 @@ def test_through_the_jobs_the_task_is_registered_its_root_cause_kept_and_reporte
 
     def deliver(ticket_id, key):
         store.add_delivery(connector="zendesk", delivery_key=key, event_type="ticket.updated", ticket_id=ticket_id,
-                           actor_id="500", headers={}, body=b"{}", received_at=clock.at)
+                           actor_id=SAM.zendesk, headers={}, body=b"{}", received_at=clock.at)  # a support lead
     fake.add("7", status="open", opened_at=OPENED, updated_at=OPENED, subject="Refund is late",
              tags=frozenset({RULES.escalation.tag}))
     deliver("7", "c")

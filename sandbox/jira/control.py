@@ -2,7 +2,8 @@
 
     POST /_sandbox/jira/customer/issues        {"fields": {...}}  a customer raises a request on the portal
     POST /_sandbox/jira/agent/issues           {"fields": {...}}  an agent logs one (reporter: the customer)
-    POST /_sandbox/jira/agent/issues/{key}     {"fields", "update", "comment": {"body", "public"}}  an agent edits
+    POST /_sandbox/jira/agent/issues/{key}     {"fields", "update", "comment": {"body", "public"}, "as"?}  an agent
+                                               (or the account "as" names) edits
     POST /_sandbox/jira/customer/issues/{key}/comment  {"body": text}  the customer replies on the portal
     POST /_sandbox/jira/customer/issues/{key}/feedback  {"rating": 1-5, "comment": {"body"}}  the reporter rates it
     GET  /_sandbox/jira/issues/{key}           the issue (REST v3) and every comment with its internal flag
@@ -69,7 +70,9 @@ def agent_create() -> Response:
 def agent_edit(key: str) -> Response:
     """Change an issue as the human agent; webhooks name the agent as `user`."""
     body, site = _object(), current_site()
-    agent = site.config.agent_account_id
+    agent = str(body.get("as") or site.config.agent_account_id)
+    if site.store.user(agent) is None:
+        raise JiraError(404, [f"no user {agent}"])
     edit = {k: body[k] for k in ("fields", "update") if k in body}
     if edit:
         site.store.edit(key, edit, agent, rich_text_only=False, allow_status=True)

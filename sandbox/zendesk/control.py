@@ -1,7 +1,7 @@
 """`/_sandbox/…` for Zendesk: act as the human agent, read a ticket whole, lose webhooks.
 
     POST /_sandbox/agent/tickets         {"ticket": {...}}  the agent creates a ticket (`created_at` backdates it)
-    POST /_sandbox/agent/tickets/{id}    {"ticket": {...}}  the agent changes one
+    POST /_sandbox/agent/tickets/{id}    {"ticket": {...}, "as"?: user id}  the agent (or another) changes one
     POST /_sandbox/customer/tickets/{id}/reply  {"body": text}  the requester replies (as by e-mail)
     POST /_sandbox/customer/tickets/{id}/satisfaction_rating  {"satisfaction_rating": {"score", "comment"}}
                                          the requester rates a solved ticket
@@ -42,11 +42,16 @@ def agent_create() -> Response:
 
 @control.post("/agent/tickets/<int:ticket_id>")
 def agent_update(ticket_id: int) -> Response:
-    """Change a ticket as the human agent, emitting webhooks with the agent as actor."""
+    """Change a ticket as the human agent (or, with `"as": <user id>` beside `ticket`, as another agent), emitting
+    webhooks with that agent as actor."""
     payload = ticket_payload(bare=True)
     if payload is None:
         return json_response(MISSING_TICKET, 400)
-    status, body = update_ticket(ticket_id, payload, current_site().config.agent_user_id, "web")
+    site = current_site()
+    actor = (request.get_json(silent=True) or {}).get("as") or site.config.agent_user_id
+    if site.store.user(int(actor)) is None:
+        return json_response(RECORD_NOT_FOUND, 404)
+    status, body = update_ticket(ticket_id, payload, int(actor), "web")
     return json_response(body, status)
 
 

@@ -54,6 +54,14 @@ def test_two_workers_on_one_store_write_nothing_twice(tmp_path):
     assert_exactly_once(report(faults.two_workers_scenario(tmp_path, SEED, events=EVENTS, tickets=TICKETS)))
 
 
+def test_two_workers_and_two_receivers_on_postgresql_write_nothing_twice(tmp_path, postgres_url):
+    """Issue 16: a burst (1,000 events in CI) spread over two receivers, decided by two workers, on one PostgreSQL
+    database: every delivery processed once, every write at the helpdesk once."""
+    figures = report(faults.two_workers_scenario(tmp_path, SEED, events=EVENTS, tickets=TICKETS,
+                                                 database=postgres_url, receivers=2))
+    assert_exactly_once(figures)
+
+
 def test_every_delivery_sent_three_times_shuffled_ends_as_sent_once(tmp_path):
     figures = report(faults.resend_scenario(tmp_path, SEED, events=EVENTS, tickets=TICKETS // 2))
     resent = (figures.events // 4) * 3
