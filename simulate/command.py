@@ -32,7 +32,9 @@ def simulate_rules(store: Store, current: Rules, new: Rules, new_name: str, sinc
         return tqdm(items, total=len(histories), unit="ticket", file=sys.stderr, leave=False,
                     disable=True if len(histories) < PROGRESS_FROM else None)  # None: only on a terminal
     # Predictive rules forecast from the stored cases as they stand now (one history for the whole replay).
-    forecasts = forecasts_from(store.cases(), frozenset(new.sla.stop_statuses), period.until)
+    predictive = [r for r in (current, new) if r.predictive is not None and r.predictive.enabled]
+    forecasts = forecasts_from(store.cases(), frozenset(predictive[-1].sla.stop_statuses), period.until) \
+        if predictive else None
     result = compare(histories, current, new, period, progress, forecasts)
     print(render(result, f"the current rules ({current.version})", f"{new_name} ({new.version})", fmt), file=out)
     return 0
