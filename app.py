@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -181,6 +182,9 @@ def cmd_serve(args, env) -> int:
         def load(self):
             return app
 
+    # What the app built stays put: a forked worker then shares those pages with the master instead of
+    # copying them when the collector touches their headers (the gc.freeze documentation's advice).
+    gc.freeze()
     Server().run()
     return 0
 
@@ -399,7 +403,7 @@ def cmd_status(args, env) -> int:
 
 def cmd_report(args, env) -> int:
     """Print the escalation KPIs of the cases opened in a period (default: the last 30 days)."""
-    from reports.history import case_histories
+    from reports.history import case_histories, report_options
     from reports.kpis import Period, report, report_by
     from reports.text import render
 
@@ -409,10 +413,7 @@ def cmd_report(args, env) -> int:
     if since >= until:
         print(f"error: --since {since:%Y-%m-%d} is not before --until {until:%Y-%m-%d}", file=sys.stderr)
         return 2
-    rules = load_rules(settings.rules_path)
-    options = dict(stop=frozenset(rules.sla.stop_statuses),
-                   cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
-                   if rules.customer_updates else None)
+    options = report_options(load_rules(settings.rules_path))
     period, cases = Period(since, until), case_histories(open_store(settings.database))
     reports = report_by(cases, period, args.by, **options) if args.by else {"all": report(cases, period, **options)}
     print(render(reports, period, args.by, args.format))

@@ -3,7 +3,7 @@
     python bench/all.py [--quick] [--write BENCHMARKS.md]
 
 Runs bench/ingest.py, worker.py, decide.py, sweep.py (sweep cost, detection, memory, storm),
-economy.py, reaction.py and clock.py one after another, each with its own preconditions: a benchmark whose run
+economy.py, reaction.py, clock.py and scale.py one after another, each with its own preconditions: a benchmark whose run
 proves nothing fails, and the table says so instead of printing a number. `--quick` shrinks each
 run (for a smoke test; its figures are not the goals' sizes). `--write` regenerates BENCHMARKS.md
 from this run: the table, then a sentence per figure on what it means.
@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("economy", [], []),
     ("reaction", [], ["--tickets", "10"]),
     ("clock", [], ["--quick"]),
+    ("scale", [], ["--events", "300", "--seconds", "3"]),
 ]
 
 # What each figure means, by the start of its name (BENCHMARKS.md).
@@ -48,9 +49,11 @@ MEANING = {
                   "is due, not what is open (an indexed range scan).",
     "detection": "From the instant a ticket reaches a threshold to the warning note visible in the helpdesk, "
                  "with that many other open tickets stored; Zendesk's hourly automations take up to an hour.",
-    "memory of serve": "Resident memory of `slaclock serve` (gunicorn master and worker together) at the end "
-                       "of the detection run.",
-    "memory of worker": "Resident memory of `slaclock worker` at the end of the detection run.",
+    "memory of serve": "RAM held by `slaclock serve` (gunicorn master and worker together) at the end of the "
+                       "detection run, as PSS: each page counted once, where a sum of RSS counts the pages the "
+                       "forked worker shares with its master twice. On this machine sqlite-utils also imports "
+                       "numpy (installed here for scipy, not a slaclock dependency): about 12 MB per process.",
+    "memory of worker": "RAM held by `slaclock worker` at the end of the detection run (PSS; RSS beside).",
     "storm": "Zendesk write calls spent when that many urgent tickets reach a threshold at the same instant "
              "(update_many takes 100 tickets a call); reads and job polls are counted beside.",
     "API calls per lifecycle": "Helpdesk calls for one urgent ticket from creation through routing, three "
@@ -59,6 +62,13 @@ MEANING = {
     "reaction": "Webhook → write-back visible at the sandbox, tickets one after another.",
     "API calls per routed ticket": "Calls slaclock makes to route one new ticket (a fresh read and one write).",
     "SLA clock": "Due-time computations per second on the example business calendar, day cache warm.",
+    "scale: 2 workers": "The worker burst drained by two `slaclock worker` processes on one PostgreSQL database "
+                        "against one, each run on a fresh database (every process shares this machine's cores with "
+                        "the sandbox and the server; docs/scaling.md).",
+    "scale: 1 worker": "The same burst drained by one worker on PostgreSQL against one on SQLite: what the "
+                       "server store costs a single worker.",
+    "scale: ingest": "Signed webhooks accepted per second by two receivers on one PostgreSQL database, each "
+                     "loaded by its own wrk, against one receiver under one wrk.",
 }
 
 

@@ -27,6 +27,7 @@ class Figure:
     goal: str
     met: bool | None = None
     ratio: str = ""
+    value: float | None = None  # the measured number, for a benchmark that compares runs (bench/scale.py)
 
     def line(self) -> str:
         mark = {True: "met", False: "NOT MET", None: ""}[self.met]

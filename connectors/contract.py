@@ -107,6 +107,14 @@ class BatchReader(Protocol):
 
 
 @runtime_checkable
+class TicketCarrier(Protocol):
+    """A connector whose webhooks may carry the whole ticket (Jira's issue events): those need no read."""
+
+    def ticket_from_delivery(self, body: bytes) -> Ticket | None:
+        """The ticket as the delivery's body carries it, or None unless it holds every field a decision reads."""
+
+
+@runtime_checkable
 class NativeSlaReader(Protocol):
     """A connector that can read the helpdesk's own SLA for a ticket (JSM), to show beside slaclock's."""
 

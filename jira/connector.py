@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import replace
@@ -83,6 +84,23 @@ class JiraConnector:
             return mapping.ticket_from_api(issue, self.settings)
         except (KeyError, ValueError, TypeError, AttributeError) as e:
             raise PermanentError(f"Jira issue {ticket_id}: unreadable issue JSON: {e}") from e
+
+    def ticket_from_delivery(self, body: bytes) -> Ticket | None:
+        """The issue a jira:issue_* webhook carries (the whole issue, in REST v2 form), when it holds every
+        field fetch_ticket asks for; comment events carry a cut-down issue, so they return None."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict) or not str(payload.get("webhookEvent", "")).startswith("jira:issue_"):
+            return None
+        fields = (payload.get("issue") or {}).get("fields")
+        if not isinstance(fields, dict) or any(f not in fields for f in mapping.fields_to_read(self.settings)):
+            return None
+        try:
+            return mapping.ticket_from_api(payload["issue"], self.settings)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None  # read it instead: fetch_ticket names what is wrong
 
     def fetch_rating(self, ticket_id: str) -> Rating | None:
         """The request's CSAT feedback (JSM), or None while the customer has given none (404)."""

@@ -142,6 +142,11 @@ def rating_from_feedback(feedback: Mapping[str, Any]) -> Rating | None:
     return Rating(score=score, comment=body.strip() if isinstance(body, str) else "")
 
 
+def _plain(value: Any) -> Any:
+    # A rich-text field is an ADF document in v3 reads and a string in v2 (webhooks): both read as its text.
+    return adf_text(value) if isinstance(value, dict) and value.get("type") == "doc" else value
+
+
 def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ticket:
     """A Ticket from the API's issue object; ValueError if it has no key or readable `created`."""
     fields = issue_json.get("fields") or {}
@@ -150,7 +155,7 @@ def ticket_from_api(issue_json: Mapping[str, Any], settings: JiraSettings) -> Ti
     if not key or opened_at is None:
         raise ValueError(f"Jira issue {key or issue_json.get('id')!r} has no key or no readable fields.created")
     status = fields.get("status") or {}
-    custom = {field_id: fields.get(field_id) for field_id in settings.custom_field_ids}
+    custom = {field_id: _plain(fields.get(field_id)) for field_id in settings.custom_field_ids}
     request_type = _request_type(fields, settings)
     if request_type:
         custom["request_type"] = request_type

@@ -11,12 +11,13 @@ from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from alerts.channels import vendor_channel
 from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
-from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader, TeamLoad
+from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader, TeamLoad, TicketCarrier
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
 import metrics
 from jobs.clock import utcnow
+from jobs.forecasts import ForecastCache
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
@@ -39,6 +40,9 @@ class CommentVisibility(Protocol):
 STOPPED = frozenset({"solved", "closed"})
 # A delivery that keeps failing to read its ticket is parked after this many passes.
 MAX_DELIVERY_ATTEMPTS = 10
+# A webhook that carries the whole ticket stands in for a read while it is this fresh; one that waited
+# longer (a backlog, a retried delivery) may be behind an agent's later change, so the ticket is read.
+CARRIED_FRESH = timedelta(seconds=30)
 
 
 def snapshot(ticket: Ticket) -> dict:
@@ -55,6 +59,7 @@ class Processor:
                  clock: Callable = utcnow, batch: int = 100, note_move: timedelta = DEFAULT_NOTE_MOVE):
         self.store, self.connectors, self.rules = store, connectors, rules
         self.clock, self.batch, self.note_move = clock, batch, note_move
+        self.forecasts = ForecastCache(store, rules)
 
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
@@ -117,8 +122,9 @@ class Processor:
                 with self.store.write_txn() as txn:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                 return
-            ticket = ticket or connector.fetch_ticket(ticket_id)
             parsed = self._parsed(connector, deliveries)
+            ticket = (ticket or self._carried(connector, connector_name, deliveries, parsed, now)
+                      or connector.fetch_ticket(ticket_id))
             # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
             reply_at, message_at, message_text = self._comments(connector, parsed, ticket)
             case = self.store.get_case(connector_name, ticket.ticket_id)
@@ -142,7 +148,7 @@ class Processor:
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
                           actor_group_ids=self._groups(connector, actor, ticket, memory), cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating,
-                          team_load=load)
+                          team_load=load, forecasts=self.forecasts.at(now))
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)
@@ -218,6 +224,23 @@ class Processor:
                                  summary=f"root cause recorded on {task.ticket_id}: {root_cause}",
                                  detail=event.to_json())
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
+
+    def _carried(self, connector: Connector, connector_name: str, deliveries: list[Delivery],
+                 parsed: list[tuple[DeliveryPayload, Mapping]], now: datetime) -> Ticket | None:
+        """The ticket as the newest delivery carries it, when that is as good as a read: it carries every field,
+        it arrived moments ago, and slaclock has not seen a later version (its own write, read back)."""
+        if not isinstance(connector, TicketCarrier) or not parsed or len(parsed) != len(deliveries):
+            return None  # a sweep's check (nothing carried) or a delivery that no longer parses: read
+        newest = parsed[-1][0]
+        if now - newest.received_at > CARRIED_FRESH:
+            return None
+        ticket = connector.ticket_from_delivery(newest.body)
+        if ticket is None or ticket.updated_at is None:
+            return None
+        case = self.store.get_case(connector_name, ticket.ticket_id)
+        if case is not None and case.seen_updated_at is not None and case.seen_updated_at > ticket.updated_at:
+            return None
+        return ticket
 
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""

@@ -4,9 +4,21 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from typing import Any
+
 from reports.kpis import CaseHistory
+from rules.attribution import time_by_holder
 from rules.decision import CaseMemory, TimelineEvent, TimelineKind
+from rules.schema import Rules
 from store import Store
+
+
+def report_options(rules: Rules) -> dict[str, Any]:
+    """What `reports.kpis.report` takes from the rules: the stop statuses, the update cadence, who held a case."""
+    return dict(stop=frozenset(rules.sla.stop_statuses),
+                cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
+                if rules.customer_updates else None,
+                attribute=lambda case, until: time_by_holder(rules, case.memory, case.opened_at, until))
 
 
 def case_histories(store: Store) -> list[CaseHistory]:

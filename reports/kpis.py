@@ -10,8 +10,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
+from rules.attribution import Holding, holder_line
 from rules.decision import CaseMemory, DeadlineState, Rating, TimelineEvent, TimelineKind
 
 # Seed 003: resolved "without additional customer return" within this many days of the solve.
@@ -104,6 +105,50 @@ class Csat:
 
 
 @dataclass(frozen=True)
+class HolderTime:
+    """One holder's share of the resolution clock over a group of cases (the SLA / OLA split)."""
+
+    title: str
+    kind: str
+    cases: int = 0
+    used: timedelta = timedelta()
+    budget: timedelta | None = None
+    over_budget: int = 0  # cases in which the holder used more than its budget
+
+    def plus(self, h: Holding) -> HolderTime:
+        return HolderTime(self.title, self.kind, self.cases + 1, self.used + h.used, h.budget,
+                          self.over_budget + h.over_budget)
+
+    def to_json(self) -> dict:
+        hours = self.used.total_seconds() / 3600
+        return {"title": self.title, "kind": self.kind, "cases": self.cases, "hours": round(hours, 2),
+                "mean_hours": round(hours / self.cases, 2) if self.cases else None,
+                "budget_hours": round(self.budget.total_seconds() / 3600, 2) if self.budget is not None else None,
+                "over_budget": self.over_budget}
+
+
+@dataclass(frozen=True)
+class BreachShare:
+    """A case whose resolution clock breached, and who held it for how long."""
+
+    case: str
+    target: timedelta | None
+    holders: tuple[Holding, ...]
+
+    @property
+    def text(self) -> str:
+        return "; ".join(holder_line(h, self.target) for h in self.holders) or "no time counted"
+
+    def to_json(self) -> dict:
+        return {"case": self.case, "text": self.text, "holders": [h.to_json() for h in self.holders],
+                "target_hours": round(self.target.total_seconds() / 3600, 2) if self.target is not None else None}
+
+
+# Who held a case, up to an instant (the SLA / OLA split: rules.attribution.time_by_holder, with the rules bound).
+Attribute = Callable[[CaseHistory, datetime], Sequence[Holding]]
+
+
+@dataclass(frozen=True)
 class KpiReport:
     """The figures of one group of cases over one period (stable JSON keys: `to_json`)."""
 
@@ -126,6 +171,8 @@ class KpiReport:
     weekly: tuple[tuple[str, int, int], ...] = field(default=())  # (monday, tickets opened, of them escalated)
     # Seed 003 step 8: the root causes written on post-incident tasks, per recurring cluster ("-": none).
     root_causes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    time_by_holder: Mapping[str, HolderTime] = field(default_factory=dict)  # per holder key, first held first
+    breached_by_holder: tuple[BreachShare, ...] = ()
 
     @property
     def escalations_per_1000(self) -> float | None:
@@ -157,6 +204,8 @@ class KpiReport:
             "cadence_updates": self.cadence_updates, "cadence_kept": self.cadence_kept,
             "csat": self.csat.to_json(),
             "root_causes": {cluster: list(texts) for cluster, texts in sorted(self.root_causes.items())},
+            "time_by_holder": {key: t.to_json() for key, t in self.time_by_holder.items()},
+            "breached_by_holder": [b.to_json() for b in self.breached_by_holder],
             "weekly": [{"week": week, "tickets": n, "escalated": e,
                         "escalations_per_1000": round(1000 * e / n, 1) if n else None} for week, n, e in self.weekly],
         }
@@ -225,6 +274,19 @@ def _sla(case: CaseHistory, period: Period, into: dict[str, list[str]]) -> None:
             into[e.metric].append("breached")
 
 
+def _resolution_breach(case: CaseHistory, period: Period) -> tuple[bool, timedelta | None]:
+    """(the resolution clock breached, its target when known): a stopped clock that missed, or one still running
+    past its deadline."""
+    stopped = [d for d in case.memory.results if d.metric == "resolution" and d.stopped_at is not None
+               and d.stopped_at < period.until]
+    if stopped and stopped[-1].met is False:
+        return True, stopped[-1].target
+    cycles = {d.cycle for d in stopped}
+    running = [e for e in _events(case, period, TimelineKind.BREACH) if e.metric == "resolution"
+               and e.cycle not in cycles]
+    return bool(running), None
+
+
 def _dwell(case: CaseHistory, period: Period, solved: list[datetime], into: dict[str, list[timedelta]]) -> None:
     """Time spent on each ladder level: until the next level, the case's next solve, or the period's end."""
     climbs = _climbs(case, period)
@@ -251,8 +313,10 @@ def _cadence(case: CaseHistory, period: Period, cadence: timedelta | None) -> tu
 
 def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str] = frozenset({"solved", "closed"}),
            return_days: int = DEFAULT_RETURN_DAYS,
-           cadence: Callable[[str | None], timedelta | None] = lambda priority: None) -> KpiReport:
-    """The KPIs of the cases opened in `period`; `cadence(priority)`: the customer-update interval owed."""
+           cadence: Callable[[str | None], timedelta | None] = lambda priority: None,
+           attribute: Attribute | None = None) -> KpiReport:
+    """The KPIs of the cases opened in `period`; `cadence(priority)`: the customer-update interval owed;
+    `attribute`: who held a case for how long (None: no time by holder)."""
     mine = [c for c in cases if period.holds(c.opened_at)]
     sla: dict[str, list[str]] = defaultdict(list)
     dwell: dict[str, list[timedelta]] = defaultdict(list)
@@ -262,7 +326,16 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
     ratings: list[Rating] = []
     weekly: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     causes: dict[str, list[str]] = defaultdict(list)
+    holders: dict[str, HolderTime] = {}
+    shares: list[BreachShare] = []
     for case in mine:
+        if attribute is not None:
+            held = tuple(attribute(case, period.until))
+            for h in held:
+                holders[h.holder] = holders.get(h.holder, HolderTime(h.title, h.kind)).plus(h)
+            breached, target = _resolution_breach(case, period)
+            if breached:
+                shares.append(BreachShare(case.key, target, held))
         causes[case.cluster or "-"] += [e.text for e in _events(case, period, TimelineKind.ROOT_CAUSE)]
         solved, reopened = _stops(case.memory, stop, period.until)
         climbs = _climbs(case, period)
@@ -305,7 +378,8 @@ def report(cases: Iterable[CaseHistory], period: Period, *, stop: frozenset[str]
         dwell_per_level={level: Durations.of(spans) for level, spans in dwell.items()},
         vendor_time_to_eta=Durations.of(eta), vendor_eta_in_time=eta_in_time, cadence_updates=owed,
         cadence_kept=kept, csat=Csat(tuple(ratings)), weekly=tuple((w, n, e) for w, (n, e) in sorted(weekly.items())),
-        root_causes={cluster: tuple(texts) for cluster, texts in causes.items() if texts})
+        root_causes={cluster: tuple(texts) for cluster, texts in causes.items() if texts},
+        time_by_holder=holders, breached_by_holder=tuple(shares))
 
 
 def report_by(cases: Iterable[CaseHistory], period: Period, by: str, **options) -> dict[str, KpiReport]:

@@ -55,5 +55,15 @@ def render(reports: Mapping[str, KpiReport], period: Period, by: str | None, fmt
              for group, data in rows.items() for level, d in data["dwell_per_level"].items()]
     causes = [f"{group} root cause ({'no cluster' if cluster == '-' else 'cluster ' + cluster}): {text}"
               for group, data in rows.items() for cluster, texts in data["root_causes"].items() for text in texts]
-    return "\n".join(lines + ([""] + sla if sla else []) + ([""] + dwell if dwell else [])
-                     + ([""] + causes if causes else []))
+    held = [f"{group} time with {t['title']}: {t['hours']:g} h over {_cases(t['cases'])}"
+            + (f" (budget {t['budget_hours']:g} h, over it in {_cases(t['over_budget'])})"
+               if t["budget_hours"] is not None else "")
+            for group, data in rows.items() for t in data["time_by_holder"].values()]
+    breaches = [f"{group} breached {b['case']}: {b['text']}" for group, data in rows.items()
+                for b in data["breached_by_holder"]]
+    return "\n".join(lines + [part for block in (sla, dwell, held, breaches, causes) if block
+                               for part in ("", *block)])
+
+
+def _cases(n: int) -> str:
+    return f"{n} case" if n == 1 else f"{n} cases"

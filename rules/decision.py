@@ -72,6 +72,8 @@ class TimelineKind(StrEnum):
     POST_INCIDENT = "post_incident"
     ROOT_CAUSE = "root_cause"
     CSAT = "csat"
+    OLA = "ola"  # a holder's OLA budget: warned (`threshold` = "warn") or used up ("exhausted"; rules.ola)
+    FORECAST = "forecast"  # predictive escalation: the forecast finish passes the deadline (rules.forecast)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ A new rule is a new step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -33,6 +33,8 @@ from rules.enforcement import guard, guarding, held_after
 from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
 from rules.facts import TicketFacts
+from rules.forecast import Forecasts, forecast_push
+from rules.ola import ola_pushes
 from rules.owner import owner_of
 from rules.policy import resolve_tier, team_of_group
 from rules.post_incident import review_task
@@ -61,6 +63,7 @@ class Context:
     customer_message_text: str | None = None
     rating: Rating | None = None
     team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
+    forecasts: Forecasts | None = None  # the history's times to resolve and the queues (rules.forecast)
 
     @cached_property
     def observed_at(self) -> datetime:
@@ -99,6 +102,7 @@ class Draft:
     vendor_pushes: tuple[Push, ...] = ()
     trigger_pushes: tuple[Push, ...] = ()
     bounce_pushes: tuple[Push, ...] = ()
+    time_pushes: tuple[Push, ...] = ()  # OLA budgets used up, forecasts past the deadline
     messages: tuple[CustomerMessage, ...] = ()  # for the customer, besides the escalation's
     outcome: Outcome | None = None
     changed_at: datetime | None = None  # when the escalation first changed priority or team
@@ -153,12 +157,12 @@ _DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 
 # The order the sections' output reads in a decision (the steps run in another order).
 ORDER: dict[str, tuple[str, ...]] = {
-    "reasons": ("guard", "asked", "route", "escalation", "clock", "vendor", "cluster", "customer", "confirmation",
-                "post_incident"),
-    "actions": ("guard", "escalation", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
+    "reasons": ("guard", "asked", "route", "escalation", "forecast", "clock", "vendor", "cluster", "customer",
+                "confirmation", "post_incident"),
+    "actions": ("guard", "escalation", "ola", "asked", "triggers", "vendor", "cluster", "customer", "post_incident",
                 "confirmation"),
-    "timeline": ("guard", "asked", "vendor", "escalation", "cluster", "customer", "confirmation", "post_incident",
-                 "csat"),
+    "timeline": ("guard", "asked", "vendor", "ola", "escalation", "cluster", "customer", "confirmation",
+                 "post_incident", "csat"),
     "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
@@ -320,6 +324,36 @@ def bounces(ctx: Context, d: Draft) -> Draft:
                  bounce_pushes=(push,) if push is not None else ())
 
 
+def ola_budgets(ctx: Context, d: Draft) -> Draft:
+    """OLA budgets (`rules.ola`): the holder warned near its budget, the case climbing once it is used up."""
+    view = d.clock
+    if ctx.rules.ola is None or not view.running:
+        return d
+    pushes, effects = ola_pushes(ctx.rules, view.memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle)
+    return d.plus("ola", effects, time_pushes=(*d.time_pushes, *pushes))
+
+
+def predict(ctx: Context, d: Draft) -> Draft:
+    """Predictive escalation (`rules.forecast`): climb when the forecast finish passes the deadline."""
+    if ctx.rules.predictive is None:
+        return d
+    push, effects = forecast_push(ctx.ticket, ctx.rules, d.clock, ctx.forecasts, d.current_team, ctx.now)
+    return d.plus("forecast", effects, time_pushes=(*d.time_pushes, *([push] if push else [])))
+
+
+def ola_handed_on(ctx: Context, d: Draft) -> Draft:
+    """A climb in this decision hands the case to a new holder: its OLA budget counts from now on."""
+    view = d.clock
+    if ctx.rules.ola is None or not d.escalation.climbed or not view.running:
+        return d
+    memory = view.memory.evolve(escalation=d.escalation.state)
+    pushes, effects = ola_pushes(ctx.rules, memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle,
+                                 d.effects["ola"].fired if "ola" in d.effects else ())
+    if pushes:  # the new holder's budget is already used up (a late decision): it climbs on the next one
+        effects = effects.add(next_at=max(pushes[0].at, ctx.now + timedelta(minutes=1)))
+    return d.plus("ola", effects)
+
+
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
@@ -340,7 +374,7 @@ def escalation(ctx: Context, d: Draft) -> Draft:
     """Thresholds, ladder levels, pushes and milestones; the priority it raises, the owner it assigns."""
     escalator = Escalator(ctx.ticket, ctx.rules, ctx.now, d.clock.memory, team=d.current_team,
                           manual_stamp=ctx.manual_stamp, manual_at=ctx.observed_at, first_sight=ctx.first_sight,
-                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes))
+                          pushes=(*d.vendor_pushes, *d.trigger_pushes, *d.bounce_pushes, *d.time_pushes))
     view = _rederive(ctx, d, escalator)
     outcome = escalator.finish(view, view.priority)
     reasons = []
@@ -458,8 +492,9 @@ def next_look(ctx: Context, d: Draft) -> Draft:
     return d.but(next_action_at=at if at is not None and at > ctx.now else None)
 
 
-STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, escalation, deadlines,
-                           handover, trigger_notes, cluster, customer, confirmation, post_incident, budget, next_look)
+STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, predict,
+                           escalation, ola_handed_on, deadlines, handover, trigger_notes, cluster, customer,
+                           confirmation, post_incident, budget, next_look)
 
 
 # --- the decision -----------------------------------------------------------------------
@@ -517,14 +552,15 @@ def clock_view(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMem
                cluster: ClusterInfo | None = None, actor_id: str | None = None,
                actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
                customer_message_text: str | None = None, rating: Rating | None = None,
-               team_load: Mapping[str, int] | None = None) -> tuple[ClockView, Decision]:
+               team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None
+               ) -> tuple[ClockView, Decision]:
     """The decision and the clock behind it (`explain_clock` prints the latter)."""
     memory = memory or CaseMemory()
     now = utc_instant(now)
     role = actor_role(rules, ticket.connector, actor_id, actor_group_ids) if actor_id is not None else None
     checked = guard(ticket, rules, memory, actor_id, role, now)
     ctx = Context(checked.ticket, rules, now, memory, agent_reply_at, vendor_update, cluster, actor_id,
-                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load)
+                  actor_group_ids, customer_message_at, customer_message_text, rating, team_load, forecasts)
     draft = Draft(memory=memory, status=checked.status, group_id=checked.group_id, assignee_id=checked.assignee_id,
                   effects={"guard": checked.effects})
     for step in STEPS:
@@ -538,7 +574,7 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
            cluster: ClusterInfo | None = None, actor_id: str | None = None,
            actor_group_ids: frozenset[str] = frozenset(), customer_message_at: datetime | None = None,
            customer_message_text: str | None = None, rating: Rating | None = None,
-           team_load: Mapping[str, int] | None = None) -> Decision:
+           team_load: Mapping[str, int] | None = None, forecasts: Forecasts | None = None) -> Decision:
     """Work out priority, team, SLA deadlines and tag changes for a ticket at instant `now`,
     with what the escalation does now (`actions`, `timeline`) and when to decide again by time
     alone (`next_action_at`). Pass the previous decision's `memory` back in: it holds what has
@@ -558,7 +594,10 @@ def decide(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory 
     new or changed one is a `csat` timeline event.
     `team_load`: open tickets per member (user id → count, in the helpdesk's order) of the group of the team
     `routing_team` names, for a least-loaded owner (`rules.owner`).
+    `forecasts`: the history's times to resolve similar cases and the teams' queues, for `[predictive]`
+    (`rules.forecast`; the processor computes them every few minutes).
     """
     return clock_view(ticket, rules, now, memory, agent_reply_at, vendor_update=vendor_update, cluster=cluster,
                       actor_id=actor_id, actor_group_ids=actor_group_ids, customer_message_at=customer_message_at,
-                      customer_message_text=customer_message_text, rating=rating, team_load=team_load)[1]
+                      customer_message_text=customer_message_text, rating=rating, team_load=team_load,
+                      forecasts=forecasts)[1]

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rules.calendar import ZERO, WorkCalendar
+from rules.calendar import ZERO, WorkCalendar, utc_instant
 from rules.decision import BasisMode, CaseMemory, Deadline, Decision
+from rules.attribution import holder_line, resolution_calendar, time_by_holder
 from rules.engine import clock_view
 from rules.facts import TicketFacts
 from rules.metrics import MetricRun
@@ -130,6 +131,17 @@ def _escalation_lines(decision: Decision) -> list[str]:
     return lines
 
 
+def holder_lines(ticket: TicketFacts, rules: Rules, memory: CaseMemory, now: datetime,
+                 target: timedelta | None) -> list[str]:
+    """Who held the case for how much of the resolution clock (the SLA / OLA split)."""
+    cal = resolution_calendar(rules, memory)
+    held = time_by_holder(rules, memory, utc_instant(ticket.opened_at), now, cal)
+    if not held:
+        return []
+    return [f"time by holder (resolution clock, calendar {cal.name}):",
+            *(f"    {holder_line(h, target)}" for h in held)]
+
+
 def explain_clock(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory | None = None,
                   *, agent_reply_at: datetime | None = None) -> list[str]:
     """Which calendar, the intervals counted, pauses and holidays skipped, the deadlines."""
@@ -143,6 +155,8 @@ def explain_clock(ticket: TicketFacts, rules: Rules, now: datetime, memory: Case
         "status history: " + "; ".join(f"{_utc(s.at)} {s.status}" for s in view.memory.statuses),
     ]
     lines += _escalation_lines(decision)
+    res = view.resolution
+    lines += holder_lines(ticket, rules, view.memory, now, res.deadline.target if res is not None else None)
     for metric, run in view.runs.items():
         lines += _metric_lines(metric, run, rules, now)
     if not view.runs:

@@ -485,3 +485,39 @@ def confirmation_closed(outcome: str) -> str:
 def post_incident_note(owner: str | None, due: str) -> str:
     return (f"Post-incident review asked of {owner or 'the escalation owner'}: root cause, actions taken and "
             f"preventive steps, due {due}.")
+
+
+# --- OLA budgets and forecasts ------------------------------------------------------------
+
+def ola_warning(holder: str, used: timedelta, budget: timedelta) -> str:
+    return f"{holder} has used {format_duration(used)} of its {format_duration(budget)} budget."
+
+
+def ola_exhausted(holder: str, budget: timedelta) -> str:
+    return f"{holder} used its whole {format_duration(budget)} budget"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def forecast(ahead: timedelta, cases: int, q: float, deadline_in: timedelta, queued: int, team: str | None,
+             owner_away: timedelta | None) -> str:
+    """'forecast 31 h from 42 similar tickets (p80), deadline in 24 h', with what stretched it."""
+    basis = [f"p{round(q * 100, 1):g}"]
+    if queued:
+        basis.append(f"{_count(queued, 'more open ticket', 'more open tickets')} than usual"
+                     + (f" in {team}" if team else ""))
+    if owner_away is not None:
+        basis.append(f"the owner starts in {format_duration(owner_away)}")
+    return (f"forecast {format_duration(ahead)} from {_count(cases, 'similar ticket', 'similar tickets')} "
+            f"({'; '.join(basis)}), deadline in {format_duration(deadline_in)}")
+
+
+def forecast_in_time(text: str) -> str:
+    return f"{text}: in time, no escalation"
+
+
+def no_forecast(cases: int, needed: int) -> str:
+    return (f"no forecast: {_count(cases, 'similar solved ticket', 'similar solved tickets')}, {needed} needed; "
+            "the thresholds decide")

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app import create_app, main
-from rules.decision import Rating, TimelineEvent, TimelineKind
+from rules import load_rules
+from rules.decision import BasisChange, CaseMemory, Rating, StatusChange, TimelineEvent, TimelineKind
+from rules.schema import EXAMPLE_RULES
 from store import DeliveryStatus, OutboxStatus
 from web.admin.charts import bar_chart
 from web.admin.queue import queue_rows
@@ -120,6 +122,26 @@ def test_the_ticket_page_shows_the_timeline_and_the_explanation(app, store):
     page = signed_in(app, store, "executive").get("/admin/tickets/zendesk/2").data.decode()
     assert "routed Controller down" in page and "rule routing.x: because" in page
     assert signed_in(app, store, "admin").get("/admin/tickets/zendesk/404").status_code == 404
+
+
+def test_the_ticket_page_shows_who_held_the_case_for_how_long(store):
+    # Opened 10 h before NOW with L1 support, waiting on the customer 2 h, then open: L1 8 h, customer 2 h.
+    opened = NOW - timedelta(hours=10)
+    memory = CaseMemory(statuses=(StatusChange(opened, "open"), StatusChange(opened + timedelta(hours=3), "pending"),
+                                  StatusChange(opened + timedelta(hours=5), "open")),
+                        bases=(BasisChange(opened, "normal", None, "support", "24x7"),), team="support")
+    _case(store, "7", "Held", due_in=timedelta(hours=60), memory=memory.to_json())  # its timeline entry
+    with store.write_txn() as txn:  # and the snapshot a decision keeps, whole
+        txn.save_case(connector="zendesk", ticket_id="7", memory=memory.to_json(),
+                      snapshot={"connector": "zendesk", "ticket_id": "7", "subject": "Held", "status": "open",
+                                "priority": "normal", "opened_at": opened.isoformat()},
+                      priority="normal", team="support", due_at=NOW, rules_version="v1", decided_at=NOW)
+    app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret",
+                      "RULES": load_rules(EXAMPLE_RULES)})
+    page = signed_in(app, store, "executive").get("/admin/tickets/zendesk/7").data.decode()
+    table = page[page.index('id="time-by-holder"'):page.index("</table>", page.index('id="time-by-holder"'))]
+    assert re.findall(r"<td>(.*?)</td>", table) == ["L1 support", "8", "-", "waiting on customer", "2 (not counted)", "-"]
+    assert "time by holder (resolution clock, calendar 24x7):" in page
 
 
 def _rated(store, ticket_id, **rating):

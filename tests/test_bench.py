@@ -8,7 +8,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import all as bench_all  # noqa: E402
+from bench import scale  # noqa: E402
 from bench.figures import BenchError, Figure, require  # noqa: E402
+from tests.postgres_support import server_url  # noqa: E402
 
 
 @pytest.mark.parametrize("name, full, quick", bench_all.BENCHMARKS, ids=[b[0] for b in bench_all.BENCHMARKS])
@@ -41,5 +43,32 @@ def test_every_figure_the_benchmarks_name_has_a_meaning_in_benchmarks_md():
              "decide(), normal", "sweep cost, 100,000 vs 1,000 open", "detection, 100,000 open (worst)",
              "memory of serve, 100,000 stored", "memory of worker, 100,000 stored",
              "storm of 1,000: Zendesk write calls", "API calls per lifecycle, jira", "reaction, webhook → write-back", "API calls per routed ticket",
-             "SLA clock, 1 hour of business time"]
+             "SLA clock, 1 hour of business time", "scale: 2 workers vs 1, PostgreSQL",
+             "scale: 1 worker, PostgreSQL vs SQLite", "scale: ingest, 2 receivers vs 1, PostgreSQL"]
     assert [n for n in names if not any(n.startswith(key) for key in bench_all.MEANING)] == []
+
+
+def test_scale_a_tiny_run_gives_each_ratio_against_its_goal():
+    server_url()  # the PostgreSQL half: skipped in a plain clone, failed in CI without a server
+    figures = scale.measure(scale.parser().parse_args(["--events", "300", "--seconds", "1", "--bodies", "20000"]))
+
+    assert [f.name for f in figures] == ["scale: 2 workers vs 1, PostgreSQL", "scale: 1 worker, PostgreSQL vs SQLite",
+                                         "scale: ingest, 2 receivers vs 1, PostgreSQL"]
+    assert [f.goal for f in figures] == ["≥ 1.5×", "≥ 0.5×", "≥ 1.5×"]
+    for f in figures:
+        assert f.met is (float(f.ratio.removesuffix("×")) >= float(f.goal.strip("≥ ×"))), f
+        assert " vs " in f.measured and not f.measured.startswith("0 "), f
+
+
+def test_scale_fails_loudly_when_a_run_drained_nothing():
+    server_url()
+    with pytest.raises(BenchError, match="nothing was written: the run measured no pipeline"):
+        scale.measure(scale.parser().parse_args(["--events", "0"]))
+
+
+def test_scale_refuses_a_ratio_of_a_run_that_measured_nothing():
+    busy = Figure("worker, burst of 20", "50 deliveries/s", "≥ 200 /s", False, "1.0× before", 50.0)
+    idle = Figure("worker, burst of 20", "0 deliveries/s", "≥ 200 /s", False, "0.0× before", 0.0)
+    assert scale.ratio("x", busy, busy, "deliveries/s", 1.5).ratio == "1.00×"
+    with pytest.raises(BenchError, match="x: a run measured nothing"):
+        scale.ratio("x", busy, idle, "deliveries/s", 1.5)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -208,6 +209,16 @@ def test_ticket_without_optional_configuration_or_values():
     assert (ticket.priority, ticket.assignee_id, ticket.reason_code, ticket.due_at) == (None, None, None, None)
     assert (ticket.organization_id, ticket.group_id, ticket.description) == (None, None, "")
     assert ticket.tags == frozenset() and ticket.custom_fields == {}
+
+
+def test_a_rich_text_custom_field_reads_as_its_text_in_v3_reads_and_v2_webhooks():
+    steps = "customfield_10090"
+    rules_fields = replace(settings(), rules_field_ids=(steps,))
+    v3 = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "Restarted the pump; "}, {"type": "text", "text": "no change."}]}]}
+    for value, text in ((v3, "Restarted the pump; no change."), ("Restarted the pump; no change.", None)):
+        issue = {**ISSUE_JSON, "fields": {**ISSUE_JSON["fields"], steps: value}}
+        assert mapping.ticket_from_api(issue, rules_fields).custom_fields[steps] == (text or value)
 
 
 def test_issue_without_created_is_rejected():

@@ -404,3 +404,44 @@ def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_fi
     assert rated.summary == 'Customer rated 4 of 5: "Sorted"' and rated.detail["rating"] == {"score": 4,
                                                                                             "comment": "Sorted"}
     assert [c.request.url for c in responses.calls].count(url) == 2
+
+
+# --- a Jira issue webhook carries the whole issue: no read while it is as good as one -------------
+
+def _issue_reads():
+    return [c for c in responses.calls if re.search(r"/rest/api/3/issue/[A-Z0-9-]+\?fields=", c.request.url)]
+
+
+@responses.activate
+def test_a_fresh_jira_issue_webhook_is_decided_without_reading_the_issue(store):
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    deliver_jira(store, jira, "jira_issue_updated__priority_cloud")
+    processor.run_once()
+    (decided,) = [e for e in store.timeline("jira", "SD-42") if e.kind in ("decision", "no_change")]
+    assert _issue_reads() == []
+    assert decided.detail["ticket"]["subject"] == json.loads(
+        (JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_text())["issue"]["fields"]["summary"]
+
+
+@responses.activate
+@pytest.mark.parametrize("why", ["comment_event", "waited", "seen_later", "sweep_check"])
+def test_the_issue_is_read_when_the_webhook_is_not_as_good_as_a_read(store, why):
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    fixture = "comment_created__cloud" if why == "comment_event" else "jira_issue_updated__priority_cloud"
+    body = (JIRA_FIXTURES / f"{fixture}.json").read_bytes()
+    event = jira.parse({}, body)
+    received = NOW - timedelta(seconds=31) if why == "waited" else NOW
+    if why == "seen_later":  # slaclock's own write, read back, is newer than what the webhook carries
+        carried = jira.ticket_from_delivery(body)
+        with store.write_txn() as txn:
+            txn.save_case(connector="jira", ticket_id="SD-42", memory={}, snapshot={}, priority=None, team=None,
+                          due_at=None, rules_version=None, decided_at=NOW,
+                          seen_updated_at=carried.updated_at + timedelta(seconds=1), next_action_at=None)
+    if why == "sweep_check":
+        with store.write_txn() as txn:
+            txn.enqueue_check(connector="jira", ticket_id="SD-42", kind="sweep", key="sweep-1", now=NOW)
+    store.add_delivery(connector="jira", delivery_key=event.delivery_key, event_type=event.event_type,
+                       ticket_id=event.ticket_id if why != "comment_event" else "SD-42", actor_id=event.actor_id,
+                       headers={}, body=body, received_at=received)
+    processor.run_once()
+    assert len(_issue_reads()) == 1

@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr
 
 from rules.calendar import ALWAYS_OPEN, WorkCalendar
 from rules.schema.escalation import AccountManagers, Escalation, Ladder, Milestones, Person, Rota
+from rules.schema.forecast import Ola, Predictive
 from rules.schema.guards import Bouncing, ResolutionPath
 from rules.schema.lifecycle import Confirmation, PostIncident
 from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
@@ -45,6 +46,10 @@ class Rules(Strict):
                                                                      "nothing)")
     post_incident: PostIncident | None = Field(None, description="a table: a post-incident task for the escalation "
                                                                  "owner of a solved escalated case (absent: none)")
+
+    ola: Ola | None = Field(None, description="a table: time budgets per ladder level or vendor (absent: none)")
+    predictive: Predictive | None = Field(None, description="a table: escalate on a forecast finish past the deadline "
+                                                            "(absent: none)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
 

@@ -69,6 +69,9 @@ ROLES = Names(lambda data: [*SEED_ROLE_RIGHTS, *(r for r in table(data, "roles",
               "names no role", "roles.rights")
 CHANNELS = Names(lambda data: list(table(data, "alerts", "channels")), "names no alert channel", "alerts.channels")
 ANY_LEVEL = Names(_any_level, "is not a level of any ladder", none="(no ladders defined)")
+HOLDERS = Names(lambda data: [*_any_level(data), *(k for k, t in table(data, "teams").items()
+                                                    if isinstance(t, dict) and t.get("kind") == "vendor")],
+                "is neither a ladder level nor a vendor team")
 DEFAULT_LEVEL = Names(_default_levels, "is not a level of escalation.ladder", none="(no default ladder)")
 
 
@@ -219,6 +222,8 @@ CHECKS: tuple[Callable[[Raw], list[str]], ...] = (
     Ref("customer_updates.send_hours_by_tier.*", CALENDARS),
     Ref("triggers.*.level", ANY_LEVEL),
     Ref("bouncing.level", ANY_LEVEL),
+    Ref("ola.budgets.*", HOLDERS, key=True),
+    Ref("predictive.level", ANY_LEVEL),
     Ref("triggers.*.notify[*]", PEOPLE),
     Ref("roles.default", ROLES),
     Ref("roles.people.*", PEOPLE, key=True),

@@ -10,8 +10,10 @@ from werkzeug.exceptions import Forbidden
 
 from alerts.events import ticket_url
 from jobs.explain import clock_lines, format_timeline
-from reports.history import case_histories
+from reports.history import case_histories, report_options
 from reports.kpis import Period, report
+from rules.attribution import time_by_holder
+from rules.decision import CaseMemory
 from web import connectors, now, store
 from web.admin import access, bp
 from web.admin.charts import bar_chart
@@ -87,9 +89,12 @@ def ticket(connector: str, ticket_id: str) -> ResponseReturnValue:
         abort(404)
     rules = current_app.config.get("RULES")
     clock = clock_lines(store(), rules, key, now()) if rules is not None else []
-    return render_template("admin/ticket.html", key=key, case=store().get_case(connector, ticket_id),
-                           entries=store().timeline(connector, ticket_id), explanation=explanation, clock=clock,
-                           url=_links([(connector, ticket_id)])[key])
+    case = store().get_case(connector, ticket_id)
+    opened = (case.snapshot or {}).get("opened_at") if case is not None else None
+    held = time_by_holder(rules, CaseMemory.from_json(case.memory), datetime.fromisoformat(opened), now()) \
+        if rules is not None and opened else ()
+    return render_template("admin/ticket.html", key=key, case=case, entries=store().timeline(connector, ticket_id),
+                           explanation=explanation, clock=clock, held=held, url=_links([(connector, ticket_id)])[key])
 
 
 def _report_options() -> dict[str, Any]:
@@ -97,9 +102,7 @@ def _report_options() -> dict[str, Any]:
     rules = current_app.config.get("RULES")
     if rules is None:
         return {}
-    return dict(stop=frozenset(rules.sla.stop_statuses),
-                cadence=lambda priority: getattr(rules.customer_updates.cadence, priority or "", None)
-                if rules.customer_updates else None)
+    return report_options(rules)
 
 
 @bp.get("/kpis")
