@@ -52,6 +52,18 @@ def snapshot(ticket: Ticket) -> dict:
     return data
 
 
+def heard(**said) -> dict:
+    """What a decision heard beyond the ticket (a public reply, a customer message and its words, the actor and
+    their groups, a rating read on its own, the cluster, the team's load) as JSON, for `slaclock simulate`."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, (frozenset, set)):
+            return sorted(value)
+        return value.to_json() if hasattr(value, "to_json") else value
+    return {key: plain(value) for key, value in said.items() if value}
+
+
 class Processor:
     """Turns stored deliveries into decisions and outbox rows."""
 
@@ -144,9 +156,10 @@ class Processor:
         load = self._team_load(connector, ticket, memory)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
+        actor_groups = self._groups(connector, actor, ticket, memory)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=self._groups(connector, actor, ticket, memory), cluster=cluster,
+                          actor_group_ids=actor_groups, cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating,
                           team_load=load, forecasts=self.forecasts.at(now))
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
@@ -158,6 +171,9 @@ class Processor:
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+            "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
+                           actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
+                           rating=rating if rating is not ticket.rating else None),
         }
         with self.store.write_txn() as txn:
             if txn.has_unsent(connector_name, ticket_id) or txn.has_unsent(connector_name, delivered_id):
