@@ -157,7 +157,7 @@ class HourlyAutomations(Policy):
             due = next_due(t)
             if not t.escalated and due is not None and due >= now and (due - now) // timedelta(hours=1) < 2:
                 self.escalations += 1
-                month.escalate(t, ESCALATION_TEAM)
+                month.escalate(t)
 
 
 class RulesPolicy(Policy):
@@ -181,7 +181,7 @@ class RulesPolicy(Policy):
             if t.n not in self.escalated:
                 self.escalated.add(t.n)
                 self.escalations += 1
-            month.escalate(t, d.team or ESCALATION_TEAM)
+            month.escalate(t)
         if d.next_action_at is not None:
             at = d.next_action_at.replace(second=0, microsecond=0) + (MINUTE if d.next_action_at.second or
                                                                     d.next_action_at.microsecond else timedelta(0))
@@ -243,7 +243,7 @@ class Month:
         """Open tickets no agent is working on now."""
         return [t for q in self.queues.values() for t in q]
 
-    def escalate(self, t: SimTicket, team: str) -> None:
+    def escalate(self, t: SimTicket) -> None:
         """To the front of its queue, within reach of the specialists (and of the one on call) as well."""
         t.escalated = True
 
