@@ -43,6 +43,9 @@ MAX_DELIVERY_ATTEMPTS = 10
 # A webhook that carries the whole ticket stands in for a read while it is this fresh; one that waited
 # longer (a backlog, a retried delivery) may be behind an agent's later change, so the ticket is read.
 CARRIED_FRESH = timedelta(seconds=30)
+# An agent's helpdesk groups (their role) are read once per this long: a solve and the escalation before it
+# need one lookup, and a role taken away counts within minutes.
+GROUPS_KEPT = timedelta(minutes=5)
 
 
 def snapshot(ticket: Ticket) -> dict:
@@ -71,6 +74,7 @@ class Processor:
                  clock: Callable = utcnow, batch: int = 100, note_move: timedelta = DEFAULT_NOTE_MOVE):
         self.store, self.connectors, self.rules = store, connectors, rules
         self.clock, self.batch, self.note_move = clock, batch, note_move
+        self._group_cache: dict[tuple[str, str], tuple[frozenset[str], datetime]] = {}
         self.forecasts = ForecastCache(store, rules)
 
     def run_once(self) -> int:
@@ -281,8 +285,14 @@ class Processor:
         if (not actor or (self.rules.escalation.tag not in ticket.tags and not checked)
                 or not isinstance(connector, GroupDirectory)):
             return frozenset()
+        key, now = (connector.name, actor), self.clock()
+        cached = self._group_cache.get(key)
+        if cached is not None and now - cached[1] < GROUPS_KEPT:
+            return cached[0]
         try:
-            return connector.actor_groups(actor)
+            groups = connector.actor_groups(actor)
+            self._group_cache[key] = (groups, now)
+            return groups
         except (ApiError, ValueError) as e:
             # An actor the directory cannot look up (e.g. an id of no user) simply has no groups.
             logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})

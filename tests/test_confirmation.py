@@ -17,7 +17,7 @@ from rules import EXAMPLE_RULES, RulesError, decide, load_rules, parse_rules
 from rules.confirmation import says_fixed
 from rules.decision import ActionKind, ConfirmationOutcome, TimelineKind
 from rules.schema.lifecycle import Confirmation, ConfirmationTemplates
-from tests.fakes import Clock, FakeConnector
+from tests.fakes import Clock, FakeConnector, agent_fields
 
 RULES = load_rules()
 CFG = RULES.confirmation
@@ -26,8 +26,11 @@ SOLVED_AT = OPENED + timedelta(hours=2)
 
 
 def ticket(status: str, at: datetime, **fields) -> Ticket:
-    base = dict(connector="zendesk", ticket_id="7", status=status, priority="normal", opened_at=OPENED,
-                updated_at=at, reason_code="site_not_ready", assignee_id="3004", subject="Gate code")
+    """The case as the agent leaves it: the escalation request's items and the resolution path filled in."""
+    connector = fields.get("connector", "zendesk")
+    base = dict(connector=connector, ticket_id="7", status=status, priority="normal", opened_at=OPENED,
+                updated_at=at, reason_code="site_not_ready", assignee_id="3004", subject="Gate code",
+                custom_fields=agent_fields(RULES, connector, "7"))
     return Ticket(**{**base, **fields})
 
 
@@ -189,8 +192,8 @@ def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store):
                        actor_id="500", headers={}, body=b"{}", received_at=OPENED)
     drain()
     clock.advance(hours=2)
-    fake.change("7", status="solved", updated_at=clock.at)
-    # A support lead solves it (roles.enforce: plain support may not).
+    fake.change("7", status="solved", updated_at=clock.at, custom_fields=agent_fields(RULES, "zendesk", "7"))
+    # A support lead records the resolution path and solves it (roles.enforce: plain support may not).
     store.add_delivery(connector="zendesk", delivery_key="s", event_type="ticket.status_changed", ticket_id="7",
                        actor_id=RULES.people["sam"].zendesk, headers={}, body=b"{}", received_at=clock.at)
     drain()

@@ -95,7 +95,7 @@ def test_new_ticket_ends_routed_with_due_field_no_note_and_no_echo_write(stack, 
 def test_agent_escalation_tag_raises_priority_and_rederives_due(stack, helpdesk):
     ticket_id = stack.customer_creates("Refund is late", "normal", None, helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, helpdesk.name, tags=["vip", RULES.escalation.tag])
+    stack.agent_escalates(ticket_id, helpdesk.name, tags=["vip"])
     stack.settle()
 
     view, ticket = stack.summary(ticket_id, helpdesk.name), helpdesk.neutral(stack, ticket_id)
@@ -139,12 +139,13 @@ def test_explain_shows_the_rule_that_routed_the_ticket(stack, helpdesk, capsys):
 @HELPDESKS
 def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(stack, helpdesk):
     ticket_id = stack.customer_creates("Delivery slot missed", "normal", "wrong_item", helpdesk.name)
+    stack.agent_changes(ticket_id, helpdesk.name, **stack.filled_in(ticket_id, helpdesk.name, path=False))
     stack.settle()
     dropped = stack.stats(helpdesk.name)["webhooks"]["dropped"]
 
     stack.drop_webhooks(1, helpdesk.name)
     changed = time.monotonic()
-    stack.agent_changes(ticket_id, helpdesk.name, tags=[RULES.escalation.tag])
+    stack.agent_changes(ticket_id, helpdesk.name, tags=[RULES.escalation.tag])  # the request carries its items
     wait_until(lambda: stack.summary(ticket_id, helpdesk.name)["priority"] == "high", 10,
                "the reconciler to catch the change")
     fixed_after = time.monotonic() - changed
@@ -223,8 +224,7 @@ def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys)
     satisfaction_rating); JSM: a 4 of 5 (Satisfaction changed, then the request's feedback)."""
     ticket_id = stack.customer_creates("Hinge replaced, please confirm", "normal", "missing_part", helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, helpdesk.name, **({"status": {"name": "Resolved"}} if helpdesk.name == "jira"
-                                                      else {"status": "solved"}))
+    stack.agent_solves(ticket_id, helpdesk.name)
     stack.settle()
     rating = 4 if helpdesk.name == "jira" else "good"
     notes = stack.summary(ticket_id, helpdesk.name)["notes"]

@@ -64,13 +64,49 @@ def test_a_solve_by_an_agent_without_the_right_is_put_back_with_a_note_and_no_lo
     ticket_id = stack.customer_creates("Tap drips after repair", "normal", "wrong_item", helpdesk)
     stack.settle()
     before = status_of(stack, helpdesk, ticket_id)
-    stack.agent_changes(ticket_id, helpdesk, by=PLAIN_AGENT[helpdesk], **SOLVED[helpdesk])
+    stack.agent_solves(ticket_id, helpdesk, by=PLAIN_AGENT[helpdesk])  # the resolution path is there
     stack.settle()
     assert status_of(stack, helpdesk, ticket_id) == before
     notes = stack.summary(ticket_id, helpdesk)["notes"]
     assert len(notes) == 1 and notes[0].startswith("Solve undone: user ") and "may not solve cases" in notes[0]
     assert "Who may: support lead, manager, owner, admin." in notes[0]
-    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])  # the support lead may
+    stack.agent_solves(ticket_id, helpdesk)  # the support lead may
     stack.settle()
     assert status_of(stack, helpdesk, ticket_id) != before
     assert len([n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")]) == 1
+
+
+@HELPDESKS
+def test_a_solve_without_the_resolution_path_is_put_back_and_one_with_it_stands(stack, helpdesk):
+    ticket_id = stack.customer_creates("Hinge squeaks after the visit", "normal", "wrong_item", helpdesk)
+    stack.settle()
+    before = status_of(stack, helpdesk, ticket_id)
+    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])  # the support lead, the field left empty
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) == before
+    (note,) = [n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")]
+    assert note.startswith("Solve undone: fill in Resolution path & notes first, then solve again. The status is back "
+                           "to "), note
+    stack.agent_solves(ticket_id, helpdesk)
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) != before
+    assert [n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")] == [note]
+
+
+@HELPDESKS
+def test_an_escalation_request_without_its_items_waits_and_escalates_once_they_are_filled_in(stack, helpdesk):
+    tag = RULES.escalation.tag
+    ticket_id = stack.customer_creates("Refund still missing", "normal", None, helpdesk)
+    stack.settle()
+    stack.agent_changes(ticket_id, helpdesk, tags=[tag])
+    stack.settle()
+    view = stack.summary(ticket_id, helpdesk)
+    assert view["priority"] == "normal" and tag not in view["tags"]
+    assert view["notes"][-1].startswith(
+        "Escalation waits: fill in the order ids, the customers affected and the steps already tried; slaclock "
+        f"escalates once they are there, no need to ask again.\nTag {tag} removed.")
+    stack.agent_changes(ticket_id, helpdesk, **stack.filled_in(ticket_id, helpdesk, path=False))
+    stack.settle()
+    view = stack.summary(ticket_id, helpdesk)
+    assert view["priority"] == "high" and view["notes"][-1].startswith("Escalated to Sam Ortiz (L2 specialist")
+    assert [e.kind for e in stack.store.timeline(helpdesk, ticket_id)].count("level_change") == 1
