@@ -52,6 +52,7 @@ SWEEP_SECONDS = (0.1, 86_400.0)
 RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
 NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
 PROCESSES = (1, 64)  # gunicorn workers and threads per worker
+WORKLOAD = (1, 100_000)  # tickets in `slaclock simulate --workload`'s month
 
 
 def log_level(env: Mapping[str, str]) -> str:
@@ -421,9 +422,12 @@ def cmd_report(args, env) -> int:
 
 
 def cmd_simulate(args, env) -> int:
-    """Replay the stored ticket histories through the current and a new rules file, and print what changes."""
-    from simulate.command import simulate_rules
+    """Replay the stored ticket histories through the current and a new rules file, and print what changes; or
+    run a generated month of tickets under each escalation policy (`--workload N`)."""
+    from simulate.command import simulate_rules, simulate_workload
 
+    if args.workload is not None:
+        return simulate_workload(args.workload, args.seed, args.format, sys.stdout)
     try:
         new = load_rules(args.rules)
     except RulesError as e:
@@ -614,11 +618,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--by", choices=("team", "priority", "tier", "reason"), help="one row per team, priority, …")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
     r.set_defaults(func=cmd_report)
-    sim = sub.add_parser("simulate", help="replay the stored tickets through a new rules file; print what changes",
+    sim = sub.add_parser("simulate", help="replay the stored tickets through a new rules file, or compare policies on a "
+                         "generated month",
                          description="Replay the stored history of real tickets through the current and a new rules "
                                      "file (pure engine, nothing written to any helpdesk) and print the decisions "
                                      "that change and the KPIs side by side.")
-    sim.add_argument("--rules", required=True, help="the new rules file to try (validated as `slaclock check` does)")
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rules", help="the new rules file to try (validated as `slaclock check` does)")
+    what.add_argument("--workload", type=bounded(int, WORKLOAD), metavar="N",
+                      help=f"instead: generate a month of N tickets ({WORKLOAD[0]}-{WORKLOAD[1]:,}) and compare no "
+                           "escalation, hourly automations and slaclock on it (docs/simulation.md)")
+    sim.add_argument("--seed", type=int, default=1, help="with --workload: the generator's seed (default: 1)")
     sim.add_argument("--since", type=_day, help="only tickets opened on or after this day (default: all)")
     sim.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     sim.set_defaults(func=cmd_simulate)

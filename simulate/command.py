@@ -1,6 +1,7 @@
 """`slaclock simulate`: what the command line runs (app.py parses the options and loads the rules)."""
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from typing import TextIO
@@ -37,4 +38,16 @@ def simulate_rules(store: Store, current: Rules, new: Rules, new_name: str, sinc
         if predictive else None
     result = compare(histories, current, new, period, progress, forecasts)
     print(render(result, f"the current rules ({current.version})", f"{new_name} ({new.version})", fmt), file=out)
+    return 0
+
+
+def simulate_workload(tickets: int, seed: int, fmt: str, out: TextIO) -> int:
+    """A generated month of `tickets` under each policy of `simulate.workload.POLICIES`; one row (or object) each."""
+    from simulate.workload import compare_policies, render as render_workload
+
+    results = compare_policies(tickets, seed)
+    if fmt == "json":
+        print(json.dumps({name: r.to_json() for name, r in results.items()}, indent=2), file=out)
+    else:
+        print(render_workload(results, tickets, seed), file=out)
     return 0

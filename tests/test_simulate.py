@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -116,7 +115,6 @@ def test_a_rules_file_that_does_not_validate_is_refused_as_check_refuses_it(cli,
 
 
 def test_a_persons_change_survives_and_slaclocks_own_fields_follow_the_replay():
-    base = Ticket("zendesk", "1", "open", "normal", OPENED, group_id="10", tags=frozenset({"a"}))
     expected = Ticket("zendesk", "1", "open", "high", OPENED, group_id="20", tags=frozenset({"a", "slaclock_x"}))
     ours = Ticket("zendesk", "1", "open", "normal", OPENED, group_id="30", tags=frozenset({"a"}))
     # The agent raised nothing and moved nothing: the replay's own priority, group and tags stand.
