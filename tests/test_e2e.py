@@ -298,3 +298,15 @@ def test_seed_000_the_vendors_own_system_is_asked_and_told_of_the_override_once(
     rows = stack.store.db.execute("select status from outbox where connector = 'alert:vendor:acme_parts' "
                                   "and ticket_id = ?", [f"{helpdesk.name}:{ticket_id}"]).fetchall()
     assert [status for (status,) in rows] == ["done", "done"]
+
+
+@HELPDESKS
+def test_seed_002_due_at_is_opened_at_plus_the_target_on_the_wall_clock(stack, helpdesk):
+    """Issue 15 item 9: `Due at = opened_at + SLA(priority)`, low 168 hours, whatever the day or hour it opens."""
+    for priority, target in (("low", timedelta(hours=168)), ("normal", timedelta(hours=72))):
+        ticket_id = stack.customer_creates(f"Touch-up paint for the cabinet ({priority})", priority, None,
+                                           helpdesk.name)
+        stack.settle()
+        ticket = helpdesk.neutral(stack, ticket_id)
+        assert ticket.due_at is not None and abs(ticket.due_at - ticket.opened_at - target) < timedelta(seconds=1), (
+            priority, ticket.opened_at, ticket.due_at)

@@ -110,3 +110,28 @@ def test_an_escalation_request_without_its_items_waits_and_escalates_once_they_a
     view = stack.summary(ticket_id, helpdesk)
     assert view["priority"] == "high" and view["notes"][-1].startswith("Escalated to Sam Ortiz (L2 specialist")
     assert [e.kind for e in stack.store.timeline(helpdesk, ticket_id)].count("level_change") == 1
+
+
+def moved_to(helpdesk: str, team: str) -> dict:
+    """An agent's change that moves a case to `team` by hand (Zendesk: its group; Jira: its assignee)."""
+    target = getattr(RULES.teams[team], helpdesk)
+    if helpdesk == "jira":
+        return {"assignee": {"accountId": target.assignee_id}}
+    return {"group_id": int(target.group_id)}
+
+
+@HELPDESKS
+def test_a_case_bouncing_between_teams_climbs_to_the_manager_once_with_the_hops_listed(stack, helpdesk):
+    ticket_id = stack.customer_creates("Who handles the worktop?", "normal", None, helpdesk)
+    stack.settle()
+    manager = RULES.people["maria"]
+    for n, team in enumerate(("warehouse", "purchasing", "support", "warehouse", "purchasing"), start=1):
+        stack.agent_changes(ticket_id, helpdesk, **moved_to(helpdesk, team))
+        stack.settle()
+        kinds = [e.kind for e in stack.store.timeline(helpdesk, ticket_id)]
+        assert kinds.count("bouncing") == (0 if n < 4 else 1), (n, kinds)  # three hops are fine; then once
+        if n == 4:
+            assert assignee(stack, helpdesk, ticket_id) == getattr(manager, helpdesk)
+    (note,) = [n for n in stack.summary(ticket_id, helpdesk)["notes"] if "reassigned between teams" in n]
+    assert note.startswith(f"Escalated to {manager.name} (Escalation manager): reassigned between teams 4 times "
+                           "within 24 h (Support → Warehouse → Purchasing → Support → Warehouse, since "), note

@@ -175,6 +175,20 @@ def test_an_executive_changes_nothing_and_a_reader_may_not_reroute(desk):
     assert "may not change the priority or the team or assignee, so they are back as they were" in desk.notes()[-1]
 
 
+def test_an_executive_neither_solves_nor_changes_the_status(desk):
+    desk.create()
+    desk.change(status="open")
+    executive = getattr(RULES.people["elena"], desk.name)
+    desk.change(actor=executive, status="solved", custom_fields=agent_fields(desk.rules, desk.name, request=False))
+    assert desk.fake.tickets["1"].status == "open"
+    assert desk.notes()[-1] == ("Solve undone: Elena Ruiz (executive) may not solve cases, so the status is back to "
+                                "open. Who may: support lead, manager, owner, admin.")
+    desk.change(actor=executive, status="pending")
+    assert desk.fake.tickets["1"].status == "open" and desk.kinds().count("undone") == 2
+    assert desk.notes()[-1].startswith("Change undone: Elena Ruiz (executive) may not change the status, so it is "
+                                       "back as it was.")
+
+
 def test_an_agent_with_write_may_change_priority_and_routing(desk):
     desk.create()
     desk.change(actor="777", priority="high")
