@@ -52,6 +52,7 @@ SWEEP_SECONDS = (0.1, 86_400.0)
 RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
 NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
 PROCESSES = (1, 64)  # gunicorn workers and threads per worker
+WORKLOAD = (1, 100_000)  # tickets in `slaclock simulate --workload`'s month
 
 
 def log_level(env: Mapping[str, str]) -> str:
@@ -420,6 +421,24 @@ def cmd_report(args, env) -> int:
     return 0
 
 
+def cmd_simulate(args, env) -> int:
+    """Replay the stored ticket histories through the current and a new rules file, and print what changes; or
+    run a generated month of tickets under each escalation policy (`--workload N`)."""
+    from simulate.command import simulate_rules, simulate_workload
+
+    if args.workload is not None:
+        return simulate_workload(args.workload, args.seed, args.format, sys.stdout)
+    try:
+        new = load_rules(args.rules)
+    except RulesError as e:
+        for line in e.errors:  # the same lines `slaclock check` prints
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    settings = existing_database(env)
+    return simulate_rules(open_store(settings.database), load_rules(settings.rules_path), new, args.rules,
+                          args.since, utcnow(), args.format, sys.stdout)
+
+
 def _day(value: str) -> datetime:
     """An --since / --until date (2026-12-01) or instant, in UTC."""
     try:
@@ -599,6 +618,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--by", choices=("team", "priority", "tier", "reason"), help="one row per team, priority, …")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
     r.set_defaults(func=cmd_report)
+    sim = sub.add_parser("simulate", help="replay the stored tickets through a new rules file, or compare policies on a "
+                         "generated month",
+                         description="Replay the stored history of real tickets through the current and a new rules "
+                                     "file (pure engine, nothing written to any helpdesk) and print the decisions "
+                                     "that change and the KPIs side by side.")
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rules", help="the new rules file to try (validated as `slaclock check` does)")
+    what.add_argument("--workload", type=bounded(int, WORKLOAD), metavar="N",
+                      help=f"instead: generate a month of N tickets ({WORKLOAD[0]}-{WORKLOAD[1]:,}) and compare no "
+                           "escalation, hourly automations and slaclock on it (docs/simulation.md)")
+    sim.add_argument("--seed", type=int, default=1, help="with --workload: the generator's seed (default: 1)")
+    sim.add_argument("--since", type=_day, help="only tickets opened on or after this day (default: all)")
+    sim.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    sim.set_defaults(func=cmd_simulate)
     _retry_command(sub, "outbox", "parked writes", cmd_outbox)
     _retry_command(sub, "inbox", "deliveries that failed to process", cmd_inbox)
     v = sub.add_parser("vendor", help="issue or revoke a vendor team's API token",

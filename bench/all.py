@@ -3,7 +3,7 @@
     python bench/all.py [--quick] [--write BENCHMARKS.md]
 
 Runs bench/ingest.py, worker.py, decide.py, sweep.py (sweep cost, detection, memory, storm),
-economy.py, reaction.py, clock.py and scale.py one after another, each with its own preconditions: a benchmark whose run
+economy.py, reaction.py, clock.py, scale.py, simulate.py and outcome.py one after another, each with its own preconditions: a benchmark whose run
 proves nothing fails, and the table says so instead of printing a number. `--quick` shrinks each
 run (for a smoke test; its figures are not the goals' sizes). `--write` regenerates BENCHMARKS.md
 from this run: the table, then a sentence per figure on what it means.
@@ -33,6 +33,8 @@ BENCHMARKS = [
     ("reaction", [], ["--tickets", "10"]),
     ("clock", [], ["--quick"]),
     ("scale", [], ["--events", "300", "--seconds", "3"]),
+    ("simulate", [], ["--tickets", "200"]),
+    ("outcome", [], ["--tickets", "60"]),
 ]
 
 # What each figure means, by the start of its name (BENCHMARKS.md).
@@ -69,6 +71,12 @@ MEANING = {
                        "server store costs a single worker.",
     "scale: ingest": "Signed webhooks accepted per second by two receivers on one PostgreSQL database, each "
                      "loaded by its own wrk, against one receiver under one wrk.",
+    "simulate replay": "Stored ticket histories (three recorded decisions each, plus the sweeps each rules set asks "
+                       "for) read back and replayed by `slaclock simulate --rules` through the example rules and a "
+                       "changed copy, KPIs included, per second of wall time.",
+    "outcome": "On a generated capacity-constrained month (docs/simulation.md), the share of deadlines missed with "
+               "slaclock's example rules against no escalation and against Zendesk-style hourly automations "
+               "(`slaclock simulate --workload`).",
 }
 
 

@@ -16,7 +16,10 @@ def rules_fields(rules: Rules, connector: str) -> Iterator[tuple[str, str]]:
              else None),
             ("recurring.product_field", rules.recurring.product_field if rules.recurring else None),
             ("recurring.order_field", rules.recurring.order_field if rules.recurring else None),
-            ("post_incident.root_cause_field", rules.post_incident.root_cause_field if rules.post_incident else None)]
+            ("post_incident.root_cause_field", rules.post_incident.root_cause_field if rules.post_incident else None),
+            ("resolution_path.field", rules.resolution_path.field if rules.resolution_path else None),
+            *((f'escalation.request.fields."{name}"', ref)
+              for name, ref in (rules.escalation.request.fields if rules.escalation.request else {}).items())]
     for key, ref in refs:
         fid = field_id(ref, connector)
         if fid:

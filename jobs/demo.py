@@ -23,7 +23,8 @@ import requests
 from jobs.explain import format_timeline
 from reports.history import case_histories
 from reports.kpis import Period, report
-from rules import EXAMPLE_RULES, CaseMemory, load_rules
+from rules import EXAMPLE_RULES, CaseMemory, Rules, load_rules
+from rules.schema.values import field_id
 from sandbox.alerts import DEFAULT_SECRET as SANDBOX_ALERT_SECRET
 from store import Store, is_postgres_url, open_store
 
@@ -67,6 +68,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         pause.wait(interval)
+
+
+def agent_fields(rules: Rules, connector: str, ticket_id: str = "1", *, path: bool = True,
+                 request: bool = True) -> dict[str, str]:
+    """The custom fields an agent fills in under `rules` (ids of `connector`): each item an escalation request
+    carries (`escalation.request.fields`) and the resolution path a solve records (`resolution_path.field`)."""
+    refs = dict(rules.escalation.request.fields) if request and rules.escalation.request is not None else {}
+    if path and rules.resolution_path is not None and rules.resolution_path.field:
+        refs["the resolution path"] = rules.resolution_path.field
+    return {fid: f"PO-{ticket_id}" if "order" in name else f"{name} of {ticket_id}"
+            for name, ref in refs.items() if (fid := field_id(ref, connector))}
 
 
 class Stack:
@@ -239,6 +251,28 @@ class Stack:
             return
         self._post(f"/_sandbox/agent/tickets/{ticket_id}", {"ticket": changes, **who})
 
+    def agent_solves(self, ticket_id: str, helpdesk: str = "zendesk", by: str | None = None) -> None:
+        """An agent records the resolution path (`resolution_path.field`) and solves the case, in one change."""
+        status: Any = {"name": "Resolved"} if helpdesk == "jira" else "solved"
+        self.agent_changes(ticket_id, helpdesk, by=by, status=status,
+                           **self.filled_in(ticket_id, helpdesk, request=False))
+
+    def agent_escalates(self, ticket_id: str, helpdesk: str = "zendesk", by: str | None = None,
+                        tags: list[str] | None = None) -> None:
+        """An agent fills in what an escalation request carries (`escalation.request.fields`) and adds the tag to
+        `tags` (default: the ticket's)."""
+        tags = [*(self.summary(ticket_id, helpdesk)["tags"] if tags is None else tags), self.rules.escalation.tag]
+        self.agent_changes(ticket_id, helpdesk, by=by, tags=tags,
+                           **self.filled_in(ticket_id, helpdesk, path=False))
+
+    def filled_in(self, ticket_id: str, helpdesk: str = "zendesk", *, path: bool = True,
+                  request: bool = True) -> dict[str, Any]:
+        """`agent_changes` keywords that fill in the fields `agent_fields` names."""
+        values = agent_fields(self.rules, helpdesk, ticket_id, path=path, request=request)
+        if helpdesk == "jira":
+            return values
+        return {"custom_fields": [{"id": int(fid), "value": value} for fid, value in values.items()]}
+
     def customer_rates(self, ticket_id: str, rating: int | str, comment: str = "", helpdesk: str = "zendesk") -> None:
         """The requester answers the satisfaction survey: a score 1-5 on Jira (request feedback), good or bad on
         Zendesk (its satisfaction rating)."""
@@ -357,7 +391,7 @@ def _before_the_breach(stack: Stack, store: Store, out: TextIO) -> str:
                    for e in store.timeline("zendesk", ticket_id))
     wait_until(warned, 30, "the sweeper's 50 % warning")
     stack.settle()
-    stack.agent_changes(ticket_id, status="solved")  # the agent fixes it in time: a breach averted
+    stack.agent_solves(ticket_id)  # the agent fixes it in time: a breach averted
     stack.settle()
     return ticket_id
 
@@ -366,7 +400,7 @@ def _confirmations(stack: Stack, urgent: str, jira_case: str) -> None:
     """Seeds 001, 003: the urgent Zendesk case's customer confirms the fix (it closes with a follow-up); a Jira
     customer says theirs is not fixed (it reopens for its owner)."""
     stack.customer_replies(urgent, "Yes, the line is running again. Thank you!")
-    stack.agent_changes(jira_case, "jira", status={"name": "Resolved"})
+    stack.agent_solves(jira_case, "jira")
     stack.settle()
     stack.customer_replies(jira_case, "Sorry, the gate code still does not work.", "jira")
     stack.settle()
@@ -392,7 +426,7 @@ def _vendor_loop(stack: Stack, out: TextIO) -> list[str]:
 def _ratings(stack: Stack, urgent: str, jira_ticket: str) -> None:
     """The customers answer the satisfaction survey: the solved urgent Zendesk case good, a resolved Jira
     request 4 of 5 (after the agent resolves it)."""
-    stack.agent_changes(jira_ticket, "jira", status={"name": "Resolved"})
+    stack.agent_solves(jira_ticket, "jira")
     stack.settle()
     stack.customer_rates(urgent, "good", "Back up and running within two hours")
     stack.customer_rates(jira_ticket, 4, "Sorted, thanks", "jira")
@@ -517,16 +551,15 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
           file=out)
     played = {helpdesk: _play(stack, helpdesk) for helpdesk in HELPDESKS}
     stack.settle()
-    print("- customers open 6 tickets on each helpdesk; an agent adds the escalation tag to one, raises another "
-          "to urgent", file=out)
+    print("- customers open 6 tickets on each helpdesk; an agent fills in what an escalation request carries and "
+          "adds the escalation tag to one, raises another to urgent", file=out)
     for helpdesk, (_, escalated, reprioritised) in played.items():
-        current = stack.summary(escalated, helpdesk)["tags"]
-        stack.agent_changes(escalated, helpdesk, tags=[*current, stack.rules.escalation.tag])
+        stack.agent_escalates(escalated, helpdesk)
         stack.agent_changes(reprioritised, helpdesk, priority="urgent")
     stack.settle()
     store = stack.store
     print("- an urgent Zendesk case opened 1 h 59 min ago: the sweeper warns at 50 %, live, before the breach; the "
-          "agent then solves it in time", file=out)
+          "agent records the resolution path and solves it in time", file=out)
     urgent = _before_the_breach(stack, store, io.StringIO())
     print("- its customer confirms the fix: it closes with a follow-up; a Jira customer says the gate code still "
           "fails after the solve: it reopens for its owner", file=out)

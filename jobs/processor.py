@@ -43,6 +43,9 @@ MAX_DELIVERY_ATTEMPTS = 10
 # A webhook that carries the whole ticket stands in for a read while it is this fresh; one that waited
 # longer (a backlog, a retried delivery) may be behind an agent's later change, so the ticket is read.
 CARRIED_FRESH = timedelta(seconds=30)
+# An agent's helpdesk groups (their role) are read once per this long: a solve and the escalation before it
+# need one lookup, and a role taken away counts within minutes.
+GROUPS_KEPT = timedelta(minutes=5)
 
 
 def snapshot(ticket: Ticket) -> dict:
@@ -52,6 +55,18 @@ def snapshot(ticket: Ticket) -> dict:
     return data
 
 
+def heard(**said) -> dict:
+    """What a decision heard beyond the ticket (a public reply, a customer message and its words, the actor and
+    their groups, a rating read on its own, the cluster, the team's load) as JSON, for `slaclock simulate`."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, (frozenset, set)):
+            return sorted(value)
+        return value.to_json() if hasattr(value, "to_json") else value
+    return {key: plain(value) for key, value in said.items() if value}
+
+
 class Processor:
     """Turns stored deliveries into decisions and outbox rows."""
 
@@ -59,6 +74,7 @@ class Processor:
                  clock: Callable = utcnow, batch: int = 100, note_move: timedelta = DEFAULT_NOTE_MOVE):
         self.store, self.connectors, self.rules = store, connectors, rules
         self.clock, self.batch, self.note_move = clock, batch, note_move
+        self._group_cache: dict[tuple[str, str], tuple[frozenset[str], datetime]] = {}
         self.forecasts = ForecastCache(store, rules)
 
     def run_once(self) -> int:
@@ -144,9 +160,10 @@ class Processor:
         load = self._team_load(connector, ticket, memory)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
+        actor_groups = self._groups(connector, actor, ticket, memory)
         decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
                           vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=self._groups(connector, actor, ticket, memory), cluster=cluster,
+                          actor_group_ids=actor_groups, cluster=cluster,
                           customer_message_at=message_at, customer_message_text=message_text, rating=rating,
                           team_load=load, forecasts=self.forecasts.at(now))
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
@@ -158,6 +175,9 @@ class Processor:
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+            "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
+                           actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
+                           rating=rating if rating is not ticket.rating else None),
         }
         with self.store.write_txn() as txn:
             if txn.has_unsent(connector_name, ticket_id) or txn.has_unsent(connector_name, delivered_id):
@@ -265,8 +285,14 @@ class Processor:
         if (not actor or (self.rules.escalation.tag not in ticket.tags and not checked)
                 or not isinstance(connector, GroupDirectory)):
             return frozenset()
+        key, now = (connector.name, actor), self.clock()
+        cached = self._group_cache.get(key)
+        if cached is not None and now - cached[1] < GROUPS_KEPT:
+            return cached[0]
         try:
-            return connector.actor_groups(actor)
+            groups = connector.actor_groups(actor)
+            self._group_cache[key] = (groups, now)
+            return groups
         except (ApiError, ValueError) as e:
             # An actor the directory cannot look up (e.g. an id of no user) simply has no groups.
             logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})

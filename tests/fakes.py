@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from connectors.contract import UPDATE_STEP, WriteStep
 from connectors.errors import ConflictError, OutcomeUnknown, RetryableError
 from connectors.model import Ticket, TicketEvent, TicketUpdate
+from jobs.demo import agent_fields  # noqa: F401 - the fields an agent fills in, for the tests
 
 OWN_USER = "9001"
 
@@ -200,3 +201,4 @@ def written(ticket, d):
     tags = (ticket.tags - d.tags_remove) | d.tags_add
     return replace(ticket, priority=d.priority, tags=tags, group_id=d.group_id or ticket.group_id,
                    assignee_id=d.assignee_id or ticket.assignee_id)
+

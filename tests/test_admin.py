@@ -130,8 +130,8 @@ def test_the_ticket_page_shows_who_held_the_case_for_how_long(store):
     memory = CaseMemory(statuses=(StatusChange(opened, "open"), StatusChange(opened + timedelta(hours=3), "pending"),
                                   StatusChange(opened + timedelta(hours=5), "open")),
                         bases=(BasisChange(opened, "normal", None, "support", "24x7"),), team="support")
-    _case(store, "7", "Held", due_in=timedelta(hours=60), memory=memory.to_json())
-    with store.write_txn() as txn:
+    _case(store, "7", "Held", due_in=timedelta(hours=60), memory=memory.to_json())  # its timeline entry
+    with store.write_txn() as txn:  # and the snapshot a decision keeps, whole
         txn.save_case(connector="zendesk", ticket_id="7", memory=memory.to_json(),
                       snapshot={"connector": "zendesk", "ticket_id": "7", "subject": "Held", "status": "open",
                                 "priority": "normal", "opened_at": opened.isoformat()},

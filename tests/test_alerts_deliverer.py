@@ -12,7 +12,7 @@ from jobs.processor import Processor
 from rules import load_rules
 from store import OutboxStatus
 from tests.alerts_support import RecordingChannel, alert_rules
-from tests.fakes import Clock, FakeConnector, retryable
+from tests.fakes import Clock, FakeConnector, agent_fields, retryable
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)  # Monday 09:05 in New York, 15:05 in Berlin
 
@@ -30,7 +30,7 @@ def make(store, calendar=None, channels=("ops-slack", "mail", "hooks")):
 
 def escalate(store, fake, ticket_id, key, subject="Printer jammed", at=NOW):
     fake.add(ticket_id, reason_code="wrong_item", subject=subject, tags=frozenset({"slaclock_escalate"}),
-             requester_id="555")
+             requester_id="555", custom_fields=agent_fields(load_rules(), "zendesk", ticket_id))
     store.add_delivery(connector="zendesk", delivery_key=key, event_type="ticket.updated", ticket_id=ticket_id,
                        actor_id="7", headers={}, body=b"{}", received_at=at)
 

@@ -32,7 +32,7 @@ def test_an_escalation_reaches_slack_email_and_the_webhook_once_each(alert_stack
     stack = alert_stack
     ticket_id = stack.customer_creates("Refund is late", "normal", None)
     stack.settle()
-    stack.agent_changes(ticket_id, tags=["slaclock_escalate"])
+    stack.agent_escalates(ticket_id)
     got = wait_until(lambda: (r := received(stack)) and all(r[k] for k in ("slack", "email", "webhook")) and r,
                      20, "the alerts at the sandbox")
     stack.settle()  # every outbox row done: a duplicate would have been sent by now

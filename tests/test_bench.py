@@ -44,7 +44,8 @@ def test_every_figure_the_benchmarks_name_has_a_meaning_in_benchmarks_md():
              "memory of serve, 100,000 stored", "memory of worker, 100,000 stored",
              "storm of 1,000: Zendesk write calls", "API calls per lifecycle, jira", "reaction, webhook → write-back", "API calls per routed ticket",
              "SLA clock, 1 hour of business time", "scale: 2 workers vs 1, PostgreSQL",
-             "scale: 1 worker, PostgreSQL vs SQLite", "scale: ingest, 2 receivers vs 1, PostgreSQL"]
+             "scale: 1 worker, PostgreSQL vs SQLite", "scale: ingest, 2 receivers vs 1, PostgreSQL",
+             "simulate replay", "outcome: breach rate, slaclock vs none"]
     assert [n for n in names if not any(n.startswith(key) for key in bench_all.MEANING)] == []
 
 

@@ -167,3 +167,14 @@ def test_a_field_the_rules_read_is_named_by_its_rules_key(installed, capsys):
     assert [e.split(":")[0] for e in errors] == ["vendor.eta_field.zendesk = '777'",
                                                  "vendor.eta_field.jira = 'customfield_99999'"]
     assert all("no such" in e for e in errors)
+
+
+def test_the_resolution_path_and_an_escalation_requests_fields_are_checked(installed, capsys):
+    with open(rules_path(installed), "a") as file:
+        file.write('\n[resolution_path]\nfield = { zendesk = "778", jira = "customfield_99998" }\n'
+                   '\n[escalation.request.fields]\n"the order ids" = { zendesk = "779" }\n')
+    code, errors, _ = check(capsys)
+    assert code == 1
+    assert [e.split(":")[0] for e in errors] == ["resolution_path.field.zendesk = '778'",
+                                                 "escalation.request.fields.\"the order ids\".zendesk = '779'",
+                                                 "resolution_path.field.jira = 'customfield_99998'"]

@@ -5,14 +5,12 @@ Zendesk: the requester's reply reopens a solved ticket by itself, and a closed t
 the close and the follow-up are one write. Jira: the reply changes no status; slaclock moves the issue through
 the workflow's transitions.
 """
-import pytest
 
 from rules import CaseMemory, load_rules
 from tests.test_e2e import HELPDESKS
 
 RULES = load_rules()
 TAG = RULES.confirmation.tag
-SOLVED = {"zendesk": {"status": "solved"}, "jira": {"status": {"name": "Resolved"}}}
 
 
 def status(stack, helpdesk, ticket_id) -> str:
@@ -30,7 +28,7 @@ def assignee(stack, helpdesk, ticket_id) -> str | None:
 def solved_and_asked(stack, helpdesk, subject: str) -> str:
     ticket_id = stack.customer_creates(subject, "normal", "site_not_ready", helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, helpdesk.name, **SOLVED[helpdesk.name])
+    stack.agent_solves(ticket_id, helpdesk.name)
     stack.settle()
     view = stack.summary(ticket_id, helpdesk.name)
     (ask,) = [text for text in view["public"] if "Is everything working again?" in text]

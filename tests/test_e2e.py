@@ -95,7 +95,7 @@ def test_new_ticket_ends_routed_with_due_field_no_note_and_no_echo_write(stack, 
 def test_agent_escalation_tag_raises_priority_and_rederives_due(stack, helpdesk):
     ticket_id = stack.customer_creates("Refund is late", "normal", None, helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, helpdesk.name, tags=["vip", RULES.escalation.tag])
+    stack.agent_escalates(ticket_id, helpdesk.name, tags=["vip"])
     stack.settle()
 
     view, ticket = stack.summary(ticket_id, helpdesk.name), helpdesk.neutral(stack, ticket_id)
@@ -139,12 +139,13 @@ def test_explain_shows_the_rule_that_routed_the_ticket(stack, helpdesk, capsys):
 @HELPDESKS
 def test_reconciler_fixes_a_ticket_whose_webhook_was_lost_within_one_interval(stack, helpdesk):
     ticket_id = stack.customer_creates("Delivery slot missed", "normal", "wrong_item", helpdesk.name)
+    stack.agent_changes(ticket_id, helpdesk.name, **stack.filled_in(ticket_id, helpdesk.name, path=False))
     stack.settle()
     dropped = stack.stats(helpdesk.name)["webhooks"]["dropped"]
 
     stack.drop_webhooks(1, helpdesk.name)
     changed = time.monotonic()
-    stack.agent_changes(ticket_id, helpdesk.name, tags=[RULES.escalation.tag])
+    stack.agent_changes(ticket_id, helpdesk.name, tags=[RULES.escalation.tag])  # the request carries its items
     wait_until(lambda: stack.summary(ticket_id, helpdesk.name)["priority"] == "high", 10,
                "the reconciler to catch the change")
     fixed_after = time.monotonic() - changed
@@ -223,8 +224,7 @@ def test_a_customer_rating_arrives_once_and_is_reported(stack, helpdesk, capsys)
     satisfaction_rating); JSM: a 4 of 5 (Satisfaction changed, then the request's feedback)."""
     ticket_id = stack.customer_creates("Hinge replaced, please confirm", "normal", "missing_part", helpdesk.name)
     stack.settle()
-    stack.agent_changes(ticket_id, helpdesk.name, **({"status": {"name": "Resolved"}} if helpdesk.name == "jira"
-                                                      else {"status": "solved"}))
+    stack.agent_solves(ticket_id, helpdesk.name)
     stack.settle()
     rating = 4 if helpdesk.name == "jira" else "good"
     notes = stack.summary(ticket_id, helpdesk.name)["notes"]
@@ -298,3 +298,15 @@ def test_seed_000_the_vendors_own_system_is_asked_and_told_of_the_override_once(
     rows = stack.store.db.execute("select status from outbox where connector = 'alert:vendor:acme_parts' "
                                   "and ticket_id = ?", [f"{helpdesk.name}:{ticket_id}"]).fetchall()
     assert [status for (status,) in rows] == ["done", "done"]
+
+
+@HELPDESKS
+def test_seed_002_due_at_is_opened_at_plus_the_target_on_the_wall_clock(stack, helpdesk):
+    """Issue 15 item 9: `Due at = opened_at + SLA(priority)`, low 168 hours, whatever the day or hour it opens."""
+    for priority, target in (("low", timedelta(hours=168)), ("normal", timedelta(hours=72))):
+        ticket_id = stack.customer_creates(f"Touch-up paint for the cabinet ({priority})", priority, None,
+                                           helpdesk.name)
+        stack.settle()
+        ticket = helpdesk.neutral(stack, ticket_id)
+        assert ticket.due_at is not None and abs(ticket.due_at - ticket.opened_at - target) < timedelta(seconds=1), (
+            priority, ticket.opened_at, ticket.due_at)

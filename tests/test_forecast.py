@@ -140,3 +140,14 @@ def test_through_the_processor_the_history_comes_from_the_store_once_per_refresh
     assert processor.forecasts.at(clock()).computed_at == computed  # cached
     clock.advance(minutes=2)
     assert processor.forecasts.at(clock()).computed_at == clock()  # five minutes on: read again
+
+
+def test_the_forecast_reads_right_for_one_and_for_many():
+    from rules import wording
+    assert wording.forecast(31 * H, 42, 0.8, 24 * H, 0, None, None) == \
+        "forecast 31 h from 42 similar tickets (p80), deadline in 24 h"
+    assert wording.forecast(90 * timedelta(minutes=1), 1, 0.95, 45 * timedelta(minutes=1), 1, "Support",
+                            12 * H) == ("forecast 1 h 30 min from 1 similar ticket (p95; 1 more open ticket than usual "
+                                        "in Support; the owner starts in 12 h), deadline in 45 min")
+    assert wording.forecast(2 * H, 3, 0.55, 3 * H, 2, None, None) == \
+        "forecast 2 h from 3 similar tickets (p55; 2 more open tickets than usual), deadline in 3 h"

@@ -64,13 +64,74 @@ def test_a_solve_by_an_agent_without_the_right_is_put_back_with_a_note_and_no_lo
     ticket_id = stack.customer_creates("Tap drips after repair", "normal", "wrong_item", helpdesk)
     stack.settle()
     before = status_of(stack, helpdesk, ticket_id)
-    stack.agent_changes(ticket_id, helpdesk, by=PLAIN_AGENT[helpdesk], **SOLVED[helpdesk])
+    stack.agent_solves(ticket_id, helpdesk, by=PLAIN_AGENT[helpdesk])  # the resolution path is there
     stack.settle()
     assert status_of(stack, helpdesk, ticket_id) == before
     notes = stack.summary(ticket_id, helpdesk)["notes"]
     assert len(notes) == 1 and notes[0].startswith("Solve undone: user ") and "may not solve cases" in notes[0]
     assert "Who may: support lead, manager, owner, admin." in notes[0]
-    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])  # the support lead may
+    stack.agent_solves(ticket_id, helpdesk)  # the support lead may
     stack.settle()
     assert status_of(stack, helpdesk, ticket_id) != before
     assert len([n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")]) == 1
+
+
+@HELPDESKS
+def test_a_solve_without_the_resolution_path_is_put_back_and_one_with_it_stands(stack, helpdesk):
+    ticket_id = stack.customer_creates("Hinge squeaks after the visit", "normal", "wrong_item", helpdesk)
+    stack.settle()
+    before = status_of(stack, helpdesk, ticket_id)
+    stack.agent_changes(ticket_id, helpdesk, **SOLVED[helpdesk])  # the support lead, the field left empty
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) == before
+    (note,) = [n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")]
+    assert note.startswith("Solve undone: fill in Resolution path & notes first, then solve again. The status is back "
+                           "to "), note
+    stack.agent_solves(ticket_id, helpdesk)
+    stack.settle()
+    assert status_of(stack, helpdesk, ticket_id) != before
+    assert [n for n in stack.summary(ticket_id, helpdesk)["notes"] if n.startswith("Solve undone")] == [note]
+
+
+@HELPDESKS
+def test_an_escalation_request_without_its_items_waits_and_escalates_once_they_are_filled_in(stack, helpdesk):
+    tag = RULES.escalation.tag
+    ticket_id = stack.customer_creates("Refund still missing", "normal", None, helpdesk)
+    stack.settle()
+    stack.agent_changes(ticket_id, helpdesk, tags=[tag])
+    stack.settle()
+    view = stack.summary(ticket_id, helpdesk)
+    assert view["priority"] == "normal" and tag not in view["tags"]
+    assert view["notes"][-1].startswith(
+        "Escalation waits: fill in the order ids, the customers affected and the steps already tried; slaclock "
+        f"escalates once they are there, no need to ask again.\nTag {tag} removed.")
+    stack.agent_changes(ticket_id, helpdesk, **stack.filled_in(ticket_id, helpdesk, path=False))
+    stack.settle()
+    view = stack.summary(ticket_id, helpdesk)
+    assert view["priority"] == "high" and view["notes"][-1].startswith("Escalated to Sam Ortiz (L2 specialist")
+    assert [e.kind for e in stack.store.timeline(helpdesk, ticket_id)].count("level_change") == 1
+
+
+def moved_to(helpdesk: str, team: str) -> dict:
+    """An agent's change that moves a case to `team` by hand (Zendesk: its group; Jira: its assignee)."""
+    target = getattr(RULES.teams[team], helpdesk)
+    if helpdesk == "jira":
+        return {"assignee": {"accountId": target.assignee_id}}
+    return {"group_id": int(target.group_id)}
+
+
+@HELPDESKS
+def test_a_case_bouncing_between_teams_climbs_to_the_manager_once_with_the_hops_listed(stack, helpdesk):
+    ticket_id = stack.customer_creates("Who handles the worktop?", "normal", None, helpdesk)
+    stack.settle()
+    manager = RULES.people["maria"]
+    for n, team in enumerate(("warehouse", "purchasing", "support", "warehouse", "purchasing"), start=1):
+        stack.agent_changes(ticket_id, helpdesk, **moved_to(helpdesk, team))
+        stack.settle()
+        kinds = [e.kind for e in stack.store.timeline(helpdesk, ticket_id)]
+        assert kinds.count("bouncing") == (0 if n < 4 else 1), (n, kinds)  # three hops are fine; then once
+        if n == 4:
+            assert assignee(stack, helpdesk, ticket_id) == getattr(manager, helpdesk)
+    (note,) = [n for n in stack.summary(ticket_id, helpdesk)["notes"] if "reassigned between teams" in n]
+    assert note.startswith(f"Escalated to {manager.name} (Escalation manager): reassigned between teams 4 times "
+                           "within 24 h (Support → Warehouse → Purchasing → Support → Warehouse, since "), note

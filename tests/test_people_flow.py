@@ -113,6 +113,21 @@ def test_an_escalation_asked_by_someone_without_the_right_is_refused(flow):
     assert "refused" in kinds(store, "1") and "escalate" in update.note
 
 
+def test_an_agents_groups_are_read_once_per_five_minutes(flow):
+    store, fake, clock, drain = flow
+    asked = []
+    fake.actor_groups = lambda actor: asked.append(actor) or frozenset({"2010"})  # the installers' group
+    for n in range(3):
+        fake.add(str(n), reason_code="wrong_item", opened_at=OPENED, updated_at=OPENED)
+        deliver(store, str(n), f"c{n}", clock.at)
+        drain()
+        fake.change(str(n), tags=frozenset({RULES.escalation.tag}))
+        deliver(store, str(n), f"tag{n}", clock.at, "ticket.tags_changed", actor="777")
+        drain()
+        clock.advance(minutes=2, seconds=40)  # the third asks 5 min 20 s after the first
+    assert asked == ["777", "777"]
+
+
 def test_roles_by_group_are_read_only_when_a_manual_escalation_is_asked(flow):
     store, fake, clock, drain = flow
     asked = []

@@ -12,7 +12,7 @@ from jobs.deliverer import Deliverer
 from jobs.processor import Processor
 from rules import decide, load_rules
 from store.rows import OutboxStatus
-from tests.fakes import OWN_USER, Clock, FakeConnector, retryable
+from tests.fakes import OWN_USER, Clock, FakeConnector, agent_fields, retryable
 
 store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
 
@@ -93,7 +93,8 @@ def test_priority_change_rederives_due_time(env):
 
 def test_escalation_tag_raises_priority_climbs_the_ladder_and_is_removed(env):
     fake, store, processor, deliverer, clock, rules = env
-    fake.add("1", priority="low", tags=frozenset({rules.escalation.tag, "vip"}))
+    fake.add("1", priority="low", tags=frozenset({rules.escalation.tag, "vip"}),
+             custom_fields=agent_fields(rules, "zendesk"))  # what the request carries
     deliver(store, "1", "d1")
     drain(processor, deliverer)
     update = fake.writes[-1][0]

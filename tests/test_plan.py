@@ -12,6 +12,7 @@ from connectors.model import Ticket
 from connectors.plan import plan_update, update_from_json, update_to_json
 from rules import EXAMPLE_RULES, decide, load_rules, parse_rules
 from rules.wording import customer_time
+from tests.fakes import agent_fields
 
 RULES = load_rules()
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
@@ -19,7 +20,8 @@ NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
 
 def ticket(**fields) -> Ticket:
     base = dict(connector="zendesk", ticket_id="1", status="open", priority="normal", version="v1",
-                opened_at=datetime(2026, 3, 2, 14, tzinfo=timezone.utc), reason_code="wrong_item", group_id="2003")
+                opened_at=datetime(2026, 3, 2, 14, tzinfo=timezone.utc), reason_code="wrong_item", group_id="2003",
+                custom_fields=agent_fields(RULES, "zendesk"))  # what an escalation request carries
     return Ticket(**{**base, **fields})
 
 

@@ -23,7 +23,7 @@ from rules import EXAMPLE_RULES, CaseMemory, decide, load_rules, parse_rules
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
 from rules.post_incident import root_cause_of
 from zendesk.mapping import follow_up_body
-from tests.fakes import Clock, FakeConnector
+from tests.fakes import Clock, FakeConnector, agent_fields
 
 RULES = load_rules()
 CFG = RULES.post_incident
@@ -33,8 +33,10 @@ SAM = RULES.people["sam"]
 
 
 def ticket(status: str, at: datetime, **fields) -> Ticket:
+    """The case as the agent leaves it: the escalation request's items and the resolution path filled in."""
     base = dict(connector="zendesk", ticket_id="7", status=status, priority="normal", opened_at=OPENED,
-                updated_at=at, reason_code=None, subject="Refund is late")
+                updated_at=at, reason_code=None, subject="Refund is late",
+                custom_fields=agent_fields(RULES, "zendesk", "7"))
     return Ticket(**{**base, **fields})
 
 
@@ -121,7 +123,7 @@ def test_through_the_jobs_the_task_is_registered_its_root_cause_kept_and_reporte
         store.add_delivery(connector="zendesk", delivery_key=key, event_type="ticket.updated", ticket_id=ticket_id,
                            actor_id=SAM.zendesk, headers={}, body=b"{}", received_at=clock.at)  # a support lead
     fake.add("7", status="open", opened_at=OPENED, updated_at=OPENED, subject="Refund is late",
-             tags=frozenset({RULES.escalation.tag}))
+             tags=frozenset({RULES.escalation.tag}), custom_fields=agent_fields(RULES, "zendesk", "7"))
     deliver("7", "c")
     drain()
     clock.advance(hours=3)

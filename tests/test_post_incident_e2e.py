@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from jira.mapping import adf_text
 from rules import load_rules
 from tests.stacks import slaclock
-from tests.test_confirmation_e2e import SOLVED
 from tests.test_e2e import HELPDESKS
 
 RULES = load_rules()
@@ -19,9 +18,9 @@ def test_the_escalation_owner_reviews_a_solved_escalated_case_and_the_report_kee
         stack, helpdesk, capsys):
     case = stack.customer_creates("Refund still not paid", "normal", None, helpdesk.name)
     stack.settle()
-    stack.agent_changes(case, helpdesk.name, tags=[RULES.escalation.tag])
+    stack.agent_escalates(case, helpdesk.name)
     stack.settle()
-    stack.agent_changes(case, helpdesk.name, **SOLVED[helpdesk.name])
+    stack.agent_solves(case, helpdesk.name)
     stack.settle()
 
     (task_id,) = [row[0] for row in stack.store.db.execute(

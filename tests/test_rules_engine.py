@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from connectors.model import Ticket
 from rules import CaseMemory, Rating, decide, explain_clock, load_rules
 from tests.business_rules import business_resolution_rules
+from tests.fakes import agent_fields
 
 UTC = timezone.utc
 RULES = load_rules()
@@ -18,7 +19,9 @@ OPENED = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in New York (th
 
 
 def ticket(**fields) -> Ticket:
-    base = dict(connector="zendesk", ticket_id="1", status="new", priority="normal", opened_at=OPENED)
+    """A Zendesk ticket; the agent has filled in the escalation request's items and the resolution path."""
+    base = dict(connector="zendesk", ticket_id="1", status="new", priority="normal", opened_at=OPENED,
+                custom_fields=agent_fields(RULES, "zendesk"))
     return Ticket(**{**base, **fields})
 
 

@@ -15,6 +15,10 @@ from sandbox.zendesk.idempotency import IdempotencyCache
 from sandbox.zendesk.store import TicketRecord, TicketStore, User
 from sandbox.zendesk.webhooks import EVENT_NAMES, EVENT_PREFIX, ZendeskProtocol, build_envelopes, outgoing
 
+# Text fields agents fill in, as rules/rules.example.toml names them: what an escalation request carries
+# (escalation.request.fields) and the resolution path a solve records (resolution_path.field).
+AGENT_FIELDS = {360007: "Order ids", 360011: "Customers affected", 360012: "Steps already tried",
+                360013: "Resolution path & notes"}
 # The event subscriptions of the webhook the sandbox sends (every event type it builds).
 SUBSCRIBED_EVENTS = (f"{EVENT_PREFIX}created", *(EVENT_PREFIX + name for name in EVENT_NAMES.values()))
 
@@ -30,8 +34,8 @@ class ZendeskConfig:
     api_user_id: int = 9001
     agent_user_id: int = 9002
     account_id: int = 22129848
-    # Ticket field id → title; every ticket lists these fields (null until set), as Zendesk does.
-    custom_fields: Mapping[int, str] = field(default_factory=dict)
+    # Ticket field id → title (text fields); every ticket lists these fields (null until set), as Zendesk does.
+    custom_fields: Mapping[int, str] = field(default_factory=lambda: dict(AGENT_FIELDS))
     webhook_id: str = "01HSANDBOXWEBHOOK000000000A"
     # The API user's role: "admin" (the default) or "agent"; the incremental export is "Allowed For: Admins".
     api_user_role: str = "admin"

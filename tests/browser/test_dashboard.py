@@ -53,7 +53,7 @@ def dash(tmp_path_factory):
         # A customer rates a solved case: the KPI page shows the rating (a solved case leaves the queue).
         rated = stack.customer_creates(RATED, "low", "wrong_item")
         stack.settle()
-        stack.agent_changes(rated, status="solved")
+        stack.agent_solves(rated)
         stack.settle()
         stack.customer_rates(rated, "good", "Quick swap")
         wait_until(lambda: any(e.kind == "csat" for e in store.timeline("zendesk", rated)), 30, "the rating")

@@ -1,0 +1,51 @@
+"""The comparison that matters (seed 000's claim, measured on a model): a generated capacity-constrained month
+under no escalation, Zendesk-style hourly automations and slaclock with the example rules.
+
+    python bench/outcome.py [--tickets 600] [--seed 1]
+
+The same as `slaclock simulate --workload N`; the model's assumptions are in docs/simulation.md. The figures:
+slaclock's breach rate against each other policy's, in the same run on the same tickets. Goal: below both.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from simulate.workload import compare_policies, render  # noqa: E402
+
+
+def measure(args) -> list[Figure]:
+    results = compare_policies(args.tickets, args.seed)
+    print(render(results, args.tickets, args.seed))
+    require(all(r.median_first_response_minutes is not None for r in results.values()),
+            "a policy answered no ticket: the month simulated nothing")
+    require(results["none"].breach_rate > 0, "nothing breached without escalation: the month put no strain on the "
+                                             "agents, so it cannot compare escalation policies (raise --tickets)")
+    ours = results["slaclock"].breach_rate
+    return [Figure(f"outcome: breach rate, slaclock vs {name}", f"{ours:.1%} vs {r.breach_rate:.1%}",
+                   f"below {name}", ours < r.breach_rate, f"{ours / r.breach_rate:.2f}×")
+            for name, r in results.items() if name != "slaclock"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tickets", type=int, default=600)
+    p.add_argument("--seed", type=int, default=1)
+    return p
+
+
+def main() -> int:
+    try:
+        print_figures(measure(parser().parse_args()))
+    except BenchError as e:
+        print(f"outcome: the run proves nothing: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
