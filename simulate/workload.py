@@ -173,7 +173,7 @@ class RulesPolicy(Policy):
     def _decide(self, month: Month, t: SimTicket, now: datetime, **inputs) -> None:
         ticket, memory, _ = self.state.get(t.n, (facts(t), None, None))
         ticket = replace(ticket, status=t.status, updated_at=now)
-        d = decide(ticket, self.rules, now, memory, **inputs)
+        d = decide(ticket, self.rules, now, memory, **self.context(month, now), **inputs)
         self.state[t.n] = (after(ticket, d), d.memory, d)
         self.messages += sum(1 for a in d.actions if a.kind in (ActionKind.PUBLIC_REPLY, ActionKind.CLOSE) and a.text)
         climbed = any(e.kind == TimelineKind.LEVEL_CHANGE for e in d.timeline)
@@ -186,6 +186,10 @@ class RulesPolicy(Policy):
             at = d.next_action_at.replace(second=0, microsecond=0) + (MINUTE if d.next_action_at.second or
                                                                     d.next_action_at.microsecond else timedelta(0))
             self.looks.setdefault(at, []).append(t)
+
+    def context(self, month: Month, now: datetime) -> dict:
+        """What `decide` is given besides the ticket's own event (a subclass passes the forecasts)."""
+        return {}
 
     def event(self, month: Month, t: SimTicket, now: datetime, kind: str) -> None:
         if kind == "first_response":
