@@ -178,9 +178,11 @@ def test_the_table_is_validated():
     assert set(ConfirmationTemplates.model_fields) == {"ask", "closed_confirmed", "reopened", "closed_quiet"}
 
 
-def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store):
+@pytest.mark.parametrize("name", ["zendesk", "jira"])
+def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store, name):
     fake, clock = FakeConnector(), Clock(OPENED)
-    connectors = {"zendesk": fake}
+    fake.name = name
+    connectors = {name: fake}
     processor, deliverer, sweeper = Processor(store, connectors, RULES, clock), Deliverer(store, connectors, clock), \
         Sweeper(store, clock)
 
@@ -188,14 +190,14 @@ def test_the_sweeper_closes_a_quiet_case_once_through_the_outbox(store):
         while processor.run_once() + deliverer.run_once():
             pass
     fake.add("7", status="open", reason_code="site_not_ready", opened_at=OPENED, updated_at=OPENED)
-    store.add_delivery(connector="zendesk", delivery_key="c", event_type="ticket.created", ticket_id="7",
+    store.add_delivery(connector=name, delivery_key="c", event_type="ticket.created", ticket_id="7",
                        actor_id="500", headers={}, body=b"{}", received_at=OPENED)
     drain()
     clock.advance(hours=2)
-    fake.change("7", status="solved", updated_at=clock.at, custom_fields=agent_fields(RULES, "zendesk", "7"))
+    fake.change("7", status="solved", updated_at=clock.at, custom_fields=agent_fields(RULES, name, "7"))
     # A support lead records the resolution path and solves it (roles.enforce: plain support may not).
-    store.add_delivery(connector="zendesk", delivery_key="s", event_type="ticket.status_changed", ticket_id="7",
-                       actor_id=RULES.people["sam"].zendesk, headers={}, body=b"{}", received_at=clock.at)
+    store.add_delivery(connector=name, delivery_key="s", event_type="ticket.status_changed", ticket_id="7",
+                       actor_id=getattr(RULES.people["sam"], name), headers={}, body=b"{}", received_at=clock.at)
     drain()
     assert len(fake.public_replies) == 1 and CFG.tag in fake.tickets["7"].tags
     clock.advance(hours=71, minutes=59)
