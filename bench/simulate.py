@@ -3,7 +3,7 @@
     python bench/simulate.py [--tickets 5000]
 
 Stores `--tickets` histories in a fresh SQLite database as the processor records them (a new ticket, an agent's
-public reply, the solve: three decisions each, over a month), then times what `simulate` does: read them back
+public reply, the solve by a support lead with its resolution path: three decisions each, over a month), then times what `simulate` does: read them back
 and replay each through the example rules and a changed copy (routing and thresholds), KPIs included. The
 figure is histories per second of wall time, both rules sets together. Goal (issue 18): ≥ 5,000 /s.
 """
@@ -32,6 +32,8 @@ GOAL = 5_000
 START = datetime(2026, 11, 2, tzinfo=timezone.utc)
 REASONS = ("missing_part", "wrong_item", "site_not_ready", "access_issue", "damage", None)
 PRIORITIES = ("low", "normal", "normal", "high", "urgent")
+# The agent who solves (a support lead in the example roles) and the resolution-path field a solve must fill.
+AGENT, RESOLUTION_PATH = "9002", "360013"
 
 
 def changed_rules():
@@ -62,8 +64,9 @@ def store_histories(path: Path, tickets: int, seed: int = 18) -> None:
             steps = [(opened, ticket, ["ticket.created"], {}),
                      (reply, Ticket(**{**ticket.__dict__, "status": "open", "updated_at": reply}),
                       ["ticket.comment_added"], {"agent_reply_at": reply}),
-                     (solved, Ticket(**{**ticket.__dict__, "status": "solved", "updated_at": solved}),
-                      ["ticket.status_changed"], {})]
+                     (solved, Ticket(**{**ticket.__dict__, "status": "solved", "updated_at": solved,
+                                        "custom_fields": {RESOLUTION_PATH: "Replaced the part"}}),
+                      ["ticket.status_changed"], {"actor_id": AGENT})]
             for at, seen, events, said in steps:
                 txn.add_timeline(connector="zendesk", ticket_id=seen.ticket_id, at=at, kind="decision",
                                  summary="decided", detail=_entry(seen, at, events, **said))

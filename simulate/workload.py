@@ -44,6 +44,9 @@ FIRST_REPLY = timedelta(minutes=10)  # an agent's first public reply, once they 
 NEEDS_INFO, ANSWERS, ANSWER_HOURS, GIVE_UP = 0.30, 0.75, 8.0, timedelta(hours=72)
 CONFIRMS, CONFIRM_HOURS = 0.5, 6.0  # customers who answer slaclock's "is it fixed?", and how soon
 YES = "Yes, that fixed it, thanks"
+# Who acts in slaclock's eyes: the agents (a support lead in the example roles, who may solve), the customer; and
+# the example rules' resolution-path field, which an agent fills in before solving.
+AGENT, CUSTOMER, RESOLUTION_PATH = "9002", "900", "360013"
 
 
 @dataclass
@@ -114,7 +117,7 @@ def generate(n: int, seed: int, rules: Rules) -> list[SimTicket]:
 
 def facts(t: SimTicket) -> Ticket:
     return Ticket("zendesk", str(t.n), t.status, t.priority, t.opened_at, updated_at=t.opened_at,
-                  subject=f"Order {t.n}", requester_id="900", reason_code=t.reason)
+                  subject=f"Order {t.n}", requester_id=CUSTOMER, reason_code=t.reason)
 
 
 def next_due(t: SimTicket) -> datetime:
@@ -172,7 +175,9 @@ class RulesPolicy(Policy):
 
     def _decide(self, month: Month, t: SimTicket, now: datetime, **inputs) -> None:
         ticket, memory, _ = self.state.get(t.n, (facts(t), None, None))
-        ticket = replace(ticket, status=t.status, updated_at=now)
+        status = ticket.status if ticket.status == "closed" and t.status == "solved" else t.status  # slaclock closed it
+        fields = {RESOLUTION_PATH: "Replaced the part"} if status == "solved" else {}
+        ticket = replace(ticket, status=status, updated_at=now, custom_fields=fields)
         d = decide(ticket, self.rules, now, memory, **self.context(month, now), **inputs)
         self.state[t.n] = (after(ticket, d), d.memory, d)
         self.messages += sum(1 for a in d.actions if a.kind in (ActionKind.PUBLIC_REPLY, ActionKind.CLOSE) and a.text)
@@ -193,13 +198,14 @@ class RulesPolicy(Policy):
 
     def event(self, month: Month, t: SimTicket, now: datetime, kind: str) -> None:
         if kind == "first_response":
-            self._decide(month, t, now, agent_reply_at=now)
+            self._decide(month, t, now, agent_reply_at=now, actor_id=AGENT)
         elif kind == "answered":
-            self._decide(month, t, now, customer_message_at=now, customer_message_text="Here is the order number")
+            self._decide(month, t, now, customer_message_at=now, customer_message_text="Here is the order number",
+                         actor_id=CUSTOMER)
         elif kind == "confirmed":
-            self._decide(month, t, now, customer_message_at=now, customer_message_text=YES)
-        else:
-            self._decide(month, t, now)
+            self._decide(month, t, now, customer_message_at=now, customer_message_text=YES, actor_id=CUSTOMER)
+        else:  # opened by the customer; asked, solved by the agent
+            self._decide(month, t, now, actor_id=CUSTOMER if kind == "opened" else AGENT)
         if kind == "solved" and t.confirms_after is not None:
             month.later(now + t.confirms_after, t, "confirmed")
 
