@@ -26,6 +26,11 @@ AGENT_FIELDS = (FieldDef("customfield_10067", "Order ids", "text"),
                 FieldDef("customfield_10071", "Customers affected", "text"),
                 FieldDef("customfield_10072", "Steps already tried", "text"),
                 FieldDef("customfield_10073", "Resolution path & notes", "text"))
+# The other fields rules/rules.example.toml reads: a real site set up for those rules has them, so its issues
+# (API reads and webhooks alike) carry them, empty or not.
+RULES_FIELDS = (FieldDef("customfield_10063", "Vendor ETA", "datetime"),
+                FieldDef("customfield_10064", "Vendor capacity", "text"),
+                FieldDef("customfield_10066", "Product", "text"))
 # The options of the reason-code select field: the example rules' codes, and two that route to the default team.
 REASON_CODES = ("missing_part", "wrong_item", "site_not_ready", "access_issue", "damage", "defect", "other")
 
@@ -74,7 +79,7 @@ class JiraConfig:
     due_field_id: str = DUE_FIELD_ID
     extra_fields: Sequence[FieldDef] = (FieldDef(FIRST_RESPONSE_FIELD_ID, "First response due (slaclock)", "datetime"),
                                         FieldDef(NEXT_UPDATE_FIELD_ID, "Next update due (slaclock)", "datetime"),
-                                        *AGENT_FIELDS)
+                                        *AGENT_FIELDS, *RULES_FIELDS)
     # Project key → is a service project (JSM). servicedeskapi answers 404 for issues of the others.
     projects: Mapping[str, bool] = field(default_factory=lambda: {"SD": True, "OPS": False})
     # Accounts that exist but lack Browse Projects: adding one as a watcher is a 404, as on Jira.
