@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
 from rules import load_rules  # noqa: E402
-from simulate.predictive import PredictivePolicy, last_month  # noqa: E402
+from simulate.predictive import last_month, predictive_policy  # noqa: E402
 from simulate.workload import POLICIES, compare_policies, render  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def measure(args) -> list[Figure]:
     policies = dict(POLICIES)
     if args.predictive:
         history = last_month(args.tickets, args.seed, load_rules())
-        policies["slaclock_predictive"] = lambda rules: PredictivePolicy(rules, history)
+        policies["slaclock_predictive"] = lambda rules: predictive_policy(rules, history)
     results = compare_policies(args.tickets, args.seed, policies=policies)
     print(render(results, args.tickets, args.seed))
     require(all(r.median_first_response_minutes is not None for r in results.values()),

@@ -32,19 +32,24 @@ def last_month(n: int, seed: int, rules: Rules) -> dict[tuple[str, str, str], li
     return solved_times(tickets)
 
 
-class PredictivePolicy(RulesPolicy):
-    """slaclock with `[predictive]` on (its defaults), given last month's history."""
+class MonthForecasts:
+    """`RulesPolicy`'s forecasts hook: last month's history and this month's solved tickets so far, read again
+    once `REFRESH` old."""
 
-    def __init__(self, rules: Rules, history: dict[tuple[str, str, str], list[timedelta]]) -> None:
-        super().__init__(rules.model_copy(update={"predictive": Predictive()}))
+    def __init__(self, history: dict[tuple[str, str, str], list[timedelta]]) -> None:
         self.history = history
-        self.forecasts: Forecasts | None = None
+        self.current: Forecasts | None = None
 
-    def context(self, month: Month, now: datetime) -> dict:
-        if self.forecasts is None or now - self.forecasts.computed_at >= REFRESH:
+    def __call__(self, month: Month, now: datetime) -> Forecasts:
+        if self.current is None or now - self.current.computed_at >= REFRESH:
             resolved = {k: list(v) for k, v in self.history.items()}
             for key, times in solved_times(month.tickets).items():
                 resolved.setdefault(key, []).extend(times)
             queues = Counter(t.team for t in month.tickets if t.opened_at <= now and t.solved_at is None)
-            self.forecasts = Forecasts(now, {k: tuple(sorted(v)) for k, v in resolved.items()}, dict(queues))
-        return {"forecasts": self.forecasts}
+            self.current = Forecasts(now, {k: tuple(sorted(v)) for k, v in resolved.items()}, dict(queues))
+        return self.current
+
+
+def predictive_policy(rules: Rules, history: dict[tuple[str, str, str], list[timedelta]]) -> RulesPolicy:
+    """slaclock with `[predictive]` on (its defaults), forecasting from `history` and the month so far."""
+    return RulesPolicy(rules.model_copy(update={"predictive": Predictive()}), MonthForecasts(history))

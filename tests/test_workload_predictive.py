@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from rules import load_rules
-from simulate.predictive import PredictivePolicy, solved_times
+from simulate.predictive import predictive_policy, solved_times
 from simulate.workload import START, Month, SimTicket, generate
 
 H = timedelta(hours=1)
@@ -17,21 +17,20 @@ def test_solved_times_leave_the_paused_time_out_and_file_by_reason_priority_team
 
 def test_the_policy_forecasts_from_the_history_and_refreshes_every_five_minutes():
     rules = load_rules()
-    history = {key: [1000 * H] * 30 for key in [(r, p, t) for r in ("missing_part", "wrong_item", "-")
-                                                for p in ("low", "normal", "high", "urgent")
-                                                for t in ("purchasing", "warehouse", "support")]}
-    policy = PredictivePolicy(rules, history)
-    refreshed = []
-    context = policy.context
+    history = {(r, p, t): [1000 * H] * 30 for r in ("missing_part", "wrong_item", "-")
+               for p in ("low", "normal", "high", "urgent") for t in ("purchasing", "warehouse", "support")}
+    policy = predictive_policy(rules, history)
+    reader, refreshed = policy.forecasts, []
 
     def counting(month, now):
-        before = policy.forecasts
-        out = context(month, now)
-        if out["forecasts"] is not before:
+        before = reader.current
+        out = reader(month, now)
+        if out is not before:
             refreshed.append(now)
         return out
-    policy.context = counting
+    policy.forecasts = counting
     Month(generate(40, 3, rules), policy).run()
+    assert policy.rules.predictive is not None
     assert refreshed and all(b - a >= timedelta(minutes=5) for a, b in zip(refreshed, refreshed[1:]))
     # Last month's cases took 1,000 h each: a case filed there is forecast past its deadline, and escalated.
     forecast = {n for n, (_, memory, _) in policy.state.items() if "forecast:1" in memory.fired}
