@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from connectors.model import Ticket
 from rules import Decision, Rules, decide, load_rules
 from rules.decision import ActionKind, TimelineKind
+from rules.forecast import Forecasts
 from simulate.replay import after
 
 ZONE = ZoneInfo("America/New_York")
@@ -167,8 +168,9 @@ class RulesPolicy(Policy):
     """slaclock: the real `decide()` on each event and whenever its last decision asked to look again
     (`next_action_at`, to the minute); a ladder level escalates the ticket to the level's team."""
 
-    def __init__(self, rules: Rules) -> None:
-        self.rules = rules
+    def __init__(self, rules: Rules, forecasts: Callable[[Month, datetime], Forecasts | None] | None = None) -> None:
+        """`forecasts(month, now)`: what predictive rules (`[predictive]`) forecast from, as of `now`."""
+        self.rules, self.forecasts = rules, forecasts
         self.state: dict[int, tuple[Ticket, object, Decision]] = {}
         self.looks: dict[datetime, list[SimTicket]] = {}
         self.escalated: set[int] = set()
@@ -178,7 +180,8 @@ class RulesPolicy(Policy):
         status = ticket.status if ticket.status == "closed" and t.status == "solved" else t.status  # slaclock closed it
         fields = {RESOLUTION_PATH: "Replaced the part"} if status == "solved" else {}
         ticket = replace(ticket, status=status, updated_at=now, custom_fields=fields)
-        d = decide(ticket, self.rules, now, memory, **inputs)
+        forecasts = self.forecasts(month, now) if self.forecasts else None
+        d = decide(ticket, self.rules, now, memory, forecasts=forecasts, **inputs)
         self.state[t.n] = (after(ticket, d), d.memory, d)
         self.messages += sum(1 for a in d.actions if a.kind in (ActionKind.PUBLIC_REPLY, ActionKind.CLOSE) and a.text)
         climbed = any(e.kind == TimelineKind.LEVEL_CHANGE for e in d.timeline)

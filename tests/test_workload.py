@@ -82,3 +82,16 @@ def test_the_outcome_benchmark_compares_slaclock_with_each_policy_and_refuses_a_
                                          "outcome: breach rate, slaclock vs hourly_automations"]
     with pytest.raises(BenchError, match="nothing breached without escalation"):
         outcome.measure(outcome.parser().parse_args(["--tickets", "1"]))
+
+
+def test_rules_policy_asks_its_forecasts_hook_before_each_decision():
+    asked = []
+
+    def forecasts(month, now):
+        asked.append(now)
+        return None  # no history: predictive rules fall back to the fixed thresholds
+
+    results = compare_policies(20, 3, policies={"slaclock": RulesPolicy,
+                                                "hooked": lambda rules: RulesPolicy(rules, forecasts)})
+    assert asked and asked == sorted(asked)
+    assert results["hooked"] == results["slaclock"]
