@@ -26,12 +26,12 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from jobs.demo import EXAMPLE_RULES, Stack, wait_until  # noqa: E402
 
 MINIMUM = {"zendesk": 11, "jira": 13}
@@ -109,14 +109,5 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
-    try:
-        print_figures(measure(parser().parse_args()))
-    except (BenchError, TimeoutError) as e:
-        print(f"economy: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("economy", measure, parser().parse_args()))

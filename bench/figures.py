@@ -5,6 +5,7 @@ processed, the load generator was the bottleneck) raises `BenchError` instead of
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 
@@ -38,3 +39,13 @@ def print_figures(figures: list[Figure]) -> None:
     """The figures, one a line, under the benchmark's own output."""
     for figure in figures:
         print(figure.line())
+
+
+def report(name: str, measure, args) -> int:
+    """A benchmark's exit status: its figures printed (0), or why the run proves nothing (1)."""
+    try:
+        print_figures(measure(args))
+    except (BenchError, TimeoutError) as e:
+        print(f"{name}: the run proves nothing: {e}", file=sys.stderr)
+        return 1
+    return 0

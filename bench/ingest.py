@@ -35,7 +35,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from jobs.demo import free_port, wait_until  # noqa: E402
 from store import is_postgres_url, open_store  # noqa: E402
 
@@ -203,12 +203,7 @@ def main() -> int:
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
         return 0
-    try:
-        print_figures(measure(args))
-    except BenchError as e:
-        print(f"ingest: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report("ingest", measure, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from rules import load_rules  # noqa: E402
 from simulate.predictive import last_month, predictive_policy  # noqa: E402
 from simulate.workload import POLICIES, compare_policies, render  # noqa: E402
@@ -52,14 +52,5 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
-    try:
-        print_figures(measure(parser().parse_args()))
-    except BenchError as e:
-        print(f"outcome: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("outcome", measure, parser().parse_args()))

@@ -27,7 +27,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import ingest, worker  # noqa: E402
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from tests.postgres_support import URL_ENV, Databases  # noqa: E402
 
 SCALE_GOAL, POSTGRES_VS_SQLITE_GOAL = 1.5, 0.5
@@ -102,14 +102,5 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
-    try:
-        print_figures(measure(parser().parse_args()))
-    except (BenchError, TimeoutError) as e:
-        print(f"scale: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("scale", measure, parser().parse_args()))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from connectors.model import Ticket  # noqa: E402
 from jobs.processor import heard, snapshot  # noqa: E402
 from rules import EXAMPLE_RULES, load_rules, parse_rules  # noqa: E402
@@ -101,14 +101,5 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
-    try:
-        print_figures(measure(parser().parse_args()))
-    except BenchError as e:
-        print(f"simulate: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("simulate", measure, parser().parse_args()))

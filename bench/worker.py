@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.figures import BenchError, Figure, print_figures, require  # noqa: E402
+from bench.figures import Figure, report, require  # noqa: E402
 from jobs.demo import Stack, wait_until  # noqa: E402
 from store import is_postgres_url  # noqa: E402
 
@@ -84,14 +84,5 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
-    try:
-        print_figures(measure(parser().parse_args()))
-    except BenchError as e:
-        print(f"worker: the run proves nothing: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("worker", measure, parser().parse_args()))
