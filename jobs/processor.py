@@ -18,6 +18,7 @@ from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follo
 import metrics
 from jobs.clock import utcnow
 from jobs.forecasts import ForecastCache
+from jobs.team_load import TeamLoadCache
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
@@ -76,6 +77,7 @@ class Processor:
         self.clock, self.batch, self.note_move = clock, batch, note_move
         self._group_cache: dict[tuple[str, str], tuple[frozenset[str], datetime]] = {}
         self.forecasts = ForecastCache(store, rules)
+        self.team_loads = TeamLoadCache()
 
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
@@ -157,7 +159,7 @@ class Processor:
             self._reviewed(connector_name, ticket, review, ids, now)
             return
 
-        load = self._team_load(connector, ticket, memory)
+        group, load = self._team_load(connector, ticket, memory)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
         actor_groups = self._groups(connector, actor, ticket, memory)
@@ -223,6 +225,8 @@ class Processor:
             queue_alerts(txn, self.rules, connector, ticket, decision, now)
             queue_vendor_events(txn, self.rules, connector, ticket, decision, now)
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
+        if group is not None and update.assignee_id:
+            self.team_loads.assigned(connector_name, group, ticket_id, update.assignee_id)
         metrics.decision(connector_name, "no_change" if update.is_empty() else "write")
         logger.info("processor.decided", extra={"ticket": f"{connector_name}:{ticket_id}", "changes": list(changes)})
 
@@ -298,17 +302,18 @@ class Processor:
             logger.warning("processor.groups-unreadable", extra={"actor": actor, "error": str(e)})
             return frozenset()
 
-    def _team_load(self, connector: Connector, ticket: Ticket, memory: CaseMemory | None) -> dict[str, int] | None:
-        """Open tickets per member of the group of the team this decision routes to, when it owns by load."""
+    def _team_load(self, connector: Connector, ticket: Ticket,
+                   memory: CaseMemory | None) -> tuple[str | None, dict[str, int] | None]:
+        """(the group, its open tickets per member) of the team this decision routes to, when it owns by load."""
         group = load_group(self.rules, ticket.connector, routing_team(ticket, self.rules, memory or CaseMemory()))
         if group is None or not isinstance(connector, TeamLoad):
-            return None
+            return None, None
         try:
-            return connector.open_tickets_per_member(group, ticket.ticket_id)
+            return group, self.team_loads.load(connector.name, connector, group, ticket.ticket_id, self.clock())
         except ApiError as e:
             # The case is routed anyway; the team's assignee (if any) owns it, and the reason says why.
             logger.warning("processor.load-unreadable", extra={"group": group, "error": str(e)})
-            return None
+            return group, None
 
     def _cluster(self, connector_name: str, ticket_id: str) -> ClusterInfo | None:
         """The recurring-issue cluster the ticket belongs to, once its problem ticket exists."""
