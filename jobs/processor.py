@@ -82,6 +82,7 @@ class Processor:
     def run_once(self) -> int:
         """Process one batch of pending deliveries; return how many were claimed."""
         rows = self.store.claim_deliveries(self.clock(), self.batch)
+        self.team_loads = TeamLoadCache()
         by_ticket: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
         for row in rows:
             by_ticket[(row.connector, row.ticket_id)].append(row)
@@ -309,7 +310,7 @@ class Processor:
         if group is None or not isinstance(connector, TeamLoad):
             return None, None
         try:
-            return group, self.team_loads.load(connector.name, connector, group, ticket.ticket_id, self.clock())
+            return group, self.team_loads.load(connector.name, connector, group, ticket.ticket_id)
         except ApiError as e:
             # The case is routed anyway; the team's assignee (if any) owns it, and the reason says why.
             logger.warning("processor.load-unreadable", extra={"group": group, "error": str(e)})
