@@ -26,7 +26,7 @@ from rules.enforcement import changed
 from rules.engine import routing_team
 from rules.owner import load_group
 from rules.post_incident import root_cause_of
-from store import Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
+from store import Case, Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,13 @@ class Processor:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                 return
             parsed = self._parsed(connector, deliveries)
-            ticket = (ticket or self._carried(connector, connector_name, deliveries, parsed, now)
+            case = self.store.get_case(connector_name, ticket_id)
+            ticket = (ticket or self._carried(connector, ticket_id, case, deliveries, parsed, now)
                       or connector.fetch_ticket(ticket_id))
             # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
             reply_at, message_at, message_text = self._comments(connector, parsed, ticket)
-            case = self.store.get_case(connector_name, ticket.ticket_id)
+            if ticket.ticket_id != ticket_id:
+                case = self.store.get_case(connector_name, ticket.ticket_id)
             memory = CaseMemory.from_json(case.memory) if case else None
             rating = self._rating(connector, parsed, ticket, memory)
         except ApiError as e:
@@ -250,19 +252,19 @@ class Processor:
                                  detail=event.to_json())
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
 
-    def _carried(self, connector: Connector, connector_name: str, deliveries: list[Delivery],
+    def _carried(self, connector: Connector, ticket_id: str, case: Case | None, deliveries: list[Delivery],
                  parsed: list[tuple[DeliveryPayload, Mapping]], now: datetime) -> Ticket | None:
         """The ticket as the newest delivery carries it, when that is as good as a read: it carries every field,
-        it arrived moments ago, and slaclock has not seen a later version (its own write, read back)."""
+        it arrived moments ago, and slaclock has not seen a later version of it (`case`: its own write, read
+        back)."""
         if not isinstance(connector, TicketCarrier) or not parsed or len(parsed) != len(deliveries):
             return None  # a sweep's check (nothing carried) or a delivery that no longer parses: read
         newest = parsed[-1][0]
         if now - newest.received_at > CARRIED_FRESH:
             return None
         ticket = connector.ticket_from_delivery(newest.body)
-        if ticket is None or ticket.updated_at is None:
+        if ticket is None or ticket.updated_at is None or ticket.ticket_id != ticket_id:
             return None
-        case = self.store.get_case(connector_name, ticket.ticket_id)
         if case is not None and case.seen_updated_at is not None and case.seen_updated_at > ticket.updated_at:
             return None
         return ticket
