@@ -27,7 +27,7 @@ arrives while its calendar is closed gets a tag and a note saying when its clock
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
@@ -39,6 +39,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationSta
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import evolved
 from rules.ladder import LadderSnapshot, PersonRef
 from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
@@ -77,12 +78,17 @@ def cycle_label(run: MetricRun) -> str:
     return f"{d.cycle}@{int(d.started_at.timestamp())}" if d.metric in RESTARTING else str(d.cycle)
 
 
-def thresholds_of(rules: Rules, metric: str) -> list[tuple[int | None, Threshold]]:
-    """(index in the rules file, threshold), the silent breach point added when none is configured."""
-    items: list[tuple[int | None, Threshold]] = list(enumerate(getattr(rules.escalation.thresholds, metric)))
-    if not any(t.label == BREACH_POINT.label for _, t in items):
-        items.append((None, BREACH_POINT))
-    return items
+def thresholds_of(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold, str], ...]:
+    """(index in the rules file, threshold, its label), the silent breach point added when none is configured."""
+    return rules.once(("thresholds", metric), lambda: _thresholds(rules, metric))
+
+
+def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold, str], ...]:
+    items: list[tuple[int | None, Threshold, str]] = [
+        (i, t, t.label) for i, t in enumerate(getattr(rules.escalation.thresholds, metric))]
+    if not any(label == BREACH_POINT.label for *_, label in items):
+        items.append((None, BREACH_POINT, BREACH_POINT.label))
+    return tuple(items)
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -214,14 +220,15 @@ class Escalator:
             d = run.deadline
             if not _measured(run):
                 continue
-            for index, threshold in thresholds_of(self.rules, metric):
-                key = f"threshold:{metric}:{cycle_label(run)}:{threshold.label}"
+            prefix = f"threshold:{metric}:{cycle_label(run)}:"
+            for index, threshold, label in thresholds_of(self.rules, metric):
+                key = prefix + label
                 if key in self.fired:
                     continue
-                at = reached_at(run, budget_of(threshold, d.target))
+                used = budget_of(threshold, d.target)
+                at = reached_at(run, used)
                 if at <= self.now:
-                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run,
-                                           budget_of(threshold, d.target)))
+                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run, used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
 
@@ -303,7 +310,7 @@ class Escalator:
             return
         level = ladder.levels[index]
         owner, source = level.resolve_owner(self.now)
-        self.state = replace(state, level=index, level_since=at, owner=owner, owner_source=source, acked_at=None,
+        self.state = evolved(state, level=index, level_since=at, owner=owner, owner_source=source, acked_at=None,
                              climbs=(*state.climbs, Climb(at, index, cause)))
         self.reached.append(index)
         rule = f"ladders.{ladder.name}.levels[{index}]"
@@ -346,7 +353,7 @@ class Escalator:
                 return
             at, acked = self._timeout(view, state)
             if acked is not None:
-                self.state = replace(state, acked_at=acked)
+                self.state = evolved(state, acked_at=acked)
             if at is None or at > until:
                 return
             level = state.current
@@ -358,12 +365,12 @@ class Escalator:
         if state is None or reply is None or state.level == 0:
             return
         if state.first_reply_at is None and reply >= state.started_at:
-            state = replace(state, first_reply_at=reply)
+            state = evolved(state, first_reply_at=reply)
             self.effects = self.effects.add(timeline=[TimelineEvent(
                 TimelineKind.FIRST_RESPONSE_AFTER_ESCALATION, reply, f"first_response_after_escalation:{state.cycle}",
                 level=state.current.name, text=wording.first_reply_after(reply - state.started_at))])
         if state.acked_at is None and reply >= state.level_since:
-            state = replace(state, acked_at=reply)
+            state = evolved(state, acked_at=reply)
         self.state = state
 
     # -- the end of the decision --
@@ -553,8 +560,9 @@ class Escalator:
         for metric, run in view.runs.items():
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
-            for _, threshold in thresholds_of(self.rules, metric):
-                if f"threshold:{metric}:{cycle_label(run)}:{threshold.label}" not in self.fired:
+            prefix = f"threshold:{metric}:{cycle_label(run)}:"
+            for _, threshold, label in thresholds_of(self.rules, metric):
+                if prefix + label not in self.fired:
                     candidates.append(reached_at(run, budget_of(threshold, run.deadline.target)))
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
