@@ -14,7 +14,7 @@ A new rule is a new step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable, Mapping
@@ -85,9 +85,10 @@ class Context:
         return self.actor_id is not None or bool(self.actor_group_ids)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Draft:
-    """A decision in the making; each step returns an evolved copy."""
+    """A decision in the making, private to one `decide` call: each step changes it (`but`, `plus`) and returns
+    it (copies step by step were a tenth of a decision's time)."""
 
     memory: CaseMemory  # the incoming memory, routed
     role: ActorRole | None = None
@@ -116,7 +117,7 @@ class Draft:
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
     next_action_at: datetime | None = None
-    effects: Mapping[str, Effects] = field(default_factory=dict)
+    effects: dict[str, Effects] = field(default_factory=dict)
 
     @property
     def clock(self) -> ClockView:
@@ -134,13 +135,17 @@ class Draft:
         return self.escalation.team or self.current_team
 
     def but(self, **changes: object) -> Draft:
-        """This draft with `changes` (a shallow copy: `rules.frozen`)."""
-        return evolved(self, **changes)
+        """This draft with `changes`."""
+        for name, value in changes.items():
+            if name not in _DRAFT_FIELDS:
+                raise TypeError(f"Draft has no field {name}")
+            setattr(self, name, value)
+        return self
 
     def plus(self, section: str, effects: Effects, **changes: object) -> Draft:
         """This draft with `effects` added to `section`, and `changes`."""
-        merged = self.effects.get(section, Effects()) + effects
-        return self.but(effects={**self.effects, section: merged}, **changes)
+        self.effects[section] = self.effects.get(section, NO_EFFECTS) + effects
+        return self.but(**changes)
 
     def sections(self, kind: str) -> list[Effects]:
         """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
@@ -158,6 +163,9 @@ ORDER: dict[str, tuple[str, ...]] = {
                  "post_incident", "csat"),
     "fired": ("guard", "escalation", "asked", "vendor"),
 }
+
+_DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
+NO_EFFECTS = Effects()
 
 Step = Callable[[Context, Draft], Draft]
 

@@ -174,7 +174,11 @@ class Escalator:
         self.fired: list[str] = list(memory.fired)  # all keys fired, before and in this decision
         self.state: EscalationState | None = memory.escalation
         self.last_reply_at = memory.last_reply_at
-        self.effects = Effects()  # `fired`: the keys fired in this decision
+        # What this decision adds, collected here and made `Effects` once in `finish`.
+        self.actions: list[Action] = []
+        self.timeline: list[TimelineEvent] = []
+        self.reasons: list[Reason] = []
+        self.fired_now: list[str] = []  # the keys fired in this decision
         self.crossings: list[Crossing] = []
         self.reached: list[int] = []  # level indexes reached in this decision, in order
         self.priority: str | None = None  # the floor the reached levels raise the priority to
@@ -187,10 +191,12 @@ class Escalator:
     def _fire(self, key: str) -> None:
         if key not in self.fired:
             self.fired.append(key)
-            self.effects = self.effects.add(fired=[key])
+            self.fired_now.append(key)
 
     def _note(self, reason: Reason, event: TimelineEvent | None = None) -> None:
-        self.effects = self.effects.add(reasons=[reason], timeline=[event] if event is not None else [])
+        self.reasons.append(reason)
+        if event is not None:
+            self.timeline.append(event)
 
     def _active_state(self, view: ClockView) -> EscalationState | None:
         """The escalation of the current cycle (an older cycle's escalation is over)."""
@@ -366,9 +372,9 @@ class Escalator:
             return
         if state.first_reply_at is None and reply >= state.started_at:
             state = evolved(state, first_reply_at=reply)
-            self.effects = self.effects.add(timeline=[TimelineEvent(
+            self.timeline.append(TimelineEvent(
                 TimelineKind.FIRST_RESPONSE_AFTER_ESCALATION, reply, f"first_response_after_escalation:{state.cycle}",
-                level=state.current.name, text=wording.first_reply_after(reply - state.started_at))])
+                level=state.current.name, text=wording.first_reply_after(reply - state.started_at)))
         if state.acked_at is None and reply >= state.level_since:
             state = evolved(state, acked_at=reply)
         self.state = state
@@ -397,11 +403,10 @@ class Escalator:
             notes.append(self._level_note(state))
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
-        effects = self.effects
         alerts = self._alerts(view)
-        effects = Effects(actions=(*notes, *effects.actions, *alerts), timeline=tuple(sorted(effects.timeline,
-                                                                                    key=lambda e: e.at)),
-                          reasons=effects.reasons, fired=effects.fired, next_at=self._next_action_at(view, priority))
+        effects = Effects(actions=(*notes, *self.actions, *alerts),
+                          timeline=tuple(sorted(self.timeline, key=lambda e: e.at)), reasons=tuple(self.reasons),
+                          fired=tuple(self.fired_now), next_at=self._next_action_at(view, priority))
         escalated = state is not None and state.level > 0
         return Outcome(
             effects=effects, state=self.state, priority=self.priority, priority_rule=self.priority_rule,
@@ -510,7 +515,7 @@ class Escalator:
             actions.append(Action(f"{key}:account_manager", ActionKind.NOTIFY, text=ms.notify_text.format_map(values),
                                   person_id=manager.id_for(self.connector), person_name=manager.name,
                                   email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
-        self.effects = self.effects.add(actions=actions)
+        self.actions += actions
         self._note(Reason("milestones.tech_lead", note, "escalation"),
                    TimelineEvent(TimelineKind.MILESTONE, at, key, "resolution", res.deadline.cycle,
                                  threshold="tech_lead", text=note))
@@ -546,7 +551,7 @@ class Escalator:
         self.tags_add.add(mq.tag)
         text = wording.queued_note(starts, cal, self.now)
         if mq.note:
-            self.effects = self.effects.add(actions=[Action(key, ActionKind.NOTE, text=text)])
+            self.actions.append(Action(key, ActionKind.NOTE, text=text))
         self._note(Reason("milestones.queued", text, "tags"),
                    TimelineEvent(TimelineKind.MILESTONE, opened, key, "resolution", 1, threshold="queued", text=text))
 
