@@ -86,6 +86,9 @@ class Rules(Strict):
 
     def note_zone(self, team: str | None) -> ZoneInfo:
         """The one time zone of a ticket's internal notes: its team's calendar, else the default calendar's."""
+        return self.once(("note_zone", team), lambda: self._note_zone(team))
+
+    def _note_zone(self, team: str | None) -> ZoneInfo:
         spec = self.teams.get(team) if team else None
         name = (spec.calendar if spec is not None else None) or self.sla.default_calendar
         return self.calendar(name).tz if name in self.calendars or name == BUILTIN_CALENDAR else ZoneInfo("UTC")
