@@ -53,6 +53,7 @@ RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
 NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
 PROCESSES = (1, 64)  # gunicorn workers and threads per worker
 WORKLOAD = (1, 100_000)  # tickets in `slaclock simulate --workload`'s month
+JOBS = (1, 256)  # `slaclock simulate --jobs`: replay processes
 
 
 def log_level(env: Mapping[str, str]) -> str:
@@ -425,6 +426,7 @@ def cmd_simulate(args, env) -> int:
     """Replay the stored ticket histories through the current and a new rules file, and print what changes; or
     run a generated month of tickets under each escalation policy (`--workload N`)."""
     from simulate.command import simulate_rules, simulate_workload
+    from simulate.pool import cores
 
     if args.workload is not None:
         return simulate_workload(args.workload, args.seed, args.format, sys.stdout)
@@ -436,7 +438,7 @@ def cmd_simulate(args, env) -> int:
         return 2
     settings = existing_database(env)
     return simulate_rules(open_store(settings.database), load_rules(settings.rules_path), new, args.rules,
-                          args.since, utcnow(), args.format, sys.stdout)
+                          args.since, utcnow(), args.format, sys.stdout, args.jobs or cores())
 
 
 def _day(value: str) -> datetime:
@@ -631,6 +633,8 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1, help="with --workload: the generator's seed (default: 1)")
     sim.add_argument("--since", type=_day, help="only tickets opened on or after this day (default: all)")
     sim.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    sim.add_argument("--jobs", type=bounded(int, JOBS), metavar="N",
+                     help="with --rules: replay on N processes (default: one per core this process may use)")
     sim.set_defaults(func=cmd_simulate)
     _retry_command(sub, "outbox", "parked writes", cmd_outbox)
     _retry_command(sub, "inbox", "deliveries that failed to process", cmd_inbox)

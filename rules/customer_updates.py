@@ -255,8 +255,12 @@ class MessageFacts:
 
 def message_values(ticket: TicketFacts, cfg: CustomerUpdates, facts: MessageFacts) -> dict[str, str | None]:
     """The placeholders of the customer templates; a sentence naming a None value is left out."""
+    said: dict[datetime, str] = {}
+
     def when(instant: datetime) -> str:
-        return wording.customer_time(instant, facts.zone, facts.now)
+        if instant not in said:  # next_update is named twice
+            said[instant] = wording.customer_time(instant, facts.zone, facts.now)
+        return said[instant]
 
     f = facts
     values: dict[str, str | None] = {

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Mapping
 
 from rules.codec import JsonForm, Wire
+from rules.frozen import evolved
 from rules.ladder import LadderSnapshot, LevelSnapshot, PersonRef
 
 
@@ -461,7 +462,7 @@ class CaseMemory(JsonForm):
         return next((d for d in self.results if d.metric == metric and d.cycle == cycle), None)
 
     def evolve(self, **changes: object) -> "CaseMemory":
-        return replace(self, **changes)
+        return evolved(self, **changes)
 
 
 @dataclass(frozen=True)

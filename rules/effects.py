@@ -26,12 +26,19 @@ class Effects:
     def add(self, *, actions: Iterable[Action] = (), timeline: Iterable[TimelineEvent] = (),
             reasons: Iterable[Reason] = (), fired: Iterable[str] = (), next_at: datetime | None = None) -> Effects:
         """These effects with more of each (a fired key once; the earlier next look)."""
-        new_keys = tuple(k for k in dict.fromkeys(fired) if k not in self.fired)
-        return Effects(self.actions + tuple(actions), self.timeline + tuple(timeline), self.reasons + tuple(reasons),
-                       self.fired + new_keys, earliest(self.next_at, next_at))
+        new_keys = tuple(k for k in dict.fromkeys(fired) if k not in self.fired) if fired else ()
+        return Effects(self.actions + tuple(actions) if actions else self.actions,
+                       self.timeline + tuple(timeline) if timeline else self.timeline,
+                       self.reasons + tuple(reasons) if reasons else self.reasons,
+                       self.fired + new_keys if new_keys else self.fired,
+                       next_at if self.next_at is None else self.next_at if next_at is None else min(self.next_at,
+                                                                                                     next_at))
 
     def __add__(self, other: Effects) -> Effects:
         if not (other.actions or other.timeline or other.reasons or other.fired or other.next_at):
             return self  # most steps add nothing to most sections
+        if not (self.actions or self.timeline or self.reasons or self.fired or self.next_at) and (
+                len(set(other.fired)) == len(other.fired)):
+            return other  # nothing to add to
         return self.add(actions=other.actions, timeline=other.timeline, reasons=other.reasons, fired=other.fired,
                         next_at=other.next_at)

@@ -27,7 +27,7 @@ arrives while its calendar is closed gets a tag and a note saying when its clock
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
@@ -39,6 +39,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationSta
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import evolved
 from rules.ladder import LadderSnapshot, PersonRef
 from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
@@ -77,12 +78,17 @@ def cycle_label(run: MetricRun) -> str:
     return f"{d.cycle}@{int(d.started_at.timestamp())}" if d.metric in RESTARTING else str(d.cycle)
 
 
-def thresholds_of(rules: Rules, metric: str) -> list[tuple[int | None, Threshold]]:
-    """(index in the rules file, threshold), the silent breach point added when none is configured."""
-    items: list[tuple[int | None, Threshold]] = list(enumerate(getattr(rules.escalation.thresholds, metric)))
-    if not any(t.label == BREACH_POINT.label for _, t in items):
-        items.append((None, BREACH_POINT))
-    return items
+def thresholds_of(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold, str], ...]:
+    """(index in the rules file, threshold, its label), the silent breach point added when none is configured."""
+    return rules.once(("thresholds", metric), lambda: _thresholds(rules, metric))
+
+
+def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold, str], ...]:
+    items: list[tuple[int | None, Threshold, str]] = [
+        (i, t, t.label) for i, t in enumerate(getattr(rules.escalation.thresholds, metric))]
+    if not any(label == BREACH_POINT.label for *_, label in items):
+        items.append((None, BREACH_POINT, BREACH_POINT.label))
+    return tuple(items)
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -168,7 +174,11 @@ class Escalator:
         self.fired: list[str] = list(memory.fired)  # all keys fired, before and in this decision
         self.state: EscalationState | None = memory.escalation
         self.last_reply_at = memory.last_reply_at
-        self.effects = Effects()  # `fired`: the keys fired in this decision
+        # What this decision adds, collected here and made `Effects` once in `finish`.
+        self.actions: list[Action] = []
+        self.timeline: list[TimelineEvent] = []
+        self.reasons: list[Reason] = []
+        self.fired_now: list[str] = []  # the keys fired in this decision
         self.crossings: list[Crossing] = []
         self.reached: list[int] = []  # level indexes reached in this decision, in order
         self.priority: str | None = None  # the floor the reached levels raise the priority to
@@ -181,10 +191,12 @@ class Escalator:
     def _fire(self, key: str) -> None:
         if key not in self.fired:
             self.fired.append(key)
-            self.effects = self.effects.add(fired=[key])
+            self.fired_now.append(key)
 
     def _note(self, reason: Reason, event: TimelineEvent | None = None) -> None:
-        self.effects = self.effects.add(reasons=[reason], timeline=[event] if event is not None else [])
+        self.reasons.append(reason)
+        if event is not None:
+            self.timeline.append(event)
 
     def _active_state(self, view: ClockView) -> EscalationState | None:
         """The escalation of the current cycle (an older cycle's escalation is over)."""
@@ -214,14 +226,15 @@ class Escalator:
             d = run.deadline
             if not _measured(run):
                 continue
-            for index, threshold in thresholds_of(self.rules, metric):
-                key = f"threshold:{metric}:{cycle_label(run)}:{threshold.label}"
+            prefix = f"threshold:{metric}:{cycle_label(run)}:"
+            for index, threshold, label in thresholds_of(self.rules, metric):
+                key = prefix + label
                 if key in self.fired:
                     continue
-                at = reached_at(run, budget_of(threshold, d.target))
+                used = budget_of(threshold, d.target)
+                at = reached_at(run, used)
                 if at <= self.now:
-                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run,
-                                           budget_of(threshold, d.target)))
+                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run, used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
 
@@ -303,7 +316,7 @@ class Escalator:
             return
         level = ladder.levels[index]
         owner, source = level.resolve_owner(self.now)
-        self.state = replace(state, level=index, level_since=at, owner=owner, owner_source=source, acked_at=None,
+        self.state = evolved(state, level=index, level_since=at, owner=owner, owner_source=source, acked_at=None,
                              climbs=(*state.climbs, Climb(at, index, cause)))
         self.reached.append(index)
         rule = f"ladders.{ladder.name}.levels[{index}]"
@@ -346,7 +359,7 @@ class Escalator:
                 return
             at, acked = self._timeout(view, state)
             if acked is not None:
-                self.state = replace(state, acked_at=acked)
+                self.state = evolved(state, acked_at=acked)
             if at is None or at > until:
                 return
             level = state.current
@@ -358,12 +371,12 @@ class Escalator:
         if state is None or reply is None or state.level == 0:
             return
         if state.first_reply_at is None and reply >= state.started_at:
-            state = replace(state, first_reply_at=reply)
-            self.effects = self.effects.add(timeline=[TimelineEvent(
+            state = evolved(state, first_reply_at=reply)
+            self.timeline.append(TimelineEvent(
                 TimelineKind.FIRST_RESPONSE_AFTER_ESCALATION, reply, f"first_response_after_escalation:{state.cycle}",
-                level=state.current.name, text=wording.first_reply_after(reply - state.started_at))])
+                level=state.current.name, text=wording.first_reply_after(reply - state.started_at)))
         if state.acked_at is None and reply >= state.level_since:
-            state = replace(state, acked_at=reply)
+            state = evolved(state, acked_at=reply)
         self.state = state
 
     # -- the end of the decision --
@@ -390,11 +403,10 @@ class Escalator:
             notes.append(self._level_note(state))
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
-        effects = self.effects
         alerts = self._alerts(view)
-        effects = Effects(actions=(*notes, *effects.actions, *alerts), timeline=tuple(sorted(effects.timeline,
-                                                                                    key=lambda e: e.at)),
-                          reasons=effects.reasons, fired=effects.fired, next_at=self._next_action_at(view, priority))
+        effects = Effects(actions=(*notes, *self.actions, *alerts),
+                          timeline=tuple(sorted(self.timeline, key=lambda e: e.at)), reasons=tuple(self.reasons),
+                          fired=tuple(self.fired_now), next_at=self._next_action_at(view, priority))
         escalated = state is not None and state.level > 0
         return Outcome(
             effects=effects, state=self.state, priority=self.priority, priority_rule=self.priority_rule,
@@ -503,7 +515,7 @@ class Escalator:
             actions.append(Action(f"{key}:account_manager", ActionKind.NOTIFY, text=ms.notify_text.format_map(values),
                                   person_id=manager.id_for(self.connector), person_name=manager.name,
                                   email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
-        self.effects = self.effects.add(actions=actions)
+        self.actions += actions
         self._note(Reason("milestones.tech_lead", note, "escalation"),
                    TimelineEvent(TimelineKind.MILESTONE, at, key, "resolution", res.deadline.cycle,
                                  threshold="tech_lead", text=note))
@@ -539,7 +551,7 @@ class Escalator:
         self.tags_add.add(mq.tag)
         text = wording.queued_note(starts, cal, self.now)
         if mq.note:
-            self.effects = self.effects.add(actions=[Action(key, ActionKind.NOTE, text=text)])
+            self.actions.append(Action(key, ActionKind.NOTE, text=text))
         self._note(Reason("milestones.queued", text, "tags"),
                    TimelineEvent(TimelineKind.MILESTONE, opened, key, "resolution", 1, threshold="queued", text=text))
 
@@ -553,8 +565,9 @@ class Escalator:
         for metric, run in view.runs.items():
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
-            for _, threshold in thresholds_of(self.rules, metric):
-                if f"threshold:{metric}:{cycle_label(run)}:{threshold.label}" not in self.fired:
+            prefix = f"threshold:{metric}:{cycle_label(run)}:"
+            for _, threshold, label in thresholds_of(self.rules, metric):
+                if prefix + label not in self.fired:
                     candidates.append(reached_at(run, budget_of(threshold, run.deadline.target)))
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead

@@ -121,6 +121,11 @@ class LadderSnapshot(JsonForm):
 
     @classmethod
     def take(cls, rules: Rules, name: str) -> "LadderSnapshot":
+        """The ladder `name` as the rules hold it (one snapshot per rules: it is plain frozen data)."""
+        return rules.once(("ladder", name), lambda: cls._take(rules, name))
+
+    @classmethod
+    def _take(cls, rules: Rules, name: str) -> "LadderSnapshot":
         levels = []
         for spec in rules.ladders[name].levels:
             team = rules.teams.get(spec.team) if spec.team else None

@@ -57,7 +57,11 @@ def team_of_group(rules: Rules, connector: str, group_id: str | None) -> str | N
 
 
 def select_calendar(rules: Rules, priority: str, tier: str | None, team: str | None) -> tuple[str, str]:
-    """(calendar name, rule key path) by the precedence in this module's docstring."""
+    """(calendar name, rule key path) by the precedence in this module's docstring (once per rules and key)."""
+    return rules.once(("calendar", priority, tier, team), lambda: _select_calendar(rules, priority, tier, team))
+
+
+def _select_calendar(rules: Rules, priority: str, tier: str | None, team: str | None) -> tuple[str, str]:
     spec = rules.tiers.get(tier) if tier else None
     if spec is not None and getattr(spec.calendar_by_priority, priority):
         return getattr(spec.calendar_by_priority, priority), f"tiers.{tier}.calendar_by_priority.{priority}"
@@ -72,7 +76,11 @@ def select_calendar(rules: Rules, priority: str, tier: str | None, team: str | N
 
 
 def target_for(rules: Rules, metric: str, priority: str, tier: str | None) -> tuple[timedelta | None, str]:
-    """(working-time target, rule key path); None when the metric is not measured."""
+    """(working-time target, rule key path); None when the metric is not measured (once per rules and key)."""
+    return rules.once(("target", metric, priority, tier), lambda: _target_for(rules, metric, priority, tier))
+
+
+def _target_for(rules: Rules, metric: str, priority: str, tier: str | None) -> tuple[timedelta | None, str]:
     spec = rules.tiers.get(tier) if tier else None
     if spec is not None:
         own = getattr(spec.targets, priority)

@@ -29,8 +29,21 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in keyword.split()) + r"(?!\w)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
+def _any_keyword(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for a trigger's keywords: most texts hit none, and one search tells."""
+    return re.compile("|".join(f"(?:{_keyword_pattern(k).pattern})" for k in keywords), re.IGNORECASE)
+
+
 def _keyword_hit(text: str, keyword: str) -> bool:
     return _keyword_pattern(keyword).search(text) is not None
+
+
+def _first_keyword(text: str, keywords: list[str]) -> str | None:
+    """The first of `keywords` (in the rules' order) that `text` holds."""
+    if not keywords or _any_keyword(tuple(keywords)).search(text) is None:
+        return None
+    return next((k for k in keywords if _keyword_hit(text, k)), None)
 
 
 def _text(ticket: TicketFacts, where: TriggerField) -> str:
@@ -48,7 +61,7 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
             continue
         hits: list[tuple[datetime, str]] = []
         for where in spec.match_in:
-            kw = next((k for k in spec.keywords if _keyword_hit(_text(ticket, where), k)), None)
+            kw = _first_keyword(_text(ticket, where), spec.keywords)
             if kw is not None:
                 hits.append((observed_at, wording.keyword_hit(kw, where)))
                 break

@@ -8,6 +8,7 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rules.calendar import ZERO, WorkCalendar
@@ -23,6 +24,18 @@ DEFAULT_MEMBER_NOTE = ("Linked to problem {problem} (recurring issue {key}): it 
 
 # --- instants and durations -------------------------------------------------------------
 
+# strftime costs a microsecond or two a call and a decision writes dozens of instants: the fields by hand (these
+# are strftime's %a and %b in the C locale, which slaclock never changes).
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def minute_text(instant: datetime) -> str:
+    """`2026-06-01 08:00` (strftime's `%Y-%m-%d %H:%M`)."""
+    return f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d} {instant.hour:02d}:{instant.minute:02d}"
+
+
+@lru_cache(maxsize=4096)  # a rules file has a few dozen targets and lead times
 def format_duration(duration: timedelta) -> str:
     """timedelta(hours=1, minutes=30) → '1 h 30 min'; whole hours stay hours ('168 h')."""
     seconds = int(abs(duration.total_seconds()))
@@ -33,19 +46,23 @@ def format_duration(duration: timedelta) -> str:
 
 def local_text(instant: datetime, cal: WorkCalendar) -> str:
     """`Mon 2026-06-01 10:00 Europe/Berlin`."""
-    return f"{instant.astimezone(cal.tz):%a %Y-%m-%d %H:%M} {cal.timezone_name}"
+    local = instant.astimezone(cal.tz)
+    return f"{DAY_NAMES[local.weekday()]} {minute_text(local)} {cal.timezone_name}"
 
 
 def zone_text(instant: datetime, zone: ZoneInfo) -> str:
     """`Mon 01 Jun 2026 14:00 Europe/Berlin`: an instant as the customer reads it."""
-    return f"{instant.astimezone(zone):%a %d %b %Y %H:%M} {zone.key}"
+    local = instant.astimezone(zone)
+    return (f"{DAY_NAMES[local.weekday()]} {local.day:02d} {MONTH_NAMES[local.month - 1]} {local.year:04d} "
+            f"{local.hour:02d}:{local.minute:02d} {zone.key}")
 
 
 def customer_time(instant: datetime, zone: ZoneInfo, now: datetime) -> str:
     """`Thu 4 Jun at 15:00 CEST`: an instant as a customer reads it (the year only when it is not this one)."""
     local = instant.astimezone(zone)
     year = f" {local.year}" if local.year != now.astimezone(zone).year else ""
-    return f"{local:%a} {local.day} {local:%b}{year} at {local:%H:%M} {customer_zone(local)}"
+    return (f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]}{year} at "
+            f"{local.hour:02d}:{local.minute:02d} {customer_zone(local)}")
 
 
 def customer_zone(local: datetime) -> str:
@@ -62,12 +79,18 @@ def customer_zone(local: datetime) -> str:
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
+@lru_cache(maxsize=1024)
+def _sentences(template: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """A template's sentences, each with the placeholders it names (parsed once per template)."""
+    return tuple((sentence, frozenset(name for _, name, _, _ in string.Formatter().parse(sentence) if name))
+                 for sentence in SENTENCE_END.split(template.strip()))
+
+
 def fill_message(template: str, values: Mapping[str, str | None]) -> str:
     """A customer template filled in: a sentence naming an absent (None) value is left out, and every
     sentence starts with a capital letter (a value like "our support team" may open one)."""
     sentences = []
-    for sentence in SENTENCE_END.split(template.strip()):
-        names = {name for _, name, _, _ in string.Formatter().parse(sentence) if name}
+    for sentence, names in _sentences(template):
         if any(values.get(name) is None for name in names):
             continue
         text = sentence.format_map(values).strip()
@@ -78,7 +101,7 @@ def fill_message(template: str, values: Mapping[str, str | None]) -> str:
 
 def at_text(text: str, at: datetime) -> str:
     """A sentence with the instant it happened: `... at 2026-06-01 08:00 UTC`."""
-    return f"{text} at {at:%Y-%m-%d %H:%M} UTC"
+    return f"{text} at {minute_text(at)} UTC"
 
 
 # --- priority, routing, clock -------------------------------------------------------------
@@ -144,8 +167,8 @@ def calendar_text(name: str, timezone_name: str) -> str:
 def deadline_text(d: Deadline, metric: str, priority: str, frozen_rules: bool) -> str:
     frozen = f", frozen from rules {d.rules_version}" if frozen_rules else ""
     paused = f", paused {format_duration(d.paused)}" if d.paused else ""
-    return (f"due {d.due_at:%Y-%m-%d %H:%M} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
-            f"working time from {d.started_at:%Y-%m-%d %H:%M} UTC ({priority}{paused}); {d.state}{frozen}")
+    return (f"due {minute_text(d.due_at)} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
+            f"working time from {minute_text(d.started_at)} UTC ({priority}{paused}); {d.state}{frozen}")
 
 
 # --- escalation ---------------------------------------------------------------------------
@@ -183,7 +206,7 @@ def no_ladder(team: str | None) -> str:
 
 
 def ladder_started(name: str, rules_version: str, at: datetime) -> str:
-    return f"escalation started on ladder {name}, frozen from rules {rules_version} at {at:%Y-%m-%d %H:%M} UTC"
+    return f"escalation started on ladder {name}, frozen from rules {rules_version} at {minute_text(at)} UTC"
 
 
 def not_on_ladder(level: str | int, name: str, rules_version: str) -> str:
@@ -211,9 +234,9 @@ def first_reply_after(took: timedelta) -> str:
 def escalated_state(state: EscalationState) -> str:
     owner = state.owner.name if state.owner else "none"
     return (f"escalated: level {state.current.title} "
-            f"({state.level + 1} of {len(state.ladder.levels)}) since {state.level_since:%Y-%m-%d %H:%M} UTC; "
+            f"({state.level + 1} of {len(state.ladder.levels)}) since {minute_text(state.level_since)} UTC; "
             f"owner {owner}; ladder {state.ladder.name} frozen from rules {state.ladder.rules_version} "
-            f"at {state.started_at:%Y-%m-%d %H:%M} UTC")
+            f"at {minute_text(state.started_at)} UTC")
 
 
 # Note lines an agent reads in the helpdesk: short, display names, no due times (the note's own due line,
@@ -308,7 +331,7 @@ def request_still_waits(missing: list[str]) -> str:
 
 def request_complete(asked_at: datetime | None) -> str:
     return "the escalation request is complete now: escalated as asked" + (
-        f" at {asked_at:%Y-%m-%d %H:%M} UTC" if asked_at else "")
+        f" at {minute_text(asked_at)} UTC" if asked_at else "")
 
 
 # --- roles enforced, the resolution path (rules.enforcement) --------------------------------
@@ -373,7 +396,7 @@ def vendor_follow_up(vendor: str) -> str:
 
 def vendor_requested(team: str, eta_due_at: datetime, eta_within: timedelta, calendar: str) -> str:
     return (f"team {team} is a vendor: capacity and ETA "
-            f"requested, due {eta_due_at:%Y-%m-%d %H:%M} UTC "
+            f"requested, due {minute_text(eta_due_at)} UTC "
             f"({format_duration(eta_within)} on {calendar})")
 
 
@@ -454,7 +477,7 @@ def customer_told(names: str, next_update: str | None) -> str:
 
 def cadence_restarted(reply: datetime) -> str:
     return (f"customer update cadence restarted by the agent's public reply at "
-            f"{reply:%Y-%m-%d %H:%M} UTC (no update sent over it)")
+            f"{minute_text(reply)} UTC (no update sent over it)")
 
 
 def cluster_member(key: str, problem: str, members: int) -> str:

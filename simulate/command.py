@@ -20,8 +20,9 @@ PROGRESS_FROM = 2_000
 
 
 def simulate_rules(store: Store, current: Rules, new: Rules, new_name: str, since: datetime | None,
-                   now: datetime, fmt: str, out: TextIO) -> int:
-    """Replay the stored histories (opened at or after `since`) through both rules sets; print the difference."""
+                   now: datetime, fmt: str, out: TextIO, jobs: int = 1) -> int:
+    """Replay the stored histories (opened at or after `since`) through both rules sets, on up to `jobs`
+    processes; print the difference."""
     histories = ticket_histories(store, since)
     if not histories:
         print("error: no ticket history to replay" + (f" opened since {since:%Y-%m-%d}" if since else ""),
@@ -36,7 +37,7 @@ def simulate_rules(store: Store, current: Rules, new: Rules, new_name: str, sinc
     predictive = [r for r in (current, new) if r.predictive is not None and r.predictive.enabled]
     forecasts = forecasts_from(store.cases(), frozenset(predictive[-1].sla.stop_statuses), period.until) \
         if predictive else None
-    result = compare(histories, current, new, period, progress, forecasts)
+    result = compare(histories, current, new, period, progress, forecasts, jobs)
     print(render(result, f"the current rules ({current.version})", f"{new_name} ({new.version})", fmt), file=out)
     return 0
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from reports.history import report_options
 from reports.kpis import KpiReport, Period, report
 from rules import Rules
 from rules.forecast import Forecasts
 from simulate.history import TicketHistory
-from simulate.replay import Outcome, replay
+from simulate.pool import replays
+from simulate.replay import Outcome
 
 # What a ticket's replay can change, in the order the diff prints them.
 ASPECTS = ("routing", "priority", "due", "escalations", "customer messages")
@@ -63,17 +64,17 @@ def _kpis(k: KpiReport) -> dict:
             "escalations_per_1000": k.escalations_per_1000}
 
 
-def compare(histories: Iterable[TicketHistory], current: Rules, new: Rules, period: Period,
+def compare(histories: Sequence[TicketHistory], current: Rules, new: Rules, period: Period,
             progress: Callable[[Iterable], Iterable] = lambda items: items,
-            forecasts: Forecasts | None = None) -> Comparison:
-    """Replay each history through `current` and `new` up to `period.until`; the KPIs of the cases opened in
-    `period`, each with its own rules' stop statuses and update cadence. `forecasts`: for predictive rules."""
+            forecasts: Forecasts | None = None, jobs: int = 1) -> Comparison:
+    """Replay each history through `current` and `new` up to `period.until` (on up to `jobs` processes); the KPIs
+    of the cases opened in `period`, each with its own rules' stop statuses and update cadence. `forecasts`: for
+    predictive rules."""
     out = Comparison()
     cases: dict[str, list] = {"current": [], "new": []}
     sent = {"current": 0, "new": 0}
-    for history in progress(histories):
-        before = replay(history, current, period.until, forecasts)
-        after = replay(history, new, period.until, forecasts)
+    for history, (before, after) in progress(zip(histories, replays(histories, current, new, period.until,
+                                                                     forecasts, jobs))):
         out.histories += 1
         out.decisions += len(before.looks)
         out.decisions_changed += sum(_look(a) != _look(b) for a, b in zip(before.looks, after.looks))

@@ -91,12 +91,12 @@ def test_each_threshold_fires_once_at_its_instant_on_its_metrics_calendar(flow):
     assert len(notes) == len(set(notes)) >= 4
 
 
-def test_first_response_warning_then_breach_climbs_to_l2_when_nobody_replies(flow):
+def test_first_response_warns_then_climbs_to_l2_before_the_breach_when_nobody_replies(flow):
     store, fake, clock, worker = flow
     worker.sweep_at(worker.next_action_at())
     worker.sweep_at(worker.next_action_at())
-    assert escalation_events(store) == [("warning", "first_response", "75", at(75, FIRST_RESPONSE)),
-                                        ("breach", "first_response", "100", at(100, FIRST_RESPONSE))]
+    assert escalation_events(store) == [("warning", "first_response", "50", at(50, FIRST_RESPONSE)),
+                                        ("escalation", "first_response", "75", at(75, FIRST_RESPONSE))]
     assert fake.tickets["1"].group_id == "2005" and "slaclock_l2" in fake.tickets["1"].tags
 
 

@@ -515,8 +515,8 @@ def test_example_rules_story():
     res = rules.escalation.thresholds.resolution
     assert [(t.percent, t.level) for t in res] == [(50, None), (75, "specialist"), (90, "manager"),
                                                    (100, "engineering")]
-    assert [(t.percent, t.level) for t in rules.escalation.thresholds.first_response] == [(75, None),
-                                                                                          (100, "specialist")]
+    assert [(t.percent, t.level) for t in rules.escalation.thresholds.first_response] == [(50, None),
+                                                                                          (75, "specialist")]
     assert rules.milestones.tech_lead.after == timedelta(minutes=60)  # seed 001
     assert rules.milestones.queued.tag == "slaclock_queued"
     snap = LadderSnapshot.take(rules, "standard")

@@ -89,6 +89,29 @@ def test_the_same_rules_change_nothing(demo, cli, capsys):
     assert data["kpis"]["current"] == data["kpis"]["new"]
 
 
+def test_replays_spread_over_processes_print_what_one_process_prints(demo, cli, capsys, monkeypatch):
+    import simulate.pool
+
+    _, _, changed = demo
+    assert cli(["simulate", "--rules", str(changed), "--format", "json", "--jobs", "1"]) == 0
+    alone = capsys.readouterr().out
+    monkeypatch.setattr(simulate.pool, "PARALLEL_FROM", 1)  # the demo's 15 histories, on a pool of 2
+    monkeypatch.setattr(simulate.pool, "CHUNK", 2)
+    pools = []
+    context = simulate.pool.multiprocessing.get_context
+    monkeypatch.setattr(simulate.pool.multiprocessing, "get_context", lambda kind: pools.append(kind) or context(kind))
+    assert cli(["simulate", "--rules", str(changed), "--format", "json", "--jobs", "2"]) == 0
+    assert pools == ["fork"]
+    assert capsys.readouterr().out == alone and json.loads(alone)["decisions_changed"] > 0
+
+
+def test_a_number_of_processes_out_of_range_is_refused(cli, demo, capsys):
+    _, _, changed = demo
+    with pytest.raises(SystemExit) as exit:
+        cli(["simulate", "--rules", str(changed), "--jobs", "0"])
+    assert exit.value.code == 2 and "--jobs: expected a number from 1 to 256, got '0'" in capsys.readouterr().err
+
+
 def test_the_replay_reproduces_what_the_demo_recorded(demo):
     database, current, _ = demo
     store = open_store(str(database))

@@ -1,6 +1,7 @@
 """`Rules`: the whole rules file, one validated model over the sections."""
 from __future__ import annotations
 
+from typing import Callable, Hashable, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr
@@ -13,6 +14,8 @@ from rules.schema.lifecycle import Confirmation, PostIncident
 from rules.schema.people import Alerts, CustomerUpdates, Recurring, Roles, Trigger, VendorLoop
 from rules.schema.sla import CalendarSpec, Connectors, Routing, Sla, TargetsByPriority, Team, Tier
 from rules.schema.values import BUILTIN_CALENDAR, Strict, field_id
+
+T = TypeVar("T")
 
 
 class Rules(Strict):
@@ -52,12 +55,29 @@ class Rules(Strict):
                                                             "(absent: none)")
 
     _built: dict[str, WorkCalendar] = PrivateAttr(default_factory=dict)
+    _once: dict[Hashable, object] = PrivateAttr(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         # Equal rules are equal whether or not their calendars have been built (the cache).
         return isinstance(other, Rules) and self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # dict fields: not hashable
+
+    def __copy__(self) -> "Rules":
+        copied = super().__copy__()
+        # `model_copy(update=...)` starts from a shallow copy: its calendars and tables are built afresh.
+        object.__setattr__(copied, "__pydantic_private__", {"_built": {}, "_once": {}})
+        return copied
+
+    def once(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()` the first time `key` is asked of these rules, then that value again: the rules never change
+        once loaded, and a decision would otherwise redo this per-rules work (tables, snapshots) every time."""
+        # The private dict itself: pydantic's `__getattr__` for a private attribute costs a microsecond.
+        cache = self.__pydantic_private__["_once"]
+        if key in cache:
+            return cache[key]  # type: ignore[return-value]
+        value = cache[key] = build()
+        return value
 
     def team_title(self, key: str) -> str:
         """A team as notes and messages name it: its `title`, else its key in words (tech_leads → Tech leads)."""
@@ -66,6 +86,9 @@ class Rules(Strict):
 
     def note_zone(self, team: str | None) -> ZoneInfo:
         """The one time zone of a ticket's internal notes: its team's calendar, else the default calendar's."""
+        return self.once(("note_zone", team), lambda: self._note_zone(team))
+
+    def _note_zone(self, team: str | None) -> ZoneInfo:
         spec = self.teams.get(team) if team else None
         name = (spec.calendar if spec is not None else None) or self.sla.default_calendar
         return self.calendar(name).tz if name in self.calendars or name == BUILTIN_CALENDAR else ZoneInfo("UTC")
@@ -85,7 +108,7 @@ class Rules(Strict):
 
     def calendar(self, name: str) -> WorkCalendar:
         """The runtime calendar called `name` (built once per Rules, then cached)."""
-        built = self._built.get(name)
+        built = self.__pydantic_private__["_built"].get(name)  # as in `once`
         if built is None:
             spec = self.calendars.get(name)
             if spec is None:
@@ -122,5 +145,8 @@ class Rules(Strict):
 
     def pause_statuses(self, metric: str) -> frozenset[str]:
         """The statuses that pause one metric."""
+        return self.once(("pause_statuses", metric), lambda: self._pause_statuses(metric))
+
+    def _pause_statuses(self, metric: str) -> frozenset[str]:
         own = getattr(self.sla.metrics, metric).pause_statuses
         return frozenset(self.sla.pause_statuses if own is None else own)

@@ -8,12 +8,12 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from jobs.demo import SCENARIO, URGENT_AGE, Stack, wait_until
+from jobs.demo import SCENARIO, Stack, wait_until
 from store import Store
 from tests.stacks import assert_nothing_refused
 
@@ -38,10 +38,12 @@ def dash(tmp_path_factory):
         for subject, priority, reason in SCENARIO:
             if priority != "urgent":  # a fresh urgent case would be next at risk, 30 minutes from now
                 stack.customer_creates(subject, priority, reason)
-        at_risk = stack.customer_creates(AT_RISK, "urgent", "damage", opened_at=datetime.now(timezone.utc) - URGENT_AGE)
+        # 2 h 30 min into its 4 h: its 50 % warning comes at once, and its next threshold (75 %) is 30 minutes
+        # away, sooner than any scenario case's first (a high case warns an hour in) and not so soon that the
+        # countdown the tests watch runs out while a loaded machine catches up.
+        at_risk = stack.customer_creates(AT_RISK, "urgent", "damage",
+                                         opened_at=datetime.now(timezone.utc) - timedelta(hours=2, minutes=30))
         store = Store(stack.database)
-        # Its 50 % warning comes seconds after it is created; once it has, the next threshold (75 %) is an hour
-        # away, so the countdown the tests watch is not one that runs out while a loaded machine catches up.
         wait_until(lambda: any(e.kind == "warning" for e in store.timeline("zendesk", at_risk)), 60,
                    "the at-risk ticket's 50 % warning")
         stack.settle()
