@@ -150,13 +150,17 @@ def access_log(app) -> None:
     def log_request(response):
         if not access.isEnabledFor(logging.INFO):
             return response
-        started = g.get("slaclock_started")
-        duration = (time.perf_counter() - started) * 1000 if started is not None else None
-        access.info("http.request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round(duration, 3) if duration is not None else None,
-            "remote_addr": request.remote_addr})
+        log_access(request.method, request.path, response.status_code, g.get("slaclock_started"),
+                   request.remote_addr)
         return response
+
+
+def log_access(method: str, path: str, status: int, started: float | None, remote_addr: str | None) -> None:
+    """The `http.request` line of one request (`started`: its time.perf_counter() at arrival, if known)."""
+    duration = (time.perf_counter() - started) * 1000 if started is not None else None
+    logging.getLogger(ACCESS_LOGGER).info("http.request", extra={
+        "method": method, "path": path, "status": status,
+        "duration_ms": round(duration, 3) if duration is not None else None, "remote_addr": remote_addr})
 
 
 def gunicorn_logger_class(chosen: logging.Formatter):

@@ -334,9 +334,9 @@ class Store:
     def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:
         # One statement, committed on its own: one call into SQLite (the one that waits for the disk) per batch.
         # Each call lets go of the GIL and must win it back from the request threads, which costs more than the insert.
-        conn = self._inbox_connection()
-        before = conn.total_changes
         try:
+            conn = self._inbox_connection()
+            before = conn.total_changes
             cursor = conn.execute(_insert_deliveries_sql(len(rows)), [value for row in rows for value in row])
             inserted = conn.total_changes - before
             if inserted == len(rows):
