@@ -140,12 +140,16 @@ def access_log(app) -> None:
 
     access = logging.getLogger(ACCESS_LOGGER)
 
+    # Both hooks run for every request: when the line would be dropped, they return at once.
     @app.before_request
     def start_timer() -> None:
-        g.slaclock_started = time.perf_counter()
+        if access.isEnabledFor(logging.INFO):
+            g.slaclock_started = time.perf_counter()
 
     @app.after_request
     def log_request(response):
+        if not access.isEnabledFor(logging.INFO):
+            return response
         started = g.get("slaclock_started")
         duration = (time.perf_counter() - started) * 1000 if started is not None else None
         access.info("http.request", extra={

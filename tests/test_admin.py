@@ -87,6 +87,16 @@ def test_sign_in_needs_the_forms_csrf_token(app, store):
     assert client.get("/admin/").status_code == 302
 
 
+def test_a_request_without_a_session_cookie_builds_no_signer_and_sets_no_cookie(app, store, monkeypatch):
+    def no_signer(_app):
+        raise AssertionError("a signer was built for a request without a session cookie")
+
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", no_signer)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+
+
 def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(app, store):
     client = app.test_client()
     token = store.issue_admin_token("alice", "admin", NOW)
