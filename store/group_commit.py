@@ -1,30 +1,32 @@
 """Group commit: the inserts that arrive while a commit is in flight share the next one.
 
-A durable commit costs one fsync, a few milliseconds, and SQLite has one writer at a time: one
-commit per webhook caps ingest at the disk's fsync rate. Here the first caller to find no commit
-in flight becomes the leader: it takes every queued insert, runs them in one transaction and
-commits once; the callers that queued meanwhile wait for that commit and get their own result.
-Nobody waits on a timer, so a lone request commits at once, and a 2xx still follows a commit
-that holds its row.
+A durable commit costs one fsync, and SQLite has one writer at a time: one commit per webhook
+caps ingest at the disk's fsync rate. Here a committer thread takes every queued insert, runs
+them in one transaction and commits once, then takes what queued meanwhile; each caller waits
+for the commit that holds its item and gets its own result. Nobody waits on a timer, so a lone
+request commits at once, and a 2xx still follows a commit that holds its row.
 
-Each waiter blocks on a lock of its own, released once: by the leader whose commit holds its row, or
-by the leader before it, handing it the lead of the next batch. A request is woken once (a shared
-condition would wake every waiter at every commit, each taking the GIL to go back to sleep).
+Each caller blocks on a lock of its own, released once by the committer: a request is woken once
+(a shared condition would wake every waiter at every commit, each taking the GIL to sleep again),
+and the committer goes from one batch to the next without handing the lead to another thread.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
 Item = TypeVar("Item")
+# A committer that had nothing to commit for this long ends.
+IDLE_SECONDS = 1.0
 
 
 class _Waiter(Generic[Item]):
-    __slots__ = ("item", "result", "error", "leads", "wake")
+    __slots__ = ("item", "result", "error", "wake")
 
     def __init__(self, item: Item):
-        self.item, self.result, self.error, self.leads = item, None, None, False
+        self.item, self.result, self.error = item, None, None
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -36,40 +38,48 @@ class GroupCommit(Generic[Item]):
     commit_batch: Callable[[list[Item]], list[Any]]
     max_batch: int = 1000
     _queue: list[_Waiter[Item]] = field(default_factory=list)
-    _leading: bool = False
     _mutex: threading.Lock = field(default_factory=threading.Lock)
+    # The committer of this process (threads do not survive gunicorn's fork): its pid, its wake-up lock, idle.
+    _committer: tuple[int, threading.Lock] | None = None
+    _idle: bool = False
 
     def submit(self, item: Item) -> Any:
         """Queue `item`, wait for the commit that includes it, and return its result (or raise its error)."""
         waiter = _Waiter(item)
         with self._mutex:
             self._queue.append(waiter)
-            waiter.leads, self._leading = not self._leading, True
-        if not waiter.leads:
-            waiter.wake.acquire()  # until our row is committed, or the lead passes to us
-        if waiter.leads:
-            self._lead()
+            if self._committer is None or self._committer[0] != os.getpid():
+                self._committer, self._idle = (os.getpid(), threading.Lock()), True
+                self._committer[1].acquire()
+                threading.Thread(target=self._commit_forever, args=(self._committer[1],), daemon=True,
+                                 name="group-commit").start()
+            if self._idle:
+                self._idle = False
+                self._committer[1].release()
+        waiter.wake.acquire()  # until the committer has committed our item
         if waiter.error is not None:
             raise waiter.error
         return waiter.result
 
-    def _lead(self) -> None:
-        """Commit everything queued (our own item among it); pass the lead on to the first caller that came since."""
-        with self._mutex:
-            batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
-        try:
-            results = self.commit_batch([w.item for w in batch])
-            for w, result in zip(batch, results):
-                w.result, w.leads = result, False
-        except BaseException as e:  # every caller in the batch learns that its row was not stored
-            for w in batch:
-                w.error, w.leads = e, False
-        with self._mutex:
-            following = self._queue[0] if self._queue else None
-            if following is not None:
-                following.leads = True
-            self._leading = following is not None
-        if following is not None:
-            following.wake.release()
-        for w in batch[1:]:  # batch[0] is this thread: the leader is the first in its batch
-            w.wake.release()
+    def _commit_forever(self, work: threading.Lock) -> None:
+        while True:
+            if not work.acquire(timeout=IDLE_SECONDS):  # released by the submit that finds us idle
+                with self._mutex:
+                    if self._idle:  # nobody came: this thread ends (and lets its store go); a submit starts another
+                        self._committer = None
+                        return
+                continue  # a submit released `work` meanwhile
+            while True:
+                with self._mutex:
+                    batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+                    if not batch:
+                        self._idle = True
+                        break
+                try:
+                    for w, result in zip(batch, self.commit_batch([w.item for w in batch])):
+                        w.result = result
+                except BaseException as e:  # every caller in the batch learns that its item was not stored
+                    for w in batch:
+                        w.error = e
+                for w in batch:
+                    w.wake.release()

@@ -130,3 +130,15 @@ def test_a_batch_is_at_most_max_batch_items_and_the_rest_follow_in_order():
     results = {k: v for r in answers for k, v in r.items()}
     assert batches == [["a"], ["b", "c"], ["d", "e"]]
     assert results == {item: f"stored {item}" for item in "abcde"}
+
+
+def test_an_idle_committer_ends_and_the_next_submit_starts_another(monkeypatch):
+    import store.group_commit as module
+    monkeypatch.setattr(module, "IDLE_SECONDS", 0.01)
+    group = GroupCommit(lambda items: [f"stored {item}" for item in items])
+    before = set(threading.enumerate())
+    assert group.submit("a") == "stored a"
+    [first] = [t for t in threading.enumerate() if t not in before and t.name == "group-commit"]
+    first.join(5)
+    assert not first.is_alive() and group._committer is None
+    assert group.submit("b") == "stored b"
