@@ -152,6 +152,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     for blueprint in (webhooks.bp, vendor_api.bp, health.bp, metrics_view.bp, admin_bp):
         app.register_blueprint(blueprint)
     access_log(app)
+    webhooks.direct(app)
     return app
 
 

@@ -140,19 +140,27 @@ def access_log(app) -> None:
 
     access = logging.getLogger(ACCESS_LOGGER)
 
+    # Both hooks run for every request: when the line would be dropped, they return at once.
     @app.before_request
     def start_timer() -> None:
-        g.slaclock_started = time.perf_counter()
+        if access.isEnabledFor(logging.INFO):
+            g.slaclock_started = time.perf_counter()
 
     @app.after_request
     def log_request(response):
-        started = g.get("slaclock_started")
-        duration = (time.perf_counter() - started) * 1000 if started is not None else None
-        access.info("http.request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round(duration, 3) if duration is not None else None,
-            "remote_addr": request.remote_addr})
+        if not access.isEnabledFor(logging.INFO):
+            return response
+        log_access(request.method, request.path, response.status_code, g.get("slaclock_started"),
+                   request.remote_addr)
         return response
+
+
+def log_access(method: str, path: str, status: int, started: float | None, remote_addr: str | None) -> None:
+    """The `http.request` line of one request (`started`: its time.perf_counter() at arrival, if known)."""
+    duration = (time.perf_counter() - started) * 1000 if started is not None else None
+    logging.getLogger(ACCESS_LOGGER).info("http.request", extra={
+        "method": method, "path": path, "status": status,
+        "duration_ms": round(duration, 3) if duration is not None else None, "remote_addr": remote_addr})
 
 
 def gunicorn_logger_class(chosen: logging.Formatter):

@@ -87,22 +87,31 @@ def _build() -> dict[str, Any]:
         "sweep_lag": Histogram("slaclock_sweep_lag_seconds",
                                "Seconds between a ticket's next_action_at and the sweep that queued it",
                                ("connector",), buckets=SWEEP_LAG_BUCKETS, registry=None),
+        "webhook_children": {},
     }
 
 
 def _get(name: str) -> Any:
     global _counters
-    with _lock:
-        if _counters is None:
-            _counters = _build()
-        return _counters[name]
+    counters = _counters  # read without the lock: every request bumps a counter, and a contended lock under the
+    if counters is None:  # GIL makes its threads queue for each other
+        with _lock:
+            if _counters is None:
+                _counters = _build()
+            counters = _counters
+    return counters[name]
 
 
 # --- what the code records ----------------------------------------------------------------------
 
 def webhook(connector: str, outcome: str) -> None:
     """A webhook delivery was answered with `outcome` (one of WEBHOOK_OUTCOMES)."""
-    _get("webhooks").labels(connector, outcome).inc()
+    # labels() takes the counter's lock at every call: every request comes here, so its children are kept.
+    children = _get("webhook_children")
+    child = children.get((connector, outcome))
+    if child is None:
+        child = children[(connector, outcome)] = _get("webhooks").labels(connector, outcome)
+    child.inc()
 
 
 def decision(connector: str, outcome: str) -> None:

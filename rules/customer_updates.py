@@ -25,7 +25,7 @@ from rules.vendor import CustomerMessage
 
 
 # A message that also says what another one would: sent together, the other is left out.
-SAYS_ALSO = {"updated_plan": ("escalated",)}
+SAYS_ALSO = {"updated_plan": ("escalated", "escalated_again"), "escalated": ("escalated_again",)}
 
 
 @dataclass(frozen=True)

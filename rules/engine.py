@@ -435,8 +435,12 @@ def customer(ctx: Context, d: Draft) -> Draft:
     """What the customer hears now (a climb, a vendor outcome, the link, the cadence) and next."""
     view, outcome = d.clock, d.escalation
     state = outcome.state
-    requests = [CustomerMessage(f"customer:escalated:{state.cycle}:{state.level}", "escalated", state.level_since)
-                ] if outcome.climbed and state is not None and state.level > 0 else []
+    requests = []
+    if outcome.climbed and state is not None and state.level > 0:
+        # A later climb of the same escalation tells of the new owner, not of the escalation again.
+        again = any(c.at < state.level_since for c in state.climbs)
+        requests.append(CustomerMessage(f"customer:escalated:{state.cycle}:{state.level}",
+                                        "escalated_again" if again else "escalated", state.level_since))
     resolution = view.runs["resolution"].deadline
     case = CaseNow(priority=d.priority, team=d.working_team, tier=view.tier,
                    sla_calendar=ctx.rules.calendar(view.calendar), escalation=state, cycle=resolution.cycle,

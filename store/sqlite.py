@@ -8,6 +8,7 @@ committed meanwhile, whatever the busy timeout.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -27,10 +28,20 @@ from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, De
 
 # Writers wait this long for the lock before giving up; write transactions last milliseconds.
 BUSY_TIMEOUT_SECONDS = 15
+# Deliveries committed together at most: 8 values each, within SQLite's 32,766 variables per statement.
+MAX_DELIVERY_BATCH = 1000
 # A delivery or outbox row claimed longer ago than this belongs to a worker that died.
 STALE_CLAIM_SECONDS = 300
 
 _Row = TypeVar("_Row", Delivery, OutboxRow)
+
+
+
+@functools.lru_cache(maxsize=None)
+def _insert_deliveries_sql(rows: int) -> str:
+    """One insert of `rows` deliveries (at most MAX_DELIVERY_BATCH); a delivery key stored before is skipped."""
+    return ("insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, received_at, "
+            "headers_json, body, status, attempts) values " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)"] * rows))
 
 DELIVERY_COLUMNS = "id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts, status, error"
 OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, status, attempts, created_at, "
@@ -221,7 +232,8 @@ class Store:
         self.path = str(path)
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
-        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries)
+        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries, MAX_DELIVERY_BATCH)
+        self._inbox: tuple[sqlite3.Connection, int] | None = None
         try:
             db = self.db
             db.enable_wal()
@@ -237,6 +249,8 @@ class Store:
         db = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
+            # A commit is on disk before it returns (WAL fsynced at every commit): what a 2xx promises.
+            conn.execute("pragma synchronous = full")
             db = Database(conn, execute_plugins=False)
             self._local.db, self._local.pid = db, os.getpid()
         return db
@@ -246,6 +260,9 @@ class Store:
         if db is not None:
             db.close()
             self._local.db = None
+        if self._inbox is not None:
+            self._inbox[0].close()
+            self._inbox = None
 
     @contextlib.contextmanager
     def _immediate(self) -> Iterator[Database]:
@@ -315,14 +332,33 @@ class Store:
                                         json.dumps(dict(headers)), body])
 
     def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:
+        # One statement, committed on its own: one call into SQLite (the one that waits for the disk) per batch.
+        # Each call lets go of the GIL and must win it back from the request threads, which costs more than the insert.
         try:
-            with self._immediate() as db:
-                return [db.execute(
-                    "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, "
-                    "received_at, headers_json, body, status, attempts) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)", row).rowcount == 1 for row in rows]
+            conn = self._inbox_connection()
+            before = conn.total_changes
+            cursor = conn.execute(_insert_deliveries_sql(len(rows)), [value for row in rows for value in row])
+            inserted = conn.total_changes - before
+            if inserted == len(rows):
+                return [True] * len(rows)
+            # Some keys were stored before, or come twice in this batch: this statement's rows have the last ids.
+            new = {key for (key,) in conn.execute("select delivery_key from inbox where id > ? and id <= ?",
+                                                  [cursor.lastrowid - inserted, cursor.lastrowid])} if inserted else set()
         except sqlite3.Error as e:
             raise StoreError(f"cannot store delivery: {e}") from e
+        answers = []
+        for row in rows:
+            answers.append(row[1] in new)
+            new.discard(row[1])
+        return answers
+
+    def _inbox_connection(self) -> sqlite3.Connection:
+        """The connection the group commit's leaders insert deliveries with (one leader at a time), in autocommit."""
+        if self._inbox is None or self._inbox[1] != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None)
+            conn.execute("pragma synchronous = full")
+            self._inbox = (conn, os.getpid())
+        return self._inbox[0]
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first.

@@ -87,6 +87,16 @@ def test_sign_in_needs_the_forms_csrf_token(app, store):
     assert client.get("/admin/").status_code == 302
 
 
+def test_a_request_without_a_session_cookie_builds_no_signer_and_sets_no_cookie(app, store, monkeypatch):
+    def no_signer(_app):
+        raise AssertionError("a signer was built for a request without a session cookie")
+
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", no_signer)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+
+
 def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(app, store):
     client = app.test_client()
     token = store.issue_admin_token("alice", "admin", NOW)
@@ -116,6 +126,13 @@ def test_queue_rows_take_the_breach_when_it_comes_before_the_next_threshold(stor
     assert [r.key for r in rows] == ["zendesk:9", "zendesk:8"]
     assert rows[0].next_what == "breach" and rows[0].seconds_left(NOW) == 300
     assert rows[0].url.endswith("/agent/tickets/9") and rows[1].url is None
+    assert rows[0].owner == "support"  # no rules given: the key as it is
+    app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret",
+                      "RULES": load_rules(EXAMPLE_RULES)})
+    page = signed_in(app, store, "executive").get("/admin/").data.decode()
+    assert "<td>Support</td>" in page and "<td>support</td>" not in page  # the team as the rules title it
+    titled = queue_rows(store.open_cases(), NOW, {}, {"support": "Customer support"}.get)
+    assert [r.owner for r in titled] == ["Customer support", "Customer support"]
 
 
 def test_the_ticket_page_shows_the_timeline_and_the_explanation(app, store):

@@ -98,3 +98,35 @@ def test_a_store_that_cannot_write_is_a_store_error(tmp_path):
     store.db.execute("drop table inbox")
     with pytest.raises(StoreError, match="cannot store delivery"):
         _add(store, "k")
+
+
+def _row(key):
+    return ["zendesk", key, "ticket.created", "1", None, "2026-01-01T00:00:00+00:00", "{}", b"{}"]
+
+
+def test_one_batch_tells_new_keys_from_keys_stored_before_and_from_a_key_sent_twice(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert store._insert_deliveries([_row("old")]) == [True]
+    assert store._insert_deliveries([_row("a"), _row("old"), _row("b"), _row("a")]) == [True, False, True, False]
+    assert store._insert_deliveries([_row("old"), _row("b")]) == [False, False]
+    assert sorted(k for (k,) in store.db.execute("select delivery_key from inbox")) == ["a", "b", "old"]
+
+
+def test_a_batch_is_at_most_max_batch_items_and_the_rest_follow_in_order():
+    commit_batch, batches, first_started, release = _blocking_committer()
+    group = GroupCommit(commit_batch, max_batch=2)
+    results, threads = _submit_all(group, ["a"])
+    assert first_started.wait(10)
+    answers, more_threads = [results], []
+    for item in "bcde":  # queued one by one, so the queue's order is known
+        r, t = _submit_all(group, [item])
+        answers.append(r)
+        more_threads += t
+        while len(group._queue) < "bcde".index(item) + 1:
+            threading.Event().wait(0.001)
+    release.set()
+    for t in threads + more_threads:
+        t.join(10)
+    results = {k: v for r in answers for k, v in r.items()}
+    assert batches == [["a"], ["b", "c"], ["d", "e"]]
+    assert results == {item: f"stored {item}" for item in "abcde"}

@@ -10,6 +10,8 @@ import responses
 from app import build_connectors, create_app
 from rules import load_rules
 from store import StoreError
+import web.webhooks
+from web.webhooks import accept as ACCEPT
 from zendesk.webhook import sign
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
@@ -104,6 +106,45 @@ def test_store_failure_is_503_with_retry_after(client, store, monkeypatch):
 def test_unknown_connector_is_404(client):
     response = client.post("/webhooks/freshdesk", data=b"{}")
     assert response.status_code == 404 and "freshdesk" in response.json["error"]
+
+
+def _through_flask(client, body: bytes):
+    """The same signed POST without a Content-Length (as a chunked body arrives): `web.webhooks.direct` leaves it
+    to Flask's view."""
+    signed = {"X-Zendesk-Webhook-Signature": sign(SECRET, STAMP, body), "X-Zendesk-Webhook-Signature-Timestamp": STAMP,
+              "Content-Type": "application/json"}
+    return client.post("/webhooks/zendesk", data=body, headers=signed,
+                       environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("body", [fixture("ticket_created__new"), b'{"type": "zen:event-type:ticket.created"}',
+                                  fixture("ticket_priority_changed__low_to_high")])
+def test_a_body_without_content_length_goes_through_flask_with_the_same_answer(client, store, body, monkeypatch):
+    seen = []
+    monkeypatch.setattr(web.webhooks, "accept", lambda *args: seen.append(args[1]) or ACCEPT(*args))
+    direct = post(client, body)
+    store.db.execute("delete from inbox")
+    chunked = _through_flask(client, body)
+    assert (chunked.status_code, chunked.json) == (direct.status_code, direct.json)
+    assert seen == ["zendesk", "zendesk"]
+
+
+def test_a_body_shorter_than_its_content_length_is_400(client, store):
+    body = fixture("ticket_created__new")
+    signed = {"X-Zendesk-Webhook-Signature": sign(SECRET, STAMP, body), "X-Zendesk-Webhook-Signature-Timestamp": STAMP}
+    response = client.post("/webhooks/zendesk", data=body, headers=signed,
+                           environ_overrides={"CONTENT_LENGTH": str(len(body) + 10)})
+    assert response.status_code == 400 and f"of its {len(body) + 10} bytes" in response.json["error"]
+    assert store.delivery_counts() == {}
+
+
+def test_a_receiver_failure_is_a_logged_500_that_names_no_internals(client, store, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise KeyError("internal detail")
+    monkeypatch.setattr(store, "add_delivery", broken)
+    response = post(client, fixture("ticket_created__new"))
+    assert response.status_code == 500 and "internal detail" not in response.json["error"]
+    assert any(r.getMessage() == "webhook.failed" and r.exc_info for r in caplog.records)
 
 
 def test_health_and_readiness(client, store, monkeypatch):

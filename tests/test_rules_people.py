@@ -132,6 +132,7 @@ send_hours = "daytime"
 timezone_field = "508"
 [customer_updates.templates]
 escalated = "ESCALATED {ticket_id} level={level} owner={owner} next={next_update_at}"
+escalated_again = "AGAIN {ticket_id} level={level} owner={owner} next={next_update_at}"
 update = "UPDATE {ticket_id} owner={owner} next={next_update_at}"
 schedule_confirmed = "CONFIRMED {vendor} eta={eta} next={next_update_at}"
 updated_plan = "PLAN {vendor} owner={owner} next={next_update_at}"
@@ -375,6 +376,23 @@ def test_two_climbs_in_quiet_hours_make_one_morning_message():
     (reply,) = [a for a in d.actions if a.kind == "public_reply"]
     assert reply.key == "customer:escalated:1:1+customer:escalated:1:2"
     assert {"customer:escalated:1:1", "customer:escalated:1:2"} <= set(d.memory.sent)
+
+
+def test_a_later_climb_tells_of_the_new_owner_not_of_the_escalation_again():
+    case = Case("2026-06-01 09:00")
+    case.step("2026-06-01 09:00")
+    d = case.step("2026-06-01 10:00", tags=frozenset({"slaclock_escalate"}))
+    assert case.replies(d) == ["ESCALATED 42 level=L2 specialist owner=Sam Ortiz next=Mon 1 Jun at 14:00 CEST"]
+    d = case.step("2026-06-01 11:00", tags=frozenset({"slaclock_escalate"}), actor="12")  # Maria: manager
+    assert case.replies(d) == ["AGAIN 42 level=Escalation manager owner=Maria Keller next=Mon 1 Jun at 15:00 CEST"]
+    (reply,) = [a for a in d.actions if a.kind == "public_reply"]
+    assert reply.key == "customer:escalated:1:2"
+
+
+def test_the_example_rules_word_a_later_climb_in_plain_words():
+    rules = load_rules()
+    assert rules.customer_updates.templates.escalated_again == (
+        "Your request {reference} has moved up to {owner}, who will update you {next_update}.")
 
 
 def test_explain_names_the_vendor_and_the_customer_cadence():

@@ -30,11 +30,14 @@ def refuse(status: int, message: str, **headers: str) -> ResponseReturnValue:
     return jsonify(error=message), status, headers
 
 
+def store_busy_message(what: str) -> str:
+    """What a 503 says when the store cannot take `what`."""
+    return f"store busy or unavailable: it cannot take the {what} now; retry after {STORE_RETRY_AFTER_SECONDS} s"
+
+
 def store_busy(what: str) -> ResponseReturnValue:
     """503 with Retry-After, so the sender delivers `what` again later."""
-    return refuse(503, f"store busy or unavailable: it cannot take the {what} now; "
-                       f"retry after {STORE_RETRY_AFTER_SECONDS} s",
-                  **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
+    return refuse(503, store_busy_message(what), **{"Retry-After": STORE_RETRY_AFTER_SECONDS})
 
 
 def store_failed(_error: Exception) -> ResponseReturnValue:

@@ -56,6 +56,9 @@ class CustomerTemplates(Strict):
     escalated: CustomerTemplate = Field(
         "We have escalated your request {reference} so that it gets more attention. {owner} is now looking after "
         "it and will update you {next_update}.", description="a text template")
+    escalated_again: CustomerTemplate = Field(
+        "Your request {reference} has moved up to {owner}, who will update you {next_update}.",
+        description="a text template: a later climb of the same escalation")
     update: CustomerTemplate = Field(
         "An update on your request {reference}: {owner} is still working on it and will update you again "
         "{next_update}.", description="a text template")

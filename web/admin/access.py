@@ -44,6 +44,19 @@ class Viewer:
 class AdminSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, with the Secure flag set per request (https, or a proxy's word for it)."""
 
+    # Every request opens and saves a session, the webhooks and health checks too. Without a session cookie the
+    # session is empty: no signer is built and nothing is saved (Flask builds a serializer every time).
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if session or session.modified:
+            super().save_session(app, session, response)
+        elif session.accessed:
+            response.vary.add("Cookie")
+
     def get_cookie_secure(self, app: Flask) -> bool:
         return app.config.get("SESSION_COOKIE_SECURE") or request.is_secure or \
             request.headers.get("X-Forwarded-Proto", "").lower() == "https"

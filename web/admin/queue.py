@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from rules.decision import CaseMemory
 from store import Case
@@ -21,7 +21,7 @@ class QueueRow:
     status: str | None
     team: str | None
     level: str  # the escalation ladder's level title, or "-" when not escalated
-    owner: str  # the escalation's owner, else the team slaclock routed to
+    owner: str  # the escalation's owner, else the team slaclock routed to (its title)
     due_at: datetime | None  # the resolution deadline: the breach
     next_at: datetime | None  # the next threshold or breach, whichever comes first
     next_what: str  # "breach" or "next threshold"
@@ -31,17 +31,19 @@ class QueueRow:
         return (self.next_at - now).total_seconds() if self.next_at else None
 
 
-def _level_and_owner(memory: CaseMemory, team: str | None) -> tuple[str, str]:
+def _level_and_owner(memory: CaseMemory, team: str) -> tuple[str, str]:
     escalation = memory.escalation
     if escalation is None or not escalation.ladder.levels:
-        return "-", team or "-"
+        return "-", team
     level = escalation.current
-    owner = escalation.owner.name if escalation.owner else (team or "-")
+    owner = escalation.owner.name if escalation.owner else team
     return level.title or level.name, owner
 
 
-def queue_rows(cases: Iterable[Case], now: datetime, links: Mapping[str, str | None]) -> list[QueueRow]:
-    """Open cases, soonest next threshold or breach first (cases with neither last); `links`: key → helpdesk URL.
+def queue_rows(cases: Iterable[Case], now: datetime, links: Mapping[str, str | None],
+               team_title: Callable[[str], str] = str) -> list[QueueRow]:
+    """Open cases, soonest next threshold or breach first (cases with neither last); `links`: key → helpdesk URL;
+    `team_title`: how a team is named (the rules' title for a team key).
 
     The next instant is the earlier of the sweeper's `next_action_at` (the next threshold, milestone or breach the
     rules will act on) and the resolution deadline `due_at`."""
@@ -51,7 +53,8 @@ def queue_rows(cases: Iterable[Case], now: datetime, links: Mapping[str, str | N
         if snapshot.get("status") in ("solved", "closed"):
             continue
         memory = CaseMemory.from_json(case.memory)
-        level, owner = _level_and_owner(memory, case.team or memory.team)
+        team = case.team or memory.team
+        level, owner = _level_and_owner(memory, team_title(team) if team else "-")
         candidates = [(at, what) for at, what in ((case.next_action_at, "next threshold"), (case.due_at, "breach"))
                       if at is not None]
         next_at, what = min(candidates, key=lambda c: c[0]) if candidates else (None, "")

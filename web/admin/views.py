@@ -75,7 +75,9 @@ def _links(keys: list[tuple[str, str]]) -> dict[str, str | None]:
 def queue() -> ResponseReturnValue:
     at = now()
     cases = store().open_cases()
-    rows = queue_rows(cases, at, _links([(c.connector, c.ticket_id) for c in cases]))
+    rules = current_app.config.get("RULES")
+    rows = queue_rows(cases, at, _links([(c.connector, c.ticket_id) for c in cases]),
+                      rules.team_title if rules is not None else str)
     return render_template("admin/queue.html", rows=rows, now=at)
 
 
