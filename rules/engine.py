@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -66,14 +65,14 @@ class Context:
     team_load: Mapping[str, int] | None = None  # open tickets per member of the routed team's group
     forecasts: Forecasts | None = None  # the history's times to resolve and the queues (rules.forecast)
 
-    @cached_property
-    def observed_at(self) -> datetime:
-        return observed_at(self.ticket, self.incoming, self.now)
+    # Worked out in `__post_init__`, not as cached properties: those take a lock on first use, twice a decision.
+    observed_at: datetime = field(init=False)
+    manual_stamp: datetime | None = field(init=False)  # the instant naming a manual escalation request (updated_at)
 
-    @cached_property
-    def manual_stamp(self) -> datetime | None:
-        """The instant that names a manual escalation request (the ticket's `updated_at`)."""
-        return utc_instant(self.ticket.updated_at) if self.ticket.updated_at is not None else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "observed_at", observed_at(self.ticket, self.incoming, self.now))
+        object.__setattr__(self, "manual_stamp",
+                           utc_instant(self.ticket.updated_at) if self.ticket.updated_at is not None else None)
 
     @property
     def first_sight(self) -> bool:

@@ -185,8 +185,18 @@ class Escalator:
         self.priority_rule: str = ""
         self.changed_at: datetime | None = None  # first reach that changes priority or team
         self.tags_add: set[str] = set()
+        # reached_at per (run, used): `_crossings` and `_next_action_at` ask the same points (the run is kept
+        # beside its answer, so its id stays its own while the decision lasts).
+        self._reached: dict[tuple[int, timedelta], tuple[MetricRun, datetime]] = {}
 
     # -- helpers --
+
+    def _reached_at(self, run: MetricRun, used: timedelta) -> datetime:
+        key = (id(run), used)
+        known = self._reached.get(key)
+        if known is None:
+            known = self._reached[key] = (run, reached_at(run, used))
+        return known[1]
 
     def _fire(self, key: str) -> None:
         if key not in self.fired:
@@ -232,7 +242,7 @@ class Escalator:
                 if key in self.fired:
                     continue
                 used = budget_of(threshold, d.target)
-                at = reached_at(run, used)
+                at = self._reached_at(run, used)
                 if at <= self.now:
                     events.append(Crossing(at, key, metric, d.cycle, threshold, index, run, used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
@@ -484,7 +494,7 @@ class Escalator:
         if ms.clock == "wall":
             at = res.deadline.started_at + ms.after
         else:
-            at = reached_at(res, ms.after)
+            at = self._reached_at(res, ms.after)
         return max(at, since), key
 
     def _tech_lead(self, view: ClockView, priority: str, cal: WorkCalendar) -> None:
@@ -568,7 +578,7 @@ class Escalator:
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
             for _, threshold, label in thresholds_of(self.rules, metric):
                 if prefix + label not in self.fired:
-                    candidates.append(reached_at(run, budget_of(threshold, run.deadline.target)))
+                    candidates.append(self._reached_at(run, budget_of(threshold, run.deadline.target)))
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
