@@ -1,5 +1,5 @@
 """Both replays of each ticket history, spread over the machine's cores: replays are pure and independent, so
-forked processes run them in chunks and hand the outcomes back in the histories' order."""
+worker processes run them in chunks and hand the outcomes back in the histories' order."""
 from __future__ import annotations
 
 import multiprocessing
@@ -41,6 +41,12 @@ def replays(histories: Sequence[TicketHistory], current: Rules, new: Rules, unti
         _share(current, new, until, forecasts)
         yield from map(_both, histories)
         return
-    # fork: the workers inherit the rules and forecasts as they are here (initargs are not pickled under fork).
-    with multiprocessing.get_context("fork").Pool(jobs, _share, (current, new, until, forecasts)) as pool:
+    # forkserver, not fork: a worker forked from this process would inherit its threads' held locks (tqdm's
+    # monitor, a store's committer) and its signal handlers; the server is a clean process that imports this
+    # module once, and each worker gets the rules and forecasts pickled.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with context.Pool(jobs, _share, (current, new, until, forecasts)) as pool:
         yield from pool.imap(_both, histories, chunksize=CHUNK)
+        pool.close()  # every outcome is in: let the workers finish rather than be terminated
+        pool.join()

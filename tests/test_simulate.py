@@ -101,7 +101,7 @@ def test_replays_spread_over_processes_print_what_one_process_prints(demo, cli, 
     context = simulate.pool.multiprocessing.get_context
     monkeypatch.setattr(simulate.pool.multiprocessing, "get_context", lambda kind: pools.append(kind) or context(kind))
     assert cli(["simulate", "--rules", str(changed), "--format", "json", "--jobs", "2"]) == 0
-    assert pools == ["fork"]
+    assert pools == ["forkserver"]
     assert capsys.readouterr().out == alone and json.loads(alone)["decisions_changed"] > 0
 
 
