@@ -30,9 +30,7 @@ class Effects:
         return Effects(self.actions + tuple(actions) if actions else self.actions,
                        self.timeline + tuple(timeline) if timeline else self.timeline,
                        self.reasons + tuple(reasons) if reasons else self.reasons,
-                       self.fired + new_keys if new_keys else self.fired,
-                       next_at if self.next_at is None else self.next_at if next_at is None else min(self.next_at,
-                                                                                                     next_at))
+                       self.fired + new_keys if new_keys else self.fired, earliest(self.next_at, next_at))
 
     def __add__(self, other: Effects) -> Effects:
         if not (other.actions or other.timeline or other.reasons or other.fired or other.next_at):

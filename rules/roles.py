@@ -33,12 +33,7 @@ class ActorRole:
 
 def actor_role(rules: Rules, connector: str, actor_id: str | None,
                group_ids: frozenset[str] = frozenset()) -> ActorRole:
-    """The actor's role by the precedence in this module's docstring (worked out once per rules and actor)."""
-    groups = frozenset(group_ids)
-    return rules.once(("role", connector, actor_id, groups), lambda: _actor_role(rules, connector, actor_id, groups))
-
-
-def _actor_role(rules: Rules, connector: str, actor_id: str | None, group_ids: frozenset[str]) -> ActorRole:
+    """The actor's role by the precedence in this module's docstring."""
     roles = rules.roles
     members = getattr(roles, connector, None)
     if actor_id is not None and members is not None and actor_id in members.users:

@@ -36,7 +36,6 @@ STALE_CLAIM_SECONDS = 300
 _Row = TypeVar("_Row", Delivery, OutboxRow)
 
 
-
 @functools.lru_cache(maxsize=None)
 def _insert_deliveries_sql(rows: int) -> str:
     """One insert of `rows` deliveries (at most MAX_DELIVERY_BATCH); a delivery key stored before is skipped."""
@@ -353,7 +352,7 @@ class Store:
         return answers
 
     def _inbox_connection(self) -> sqlite3.Connection:
-        """The connection the group commit's leaders insert deliveries with (one leader at a time), in autocommit."""
+        """The connection the group commit's committer thread inserts deliveries with, in autocommit."""
         if self._inbox is None or self._inbox[1] != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None)
             conn.execute("pragma synchronous = full")
