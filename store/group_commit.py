@@ -1,8 +1,9 @@
 """Group commit: the inserts that arrive while a commit is in flight share the next one.
 
-A durable commit costs one fsync, and SQLite has one writer at a time: one commit per webhook
-caps ingest at the disk's fsync rate. Here a committer thread takes every queued insert, runs
-them in one transaction and commits once, then takes what queued meanwhile; each caller waits
+A durable commit costs one fsync (SQLite's, with its one writer at a time; PostgreSQL's WAL flush,
+which every receiver on the server waits for): one commit per webhook caps ingest at the disk's
+fsync rate. Both stores' add_delivery go through here. A committer thread takes every queued insert,
+runs them in one transaction and commits once, then takes what queued meanwhile; each caller waits
 for the commit that holds its item and gets its own result. Nobody waits on a timer, so a lone
 request commits at once, and a 2xx still follows a commit that holds its row.
 
@@ -39,8 +40,8 @@ class GroupCommit(Generic[Item]):
     max_batch: int = 1000
     _queue: list[_Waiter[Item]] = field(default_factory=list)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
-    # The committer of this process (threads do not survive gunicorn's fork): its pid, its wake-up lock, idle.
-    _committer: tuple[int, threading.Lock] | None = None
+    # The committer of this process (threads do not survive gunicorn's fork): its pid, wake-up lock, thread; idle.
+    _committer: tuple[int, threading.Lock, threading.Thread] | None = None
     _idle: bool = False
 
     def submit(self, item: Item) -> Any:
@@ -49,10 +50,11 @@ class GroupCommit(Generic[Item]):
         with self._mutex:
             self._queue.append(waiter)
             if self._committer is None or self._committer[0] != os.getpid():
-                self._committer, self._idle = (os.getpid(), threading.Lock()), True
-                self._committer[1].acquire()
-                threading.Thread(target=self._commit_forever, args=(self._committer[1],), daemon=True,
-                                 name="group-commit").start()
+                work = threading.Lock()
+                work.acquire()
+                thread = threading.Thread(target=self._commit_forever, args=(work,), daemon=True, name="group-commit")
+                self._committer, self._idle = (os.getpid(), work, thread), True
+                thread.start()
             if self._idle:
                 self._idle = False
                 self._committer[1].release()
@@ -61,10 +63,24 @@ class GroupCommit(Generic[Item]):
             raise waiter.error
         return waiter.result
 
+    def close(self) -> None:
+        """End this process's committer once it has committed what is queued; a later submit starts another."""
+        with self._mutex:
+            if self._committer is None or self._committer[0] != os.getpid():
+                return
+            _, work, thread = self._committer
+            self._committer = None
+            if self._idle:
+                self._idle = False
+                work.release()
+        thread.join()
+
     def _commit_forever(self, work: threading.Lock) -> None:
         while True:
             if not work.acquire(timeout=IDLE_SECONDS):  # released by the submit that finds us idle
                 with self._mutex:
+                    if not self._current(work):
+                        return
                     if self._idle:  # nobody came: this thread ends (and lets its store go); a submit starts another
                         self._committer = None
                         return
@@ -73,6 +89,8 @@ class GroupCommit(Generic[Item]):
                 with self._mutex:
                     batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
                     if not batch:
+                        if not self._current(work):  # closed, and nothing left to commit
+                            return
                         self._idle = True
                         break
                 try:
@@ -83,3 +101,7 @@ class GroupCommit(Generic[Item]):
                         w.error = e
                 for w in batch:
                     w.wake.release()
+
+    def _current(self, work: threading.Lock) -> bool:
+        """Whether the committer waking on `work` is still this process's (close() lets it go)."""
+        return self._committer is not None and self._committer[1] is work

@@ -1,5 +1,6 @@
 """The PostgreSQL store: the SQLite store's interface (store/sqlite.py) on a server that several receivers and
-workers share, through psycopg 3 and a connection pool.
+workers share, through psycopg 3 and a connection pool; deliveries are inserted by the group commit
+(store/group_commit.py) on a connection of its own, one statement and one commit per batch.
 
 Claims are serialised by a transaction-scoped advisory lock (one per queue) and take their rows `FOR UPDATE
 SKIP LOCKED`: each claim then sees every claim committed before it, so a ticket's deliveries go to one worker
@@ -9,6 +10,7 @@ hold the lock. Leases are rows, as in SQLite: a holder that dies loses its lease
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -21,10 +23,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from store import postgres_migrations
+from store.group_commit import GroupCommit
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry, instant)
-from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, OUTBOX_COLUMNS, UNSENT, UNSETTLED, StoreError,
-                          _hash, _iso, _stale)
+from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, MAX_DELIVERY_BATCH, OUTBOX_COLUMNS, UNSENT,
+                          UNSETTLED, StoreError, _first_of_new_keys, _hash, _iso, _stale)
 
 # Advisory lock keys of the two claim queues (transaction-scoped: released at commit).
 DELIVERY_CLAIM_LOCK = 0x51AC_0001
@@ -36,6 +39,15 @@ _Row = TypeVar("_Row", Delivery, OutboxRow)
 
 VENDOR_WORKS_ON = ("(team = %s or (memory_json::jsonb #>> '{vendor,team}' = %s "
                    "and memory_json::jsonb #>> '{vendor,ended_at}' is null))")
+
+
+@functools.lru_cache(maxsize=None)
+def _insert_deliveries_sql(rows: int) -> str:
+    """One insert of `rows` deliveries (at most MAX_DELIVERY_BATCH) returning the keys it stored; a key stored
+    before, or earlier in the same statement, is skipped."""
+    return ("insert into inbox (connector, delivery_key, event_type, ticket_id, actor_id, received_at, headers_json, "
+            "body, status, attempts) values " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0)"] * rows)
+            + " on conflict (delivery_key) do nothing returning delivery_key")
 
 
 def redacted(url: str) -> str:
@@ -212,6 +224,8 @@ class Store:
         self._pool: ConnectionPool | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries, MAX_DELIVERY_BATCH)
+        self._inbox: tuple[psycopg.Connection, int] | None = None  # the committer's connection, and its process
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=max(2, int(busy_timeout))) as conn:
                 postgres_migrations.apply(conn)
@@ -230,15 +244,22 @@ class Store:
         # Opened lazily per process: gunicorn forks after the store is made, and a pool does not survive a fork.
         with self._pool_lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                lock_ms = int(self.busy_timeout * 1000)
-                self._pool = ConnectionPool(
-                    self.url, min_size=1, max_size=self.pool_size, timeout=self.busy_timeout, open=True,
-                    kwargs={"autocommit": True, "connect_timeout": max(2, int(self.busy_timeout)),
-                            "options": f"-c lock_timeout={lock_ms}"})
+                self._pool = ConnectionPool(self.url, min_size=1, max_size=self.pool_size, timeout=self.busy_timeout,
+                                            open=True, kwargs=self._connect_options())
                 self._pool_pid = os.getpid()
             return self._pool
 
+    def _connect_options(self) -> dict[str, Any]:
+        """Every connection's: autocommit, and a lock or a connection waited for at most `busy_timeout`."""
+        return {"autocommit": True, "connect_timeout": max(2, int(self.busy_timeout)),
+                "options": f"-c lock_timeout={int(self.busy_timeout * 1000)}"}
+
     def close(self) -> None:
+        """Stop this process's group committer and close its connections (a later call opens them again)."""
+        self._deliveries.close()
+        if self._inbox is not None and self._inbox[1] == os.getpid():
+            self._inbox[0].close()
+        self._inbox = None
         with self._pool_lock:
             if self._pool is not None and self._pool_pid == os.getpid():
                 self._pool.close()
@@ -294,13 +315,29 @@ class Store:
 
     def add_delivery(self, *, connector: str, delivery_key: str, event_type: str, ticket_id: str | None,
                      actor_id: str | None, headers: Mapping[str, str], body: bytes, received_at: datetime) -> bool:
-        """Store a delivery once; return False when its delivery key was seen before."""
-        return self._change(
-            "insert into inbox (connector, delivery_key, event_type, ticket_id, actor_id, received_at, headers_json, "
-            "body, status, attempts) values (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0) "
-            "on conflict (delivery_key) do nothing",
-            [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at), json.dumps(dict(headers)),
-             body]) == 1
+        """Store a delivery once, durably (it shares its commit with concurrent ones: `store.group_commit`);
+        return False when its delivery key was seen before."""
+        row = [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at), json.dumps(dict(headers)),
+               body]
+        if any(isinstance(value, str) and "\0" in value for value in row):
+            # psycopg refuses a NUL in text: refused here, it fails this delivery alone and not the batch it joins.
+            raise StoreError("cannot store delivery: its key, event type, ticket or actor contains a NUL character")
+        return self._deliveries.submit(row)
+
+    def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:
+        # One statement in autocommit on the committer's own connection: one commit (one WAL flush) per batch,
+        # all of its rows or none.
+        try:
+            if self._inbox is None or self._inbox[1] != os.getpid():
+                self._inbox = (psycopg.connect(self.url, **self._connect_options()), os.getpid())
+            cursor = self._inbox[0].execute(_insert_deliveries_sql(len(rows)), [value for row in rows for value in row])
+            new = {key for (key,) in cursor}
+        except psycopg.Error as e:
+            if self._inbox is not None:  # the next batch starts on a fresh connection
+                self._inbox[0].close()
+                self._inbox = None
+            raise StoreError(f"cannot store delivery: {e}") from e
+        return _first_of_new_keys(rows, new)
 
     def claim_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Claim pending deliveries (and ones a dead worker left claimed), oldest first; one ticket, one worker

@@ -42,6 +42,16 @@ def _insert_deliveries_sql(rows: int) -> str:
     return ("insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, actor_id, received_at, "
             "headers_json, body, status, attempts) values " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)"] * rows))
 
+
+def _first_of_new_keys(rows: list[list[Any]], new: set[str]) -> list[bool]:
+    """Per delivery row of a batch, whether it was stored: its key is in `new` and no earlier row had it."""
+    answers = []
+    for row in rows:
+        answers.append(row[1] in new)
+        new.discard(row[1])
+    return answers
+
+
 DELIVERY_COLUMNS = "id, connector, delivery_key, event_type, ticket_id, actor_id, received_at, attempts, status, error"
 OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, status, attempts, created_at, "
                   "next_attempt_at, done_at, last_error, cluster_key, progress_json")
@@ -255,6 +265,7 @@ class Store:
         return db
 
     def close(self) -> None:
+        self._deliveries.close()
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
@@ -345,11 +356,7 @@ class Store:
                                                   [cursor.lastrowid - inserted, cursor.lastrowid])} if inserted else set()
         except sqlite3.Error as e:
             raise StoreError(f"cannot store delivery: {e}") from e
-        answers = []
-        for row in rows:
-            answers.append(row[1] in new)
-            new.discard(row[1])
-        return answers
+        return _first_of_new_keys(rows, new)
 
     def _inbox_connection(self) -> sqlite3.Connection:
         """The connection the group commit's committer thread inserts deliveries with, in autocommit."""

@@ -1,11 +1,14 @@
-"""Group commit: concurrent inserts share a commit, each caller gets its own answer, a failure reaches its batch."""
+"""Group commit: concurrent inserts share a commit, each caller gets its own answer, a failure reaches its batch;
+on both stores (the PostgreSQL half needs SLACLOCK_TEST_POSTGRES_URL, see tests/postgres_support.py)."""
 import threading
 from datetime import datetime, timezone
 
+import psycopg
 import pytest
 
-from store import Store, StoreError
+from store import StoreError
 from store.group_commit import GroupCommit
+from store.postgres import Store as PostgresStore
 
 
 def _blocking_committer():
@@ -73,8 +76,8 @@ def _add(store, key):
                               actor_id=None, headers={}, body=b"{}", received_at=datetime.now(timezone.utc))
 
 
-def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(any_store):
+    store = any_store
     keys = [f"k{n % 150}" for n in range(300)]  # every key twice
     answers, lock = [], threading.Lock()
 
@@ -93,8 +96,8 @@ def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(
     assert store.db.execute("select count(*) from inbox").fetchone()[0] == 150
 
 
-def test_a_store_that_cannot_write_is_a_store_error(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_a_store_that_cannot_write_is_a_store_error(any_store):
+    store = any_store
     store.db.execute("drop table inbox")
     with pytest.raises(StoreError, match="cannot store delivery"):
         _add(store, "k")
@@ -104,8 +107,8 @@ def _row(key):
     return ["zendesk", key, "ticket.created", "1", None, "2026-01-01T00:00:00+00:00", "{}", b"{}"]
 
 
-def test_one_batch_tells_new_keys_from_keys_stored_before_and_from_a_key_sent_twice(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_one_batch_tells_new_keys_from_keys_stored_before_and_from_a_key_sent_twice(any_store):
+    store = any_store
     assert store._insert_deliveries([_row("old")]) == [True]
     assert store._insert_deliveries([_row("a"), _row("old"), _row("b"), _row("a")]) == [True, False, True, False]
     assert store._insert_deliveries([_row("old"), _row("b")]) == [False, False]
@@ -142,3 +145,99 @@ def test_an_idle_committer_ends_and_the_next_submit_starts_another(monkeypatch):
     first.join(5)
     assert not first.is_alive() and group._committer is None
     assert group.submit("b") == "stored b"
+
+
+def test_close_commits_what_is_queued_ends_the_committer_and_a_later_submit_starts_another():
+    commit_batch, batches, first_started, release = _blocking_committer()
+    group = GroupCommit(commit_batch)
+    results, threads = _submit_all(group, ["a"])
+    assert first_started.wait(10)
+    more, more_threads = _submit_all(group, ["b"])
+    while len(group._queue) < 1:
+        threading.Event().wait(0.001)
+    committer = group._committer[2]
+    closing = threading.Thread(target=group.close)
+    closing.start()
+    release.set()
+    closing.join(10)
+    assert not closing.is_alive() and not committer.is_alive() and group._committer is None
+    assert {**results, **more} == {"a": "stored a", "b": "stored b"}
+    assert group.submit("c") == "stored c" and group._committer[2] is not committer
+    group.close()
+
+
+def test_a_store_closed_has_no_committer_left(any_store):
+    assert _add(any_store, "k") is True
+    committer = any_store._deliveries._committer[2]
+    any_store.close()
+    assert not committer.is_alive()
+    assert _add(any_store, "k") is False  # opened again on use, and the key is still known
+
+
+# --- PostgreSQL: one statement and one commit per batch ------------------------------------------------
+
+HELD = ("insert into inbox (connector, delivery_key, event_type, ticket_id, received_at, headers_json, body, status, "
+        "attempts) values ('zendesk', 'held', 'ticket.created', '1', '2026-01-01T00:00:00+00:00', '{}', ''::bytea, "
+        "'pending', 0)")
+
+
+def _wait_for_queue(store, length):
+    """Until the committer has taken what came before and `length` deliveries wait behind its batch."""
+    while len(store._deliveries._queue) != length:
+        threading.Event().wait(0.001)
+
+
+def _add_all(store, keys):
+    results, threads = {}, []
+    for n, key in enumerate(keys):
+        def run(n=n, key=key):
+            try:
+                results[n] = _add(store, key)
+            except StoreError as e:
+                results[n] = e
+        threads.append(threading.Thread(target=run))
+        threads[-1].start()
+    return results, threads
+
+
+def test_deliveries_that_arrive_during_a_postgresql_commit_share_the_next_one(postgres_url):
+    store = PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url) as other:
+        other.execute(HELD)  # not committed: the store's insert of the same key waits for this transaction
+        first, first_threads = _add_all(store, ["held"])
+        _wait_for_queue(store, 0)
+        later, later_threads = _add_all(store, ["a", "b", "held", "a"])
+        _wait_for_queue(store, 4)
+    for t in first_threads + later_threads:  # `other` committed: its row makes the store's "held" a duplicate
+        t.join(30)
+    assert first == {0: False}
+    assert later[2] is False and sorted([later[0], later[1], later[3]]) == [False, True, True]
+    commits = dict(store.db.execute("select delivery_key, xmin::text from inbox"))
+    assert sorted(commits) == ["a", "b", "held"]
+    assert commits["a"] == commits["b"] != commits["held"]  # one transaction stored both
+    store.close()
+
+
+def test_a_failed_postgresql_batch_fails_each_of_its_deliveries_and_stores_none(postgres_url):
+    store = PostgresStore(postgres_url, busy_timeout=1)
+    with psycopg.connect(postgres_url) as other:
+        other.execute("lock table inbox in exclusive mode")  # inserts wait, and give up after busy_timeout
+        first, first_threads = _add_all(store, ["a"])
+        _wait_for_queue(store, 0)
+        later, later_threads = _add_all(store, ["b", "c"])
+        _wait_for_queue(store, 2)
+        for t in first_threads + later_threads:
+            t.join(30)
+    for error in [first[0], later[0], later[1]]:
+        assert isinstance(error, StoreError) and "cannot store delivery" in str(error) and "lock timeout" in str(error)
+    assert store.delivery_counts() == {}
+    assert _add(store, "b") is True  # the next batch, on a fresh connection
+    store.close()
+
+
+def test_a_delivery_postgresql_text_cannot_hold_fails_alone(postgres_url):
+    store = PostgresStore(postgres_url)
+    with pytest.raises(StoreError, match="NUL character"):
+        _add(store, "bad\0key")
+    assert _add(store, "good") is True
+    store.close()

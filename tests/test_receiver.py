@@ -345,6 +345,46 @@ def test_locked_store_is_503_with_retry_after_within_a_second(locked):
     assert store.delivery_counts() == {"pending": 1}
 
 
+def test_a_locked_postgresql_inbox_is_503_with_retry_after_for_each_delivery_of_a_batch(postgres_url):
+    import threading
+
+    import psycopg
+
+    from store.postgres import Store as PostgresStore
+    from web import RECEIVER_BUSY_TIMEOUT_SECONDS
+
+    store = PostgresStore(postgres_url, busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS)
+    rules = load_rules()
+    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(ENV, rules),
+                      "CLOCK": lambda: NOW})
+    body = fixture("trigger_ticket_updated__display_values")  # signed at another second: another delivery
+    stamps = [f"2025-01-08T10:20:3{n}Z" for n in range(3)]
+    answers = {}
+
+    def send(stamp):
+        answers[stamp] = timed(lambda: post(app.test_client(), body, stamp=stamp))
+
+    with psycopg.connect(postgres_url) as other:
+        other.execute("lock table inbox in exclusive mode")
+        threads = [threading.Thread(target=send, args=(stamp,)) for stamp in stamps]
+        threads[0].start()
+        while store._deliveries._queue:  # the first delivery's commit waits on the lock; the others queue behind
+            time.sleep(0.001)
+        for thread in threads[1:]:
+            thread.start()
+        while len(store._deliveries._queue) < 2:
+            time.sleep(0.001)
+        for thread in threads:
+            thread.join(30)
+    for response, took in answers.values():
+        assert response.status_code == 503 and "store busy" in response.json["error"]
+        assert 0 < int(response.headers["Retry-After"]) < 60 and took < 2.0
+    assert store.delivery_counts() == {}
+    assert [post(app.test_client(), body, stamp=stamp).status_code for stamp in stamps] == [202] * 3
+    assert store.delivery_counts() == {"pending": 3}
+    store.close()
+
+
 def test_readyz_fails_while_the_store_cannot_take_a_write(locked):
     client, writer, _ = locked
     response, took = timed(lambda: client.get("/readyz"))
