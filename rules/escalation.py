@@ -30,6 +30,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import NamedTuple
 
 from rules import wording
 from rules.alerts import level_alerts, threshold_alerts
@@ -91,6 +92,35 @@ def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold,
     return tuple(items)
 
 
+@dataclass(frozen=True)
+class Point:
+    """A threshold of a metric with a given target, and what firing it writes that depends on nothing else."""
+
+    index: int | None  # position in escalation.thresholds.<metric> (None: the silent breach point)
+    threshold: Threshold
+    label: str
+    used: timedelta  # the working time at which it is reached
+    rule: str
+    kind: TimelineKind
+    text: str  # the timeline text
+    cause: str  # the climb's cause (a threshold naming a level)
+
+
+def points_of(rules: Rules, metric: str, target: timedelta) -> tuple[Point, ...]:
+    """The metric's thresholds at `target` (a rules file has a few targets per metric: a table per rules)."""
+    return rules.once(("points", metric, target), lambda: tuple(
+        _point(metric, i, t, label, target) for i, t, label in thresholds_of(rules, metric)))
+
+
+def _point(metric: str, index: int | None, t: Threshold, label: str, target: timedelta) -> Point:
+    kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
+            else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
+    rule = f"escalation.thresholds.{metric}[{index}]" if index is not None else f"sla.targets ({metric})"
+    cause = wording.threshold_cause(metric, t, target) if t.level else ""
+    return Point(index, t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target),
+                 cause)
+
+
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
     """`keys` without the next_update / next_reply keys of starts that are over (replies restart them)."""
     for metric in RESTARTING:
@@ -123,19 +153,21 @@ class Push:
     why: str = ""  # what matched (a trigger's note says it)
 
 
-@dataclass(frozen=True)
-class Crossing:
-    """A threshold (or a manual request, or a push) reached in this decision."""
+class Crossing(NamedTuple):
+    """A threshold (or a manual request, or a push) reached in this decision (a tuple: a decision makes several)."""
 
     at: datetime
     key: str
     metric: str | None = None
     cycle: int | None = None
-    threshold: Threshold | None = None
-    index: int | None = None  # position in escalation.thresholds.<metric>
+    point: Point | None = None
     run: MetricRun | None = None
     used: timedelta = ZERO  # the working time at which it is reached (orders points reached together)
     push: Push | None = None
+
+    @property
+    def threshold(self) -> Threshold | None:
+        return self.point.threshold if self.point is not None else None
 
 
 @dataclass(frozen=True)
@@ -171,7 +203,7 @@ class Escalator:
         self.connector: str = ticket.connector
         self.team = team
         self.manual_stamp, self.manual_at, self.first_sight = manual_stamp, manual_at, first_sight
-        self.fired: list[str] = list(memory.fired)  # all keys fired, before and in this decision
+        self.fired: set[str] = set(memory.fired)  # all keys fired, before and in this decision
         self.state: EscalationState | None = memory.escalation
         self.last_reply_at = memory.last_reply_at
         # What this decision adds, collected here and made `Effects` once in `finish`.
@@ -200,7 +232,7 @@ class Escalator:
 
     def _fire(self, key: str) -> None:
         if key not in self.fired:
-            self.fired.append(key)
+            self.fired.add(key)
             self.fired_now.append(key)
 
     def _note(self, reason: Reason, event: TimelineEvent | None = None) -> None:
@@ -237,14 +269,13 @@ class Escalator:
             if not _measured(run):
                 continue
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
-            for index, threshold, label in thresholds_of(self.rules, metric):
-                key = prefix + label
+            for point in points_of(self.rules, metric, d.target):
+                key = prefix + point.label
                 if key in self.fired:
                     continue
-                used = budget_of(threshold, d.target)
-                at = self._reached_at(run, used)
+                at = self._reached_at(run, point.used)
                 if at <= self.now:
-                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run, used))
+                    events.append(Crossing(at, key, metric, d.cycle, point, run, point.used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
 
@@ -254,26 +285,23 @@ class Escalator:
             self._timeouts(view, event.at)
             if event.push is not None:
                 self._push(view, event, event.push)
-            elif event.threshold is None:
+            elif event.point is None:
                 self._manual(view, event)
             else:
-                self._threshold(view, event, event.threshold)
+                self._threshold(view, event, event.point)
         self._timeouts(view, self.now)
         self._replies(view)
 
-    def _threshold(self, view: ClockView, c: Crossing, t: Threshold) -> None:
+    def _threshold(self, view: ClockView, c: Crossing, p: Point) -> None:
         self._fire(c.key)
         self.crossings.append(c)
-        assert c.metric is not None and c.run is not None
-        rule = f"escalation.thresholds.{c.metric}[{c.index}]" if c.index is not None else f"sla.targets ({c.metric})"
-        kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
-                else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
-        text = wording.threshold_reached(c.metric, t, c.run.deadline.target)
-        self._note(Reason(rule, wording.at_text(text, c.at), "escalation"),
-                   TimelineEvent(kind, c.at, c.key, c.metric, c.cycle, t.level, t.label, text))
-        self.tags_add |= set(t.tags)
+        t = p.threshold
+        self._note(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"),
+                   TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
+        if t.tags:
+            self.tags_add.update(t.tags)
         if t.level:
-            self._climb(view, t.level, c.at, wording.threshold_cause(c.metric, t, c.run.deadline.target))
+            self._climb(view, t.level, c.at, p.cause)
 
     def _manual(self, view: ClockView, c: Crossing) -> None:
         self._fire(c.key)
@@ -576,9 +604,9 @@ class Escalator:
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
-            for _, threshold, label in thresholds_of(self.rules, metric):
-                if prefix + label not in self.fired:
-                    candidates.append(self._reached_at(run, budget_of(threshold, run.deadline.target)))
+            for point in points_of(self.rules, metric, run.deadline.target):
+                if prefix + point.label not in self.fired:
+                    candidates.append(self._reached_at(run, point.used))
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
