@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 OLA = "\n[ola]\nwarn_percent = 75\nbudgets = { support = \"24h\", specialist = \"8h\", acme_parts = \"48h\" }\n"
 NO_ROLES = ("enforce = true", "enforce = false")
+GOLD_ORGANIZATION = ('organizations = []', 'organizations = ["77"]')
 KEYWORDS = ("", "", "", "there was smoke from the unit", "possible gdpr issue", "I was charged twice")
 REPLIES = ("yes it works now, thanks", "no, still broken", "ok", "")
 ACTORS = (None, None, "3101", "3120", "9002", "3102", "3106")
@@ -38,7 +39,7 @@ def rules_sets() -> dict[str, object]:
     from tests.business_rules import business_resolution_rules
     text = EXAMPLE_RULES.read_text(encoding="utf-8")
     return {"example": parse_rules(text), "business": business_resolution_rules(),
-            "ola": parse_rules(text + OLA), "alerts": parse_rules(alert_rules_text("business")),
+            "ola": parse_rules(text.replace(*GOLD_ORGANIZATION) + OLA), "alerts": parse_rules(alert_rules_text("business")),
             "lenient": parse_rules(text.replace(*NO_ROLES))}
 
 
