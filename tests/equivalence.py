@@ -146,6 +146,15 @@ def _elsewhere(checkout: Path, walks: int) -> list[str]:
     return run.stdout.splitlines()
 
 
+def _differences(a: object, b: object, path: str = "") -> list[tuple[str, object, object]]:
+    """Where two canonical values differ: the deepest paths, with both sides."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(a.keys() | b.keys()) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [(path, a, b)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default="main")
@@ -163,7 +172,10 @@ def main() -> int:
     differ = [(a, b) for a, b in zip(ours, theirs) if a != b]
     print(f"{len(ours)} decisions here, {len(theirs)} in {args.against}: {len(differ)} differ")
     for a, b in differ[:3]:
-        print("here: ", a[:3000], "\nthere:", b[:3000], sep="\n")
+        (name, seed, step, (_, ours_now)), (*_, (_, theirs_now)) = json.loads(a), json.loads(b)
+        print(f"rules {name}, walk {seed}, decision {step}:")
+        for path, mine, other in _differences(ours_now, theirs_now):
+            print(f"  {path}\n    here:  {json.dumps(mine)[:600]}\n    there: {json.dumps(other)[:600]}")
     return 0 if not differ and len(ours) == len(theirs) else 1
 
 
