@@ -21,7 +21,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from connectors.contract import Connector
-from connectors.settings import SettingsError, number
+from connectors.settings import SettingsError, boolean, number
 from jobs.clock import utcnow
 import metrics
 from logs import access_log, configure, gunicorn_logger_class, log_format
@@ -80,6 +80,7 @@ class Settings:
     note_move_minutes: float
     log_level: str = "INFO"
     log_format: str = "text"
+    pg_group_commit: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -103,6 +104,7 @@ class Settings:
             note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
             log_level=log_level(env),
             log_format=log_format(env),
+            pg_group_commit=boolean(env, "SLACLOCK_PG_GROUP_COMMIT"),
         )
 
 
@@ -133,7 +135,7 @@ def boot(env: Mapping[str, str], busy_timeout: float = BUSY_TIMEOUT_SECONDS,
         connectors = build_connectors(env, rules, sleep)
     except ValueError as e:  # the connector settings name their variable too
         raise SettingsError(str(e)) from None
-    return settings, rules, open_store(settings.database, busy_timeout), connectors
+    return settings, rules, open_store(settings.database, busy_timeout, settings.pg_group_commit), connectors
 
 
 def create_app(test_config: Mapping | None = None) -> Flask:

@@ -94,6 +94,19 @@ def number(env: Mapping[str, str], name: str, default: float, *, integer: bool =
     return value
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False, "": False}
+
+
+def boolean(env: Mapping[str, str], name: str) -> bool:
+    """The switch in `name` (true/false, 1/0, yes/no, on/off; unset is false); SettingsError otherwise."""
+    raw = env.get(name, "")
+    try:
+        return _BOOLEANS[raw.strip().lower()]
+    except KeyError:
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}") from None
+
+
 def timeout_seconds(env: Mapping[str, str]) -> float:
     """`SLACLOCK_HTTP_TIMEOUT_SECONDS`: how long a helpdesk call may take (both connectors)."""
     return number(env, "SLACLOCK_HTTP_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, minimum=0, strict=True,

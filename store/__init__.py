@@ -19,12 +19,15 @@ def is_postgres_url(database: str | Path) -> bool:
     return str(database).startswith(("postgresql://", "postgres://"))
 
 
-def open_store(database: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
-    """The store `database` names (migrated): PostgreSQL for a URL, else the SQLite file at that path."""
+def open_store(database: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+               pg_group_commit: bool = False) -> Store:
+    """The store `database` names (migrated): PostgreSQL for a URL (`pg_group_commit`: deliveries share commits,
+    see store.postgres.Store), else the SQLite file at that path."""
     if is_postgres_url(database):
         from store.postgres import Store as PostgresStore  # psycopg loads only when it is used
 
-        return PostgresStore(str(database), busy_timeout)  # type: ignore[return-value] - the same interface
+        return PostgresStore(str(database), busy_timeout,  # type: ignore[return-value] - the same interface
+                             group_commit=pg_group_commit)
     return Store(database, busy_timeout)
 
 

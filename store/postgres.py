@@ -1,6 +1,7 @@
 """The PostgreSQL store: the SQLite store's interface (store/sqlite.py) on a server that several receivers and
-workers share, through psycopg 3 and a connection pool; deliveries are inserted by the group commit
-(store/group_commit.py) on a connection of its own, one statement and one commit per batch.
+workers share, through psycopg 3 and a connection pool. Deliveries commit one by one on the request's
+connection (the server already shares a WAL flush between concurrent commits), or, with `group_commit`, through
+store/group_commit.py on a connection of its own, one statement and one commit per batch.
 
 Claims are serialised by a transaction-scoped advisory lock (one per queue) and take their rows `FOR UPDATE
 SKIP LOCKED`: each claim then sees every claim committed before it, so a ticket's deliveries go to one worker
@@ -214,17 +215,21 @@ class Txn:
 class Store:
     """PostgreSQL-backed durable state: a connection pool per process, migrations on open."""
 
-    def __init__(self, url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS, pool_size: int = POOL_SIZE):
+    def __init__(self, url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS, pool_size: int = POOL_SIZE,
+                 group_commit: bool = False):
         """Open (and migrate) the database at `url`; a statement waits `busy_timeout` s for a lock or a connection.
 
-        The receiver passes a short timeout so that a store that cannot take an event is a 503 in time."""
+        The receiver passes a short timeout so that a store that cannot take an event is a 503 in time.
+        `group_commit` (SLACLOCK_PG_GROUP_COMMIT): concurrent deliveries of a process share one commit; off by
+        default, as two receivers took fewer deliveries a second with it than without (docs/scaling.md)."""
         if not busy_timeout > 0:
             raise ValueError(f"busy_timeout: expected seconds greater than 0, got {busy_timeout!r}")
         self.url, self.busy_timeout, self.pool_size = url, float(busy_timeout), pool_size
         self._pool: ConnectionPool | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
-        self._deliveries: GroupCommit[list[Any]] = GroupCommit(self._insert_deliveries, MAX_DELIVERY_BATCH)
+        self._deliveries: GroupCommit[list[Any]] | None = (
+            GroupCommit(self._insert_deliveries, MAX_DELIVERY_BATCH) if group_commit else None)
         self._inbox: tuple[psycopg.Connection, int] | None = None  # the committer's connection, and its process
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=max(2, int(busy_timeout))) as conn:
@@ -256,7 +261,8 @@ class Store:
 
     def close(self) -> None:
         """Stop this process's group committer and close its connections (a later call opens them again)."""
-        self._deliveries.close()
+        if self._deliveries is not None:
+            self._deliveries.close()
         if self._inbox is not None and self._inbox[1] == os.getpid():
             self._inbox[0].close()
         self._inbox = None
@@ -315,13 +321,16 @@ class Store:
 
     def add_delivery(self, *, connector: str, delivery_key: str, event_type: str, ticket_id: str | None,
                      actor_id: str | None, headers: Mapping[str, str], body: bytes, received_at: datetime) -> bool:
-        """Store a delivery once, durably (it shares its commit with concurrent ones: `store.group_commit`);
+        """Store a delivery once, durably (with `group_commit`, sharing its commit with concurrent ones);
         return False when its delivery key was seen before."""
         row = [connector, delivery_key, event_type, ticket_id, actor_id, _iso(received_at), json.dumps(dict(headers)),
                body]
         if any(isinstance(value, str) and "\0" in value for value in row):
             # psycopg refuses a NUL in text: refused here, it fails this delivery alone and not the batch it joins.
             raise StoreError("cannot store delivery: its key, event type, ticket or actor contains a NUL character")
+        if self._deliveries is None:
+            with self._connection() as conn:
+                return bool(conn.execute(_insert_deliveries_sql(1), row).fetchall())
         return self._deliveries.submit(row)
 
     def _insert_deliveries(self, rows: list[list[Any]]) -> list[bool]:

@@ -135,6 +135,7 @@ def test_inbox_lists_and_retries_failed_deliveries(env, capsys):
     ("SLACLOCK_HTTP_TIMEOUT_SECONDS", "1e4", "at most 300"),
     ("ZENDESK_WEBHOOK_TOLERANCE_SECONDS", "9" * 5000, "whole number"),
     ("SLACLOCK_DATABASE", "/nonexistent-slaclock-dir/s.db", "does not exist"),
+    ("SLACLOCK_PG_GROUP_COMMIT", "sometimes", "expected true or false"),
 ])
 def test_bad_setting_is_one_line_naming_the_variable_and_exit_2(env, monkeypatch, capsys, command, name, value,
                                                                   needle):

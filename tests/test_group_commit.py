@@ -1,12 +1,13 @@
 """Group commit: concurrent inserts share a commit, each caller gets its own answer, a failure reaches its batch;
-on both stores (the PostgreSQL half needs SLACLOCK_TEST_POSTGRES_URL, see tests/postgres_support.py)."""
+on SQLite and on PostgreSQL with SLACLOCK_PG_GROUP_COMMIT (the PostgreSQL half needs SLACLOCK_TEST_POSTGRES_URL,
+see tests/postgres_support.py)."""
 import threading
 from datetime import datetime, timezone
 
 import psycopg
 import pytest
 
-from store import StoreError
+from store import Store, StoreError
 from store.group_commit import GroupCommit
 from store.postgres import Store as PostgresStore
 
@@ -71,13 +72,24 @@ def test_a_failed_commit_fails_every_caller_in_its_batch_and_only_them():
     assert group.submit("f") == "stored f"  # the next caller leads a fresh commit
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def grouping_store(request, tmp_path):
+    """A store whose deliveries go through the group commit: SQLite's, or PostgreSQL's with group_commit."""
+    if request.param == "sqlite":
+        yield Store(tmp_path / "s.db")
+        return
+    store = PostgresStore(request.getfixturevalue("postgres_url"), group_commit=True)
+    yield store
+    store.close()
+
+
 def _add(store, key):
     return store.add_delivery(connector="zendesk", delivery_key=key, event_type="ticket.created", ticket_id="1",
                               actor_id=None, headers={}, body=b"{}", received_at=datetime.now(timezone.utc))
 
 
-def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(any_store):
-    store = any_store
+def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(grouping_store):
+    store = grouping_store
     keys = [f"k{n % 150}" for n in range(300)]  # every key twice
     answers, lock = [], threading.Lock()
 
@@ -96,8 +108,8 @@ def test_many_threads_store_every_delivery_once_and_learn_which_were_duplicates(
     assert store.db.execute("select count(*) from inbox").fetchone()[0] == 150
 
 
-def test_a_store_that_cannot_write_is_a_store_error(any_store):
-    store = any_store
+def test_a_store_that_cannot_write_is_a_store_error(grouping_store):
+    store = grouping_store
     store.db.execute("drop table inbox")
     with pytest.raises(StoreError, match="cannot store delivery"):
         _add(store, "k")
@@ -166,12 +178,12 @@ def test_close_commits_what_is_queued_ends_the_committer_and_a_later_submit_star
     group.close()
 
 
-def test_a_store_closed_has_no_committer_left(any_store):
-    assert _add(any_store, "k") is True
-    committer = any_store._deliveries._committer[2]
-    any_store.close()
+def test_a_store_closed_has_no_committer_left(grouping_store):
+    assert _add(grouping_store, "k") is True
+    committer = grouping_store._deliveries._committer[2]
+    grouping_store.close()
     assert not committer.is_alive()
-    assert _add(any_store, "k") is False  # opened again on use, and the key is still known
+    assert _add(grouping_store, "k") is False  # opened again on use, and the key is still known
 
 
 # --- PostgreSQL: one statement and one commit per batch ------------------------------------------------
@@ -201,7 +213,7 @@ def _add_all(store, keys):
 
 
 def test_deliveries_that_arrive_during_a_postgresql_commit_share_the_next_one(postgres_url):
-    store = PostgresStore(postgres_url)
+    store = PostgresStore(postgres_url, group_commit=True)
     with psycopg.connect(postgres_url) as other:
         other.execute(HELD)  # not committed: the store's insert of the same key waits for this transaction
         first, first_threads = _add_all(store, ["held"])
@@ -219,7 +231,7 @@ def test_deliveries_that_arrive_during_a_postgresql_commit_share_the_next_one(po
 
 
 def test_a_failed_postgresql_batch_fails_each_of_its_deliveries_and_stores_none(postgres_url):
-    store = PostgresStore(postgres_url, busy_timeout=1)
+    store = PostgresStore(postgres_url, busy_timeout=1, group_commit=True)
     with psycopg.connect(postgres_url) as other:
         other.execute("lock table inbox in exclusive mode")  # inserts wait, and give up after busy_timeout
         first, first_threads = _add_all(store, ["a"])
@@ -235,9 +247,21 @@ def test_a_failed_postgresql_batch_fails_each_of_its_deliveries_and_stores_none(
     store.close()
 
 
-def test_a_delivery_postgresql_text_cannot_hold_fails_alone(postgres_url):
-    store = PostgresStore(postgres_url)
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_a_delivery_postgresql_text_cannot_hold_is_a_store_error_of_its_own(postgres_url, group_commit):
+    store = PostgresStore(postgres_url, group_commit=group_commit)
     with pytest.raises(StoreError, match="NUL character"):
         _add(store, "bad\0key")
-    assert _add(store, "good") is True
+    assert _add(store, "good") is True and _add(store, "good") is False
+    store.close()
+
+
+def test_without_group_commit_each_postgresql_delivery_commits_on_its_own(postgres_url):
+    store = PostgresStore(postgres_url)
+    results, threads = _add_all(store, ["a", "b", "a"])
+    for t in threads:
+        t.join(30)
+    assert sorted(results.values()) == [False, True, True] and store._deliveries is None
+    commits = dict(store.db.execute("select delivery_key, xmin::text from inbox"))
+    assert sorted(commits) == ["a", "b"] and commits["a"] != commits["b"]
     store.close()

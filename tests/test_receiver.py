@@ -345,7 +345,7 @@ def test_locked_store_is_503_with_retry_after_within_a_second(locked):
     assert store.delivery_counts() == {"pending": 1}
 
 
-def test_a_locked_postgresql_inbox_is_503_with_retry_after_for_each_delivery_of_a_batch(postgres_url):
+def test_a_locked_postgresql_inbox_is_503_with_retry_after_for_each_delivery_of_a_group_commit(postgres_url):
     import threading
 
     import psycopg
@@ -353,7 +353,7 @@ def test_a_locked_postgresql_inbox_is_503_with_retry_after_for_each_delivery_of_
     from store.postgres import Store as PostgresStore
     from web import RECEIVER_BUSY_TIMEOUT_SECONDS
 
-    store = PostgresStore(postgres_url, busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS)
+    store = PostgresStore(postgres_url, busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS, group_commit=True)
     rules = load_rules()
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(ENV, rules),
                       "CLOCK": lambda: NOW})

@@ -1,6 +1,7 @@
 """What only the PostgreSQL store has to show: migrations when processes start together, claims shared by
 workers on one database, and a clear error for a server it cannot reach. The rest of the store's behaviour
 runs on both stores in tests/test_store.py and the pipeline suites."""
+import os
 import subprocess
 import sys
 import threading
@@ -37,6 +38,17 @@ def test_the_url_picks_the_store(tmp_path, postgres_url):
     assert type(open_store(tmp_path / "a.db")) is Store
     assert type(open_store(postgres_url)) is PostgresStore
     assert type(open_store(postgres_url.replace("postgresql://", "postgres://", 1))) is PostgresStore
+
+
+def test_slaclock_pg_group_commit_turns_the_group_commit_on(postgres_url, monkeypatch):
+    from app import boot
+
+    monkeypatch.setenv("SLACLOCK_DATABASE", postgres_url)
+    for value, on in (("", False), ("true", True), ("off", False)):
+        monkeypatch.setenv("SLACLOCK_PG_GROUP_COMMIT", value)
+        store = boot(dict(os.environ))[2]
+        assert (store._deliveries is not None) is on
+        store.close()
 
 
 def test_processes_starting_together_migrate_once(postgres_databases):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Mapping
 
-from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, comma_list,
-                                 email_address, field_id, number, site_url, timeout_seconds, unmet)
+from connectors.settings import (DEFAULT_RATE_PER_MINUTE, MAX_RATE_PER_MINUTE, HelpdeskSettings, boolean,
+                                 comma_list, email_address, field_id, number, site_url, timeout_seconds, unmet)
 from rules.schema import Rules
 
 # Zendesk signs "Test webhook" requests from the webhook builder with this public secret
@@ -21,8 +21,6 @@ MAX_TOLERANCE_SECONDS = 7 * 86_400
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", re.IGNORECASE)
 _field_id = partial(field_id, pattern=re.compile(r"^[0-9]+$"), expected="a numeric Zendesk ticket field id")
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
-             "false": False, "0": False, "no": False, "off": False, "": False}
 
 
 METRIC_FIELD_VARIABLES = {"first_response": "ZENDESK_FIRST_RESPONSE_FIELD_ID",
@@ -42,7 +40,7 @@ class ZendeskSettings(HelpdeskSettings):
     def from_env(cls, env: Mapping[str, str], rules: Rules) -> "ZendeskSettings":
         """Read ZENDESK_* variables; raise ValueError naming the variable for any bad value."""
         fields = rules.connectors.zendesk
-        allow_test_secret = _boolean(env, "ZENDESK_ALLOW_TEST_SECRET")
+        allow_test_secret = boolean(env, "ZENDESK_ALLOW_TEST_SECRET")
         secrets = comma_list(env, "ZENDESK_WEBHOOK_SECRET")
         if STATIC_TEST_SECRET in secrets and not allow_test_secret:
             raise ValueError("ZENDESK_WEBHOOK_SECRET contains Zendesk's public test secret; "
@@ -92,11 +90,3 @@ def _base_url(env: Mapping[str, str]) -> str:
         raise ValueError(f"ZENDESK_SUBDOMAIN: expected the name before .zendesk.com (e.g. 'acme'), got {subdomain!r}"
                          "; use ZENDESK_URL for a full URL")
     return f"https://{subdomain.lower()}.zendesk.com"
-
-
-def _boolean(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "")
-    try:
-        return _BOOLEANS[raw.strip().lower()]
-    except KeyError:
-        raise ValueError(f"{name}: expected true or false, got {raw!r}") from None
