@@ -80,7 +80,7 @@ class Settings:
     note_move_minutes: float
     log_level: str = "INFO"
     log_format: str = "text"
-    pg_group_commit: bool = False
+    pg_group_commit: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -104,7 +104,7 @@ class Settings:
             note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
             log_level=log_level(env),
             log_format=log_format(env),
-            pg_group_commit=boolean(env, "SLACLOCK_PG_GROUP_COMMIT"),
+            pg_group_commit=boolean(env, "SLACLOCK_PG_GROUP_COMMIT", default=True),
         )
 
 

@@ -95,12 +95,14 @@ def number(env: Mapping[str, str], name: str, default: float, *, integer: bool =
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
-             "false": False, "0": False, "no": False, "off": False, "": False}
+             "false": False, "0": False, "no": False, "off": False}
 
 
-def boolean(env: Mapping[str, str], name: str) -> bool:
-    """The switch in `name` (true/false, 1/0, yes/no, on/off; unset is false); SettingsError otherwise."""
+def boolean(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """The switch in `name` (true/false, 1/0, yes/no, on/off; `default` when unset); SettingsError otherwise."""
     raw = env.get(name, "")
+    if not raw.strip():
+        return default
     try:
         return _BOOLEANS[raw.strip().lower()]
     except KeyError:

@@ -20,7 +20,7 @@ def is_postgres_url(database: str | Path) -> bool:
 
 
 def open_store(database: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
-               pg_group_commit: bool = False) -> Store:
+               pg_group_commit: bool = True) -> Store:
     """The store `database` names (migrated): PostgreSQL for a URL (`pg_group_commit`: deliveries share commits,
     see store.postgres.Store), else the SQLite file at that path."""
     if is_postgres_url(database):

@@ -1,7 +1,7 @@
 """The PostgreSQL store: the SQLite store's interface (store/sqlite.py) on a server that several receivers and
-workers share, through psycopg 3 and a connection pool. Deliveries commit one by one on the request's
-connection (the server already shares a WAL flush between concurrent commits), or, with `group_commit`, through
-store/group_commit.py on a connection of its own, one statement and one commit per batch.
+workers share, through psycopg 3 and a connection pool. Deliveries go through the group commit
+(store/group_commit.py) on a connection of its own, one statement and one commit per batch; without
+`group_commit` each commits on the request's pooled connection.
 
 Claims are serialised by a transaction-scoped advisory lock (one per queue) and take their rows `FOR UPDATE
 SKIP LOCKED`: each claim then sees every claim committed before it, so a ticket's deliveries go to one worker
@@ -216,12 +216,11 @@ class Store:
     """PostgreSQL-backed durable state: a connection pool per process, migrations on open."""
 
     def __init__(self, url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS, pool_size: int = POOL_SIZE,
-                 group_commit: bool = False):
+                 group_commit: bool = True):
         """Open (and migrate) the database at `url`; a statement waits `busy_timeout` s for a lock or a connection.
 
         The receiver passes a short timeout so that a store that cannot take an event is a 503 in time.
-        `group_commit` (SLACLOCK_PG_GROUP_COMMIT): concurrent deliveries of a process share one commit; off by
-        default, as two receivers took fewer deliveries a second with it than without (docs/scaling.md)."""
+        `group_commit` (SLACLOCK_PG_GROUP_COMMIT, on by default): concurrent deliveries of a process share a commit."""
         if not busy_timeout > 0:
             raise ValueError(f"busy_timeout: expected seconds greater than 0, got {busy_timeout!r}")
         self.url, self.busy_timeout, self.pool_size = url, float(busy_timeout), pool_size

@@ -1,6 +1,5 @@
 """Group commit: concurrent inserts share a commit, each caller gets its own answer, a failure reaches its batch;
-on SQLite and on PostgreSQL with SLACLOCK_PG_GROUP_COMMIT (the PostgreSQL half needs SLACLOCK_TEST_POSTGRES_URL,
-see tests/postgres_support.py)."""
+on both stores (the PostgreSQL half needs SLACLOCK_TEST_POSTGRES_URL, see tests/postgres_support.py)."""
 import threading
 from datetime import datetime, timezone
 
@@ -74,11 +73,11 @@ def test_a_failed_commit_fails_every_caller_in_its_batch_and_only_them():
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def grouping_store(request, tmp_path):
-    """A store whose deliveries go through the group commit: SQLite's, or PostgreSQL's with group_commit."""
+    """Each store whose deliveries go through the group commit (PostgreSQL's by default)."""
     if request.param == "sqlite":
         yield Store(tmp_path / "s.db")
         return
-    store = PostgresStore(request.getfixturevalue("postgres_url"), group_commit=True)
+    store = PostgresStore(request.getfixturevalue("postgres_url"))
     yield store
     store.close()
 
@@ -213,7 +212,7 @@ def _add_all(store, keys):
 
 
 def test_deliveries_that_arrive_during_a_postgresql_commit_share_the_next_one(postgres_url):
-    store = PostgresStore(postgres_url, group_commit=True)
+    store = PostgresStore(postgres_url)
     with psycopg.connect(postgres_url) as other:
         other.execute(HELD)  # not committed: the store's insert of the same key waits for this transaction
         first, first_threads = _add_all(store, ["held"])
@@ -231,7 +230,7 @@ def test_deliveries_that_arrive_during_a_postgresql_commit_share_the_next_one(po
 
 
 def test_a_failed_postgresql_batch_fails_each_of_its_deliveries_and_stores_none(postgres_url):
-    store = PostgresStore(postgres_url, busy_timeout=1, group_commit=True)
+    store = PostgresStore(postgres_url, busy_timeout=1)
     with psycopg.connect(postgres_url) as other:
         other.execute("lock table inbox in exclusive mode")  # inserts wait, and give up after busy_timeout
         first, first_threads = _add_all(store, ["a"])
@@ -257,7 +256,7 @@ def test_a_delivery_postgresql_text_cannot_hold_is_a_store_error_of_its_own(post
 
 
 def test_without_group_commit_each_postgresql_delivery_commits_on_its_own(postgres_url):
-    store = PostgresStore(postgres_url)
+    store = PostgresStore(postgres_url, group_commit=False)
     results, threads = _add_all(store, ["a", "b", "a"])
     for t in threads:
         t.join(30)

@@ -353,7 +353,7 @@ def test_a_locked_postgresql_inbox_is_503_with_retry_after_for_each_delivery_of_
     from store.postgres import Store as PostgresStore
     from web import RECEIVER_BUSY_TIMEOUT_SECONDS
 
-    store = PostgresStore(postgres_url, busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS, group_commit=True)
+    store = PostgresStore(postgres_url, busy_timeout=RECEIVER_BUSY_TIMEOUT_SECONDS)
     rules = load_rules()
     app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": build_connectors(ENV, rules),
                       "CLOCK": lambda: NOW})

@@ -40,11 +40,11 @@ def test_the_url_picks_the_store(tmp_path, postgres_url):
     assert type(open_store(postgres_url.replace("postgresql://", "postgres://", 1))) is PostgresStore
 
 
-def test_slaclock_pg_group_commit_turns_the_group_commit_on(postgres_url, monkeypatch):
+def test_the_group_commit_is_on_unless_slaclock_pg_group_commit_turns_it_off(postgres_url, monkeypatch):
     from app import boot
 
     monkeypatch.setenv("SLACLOCK_DATABASE", postgres_url)
-    for value, on in (("", False), ("true", True), ("off", False)):
+    for value, on in (("", True), ("false", False), ("on", True)):
         monkeypatch.setenv("SLACLOCK_PG_GROUP_COMMIT", value)
         store = boot(dict(os.environ))[2]
         assert (store._deliveries is not None) is on
