@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rules import wording
 from rules.bouncing import bounce_push, hops_now, team_holding
 from rules.calendar import utc_instant
-from rules.clock import ClockView, clock_reasons, observe, observed_at
+from rules.clock import ClockView, Observation, clock_reasons, observation, observed_at
 from rules.confirmation import confirm
 from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
@@ -98,6 +98,7 @@ class Draft:
     group_id: str | None = None
     assignee_id: str | None = None
     current_team: str | None = None  # the team working the case before the escalation
+    seen: Observation | None = None  # the clock before its basis (an escalation re-targets it)
     view: ClockView | None = None
     vendor: VendorState | None = None
     vendor_pushes: tuple[Push, ...] = ()
@@ -286,8 +287,8 @@ def satisfaction(ctx: Context, d: Draft) -> Draft:
 
 def clock(ctx: Context, d: Draft) -> Draft:
     """The SLA clock at the asked priority and the current team."""
-    return d.but(view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
-                              ctx.agent_reply_at, customer_message_at=ctx.customer_message_at))
+    seen = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at)
+    return d.but(seen=seen, view=seen.view(d.priority, d.current_team))
 
 
 def vendor(ctx: Context, d: Draft) -> Draft:
@@ -357,17 +358,23 @@ def ola_handed_on(ctx: Context, d: Draft) -> Draft:
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
-    view = d.clock
+    view, seen = d.clock, d.seen
+    assert seen is not None
     escalator.run(view, d.escalated)
     for _ in range(MAX_REDERIVE):
         want_priority = higher(view.priority, escalator.priority)
         want_team = escalator.level_team() or view.team
         if (want_priority, want_team) == (view.priority, view.team):
             break
-        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, want_priority, want_team, ctx.agent_reply_at,
-                       basis_at=escalator.changed_at, customer_message_at=ctx.customer_message_at)
-        escalator.run(view, d.escalated)
+        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at)
+        # A point is reached by now once its used time is: the same deadlines (used, target) reach nothing new.
+        if not _same_deadlines(before, view):
+            escalator.run(view, d.escalated)
     return view
+
+
+def _same_deadlines(a: ClockView, b: ClockView) -> bool:
+    return a.runs.keys() == b.runs.keys() and all(run.deadline == b.runs[m].deadline for m, run in a.runs.items())
 
 
 def escalation(ctx: Context, d: Draft) -> Draft:
@@ -463,8 +470,8 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
     if seen not in (None, ctx.ticket.status):
         # The clock sees the status slaclock writes now (reopened: it resumes; closed: it stays stopped), as its own
         # write comes back as an echo that is not decided.
-        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
-                       basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
+        view = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at,
+                           status=seen).view(view.priority, view.team, basis_at=d.changed_at)
     view = evolved(view, memory=view.memory.evolve(confirmation=answer.state))
     return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status, closes=answer.closing,
                   assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,

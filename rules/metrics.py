@@ -211,13 +211,28 @@ def reached_at(run: MetricRun, used: timedelta) -> datetime:
 
 # --- all metrics ------------------------------------------------------------------------
 
-def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetime) -> dict[str, MetricRun]:
-    """Every metric's run in the current cycle (first_response: its only cycle)."""
+@dataclass(frozen=True)
+class Span:
+    """Where one metric's clock runs in the current cycle, whatever its basis (priority, team...): from `start` to
+    `stopped` (None: it runs), with its pauses. A decision that re-derives its basis re-targets the same spans."""
+
+    metric: str
+    cycle: int
+    start: datetime
+    stopped: datetime | None
+    pauses: list[Pause]
+    paused_now: bool
+    measured: bool
+    frozen: Deadline | None  # the stopped result kept in memory (the clock is not run again)
+
+
+def spans_of(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetime) -> list[Span]:
+    """Every metric's span in the current cycle (first_response: its only cycle), from the status history."""
     stop = frozenset(rules.sla.stop_statuses)
     cycles, gaps = cycles_of(memory.statuses, opened_at, stop, rules.sla.on_reopen)
     current, first = cycles[-1], cycles[0]
     last_status = memory.last_status
-    runs: dict[str, MetricRun] = {}
+    spans: list[Span] = []
     for metric in METRICS:
         pause_set = rules.pause_statuses(metric)
         pauses = normalise(pauses_of(memory.statuses, pause_set, now) + gaps)
@@ -248,13 +263,24 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
         else:
             cycle, start, stopped = current, current.started_at, current.stopped_at
         frozen = memory.result(metric, cycle.number)
-        if stopped is not None and frozen is not None and frozen.stopped_at == stopped:
-            runs[metric] = MetricRun(frozen, frozen=True)
+        kept = frozen if stopped is not None and frozen is not None and frozen.stopped_at == stopped else None
+        spans.append(Span(metric, cycle.number, start, stopped, pauses, paused_now and stopped is None, measured,
+                          kept))
+    return spans
+
+
+def run_spans(rules: Rules, spans: Sequence[Span], bases: Sequence[BasisChange], now: datetime
+              ) -> dict[str, MetricRun]:
+    """Each span's run under the basis history `bases`."""
+    runs: dict[str, MetricRun] = {}
+    for s in spans:
+        if s.frozen is not None:
+            runs[s.metric] = MetricRun(s.frozen, frozen=True)
             continue
-        run = run_metric(rules, metric, cycle.number, start, stopped, now, memory.bases, pauses,
-                         paused_now and stopped is None, measured)
+        run = run_metric(rules, s.metric, s.cycle, s.start, s.stopped, now, bases, s.pauses, s.paused_now,
+                         s.measured)
         if run is not None:
-            runs[metric] = run
+            runs[s.metric] = run
     return runs
 
 
