@@ -14,7 +14,7 @@ A new rule is a new step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -84,10 +84,10 @@ class Context:
         return self.actor_id is not None or bool(self.actor_group_ids)
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """A decision in the making, private to one `decide` call: each step changes it (`but`, `plus`) and returns
-    it (copies step by step were a tenth of a decision's time)."""
+    it (copies step by step were a tenth of a decision's time; its slots refuse a misspelt field)."""
 
     memory: CaseMemory  # the incoming memory, routed
     role: ActorRole | None = None
@@ -137,8 +137,6 @@ class Draft:
     def but(self, **changes: object) -> Draft:
         """This draft with `changes`."""
         for name, value in changes.items():
-            if name not in _DRAFT_FIELDS:
-                raise TypeError(f"Draft has no field {name}")
             setattr(self, name, value)
         return self
 
@@ -149,8 +147,11 @@ class Draft:
 
     def sections(self, kind: str) -> list[Effects]:
         """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
-        order = ORDER[kind]
-        return [self.effects[s] for s in (*order, *(s for s in self.effects if s not in order)) if s in self.effects]
+        order, effects = ORDER[kind], self.effects
+        found = [effects[s] for s in order if s in effects]
+        if len(found) < len(effects):
+            found += [e for s, e in effects.items() if s not in order]
+        return found
 
 
 # The order the sections' output reads in a decision (the steps run in another order).
@@ -164,7 +165,6 @@ ORDER: dict[str, tuple[str, ...]] = {
     "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
-_DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 NO_EFFECTS = Effects()
 
 Step = Callable[[Context, Draft], Draft]
@@ -294,6 +294,8 @@ def clock(ctx: Context, d: Draft) -> Draft:
 def vendor(ctx: Context, d: Draft) -> Draft:
     """The vendor loop (seed 000): a request cycle, the vendor's word, confirmed or SLA risk."""
     view = d.clock
+    if view.memory.vendor is None and ctx.vendor_update is None and not is_vendor(ctx.rules, d.current_team):
+        return d  # no request cycle to start, follow or end
     res = view.resolution
     due_before = res.deadline.due_at if res is not None else None
     desk = VendorDesk(ctx.ticket, ctx.rules, ctx.now, view.memory.vendor, view.memory.fired)
@@ -321,8 +323,9 @@ def bounces(ctx: Context, d: Draft) -> Draft:
     team = d.team if d.team is not None else team_holding(ctx.rules, ctx.ticket) or d.current_team
     hops = hops_now(ctx.incoming, team, ctx.observed_at)
     push = bounce_push(ctx.rules, hops, view.memory.fired, ctx.now) if view.running else None
-    return d.but(view=evolved(view, memory=view.memory.evolve(hops=hops)),
-                 bounce_pushes=(push,) if push is not None else ())
+    if hops is not view.memory.hops:
+        view = evolved(view, memory=view.memory.evolve(hops=hops))
+    return d.but(view=view, bounce_pushes=(push,) if push is not None else ())
 
 
 def ola_budgets(ctx: Context, d: Draft) -> Draft:
