@@ -10,6 +10,7 @@ escalation, the end of a skip status. Messages due in the customer's quiet hours
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, ClusterInfo, Custome
                             Reason, TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import evolved
 from rules.schema import BUILTIN_CALENDAR, CUSTOMER_FIELDS, CustomerUpdates, Rules, field_value
 from rules.vendor import CustomerMessage
 
@@ -180,9 +182,9 @@ class CustomerDesk:
         shown = list({h.message: h for h in due}.values())
         said = {m for h in shown for m in SAYS_ALSO.get(h.message, ())}
         shown = [h for h in shown if h.message not in said]
-        templates = self.cfg.templates
-        values = self._values(next_update)
-        text = "\n\n".join(wording.fill_message(getattr(templates, h.message), values) for h in shown)
+        texts = [getattr(self.cfg.templates, h.message) for h in shown]
+        values = self._values(next_update, {name for text in texts for name in wording.placeholders(text)})
+        text = "\n\n".join(wording.fill_message(template, values) for template in texts)
         key = "+".join(h.key for h in due)
         names = "+".join(h.message for h in shown)
         told = wording.customer_told(names, wording.zone_text(next_update, self.zone) if next_update else None)
@@ -202,7 +204,7 @@ class CustomerDesk:
             if why and not sent_now:
                 effects = effects.add(reasons=[Reason("customer_updates.cadence", why, "customer")])
         future = [c for c in candidates if c > self.now]
-        return replace(told, effects=effects.add(next_at=min(future, default=None)), next_update_at=next_update_at)
+        return evolved(told, effects=effects.add(next_at=min(future, default=None)), next_update_at=next_update_at)
 
     def _cadence_base(self, last_sent: datetime | None, active_since: datetime | None) -> tuple[datetime, str]:
         """The instant the cadence counts from, and a sentence when an agent's reply restarted it."""
@@ -223,7 +225,7 @@ class CustomerDesk:
                 return after.at
         return None
 
-    def _values(self, next_update: datetime | None) -> dict[str, str | None]:
+    def _values(self, next_update: datetime | None, names: Iterable[str]) -> dict[str, str | None]:
         owner = None
         if self.escalation is not None and self.escalation.owner is not None:
             owner = self.escalation.owner.name
@@ -234,7 +236,7 @@ class CustomerDesk:
             self.zone, self.now, self.priority, self.due_at, owner, next_update,
             vendor.eta if vendor is not None else None, vendor.vendor if vendor is not None else None,
             self.escalation.current.title if self.escalation is not None else None,
-            (self.cluster.problem_id or self.cluster.subject or self.cluster.key) if self.cluster else None))
+            (self.cluster.problem_id or self.cluster.subject or self.cluster.key) if self.cluster else None), names)
 
 
 @dataclass(frozen=True)
@@ -253,8 +255,31 @@ class MessageFacts:
     problem: str | None
 
 
-def message_values(ticket: TicketFacts, cfg: CustomerUpdates, facts: MessageFacts) -> dict[str, str | None]:
-    """The placeholders of the customer templates; a sentence naming a None value is left out."""
+Words = Callable[[datetime], str]  # an instant in the customer's words
+# Each placeholder of the customer templates, from the ticket, the settings and the facts.
+PLACEHOLDERS: dict[str, Callable[[TicketFacts, CustomerUpdates, MessageFacts, Words], str | None]] = {
+    "reference": lambda t, cfg, f, when: f"#{t.ticket_id}" if t.connector == "zendesk" else str(t.ticket_id),
+    "next_update": lambda t, cfg, f, when: f"by {when(f.next_update)}" if f.next_update else cfg.no_next_update_text,
+    "planned_for": lambda t, cfg, f, when: f"planned for {when(f.eta)}" if f.eta else None,
+    "ticket": lambda t, cfg, f, when: t.key,
+    "ticket_id": lambda t, cfg, f, when: str(t.ticket_id),
+    "subject": lambda t, cfg, f, when: t.subject or "",
+    "priority": lambda t, cfg, f, when: f.priority,
+    "due_at": lambda t, cfg, f, when: when(f.due_at) if f.due_at else "-",
+    "owner": lambda t, cfg, f, when: f.owner or cfg.no_owner_text,
+    "next_update_at": lambda t, cfg, f, when: when(f.next_update) if f.next_update else cfg.no_next_update_text,
+    "eta": lambda t, cfg, f, when: when(f.eta) if f.eta else "to be confirmed",
+    "vendor": lambda t, cfg, f, when: f.vendor if f.vendor and cfg.name_vendor else "our partner",
+    "level": lambda t, cfg, f, when: f.level or "",
+    "problem": lambda t, cfg, f, when: f.problem or "",
+}
+assert set(PLACEHOLDERS) == set(CUSTOMER_FIELDS)
+
+
+def message_values(ticket: TicketFacts, cfg: CustomerUpdates, facts: MessageFacts,
+                   names: Iterable[str] = CUSTOMER_FIELDS) -> dict[str, str | None]:
+    """The placeholders `names` (default: all) of the customer templates; a sentence naming a None value is left
+    out. Only the named ones are worked out: a template names a few, and instants take the time to word."""
     said: dict[datetime, str] = {}
 
     def when(instant: datetime) -> str:
@@ -262,23 +287,7 @@ def message_values(ticket: TicketFacts, cfg: CustomerUpdates, facts: MessageFact
             said[instant] = wording.customer_time(instant, facts.zone, facts.now)
         return said[instant]
 
-    f = facts
-    values: dict[str, str | None] = {
-        "reference": f"#{ticket.ticket_id}" if ticket.connector == "zendesk" else str(ticket.ticket_id),
-        "next_update": f"by {when(f.next_update)}" if f.next_update else cfg.no_next_update_text,
-        "planned_for": f"planned for {when(f.eta)}" if f.eta else None,
-        "ticket": ticket.key, "ticket_id": str(ticket.ticket_id),
-        "subject": ticket.subject or "", "priority": f.priority,
-        "due_at": when(f.due_at) if f.due_at else "-",
-        "owner": f.owner or cfg.no_owner_text,
-        "next_update_at": when(f.next_update) if f.next_update else cfg.no_next_update_text,
-        "eta": when(f.eta) if f.eta else "to be confirmed",
-        "vendor": f.vendor if f.vendor and cfg.name_vendor else "our partner",
-        "level": f.level or "",
-        "problem": f.problem or "",
-    }
-    assert set(values) == set(CUSTOMER_FIELDS)
-    return values
+    return {name: PLACEHOLDERS[name](ticket, cfg, facts, when) for name in names}
 
 
 def cluster_note(rules: Rules, cluster: ClusterInfo, at: datetime) -> tuple[Action, TimelineEvent, Reason]:

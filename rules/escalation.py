@@ -30,6 +30,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import NamedTuple
 
 from rules import wording
 from rules.alerts import level_alerts, threshold_alerts
@@ -48,6 +49,7 @@ from rules.schema import METRICS, PRIORITIES, Rules, Threshold
 BREACH_POINT = Threshold(percent=100)
 # Metrics that start again within a cycle (at each agent reply / customer message): keyed by their start too.
 RESTARTING = ("next_update", "next_reply")
+_RESTARTING_KEYS = tuple(f"threshold:{metric}:" for metric in RESTARTING)
 
 
 def higher(a: str, b: str | None) -> str:
@@ -91,8 +93,45 @@ def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold,
     return tuple(items)
 
 
+@dataclass(frozen=True)
+class Point:
+    """A threshold of a metric with a given target, and what firing it writes that depends on nothing else."""
+
+    index: int | None  # position in escalation.thresholds.<metric> (None: the silent breach point)
+    threshold: Threshold
+    label: str
+    used: timedelta  # the working time at which it is reached
+    rule: str
+    kind: TimelineKind
+    text: str  # the timeline text
+    cause: str  # the climb's cause (a threshold naming a level)
+
+
+def points_of(rules: Rules, metric: str, target: timedelta) -> tuple[Point, ...]:
+    """The metric's thresholds at `target` (a rules file has a few targets per metric: a table per rules)."""
+    return rules.once(("points", metric, target), lambda: tuple(
+        _point(metric, i, t, label, target) for i, t, label in thresholds_of(rules, metric)))
+
+
+def sorted_points(rules: Rules, metric: str, target: timedelta) -> tuple[Point, ...]:
+    """`points_of`, the least working time first."""
+    return rules.once(("sorted_points", metric, target), lambda: tuple(
+        sorted(points_of(rules, metric, target), key=lambda p: p.used)))
+
+
+def _point(metric: str, index: int | None, t: Threshold, label: str, target: timedelta) -> Point:
+    kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
+            else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
+    rule = f"escalation.thresholds.{metric}[{index}]" if index is not None else f"sla.targets ({metric})"
+    cause = wording.threshold_cause(metric, t, target) if t.level else ""
+    return Point(index, t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target),
+                 cause)
+
+
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
     """`keys` without the next_update / next_reply keys of starts that are over (replies restart them)."""
+    if not any(k.startswith(_RESTARTING_KEYS) for k in keys):
+        return keys
     for metric in RESTARTING:
         run = view.runs.get(metric)
         keep = f"threshold:{metric}:{cycle_label(run)}:" if run is not None else None
@@ -123,19 +162,21 @@ class Push:
     why: str = ""  # what matched (a trigger's note says it)
 
 
-@dataclass(frozen=True)
-class Crossing:
-    """A threshold (or a manual request, or a push) reached in this decision."""
+class Crossing(NamedTuple):
+    """A threshold (or a manual request, or a push) reached in this decision (a tuple: a decision makes several)."""
 
     at: datetime
     key: str
     metric: str | None = None
     cycle: int | None = None
-    threshold: Threshold | None = None
-    index: int | None = None  # position in escalation.thresholds.<metric>
+    point: Point | None = None
     run: MetricRun | None = None
     used: timedelta = ZERO  # the working time at which it is reached (orders points reached together)
     push: Push | None = None
+
+    @property
+    def threshold(self) -> Threshold | None:
+        return self.point.threshold if self.point is not None else None
 
 
 @dataclass(frozen=True)
@@ -171,7 +212,7 @@ class Escalator:
         self.connector: str = ticket.connector
         self.team = team
         self.manual_stamp, self.manual_at, self.first_sight = manual_stamp, manual_at, first_sight
-        self.fired: list[str] = list(memory.fired)  # all keys fired, before and in this decision
+        self.fired: set[str] = set(memory.fired)  # all keys fired, before and in this decision
         self.state: EscalationState | None = memory.escalation
         self.last_reply_at = memory.last_reply_at
         # What this decision adds, collected here and made `Effects` once in `finish`.
@@ -188,6 +229,7 @@ class Escalator:
         # reached_at per (run, used): `_crossings` and `_next_action_at` ask the same points (the run is kept
         # beside its answer, so its id stays its own while the decision lasts).
         self._reached: dict[tuple[int, timedelta], tuple[MetricRun, datetime]] = {}
+        self._manager: tuple[PersonRef | None] | None = None  # the account manager, once asked
 
     # -- helpers --
 
@@ -200,7 +242,7 @@ class Escalator:
 
     def _fire(self, key: str) -> None:
         if key not in self.fired:
-            self.fired.append(key)
+            self.fired.add(key)
             self.fired_now.append(key)
 
     def _note(self, reason: Reason, event: TimelineEvent | None = None) -> None:
@@ -237,14 +279,16 @@ class Escalator:
             if not _measured(run):
                 continue
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
-            for index, threshold, label in thresholds_of(self.rules, metric):
-                key = prefix + label
-                if key in self.fired:
+            # More working time than the clock has used by now is reached later (`used` counts the current basis
+            # only once it started before now).
+            used_now = d.used if run.segments[-1].start < self.now else None
+            for point in points_of(self.rules, metric, d.target):
+                key = prefix + point.label
+                if key in self.fired or (used_now is not None and point.used > used_now):
                     continue
-                used = budget_of(threshold, d.target)
-                at = self._reached_at(run, used)
+                at = self._reached_at(run, point.used)
                 if at <= self.now:
-                    events.append(Crossing(at, key, metric, d.cycle, threshold, index, run, used))
+                    events.append(Crossing(at, key, metric, d.cycle, point, run, point.used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
 
@@ -254,26 +298,23 @@ class Escalator:
             self._timeouts(view, event.at)
             if event.push is not None:
                 self._push(view, event, event.push)
-            elif event.threshold is None:
+            elif event.point is None:
                 self._manual(view, event)
             else:
-                self._threshold(view, event, event.threshold)
+                self._threshold(view, event, event.point)
         self._timeouts(view, self.now)
         self._replies(view)
 
-    def _threshold(self, view: ClockView, c: Crossing, t: Threshold) -> None:
+    def _threshold(self, view: ClockView, c: Crossing, p: Point) -> None:
         self._fire(c.key)
         self.crossings.append(c)
-        assert c.metric is not None and c.run is not None
-        rule = f"escalation.thresholds.{c.metric}[{c.index}]" if c.index is not None else f"sla.targets ({c.metric})"
-        kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
-                else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
-        text = wording.threshold_reached(c.metric, t, c.run.deadline.target)
-        self._note(Reason(rule, wording.at_text(text, c.at), "escalation"),
-                   TimelineEvent(kind, c.at, c.key, c.metric, c.cycle, t.level, t.label, text))
-        self.tags_add |= set(t.tags)
+        t = p.threshold
+        self._note(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"),
+                   TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
+        if t.tags:
+            self.tags_add.update(t.tags)
         if t.level:
-            self._climb(view, t.level, c.at, wording.threshold_cause(c.metric, t, c.run.deadline.target))
+            self._climb(view, t.level, c.at, p.cause)
 
     def _manual(self, view: ClockView, c: Crossing) -> None:
         self._fire(c.key)
@@ -365,8 +406,8 @@ class Escalator:
     def _timeouts(self, view: ClockView, until: datetime) -> None:
         for _ in range(64):
             state = self._active_state(view)
-            if state is None:
-                return
+            if state is None or state.current.climb_after is None:
+                return  # no timeout (asked before each crossing: the common answer first)
             at, acked = self._timeout(view, state)
             if acked is not None:
                 self.state = evolved(state, acked_at=acked)
@@ -507,30 +548,33 @@ class Escalator:
         self._fire(key)
         manager = self._account_manager()
         state = self._active_state(view)
+        told = manager.name if manager and ms.notify_account_manager else None
+        after, group_id, assignee_id, note = self.rules.once(
+            ("tech_lead", self.connector, priority, told), lambda: _tech_lead_texts(self.rules, self.connector,
+                                                                                    priority, told))
         values = {
             "ticket": self.ticket.key, "ticket_id": str(self.ticket.ticket_id), "subject": self.ticket.subject or "",
             "priority": priority, "opened_at": wording.local_text(res.deadline.started_at, cal),
-            "due_at": wording.local_text(res.deadline.due_at, cal), "after": wording.format_duration(ms.after),
+            "due_at": wording.local_text(res.deadline.due_at, cal), "after": after,
             "team": ms.team, "account_manager": manager.name if manager else "-",
             "escalation_owner": state.owner.name if state is not None and state.owner else "-",
         }
-        target = getattr(self.rules.teams[ms.team], self.connector, None)
-        group_id, assignee_id = (target.group_id, target.assignee_id) if target is not None else (None, None)
-        note = wording.tech_lead_note(priority, ms.after, ms.clock == "wall", self.rules.team_title(ms.team),
-                                      manager.name if manager and ms.notify_account_manager else None)
-        actions = [Action(key, ActionKind.FOLLOW_UP, text=note, subject=ms.subject.format_map(values),
-                          body=ms.body.format_map(values), group_id=group_id, assignee_id=assignee_id,
-                          priority=ms.priority or priority)]
+        self.actions.append(Action(key, ActionKind.FOLLOW_UP, text=note, subject=ms.subject.format_map(values),
+                                   body=ms.body.format_map(values), group_id=group_id, assignee_id=assignee_id,
+                                   priority=ms.priority or priority))
         if manager is not None and ms.notify_account_manager:
-            actions.append(Action(f"{key}:account_manager", ActionKind.NOTIFY, text=ms.notify_text.format_map(values),
-                                  person_id=manager.id_for(self.connector), person_name=manager.name,
-                                  email=manager.email, digest_key=f"{manager.key}:milestone:tech_lead"))
-        self.actions += actions
+            self.actions.append(Action(
+                f"{key}:account_manager", ActionKind.NOTIFY, text=ms.notify_text.format_map(values),
+                person_id=manager.id_for(self.connector), person_name=manager.name, email=manager.email,
+                digest_key=f"{manager.key}:milestone:tech_lead"))
         self._note(Reason("milestones.tech_lead", note, "escalation"),
                    TimelineEvent(TimelineKind.MILESTONE, at, key, "resolution", res.deadline.cycle,
                                  threshold="tech_lead", text=note))
 
     def _account_manager(self) -> PersonRef | None:
+        """The case's account manager (worked out once per decision: the milestone and the alerts ask)."""
+        if self._manager is not None:
+            return self._manager[0]
         am = self.rules.account_managers
         org = self.ticket.organization_id
         key = am.organizations.get(str(org)) if org is not None else None
@@ -538,7 +582,8 @@ class Escalator:
             tier = resolve_tier(self.ticket, self.rules)[0]
             key = am.tiers.get(tier) if tier else None
         key = key or am.default
-        return PersonRef.of(self.rules, key) if key else None
+        self._manager = (PersonRef.of(self.rules, key) if key else None,)
+        return self._manager[0]
 
     def _queued(self, view: ClockView) -> None:
         mq = self.rules.milestones.queued
@@ -576,9 +621,13 @@ class Escalator:
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
-            for _, threshold, label in thresholds_of(self.rules, metric):
-                if prefix + label not in self.fired:
-                    candidates.append(self._reached_at(run, budget_of(threshold, run.deadline.target)))
+            # The earliest point still to come: points reached with more working time are reached no sooner.
+            for point in sorted_points(self.rules, metric, run.deadline.target):
+                if prefix + point.label not in self.fired:
+                    at = self._reached_at(run, point.used)
+                    if at > self.now:
+                        candidates.append(at)
+                        break
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
@@ -591,3 +640,15 @@ class Escalator:
                 candidates.append(timeout)
         future = [c for c in candidates if c > self.now]
         return min(future) if future else None
+
+
+def _tech_lead_texts(rules: Rules, connector: str, priority: str, manager: str | None
+                     ) -> tuple[str, str | None, str | None, str]:
+    """What the tech-lead milestone writes that depends on the rules alone: its lead time in words, the
+    follow-up's group and assignee, the note (per priority and account manager told)."""
+    ms = rules.milestones.tech_lead
+    assert ms is not None
+    target = getattr(rules.teams[ms.team], connector, None)
+    group_id, assignee_id = (target.group_id, target.assignee_id) if target is not None else (None, None)
+    note = wording.tech_lead_note(priority, ms.after, ms.clock == "wall", rules.team_title(ms.team), manager)
+    return wording.format_duration(ms.after), group_id, assignee_id, note

@@ -33,6 +33,11 @@ class PersonRef(JsonForm):
 
     @classmethod
     def of(cls, rules: Rules, key: str) -> "PersonRef":
+        """The person `key` of the rules (one per rules: it is plain frozen data)."""
+        return rules.once(("person", key), lambda: cls._of(rules, key))
+
+    @classmethod
+    def _of(cls, rules: Rules, key: str) -> "PersonRef":
         spec = rules.people[key]
         ids = tuple(sorted((c, getattr(spec, c)) for c in CONNECTORS if getattr(spec, c)))
         return cls(key, spec.name or key, ids, spec.email)

@@ -30,19 +30,29 @@ def resolve_tier(ticket: TicketFacts, rules: Rules) -> tuple[str | None, str, st
         value = (ticket.custom_fields or {}).get(field_id)
         if value is not None and str(value) in rules.tiers:
             return str(value), "sla.tier_field", f"custom field {field_id} = {value}"
-    tags = ticket.tags or frozenset()
-    for name, tier in rules.tiers.items():
-        matched = sorted(set(tier.tags) & set(tags))
-        if matched:
-            return name, f"tiers.{name}.tags", f"tag {matched[0]}"
-    org = ticket.organization_id
-    if org is not None:
+    tier_tags, by_organization = rules.once("tiers", lambda: _tier_tables(rules))
+    tags = ticket.tags
+    if tags and not tier_tags.isdisjoint(tags):
         for name, tier in rules.tiers.items():
-            if str(org) in tier.organizations:
-                return name, f"tiers.{name}.organizations", f"organization {org}"
+            matched = sorted(set(tier.tags) & set(tags))
+            if matched:
+                return name, f"tiers.{name}.tags", f"tag {matched[0]}"
+    org = ticket.organization_id
+    name = by_organization.get(str(org)) if org is not None else None
+    if name is not None:
+        return name, f"tiers.{name}.organizations", f"organization {org}"
     if rules.sla.default_tier:
         return rules.sla.default_tier, "sla.default_tier", "default tier"
     return None, "", "no tier"
+
+
+def _tier_tables(rules: Rules) -> tuple[frozenset[str], dict[str, str]]:
+    """Every tier's tags, and the first tier (in file order) listing each organization."""
+    by_organization: dict[str, str] = {}
+    for name, tier in rules.tiers.items():
+        for org in tier.organizations:
+            by_organization.setdefault(str(org), name)
+    return frozenset(tag for tier in rules.tiers.values() for tag in tier.tags), by_organization
 
 
 def team_of_group(rules: Rules, connector: str, group_id: str | None) -> str | None:

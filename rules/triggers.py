@@ -50,22 +50,40 @@ def _text(ticket: TicketFacts, where: TriggerField) -> str:
     return (ticket.subject if where == "subject" else ticket.description) or ""
 
 
+def _every_keyword(rules: Rules) -> re.Pattern[str] | None:
+    """One pattern for all the triggers' keywords (None: no trigger has any), once per rules."""
+    return rules.once("trigger_keywords", lambda: _any_keyword(keywords) if (keywords := tuple(
+        k for spec in rules.triggers.values() for k in spec.keywords)) else None)
+
+
+def _searched(ticket: TicketFacts, rules: Rules) -> dict[str, str]:
+    """The ticket's texts that hold any trigger keyword, by field (most hold none: one search each tells)."""
+    pattern = _every_keyword(rules)
+    if pattern is None:
+        return {}
+    texts = {where: _text(ticket, where) for where in ("subject", "description")}
+    return {where: text for where, text in texts.items() if text and pattern.search(text) is not None}
+
+
 def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observed_at: datetime, now: datetime
                    ) -> tuple[tuple[Push, ...], Effects]:
     """The triggers that fire by `now` (as pushes for the escalator) and the next one time will fire."""
     pushes: list[Push] = []
     upcoming: list[datetime] = []
+    if not rules.triggers:
+        return (), Effects()
+    searched = _searched(ticket, rules)
     for name, spec in rules.triggers.items():
         key = f"trigger:{name}"
         if key in memory.fired:
             continue
         hits: list[tuple[datetime, str]] = []
         for where in spec.match_in:
-            kw = _first_keyword(_text(ticket, where), spec.keywords)
+            kw = _first_keyword(searched[where], spec.keywords) if where in searched else None
             if kw is not None:
                 hits.append((observed_at, wording.keyword_hit(kw, where)))
                 break
-        tag = next((t for t in spec.tags if t in ticket.tags), None)
+        tag = next((t for t in spec.tags if t in ticket.tags), None) if ticket.tags else None
         if tag is not None:
             hits.append((observed_at, wording.tag_hit(tag)))
         promised = parse_instant(field_value(ticket, spec.promised_field)) if spec.promised_field else None

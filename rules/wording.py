@@ -86,6 +86,12 @@ def _sentences(template: str) -> tuple[tuple[str, frozenset[str]], ...]:
                  for sentence in SENTENCE_END.split(template.strip()))
 
 
+@lru_cache(maxsize=1024)
+def placeholders(template: str) -> frozenset[str]:
+    """The placeholders a template names."""
+    return frozenset(name for _, names in _sentences(template) for name in names)
+
+
 def fill_message(template: str, values: Mapping[str, str | None]) -> str:
     """A customer template filled in: a sentence naming an absent (None) value is left out, and every
     sentence starts with a capital letter (a value like "our support team" may open one)."""
