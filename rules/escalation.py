@@ -52,9 +52,12 @@ RESTARTING = ("next_update", "next_reply")
 _RESTARTING_KEYS = tuple(f"threshold:{metric}:" for metric in RESTARTING)
 
 
+_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+
 def higher(a: str, b: str | None) -> str:
     """The higher of two priorities (None: no opinion)."""
-    return a if b is None or PRIORITIES.index(a) >= PRIORITIES.index(b) else b
+    return a if b is None or _RANK[a] >= _RANK[b] else b
 
 
 # --- where a budget is reached ------------------------------------------------------------
@@ -488,9 +491,13 @@ class Escalator:
         return actions
 
     def _threshold_notes(self, view: ClockView) -> list[Action]:
-        notes = []
+        notes: list[Action] = []
+        if not self.crossings:
+            return notes
         for metric in METRICS:
             mine = [c for c in self.crossings if c.metric == metric]
+            if not mine:
+                continue
             if self.reached and any(c.threshold.level for c in mine):
                 continue  # the escalation line tells it (its cause names the threshold)
             shown = [c for c in mine if c.threshold.note and c.threshold is not BREACH_POINT]
