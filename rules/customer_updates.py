@@ -133,6 +133,8 @@ class CustomerDesk:
             return Told(replace(state, held=(), active_since=state.active_since if self.running else None),
                         Effects(reasons=tuple(reasons)))
         active = self.escalation is not None or self.cluster is not None
+        if not active and not requests and not state.held:
+            return Told(evolved(state, active_since=None) if state.active_since else state)  # nothing to tell
         active_since = state.active_since
         if active and active_since is None:
             starts = [c.at for c in self.escalation.climbs] if self.escalation is not None else []

@@ -233,6 +233,8 @@ class Escalator:
         # beside its answer, so its id stays its own while the decision lasts).
         self._reached: dict[tuple[int, timedelta], tuple[MetricRun, datetime]] = {}
         self._manager: tuple[PersonRef | None] | None = None  # the account manager, once asked
+        self._view: ClockView | None = None  # the view last asked for its cycle, and that cycle
+        self._cycle = 0
 
     # -- helpers --
 
@@ -255,7 +257,12 @@ class Escalator:
 
     def _active_state(self, view: ClockView) -> EscalationState | None:
         """The escalation of the current cycle (an older cycle's escalation is over)."""
-        return self.state if self.state is not None and self.state.cycle == view.cycle else None
+        state = self.state
+        if state is None:
+            return None
+        if view is not self._view:  # asked a dozen times per view: its cycle once
+            self._view, self._cycle = view, view.cycle
+        return state if state.cycle == self._cycle else None
 
     def level_team(self) -> str | None:
         """The team of the level reached in this decision, when it has a group in this helpdesk."""
@@ -309,11 +316,12 @@ class Escalator:
         self._replies(view)
 
     def _threshold(self, view: ClockView, c: Crossing, p: Point) -> None:
-        self._fire(c.key)
+        self.fired.add(c.key)  # a crossing is never fired yet
+        self.fired_now.append(c.key)
         self.crossings.append(c)
         t = p.threshold
-        self._note(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"),
-                   TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
+        self.reasons.append(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"))
+        self.timeline.append(TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
         if t.tags:
             self.tags_add.update(t.tags)
         if t.level:
@@ -492,10 +500,11 @@ class Escalator:
 
     def _threshold_notes(self, view: ClockView) -> list[Action]:
         notes: list[Action] = []
-        if not self.crossings:
-            return notes
+        by_metric: dict[str, list[Crossing]] = {}
+        for c in self.crossings:
+            by_metric.setdefault(c.metric, []).append(c)  # type: ignore[arg-type]
         for metric in METRICS:
-            mine = [c for c in self.crossings if c.metric == metric]
+            mine = by_metric.get(metric)
             if not mine:
                 continue
             if self.reached and any(c.threshold.level for c in mine):
