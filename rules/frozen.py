@@ -19,10 +19,11 @@ def evolved(obj: T, **changes: object) -> T:
     """`dataclasses.replace(obj, **changes)` as a shallow copy. `replace` re-runs `__init__` over every field
     (through `object.__setattr__` for a frozen class): a decision evolves its memory a dozen times, and that was
     a tenth of its time. Only for classes without `__post_init__` (nothing to re-check)."""
-    unknown = changes.keys() - _field_names(type(obj))
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no field {', '.join(sorted(unknown))}")
-    copy = object.__new__(type(obj))
+    cls = type(obj)
+    if not _field_names(cls).issuperset(changes):
+        unknown = changes.keys() - _field_names(cls)
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    copy = object.__new__(cls)
     copy.__dict__.update(obj.__dict__, **changes)
     return copy
 
