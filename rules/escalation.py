@@ -40,7 +40,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationSta
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
-from rules.frozen import evolved
+from rules.frozen import evolved, quick_init
 from rules.ladder import LadderSnapshot, PersonRef
 from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
@@ -147,6 +147,7 @@ def _measured(run: MetricRun) -> bool:
     return not run.frozen and run.deadline.stopped_at is None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Push:
     """A climb asked for by something other than a threshold or the tag: an escalation trigger
@@ -182,6 +183,7 @@ class Crossing(NamedTuple):
         return self.point.threshold if self.point is not None else None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Outcome:
     """What the escalation adds to a decision (besides its `effects`)."""

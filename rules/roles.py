@@ -15,9 +15,11 @@ from datetime import datetime
 from rules import wording
 from rules.decision import Action, ActionKind, Reason, TimelineEvent, TimelineKind
 from rules.effects import Effects
+from rules.frozen import quick_init
 from rules.schema import Right, Rules
 
 
+@quick_init
 @dataclass(frozen=True)
 class ActorRole:
     """Who made a change, as the role map sees them."""
