@@ -19,12 +19,14 @@ from rules import wording
 from rules.decision import Action, ActionKind, CaseMemory, Held, Reason, TimelineEvent, TimelineKind
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.roles import ActorRole
 from rules.schema import Rules, field_value
 
 DONE = ("solved", "closed")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Guard:
     """The ticket as slaclock accepts it (a priority put back is in it), the status and routing to write back
