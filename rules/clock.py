@@ -28,21 +28,11 @@ class ClockView:
     calendar_rule: str
     memory: CaseMemory
     runs: dict[str, MetricRun]
-
-    @property
-    def resolution(self) -> MetricRun | None:
-        return self.runs.get("resolution")
-
-    @property
-    def running(self) -> bool:
-        """The resolution clock runs (the case is not solved or closed)."""
-        res = self.resolution
-        return res is not None and res.deadline.stopped_at is None
-
-    @property
-    def cycle(self) -> int:
-        res = self.resolution
-        return res.deadline.cycle if res is not None else 1
+    # Worked out with the runs (steps ask them dozens of times a decision): the resolution run, whether it runs (the
+    # case is not solved or closed), and its cycle.
+    resolution: MetricRun | None
+    running: bool
+    cycle: int
 
     def paused(self, rules: Rules, metric: str) -> bool:
         return self.memory.last_status in rules.pause_statuses(metric)
@@ -121,8 +111,10 @@ class Observation:
                        self.now, basis_at)
         runs = run_spans(rules, self.spans, bases, self.now)
         memory = memory.evolve(bases=bases, results=freeze(memory, runs))
+        res = runs.get("resolution")
         return ClockView(priority, self.tier, self.tier_rule, self.tier_why, team, calendar, calendar_rule, memory,
-                         runs)
+                         runs, res, res is not None and res.deadline.stopped_at is None,
+                         res.deadline.cycle if res is not None else 1)
 
 
 def observation(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory,
