@@ -373,7 +373,7 @@ def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
         want_team = escalator.level_team() or view.team
         if (want_priority, want_team) == (view.priority, view.team):
             break
-        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at)
+        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at, previous=view)
         # A point is reached by now once its used time is: the same deadlines (used, target) reach nothing new.
         if not _same_deadlines(before, view):
             escalator.run(view, d.escalated)
