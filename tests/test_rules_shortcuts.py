@@ -6,11 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import rules.engine as engine
-import rules.metrics as metrics
 from connectors.model import Ticket
 from jobs.demo import agent_fields
-from rules import EXAMPLE_RULES, VendorUpdate, decide, load_rules, parse_rules
+from rules import EXAMPLE_RULES, VendorUpdate, decide, engine, load_rules, metrics, parse_rules
 from rules.engine import clock_view
 
 TEXT = EXAMPLE_RULES.read_text(encoding="utf-8")
