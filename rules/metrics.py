@@ -251,8 +251,8 @@ def spans_of(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetim
     last_status = memory.last_status
     spans: list[Span] = []
     by_set: dict[frozenset[str], list[Pause]] = {}  # metrics mostly share their pause statuses
-    for metric in METRICS:
-        pause_set = rules.pause_statuses(metric)
+    pause_sets = rules.once("pause_sets", lambda: tuple((m, rules.pause_statuses(m)) for m in METRICS))
+    for metric, pause_set in pause_sets:
         pauses = by_set.get(pause_set)
         if pauses is None:
             pauses = by_set[pause_set] = normalise(pauses_of(statuses, pause_set, now) + gaps)
