@@ -54,9 +54,11 @@ def parse_instant(value: object) -> datetime | None:
 
 def utc_instant(instant: datetime) -> datetime:
     """`instant` in UTC; a naive datetime is refused (it would silently mean server time)."""
+    if instant.tzinfo is UTC:
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"instant {instant.isoformat()} has no time zone; slaclock works with UTC-aware instants")
-    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+    return instant.astimezone(UTC)
 
 
 @lru_cache(maxsize=1024)
@@ -211,7 +213,8 @@ class WorkCalendar:
         """
         if duration < ZERO:
             raise ValueError("cannot add a negative working duration")
-        start = utc_instant(start)
+        if start.tzinfo is not UTC:
+            start = utc_instant(start)
         if duration == ZERO:
             return start
         if self._plain:

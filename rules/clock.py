@@ -8,13 +8,15 @@ from rules import wording
 from rules.calendar import utc_instant
 from rules.decision import BasisChange, BasisMode, CaseMemory, Reason, StatusChange
 from rules.facts import TicketFacts
-from rules.metrics import MetricRun, freeze, run_clock
+from rules.frozen import quick_init
+from rules.metrics import MetricRun, Span, freeze, run_spans, spans_of
 from rules.policy import resolve_tier, select_calendar
 from rules.schema import Rules
 
 RUNNING_STATUSES = ("new", "open")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ClockView:
     """The SLA clock as `decide` and `explain_clock` see it."""
@@ -28,21 +30,11 @@ class ClockView:
     calendar_rule: str
     memory: CaseMemory
     runs: dict[str, MetricRun]
-
-    @property
-    def resolution(self) -> MetricRun | None:
-        return self.runs.get("resolution")
-
-    @property
-    def running(self) -> bool:
-        """The resolution clock runs (the case is not solved or closed)."""
-        res = self.resolution
-        return res is not None and res.deadline.stopped_at is None
-
-    @property
-    def cycle(self) -> int:
-        res = self.resolution
-        return res.deadline.cycle if res is not None else 1
+    # Worked out with the runs (steps ask them dozens of times a decision): the resolution run, whether it runs (the
+    # case is not solved or closed), and its cycle.
+    resolution: MetricRun | None
+    running: bool
+    cycle: int
 
     def paused(self, rules: Rules, metric: str) -> bool:
         return self.memory.last_status in rules.pause_statuses(metric)
@@ -95,17 +87,54 @@ def _awaiting(since: datetime | None, message_at: datetime | None, last_reply: d
     return since if since is not None and last_reply is not None and since > last_reply else None
 
 
-def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory, priority: str,
-            team: str | None, agent_reply_at: datetime | None = None,
-            basis_at: datetime | None = None, customer_message_at: datetime | None = None,
-            status: str | None = None) -> ClockView:
-    """Fold what is seen now into the memory (status, reply, basis) and run the clock.
+@quick_init
+@dataclass(frozen=True)
+class Observation:
+    """What a decision sees now, before the clock's basis is chosen: the status history, the replies, the tier
+    and each metric's span. A level that raises the priority or moves the team re-targets it (`view`) without
+    walking the history again."""
 
-    `basis_at`: when a basis change was caused by slaclock itself (an escalation level raising
-    the priority at the instant a threshold was reached), the instant it took effect. `status`: the
-    status slaclock itself moves the case to now (a reopen, a close), in place of the ticket's.
+    rules: Rules
+    now: datetime
+    at: datetime  # when the change seen now happened (`observed_at`)
+    opened_at: datetime
+    tier: str | None
+    tier_rule: str
+    tier_why: str
+    memory: CaseMemory  # the incoming memory with the statuses, replies and seen_at folded in (not the bases)
+    spans: list[Span]
+
+    def view(self, priority: str, team: str | None, basis_at: datetime | None = None,
+             previous: ClockView | None = None) -> ClockView:
+        """The clock at `priority` and `team`. `basis_at`: when a basis change was caused by slaclock itself (an
+        escalation level raising the priority at the instant a threshold was reached), the instant it took
+        effect. `previous`: a view of this observation that this one re-targets (its runs may be extended)."""
+        rules, memory = self.rules, self.memory
+        calendar, calendar_rule = select_calendar(rules, priority, self.tier, team)
+        bases = _bases(rules, memory, BasisChange(self.opened_at, priority, self.tier, team, calendar), self.at,
+                       self.now, basis_at)
+        before = previous.memory.bases if previous is not None else ()
+        # One basis more (on the same fallback calendar, `_segments`): the previous runs may only gain a segment.
+        extends = (previous is not None and len(bases) == len(before) + 1 and bases[:-1] == before
+                   and before[-1].calendar == calendar)
+        runs = run_spans(rules, self.spans, bases, self.now,
+                         previous.runs if previous is not None and extends else None)
+        memory = memory.evolve(bases=bases, results=freeze(memory, runs))
+        res = runs.get("resolution")
+        return ClockView(priority, self.tier, self.tier_rule, self.tier_why, team, calendar, calendar_rule, memory,
+                         runs, res, res is not None and res.deadline.stopped_at is None,
+                         res.deadline.cycle if res is not None else 1)
+
+
+def observation(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory,
+                agent_reply_at: datetime | None = None, customer_message_at: datetime | None = None,
+                status: str | None = None, at: datetime | None = None) -> Observation:
+    """Fold what is seen now into the memory (status, reply, customer message) and find each metric's span.
+
+    `status`: the status slaclock itself moves the case to now (a reopen, a close), in place of the ticket's.
+    `at`: `observed_at(ticket, memory, now)` when the caller has it.
     """
-    at = observed_at(ticket, memory, now)
+    at = at or observed_at(ticket, memory, now)
     opened_at = utc_instant(ticket.opened_at)
     reply = utc_instant(agent_reply_at) if agent_reply_at is not None else None
     first_reply, last_reply = memory.first_reply_at, memory.last_reply_at
@@ -113,15 +142,11 @@ def observe(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory
         first_reply = min(first_reply, reply) if first_reply else reply
         last_reply = max(last_reply, reply) if last_reply else reply
     awaiting = _awaiting(memory.awaiting_reply_since, customer_message_at, last_reply)
-
-    tier, tier_rule, tier_why = resolve_tier(ticket, rules)
-    calendar, calendar_rule = select_calendar(rules, priority, tier, team)
-    bases = _bases(rules, memory, BasisChange(opened_at, priority, tier, team, calendar), at, now, basis_at)
-    memory = memory.evolve(statuses=_statuses(ticket, memory, at, status), bases=bases, first_reply_at=first_reply,
-                           last_reply_at=last_reply, awaiting_reply_since=awaiting, seen_at=max(memory.seen_at, now) if memory.seen_at else now)
-    runs = run_clock(rules, memory, opened_at, now)
-    memory = memory.evolve(results=freeze(memory, runs))
-    return ClockView(priority, tier, tier_rule, tier_why, team, calendar, calendar_rule, memory, runs)
+    memory = memory.evolve(statuses=_statuses(ticket, memory, at, status), first_reply_at=first_reply,
+                           last_reply_at=last_reply, awaiting_reply_since=awaiting,
+                           seen_at=max(memory.seen_at, now) if memory.seen_at else now)
+    return Observation(rules, now, at, opened_at, *resolve_tier(ticket, rules), memory,
+                       spans_of(rules, memory, opened_at, now))
 
 
 def clock_reasons(view: ClockView, rules: Rules, priority: str) -> tuple[Reason, ...]:

@@ -23,6 +23,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, ConfirmationOutcome,
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.schema.lifecycle import Confirmation
 
 # After a reopen, look again this soon: the resumed clock's thresholds are worked out on the next look.
@@ -41,6 +42,7 @@ def says_fixed(text: str | None, cfg: Confirmation) -> bool:
     return any(_phrase(w).search(folded) for w in cfg.yes_words)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Answer:
     """What the confirmation loop does in one decision."""

@@ -21,7 +21,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, ClusterInfo, Custome
                             Reason, TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
-from rules.frozen import evolved
+from rules.frozen import evolved, quick_init
 from rules.schema import BUILTIN_CALENDAR, CUSTOMER_FIELDS, CustomerUpdates, Rules, field_value
 from rules.vendor import CustomerMessage
 
@@ -30,6 +30,7 @@ from rules.vendor import CustomerMessage
 SAYS_ALSO = {"updated_plan": ("escalated", "escalated_again"), "escalated": ("escalated_again",)}
 
 
+@quick_init
 @dataclass(frozen=True)
 class Told:
     """What the customer hears in one decision."""
@@ -40,6 +41,7 @@ class Told:
     sent_keys: tuple[str, ...] = ()  # the message keys the public reply carries
 
 
+@quick_init
 @dataclass(frozen=True)
 class CaseNow:
     """The case as the customer desk needs it, after the escalation."""
@@ -133,6 +135,8 @@ class CustomerDesk:
             return Told(replace(state, held=(), active_since=state.active_since if self.running else None),
                         Effects(reasons=tuple(reasons)))
         active = self.escalation is not None or self.cluster is not None
+        if not active and not requests and not state.held:
+            return Told(evolved(state, active_since=None) if state.active_since else state)  # nothing to tell
         active_since = state.active_since
         if active and active_since is None:
             starts = [c.at for c in self.escalation.climbs] if self.escalation is not None else []
@@ -239,6 +243,7 @@ class CustomerDesk:
             (self.cluster.problem_id or self.cluster.subject or self.cluster.key) if self.cluster else None), names)
 
 
+@quick_init
 @dataclass(frozen=True)
 class MessageFacts:
     """What a customer message may say; None where the case has no such value."""

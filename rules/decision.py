@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, Mapping
 
 from rules.codec import JsonForm, Wire
-from rules.frozen import evolved
+from rules.frozen import evolved, quick_init
 from rules.ladder import LadderSnapshot, LevelSnapshot, PersonRef
 
 
@@ -77,6 +77,7 @@ class TimelineKind(StrEnum):
     FORECAST = "forecast"  # predictive escalation: the forecast finish passes the deadline (rules.forecast)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Reason:
     """One rule that shaped the decision: its key path in the rules file and a sentence."""
@@ -86,6 +87,7 @@ class Reason:
     field: str  # which decision field it sets: priority, team, due_at, tags, tier, calendar, <metric>
 
 
+@quick_init
 @dataclass(frozen=True)
 class Deadline(JsonForm):
     """One metric's clock in one cycle: when it is due, on which calendar, under which rules."""
@@ -121,6 +123,7 @@ class Deadline(JsonForm):
         """Working time left in the budget (negative once overrun)."""
         return self.target - self.used
 
+@quick_init
 @dataclass(frozen=True)
 class StatusChange(JsonForm):
     """The ticket was seen entering `status` at `at`."""
@@ -129,6 +132,7 @@ class StatusChange(JsonForm):
     status: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class BasisChange(JsonForm):
     """From `at` on, the clock runs for this priority, tier, team and calendar.
@@ -151,6 +155,7 @@ class BasisChange(JsonForm):
             other.priority, other.tier, other.team, other.calendar)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Action:
     """A one-off thing to do because of this decision; `key` is stable, for dedupe.
@@ -195,6 +200,7 @@ class Action:
     due_at: datetime | None = None  # follow_up: a task due then (the post-incident review)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Rating(JsonForm):
     """A customer's satisfaction rating of the case: a score from 1 to 5 (JSM request feedback) or Zendesk's
@@ -220,6 +226,7 @@ class Rating(JsonForm):
         return self.verdict == "good" if self.verdict is not None else (self.score or 0) >= 4
 
 
+@quick_init
 @dataclass(frozen=True)
 class TimelineEvent(JsonForm):
     """Something that happened to the case's escalation, at the instant it really happened.
@@ -245,6 +252,7 @@ class TimelineEvent(JsonForm):
     rating: Rating | None = None  # csat
 
 
+@quick_init
 @dataclass(frozen=True)
 class Climb(JsonForm):
     """The escalation reached `level` (index in the snapshot) at `at`, because of `cause`."""
@@ -256,6 +264,7 @@ class Climb(JsonForm):
     cause: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class EscalationState(JsonForm):
     """A running escalation: the frozen ladder, where the case stands on it, and who owns it."""
@@ -277,6 +286,7 @@ class EscalationState(JsonForm):
     def current(self) -> LevelSnapshot:
         return self.ladder.levels[self.level]
 
+@quick_init
 @dataclass(frozen=True)
 class VendorUpdate(JsonForm):
     """What a vendor said about a case: from the processor (POST /vendor/eta) or read from the
@@ -296,6 +306,7 @@ class VendorUpdate(JsonForm):
     vendor: str = ""
 
 
+@quick_init
 @dataclass(frozen=True)
 class VendorState(JsonForm):
     """One vendor request cycle: asked at `requested_at`, an ETA due by `eta_due_at`.
@@ -330,6 +341,7 @@ class VendorState(JsonForm):
         """The time-to-ETA clock runs: no ETA yet, no risk yet, still at the vendor."""
         return self.clock_stopped_at is None and self.ended_at is None
 
+@quick_init
 @dataclass(frozen=True)
 class HeldMessage(JsonForm):
     """A customer message held back by the customer's quiet hours until `release_at`."""
@@ -340,6 +352,7 @@ class HeldMessage(JsonForm):
     release_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True)
 class CustomerState(JsonForm):
     """What the customer has been told: the last proactive message and those held back."""
@@ -349,6 +362,7 @@ class CustomerState(JsonForm):
     active_since: datetime | None = None  # since when the cadence runs (escalated, or in a cluster)
 
 
+@quick_init
 @dataclass(frozen=True)
 class ClusterInfo(JsonForm):
     """The recurring-issue cluster a case belongs to (from `recurring_clusters`, via the jobs layer).
@@ -375,6 +389,7 @@ class ConfirmationOutcome(StrEnum):
     REOPENED = "reopened"  # the customer said it is not fixed: back to the owner
 
 
+@quick_init
 @dataclass(frozen=True)
 class ConfirmationState(JsonForm):
     """A solve waiting for the customer to confirm it (seeds 001, 003): asked at `solved_at`, closed by
@@ -391,6 +406,7 @@ class ConfirmationState(JsonForm):
         return self.outcome is None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Held(JsonForm):
     """What the ticket last stood at with slaclock's consent; a refused change is put back to it."""
@@ -401,6 +417,7 @@ class Held(JsonForm):
     assignee_id: str | None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Hop(JsonForm):
     """The case went from one team to another at `at` (routed, re-routed by hand, or handed on by an escalation)."""
@@ -410,6 +427,7 @@ class Hop(JsonForm):
     to_team: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class CaseMemory(JsonForm):
     """What slaclock remembers about a ticket between decisions (the store keeps it as JSON).
@@ -461,10 +479,10 @@ class CaseMemory(JsonForm):
         """The frozen result of one metric in one cycle, if it stopped."""
         return next((d for d in self.results if d.metric == metric and d.cycle == cycle), None)
 
-    def evolve(self, **changes: object) -> "CaseMemory":
-        return evolved(self, **changes)
+    evolve = evolved  # memory.evolve(**changes): a method without a call of its own (a dozen a decision)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     """The state the rules want the ticket in, with the reasons and inputs that led there."""

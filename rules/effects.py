@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Iterable
 
 from rules.decision import Action, Reason, TimelineEvent
+from rules.frozen import quick_init
 
 
 def earliest(*instants: datetime | None) -> datetime | None:
@@ -13,6 +14,7 @@ def earliest(*instants: datetime | None) -> datetime | None:
     return min((i for i in instants if i is not None), default=None)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Effects:
     """Actions to take, timeline events, reasons, keys fired once (new ones), and when to look again."""

@@ -19,12 +19,14 @@ from rules import wording
 from rules.decision import Action, ActionKind, CaseMemory, Held, Reason, TimelineEvent, TimelineKind
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.roles import ActorRole
 from rules.schema import Rules, field_value
 
 DONE = ("solved", "closed")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Guard:
     """The ticket as slaclock accepts it (a priority put back is in it), the status and routing to write back
@@ -69,9 +71,11 @@ def guard(ticket: TicketFacts, rules: Rules, memory: CaseMemory, actor_id: str |
     """Check the change since `memory.held` (module docstring); `role`: the actor's (None: nobody known)."""
     held = memory.held
     fields = changed(ticket, held)
+    if not fields or held is None:
+        return Guard(ticket)
     stamp = ticket.updated_at.isoformat() if ticket.updated_at is not None else at.isoformat()
     key = f"undone:{stamp}"
-    if not fields or held is None or key in memory.fired or not guarding(rules):
+    if key in memory.fired or not guarding(rules):
         return Guard(ticket)
     enforce = rules.roles.enforce and role is not None and actor_id is not None
     path = rules.resolution_path

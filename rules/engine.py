@@ -14,15 +14,16 @@ A new rule is a new step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from rules import wording
 from rules.bouncing import bounce_push, hops_now, team_holding
 from rules.calendar import utc_instant
-from rules.clock import ClockView, clock_reasons, observe, observed_at
+from rules.clock import ClockView, Observation, clock_reasons, observation, observed_at
 from rules.confirmation import confirm
 from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
@@ -84,10 +85,10 @@ class Context:
         return self.actor_id is not None or bool(self.actor_group_ids)
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """A decision in the making, private to one `decide` call: each step changes it (`but`, `plus`) and returns
-    it (copies step by step were a tenth of a decision's time)."""
+    it (copies step by step were a tenth of a decision's time; its slots refuse a misspelt field)."""
 
     memory: CaseMemory  # the incoming memory, routed
     role: ActorRole | None = None
@@ -98,6 +99,7 @@ class Draft:
     group_id: str | None = None
     assignee_id: str | None = None
     current_team: str | None = None  # the team working the case before the escalation
+    seen: Observation | None = None  # the clock before its basis (an escalation re-targets it)
     view: ClockView | None = None
     vendor: VendorState | None = None
     vendor_pushes: tuple[Push, ...] = ()
@@ -136,20 +138,23 @@ class Draft:
     def but(self, **changes: object) -> Draft:
         """This draft with `changes`."""
         for name, value in changes.items():
-            if name not in _DRAFT_FIELDS:
-                raise TypeError(f"Draft has no field {name}")
             setattr(self, name, value)
         return self
 
     def plus(self, section: str, effects: Effects, **changes: object) -> Draft:
         """This draft with `effects` added to `section`, and `changes`."""
         self.effects[section] = self.effects.get(section, NO_EFFECTS) + effects
-        return self.but(**changes)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return self
 
     def sections(self, kind: str) -> list[Effects]:
         """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
-        order = ORDER[kind]
-        return [self.effects[s] for s in (*order, *(s for s in self.effects if s not in order)) if s in self.effects]
+        order, effects = ORDER[kind], self.effects
+        found = [effects[s] for s in order if s in effects]
+        if len(found) < len(effects):
+            found += [e for s, e in effects.items() if s not in order]
+        return found
 
 
 # The order the sections' output reads in a decision (the steps run in another order).
@@ -163,8 +168,8 @@ ORDER: dict[str, tuple[str, ...]] = {
     "fired": ("guard", "escalation", "asked", "vendor"),
 }
 
-_DRAFT_FIELDS = frozenset(f.name for f in fields(Draft))
 NO_EFFECTS = Effects()
+_AT = attrgetter("at")
 
 Step = Callable[[Context, Draft], Draft]
 
@@ -286,13 +291,17 @@ def satisfaction(ctx: Context, d: Draft) -> Draft:
 
 def clock(ctx: Context, d: Draft) -> Draft:
     """The SLA clock at the asked priority and the current team."""
-    return d.but(view=observe(ctx.ticket, ctx.rules, ctx.now, d.memory, d.priority, d.current_team,
-                              ctx.agent_reply_at, customer_message_at=ctx.customer_message_at))
+    # The context's observed_at: the steps before the clock leave the status history as it came in.
+    seen = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at,
+                       at=ctx.observed_at)
+    return d.but(seen=seen, view=seen.view(d.priority, d.current_team))
 
 
 def vendor(ctx: Context, d: Draft) -> Draft:
     """The vendor loop (seed 000): a request cycle, the vendor's word, confirmed or SLA risk."""
     view = d.clock
+    if view.memory.vendor is None and ctx.vendor_update is None and not is_vendor(ctx.rules, d.current_team):
+        return d  # no request cycle to start, follow or end
     res = view.resolution
     due_before = res.deadline.due_at if res is not None else None
     desk = VendorDesk(ctx.ticket, ctx.rules, ctx.now, view.memory.vendor, view.memory.fired)
@@ -320,8 +329,9 @@ def bounces(ctx: Context, d: Draft) -> Draft:
     team = d.team if d.team is not None else team_holding(ctx.rules, ctx.ticket) or d.current_team
     hops = hops_now(ctx.incoming, team, ctx.observed_at)
     push = bounce_push(ctx.rules, hops, view.memory.fired, ctx.now) if view.running else None
-    return d.but(view=evolved(view, memory=view.memory.evolve(hops=hops)),
-                 bounce_pushes=(push,) if push is not None else ())
+    if hops is not view.memory.hops:
+        view = evolved(view, memory=view.memory.evolve(hops=hops))
+    return d.but(view=view, bounce_pushes=(push,) if push is not None else ())
 
 
 def ola_budgets(ctx: Context, d: Draft) -> Draft:
@@ -357,17 +367,23 @@ def ola_handed_on(ctx: Context, d: Draft) -> Draft:
 def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
     """Fire what has been reached; a level that raises the priority or hands the case to another
     team re-derives the clock (as the escalation tag does), which may reach more."""
-    view = d.clock
+    view, seen = d.clock, d.seen
+    assert seen is not None
     escalator.run(view, d.escalated)
     for _ in range(MAX_REDERIVE):
         want_priority = higher(view.priority, escalator.priority)
         want_team = escalator.level_team() or view.team
         if (want_priority, want_team) == (view.priority, view.team):
             break
-        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, want_priority, want_team, ctx.agent_reply_at,
-                       basis_at=escalator.changed_at, customer_message_at=ctx.customer_message_at)
-        escalator.run(view, d.escalated)
+        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at, previous=view)
+        # A point is reached by now once its used time is: the same deadlines (used, target) reach nothing new.
+        if not _same_deadlines(before, view):
+            escalator.run(view, d.escalated)
     return view
+
+
+def _same_deadlines(a: ClockView, b: ClockView) -> bool:
+    return a.runs.keys() == b.runs.keys() and all(run.deadline == b.runs[m].deadline for m, run in a.runs.items())
 
 
 def escalation(ctx: Context, d: Draft) -> Draft:
@@ -463,8 +479,8 @@ def confirmation(ctx: Context, d: Draft) -> Draft:
     if seen not in (None, ctx.ticket.status):
         # The clock sees the status slaclock writes now (reopened: it resumes; closed: it stays stopped), as its own
         # write comes back as an echo that is not decided.
-        view = observe(ctx.ticket, ctx.rules, ctx.now, d.memory, view.priority, view.team, ctx.agent_reply_at,
-                       basis_at=d.changed_at, customer_message_at=ctx.customer_message_at, status=seen)
+        view = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at,
+                           status=seen).view(view.priority, view.team, basis_at=d.changed_at)
     view = evolved(view, memory=view.memory.evolve(confirmation=answer.state))
     return d.plus("confirmation", answer.effects, view=view, status=answer.status or d.status, closes=answer.closing,
                   assignee_id=answer.assignee_id or d.assignee_id, tags_add=d.tags_add | answer.tags_add,
@@ -539,7 +555,7 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
-        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=lambda t: t.at)),
+        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=_AT)),
         next_action_at=d.next_action_at,
         vendor_eta=state.eta if state is not None and state.ended_at is None else None,
         vendor_eta_due_at=state.eta_due_at if state is not None and state.clock_running else None,

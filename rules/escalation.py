@@ -40,7 +40,7 @@ from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationSta
                             TimelineEvent, TimelineKind)
 from rules.effects import Effects
 from rules.facts import TicketFacts
-from rules.frozen import evolved
+from rules.frozen import evolved, quick_init
 from rules.ladder import LadderSnapshot, PersonRef
 from rules.metrics import MetricRun, active_add, reached_at
 from rules.policy import resolve_tier
@@ -52,9 +52,12 @@ RESTARTING = ("next_update", "next_reply")
 _RESTARTING_KEYS = tuple(f"threshold:{metric}:" for metric in RESTARTING)
 
 
+_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+
 def higher(a: str, b: str | None) -> str:
     """The higher of two priorities (None: no opinion)."""
-    return a if b is None or PRIORITIES.index(a) >= PRIORITIES.index(b) else b
+    return a if b is None or _RANK[a] >= _RANK[b] else b
 
 
 # --- where a budget is reached ------------------------------------------------------------
@@ -144,6 +147,7 @@ def _measured(run: MetricRun) -> bool:
     return not run.frozen and run.deadline.stopped_at is None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Push:
     """A climb asked for by something other than a threshold or the tag: an escalation trigger
@@ -179,6 +183,7 @@ class Crossing(NamedTuple):
         return self.point.threshold if self.point is not None else None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Outcome:
     """What the escalation adds to a decision (besides its `effects`)."""
@@ -230,6 +235,8 @@ class Escalator:
         # beside its answer, so its id stays its own while the decision lasts).
         self._reached: dict[tuple[int, timedelta], tuple[MetricRun, datetime]] = {}
         self._manager: tuple[PersonRef | None] | None = None  # the account manager, once asked
+        self._view: ClockView | None = None  # the view last asked for its cycle, and that cycle
+        self._cycle = 0
 
     # -- helpers --
 
@@ -252,7 +259,12 @@ class Escalator:
 
     def _active_state(self, view: ClockView) -> EscalationState | None:
         """The escalation of the current cycle (an older cycle's escalation is over)."""
-        return self.state if self.state is not None and self.state.cycle == view.cycle else None
+        state = self.state
+        if state is None:
+            return None
+        if view is not self._view:  # asked a dozen times per view: its cycle once
+            self._view, self._cycle = view, view.cycle
+        return state if state.cycle == self._cycle else None
 
     def level_team(self) -> str | None:
         """The team of the level reached in this decision, when it has a group in this helpdesk."""
@@ -306,11 +318,12 @@ class Escalator:
         self._replies(view)
 
     def _threshold(self, view: ClockView, c: Crossing, p: Point) -> None:
-        self._fire(c.key)
+        self.fired.add(c.key)  # a crossing is never fired yet
+        self.fired_now.append(c.key)
         self.crossings.append(c)
         t = p.threshold
-        self._note(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"),
-                   TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
+        self.reasons.append(Reason(p.rule, wording.at_text(p.text, c.at), "escalation"))
+        self.timeline.append(TimelineEvent(p.kind, c.at, c.key, c.metric, c.cycle, t.level, p.label, p.text))
         if t.tags:
             self.tags_add.update(t.tags)
         if t.level:
@@ -488,9 +501,14 @@ class Escalator:
         return actions
 
     def _threshold_notes(self, view: ClockView) -> list[Action]:
-        notes = []
+        notes: list[Action] = []
+        by_metric: dict[str, list[Crossing]] = {}
+        for c in self.crossings:
+            by_metric.setdefault(c.metric, []).append(c)  # type: ignore[arg-type]
         for metric in METRICS:
-            mine = [c for c in self.crossings if c.metric == metric]
+            mine = by_metric.get(metric)
+            if not mine:
+                continue
             if self.reached and any(c.threshold.level for c in mine):
                 continue  # the escalation line tells it (its cause names the threshold)
             shown = [c for c in mine if c.threshold.note and c.threshold is not BREACH_POINT]

@@ -16,9 +16,11 @@ from rules import wording
 from rules.decision import Action, ActionKind, CaseMemory, Reason, TimelineEvent, TimelineKind
 from rules.effects import Effects
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.schema import Rules, field_value
 
 
+@quick_init
 @dataclass(frozen=True)
 class Review:
     """What became of an escalation request: `waits` (items are missing: no climb now), `resumes` (an earlier

@@ -29,7 +29,10 @@ class PersonRef(JsonForm):
 
     def id_for(self, connector: str) -> str | None:
         """The person's user id in one helpdesk (None when the rules give none)."""
-        return next((i for c, i in self.ids if c == connector), None)
+        for c, i in self.ids:  # a loop, not next(genexpr): asked several times a decision
+            if c == connector:
+                return i
+        return None
 
     @classmethod
     def of(cls, rules: Rules, key: str) -> "PersonRef":
@@ -102,7 +105,10 @@ class LevelSnapshot(JsonForm):
 
     def target(self, connector: str) -> tuple[str | None, str | None]:
         """(group_id, assignee_id) of this level's team in one helpdesk."""
-        return next(((g, a) for c, g, a in self.targets if c == connector), (None, None))
+        for c, g, a in self.targets:
+            if c == connector:
+                return g, a
+        return None, None
 
     def resolve_owner(self, instant: datetime) -> tuple[PersonRef | None, str]:
         """The single named owner at `instant` and how it was found: person, rota, or owner."""
@@ -148,4 +154,7 @@ class LadderSnapshot(JsonForm):
         return cls(name, rules.version, tuple(levels))
 
     def index(self, level_name: str) -> int | None:
-        return next((i for i, lv in enumerate(self.levels) if lv.name == level_name), None)
+        for i, level in enumerate(self.levels):
+            if level.name == level_name:
+                return i
+        return None

@@ -13,9 +13,8 @@ Metrics:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from rules.calendar import ZERO, WorkCalendar
 from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
@@ -72,8 +71,7 @@ def active_add(cal: WorkCalendar, start: datetime, budget: timedelta, pauses: Se
 
 # --- history → cycles and pauses --------------------------------------------------------
 
-@dataclass(frozen=True)
-class Cycle:
+class Cycle(NamedTuple):
     number: int
     started_at: datetime
     stopped_at: datetime | None
@@ -110,8 +108,9 @@ def pauses_of(statuses: Sequence[StatusChange], pause: frozenset[str], now: date
 
 # --- one metric -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Segment:
+# Cycle, Segment, MetricRun and Span are NamedTuples: a decision makes a dozen or two, and they build thrice as
+# fast as frozen dataclasses.
+class Segment(NamedTuple):
     """A stretch of one clock under one basis."""
 
     start: datetime
@@ -122,8 +121,7 @@ class Segment:
     rule: str
 
 
-@dataclass(frozen=True)
-class MetricRun:
+class MetricRun(NamedTuple):
     """A metric's deadline and how it was reached (for `explain`)."""
 
     deadline: Deadline
@@ -134,18 +132,33 @@ class MetricRun:
 
 def _segments(rules: Rules, metric: str, start: datetime, end: datetime | None,
               bases: Sequence[BasisChange]) -> list[Segment]:
-    in_force = [b for b in bases if b.at <= start]
-    first = in_force[-1] if in_force else bases[0]
-    later = [b for b in bases if b.at > start and (end is None or b.at < end)]
+    first, later = bases[0], []
+    for b in bases:
+        if b.at <= start:
+            first = b
+        elif end is None or b.at < end:
+            later.append(b)
+    fallback = bases[-1].calendar
     out = []
-    own = getattr(rules.sla.metrics, metric).calendar  # the metric's own calendar wins over the precedence
     for i, basis in enumerate([first, *later]):
-        name = basis.calendar if basis.calendar in rules.calendars or basis.calendar == "24x7" else None
-        calendar = rules.calendar(own or name or bases[-1].calendar)
-        target, rule = target_for(rules, metric, basis.priority, basis.tier)
+        calendar, target, rule = _terms(rules, metric, basis.priority, basis.tier, basis.calendar, fallback)
         out.append(Segment(start if i == 0 else basis.at, basis, BasisMode.START if i == 0 else basis.mode,
                            calendar, target, rule))
     return out
+
+
+def _terms(rules: Rules, metric: str, priority: str, tier: str | None, calendar: str, fallback: str
+           ) -> tuple[WorkCalendar, timedelta | None, str]:
+    """A basis's calendar, target and the target's rule for one metric (once per rules and key)."""
+    key = ("terms", metric, priority, tier, calendar, fallback)
+    return rules.once(key, lambda: _build_terms(rules, metric, priority, tier, calendar, fallback))
+
+
+def _build_terms(rules: Rules, metric: str, priority: str, tier: str | None, calendar: str, fallback: str
+                 ) -> tuple[WorkCalendar, timedelta | None, str]:
+    own = getattr(rules.sla.metrics, metric).calendar  # the metric's own calendar wins over the precedence
+    name = calendar if calendar in rules.calendars or calendar == "24x7" else None
+    return (rules.calendar(own or name or fallback), *target_for(rules, metric, priority, tier))
 
 
 def _used(segments: list[Segment], start: datetime, until: datetime, pauses: list[Pause]) -> timedelta:
@@ -171,14 +184,18 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     last = segments[-1]
     if last.target is None:
         return None
+    cal = last.calendar
     if last.mode == BasisMode.CARRY:
         remaining = last.target - _used(segments[:-1], start, last.start, pauses)
-        due = active_add(last.calendar, last.start, remaining, pauses) if remaining > ZERO else last.start
+        due = active_add(cal, last.start, remaining, pauses) if remaining > ZERO else last.start
     else:
-        due = active_add(last.calendar, start, last.target, pauses)
+        due = active_add(cal, start, last.target, pauses)
     end = stop or max(now, start)
-    used = _used(segments, start, end, pauses)
-    paused = paused_time(last.calendar, start, end, pauses)
+    paused = paused_time(cal, start, end, pauses) if pauses else ZERO
+    if len(segments) > 1:
+        used = _used(segments, start, end, pauses)
+    else:  # one basis, counted from the start (`_used` for a single segment)
+        used = cal.elapsed(start, end) - paused if end > start else ZERO
     if stop is not None:
         # Not measured only while it was still in time: a case solved past due without a reply missed it.
         state = DeadlineState.STOPPED if measured or stop > due else DeadlineState.UNMEASURED
@@ -189,7 +206,7 @@ def run_metric(rules: Rules, metric: str, cycle: int, start: datetime, stop: dat
     deadline = Deadline(metric=metric, cycle=cycle, state=state, due_at=due, started_at=start,
                         target=last.target, used=used, paused=paused, calendar=last.calendar.name,
                         rules_version=rules.version, stopped_at=stop, rule=last.rule)
-    clipped = tuple((max(a, start), min(b, end)) for a, b in pauses if b > start and a < end)
+    clipped = tuple((max(a, start), min(b, end)) for a, b in pauses if b > start and a < end) if pauses else ()
     return MetricRun(deadline, clipped, tuple(segments))
 
 
@@ -211,16 +228,34 @@ def reached_at(run: MetricRun, used: timedelta) -> datetime:
 
 # --- all metrics ------------------------------------------------------------------------
 
-def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetime) -> dict[str, MetricRun]:
-    """Every metric's run in the current cycle (first_response: its only cycle)."""
-    stop = frozenset(rules.sla.stop_statuses)
-    cycles, gaps = cycles_of(memory.statuses, opened_at, stop, rules.sla.on_reopen)
+class Span(NamedTuple):
+    """Where one metric's clock runs in the current cycle, whatever its basis (priority, team...): from `start` to
+    `stopped` (None: it runs), with its pauses. A decision that re-derives its basis re-targets the same spans."""
+
+    metric: str
+    cycle: int
+    start: datetime
+    stopped: datetime | None
+    pauses: list[Pause]
+    paused_now: bool
+    measured: bool
+    frozen: Deadline | None  # the stopped result kept in memory (the clock is not run again)
+
+
+def spans_of(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetime) -> list[Span]:
+    """Every metric's span in the current cycle (first_response: its only cycle), from the status history."""
+    statuses = memory.statuses
+    stop = rules.once("stop_statuses", lambda: frozenset(rules.sla.stop_statuses))
+    cycles, gaps = cycles_of(statuses, opened_at, stop, rules.sla.on_reopen)
     current, first = cycles[-1], cycles[0]
     last_status = memory.last_status
-    runs: dict[str, MetricRun] = {}
-    for metric in METRICS:
-        pause_set = rules.pause_statuses(metric)
-        pauses = normalise(pauses_of(memory.statuses, pause_set, now) + gaps)
+    spans: list[Span] = []
+    by_set: dict[frozenset[str], list[Pause]] = {}  # metrics mostly share their pause statuses
+    pause_sets = rules.once("pause_sets", lambda: tuple((m, rules.pause_statuses(m)) for m in METRICS))
+    for metric, pause_set in pause_sets:
+        pauses = by_set.get(pause_set)
+        if pauses is None:
+            pauses = by_set[pause_set] = normalise(pauses_of(statuses, pause_set, now) + gaps)
         paused_now = last_status in pause_set
         measured = True
         if metric == "first_response":
@@ -247,15 +282,44 @@ def run_clock(rules: Rules, memory: CaseMemory, opened_at: datetime, now: dateti
             stopped = None
         else:
             cycle, start, stopped = current, current.started_at, current.stopped_at
-        frozen = memory.result(metric, cycle.number)
-        if stopped is not None and frozen is not None and frozen.stopped_at == stopped:
-            runs[metric] = MetricRun(frozen, frozen=True)
+        frozen = memory.result(metric, cycle.number) if stopped is not None else None
+        kept = frozen if frozen is not None and frozen.stopped_at == stopped else None
+        spans.append(Span(metric, cycle.number, start, stopped, pauses, paused_now and stopped is None, measured,
+                          kept))
+    return spans
+
+
+def run_spans(rules: Rules, spans: Sequence[Span], bases: Sequence[BasisChange], now: datetime,
+              before: Mapping[str, MetricRun] | None = None) -> dict[str, MetricRun]:
+    """Each span's run under the basis history `bases`. `before`: the same spans' runs under `bases` without
+    its last basis (that basis may only add a segment to them: `_extended`)."""
+    runs: dict[str, MetricRun] = {}
+    for s in spans:
+        if s.frozen is not None:
+            runs[s.metric] = MetricRun(s.frozen, frozen=True)
             continue
-        run = run_metric(rules, metric, cycle.number, start, stopped, now, memory.bases, pauses,
-                         paused_now and stopped is None, measured)
+        run = _extended(rules, before.get(s.metric), bases[-1]) if before is not None else None
+        if run is None:
+            run = run_metric(rules, s.metric, s.cycle, s.start, s.stopped, now, bases, s.pauses, s.paused_now,
+                             s.measured)
         if run is not None:
-            runs[metric] = run
+            runs[s.metric] = run
     return runs
+
+
+def _extended(rules: Rules, run: MetricRun | None, basis: BasisChange) -> MetricRun | None:
+    """`run` with one more basis that counts again from the start (rederive) on the same calendar and target, as
+    a level that only moves the team: the same deadline, one more segment. None when `basis` is not such a one."""
+    if run is None or run.frozen or basis.mode != BasisMode.REDERIVE:
+        return None
+    d, last = run.deadline, run.segments[-1]
+    if (last.mode == BasisMode.CARRY or basis.at <= d.started_at
+            or (d.stopped_at is not None and basis.at >= d.stopped_at)):
+        return None
+    terms = _terms(rules, d.metric, basis.priority, basis.tier, basis.calendar, basis.calendar)
+    if terms != (last.calendar, last.target, last.rule):
+        return None
+    return MetricRun(d, run.pauses, (*run.segments, Segment(basis.at, basis, BasisMode.REDERIVE, *terms)))
 
 
 def freeze(memory: CaseMemory, runs: dict[str, MetricRun]) -> tuple[Deadline, ...]:

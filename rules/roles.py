@@ -15,9 +15,11 @@ from datetime import datetime
 from rules import wording
 from rules.decision import Action, ActionKind, Reason, TimelineEvent, TimelineKind
 from rules.effects import Effects
+from rules.frozen import quick_init
 from rules.schema import Right, Rules
 
 
+@quick_init
 @dataclass(frozen=True)
 class ActorRole:
     """Who made a change, as the role map sees them."""
@@ -34,6 +36,8 @@ class ActorRole:
 def actor_role(rules: Rules, connector: str, actor_id: str | None,
                group_ids: frozenset[str] = frozenset()) -> ActorRole:
     """The actor's role by the precedence in this module's docstring."""
+    if actor_id is None and not group_ids:  # nobody known (a sweep): the rules' own answer, once per rules
+        return rules.once("nobody's role", lambda: _default(rules, "no known actor"))
     roles = rules.roles
     members = getattr(roles, connector, None)
     if actor_id is not None and members is not None and actor_id in members.users:
@@ -51,7 +55,11 @@ def actor_role(rules: Rules, connector: str, actor_id: str | None,
             role, group = max(matched, key=lambda rg: (len(roles.rights_of(rg[0])), -roles.names().index(rg[0])
                                                        if rg[0] in roles.names() else 0))
             return ActorRole(role, roles.rights_of(role), f"roles.{connector}.groups.{group}", f"group {group}")
-    who = f"user {actor_id}" if actor_id is not None else "no known actor"
+    return _default(rules, f"user {actor_id}" if actor_id is not None else "no known actor")
+
+
+def _default(rules: Rules, who: str) -> ActorRole:
+    roles = rules.roles
     return ActorRole(roles.default, roles.rights_of(roles.default), "roles.default", f"{who}: default role")
 
 

@@ -52,8 +52,12 @@ def _text(ticket: TicketFacts, where: TriggerField) -> str:
 
 def _every_keyword(rules: Rules) -> re.Pattern[str] | None:
     """One pattern for all the triggers' keywords (None: no trigger has any), once per rules."""
-    return rules.once("trigger_keywords", lambda: _any_keyword(keywords) if (keywords := tuple(
-        k for spec in rules.triggers.values() for k in spec.keywords)) else None)
+    return rules.once("trigger_keywords", lambda: _union(tuple(k for spec in rules.triggers.values()
+                                                                for k in spec.keywords)))
+
+
+def _union(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    return _any_keyword(keywords) if keywords else None
 
 
 def _searched(ticket: TicketFacts, rules: Rules) -> dict[str, str]:
@@ -73,12 +77,12 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
     if not rules.triggers:
         return (), Effects()
     searched = _searched(ticket, rules)
-    for name, spec in rules.triggers.items():
-        key = f"trigger:{name}"
+    for name, spec, key in rules.once("trigger_keys", lambda: tuple(
+            (name, spec, f"trigger:{name}") for name, spec in rules.triggers.items())):
         if key in memory.fired:
             continue
         hits: list[tuple[datetime, str]] = []
-        for where in spec.match_in:
+        for where in spec.match_in if searched else ():
             kw = _first_keyword(searched[where], spec.keywords) if where in searched else None
             if kw is not None:
                 hits.append((observed_at, wording.keyword_hit(kw, where)))

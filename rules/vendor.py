@@ -22,6 +22,7 @@ from rules.decision import Action, ActionKind, Reason, TimelineEvent, TimelineKi
 from rules.effects import Effects
 from rules.escalation import Push, higher
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.ladder import PersonRef
 from rules.schema import Rules, field_value
 
@@ -49,6 +50,7 @@ def _field_text(ticket: TicketFacts, ref: dict[str, str] | None) -> str | None:
     return None if raw in (None, "") else str(raw)
 
 
+@quick_init
 @dataclass(frozen=True)
 class CustomerMessage:
     """A message the customer is due to hear: its key, the template's name, when it arose."""

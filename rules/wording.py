@@ -32,7 +32,7 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 
 def minute_text(instant: datetime) -> str:
     """`2026-06-01 08:00` (strftime's `%Y-%m-%d %H:%M`)."""
-    return f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d} {instant.hour:02d}:{instant.minute:02d}"
+    return instant.isoformat(" ", "minutes")[:16]  # in C, without the offset an aware instant adds
 
 
 @lru_cache(maxsize=4096)  # a rules file has a few dozen targets and lead times
@@ -53,8 +53,8 @@ def local_text(instant: datetime, cal: WorkCalendar) -> str:
 def zone_text(instant: datetime, zone: ZoneInfo) -> str:
     """`Mon 01 Jun 2026 14:00 Europe/Berlin`: an instant as the customer reads it."""
     local = instant.astimezone(zone)
-    return (f"{DAY_NAMES[local.weekday()]} {local.day:02d} {MONTH_NAMES[local.month - 1]} {local.year:04d} "
-            f"{local.hour:02d}:{local.minute:02d} {zone.key}")
+    iso = local.isoformat(" ", "minutes")  # YYYY-MM-DD HH:MM, sliced
+    return f"{DAY_NAMES[local.weekday()]} {iso[8:10]} {MONTH_NAMES[local.month - 1]} {iso[:4]} {iso[11:16]} {zone.key}"
 
 
 def customer_time(instant: datetime, zone: ZoneInfo, now: datetime) -> str:
@@ -62,7 +62,7 @@ def customer_time(instant: datetime, zone: ZoneInfo, now: datetime) -> str:
     local = instant.astimezone(zone)
     year = f" {local.year}" if local.year != now.astimezone(zone).year else ""
     return (f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]}{year} at "
-            f"{local.hour:02d}:{local.minute:02d} {customer_zone(local)}")
+            f"{minute_text(local)[11:]} {customer_zone(local)}")
 
 
 def customer_zone(local: datetime) -> str:
