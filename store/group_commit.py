@@ -3,8 +3,9 @@
 A durable commit costs one fsync (SQLite's, with its one writer at a time; PostgreSQL's WAL flush,
 which every receiver on the server waits for): one commit per webhook caps ingest at the disk's
 fsync rate. Both stores' add_delivery go through here (PostgreSQL's unless SLACLOCK_PG_GROUP_COMMIT
-is false). A committer thread takes every queued insert, runs them in one transaction and commits once, then takes what queued meanwhile; each caller waits
-for the commit that holds its item and gets its own result. Nobody waits on a timer, so a lone
+is false). A committer thread takes every queued insert, runs them in one transaction and commits
+once, then takes what queued meanwhile; each caller waits for the commit that holds its item and
+gets its own result. Nobody waits on a timer, so a lone
 request commits at once, and a 2xx still follows a commit that holds its row.
 
 Each caller blocks on a lock of its own, released once by the committer: a request is woken once
