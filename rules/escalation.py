@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from rules import wording
 from rules.alerts import level_alerts, threshold_alerts
-from rules.calendar import ZERO, WorkCalendar
+from rules.calendar import ZERO
 from rules.clock import ClockView
 from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationState, Reason,
                             TimelineEvent, TimelineKind)
@@ -286,6 +286,7 @@ class Escalator:
         for push in self.pushes:
             if push.key not in self.fired and push.at <= self.now and view.running:
                 events.append(Crossing(push.at, push.key, push=push))
+        fired, now = self.fired, self.now
         for metric, run in view.runs.items():
             d = run.deadline
             if not _measured(run):
@@ -293,13 +294,15 @@ class Escalator:
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
             # More working time than the clock has used by now is reached later (`used` counts the current basis
             # only once it started before now).
-            used_now = d.used if run.segments[-1].start < self.now else None
+            used_now = d.used if run.segments[-1].start < now else None
             for point in points_of(self.rules, metric, d.target):
+                if used_now is not None and point.used > used_now:
+                    continue
                 key = prefix + point.label
-                if key in self.fired or (used_now is not None and point.used > used_now):
+                if key in fired:
                     continue
                 at = self._reached_at(run, point.used)
-                if at <= self.now:
+                if at <= now:
                     events.append(Crossing(at, key, metric, d.cycle, point, run, point.used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
@@ -447,8 +450,7 @@ class Escalator:
 
     def finish(self, view: ClockView, priority: str) -> Outcome:
         """Milestones, note texts, the owner's assignment and the next action time."""
-        cal = self.rules.calendar(view.calendar)
-        self._tech_lead(view, priority, cal)
+        self._tech_lead(view, priority)
         self._queued(view)
         notes = self._threshold_notes(view)
         state = self._active_state(view)
@@ -556,12 +558,13 @@ class Escalator:
             at = self._reached_at(res, ms.after)
         return max(at, since), key
 
-    def _tech_lead(self, view: ClockView, priority: str, cal: WorkCalendar) -> None:
+    def _tech_lead(self, view: ClockView, priority: str) -> None:
         due = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if due is None or due[0] > self.now or ms is None:
             return
         at, key = due
+        cal = self.rules.calendar(view.calendar)
         res = view.runs["resolution"]
         self._fire(key)
         manager = self._account_manager()
