@@ -8,6 +8,7 @@ from rules import wording
 from rules.calendar import utc_instant
 from rules.decision import BasisChange, BasisMode, CaseMemory, Reason, StatusChange
 from rules.facts import TicketFacts
+from rules.frozen import quick_init
 from rules.metrics import MetricRun, Span, freeze, run_spans, spans_of
 from rules.policy import resolve_tier, select_calendar
 from rules.schema import Rules
@@ -15,6 +16,7 @@ from rules.schema import Rules
 RUNNING_STATUSES = ("new", "open")
 
 
+@quick_init
 @dataclass(frozen=True)
 class ClockView:
     """The SLA clock as `decide` and `explain_clock` see it."""
@@ -95,6 +97,7 @@ def _awaiting(since: datetime | None, message_at: datetime | None, last_reply: d
     return since if since is not None and last_reply is not None and since > last_reply else None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Observation:
     """What a decision sees now, before the clock's basis is chosen: the status history, the replies, the tier

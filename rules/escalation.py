@@ -30,6 +30,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from operator import methodcaller
 from typing import NamedTuple
 
 from rules import wording
@@ -49,7 +50,7 @@ from rules.schema import METRICS, PRIORITIES, Rules, Threshold
 BREACH_POINT = Threshold(percent=100)
 # Metrics that start again within a cycle (at each agent reply / customer message): keyed by their start too.
 RESTARTING = ("next_update", "next_reply")
-_RESTARTING_KEYS = tuple(f"threshold:{metric}:" for metric in RESTARTING)
+_restarting = methodcaller("startswith", tuple(f"threshold:{metric}:" for metric in RESTARTING))
 
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
@@ -133,7 +134,7 @@ def _point(metric: str, index: int | None, t: Threshold, label: str, target: tim
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
     """`keys` without the next_update / next_reply keys of starts that are over (replies restart them)."""
-    if not any(k.startswith(_RESTARTING_KEYS) for k in keys):
+    if not any(map(_restarting, keys)):  # the common answer, in one C loop
         return keys
     for metric in RESTARTING:
         run = view.runs.get(metric)

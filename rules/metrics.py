@@ -19,6 +19,7 @@ from typing import Sequence
 
 from rules.calendar import ZERO, WorkCalendar
 from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
+from rules.frozen import quick_init
 from rules.policy import target_for
 from rules.schema import METRICS, Rules
 
@@ -72,6 +73,7 @@ def active_add(cal: WorkCalendar, start: datetime, budget: timedelta, pauses: Se
 
 # --- history → cycles and pauses --------------------------------------------------------
 
+@quick_init
 @dataclass(frozen=True)
 class Cycle:
     number: int
@@ -110,6 +112,7 @@ def pauses_of(statuses: Sequence[StatusChange], pause: frozenset[str], now: date
 
 # --- one metric -------------------------------------------------------------------------
 
+@quick_init
 @dataclass(frozen=True)
 class Segment:
     """A stretch of one clock under one basis."""
@@ -122,6 +125,7 @@ class Segment:
     rule: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class MetricRun:
     """A metric's deadline and how it was reached (for `explain`)."""
@@ -230,6 +234,7 @@ def reached_at(run: MetricRun, used: timedelta) -> datetime:
 
 # --- all metrics ------------------------------------------------------------------------
 
+@quick_init
 @dataclass(frozen=True)
 class Span:
     """Where one metric's clock runs in the current cycle, whatever its basis (priority, team...): from `start` to
