@@ -30,7 +30,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from typing import NamedTuple
 
 from rules import wording
@@ -50,6 +50,7 @@ from rules.schema import METRICS, PRIORITIES, Rules, Threshold
 BREACH_POINT = Threshold(percent=100)
 # Metrics that start again within a cycle (at each agent reply / customer message): keyed by their start too.
 RESTARTING = ("next_update", "next_reply")
+_at = attrgetter("at")
 _restarting = methodcaller("startswith", tuple(f"threshold:{metric}:" for metric in RESTARTING))
 
 
@@ -472,7 +473,7 @@ class Escalator:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
         alerts = self._alerts(view)
         effects = Effects(actions=(*notes, *self.actions, *alerts),
-                          timeline=tuple(sorted(self.timeline, key=lambda e: e.at)), reasons=tuple(self.reasons),
+                          timeline=tuple(sorted(self.timeline, key=_at)), reasons=tuple(self.reasons),
                           fired=tuple(self.fired_now), next_at=self._next_action_at(view, priority))
         escalated = state is not None and state.level > 0
         return Outcome(
