@@ -19,7 +19,6 @@ from typing import Sequence
 
 from rules.calendar import ZERO, WorkCalendar
 from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
-from rules.frozen import quick_init
 from rules.policy import target_for
 from rules.schema import METRICS, Rules
 
@@ -73,7 +72,6 @@ def active_add(cal: WorkCalendar, start: datetime, budget: timedelta, pauses: Se
 
 # --- history → cycles and pauses --------------------------------------------------------
 
-@quick_init
 @dataclass(frozen=True)
 class Cycle:
     number: int
@@ -112,7 +110,6 @@ def pauses_of(statuses: Sequence[StatusChange], pause: frozenset[str], now: date
 
 # --- one metric -------------------------------------------------------------------------
 
-@quick_init
 @dataclass(frozen=True)
 class Segment:
     """A stretch of one clock under one basis."""
@@ -125,7 +122,6 @@ class Segment:
     rule: str
 
 
-@quick_init
 @dataclass(frozen=True)
 class MetricRun:
     """A metric's deadline and how it was reached (for `explain`)."""
@@ -234,7 +230,6 @@ def reached_at(run: MetricRun, used: timedelta) -> datetime:
 
 # --- all metrics ------------------------------------------------------------------------
 
-@quick_init
 @dataclass(frozen=True)
 class Span:
     """Where one metric's clock runs in the current cycle, whatever its basis (priority, team...): from `start` to
