@@ -52,8 +52,6 @@ BREACH_POINT = Threshold(percent=100)
 RESTARTING = ("next_update", "next_reply")
 _at = attrgetter("at")
 _restarting = methodcaller("startswith", tuple(f"threshold:{metric}:" for metric in RESTARTING))
-
-
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
@@ -102,7 +100,6 @@ def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold,
 class Point:
     """A threshold of a metric with a given target, and what firing it writes that depends on nothing else."""
 
-    index: int | None  # position in escalation.thresholds.<metric> (None: the silent breach point)
     threshold: Threshold
     label: str
     used: timedelta  # the working time at which it is reached
@@ -127,10 +124,10 @@ def sorted_points(rules: Rules, metric: str, target: timedelta) -> tuple[Point, 
 def _point(metric: str, index: int | None, t: Threshold, label: str, target: timedelta) -> Point:
     kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
             else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
+    # index: the position in escalation.thresholds.<metric> (None: the silent breach point)
     rule = f"escalation.thresholds.{metric}[{index}]" if index is not None else f"sla.targets ({metric})"
     cause = wording.threshold_cause(metric, t, target) if t.level else ""
-    return Point(index, t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target),
-                 cause)
+    return Point(t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target), cause)
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
