@@ -130,12 +130,13 @@ class Observation:
 
 def observation(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory,
                 agent_reply_at: datetime | None = None, customer_message_at: datetime | None = None,
-                status: str | None = None) -> Observation:
+                status: str | None = None, at: datetime | None = None) -> Observation:
     """Fold what is seen now into the memory (status, reply, customer message) and find each metric's span.
 
     `status`: the status slaclock itself moves the case to now (a reopen, a close), in place of the ticket's.
+    `at`: `observed_at(ticket, memory, now)` when the caller has it.
     """
-    at = observed_at(ticket, memory, now)
+    at = at or observed_at(ticket, memory, now)
     opened_at = utc_instant(ticket.opened_at)
     reply = utc_instant(agent_reply_at) if agent_reply_at is not None else None
     first_reply, last_reply = memory.first_reply_at, memory.last_reply_at

@@ -71,9 +71,11 @@ def guard(ticket: TicketFacts, rules: Rules, memory: CaseMemory, actor_id: str |
     """Check the change since `memory.held` (module docstring); `role`: the actor's (None: nobody known)."""
     held = memory.held
     fields = changed(ticket, held)
+    if not fields or held is None:
+        return Guard(ticket)
     stamp = ticket.updated_at.isoformat() if ticket.updated_at is not None else at.isoformat()
     key = f"undone:{stamp}"
-    if not fields or held is None or key in memory.fired or not guarding(rules):
+    if key in memory.fired or not guarding(rules):
         return Guard(ticket)
     enforce = rules.roles.enforce and role is not None and actor_id is not None
     path = rules.resolution_path

@@ -15,6 +15,7 @@ A new rule is a new step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -166,6 +167,7 @@ ORDER: dict[str, tuple[str, ...]] = {
 }
 
 NO_EFFECTS = Effects()
+_AT = attrgetter("at")
 
 Step = Callable[[Context, Draft], Draft]
 
@@ -287,7 +289,9 @@ def satisfaction(ctx: Context, d: Draft) -> Draft:
 
 def clock(ctx: Context, d: Draft) -> Draft:
     """The SLA clock at the asked priority and the current team."""
-    seen = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at)
+    # The context's observed_at: the steps before the clock leave the status history as it came in.
+    seen = observation(ctx.ticket, ctx.rules, ctx.now, d.memory, ctx.agent_reply_at, ctx.customer_message_at,
+                       at=ctx.observed_at)
     return d.but(seen=seen, view=seen.view(d.priority, d.current_team))
 
 
@@ -549,7 +553,7 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         deadlines=deadlines_now, tier=view.tier, calendar=view.calendar,
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
-        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=lambda t: t.at)),
+        timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=_AT)),
         next_action_at=d.next_action_at,
         vendor_eta=state.eta if state is not None and state.ended_at is None else None,
         vendor_eta_due_at=state.eta_due_at if state is not None and state.clock_running else None,

@@ -13,9 +13,8 @@ Metrics:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from rules.calendar import ZERO, WorkCalendar
 from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
@@ -72,8 +71,7 @@ def active_add(cal: WorkCalendar, start: datetime, budget: timedelta, pauses: Se
 
 # --- history → cycles and pauses --------------------------------------------------------
 
-@dataclass(frozen=True)
-class Cycle:
+class Cycle(NamedTuple):
     number: int
     started_at: datetime
     stopped_at: datetime | None
@@ -110,8 +108,9 @@ def pauses_of(statuses: Sequence[StatusChange], pause: frozenset[str], now: date
 
 # --- one metric -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Segment:
+# Cycle, Segment, MetricRun and Span are NamedTuples: a decision makes a dozen or two, and they build thrice as
+# fast as frozen dataclasses.
+class Segment(NamedTuple):
     """A stretch of one clock under one basis."""
 
     start: datetime
@@ -122,8 +121,7 @@ class Segment:
     rule: str
 
 
-@dataclass(frozen=True)
-class MetricRun:
+class MetricRun(NamedTuple):
     """A metric's deadline and how it was reached (for `explain`)."""
 
     deadline: Deadline
@@ -230,8 +228,7 @@ def reached_at(run: MetricRun, used: timedelta) -> datetime:
 
 # --- all metrics ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """Where one metric's clock runs in the current cycle, whatever its basis (priority, team...): from `start` to
     `stopped` (None: it runs), with its pauses. A decision that re-derives its basis re-targets the same spans."""
 
