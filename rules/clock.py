@@ -30,21 +30,11 @@ class ClockView:
     calendar_rule: str
     memory: CaseMemory
     runs: dict[str, MetricRun]
-
-    @property
-    def resolution(self) -> MetricRun | None:
-        return self.runs.get("resolution")
-
-    @property
-    def running(self) -> bool:
-        """The resolution clock runs (the case is not solved or closed)."""
-        res = self.resolution
-        return res is not None and res.deadline.stopped_at is None
-
-    @property
-    def cycle(self) -> int:
-        res = self.resolution
-        return res.deadline.cycle if res is not None else 1
+    # Worked out with the runs (steps ask them dozens of times a decision): the resolution run, whether it runs (the
+    # case is not solved or closed), and its cycle.
+    resolution: MetricRun | None
+    running: bool
+    cycle: int
 
     def paused(self, rules: Rules, metric: str) -> bool:
         return self.memory.last_status in rules.pause_statuses(metric)
@@ -114,18 +104,26 @@ class Observation:
     memory: CaseMemory  # the incoming memory with the statuses, replies and seen_at folded in (not the bases)
     spans: list[Span]
 
-    def view(self, priority: str, team: str | None, basis_at: datetime | None = None) -> ClockView:
+    def view(self, priority: str, team: str | None, basis_at: datetime | None = None,
+             previous: ClockView | None = None) -> ClockView:
         """The clock at `priority` and `team`. `basis_at`: when a basis change was caused by slaclock itself (an
         escalation level raising the priority at the instant a threshold was reached), the instant it took
-        effect."""
+        effect. `previous`: a view of this observation that this one re-targets (its runs may be extended)."""
         rules, memory = self.rules, self.memory
         calendar, calendar_rule = select_calendar(rules, priority, self.tier, team)
         bases = _bases(rules, memory, BasisChange(self.opened_at, priority, self.tier, team, calendar), self.at,
                        self.now, basis_at)
-        runs = run_spans(rules, self.spans, bases, self.now)
+        before = previous.memory.bases if previous is not None else ()
+        # One basis more (on the same fallback calendar, `_segments`): the previous runs may only gain a segment.
+        extends = (previous is not None and len(bases) == len(before) + 1 and bases[:-1] == before
+                   and before[-1].calendar == calendar)
+        runs = run_spans(rules, self.spans, bases, self.now,
+                         previous.runs if previous is not None and extends else None)
         memory = memory.evolve(bases=bases, results=freeze(memory, runs))
+        res = runs.get("resolution")
         return ClockView(priority, self.tier, self.tier_rule, self.tier_why, team, calendar, calendar_rule, memory,
-                         runs)
+                         runs, res, res is not None and res.deadline.stopped_at is None,
+                         res.deadline.cycle if res is not None else 1)
 
 
 def observation(ticket: TicketFacts, rules: Rules, now: datetime, memory: CaseMemory,

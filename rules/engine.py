@@ -15,8 +15,8 @@ A new rule is a new step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -144,7 +144,9 @@ class Draft:
     def plus(self, section: str, effects: Effects, **changes: object) -> Draft:
         """This draft with `effects` added to `section`, and `changes`."""
         self.effects[section] = self.effects.get(section, NO_EFFECTS) + effects
-        return self.but(**changes)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return self
 
     def sections(self, kind: str) -> list[Effects]:
         """The sections' effects in the order `kind` (reasons, actions, ...) reads in: `ORDER`, then the rest."""
@@ -373,7 +375,7 @@ def _rederive(ctx: Context, d: Draft, escalator: Escalator) -> ClockView:
         want_team = escalator.level_team() or view.team
         if (want_priority, want_team) == (view.priority, view.team):
             break
-        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at)
+        before, view = view, seen.view(want_priority, want_team, basis_at=escalator.changed_at, previous=view)
         # A point is reached by now once its used time is: the same deadlines (used, target) reach nothing new.
         if not _same_deadlines(before, view):
             escalator.run(view, d.escalated)

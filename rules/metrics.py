@@ -14,7 +14,7 @@ Metrics:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from rules.calendar import ZERO, WorkCalendar
 from rules.decision import BasisChange, BasisMode, CaseMemory, Deadline, DeadlineState, StatusChange
@@ -251,8 +251,8 @@ def spans_of(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetim
     last_status = memory.last_status
     spans: list[Span] = []
     by_set: dict[frozenset[str], list[Pause]] = {}  # metrics mostly share their pause statuses
-    for metric in METRICS:
-        pause_set = rules.pause_statuses(metric)
+    pause_sets = rules.once("pause_sets", lambda: tuple((m, rules.pause_statuses(m)) for m in METRICS))
+    for metric, pause_set in pause_sets:
         pauses = by_set.get(pause_set)
         if pauses is None:
             pauses = by_set[pause_set] = normalise(pauses_of(statuses, pause_set, now) + gaps)
@@ -289,19 +289,37 @@ def spans_of(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datetim
     return spans
 
 
-def run_spans(rules: Rules, spans: Sequence[Span], bases: Sequence[BasisChange], now: datetime
-              ) -> dict[str, MetricRun]:
-    """Each span's run under the basis history `bases`."""
+def run_spans(rules: Rules, spans: Sequence[Span], bases: Sequence[BasisChange], now: datetime,
+              before: Mapping[str, MetricRun] | None = None) -> dict[str, MetricRun]:
+    """Each span's run under the basis history `bases`. `before`: the same spans' runs under `bases` without
+    its last basis (that basis may only add a segment to them: `_extended`)."""
     runs: dict[str, MetricRun] = {}
     for s in spans:
         if s.frozen is not None:
             runs[s.metric] = MetricRun(s.frozen, frozen=True)
             continue
-        run = run_metric(rules, s.metric, s.cycle, s.start, s.stopped, now, bases, s.pauses, s.paused_now,
-                         s.measured)
+        run = _extended(rules, before.get(s.metric), bases[-1]) if before is not None else None
+        if run is None:
+            run = run_metric(rules, s.metric, s.cycle, s.start, s.stopped, now, bases, s.pauses, s.paused_now,
+                             s.measured)
         if run is not None:
             runs[s.metric] = run
     return runs
+
+
+def _extended(rules: Rules, run: MetricRun | None, basis: BasisChange) -> MetricRun | None:
+    """`run` with one more basis that counts again from the start (rederive) on the same calendar and target, as
+    a level that only moves the team: the same deadline, one more segment. None when `basis` is not such a one."""
+    if run is None or run.frozen or basis.mode != BasisMode.REDERIVE:
+        return None
+    d, last = run.deadline, run.segments[-1]
+    if (last.mode == BasisMode.CARRY or basis.at <= d.started_at
+            or (d.stopped_at is not None and basis.at >= d.stopped_at)):
+        return None
+    terms = _terms(rules, d.metric, basis.priority, basis.tier, basis.calendar, basis.calendar)
+    if terms != (last.calendar, last.target, last.rule):
+        return None
+    return MetricRun(d, run.pauses, (*run.segments, Segment(basis.at, basis, BasisMode.REDERIVE, *terms)))
 
 
 def freeze(memory: CaseMemory, runs: dict[str, MetricRun]) -> tuple[Deadline, ...]:

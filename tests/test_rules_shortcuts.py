@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import rules.engine as engine
 from connectors.model import Ticket
 from jobs.demo import agent_fields
-from rules import EXAMPLE_RULES, VendorUpdate, decide, load_rules, parse_rules
+from rules import EXAMPLE_RULES, VendorUpdate, decide, engine, load_rules, metrics, parse_rules
+from rules.engine import clock_view
 
 TEXT = EXAMPLE_RULES.read_text(encoding="utf-8")
 VARIANTS = {
@@ -57,16 +57,21 @@ def walk(rules, rng: random.Random, number: int):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_an_unchanged_rederived_clock_is_not_escalated_again(variant, monkeypatch):
-    """A level that moves the team without changing a deadline re-derives the clock: the escalator does not run
-    over it again (it could reach nothing new), and the decision is the one a second run gives."""
+def test_a_retargeted_clock_decides_as_one_worked_out_afresh(variant, monkeypatch):
+    """A level that moves the team without changing a deadline re-derives the clock: its runs only gain a segment
+    (`metrics._extended`), and the escalator does not run over it again (it could reach nothing new). Each decision
+    and its clock are the ones worked out afresh, with a second escalator run."""
     rules, rng = VARIANTS[variant], random.Random(11)
     cases = [case for number in range(60) for case in walk(rules, rng, number)]
-    same, skipped = engine._same_deadlines, []
+    same, extended, skipped, grown = engine._same_deadlines, metrics._extended, [], []
     monkeypatch.setattr(engine, "_same_deadlines", lambda before, after: skipped.append(same(before, after)) or
                         skipped[-1])
-    fast = [decide(ticket, rules, now, memory, **inputs) for ticket, now, memory, inputs in cases]
+    monkeypatch.setattr(metrics, "_extended", lambda *args: grown.append(extended(*args)) or grown[-1])
+    fast = [clock_view(ticket, rules, now, memory, **inputs) for ticket, now, memory, inputs in cases]
     monkeypatch.setattr(engine, "_same_deadlines", lambda before, after: False)
-    plain = [decide(ticket, rules, now, memory, **inputs) for ticket, now, memory, inputs in cases]
+    monkeypatch.setattr(metrics, "_extended", lambda *args: None)
+    plain = [clock_view(ticket, rules, now, memory, **inputs) for ticket, now, memory, inputs in cases]
     assert skipped.count(True) >= 5 and skipped.count(False) >= 5
-    assert fast == plain
+    assert sum(run is not None for run in grown) >= 5
+    assert [d for _, d in fast] == [d for _, d in plain]
+    assert [(view.runs, view.memory) for view, _ in fast] == [(view.runs, view.memory) for view, _ in plain]
