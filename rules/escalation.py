@@ -30,11 +30,12 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from operator import attrgetter, methodcaller
 from typing import NamedTuple
 
 from rules import wording
 from rules.alerts import level_alerts, threshold_alerts
-from rules.calendar import ZERO, WorkCalendar
+from rules.calendar import ZERO
 from rules.clock import ClockView
 from rules.decision import (Action, ActionKind, CaseMemory, Climb, EscalationState, Reason,
                             TimelineEvent, TimelineKind)
@@ -49,9 +50,8 @@ from rules.schema import METRICS, PRIORITIES, Rules, Threshold
 BREACH_POINT = Threshold(percent=100)
 # Metrics that start again within a cycle (at each agent reply / customer message): keyed by their start too.
 RESTARTING = ("next_update", "next_reply")
-_RESTARTING_KEYS = tuple(f"threshold:{metric}:" for metric in RESTARTING)
-
-
+_at = attrgetter("at")
+_restarting = methodcaller("startswith", tuple(f"threshold:{metric}:" for metric in RESTARTING))
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
@@ -100,7 +100,6 @@ def _thresholds(rules: Rules, metric: str) -> tuple[tuple[int | None, Threshold,
 class Point:
     """A threshold of a metric with a given target, and what firing it writes that depends on nothing else."""
 
-    index: int | None  # position in escalation.thresholds.<metric> (None: the silent breach point)
     threshold: Threshold
     label: str
     used: timedelta  # the working time at which it is reached
@@ -125,15 +124,15 @@ def sorted_points(rules: Rules, metric: str, target: timedelta) -> tuple[Point, 
 def _point(metric: str, index: int | None, t: Threshold, label: str, target: timedelta) -> Point:
     kind = (TimelineKind.BREACH if t.is_breach or t is BREACH_POINT
             else TimelineKind.ESCALATION if t.level else TimelineKind.WARNING)
+    # index: the position in escalation.thresholds.<metric> (None: the silent breach point)
     rule = f"escalation.thresholds.{metric}[{index}]" if index is not None else f"sla.targets ({metric})"
     cause = wording.threshold_cause(metric, t, target) if t.level else ""
-    return Point(index, t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target),
-                 cause)
+    return Point(t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target), cause)
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
     """`keys` without the next_update / next_reply keys of starts that are over (replies restart them)."""
-    if not any(k.startswith(_RESTARTING_KEYS) for k in keys):
+    if not any(map(_restarting, keys)):  # the common answer, in one C loop
         return keys
     for metric in RESTARTING:
         run = view.runs.get(metric)
@@ -286,6 +285,7 @@ class Escalator:
         for push in self.pushes:
             if push.key not in self.fired and push.at <= self.now and view.running:
                 events.append(Crossing(push.at, push.key, push=push))
+        fired, now = self.fired, self.now
         for metric, run in view.runs.items():
             d = run.deadline
             if not _measured(run):
@@ -293,13 +293,15 @@ class Escalator:
             prefix = f"threshold:{metric}:{cycle_label(run)}:"
             # More working time than the clock has used by now is reached later (`used` counts the current basis
             # only once it started before now).
-            used_now = d.used if run.segments[-1].start < self.now else None
+            used_now = d.used if run.segments[-1].start < now else None
             for point in points_of(self.rules, metric, d.target):
+                if used_now is not None and point.used > used_now:
+                    continue
                 key = prefix + point.label
-                if key in self.fired or (used_now is not None and point.used > used_now):
+                if key in fired:
                     continue
                 at = self._reached_at(run, point.used)
-                if at <= self.now:
+                if at <= now:
                     events.append(Crossing(at, key, metric, d.cycle, point, run, point.used))
         events.sort(key=lambda e: (e.at, e.used, e.key))
         return events
@@ -447,8 +449,7 @@ class Escalator:
 
     def finish(self, view: ClockView, priority: str) -> Outcome:
         """Milestones, note texts, the owner's assignment and the next action time."""
-        cal = self.rules.calendar(view.calendar)
-        self._tech_lead(view, priority, cal)
+        self._tech_lead(view, priority)
         self._queued(view)
         notes = self._threshold_notes(view)
         state = self._active_state(view)
@@ -469,7 +470,7 @@ class Escalator:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
         alerts = self._alerts(view)
         effects = Effects(actions=(*notes, *self.actions, *alerts),
-                          timeline=tuple(sorted(self.timeline, key=lambda e: e.at)), reasons=tuple(self.reasons),
+                          timeline=tuple(sorted(self.timeline, key=_at)), reasons=tuple(self.reasons),
                           fired=tuple(self.fired_now), next_at=self._next_action_at(view, priority))
         escalated = state is not None and state.level > 0
         return Outcome(
@@ -556,12 +557,13 @@ class Escalator:
             at = self._reached_at(res, ms.after)
         return max(at, since), key
 
-    def _tech_lead(self, view: ClockView, priority: str, cal: WorkCalendar) -> None:
+    def _tech_lead(self, view: ClockView, priority: str) -> None:
         due = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if due is None or due[0] > self.now or ms is None:
             return
         at, key = due
+        cal = self.rules.calendar(view.calendar)
         res = view.runs["resolution"]
         self._fire(key)
         manager = self._account_manager()

@@ -198,8 +198,11 @@ def field_value(ticket: object, ref: dict[str, str] | None) -> object:
 
     A Jira option (`{"value": "yes"}`) reads as its value.
     """
+    fields = getattr(ticket, "custom_fields", None)
+    if not fields:
+        return None  # most tickets carry none: no lookup
     fid = field_id(ref, getattr(ticket, "connector", ""))
-    value = (getattr(ticket, "custom_fields", None) or {}).get(fid) if fid else None
+    value = fields.get(fid) if fid else None
     if isinstance(value, dict):
         value = value.get("value", value.get("name"))
     return value
