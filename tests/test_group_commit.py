@@ -172,6 +172,8 @@ def test_close_commits_what_is_queued_ends_the_committer_and_a_later_submit_star
     release.set()
     closing.join(10)
     assert not closing.is_alive() and not committer.is_alive() and group._committer is None
+    for t in threads + more_threads:
+        t.join(10)
     assert {**results, **more} == {"a": "stored a", "b": "stored b"}
     assert group.submit("c") == "stored c" and group._committer[2] is not committer
     group.close()
