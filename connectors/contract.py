@@ -107,6 +107,15 @@ class BatchReader(Protocol):
 
 
 @runtime_checkable
+class ConditionalWriter(Protocol):
+    """A connector whose ticket updates are refused once the ticket changed after a given version (Zendesk's
+    safe_update): a decision taken on an older picture of the ticket cannot land."""
+
+    def version_at(self, updated_at: datetime) -> str:
+        """The concurrency stamp that says "the ticket as of `updated_at`"."""
+
+
+@runtime_checkable
 class TicketCarrier(Protocol):
     """A connector whose webhooks may carry the whole ticket (Jira's issue events): those need no read."""
 

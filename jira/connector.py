@@ -125,14 +125,11 @@ class JiraConnector:
         return self.fetch_ticket(update.ticket_id)
 
     def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
-        """edit, watcher:<id>…, link:<problem>, note (marked by `key`), then a re-read for the version left.
+        """edit, watcher:<id>…, link:<problem>, note (marked by `key`).
 
-        A watcher or link Jira refuses does not stop the rest: the note says what could not be done."""
-        if update.is_empty():
-            return []
-        return self._write_steps(update, key) + [
-            WriteStep("reread", lambda progress: self._version(update.ticket_id), essential=False,
-                      failure="read the issue back")]
+        A watcher or link Jira refuses does not stop the rest: the note says what could not be done. No read
+        follows: the write's own webhook carries the issue's new version (the processor records it as seen)."""
+        return [] if update.is_empty() else self._write_steps(update, key)
 
     def _write_steps(self, update: TicketUpdate, key: str | None) -> list[WriteStep]:
         try:
@@ -158,10 +155,6 @@ class JiraConnector:
                                    idempotent=False, landed=(lambda progress: self._landed(issue, key))
                                    if key else None))
         return steps
-
-    def _version(self, key: str) -> dict[str, Any]:
-        updated = self.fetch_ticket(key).updated_at
-        return {"updated_at": updated.isoformat() if updated else None}
 
     def _edit(self, key: str, body: dict[str, Any]) -> None:
         try:
@@ -314,7 +307,10 @@ class JiraConnector:
             fields["duedate"] = parse_instant(follow_up.due_at).astimezone(timezone.utc).date().isoformat()
 
         def create(progress: Progress) -> str:
-            return self._labelled(label) or str(self.client.create_issue(fields)["key"])
+            # A first send needs no search: the deliverer counts sends, and a resend (or a direct call, which
+            # records none) looks for the label first.
+            first = progress.get("create", {}).get("sends") == 1
+            return (None if first else self._labelled(label)) or str(self.client.create_issue(fields)["key"])
 
         def link(progress: Progress) -> None:
             self.client.link_issues(str(progress["create"]["result"]), follow_up.original_id)

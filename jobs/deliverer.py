@@ -311,7 +311,9 @@ class Deliverer:
                         return None
                 phase = "send"
                 if not step.idempotent:
-                    progress[step.name] = {"state": SENDING, "at": self.clock().isoformat()}
+                    # "sends" lets a step that cannot be read back cheaply skip its check on a first send.
+                    progress[step.name] = {"state": SENDING, "at": self.clock().isoformat(),
+                                           "sends": entry.get("sends", 0) + 1}
                     self._save(row, progress)  # committed before the call: a crash leaves it to be read back
                 result = step.send(progress)
                 progress[step.name] = {"state": DONE, "result": result}

@@ -11,7 +11,7 @@ from connectors.model import Ticket
 from connectors.plan import update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import JobEvent
-from rules import CaseMemory, Rules, explain_clock
+from rules import CaseMemory, Rating, Rules, explain_clock
 from store import Store
 
 
@@ -22,7 +22,8 @@ def ticket_from_snapshot(data: Mapping[str, Any]) -> Ticket:
 
     return Ticket(**{**data, "opened_at": instant(data["opened_at"]), "updated_at": instant(data.get("updated_at")),
                      "due_at": instant(data.get("due_at")), "tags": frozenset(data.get("tags") or ()),
-                     "due_by_metric": {m: instant(v) for m, v in (data.get("due_by_metric") or {}).items()}})
+                     "due_by_metric": {m: instant(v) for m, v in (data.get("due_by_metric") or {}).items()},
+                     "rating": Rating.from_json(data["rating"]) if data.get("rating") else None})
 
 
 def as_written(ticket: Ticket, changes: Mapping[str, Any]) -> Ticket:

@@ -5,18 +5,20 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from alerts.channels import vendor_channel
 from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
-from connectors.contract import BatchReader, Connector, GroupDirectory, RatingReader, TeamLoad, TicketCarrier
+from connectors.contract import (BatchReader, ConditionalWriter, Connector, GroupDirectory, RatingReader, TeamLoad,
+                                 TicketCarrier)
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket
 from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
 import metrics
 from jobs.clock import utcnow
+from jobs.explain import as_written, ticket_from_snapshot
 from jobs.forecasts import ForecastCache
 from jobs.team_load import TeamLoadCache
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
@@ -44,6 +46,10 @@ MAX_DELIVERY_ATTEMPTS = 10
 # A webhook that carries the whole ticket stands in for a read while it is this fresh; one that waited
 # longer (a backlog, a retried delivery) may be behind an agent's later change, so the ticket is read.
 CARRIED_FRESH = timedelta(seconds=30)
+# What a decision's write may have changed for a sweep to decide on the ticket as slaclock left it: the fields the
+# snapshot holds (`as_written`), followers and the internal note. A status or a problem link: read it instead.
+REMEMBERED_CHANGES = frozenset({"priority", "group_id", "assignee_id", "due_at", "due_by_metric", "tags",
+                                "followers_add", "note"})
 # An agent's helpdesk groups (their role) are read once per this long: a solve and the escalation before it
 # need one lookup, and a role taken away counts within minutes.
 GROUPS_KEPT = timedelta(minutes=5)
@@ -107,7 +113,8 @@ class Processor:
             for (name, ticket_id), deliveries in by_ticket.items():
                 connector = self.connectors.get(name)
                 if (isinstance(connector, BatchReader) and not self.store.has_unsent(name, ticket_id)
-                        and not self._is_echo(connector, deliveries)):
+                        and not self._is_echo(connector, deliveries)
+                        and self._remembered(connector, self.store.get_case(name, ticket_id), deliveries) is None):
                     wanted[name].append(ticket_id)
             for name, ids in wanted.items():
                 if len(ids) > 1:
@@ -121,6 +128,13 @@ class Processor:
         # Our own write comes back as one webhook per changed field; the write itself was
         # already decided, so none of them needs a fresh read.
         return all(not is_check(d.event_type) and connector.is_own_actor(d.actor_id) for d in deliveries)
+
+    def _echoed_version(self, connector: Connector, ticket_id: str, deliveries: list[Delivery]) -> datetime | None:
+        """The newest version of the ticket our own write's webhooks carry (Jira's issue events), if any."""
+        if not isinstance(connector, TicketCarrier):
+            return None
+        carried = (connector.ticket_from_delivery(p.body) for p, _ in self._parsed(connector, deliveries))
+        return max((t.updated_at for t in carried if t and t.ticket_id == ticket_id and t.updated_at), default=None)
 
     def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[Delivery],
                        ticket: Ticket | None = None) -> None:
@@ -138,12 +152,16 @@ class Processor:
             return
         try:
             if self._is_echo(connector, deliveries):
+                version = self._echoed_version(connector, ticket_id, deliveries)
                 with self.store.write_txn() as txn:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
+                    # Our write's own webhook tells its version: the reconciler then need not read it again.
+                    txn.mark_seen(connector_name, ticket_id, version)
                 return
             parsed = self._parsed(connector, deliveries)
             case = self.store.get_case(connector_name, ticket_id)
-            ticket = (ticket or self._carried(connector, ticket_id, case, deliveries, parsed, now)
+            remembered = None if ticket else self._remembered(connector, case, deliveries)
+            ticket = (ticket or self._carried(connector, ticket_id, case, deliveries, parsed, now) or remembered
                       or connector.fetch_ticket(ticket_id))
             # May ask the helpdesk whether a comment is public: a failed read is retried like the ticket's.
             reply_at, message_at, message_text = self._comments(connector, parsed, ticket)
@@ -162,15 +180,27 @@ class Processor:
             self._reviewed(connector_name, ticket, review, ids, now)
             return
 
-        group, load = self._team_load(connector, ticket, memory)
         cluster = self._cluster(connector_name, ticket_id)
         actor = self._actor(connector, deliveries)
-        actor_groups = self._groups(connector, actor, ticket, memory)
-        decision = decide(ticket, self.rules, now, memory, agent_reply_at=reply_at,
-                          vendor_update=self._vendor_update(deliveries), actor_id=actor,
-                          actor_group_ids=actor_groups, cluster=cluster,
-                          customer_message_at=message_at, customer_message_text=message_text, rating=rating,
-                          team_load=load, forecasts=self.forecasts.at(now))
+        vendor_update = self._vendor_update(deliveries)
+
+        def decide_on(ticket: Ticket, rating: Rating | None):
+            group, load = self._team_load(connector, ticket, memory)
+            actor_groups = self._groups(connector, actor, ticket, memory)
+            return group, load, actor_groups, decide(
+                ticket, self.rules, now, memory, agent_reply_at=reply_at, vendor_update=vendor_update, actor_id=actor,
+                actor_group_ids=actor_groups, cluster=cluster, customer_message_at=message_at,
+                customer_message_text=message_text, rating=rating, team_load=load, forecasts=self.forecasts.at(now))
+        group, load, actor_groups, decision = decide_on(ticket, rating)
+        if remembered is not None and any(a.kind != ActionKind.NOTE for a in decision.actions):
+            # Words to the customer, a linked ticket or an alert: no stamp would stop them on a stale picture.
+            try:
+                ticket = connector.fetch_ticket(ticket_id)
+                rating = self._rating(connector, parsed, ticket, memory)
+            except ApiError as e:
+                self._read_failed(connector_name, ticket_id, deliveries, e)
+                return
+            group, load, actor_groups, decision = decide_on(ticket, rating)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
                              problem_id=cluster.problem_id if cluster else None)
         payload = update_to_json(update)
@@ -268,6 +298,28 @@ class Processor:
         if case is not None and case.seen_updated_at is not None and case.seen_updated_at > ticket.updated_at:
             return None
         return ticket
+
+    def _remembered(self, connector: Connector, case: Case | None, deliveries: list[Delivery]) -> Ticket | None:
+        """The ticket as slaclock last left it, for a sweep on a helpdesk whose writes are conditional: a write
+        decided on it is refused (409) if anyone changed the ticket since, and it is then read and decided again.
+        None (read it) unless slaclock knows that version: its last decision's write landed and said which it left."""
+        if (not isinstance(connector, ConditionalWriter) or case is None or not case.snapshot
+                or case.seen_updated_at is None or any(d.event_type != CheckKind.SWEEP for d in deliveries)
+                or self.store.has_unsettled(case.connector, case.ticket_id)):
+            return None
+        decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
+                     if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
+        ticket = ticket_from_snapshot(case.snapshot)  # as read before the last decision
+        if not decisions or ticket.updated_at is None:
+            return None
+        changes = decisions[-1].detail.get("changes") or {} if decisions[-1].kind == JobEvent.DECISION else {}
+        if changes:
+            if not set(changes) <= REMEMBERED_CHANGES or case.seen_updated_at <= ticket.updated_at:
+                return None  # a change the snapshot cannot show, or a write that did not say what it left
+            ticket = as_written(ticket, changes)
+        elif case.seen_updated_at != ticket.updated_at:
+            return None
+        return replace(ticket, updated_at=case.seen_updated_at, version=connector.version_at(case.seen_updated_at))
 
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""

@@ -404,6 +404,10 @@ class Store:
         with self._connection() as conn:
             return Txn(conn).has_unsent(connector, ticket_id)
 
+    def has_unsettled(self, connector: str, ticket_id: str) -> bool:
+        with self._connection() as conn:
+            return Txn(conn).has_unsettled(connector, ticket_id)
+
     def claim_outbox(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Claim due outbox rows, at most one per ticket, in id order (see store.sqlite.Store.claim_outbox)."""
         stale = _stale(now)

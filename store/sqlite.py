@@ -431,6 +431,10 @@ class Store:
         """True while an outbox row for the ticket is waiting or being sent."""
         return Txn(self.db).has_unsent(connector, ticket_id)
 
+    def has_unsettled(self, connector: str, ticket_id: str) -> bool:
+        """True while an outbox row for the ticket is waiting, being sent or parked."""
+        return Txn(self.db).has_unsettled(connector, ticket_id)
+
     def claim_outbox(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Claim outbox rows that are due (and ones a dead worker left in 'sending'), at most one per ticket.
 

@@ -359,6 +359,23 @@ def test_jira_follow_up_lost_answer_makes_one_issue_after_a_grace_period(store, 
 
 
 @responses.activate
+def test_jira_first_sends_spend_no_call_on_looking_for_themselves(store, jira):
+    # A first send cannot have landed before: no label search before the create, no read after the edit.
+    site = JiraSite()
+    queue(store, "follow_up", follow_up_to_json(FollowUp("SD-42", "Tech lead: SD-42", "b")), "slaclock-jira-fu",
+          connector="jira", ticket_id="SD-42")
+    queue(store, "ticket_update", update_to_json(TicketUpdate(ticket_id="SD-42", priority="high", note="Escalated.")),
+          "slaclock-jira-u", connector="jira", ticket_id="SD-42")
+    deliverer = Deliverer(store, {"jira": jira}, Clock(NOW))
+    while deliverer.run_once():
+        pass
+    assert len(site.issues) == 1 and len(site.comments) == 1 and store.outbox_counts() == {"done": 2}
+    paths = [c.request.method + " " + c.request.path_url.split("?")[0] for c in responses.calls]
+    assert paths == ["POST /rest/api/3/issue", "POST /rest/api/3/issueLink", "PUT /rest/api/3/issue/SD-42",
+                     "POST /rest/servicedeskapi/request/SD-42/comment"]
+
+
+@responses.activate
 def test_refused_watcher_does_not_block_the_edit_the_note_or_the_customer_reply(store, jira):
     site = JiraSite(refuse_watchers={"acc-gone"})
     update = TicketUpdate(ticket_id="SD-42", priority="high", followers_add=frozenset({"acc-gone", "acc-lead"}),

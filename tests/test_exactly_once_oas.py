@@ -159,7 +159,7 @@ def test_jira_marked_writes_and_read_backs_are_documented():
                           note="n")
     for step in jira.update_steps(update, "slaclock-k"):
         step.send({})
-    jira.update_steps(update, "slaclock-k")[-2].landed({})
+    jira.update_steps(update, "slaclock-k")[-1].landed({})
     for step in jira.reply_steps("SD-42", "hello", "slaclock-r"):
         step.send({})
     create, link = jira.follow_up_steps(FollowUp("SD-42", "s", "b"), "slaclock-f")

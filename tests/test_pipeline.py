@@ -424,6 +424,26 @@ def test_a_fresh_jira_issue_webhook_is_decided_without_reading_the_issue(store):
 
 
 @responses.activate
+def test_the_echo_of_our_jira_write_records_its_version_without_a_read(store):
+    # No read after a write: the echo carries the version it left, so the reconciler skips the issue.
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    payload = json.loads((JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_text())
+    payload["user"] = {**payload["user"], "accountId": "712020:slaclock"}
+    body = json.dumps(payload).encode()
+    carried = jira.ticket_from_delivery(body)
+    with store.write_txn() as txn:
+        txn.save_case(connector="jira", ticket_id="SD-42", memory={}, snapshot={}, priority=None, team=None,
+                      due_at=None, rules_version=None, decided_at=NOW,
+                      seen_updated_at=carried.updated_at - timedelta(minutes=5), next_action_at=None)
+    event = jira.parse({}, body)
+    store.add_delivery(connector="jira", delivery_key=event.delivery_key, event_type=event.event_type,
+                       ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
+    processor.run_once()
+    assert store.delivery_counts() == {"echo": 1} and _issue_reads() == []
+    assert store.get_case("jira", "SD-42").seen_updated_at == carried.updated_at  # was five minutes before
+
+
+@responses.activate
 @pytest.mark.parametrize("why", ["comment_event", "waited", "seen_later", "sweep_check"])
 def test_the_issue_is_read_when_the_webhook_is_not_as_good_as_a_read(store, why):
     jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})

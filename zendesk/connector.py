@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Mapping
 
 from connectors.api_user import ApiUser
@@ -60,6 +60,10 @@ class ZendeskConnector:
         if update.is_empty():
             return self.fetch_ticket(update.ticket_id)
         return self._ticket(update.ticket_id, self.client.update_ticket(update.ticket_id, self._body(update)))
+
+    def version_at(self, updated_at: datetime) -> str:
+        """The updated_stamp of the ticket as of `updated_at`: a safe update is refused (409) if it changed since."""
+        return updated_at.astimezone(timezone.utc).strftime(mapping.STAMP_FORMAT)
 
     def update_steps(self, update: TicketUpdate, key: str) -> list[WriteStep]:
         """One PUT (fields, tags and the internal note); with a note, marked by `key` in the audit metadata."""

@@ -10,6 +10,8 @@ from zendesk.settings import ZendeskSettings
 CONNECTOR = "zendesk"
 # The due-time custom field is a text field holding UTC to the second (a Zendesk date field has no time).
 DUE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# Zendesk writes updated_at as UTC to the second; an updated_stamp in the same form names that version.
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _str_id(value: Any) -> str | None:
