@@ -59,6 +59,8 @@ class TicketEvent:
     ignored: bool = False
     occurred_at: datetime | None = None
     actor_id: str | None = None
+    # The helpdesk's id of the action behind the event (Zendesk's meta.sequence.id): one agent update's events share it.
+    change_id: str | None = None
     # Field values the payload carried (normalised names); a hint, never the source of truth.
     fields: Mapping[str, Any] = field(default_factory=dict)
 

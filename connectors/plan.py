@@ -30,11 +30,13 @@ def follow_up_to_json(follow_up: FollowUp) -> dict:
 
 
 def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] = frozenset(),
-                note_move: timedelta = DEFAULT_NOTE_MOVE, problem_id: str | None = None) -> TicketUpdate:
+                note_move: timedelta = DEFAULT_NOTE_MOVE, problem_id: str | None = None,
+                carried: tuple[str, ...] = ()) -> TicketUpdate:
     """What must change on `ticket` to match `decision`, with an internal note saying why.
 
     `due_metrics` are the metrics besides resolution that have a due field in this helpdesk;
-    `problem_id` is the recurring-issue problem ticket to link, when the decision links the case.
+    `problem_id` is the recurring-issue problem ticket to link, when the decision links the case;
+    `carried`: the event lines of an earlier note the helpdesk refused (409), which this one says instead.
     """
     changed: dict[str, object] = {}
     if decision.priority != ticket.priority:
@@ -66,7 +68,7 @@ def plan_update(ticket: Ticket, decision: Decision, due_metrics: frozenset[str] 
         changed["problem_id"] = problem_id
     if decision.status and decision.status != ticket.status:
         changed["status"] = decision.status
-    note = note_for(ticket, decision, changed, note_move)
+    note = note_for(ticket, decision, changed, note_move, carried)
     return TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, note=note, **changed)
 
 
@@ -102,7 +104,16 @@ def _due_moves(ticket: Ticket, changed: dict[str, object], note_move: timedelta,
     return phrases
 
 
-def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], note_move: timedelta) -> str | None:
+def event_lines(decision: Decision, carried: tuple[str, ...] = ()) -> list[str]:
+    """The note's lines on what happened (an escalation first: it is what the agent must see), after those
+    carried over from a refused note; not the customer's reply, not a message for someone outside the ticket."""
+    own = [a for a in decision.actions if a.text and a.kind in (ActionKind.NOTE, ActionKind.FOLLOW_UP)]
+    lines = [a.text for a in sorted(own, key=lambda a: not a.key.startswith("level:"))]
+    return [line for line in carried if line not in lines] + lines
+
+
+def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], note_move: timedelta,
+             carried: tuple[str, ...] = ()) -> str | None:
     """The internal note an agent reads in two seconds (None: nothing worth a note).
 
     First what happened (the decision's note lines: an escalation, a warning, a trigger…), then one line of
@@ -123,10 +134,7 @@ def note_for(ticket: Ticket, decision: Decision, changed: dict[str, object], not
     if "tags" in changed and removed:
         facts.append("tag " + ", ".join(sorted(removed)) + " removed")
         routing_only = False
-    # The note's own lines (not the customer's reply, not a message for someone outside the ticket); an
-    # escalation first: it is what the agent must see.
-    own = [a for a in decision.actions if a.text and a.kind in (ActionKind.NOTE, ActionKind.FOLLOW_UP)]
-    lines = [a.text for a in sorted(own, key=lambda a: not a.key.startswith("level:"))]
+    lines = event_lines(decision, carried)
     if not lines and (not facts or (routing_only and not decision.note_on_routing)):
         return None  # a case only routed: its fields say it (routing.note = true asks for a note)
     if facts:

@@ -3,6 +3,7 @@ not idempotent, read back before any re-send whose outcome is unknown; 409 → d
 failures retried with backoff until a horizon (at once when the helpdesk answers again), refusals parked."""
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import replace
@@ -387,7 +388,7 @@ class Deliverer:
 
     def _written(self, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
         now = self.clock()
-        fields = [k for k, v in row.payload.items() if v is not None and k not in ("ticket_id", "version")]
+        fields = [k for k, v in row.payload.items() if v is not None and k not in ("ticket_id", "version", "note_lines")]
         summary = {OutboxKind.PUBLIC_REPLY: "posted a public update to the customer",
                    OutboxKind.CLOSE: "closed the case with a follow-up to the customer"}.get(
             row.kind, f"wrote {', '.join(fields)}" + (" (batch job)" if batched else ""))
@@ -418,8 +419,11 @@ class Deliverer:
                                   progress=progress)
             else:
                 txn.finish_outbox(row.id, OutboxStatus.SUPERSEDED, now, str(error), progress=progress)
+                # The refused note's news (a warning, an escalation) goes with the next decision's note.
+                lines = row.payload.get("note_lines") if row.kind == OutboxKind.TICKET_UPDATE else None
                 txn.enqueue_check(connector=row.connector, ticket_id=row.ticket_id, kind=CheckKind.RECHECK,
-                                  key=f"recheck:outbox-{row.id}", now=now)
+                                  key=f"recheck:outbox-{row.id}", now=now,
+                                  body=json.dumps({"note_lines": lines}).encode() if lines else b"")
             txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.CONFLICT,
                              summary="ticket changed since it was read; " +
                              ("parked" if give_up else "reading it again to decide afresh"),

@@ -15,7 +15,8 @@ from connectors.contract import (BatchReader, ConditionalWriter, Connector, Grou
                                  TicketCarrier)
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket
-from connectors.plan import DEFAULT_NOTE_MOVE, closing, follow_up_to_json, follow_ups, plan_update, update_to_json
+from connectors.plan import (DEFAULT_NOTE_MOVE, closing, event_lines, follow_up_to_json, follow_ups, plan_update,
+                             update_to_json)
 import metrics
 from jobs.clock import utcnow
 from jobs.explain import as_written, ticket_from_snapshot
@@ -114,6 +115,8 @@ class Processor:
                 connector = self.connectors.get(name)
                 if (isinstance(connector, BatchReader) and not self.store.has_unsent(name, ticket_id)
                         and not self._is_echo(connector, deliveries)
+                        and not self._already_decided(connector, self.store.get_case(name, ticket_id), deliveries,
+                                                      self._parsed(connector, deliveries))
                         and self._remembered(connector, self.store.get_case(name, ticket_id), deliveries) is None):
                     wanted[name].append(ticket_id)
             for name, ids in wanted.items():
@@ -160,6 +163,11 @@ class Processor:
                 return
             parsed = self._parsed(connector, deliveries)
             case = self.store.get_case(connector_name, ticket_id)
+            if self._already_decided(connector, case, deliveries, parsed):
+                with self.store.write_txn() as txn:
+                    txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
+                logger.info("processor.already-decided", extra={"ticket": f"{connector_name}:{ticket_id}"})
+                return
             remembered = None if ticket else self._remembered(connector, case, deliveries)
             ticket = (ticket or self._carried(connector, ticket_id, case, deliveries, parsed, now) or remembered
                       or connector.fetch_ticket(ticket_id))
@@ -201,15 +209,19 @@ class Processor:
                 self._read_failed(connector_name, ticket_id, deliveries, e)
                 return
             group, load, actor_groups, decision = decide_on(ticket, rating)
+        carried = self._refused_lines(deliveries)
         update = plan_update(ticket, decision, connector.due_metrics, self.note_move,
-                             problem_id=cluster.problem_id if cluster else None)
+                             problem_id=cluster.problem_id if cluster else None, carried=carried)
         payload = update_to_json(update)
         changes = {k: v for k, v in payload.items()
                    if v is not None and k not in ("ticket_id", "version", "tags_added", "tags_removed")}
+        if update.note and (lines := event_lines(decision, carried)):
+            payload["note_lines"] = lines  # carried on, should the helpdesk refuse this write (409)
         events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+            "change_ids": self._change_ids(connector, parsed),
             "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
                            actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
                            rating=rating if rating is not ticket.rating else None),
@@ -299,6 +311,26 @@ class Processor:
             return None
         return ticket
 
+    @staticmethod
+    def _change_ids(connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]]) -> list[str | None]:
+        """The helpdesk's action id of each delivery (None where it gives none)."""
+        return [connector.parse(payload.headers, payload.body).change_id for payload, _ in parsed]
+
+    def _already_decided(self, connector: Connector, case: Case | None, deliveries: list[Delivery],
+                         parsed: list[tuple[DeliveryPayload, Mapping]]) -> bool:
+        """Whether these deliveries are more events of an action the last decision already heard: Zendesk sends one
+        webhook per changed field, a claim can fall between them, and the read for the first showed them all.
+        Not for a comment: the decision heard its words only if it had its event."""
+        if (case is None or not parsed or len(parsed) != len(deliveries)
+                or any("comment_public" in fields for _, fields in parsed)):
+            return False
+        ids = set(self._change_ids(connector, parsed))
+        if None in ids:
+            return False
+        decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
+                     if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
+        return bool(decisions) and ids <= set(decisions[-1].detail.get("change_ids") or ())
+
     def _remembered(self, connector: Connector, case: Case | None, deliveries: list[Delivery]) -> Ticket | None:
         """The ticket as slaclock last left it, for a sweep on a helpdesk whose writes are conditional: a write
         decided on it is refused (409) if anyone changed the ticket since, and it is then read and decided again.
@@ -320,6 +352,12 @@ class Processor:
         elif case.seen_updated_at != ticket.updated_at:
             return None
         return replace(ticket, updated_at=case.seen_updated_at, version=connector.version_at(case.seen_updated_at))
+
+    def _refused_lines(self, deliveries: list[Delivery]) -> tuple[str, ...]:
+        """The event lines of notes the helpdesk refused (409) whose rechecks are among these deliveries."""
+        ids = [d.id for d in deliveries if d.event_type == CheckKind.RECHECK]
+        bodies = [json.loads(p.body) for p in self.store.delivery_payloads(ids) if p.body] if ids else []
+        return tuple(dict.fromkeys(line for body in bodies for line in body.get("note_lines", ())))
 
     def _vendor_update(self, deliveries: list[Delivery]) -> VendorUpdate | None:
         """The latest word from the vendor (POST /vendor/eta) among these deliveries."""

@@ -105,11 +105,12 @@ class Txn:
     def release_deliveries(self, ids: list[int], error: str | None = None) -> None:
         self._run("update inbox set status = 'pending', error = %s where id = any(%s)", [error, ids])
 
-    def enqueue_check(self, *, connector: str, ticket_id: str, kind: str, key: str, now: datetime) -> bool:
+    def enqueue_check(self, *, connector: str, ticket_id: str, kind: str, key: str, now: datetime,
+                      body: bytes = b"") -> bool:
         cursor = self._run(
             "insert into inbox (connector, delivery_key, event_type, ticket_id, received_at, headers_json, body, "
-            "status, attempts) values (%s, %s, %s, %s, %s, '{}', ''::bytea, 'pending', 0) "
-            "on conflict (delivery_key) do nothing", [connector, key, str(kind), ticket_id, _iso(now)])
+            "status, attempts) values (%s, %s, %s, %s, %s, '{}', %s, 'pending', 0) "
+            "on conflict (delivery_key) do nothing", [connector, key, str(kind), ticket_id, _iso(now), body])
         return cursor.rowcount == 1
 
     # --- tickets and timeline ------------------------------------------------------------

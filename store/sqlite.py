@@ -106,12 +106,14 @@ class Txn:
         """Put claimed deliveries back to pending, as part of this transaction."""
         self._db.execute(f"update inbox set status = 'pending', error = ? where id in ({_marks(ids)})", [error, *ids])
 
-    def enqueue_check(self, *, connector: str, ticket_id: str, kind: str, key: str, now: datetime) -> bool:
-        """Queue a fresh read-and-decide for a ticket (sweep, reconcile); False if that key was queued before."""
+    def enqueue_check(self, *, connector: str, ticket_id: str, kind: str, key: str, now: datetime,
+                      body: bytes = b"") -> bool:
+        """Queue a fresh read-and-decide for a ticket (sweep, reconcile; `body`: what the check carries);
+        False if that key was queued before."""
         cursor = self._db.execute(
             "insert or ignore into inbox (connector, delivery_key, event_type, ticket_id, received_at, headers_json, "
             "body, status, attempts) values (?, ?, ?, ?, ?, '{}', ?, 'pending', 0)",
-            [connector, key, kind, ticket_id, _iso(now), b""])
+            [connector, key, kind, ticket_id, _iso(now), body])
         return cursor.rowcount == 1
 
     # --- tickets and timeline ------------------------------------------------------------

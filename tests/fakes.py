@@ -68,7 +68,7 @@ class FakeConnector:
             if key in fields:
                 fields[key] = datetime.fromisoformat(fields[key])
         return TicketEvent(connector=self.name, delivery_key="fake", event_type="comment", ticket_id=None,
-                           fields=fields)
+                           change_id=fields.pop("change_id", None), fields=fields)
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         self.reads += 1

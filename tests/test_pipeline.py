@@ -1,6 +1,7 @@
 """Processor and deliverer against an in-memory connector, with an injected clock."""
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import responses
 from connectors.errors import PermanentError
 from jobs.deliverer import Deliverer
 from jobs.processor import Processor
+from jobs.sweeper import Sweeper
 from rules import decide, load_rules
 from store.rows import OutboxStatus
 from tests.fakes import OWN_USER, Clock, FakeConnector, agent_fields, retryable
@@ -51,6 +53,26 @@ def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
     assert idem_key.startswith("slaclock-zendesk-1-")
     kinds = [e.kind for e in store.timeline("zendesk", "1")]
     assert kinds == ["decision", "written"]
+
+
+
+def test_more_events_of_an_action_already_decided_cost_no_read(env):
+    # Zendesk sends one webhook per changed field; a claim between them must not read the ticket again.
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1", event_type="ticket.custom_field_changed", body=b'{"change_id": "A"}')
+    drain(processor, deliverer)
+    deliver(store, "1", "d2", event_type="ticket.tags_changed", body=b'{"change_id": "A"}')
+    drain(processor, deliverer)
+    assert fake.reads == 1 and len(fake.writes) == 1 and store.delivery_counts() == {"done": 2}
+    deliver(store, "1", "d3", event_type="ticket.tags_changed", body=b'{"change_id": "B"}')  # another action
+    drain(processor, deliverer)
+    assert fake.reads == 2
+    comment = {"change_id": "B", "comment_public": True, "comment_author_is_staff": True,
+               "comment_created_at": NOW.isoformat()}  # the decision on "B" did not hear its words
+    deliver(store, "1", "d4", event_type="ticket.comment_added", body=json.dumps(comment).encode())
+    drain(processor, deliverer)
+    assert fake.reads == 3
 
 
 def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
@@ -465,3 +487,80 @@ def test_the_issue_is_read_when_the_webhook_is_not_as_good_as_a_read(store, why)
                        headers={}, body=body, received_at=received)
     processor.run_once()
     assert len(_issue_reads()) == 1
+
+
+# --- a Zendesk sweep decides on the ticket as slaclock left it: its write is refused if anyone changed it since -----
+
+class ConditionalFake(FakeConnector):
+    """Zendesk's safe_update: every change moves updated_at, and a write's version is the stamp it saw."""
+
+    def add(self, ticket_id, **fields):
+        super().add(ticket_id, updated_at=NOW - timedelta(minutes=5), **fields)
+        self.change(ticket_id)
+        return self.tickets[ticket_id]
+
+    def change(self, ticket_id, **fields):
+        at = self.tickets[ticket_id].updated_at + timedelta(seconds=1)
+        self.tickets[ticket_id] = replace(self.tickets[ticket_id], updated_at=at, version=self.version_at(at), **fields)
+
+    @staticmethod
+    def version_at(updated_at):
+        return updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def remembered(store):
+    """An urgent missing-part ticket created and routed at 14:05; its first-response warning is due at 14:15."""
+    fake, clock = ConditionalFake(), Clock(NOW)
+    processor, deliverer = (Processor(store, {"zendesk": fake}, load_rules(), clock),
+                            Deliverer(store, {"zendesk": fake}, clock))
+    fake.add("1", priority="urgent", reason_code="missing_part")
+    deliver(store, "1", "d1")
+    drain(processor, deliverer)
+    assert fake.reads == 1 and len(fake.writes) == 1
+    return fake, store, processor, deliverer, clock
+
+
+def sweep(store, clock):
+    assert Sweeper(store, clock).run_once() == 1, "the ticket's next action is due"
+
+
+def test_a_sweep_whose_plan_is_a_note_is_decided_without_reading_the_ticket(remembered):
+    fake, store, processor, deliverer, clock = remembered
+    left = fake.tickets["1"]  # as slaclock's write left it
+    clock.advance(minutes=10)
+    sweep(store, clock)
+    drain(processor, deliverer)
+    assert fake.reads == 1, "the sweep read nothing"
+    update, _ = fake.writes[-1]
+    assert update.note.startswith("SLA warning: first response reached 50 %")
+    assert update.version == left.version, "written under the stamp of the version slaclock left"
+    assert len(fake.writes) == 2 and store.delivery_counts() == {"done": 2}
+
+
+def test_a_ticket_changed_since_is_refused_then_read_and_decided_again(remembered):
+    fake, store, processor, deliverer, clock = remembered
+    clock.advance(minutes=10)
+    fake.change("1", reason_code="wrong_item")  # an agent's edit whose webhook has not arrived
+    agent_left = fake.tickets["1"].version
+    sweep(store, clock)
+    drain(processor, deliverer)
+    assert fake.reads == 2, "the refusal made one read"
+    (update, _), = fake.writes[1:]
+    assert update.version == agent_left, "decided again on the ticket as the agent left it"
+    # The refused write's warning is not lost: the note that lands says it, with what the new decision set.
+    assert update.group_id == "2003"
+    assert update.note == "SLA warning: first response reached 50 % of its 30 min target.\nRouted to Warehouse."
+    assert [e.kind for e in store.timeline("zendesk", "1")][2:] == ["warning", "decision", "conflict", "decision", "written"]
+
+
+def test_a_sweep_that_would_write_to_the_customer_reads_first(remembered):
+    fake, store, processor, deliverer, clock = remembered
+    clock.advance(minutes=10)
+    sweep(store, clock)
+    drain(processor, deliverer)
+    clock.advance(minutes=7, seconds=30)  # 14:22:30: escalated, with a word to the customer
+    sweep(store, clock)
+    drain(processor, deliverer)
+    assert fake.reads == 2, "one read, before the escalation's public reply"
+    assert [text for _, text, _ in fake.public_replies][0].startswith("We have escalated your request #1")

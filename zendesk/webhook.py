@@ -288,10 +288,11 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     ticket_id = _id(raw_id) if ignored else _ticket_id(raw_id)
     # The envelope's own `id` is signed with the body and unique per event.
     key = as_text(payload.get("id")) or _signed_key(ticket_id, headers, body)
+    sequence = as_object(as_object(as_object(payload.get("event")).get("meta")).get("sequence"))
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
         ignored=ignored, occurred_at=as_instant(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
-        fields={} if ignored else HANDLERS[event_type](payload),
+        change_id=as_text(sequence.get("id")), fields={} if ignored else HANDLERS[event_type](payload),
     )
 
 
