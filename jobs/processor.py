@@ -320,12 +320,15 @@ class Processor:
                          parsed: list[tuple[DeliveryPayload, Mapping]]) -> bool:
         """Whether these deliveries are more events of an action the last decision already heard: Zendesk sends one
         webhook per changed field, a claim can fall between them, and the read for the first showed them all.
-        Not for a comment: the decision heard its words only if it had its event."""
+        Not for a comment: the decision heard its words only if it had its event. Our own write's events among
+        them are echoes."""
         if (case is None or not parsed or len(parsed) != len(deliveries)
                 or any("comment_public" in fields for _, fields in parsed)):
             return False
-        ids = set(self._change_ids(connector, parsed))
-        if None in ids:
+        ordered = sorted(deliveries, key=lambda d: d.id)  # as `parsed` is: all of them, none a check
+        ids = {connector.parse(payload.headers, payload.body).change_id
+               for delivery, (payload, _) in zip(ordered, parsed) if not connector.is_own_actor(delivery.actor_id)}
+        if None in ids or not ids:
             return False
         decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
                      if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]

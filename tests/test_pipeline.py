@@ -63,8 +63,9 @@ def test_more_events_of_an_action_already_decided_cost_no_read(env):
     deliver(store, "1", "d1", event_type="ticket.custom_field_changed", body=b'{"change_id": "A"}')
     drain(processor, deliverer)
     deliver(store, "1", "d2", event_type="ticket.tags_changed", body=b'{"change_id": "A"}')
+    deliver(store, "1", "echo", actor=OWN_USER, event_type="ticket.status_changed", body=b'{"change_id": "W"}')
     drain(processor, deliverer)
-    assert fake.reads == 1 and len(fake.writes) == 1 and store.delivery_counts() == {"done": 2}
+    assert fake.reads == 1 and len(fake.writes) == 1 and store.delivery_counts() == {"done": 3}
     deliver(store, "1", "d3", event_type="ticket.tags_changed", body=b'{"change_id": "B"}')  # another action
     drain(processor, deliverer)
     assert fake.reads == 2
