@@ -29,7 +29,7 @@ from rules.enforcement import changed
 from rules.engine import routing_team
 from rules.owner import load_group
 from rules.post_incident import root_cause_of
-from store import Case, Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
+from store import Case, Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, TimelineEntry, Txn
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,12 @@ class Processor:
         try:
             for (name, ticket_id), deliveries in by_ticket.items():
                 connector = self.connectors.get(name)
-                if (isinstance(connector, BatchReader) and not self.store.has_unsent(name, ticket_id)
-                        and not self._is_echo(connector, deliveries)
-                        and not self._already_decided(connector, self.store.get_case(name, ticket_id), deliveries,
-                                                      self._parsed(connector, deliveries))
-                        and self._remembered(connector, self.store.get_case(name, ticket_id), deliveries) is None):
+                if (not isinstance(connector, BatchReader) or self.store.has_unsent(name, ticket_id)
+                        or self._is_echo(connector, deliveries)):
+                    continue
+                case = self.store.get_case(name, ticket_id)
+                if (not self._already_decided(connector, case, deliveries, self._parsed(connector, deliveries))
+                        and self._remembered(connector, case, deliveries) is None):
                     wanted[name].append(ticket_id)
             for name, ids in wanted.items():
                 if len(ids) > 1:
@@ -330,9 +331,14 @@ class Processor:
                for delivery, (payload, _) in zip(ordered, parsed) if not connector.is_own_actor(delivery.actor_id)}
         if None in ids or not ids:
             return False
+        last = self._last_decision(case)
+        return last is not None and ids <= set(last.detail.get("change_ids") or ())
+
+    def _last_decision(self, case: Case) -> TimelineEntry | None:
+        """The case's latest decision line (a write decided, or nothing to change)."""
         decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
                      if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
-        return bool(decisions) and ids <= set(decisions[-1].detail.get("change_ids") or ())
+        return decisions[-1] if decisions else None
 
     def _remembered(self, connector: Connector, case: Case | None, deliveries: list[Delivery]) -> Ticket | None:
         """The ticket as slaclock last left it, for a sweep on a helpdesk whose writes are conditional: a write
@@ -342,12 +348,11 @@ class Processor:
                 or case.seen_updated_at is None or any(d.event_type != CheckKind.SWEEP for d in deliveries)
                 or self.store.has_unsettled(case.connector, case.ticket_id)):
             return None
-        decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
-                     if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
+        last = self._last_decision(case)
         ticket = ticket_from_snapshot(case.snapshot)  # as read before the last decision
-        if not decisions or ticket.updated_at is None:
+        if last is None or ticket.updated_at is None:
             return None
-        changes = decisions[-1].detail.get("changes") or {} if decisions[-1].kind == JobEvent.DECISION else {}
+        changes = last.detail.get("changes") or {} if last.kind == JobEvent.DECISION else {}
         if changes:
             if not set(changes) <= REMEMBERED_CHANGES or case.seen_updated_at <= ticket.updated_at:
                 return None  # a change the snapshot cannot show, or a write that did not say what it left
@@ -471,7 +476,8 @@ class Processor:
         ids = [d.id for d in deliveries]
         exhausted = max(d.attempts for d in deliveries) >= MAX_DELIVERY_ATTEMPTS
         if isinstance(error, RetryableError) and not exhausted:
-            logger.warning("processor.read-retry", extra={"ticket": f"{connector_name}:{ticket_id}", "error": str(error)})
+            logger.warning("processor.read-retry",
+                           extra={"ticket": f"{connector_name}:{ticket_id}", "error": str(error)})
             self.store.release_deliveries(ids, str(error))
             return
         now = self.clock()
