@@ -12,7 +12,7 @@ from connectors.plan import update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import JobEvent
 from rules import CaseMemory, Rating, Rules, explain_clock
-from store import Store
+from store import Store, TimelineEntry
 
 
 def ticket_from_snapshot(data: Mapping[str, Any]) -> Ticket:
@@ -35,6 +35,12 @@ def as_written(ticket: Ticket, changes: Mapping[str, Any]) -> Ticket:
                    due_by_metric={**ticket.due_by_metric, **update.due_by_metric})
 
 
+def last_decision(store: Store, connector: str, ticket_id: str) -> TimelineEntry | None:
+    """The ticket's latest decision line: a write decided, or nothing to change."""
+    decisions = [e for e in store.timeline(connector, ticket_id) if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
+    return decisions[-1] if decisions else None
+
+
 def clock_lines(store: Store, rules: Rules, key: str, now: datetime) -> list[str]:
     """The SLA clock's working for a ticket as of `now`: its last snapshot with the latest decision's own
     write applied (the snapshot is the ticket as read before that decision), and its memory."""
@@ -43,9 +49,9 @@ def clock_lines(store: Store, rules: Rules, key: str, now: datetime) -> list[str
     if not case or not case.snapshot:
         return []
     ticket = ticket_from_snapshot(case.snapshot)
-    decisions = [e for e in store.timeline(connector, ticket_id) if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
-    if decisions and decisions[-1].kind == JobEvent.DECISION:
-        ticket = as_written(ticket, decisions[-1].detail.get("changes") or {})
+    last = last_decision(store, connector, ticket_id)
+    if last is not None and last.kind == JobEvent.DECISION:
+        ticket = as_written(ticket, last.detail.get("changes") or {})
     memory = CaseMemory.from_json(case.memory)
     return explain_clock(ticket, rules, now, memory)
 

@@ -14,12 +14,12 @@ from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
 from connectors.contract import (BatchReader, ConditionalWriter, Connector, GroupDirectory, RatingReader, TeamLoad,
                                  TicketCarrier)
 from connectors.errors import ApiError, RetryableError, WebhookError
-from connectors.model import Rating, Ticket
+from connectors.model import Rating, Ticket, TicketEvent
 from connectors.plan import (DEFAULT_NOTE_MOVE, closing, event_lines, follow_up_to_json, follow_ups, plan_update,
                              update_to_json)
 import metrics
 from jobs.clock import utcnow
-from jobs.explain import as_written, ticket_from_snapshot
+from jobs.explain import as_written, last_decision, ticket_from_snapshot
 from jobs.forecasts import ForecastCache
 from jobs.team_load import TeamLoadCache
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
@@ -29,9 +29,13 @@ from rules.enforcement import changed
 from rules.engine import routing_team
 from rules.owner import load_group
 from rules.post_incident import root_cause_of
-from store import Case, Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, TimelineEntry, Txn
+from store import Case, Delivery, DeliveryPayload, DeliveryStatus, Store, StoreError, Txn
 
 logger = logging.getLogger(__name__)
+
+# Each helpdesk delivery of a batch with its parsed event (`Processor._parsed`).
+Parsed = list[tuple[DeliveryPayload, TicketEvent]]
+
 
 @runtime_checkable
 class CommentVisibility(Protocol):
@@ -117,8 +121,9 @@ class Processor:
                         or self._is_echo(connector, deliveries)):
                     continue
                 case = self.store.get_case(name, ticket_id)
-                if (not self._already_decided(connector, case, deliveries, self._parsed(connector, deliveries))
-                        and self._remembered(connector, case, deliveries) is None):
+                if case is None or (not self._already_decided(connector, case, deliveries,
+                                                              self._parsed(connector, deliveries))
+                                    and self._remembered(connector, case, deliveries) is None):
                     wanted[name].append(ticket_id)
             for name, ids in wanted.items():
                 if len(ids) > 1:
@@ -222,7 +227,7 @@ class Processor:
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
             "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
-            "change_ids": self._change_ids(connector, parsed),
+            "change_ids": self._change_ids(parsed),
             "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
                            actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
                            rating=rating if rating is not ticket.rating else None),
@@ -296,7 +301,7 @@ class Processor:
             txn.finish_deliveries(ids, DeliveryStatus.DONE, now)
 
     def _carried(self, connector: Connector, ticket_id: str, case: Case | None, deliveries: list[Delivery],
-                 parsed: list[tuple[DeliveryPayload, Mapping]], now: datetime) -> Ticket | None:
+                 parsed: Parsed, now: datetime) -> Ticket | None:
         """The ticket as the newest delivery carries it, when that is as good as a read: it carries every field,
         it arrived moments ago, and slaclock has not seen a later version of it (`case`: its own write, read
         back)."""
@@ -313,32 +318,26 @@ class Processor:
         return ticket
 
     @staticmethod
-    def _change_ids(connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]]) -> list[str | None]:
+    def _change_ids(parsed: Parsed) -> list[str | None]:
         """The helpdesk's action id of each delivery (None where it gives none)."""
-        return [connector.parse(payload.headers, payload.body).change_id for payload, _ in parsed]
+        return [event.change_id for _, event in parsed]
 
     def _already_decided(self, connector: Connector, case: Case | None, deliveries: list[Delivery],
-                         parsed: list[tuple[DeliveryPayload, Mapping]]) -> bool:
+                         parsed: Parsed) -> bool:
         """Whether these deliveries are more events of an action the last decision already heard: Zendesk sends one
         webhook per changed field, a claim can fall between them, and the read for the first showed them all.
         Not for a comment: the decision heard its words only if it had its event. Our own write's events among
         them are echoes."""
         if (case is None or not parsed or len(parsed) != len(deliveries)
-                or any("comment_public" in fields for _, fields in parsed)):
+                or any("comment_public" in event.fields for _, event in parsed)):
             return False
         ordered = sorted(deliveries, key=lambda d: d.id)  # as `parsed` is: all of them, none a check
-        ids = {connector.parse(payload.headers, payload.body).change_id
-               for delivery, (payload, _) in zip(ordered, parsed) if not connector.is_own_actor(delivery.actor_id)}
+        ids = {event.change_id for delivery, (_, event) in zip(ordered, parsed)
+               if not connector.is_own_actor(delivery.actor_id)}
         if None in ids or not ids:
             return False
-        last = self._last_decision(case)
+        last = last_decision(self.store, case.connector, case.ticket_id)
         return last is not None and ids <= set(last.detail.get("change_ids") or ())
-
-    def _last_decision(self, case: Case) -> TimelineEntry | None:
-        """The case's latest decision line (a write decided, or nothing to change)."""
-        decisions = [e for e in self.store.timeline(case.connector, case.ticket_id)
-                     if e.kind in (JobEvent.DECISION, JobEvent.NO_CHANGE)]
-        return decisions[-1] if decisions else None
 
     def _remembered(self, connector: Connector, case: Case | None, deliveries: list[Delivery]) -> Ticket | None:
         """The ticket as slaclock last left it, for a sweep on a helpdesk whose writes are conditional: a write
@@ -348,7 +347,7 @@ class Processor:
                 or case.seen_updated_at is None or any(d.event_type != CheckKind.SWEEP for d in deliveries)
                 or self.store.has_unsettled(case.connector, case.ticket_id)):
             return None
-        last = self._last_decision(case)
+        last = last_decision(self.store, case.connector, case.ticket_id)
         ticket = ticket_from_snapshot(case.snapshot)  # as read before the last decision
         if last is None or ticket.updated_at is None:
             return None
@@ -424,30 +423,29 @@ class Processor:
         return ClusterInfo(key=cluster.key, problem_id=cluster.problem_id, subject=cluster.subject,
                            members=len(cluster.members))
 
-    def _parsed(self, connector: Connector, deliveries: list[Delivery]) -> list[tuple[DeliveryPayload, Mapping]]:
-        """(payload, parsed fields) of each helpdesk delivery (not the sweep's checks) that still parses."""
+    def _parsed(self, connector: Connector, deliveries: list[Delivery]) -> Parsed:
+        """(payload, parsed event) of each helpdesk delivery (not the sweep's checks) that still parses."""
         ids = [d.id for d in deliveries if not is_check(d.event_type)]
         parsed = []
         for payload in self.store.delivery_payloads(ids) if ids else []:
             try:
-                parsed.append((payload, connector.parse(payload.headers, payload.body).fields))
+                parsed.append((payload, connector.parse(payload.headers, payload.body)))
             except WebhookError:
                 continue
         return parsed
 
     @staticmethod
-    def _rating(connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]], ticket: Ticket,
-                memory: CaseMemory | None) -> Rating | None:
+    def _rating(connector: Connector, parsed: Parsed, ticket: Ticket, memory: CaseMemory | None) -> Rating | None:
         """The customer's rating: read with the ticket (Zendesk), or read on its own (JSM feedback) once when the
         case is seen solved and whenever a delivery says the rating changed."""
         if ticket.rating is not None or not isinstance(connector, RatingReader):
             return ticket.rating
         newly_solved = ticket.status in STOPPED and (memory is None or memory.last_status not in STOPPED)
-        if newly_solved or any(fields.get("satisfaction_changed") for _, fields in parsed):
+        if newly_solved or any(event.fields.get("satisfaction_changed") for _, event in parsed):
             return connector.fetch_rating(ticket.ticket_id)
         return None
 
-    def _comments(self, connector: Connector, parsed: list[tuple[DeliveryPayload, Mapping]],
+    def _comments(self, connector: Connector, parsed: Parsed,
                   ticket: Ticket) -> tuple[datetime | None, datetime | None, str | None]:
         """(the latest public agent reply, the earliest public customer message, the latest one's words) among
         these deliveries: the reply stops first_response and restarts next_update; the message starts next_reply
@@ -455,7 +453,8 @@ class Processor:
         # Not only comment events: Jira also delivers a comment inside jira:issue_updated (issue_commented, and
         # old Server bodies with no event type), so every helpdesk delivery is read for a comment.
         replies, messages, words = [], [], None
-        for payload, fields in parsed:
+        for payload, event in parsed:
+            fields = event.fields
             if "comment_public" not in fields:
                 continue  # no comment in this delivery
             public = fields["comment_public"]
