@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Callable, Mapping
 
 from connectors.contract import Connector
@@ -12,6 +13,19 @@ from jobs.kinds import CheckKind
 from store import Store
 
 logger = logging.getLogger(__name__)
+
+
+def reconcile_body(updated_at: datetime) -> bytes:
+    """A reconcile check's body: the version the change feed showed."""
+    return json.dumps({"updated_at": updated_at.isoformat()}).encode()
+
+
+def reconciled_version(body: bytes) -> datetime | None:
+    """The version a reconcile check was queued for (None for a check queued before checks carried it)."""
+    try:
+        return datetime.fromisoformat(json.loads(body)["updated_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class Reconciler:
@@ -44,7 +58,8 @@ class Reconciler:
                 if txn.is_seen(name, ticket_id, updated_at) and not txn.has_unsettled(name, ticket_id):
                     continue  # already decided on this version, or wrote a later one, and the write landed
                 queued += txn.enqueue_check(connector=name, ticket_id=ticket_id, kind=CheckKind.RECONCILE,
-                                            key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}", now=now)
+                                            key=f"reconcile:{name}:{ticket_id}:{updated_at.isoformat()}", now=now,
+                                            body=reconcile_body(updated_at))
             txn.set_cursor(cursor_name, cursor, now)
             txn.set_cursor(f"reconcile-outcome:{name}", json.dumps({"outcome": "ok", "error": None,
                                                                     "at": now.isoformat()}), now)

@@ -10,7 +10,9 @@ import responses
 
 from connectors.errors import PermanentError
 from jobs.deliverer import Deliverer
+from jobs.kinds import CheckKind
 from jobs.processor import Processor
+from jobs.reconciler import reconcile_body
 from jobs.sweeper import Sweeper
 from rules import decide, load_rules
 from store.rows import OutboxStatus
@@ -464,6 +466,35 @@ def test_the_echo_of_our_jira_write_records_its_version_without_a_read(store):
     processor.run_once()
     assert store.delivery_counts() == {"echo": 1} and _issue_reads() == []
     assert store.get_case("jira", "SD-42").seen_updated_at == carried.updated_at  # was five minutes before
+
+
+@responses.activate
+@pytest.mark.parametrize("feed_shows", ["the_echoed_version", "a_later_version"])
+def test_an_echo_settles_a_reconcile_check_of_its_own_version_without_a_read(store, feed_shows):
+    # A busy worker: the change feed showed our write before its webhook was processed, so a reconcile check
+    # and the echo are claimed together. The echo tells the version the check asks about; a later one it does not.
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    payload = json.loads((JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_text())
+    payload["user"] = {**payload["user"], "accountId": "712020:slaclock"}
+    body = json.dumps(payload).encode()
+    carried = jira.ticket_from_delivery(body)
+    with store.write_txn() as txn:
+        txn.save_case(connector="jira", ticket_id="SD-42", memory={}, snapshot={}, priority=None, team=None,
+                      due_at=None, rules_version=None, decided_at=NOW,
+                      seen_updated_at=carried.updated_at - timedelta(minutes=5), next_action_at=None)
+    event = jira.parse({}, body)
+    store.add_delivery(connector="jira", delivery_key=event.delivery_key, event_type=event.event_type,
+                       ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
+    shown = carried.updated_at + (timedelta(minutes=1) if feed_shows == "a_later_version" else timedelta(0))
+    with store.write_txn() as txn:
+        txn.enqueue_check(connector="jira", ticket_id="SD-42", kind=CheckKind.RECONCILE,
+                          key=f"reconcile:jira:SD-42:{shown.isoformat()}", now=NOW, body=reconcile_body(shown))
+    processor.run_once()
+    if feed_shows == "the_echoed_version":
+        assert store.delivery_counts() == {"echo": 2} and _issue_reads() == []
+        assert store.get_case("jira", "SD-42").seen_updated_at == carried.updated_at
+    else:
+        assert "echo" not in store.delivery_counts() and len(_issue_reads()) == 1
 
 
 @responses.activate
