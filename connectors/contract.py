@@ -60,8 +60,10 @@ class Connector(Protocol):
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the delivery is signed by a configured secret."""
 
-    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
-        """Parse a verified delivery; raise MalformedPayload naming what is wrong."""
+    def parse(self, headers: Mapping[str, str], body: bytes, fields: bool = True) -> TicketEvent:
+        """Parse a verified delivery; raise MalformedPayload naming what is wrong. `fields=False` (the receiver,
+        which stores the body and needs only its key, ticket and actor) leaves `TicketEvent.fields` empty: the
+        field readers never refuse a payload, so the answer is the same."""
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         """Read the ticket fresh through the API."""

@@ -66,12 +66,12 @@ class JiraConnector:
         """
         webhook.verify({k.lower(): v for k, v in headers.items()}, body, self.settings.webhook_secrets)
 
-    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+    def parse(self, headers: Mapping[str, str], body: bytes, fields: bool = True) -> TicketEvent:
         """Parse a verified delivery; raise MalformedPayload naming what is wrong.
 
         With JIRA_PROJECTS set, events for issues of other projects are ignored.
         """
-        event = webhook.parse({k.lower(): v for k, v in headers.items()}, body)
+        event = webhook.parse({k.lower(): v for k, v in headers.items()}, body, fields)
         project = (event.ticket_id or "").rpartition("-")[0]
         if self.settings.projects and project and project.upper() not in self.settings.projects:
             return replace(event, ignored=True, fields={})

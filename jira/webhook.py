@@ -238,8 +238,9 @@ IGNORED_EVENTS = frozenset({
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
+def parse(headers: Mapping[str, str], body: bytes, fields: bool = True) -> TicketEvent:
     """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem.
+    `fields=False`: `TicketEvent.fields` left empty (the handlers read values and never refuse a payload).
 
     The delivery key is the hash of the body, the only thing Jira signs (no timestamp, reference jira.md
     §1.3), not the unsigned `X-Atlassian-Webhook-Identifier`: a captured body sent again under a new or
@@ -257,7 +258,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
     if handler is None:
         raise MalformedPayload(f"unknown Jira webhook event {shown(event_type)}")
     return TicketEvent(ticket_id=_issue_key(payload, required=True), actor_id=_actor(event_type, payload),
-                       fields=handler(payload), **common)
+                       fields=handler(payload) if fields else {}, **common)
 
 
 def is_bare_issue(payload: Mapping[str, Any]) -> bool:

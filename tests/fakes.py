@@ -61,14 +61,14 @@ class FakeConnector:
     def verify(self, headers, body, now):
         pass
 
-    def parse(self, headers, body) -> TicketEvent:
+    def parse(self, headers, body, fields=True) -> TicketEvent:
         # Test deliveries carry their normalised fields as the JSON body.
-        fields = json.loads(body or b"{}")
+        values = json.loads(body or b"{}")
         for key in ("comment_created_at",):
-            if key in fields:
-                fields[key] = datetime.fromisoformat(fields[key])
+            if key in values:
+                values[key] = datetime.fromisoformat(values[key])
         return TicketEvent(connector=self.name, delivery_key="fake", event_type="comment", ticket_id=None,
-                           change_id=fields.pop("change_id", None), fields=fields)
+                           change_id=values.pop("change_id", None), fields=values if fields else {})
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         self.reads += 1

@@ -51,7 +51,7 @@ def accept(config: Mapping[str, Any], name: str, headers: Mapping[str, str], bod
     received_at = config.get("CLOCK", utcnow)()
     try:
         connector.verify(headers, body, received_at)
-        event = connector.parse(headers, body)
+        event = connector.parse(headers, body, fields=False)
     except WebhookError as e:
         logger.info("webhook.rejected", extra={"connector": name, "status": e.status, "reason": str(e)})
         return _counted(name, "rejected", Answer(e.status, {"error": str(e)}))

@@ -46,9 +46,9 @@ class ZendeskConnector:
         webhook.verify({k.lower(): v for k, v in headers.items()}, body, self.settings.webhook_secrets, now,
                        self.settings.tolerance_seconds, self.settings.allow_test_secret)
 
-    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
-        """Parse a verified delivery; raise MalformedPayload naming what is wrong."""
-        return webhook.parse({k.lower(): v for k, v in headers.items()}, body)
+    def parse(self, headers: Mapping[str, str], body: bytes, fields: bool = True) -> TicketEvent:
+        """Parse a verified delivery; raise MalformedPayload naming what is wrong (`fields`: connectors.contract)."""
+        return webhook.parse({k.lower(): v for k, v in headers.items()}, body, fields)
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         """Read the ticket fresh through the API."""

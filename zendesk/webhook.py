@@ -254,8 +254,9 @@ def is_ignored(event_type: str) -> bool:
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
+def parse(headers: Mapping[str, str], body: bytes, fields: bool = True) -> TicketEvent:
     """Parse a verified delivery (headers with lower-case keys); raise MalformedPayload naming the problem.
+    `fields=False`: `TicketEvent.fields` left empty (the handlers read values and never refuse a payload).
 
     The delivery key comes from what is signed (the body and the signature timestamp), never from the
     unsigned `x-zendesk-webhook-invocation-id`: a captured body sent again under a new or missing
@@ -264,11 +265,12 @@ def parse(headers: Mapping[str, str], body: bytes) -> TicketEvent:
     payload = decode_object(body, repair=repair_quotes)
     kind = payload.get("type")
     if isinstance(kind, str) and (kind.startswith("zen:") or "detail" in payload):
-        return _parse_envelope(headers, body, payload, kind)
-    return _parse_trigger(headers, body, payload)
+        return _parse_envelope(headers, body, payload, kind, fields)
+    return _parse_trigger(headers, body, payload, fields)
 
 
-def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, Any], event_type: str) -> TicketEvent:
+def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, Any], event_type: str,
+                    fields: bool) -> TicketEvent:
     ignored = is_ignored(event_type)
     if not ignored and event_type not in HANDLERS:
         raise MalformedPayload(f"unknown Zendesk event type {shown(event_type)}")
@@ -292,11 +294,11 @@ def _parse_envelope(headers: Mapping[str, str], body: bytes, payload: dict[str, 
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
         ignored=ignored, occurred_at=as_instant(payload.get("time")), actor_id=_actor(detail.get("actor_id")),
-        change_id=as_text(sequence.get("id")), fields={} if ignored else HANDLERS[event_type](payload),
+        change_id=as_text(sequence.get("id")), fields=HANDLERS[event_type](payload) if fields and not ignored else {},
     )
 
 
-def _parse_trigger(headers: Mapping[str, str], body: bytes, payload: dict[str, Any]) -> TicketEvent:
+def _parse_trigger(headers: Mapping[str, str], body: bytes, payload: dict[str, Any], fields: bool) -> TicketEvent:
     if "event" not in payload and "ticket_id" not in payload:
         raise MalformedPayload("neither an event-subscription 'type' nor a slaclock trigger 'event'/'ticket_id'")
     # An admin-edited template without "event" is still a ticket change; the payload is only a hint.
@@ -310,7 +312,7 @@ def _parse_trigger(headers: Mapping[str, str], body: bytes, payload: dict[str, A
     key = _signed_key(ticket_id, headers, body)
     return TicketEvent(
         connector=CONNECTOR, delivery_key=f"{CONNECTOR}:{key}", event_type=event_type, ticket_id=ticket_id,
-        occurred_at=as_instant(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_ticket(payload),
+        occurred_at=as_instant(updated_at), actor_id=_actor(payload.get("actor_id")), fields=_ticket(payload) if fields else {},
     )
 
 
