@@ -12,7 +12,8 @@ from __future__ import annotations
 import secrets
 from typing import Any, Callable, Mapping
 
-from install.plan import Plan, Step
+from checks import rules_fields
+from install.plan import Plan, Step, missing_fields
 from jira.client import JiraClient
 from jira.webhook import HANDLERS
 from rules import Rules
@@ -52,6 +53,9 @@ def plan(client: JiraClient, rules: Rules, webhook_url: str, projects: tuple[str
     for variable, name, description in DUE_FIELDS:
         result.steps.append(_datetime_step(client, fields, variable, name, description))
     result.steps.append(_webhook_step(client, webhook_url, projects, existing_secrets, new_secret))
+    named = [(key, fid) for key, fid in rules_fields(rules, "jira") if fid.startswith("customfield_")]
+    result.by_hand += missing_fields(named, {str(f.get("id")) for f in fields}, "Jira field", "this site",
+                                     "Settings → Issues → Custom fields")
     result.by_hand.append("add the slaclock fields to the screens of your service projects' request types "
                           "(Project settings → Issue types → the type's fields, or Settings → Issues → Screens): "
                           "Jira refuses to set a field that is not on the edit screen")

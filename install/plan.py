@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, TextIO
+from typing import Callable, Iterable, Mapping, TextIO
 
 # Variables whose values are never printed.
 SECRET_SUFFIXES = ("_SECRET", "_TOKEN")
@@ -46,6 +46,22 @@ class Plan:
 
     def to_do(self) -> list[str]:
         return [*(line for step in self.steps for line in step.by_hand), *self.by_hand]
+
+
+def missing_fields(named: Iterable[tuple[str, str]], present: set[str], noun: str, holder: str,
+                   where: str) -> list[str]:
+    """A to-do per custom field the rules file names (`named`: (rules key, field id), `checks.rules_fields`) that
+    the helpdesk does not have: install creates only its own fields, and a rule reading an absent field never
+    fires (a resolution path that cannot be filled in puts back every solve)."""
+    keys: dict[str, list[str]] = {}
+    for key, fid in named:
+        if fid not in present:
+            keys.setdefault(fid, []).append(key)
+    return [f"the rules file names {noun} {fid} ({', '.join(names)}), which {holder} does not have: create the "
+            f"field ({where}) and put its id in the rules file in place of {fid}, or turn the rule off"
+            + ("; until then each solve is put back, as the resolution path cannot be filled in"
+               if any(n.startswith("resolution_path.") for n in names) else "")
+            for fid, names in keys.items()]
 
 
 def shown(name: str, value: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from install.plan import Plan, Step
+from checks import rules_fields
+from install.plan import Plan, Step, missing_fields
 from rules import Rules
 from zendesk.client import ZendeskClient
 from zendesk.webhook import HANDLERS, TRIGGER_TEMPLATE
@@ -65,6 +66,10 @@ def plan(client: ZendeskClient, rules: Rules, webhook_url: str, trigger: bool = 
         "give the API account the admin role if it has not (the incremental export, the lost-webhook safety net, "
         "is admin-only)",
     ]
+    # Numeric ids only, as `check` reads them: a tier field may name a ticket attribute instead.
+    named = [(key, fid) for key, fid in rules_fields(rules, "zendesk") if fid.isdigit()]
+    result.by_hand += missing_fields(named, {str(f.get("id")) for f in fields}, "Zendesk ticket field",
+                                     "this account", "Admin Center → Objects and rules → Tickets → Fields")
     if rules.connectors.zendesk.reason_field_id or rules.connectors.zendesk.due_field_id:
         result.by_hand.append("the rules file's [connectors.zendesk] field ids are overridden by the .env values "
                               "written here: remove them from the rules file to avoid confusion")

@@ -301,3 +301,44 @@ def test_the_demo_scenario_runs_on_what_install_created(tmp_path):
         assert sum(Store(stack.database).delivery_counts().values()) >= len(SCENARIO)
         assert "signature" not in stack.log("serve").lower()
         assert_nothing_refused(stack)
+
+
+MISSING_FIELDS = """
+[resolution_path]
+field = { zendesk = "999999", jira = "customfield_99999" }
+title = "Resolution path"
+
+[vendor]
+eta_field = { zendesk = "360003", jira = "customfield_10063" }
+"""
+
+
+@pytest.mark.parametrize("helpdesk, hook, missing, present, where", [
+    ("zendesk", ZD_HOOK, "Zendesk ticket field 999999 (resolution_path.field.zendesk), which this account does not "
+                         "have", "360003", "Admin Center → Objects and rules → Tickets → Fields"),
+    ("jira", JI_HOOK, "Jira field customfield_99999 (resolution_path.field.jira), which this site does not have",
+     "customfield_10063", "Settings → Issues → Custom fields"),
+])
+def test_install_names_the_fields_the_rules_read_that_the_helpdesk_lacks(setup, sandbox, capsys, helpdesk, hook,
+                                                                         missing, present, where):
+    rules = dotenv_values(setup)["SLACLOCK_RULES"]
+    with open(rules, "a") as file:
+        file.write(MISSING_FIELDS)
+    assert install(helpdesk, "--webhook-url", hook, "--dry-run") == 0
+    to_do = capsys.readouterr().out.split("still to do by hand:\n", 1)[1].splitlines()
+    [line] = [t for t in to_do if "the rules file names" in t]
+    assert line == (f"  - the rules file names {missing}: create the field ({where}) and put its id in the rules "
+                    f"file in place of {missing.split()[2 if helpdesk == 'jira' else 3]}, or turn the rule off; "
+                    "until then each solve is put back, as the resolution path cannot be filled in")
+    assert present not in "\n".join(to_do), "a field the helpdesk has is no to-do"
+
+
+@pytest.mark.parametrize("helpdesk, hook", [("zendesk", ZD_HOOK), ("jira", JI_HOOK)])
+def test_install_on_the_sandbox_with_the_example_rules_lacks_no_field(setup, sandbox, capsys, helpdesk, hook):
+    from rules import EXAMPLE_RULES
+
+    rules = dotenv_values(setup)["SLACLOCK_RULES"]
+    open(rules, "w").write(EXAMPLE_RULES.read_text(encoding="utf-8"))
+    assert install(helpdesk, "--webhook-url", hook, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "still to do by hand" in out and "the rules file names" not in out

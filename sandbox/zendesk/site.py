@@ -19,6 +19,10 @@ from sandbox.zendesk.webhooks import EVENT_NAMES, EVENT_PREFIX, ZendeskProtocol,
 # (escalation.request.fields) and the resolution path a solve records (resolution_path.field).
 AGENT_FIELDS = {360007: "Order ids", 360011: "Customers affected", 360012: "Steps already tried",
                 360013: "Resolution path & notes"}
+# The other fields rules/rules.example.toml reads: an account set up for those rules has them (`install` and
+# `check` look for them), so its tickets carry them, empty or not.
+RULES_FIELDS = {360003: "Vendor ETA", 360004: "Vendor capacity", 360005: "Promised by", 360006: "Product",
+                360008: "Customer time zone", 360009: "Root cause"}
 # The event subscriptions of the webhook the sandbox sends (every event type it builds).
 SUBSCRIBED_EVENTS = (f"{EVENT_PREFIX}created", *(EVENT_PREFIX + name for name in EVENT_NAMES.values()))
 
@@ -35,7 +39,7 @@ class ZendeskConfig:
     agent_user_id: int = 9002
     account_id: int = 22129848
     # Ticket field id → title (text fields); every ticket lists these fields (null until set), as Zendesk does.
-    custom_fields: Mapping[int, str] = field(default_factory=lambda: dict(AGENT_FIELDS))
+    custom_fields: Mapping[int, str] = field(default_factory=lambda: {**AGENT_FIELDS, **RULES_FIELDS})
     webhook_id: str = "01HSANDBOXWEBHOOK000000000A"
     # The API user's role: "admin" (the default) or "agent"; the incremental export is "Allowed For: Admins".
     api_user_role: str = "admin"
