@@ -51,8 +51,8 @@ class Plan:
 def missing_fields(named: Iterable[tuple[str, str]], present: set[str], noun: str, holder: str,
                    where: str) -> list[str]:
     """A to-do per custom field the rules file names (`named`: (rules key, field id), `checks.rules_fields`) that
-    the helpdesk does not have: install creates only its own fields, and a rule reading an absent field never
-    fires (a resolution path that cannot be filled in puts back every solve)."""
+    the helpdesk does not have: install creates only its own fields, and a rule reading an absent field reads
+    nothing (a resolution path that cannot be filled in puts back every solve)."""
     keys: dict[str, list[str]] = {}
     for key, fid in named:
         if fid not in present:
