@@ -343,15 +343,15 @@ class Processor:
                          parsed: Parsed) -> bool:
         """Whether these deliveries are more events of an action the last decision already heard: Zendesk sends one
         webhook per changed field, a claim can fall between them, and the read for the first showed them all.
-        Not for a comment: the decision heard its words only if it had its event. Our own write's events among
-        them are echoes."""
-        if (case is None or not parsed or len(parsed) != len(deliveries)
-                or any("comment_public" in event.fields for _, event in parsed)):
+        Not for a person's comment: the decision heard its words only if it had its event. Our own write's events
+        among them, our own comments included, are echoes."""
+        if case is None or not parsed or len(parsed) != len(deliveries):
             return False
         ordered = sorted(deliveries, key=lambda d: d.id)  # as `parsed` is: all of them, none a check
-        ids = {event.change_id for delivery, (_, event) in zip(ordered, parsed)
-               if not connector.is_own_actor(delivery.actor_id)}
-        if None in ids or not ids:
+        theirs = [event for delivery, (_, event) in zip(ordered, parsed)
+                  if not connector.is_own_actor(delivery.actor_id)]
+        ids = {event.change_id for event in theirs}
+        if not ids or None in ids or any("comment_public" in event.fields for event in theirs):
             return False
         last = last_decision(self.store, case.connector, case.ticket_id)
         return last is not None and ids <= set(last.detail.get("change_ids") or ())

@@ -78,6 +78,25 @@ def test_more_events_of_an_action_already_decided_cost_no_read(env):
     assert fake.reads == 3
 
 
+def test_an_action_already_decided_costs_no_read_beside_the_echo_of_our_own_public_reply(env):
+    # A busy worker claims the agent's last field webhook together with our write's echo, whose public reply to
+    # the customer is a comment event too: only a person's comment has words the decision did not hear.
+    fake, store, processor, deliverer, clock, rules = env
+    fake.add("1", reason_code="wrong_item")
+    deliver(store, "1", "d1", event_type="ticket.custom_field_changed", body=b'{"change_id": "A"}')
+    drain(processor, deliverer)
+    ours = {"change_id": "W", "comment_public": True, "comment_author_is_staff": True,
+            "comment_created_at": NOW.isoformat()}
+    deliver(store, "1", "d2", event_type="ticket.custom_field_changed", body=b'{"change_id": "A"}')
+    deliver(store, "1", "echo", actor=OWN_USER, event_type="ticket.comment_added", body=json.dumps(ours).encode())
+    drain(processor, deliverer)
+    assert fake.reads == 1 and len(fake.writes) == 1 and store.delivery_counts() == {"done": 3}
+    theirs = {**ours, "change_id": "A"}  # the agent's own reply in that action: its words are news
+    deliver(store, "1", "d3", event_type="ticket.comment_added", body=json.dumps(theirs).encode())
+    drain(processor, deliverer)
+    assert fake.reads == 2
+
+
 def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
     fake, store, processor, deliverer, clock, rules = env
     fake.add("1", reason_code="wrong_item")
