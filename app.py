@@ -160,6 +160,13 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 
 # --- the `slaclock` command ------------------------------------------------------------------
 
+def serve_workers(database: str) -> int:
+    """gunicorn worker processes by default: one on SQLite, two on PostgreSQL. SQLite takes one writer at a time,
+    and a second receiver process waiting for the file's write lock sleeps in SQLite's busy handler (1, 2, 5 ... 100
+    ms): on the 2-core bench, 2 processes took 5-10 % more deliveries than 1 with a p99 of 69-172 ms against 4-7 ms."""
+    return 2 if is_postgres_url(database) else 1
+
+
 def cmd_serve(args, env) -> int:
     """Serve the webhook receiver with gunicorn (or the Flask dev server with --dev)."""
     settings, rules, store, connectors = boot(env, RECEIVER_BUSY_TIMEOUT_SECONDS)
@@ -179,7 +186,7 @@ def cmd_serve(args, env) -> int:
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", args.workers)
+            self.cfg.set("workers", args.workers or serve_workers(settings.database))
             self.cfg.set("threads", args.threads)
             self.cfg.set("accesslog", None)  # the app logs each request itself, in the configured format
             self.cfg.set("logger_class", logger_class)
@@ -569,8 +576,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Serve the webhook receiver, the vendor API and the health checks.")
     s.add_argument("--host", help="address to listen on (default: SLACLOCK_HOST, 127.0.0.1)")
     s.add_argument("--port", type=bounded(int, PORTS), help="port to listen on, 1-65535 (default: SLACLOCK_PORT, 8080)")
-    s.add_argument("--workers", type=bounded(int, PROCESSES), default=2,
-                   help="gunicorn worker processes, 1-64 (default: 2)")
+    s.add_argument("--workers", type=bounded(int, PROCESSES),
+                   help="gunicorn worker processes, 1-64 (default: 1 on SQLite, 2 on PostgreSQL)")
     s.add_argument("--threads", type=bounded(int, PROCESSES), default=4,
                    help="threads per worker process, 1-64 (default: 4)")
     s.add_argument("--dev", action="store_true", help="use the Flask development server instead of gunicorn")

@@ -163,6 +163,15 @@ def test_bad_command_line_numbers_exit_2(env, capsys, argv):
     assert exited.value.code == 2 and "expected a number from" in capsys.readouterr().err
 
 
+def test_serve_runs_one_process_on_sqlite_and_two_on_postgresql_unless_told():
+    # A second process on one SQLite file waits for its write lock in SQLite's sleeping busy handler (README).
+    from app import parser, serve_workers
+    assert parser().parse_args(["serve"]).workers is None
+    assert parser().parse_args(["serve", "--workers", "3"]).workers == 3
+    assert serve_workers("./slaclock.db") == 1 and serve_workers("/data/slaclock.db") == 1
+    assert serve_workers("postgresql://slaclock@db.internal/slaclock") == 2
+
+
 # --- the worker stops within 5 s, even in a retry back-off or with a request in flight (issue 10) ------
 
 STOP_LIMIT_SECONDS = 5.0
