@@ -330,9 +330,23 @@ class Processor:
         ticket = connector.ticket_from_delivery(newest.body)
         if ticket is None or ticket.updated_at is None or ticket.ticket_id != ticket_id:
             return None
-        if case is not None and case.seen_updated_at is not None and case.seen_updated_at > ticket.updated_at:
+        if case is None or case.seen_updated_at is None:
+            return ticket
+        own = [d for d in deliveries if connector.is_own_actor(d.actor_id)]
+        known = max(filter(None, [case.seen_updated_at, self._echoed_version(connector, ticket_id, own)]))
+        if known > ticket.updated_at or self._write_unplaced(case, known):
             return None
         return ticket
+
+    def _write_unplaced(self, case: Case, known: datetime) -> bool:
+        """Whether slaclock's last write changed the ticket's fields without telling which version it left (a Jira
+        PUT answers 204) and no echo has told it since: a webhook sent before that write would undo it, so the
+        ticket is read. A note alone changes no field a webhook carries."""
+        read = ticket_from_snapshot(case.snapshot).updated_at if case.snapshot else None
+        if read is None or known > read:
+            return False
+        last = last_decision(self.store, case.connector, case.ticket_id)
+        return last is not None and last.kind == JobEvent.DECISION and bool(set(last.detail["changes"]) - {"note"})
 
     @staticmethod
     def _change_ids(parsed: Parsed) -> list[str | None]:

@@ -540,6 +540,40 @@ def test_the_issue_is_read_when_the_webhook_is_not_as_good_as_a_read(store, why)
     assert len(_issue_reads()) == 1
 
 
+@responses.activate
+@pytest.mark.parametrize("echo_claimed_beside", [False, True])
+def test_a_webhook_after_our_unplaced_write_is_read_until_the_echo_tells_its_version(store, echo_claimed_beside):
+    # A Jira PUT answers 204: until its echo comes, slaclock does not know which version its write left, so an
+    # agent's webhook sent in between may predate it and would plan the same write again. Read it instead.
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    payload = json.loads((JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_text())
+    updated = datetime.fromisoformat(payload["issue"]["fields"]["updated"].replace("+0000", "+00:00"))
+
+    def deliver(actor: str, at: datetime, key: str) -> None:
+        body = json.dumps({**payload, "timestamp": payload["timestamp"] + len(key),
+                           "user": {**payload["user"], "accountId": actor},
+                           "issue": {**payload["issue"], "fields": {**payload["issue"]["fields"],
+                                                                    "updated": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}}}
+                          ).encode()
+        event = jira.parse({}, body)
+        store.add_delivery(connector="jira", delivery_key=f"{event.delivery_key}-{key}", event_type=event.event_type,
+                           ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
+
+    deliver(payload["user"]["accountId"], updated, "first")
+    processor.run_once()
+    (decided,) = [e for e in store.timeline("jira", "SD-42") if e.kind in ("decision", "no_change")]
+    assert decided.kind == "decision" and _issue_reads() == []  # carried: no read, and a write planned
+    sent = store.claim_outbox(NOW)
+    with store.write_txn() as txn:
+        for row in sent:
+            txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)  # landed; the 204 told no version
+    if echo_claimed_beside:  # the echo tells the version our write left; the agent's change came after it
+        deliver("712020:slaclock", updated + timedelta(seconds=2), "echo")
+    deliver(payload["user"]["accountId"], updated + timedelta(seconds=4 if echo_claimed_beside else 1), "agent")
+    processor.run_once()
+    assert len(_issue_reads()) == (0 if echo_claimed_beside else 1)
+
+
 # --- a Zendesk sweep decides on the ticket as slaclock left it: its write is refused if anyone changed it since -----
 
 class ConditionalFake(FakeConnector):
