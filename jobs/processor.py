@@ -320,8 +320,8 @@ class Processor:
     def _carried(self, connector: Connector, ticket_id: str, case: Case | None, deliveries: list[Delivery],
                  parsed: Parsed, now: datetime) -> Ticket | None:
         """The ticket as the newest delivery carries it, when that is as good as a read: it carries every field,
-        it arrived moments ago, and slaclock has not seen a later version of it (`case`: its own write, read
-        back)."""
+        it arrived moments ago, and it is not older than slaclock's own last write (`case`: the version that write
+        left, told by its answer or its echo)."""
         if not isinstance(connector, TicketCarrier) or not parsed or len(parsed) != len(deliveries):
             return None  # a sweep's check (nothing carried) or a delivery that no longer parses: read
         newest = parsed[-1][0]
@@ -333,7 +333,8 @@ class Processor:
         if case is None or case.seen_updated_at is None:
             return ticket
         own = [d for d in deliveries if connector.is_own_actor(d.actor_id)]
-        known = max(filter(None, [case.seen_updated_at, self._echoed_version(connector, ticket_id, own)]))
+        echoed = self._echoed_version(connector, ticket_id, own) if own else None
+        known = max(case.seen_updated_at, echoed) if echoed else case.seen_updated_at
         if known > ticket.updated_at or self._write_unplaced(case, known):
             return None
         return ticket
@@ -346,7 +347,9 @@ class Processor:
         if read is None or known > read:
             return False
         last = last_decision(self.store, case.connector, case.ticket_id)
-        return last is not None and last.kind == JobEvent.DECISION and bool(set(last.detail["changes"]) - {"note"})
+        if last is None or last.kind != JobEvent.DECISION:
+            return False
+        return bool(set(last.detail.get("changes") or ()) - {"note"})
 
     @staticmethod
     def _change_ids(parsed: Parsed) -> list[str | None]:

@@ -17,6 +17,7 @@ import metrics
 from app import build_connectors, create_app
 from connectors.budget import RateBudget
 from connectors.http import HelpdeskSession
+from jobs.clock import utcnow
 from jobs.demo import Stack, free_port, wait_until
 from jobs.reconciler import Reconciler
 from jobs.sweeper import Sweeper
@@ -212,6 +213,8 @@ def test_serve_with_two_gunicorn_workers_adds_up_the_worker_and_both_processes(t
             store = Store(stack.database)
             wait_until(lambda: store.get_case("zendesk", ticket) and store.outbox_counts().get("done"), 30,
                        "slaclock's decision and write")
+            # The worker takes the lease at its first scheduled pass, a reconcile interval after it starts.
+            wait_until(lambda: store.live_leases(utcnow()), 10, "the worker's lease")
             # Rejected webhooks straight to the 2-worker receiver: each goes to whichever process accepts it.
             for _ in range(12):
                 assert requests.post(f"{url}/webhooks/zendesk", data=b"{}", timeout=5).status_code == 401

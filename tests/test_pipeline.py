@@ -550,11 +550,9 @@ def test_a_webhook_after_our_unplaced_write_is_read_until_the_echo_tells_its_ver
     updated = datetime.fromisoformat(payload["issue"]["fields"]["updated"].replace("+0000", "+00:00"))
 
     def deliver(actor: str, at: datetime, key: str) -> None:
-        body = json.dumps({**payload, "timestamp": payload["timestamp"] + len(key),
-                           "user": {**payload["user"], "accountId": actor},
-                           "issue": {**payload["issue"], "fields": {**payload["issue"]["fields"],
-                                                                    "updated": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}}}
-                          ).encode()
+        fields = {**payload["issue"]["fields"], "updated": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+        body = json.dumps({**payload, "user": {**payload["user"], "accountId": actor},
+                           "issue": {**payload["issue"], "fields": fields}}).encode()
         event = jira.parse({}, body)
         store.add_delivery(connector="jira", delivery_key=f"{event.delivery_key}-{key}", event_type=event.event_type,
                            ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
