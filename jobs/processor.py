@@ -199,7 +199,7 @@ class Processor:
             if ticket.ticket_id != ticket_id:
                 case = self.store.get_case(connector_name, ticket.ticket_id)
             memory = CaseMemory.from_json(case.memory) if case else None
-            rating = self._rating(connector, parsed, ticket, memory)
+            rating = self._rating(connector, deliveries, parsed, ticket, memory)
         except ApiError as e:
             self._read_failed(connector_name, ticket_id, deliveries, e)
             return
@@ -227,7 +227,7 @@ class Processor:
             # Words to the customer, a linked ticket or an alert: no stamp would stop them on a stale picture.
             try:
                 ticket = connector.fetch_ticket(ticket_id)
-                rating = self._rating(connector, parsed, ticket, memory)
+                rating = self._rating(connector, deliveries, parsed, ticket, memory)
             except ApiError as e:
                 self._read_failed(connector_name, ticket_id, deliveries, e)
                 return
@@ -469,13 +469,17 @@ class Processor:
         return parsed
 
     @staticmethod
-    def _rating(connector: Connector, parsed: Parsed, ticket: Ticket, memory: CaseMemory | None) -> Rating | None:
+    def _rating(connector: Connector, deliveries: list[Delivery], parsed: Parsed, ticket: Ticket,
+                memory: CaseMemory | None) -> Rating | None:
         """The customer's rating: read with the ticket (Zendesk), or read on its own (JSM feedback) once when the
-        case is seen solved and whenever a delivery says the rating changed."""
+        case is seen solved, whenever a delivery says the rating changed, and when the change feed shows a solved
+        case changed with no webhook to say how (a lost rating webhook)."""
         if ticket.rating is not None or not isinstance(connector, RatingReader):
             return ticket.rating
-        newly_solved = ticket.status in STOPPED and (memory is None or memory.last_status not in STOPPED)
-        if newly_solved or any(event.fields.get("satisfaction_changed") for _, event in parsed):
+        stopped = ticket.status in STOPPED
+        newly_solved = stopped and (memory is None or memory.last_status not in STOPPED)
+        unheard = stopped and any(d.event_type == CheckKind.RECONCILE for d in deliveries)
+        if newly_solved or unheard or any(event.fields.get("satisfaction_changed") for _, event in parsed):
             return connector.fetch_rating(ticket.ticket_id)
         return None
 

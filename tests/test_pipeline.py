@@ -450,6 +450,34 @@ def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_fi
     assert [c.request.url for c in responses.calls].count(url) == 2
 
 
+@responses.activate
+def test_a_lost_jsm_rating_webhook_is_caught_by_the_reconciler(store):
+    # The rating's webhook never came; the change feed shows the resolved request changed: its feedback is read.
+    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
+    issue = json.loads((JIRA_FIXTURES / "api_issue__service_request.json").read_text())
+    resolved = json.loads((JIRA_FIXTURES / "jira_issue_updated__resolved_cloud.json").read_text())
+    issue["fields"] = {**issue["fields"], "status": resolved["issue"]["fields"]["status"],
+                       "reporter": {"accountId": "qm:customer"}, "created": "2026-03-02T09:00:00.000+0000"}
+    responses.replace(responses.GET, re.compile(rf"{JIRA_BASE}/rest/api/3/issue/[A-Z0-9-]+\?fields=.*"), json=issue)
+    url = f"{JIRA_BASE}/rest/servicedeskapi/request/SD-42/feedback"
+    responses.get(url, status=404, json={"errorMessage": "No feedback has been given for this request."})
+    deliver_jira(store, jira, "jira_issue_updated__resolved_cloud")
+    processor.run_once()
+    while sent := store.claim_outbox(NOW + timedelta(days=1)):  # the writes landed
+        with store.write_txn() as txn:
+            for row in sent:
+                txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
+    responses.replace(responses.GET, url, json={"type": "csat", "rating": 2, "comment": {"body": "Slow"}})
+    later = NOW + timedelta(hours=2)
+    with store.write_txn() as txn:
+        txn.enqueue_check(connector="jira", ticket_id="SD-42", kind=CheckKind.RECONCILE,
+                          key=f"reconcile:jira:SD-42:{later.isoformat()}", now=NOW, body=reconcile_body(later))
+    processor.run_once()
+    (rated,) = [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
+    assert rated.summary == 'Customer rated 2 of 5: "Slow"'
+    assert [c.request.url for c in responses.calls].count(url) == 2  # on resolve, then on the unheard change
+
+
 # --- a Jira issue webhook carries the whole issue: no read while it is as good as one -------------
 
 def _issue_reads():
