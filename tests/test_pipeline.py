@@ -421,38 +421,9 @@ def test_a_failed_visibility_read_is_retried_later_not_decided_without_it(store)
     assert store.get_case("jira", "OPS-7") is None, "no decision without knowing whether the agent replied"
 
 
-@responses.activate
-def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_field_changes(store):
-    jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
-    issue = json.loads((JIRA_FIXTURES / "api_issue__service_request.json").read_text())
-    resolved = json.loads((JIRA_FIXTURES / "jira_issue_updated__resolved_cloud.json").read_text())
-    issue["fields"] = {**issue["fields"], "status": resolved["issue"]["fields"]["status"],
-                       "reporter": {"accountId": "qm:customer"}, "created": "2026-03-02T09:00:00.000+0000"}
-    responses.replace(responses.GET, re.compile(rf"{JIRA_BASE}/rest/api/3/issue/[A-Z0-9-]+\?fields=.*"), json=issue)
-    url = f"{JIRA_BASE}/rest/servicedeskapi/request/SD-42/feedback"
-    none_yet = responses.get(url, status=404, json={"errorMessage": "No feedback has been given for this request."})
-
-    def decide_on(fixture):
-        deliver_jira(store, jira, fixture)
-        processor.run_once()
-        while sent := store.claim_outbox(NOW + timedelta(days=1)):  # the writes landed: decide again next time
-            with store.write_txn() as txn:
-                for row in sent:
-                    txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
-        return [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
-
-    assert decide_on("jira_issue_updated__resolved_cloud") == [] and none_yet.call_count == 1  # on resolve: none
-    assert decide_on("jira_issue_updated__labels_cloud") == [] and none_yet.call_count == 1  # still resolved
-    responses.replace(responses.GET, url, json={"type": "csat", "rating": 4, "comment": {"body": "Sorted"}})
-    (rated,) = decide_on("jira_issue_updated__satisfaction_cloud")  # the customer rated: read again
-    assert rated.summary == 'Customer rated 4 of 5: "Sorted"' and rated.detail["rating"] == {"score": 4,
-                                                                                            "comment": "Sorted"}
-    assert [c.request.url for c in responses.calls].count(url) == 2
-
-
-@responses.activate
-def test_a_lost_jsm_rating_webhook_is_caught_by_the_reconciler(store):
-    # The rating's webhook never came; the change feed shows the resolved request changed: its feedback is read.
+def resolved_request(store):
+    """SD-42, a resolved JSM request with no feedback yet: (its feedback URL, a step that delivers a fixture,
+    decides, lands the writes and returns the csat entries)."""
     jira, processor = jira_env(store, "SD-42", {"accountId": "qm:customer"})
     issue = json.loads((JIRA_FIXTURES / "api_issue__service_request.json").read_text())
     resolved = json.loads((JIRA_FIXTURES / "jira_issue_updated__resolved_cloud.json").read_text())
@@ -461,21 +432,49 @@ def test_a_lost_jsm_rating_webhook_is_caught_by_the_reconciler(store):
     responses.replace(responses.GET, re.compile(rf"{JIRA_BASE}/rest/api/3/issue/[A-Z0-9-]+\?fields=.*"), json=issue)
     url = f"{JIRA_BASE}/rest/servicedeskapi/request/SD-42/feedback"
     responses.get(url, status=404, json={"errorMessage": "No feedback has been given for this request."})
-    deliver_jira(store, jira, "jira_issue_updated__resolved_cloud")
-    processor.run_once()
-    while sent := store.claim_outbox(NOW + timedelta(days=1)):  # the writes landed
-        with store.write_txn() as txn:
-            for row in sent:
-                txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
+
+    def decide_on(fixture):
+        if fixture:  # else what is queued already (a check)
+            deliver_jira(store, jira, fixture)
+        processor.run_once()
+        while sent := store.claim_outbox(NOW + timedelta(days=1)):  # the writes landed: decide again next time
+            with store.write_txn() as txn:
+                for row in sent:
+                    txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
+        return [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
+
+    return url, decide_on
+
+
+def feedback_reads(url: str) -> int:
+    return [c.request.url for c in responses.calls].count(url)
+
+
+@responses.activate
+def test_jsm_feedback_is_read_once_on_resolve_and_again_when_the_satisfaction_field_changes(store):
+    url, decide_on = resolved_request(store)
+    assert decide_on("jira_issue_updated__resolved_cloud") == [] and feedback_reads(url) == 1  # on resolve: none
+    assert decide_on("jira_issue_updated__labels_cloud") == [] and feedback_reads(url) == 1  # still resolved
+    responses.replace(responses.GET, url, json={"type": "csat", "rating": 4, "comment": {"body": "Sorted"}})
+    (rated,) = decide_on("jira_issue_updated__satisfaction_cloud")  # the customer rated: read again
+    assert rated.summary == 'Customer rated 4 of 5: "Sorted"' and rated.detail["rating"] == {"score": 4,
+                                                                                            "comment": "Sorted"}
+    assert feedback_reads(url) == 2
+
+
+@responses.activate
+def test_a_lost_jsm_rating_webhook_is_caught_by_the_reconciler(store):
+    # The rating's webhook never came; the change feed shows the resolved request changed: its feedback is read.
+    url, decide_on = resolved_request(store)
+    assert decide_on("jira_issue_updated__resolved_cloud") == [] and feedback_reads(url) == 1
     responses.replace(responses.GET, url, json={"type": "csat", "rating": 2, "comment": {"body": "Slow"}})
     later = NOW + timedelta(hours=2)
     with store.write_txn() as txn:
         txn.enqueue_check(connector="jira", ticket_id="SD-42", kind=CheckKind.RECONCILE,
                           key=f"reconcile:jira:SD-42:{later.isoformat()}", now=NOW, body=reconcile_body(later))
-    processor.run_once()
-    (rated,) = [e for e in store.timeline("jira", "SD-42") if e.kind == "csat"]
+    (rated,) = decide_on(None)
     assert rated.summary == 'Customer rated 2 of 5: "Slow"'
-    assert [c.request.url for c in responses.calls].count(url) == 2  # on resolve, then on the unheard change
+    assert feedback_reads(url) == 2  # on resolve, then on the unheard change
 
 
 # --- a Jira issue webhook carries the whole issue: no read while it is as good as one -------------
