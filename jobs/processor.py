@@ -145,7 +145,7 @@ class Processor:
         checks = [d for d in deliveries if is_check(d.event_type)]
         if not own or not self._is_echo(connector, own):
             return False, None
-        version = self._echoed_version(connector, ticket_id, own)
+        version = self._echoed_version(connector, ticket_id, self._parsed(connector, own))
         if not checks:
             return True, version
         # The change feed can show our write before its webhook is processed (a busy worker): the reconcile
@@ -155,11 +155,12 @@ class Processor:
         seen = [reconciled_version(p.body) for p in self.store.delivery_payloads([d.id for d in checks])]
         return all(at is not None and at <= version for at in seen), version
 
-    def _echoed_version(self, connector: Connector, ticket_id: str, deliveries: list[Delivery]) -> datetime | None:
-        """The newest version of the ticket our own write's webhooks carry (Jira's issue events), if any."""
+    @staticmethod
+    def _echoed_version(connector: Connector, ticket_id: str, own: Parsed) -> datetime | None:
+        """The newest version of the ticket our own write's webhooks (`own`) carry (Jira's issue events), if any."""
         if not isinstance(connector, TicketCarrier):
             return None
-        carried = (connector.ticket_from_delivery(p.body) for p, _ in self._parsed(connector, deliveries))
+        carried = (connector.ticket_from_delivery(p.body) for p, _ in own)
         return max((t.updated_at for t in carried if t and t.ticket_id == ticket_id and t.updated_at), default=None)
 
     def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[Delivery],
@@ -332,8 +333,8 @@ class Processor:
             return None
         if case is None or case.seen_updated_at is None:
             return ticket
-        own = [d for d in deliveries if connector.is_own_actor(d.actor_id)]
-        echoed = self._echoed_version(connector, ticket_id, own) if own else None
+        own, _ = self._by_actor(connector, deliveries, parsed)
+        echoed = self._echoed_version(connector, ticket_id, own)
         known = max(case.seen_updated_at, echoed) if echoed else case.seen_updated_at
         if known > ticket.updated_at or self._write_unplaced(case, known):
             return None
@@ -346,10 +347,23 @@ class Processor:
         read = ticket_from_snapshot(case.snapshot).updated_at if case.snapshot else None
         if read is None or known > read:
             return False
+        return bool(set(self._last_changes(case) or ()) - {"note"})
+
+    def _last_changes(self, case: Case) -> dict | None:
+        """What slaclock's last decision on the case wrote ({}: nothing to change); None before its first."""
         last = last_decision(self.store, case.connector, case.ticket_id)
-        if last is None or last.kind != JobEvent.DECISION:
-            return False
-        return bool(set(last.detail.get("changes") or ()) - {"note"})
+        if last is None:
+            return None
+        return last.detail.get("changes") or {} if last.kind == JobEvent.DECISION else {}
+
+    @staticmethod
+    def _by_actor(connector: Connector, deliveries: list[Delivery], parsed: Parsed) -> tuple[Parsed, Parsed]:
+        """(our own write's events, everyone else's) in `parsed`, which holds every one of `deliveries`."""
+        own: Parsed = []
+        theirs: Parsed = []
+        for delivery, entry in zip(sorted(deliveries, key=lambda d: d.id), parsed):  # in id order, as `parsed` is
+            (own if connector.is_own_actor(delivery.actor_id) else theirs).append(entry)
+        return own, theirs
 
     @staticmethod
     def _change_ids(parsed: Parsed) -> list[str | None]:
@@ -364,11 +378,9 @@ class Processor:
         among them, our own comments included, are echoes."""
         if case is None or not parsed or len(parsed) != len(deliveries):
             return False
-        ordered = sorted(deliveries, key=lambda d: d.id)  # as `parsed` is: all of them, none a check
-        theirs = [event for delivery, (_, event) in zip(ordered, parsed)
-                  if not connector.is_own_actor(delivery.actor_id)]
-        ids = {event.change_id for event in theirs}
-        if not ids or None in ids or any("comment_public" in event.fields for event in theirs):
+        _, theirs = self._by_actor(connector, deliveries, parsed)
+        ids = {event.change_id for _, event in theirs}
+        if not ids or None in ids or any("comment_public" in event.fields for _, event in theirs):
             return False
         last = last_decision(self.store, case.connector, case.ticket_id)
         return last is not None and ids <= set(last.detail.get("change_ids") or ())
@@ -381,11 +393,10 @@ class Processor:
                 or case.seen_updated_at is None or any(d.event_type != CheckKind.SWEEP for d in deliveries)
                 or self.store.has_unsettled(case.connector, case.ticket_id)):
             return None
-        last = last_decision(self.store, case.connector, case.ticket_id)
+        changes = self._last_changes(case)
         ticket = ticket_from_snapshot(case.snapshot)  # as read before the last decision
-        if last is None or ticket.updated_at is None:
+        if changes is None or ticket.updated_at is None:
             return None
-        changes = last.detail.get("changes") or {} if last.kind == JobEvent.DECISION else {}
         if changes:
             if not set(changes) <= REMEMBERED_CHANGES or case.seen_updated_at <= ticket.updated_at:
                 return None  # a change the snapshot cannot show, or a write that did not say what it left

@@ -332,7 +332,10 @@ def jira_env(store, issue_key: str, reporter: dict):
 
 
 def deliver_jira(store, jira, name: str) -> None:
-    body = (JIRA_FIXTURES / f"{name}.json").read_bytes()
+    deliver_jira_body(store, jira, (JIRA_FIXTURES / f"{name}.json").read_bytes())
+
+
+def deliver_jira_body(store, jira, body: bytes) -> None:
     event = jira.parse({}, body)
     store.add_delivery(connector="jira", delivery_key=event.delivery_key, event_type=event.event_type,
                        ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
@@ -576,15 +579,12 @@ def test_a_webhook_after_our_unplaced_write_is_read_until_the_echo_tells_its_ver
     payload = json.loads((JIRA_FIXTURES / "jira_issue_updated__priority_cloud.json").read_text())
     updated = datetime.fromisoformat(payload["issue"]["fields"]["updated"].replace("+0000", "+00:00"))
 
-    def deliver(actor: str, at: datetime, key: str) -> None:
+    def deliver(actor: str, at: datetime) -> None:
         fields = {**payload["issue"]["fields"], "updated": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
-        body = json.dumps({**payload, "user": {**payload["user"], "accountId": actor},
-                           "issue": {**payload["issue"], "fields": fields}}).encode()
-        event = jira.parse({}, body)
-        store.add_delivery(connector="jira", delivery_key=f"{event.delivery_key}-{key}", event_type=event.event_type,
-                           ticket_id=event.ticket_id, actor_id=event.actor_id, headers={}, body=body, received_at=NOW)
+        deliver_jira_body(store, jira, json.dumps({**payload, "user": {**payload["user"], "accountId": actor},
+                                                   "issue": {**payload["issue"], "fields": fields}}).encode())
 
-    deliver(payload["user"]["accountId"], updated, "first")
+    deliver(payload["user"]["accountId"], updated)
     processor.run_once()
     (decided,) = [e for e in store.timeline("jira", "SD-42") if e.kind in ("decision", "no_change")]
     assert decided.kind == "decision" and _issue_reads() == []  # carried: no read, and a write planned
@@ -593,8 +593,8 @@ def test_a_webhook_after_our_unplaced_write_is_read_until_the_echo_tells_its_ver
         for row in sent:
             txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)  # landed; the 204 told no version
     if echo_claimed_beside:  # the echo tells the version our write left; the agent's change came after it
-        deliver("712020:slaclock", updated + timedelta(seconds=2), "echo")
-    deliver(payload["user"]["accountId"], updated + timedelta(seconds=4 if echo_claimed_beside else 1), "agent")
+        deliver("712020:slaclock", updated + timedelta(seconds=2))
+    deliver(payload["user"]["accountId"], updated + timedelta(seconds=4 if echo_claimed_beside else 1))
     processor.run_once()
     assert len(_issue_reads()) == (0 if echo_claimed_beside else 1)
 
