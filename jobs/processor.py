@@ -139,13 +139,14 @@ class Processor:
         # already decided, so none of them needs a fresh read.
         return all(not is_check(d.event_type) and connector.is_own_actor(d.actor_id) for d in deliveries)
 
-    def _echo(self, connector: Connector, ticket_id: str, deliveries: list[Delivery]) -> tuple[bool, datetime | None]:
+    def _echo(self, connector: Connector, ticket_id: str, deliveries: list[Delivery],
+              parsed: Parsed) -> tuple[bool, datetime | None]:
         """(whether the deliveries are only our own write coming back, the version its webhooks carry)."""
         own = [d for d in deliveries if not is_check(d.event_type)]
         checks = [d for d in deliveries if is_check(d.event_type)]
         if not own or not self._is_echo(connector, own):
             return False, None
-        version = self._echoed_version(connector, ticket_id, self._parsed(connector, own))
+        version = self._echoed_version(connector, ticket_id, parsed)  # `parsed` holds only `own`'s events
         if not checks:
             return True, version
         # The change feed can show our write before its webhook is processed (a busy worker): the reconcile
@@ -178,14 +179,14 @@ class Processor:
             self.store.release_deliveries(ids)
             return
         try:
-            echo, version = self._echo(connector, ticket_id, deliveries)
+            parsed = self._parsed(connector, deliveries)
+            echo, version = self._echo(connector, ticket_id, deliveries, parsed)
             if echo:
                 with self.store.write_txn() as txn:
                     txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
                     # Our write's own webhook tells its version: the reconciler then need not read it again.
                     txn.mark_seen(connector_name, ticket_id, version)
                 return
-            parsed = self._parsed(connector, deliveries)
             case = self.store.get_case(connector_name, ticket_id)
             if self._already_decided(connector, case, deliveries, parsed):
                 with self.store.write_txn() as txn:
