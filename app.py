@@ -227,7 +227,8 @@ def cmd_worker(args, env) -> int:
         return 0
     metrics.enable_multiprocess(metrics.directory(env, settings.database))  # /metrics of serve adds these up
     scheduler = LeasedScheduler(store, ttl_seconds=max(3 * settings.sweep_seconds, 30))
-    scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep")
+    # The first sweep at start: what fell due while no worker ran is escalated now, and the lease is held from now.
+    scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep", at_start=True)
     scheduler.every(settings.reconcile_seconds, reconciler.run_once, "reconcile")
     # Clustering scans the open cases; once per reconcile interval is often enough for a 7-day window.
     scheduler.every(settings.reconcile_seconds, RecurringDetector(store, rules).run_once, "recurring")

@@ -48,6 +48,23 @@ def test_scheduled_jobs_run_only_on_the_lease_holder(store):
     assert runs == {"a": 1, "b": 1}
 
 
+
+def test_a_starting_worker_sweeps_at_once_and_holds_the_lease_from_then(store):
+    clock = Clock(NOW)
+    runs = {"sweep": 0, "reconcile": 0}
+    starting = LeasedScheduler(store, clock, ttl_seconds=90, holder="starting")
+    starting.every(30, lambda: runs.__setitem__("sweep", runs["sweep"] + 1), "sweep", at_start=True)
+    starting.every(300, lambda: runs.__setitem__("reconcile", runs["reconcile"] + 1), "reconcile")
+    assert store.live_leases(NOW) == []
+    starting.run_pending()
+    starting.run_pending()  # the start's sweep runs once; the next comes after its interval
+    assert runs == {"sweep": 1, "reconcile": 0}
+    assert [(name, holder) for name, holder, _ in store.live_leases(NOW)] == [("scheduler", "starting")]
+    second = LeasedScheduler(store, clock, ttl_seconds=90, holder="second")
+    second.every(30, lambda: runs.__setitem__("sweep", runs["sweep"] + 1), "sweep", at_start=True)
+    second.run_pending()  # another worker starting meanwhile does not sweep: the lease is held
+    assert runs == {"sweep": 1, "reconcile": 0}
+
 def test_sweep_queues_only_due_tickets_once(store):
     save(store, "1", NOW - timedelta(minutes=1))
     save(store, "2", NOW + timedelta(minutes=5))
