@@ -98,10 +98,11 @@ class Processor:
         by_ticket: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
         for row in rows:
             by_ticket[(row.connector, row.ticket_id)].append(row)
-        prefetched = self._prefetch(by_ticket)
+        prefetched, parses = self._prefetch(by_ticket)
         for (connector, ticket_id), deliveries in by_ticket.items():
             try:
-                self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)))
+                self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)),
+                                    parses.get((connector, ticket_id)))
             except StoreError:
                 raise
             except Exception as e:  # noqa: BLE001 - one odd ticket must not stop the others
@@ -111,10 +112,13 @@ class Processor:
                                           f"internal error: {type(e).__name__}: {e}")
         return len(rows)
 
-    def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[Delivery]]) -> dict[tuple[str, str], Ticket]:
-        """Read the batch's tickets in bulk where the helpdesk can (a sweep storm costs 1 call per 100)."""
+    def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[Delivery]]
+                  ) -> tuple[dict[tuple[str, str], Ticket], dict[tuple[str, str], Parsed]]:
+        """Read the batch's tickets in bulk where the helpdesk can (a sweep storm costs 1 call per 100); with the
+        deliveries it parsed to know which need a read, for `process_ticket` to reuse."""
         wanted: dict[str, list[str]] = defaultdict(list)
         found: dict[tuple[str, str], Ticket] = {}
+        parses: dict[tuple[str, str], Parsed] = {}
         try:
             for (name, ticket_id), deliveries in by_ticket.items():
                 connector = self.connectors.get(name)
@@ -122,8 +126,9 @@ class Processor:
                         or self._is_echo(connector, deliveries)):
                     continue
                 case = self.store.get_case(name, ticket_id)
-                if case is None or (not self._already_decided(connector, case, deliveries,
-                                                              self._parsed(connector, deliveries))
+                if case is not None:
+                    parses[(name, ticket_id)] = parsed = self._parsed(connector, deliveries)
+                if case is None or (not self._already_decided(connector, case, deliveries, parsed)
                                     and self._remembered(connector, case, deliveries) is None):
                     wanted[name].append(ticket_id)
             for name, ids in wanted.items():
@@ -132,7 +137,7 @@ class Processor:
         except ApiError as e:
             # Each ticket is then read on its own, with that path's retry and failure handling.
             logger.warning("processor.bulk-read-failed", extra={"error": str(e)})
-        return found
+        return found, parses
 
     def _is_echo(self, connector: Connector, deliveries: list[Delivery]) -> bool:
         # Our own write comes back as one webhook per changed field; the write itself was
@@ -165,8 +170,9 @@ class Processor:
         return max((t.updated_at for t in carried if t and t.ticket_id == ticket_id and t.updated_at), default=None)
 
     def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[Delivery],
-                       ticket: Ticket | None = None) -> None:
-        """Decide once for all deliveries of one ticket (`ticket`: already read fresh in bulk)."""
+                       ticket: Ticket | None = None, parsed: Parsed | None = None) -> None:
+        """Decide once for all deliveries of one ticket (`ticket`: already read fresh in bulk; `parsed`: the
+        deliveries as `_parsed` gives them, already parsed)."""
         ids = [d.id for d in deliveries]
         now = self.clock()
         connector = self.connectors.get(connector_name)
@@ -179,7 +185,7 @@ class Processor:
             self.store.release_deliveries(ids)
             return
         try:
-            parsed = self._parsed(connector, deliveries)
+            parsed = self._parsed(connector, deliveries) if parsed is None else parsed
             echo, version = self._echo(connector, ticket_id, deliveries, parsed)
             if echo:
                 with self.store.write_txn() as txn:

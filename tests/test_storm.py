@@ -72,3 +72,33 @@ def test_a_sweep_storm_reads_its_tickets_in_bulk(store):
     Processor(store, {"zendesk": fake}, load_rules(), Clock(NOW)).run_once()
     assert fake.bulk_reads == [[str(n) for n in range(30)]] and fake.reads == 0
     assert store.outbox_counts() == {"pending": 30}
+
+
+def test_a_batch_parses_each_webhook_once_when_its_tickets_are_read_in_bulk(store):
+    from jobs.processor import Processor
+    from rules import load_rules
+
+    class Counting(ReaderFake):
+        parses = 0
+
+        def parse(self, headers, body, fields=True):
+            Counting.parses += 1
+            return super().parse(headers, body, fields)
+
+    fake = Counting()
+    processor = Processor(store, {"zendesk": fake}, load_rules(), Clock(NOW))
+    for n in range(3):
+        fake.add(str(n), reason_code="wrong_item")
+        store.add_delivery(connector="zendesk", delivery_key=f"s{n}", event_type="slaclock.sweep", ticket_id=str(n),
+                           actor_id=None, headers={}, body=b"", received_at=NOW)
+    processor.run_once()  # the cases are stored and their writes land: the next webhooks come for known tickets
+    Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
+    for n in range(3):
+        fake.change(str(n), priority="high")
+        store.add_delivery(connector="zendesk", delivery_key=f"w{n}", event_type="ticket.priority_changed",
+                           ticket_id=str(n), actor_id="55", headers={}, body=b'{"change_id": "c%d"}' % n,
+                           received_at=NOW)
+    Counting.parses, fake.bulk_reads = 0, []
+    processor.run_once()
+    assert fake.bulk_reads == [["0", "1", "2"]] and fake.reads == 0
+    assert Counting.parses == 3, "the bulk read's check parsed them; deciding reuses that parse"
