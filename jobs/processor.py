@@ -128,9 +128,10 @@ class Processor:
                 case = self.store.get_case(name, ticket_id)
                 if case is not None:
                     parses[(name, ticket_id)] = parsed = self._parsed(connector, deliveries)
-                if case is None or (not self._already_decided(connector, case, deliveries, parsed)
-                                    and self._remembered(connector, case, deliveries) is None):
-                    wanted[name].append(ticket_id)
+                    if (self._already_decided(connector, case, deliveries, parsed)
+                            or self._remembered(connector, case, deliveries) is not None):
+                        continue  # decided without a read
+                wanted[name].append(ticket_id)
             for name, ids in wanted.items():
                 if len(ids) > 1:
                     found.update(((name, i), t) for i, t in self.connectors[name].fetch_tickets(ids).items())

@@ -24,7 +24,7 @@ class LeasedScheduler:
         self.store, self.clock, self.ttl = store, clock, ttl_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs = schedule.Scheduler()
-        self._at_start: list[Callable[[], None]] | None = []  # run on the first run_pending, then None
+        self._at_start: list[Callable[[], None]] = []  # the `at_start` jobs not run yet
 
     def every(self, seconds: float, job: Callable[[], int], name: str, at_start: bool = False) -> None:
         """Run `job` every `seconds` while holding the lease; log its failures instead of dying. `at_start`: also
@@ -37,12 +37,12 @@ class LeasedScheduler:
             except Exception:  # noqa: BLE001 - `schedule` does not catch; one failed pass must not stop the worker
                 logger.exception("scheduler.job-failed", extra={"job": name})
         self.jobs.every(seconds).seconds.do(guarded)
-        if at_start and self._at_start is not None:
+        if at_start:
             self._at_start.append(guarded)
 
     def run_pending(self) -> None:
         """Run the jobs that are due (and, the first time, the `at_start` ones)."""
-        first, self._at_start = self._at_start or [], None
+        first, self._at_start = self._at_start, []
         for guarded in first:
             guarded()
         self.jobs.run_pending()
