@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Mapping, TextIO
 
 import requests
 
@@ -25,6 +25,7 @@ from reports.history import case_histories
 from reports.kpis import Period, report
 from rules import EXAMPLE_RULES, CaseMemory, Rules, load_rules
 from rules.schema.values import field_id
+from rules.wording import METRIC_NAMES
 from sandbox.alerts import DEFAULT_SECRET as SANDBOX_ALERT_SECRET
 from store import Store, is_postgres_url, open_store
 
@@ -436,7 +437,7 @@ def _ratings(stack: Stack, urgent: str, jira_ticket: str) -> None:
 def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out: TextIO) -> None:
     view = stack.summary(ticket_id, helpdesk)
     print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
-          f"priority {view['priority']} · {len(view['notes'])} internal note(s), "
+          f"priority {view['priority']} · {_count(len(view['notes']), 'internal note')}, "
           f"{view['public_comments']} public", file=out)
     print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
     case = store.get_case(helpdesk, ticket_id)
@@ -505,9 +506,24 @@ def _row(stack: Stack, store: Store, helpdesk: str, ticket_id: str, alerts: dict
 
 HEADER = ["ticket", "subject", "routed to", "priority", "due", "level / owner", "notes", "customer",
           "alerts"]
-# What happened, in a line each: the timeline kinds worth telling in a demo.
-TOLD = ("level_change", "warning", "breach", "milestone", "vendor_confirmed", "vendor_risk", "customer_update",
-        "resolution_asked", "post_incident", "resolution_confirmed", "reopened", "closed", "csat")
+# What happened, in a line each: the timeline kinds worth telling in a demo, in words (a metric, level, milestone
+# or rating from the event fills the braces).
+TOLD = {
+    "warning": "{threshold} % warning on {metric}",
+    "level_change": "escalated to {level}",
+    "breach": "{metric} breached",
+    "milestone": "{milestone}",
+    "vendor_confirmed": "vendor confirmed its schedule",
+    "vendor_risk": "vendor at risk",
+    "customer_update": "customer updated",
+    "resolution_asked": "customer asked to confirm the fix",
+    "post_incident": "post-incident review asked",
+    "resolution_confirmed": "fix confirmed",
+    "reopened": "reopened",
+    "closed": "closed",
+    "csat": "rated {rating}",
+}
+MILESTONES = {"queued": "queued until business hours", "tech_lead": "tech-lead ticket opened"}
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -520,11 +536,25 @@ def _happened(store: Store, helpdesk: str, tickets: list[str], limit: int = 8) -
     lines = []
     for ticket_id in tickets:
         reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
-        kinds = [e.kind for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
-        if kinds:
-            said = ", ".join(dict.fromkeys(k.replace("_", " ") for k in kinds))
-            lines.append(f"  {reference}: {said}")
+        case = store.get_case(helpdesk, ticket_id)
+        state = CaseMemory.from_json(case.memory).escalation if case else None
+        titles = {level.name: level.title for level in state.ladder.levels} if state is not None else {}
+        said = [told(e.kind, e.detail, titles) for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
+        if said:
+            lines.append(f"  {reference}: {', '.join(dict.fromkeys(said))}")
     return lines[:limit]
+
+
+def told(kind: str, detail: Mapping[str, Any], titles: Mapping[str, str]) -> str:
+    """A timeline event of a `TOLD` kind in a few plain words: `escalated to L2 specialist`, `resolution breached`
+    (`titles`: the ladder's level titles by level name)."""
+    rating = detail.get("rating") or {}
+    name, level = detail.get("threshold") or "", detail.get("level") or ""
+    return TOLD[kind].format(
+        threshold=name, level=titles.get(level, level) or "the next level",
+        metric=METRIC_NAMES.get(detail.get("metric") or "", "the clock"),
+        milestone=MILESTONES.get(name, f"milestone {name.replace('_', ' ')}".strip()),
+        rating=f"{rating['score']} of 5" if rating.get("score") is not None else rating.get("verdict") or "").strip()
 
 
 def run_demo(out: TextIO, verbose: bool = False) -> int:

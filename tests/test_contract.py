@@ -89,8 +89,9 @@ def test_the_demo_sends_nothing_the_descriptions_refuse(tmp_path, monkeypatch):
     assert any(line.startswith("  Slack alert: ") for line in lines), text
     assert "rule " not in text and "inputs:" not in text  # the per-rule detail is for --verbose and explain
     # Issue 15: one confirmed resolution (closed with a follow-up) and one reopened.
-    assert any("resolution asked, post incident, resolution confirmed, closed" in line for line in lines), text
-    assert any("resolution asked, reopened" in line for line in lines), text
+    assert any("customer asked to confirm the fix, post-incident review asked, fix confirmed, closed" in line
+               for line in lines), text
+    assert any("customer asked to confirm the fix, reopened" in line for line in lines), text
     report = next(line for line in lines if line.startswith("slaclock report: "))
     assert " 0 escalated" not in report and "1 breach averted" in report, report  # issue 14: the report after it
     # A rated case on each helpdesk: the Zendesk one good, the Jira one 4 of 5.

@@ -1,0 +1,33 @@
+"""The demo's "what happened" line: each timeline event in plain words, whatever the event leaves out."""
+import pytest
+
+from jobs.demo import TOLD, told
+
+TITLES = {"specialist": "L2 specialist"}
+
+
+@pytest.mark.parametrize("kind, detail, words", [
+    ("warning", {"threshold": "75", "metric": "first_response"}, "75 % warning on first response"),
+    ("level_change", {"level": "specialist"}, "escalated to L2 specialist"),
+    ("level_change", {"level": "manager"}, "escalated to manager"),  # a level the case's ladder no longer has
+    ("level_change", {}, "escalated to the next level"),
+    ("breach", {"metric": "resolution"}, "resolution breached"),
+    ("breach", {}, "the clock breached"),
+    ("milestone", {"threshold": "queued"}, "queued until business hours"),
+    ("milestone", {"threshold": "tech_lead"}, "tech-lead ticket opened"),
+    ("milestone", {"threshold": "site_visit"}, "milestone site visit"),
+    ("milestone", {}, "milestone"),
+    ("csat", {"rating": {"score": 4, "comment": ""}}, "rated 4 of 5"),
+    ("csat", {"rating": {"verdict": "bad"}}, "rated bad"),
+    ("csat", {}, "rated"),
+    ("post_incident", {}, "post-incident review asked"),
+    ("resolution_confirmed", {}, "fix confirmed"),
+])
+def test_an_event_in_words(kind, detail, words):
+    assert told(kind, detail, TITLES) == words
+
+
+def test_every_kind_told_has_words_without_underscores_or_braces():
+    for kind in TOLD:
+        words = told(kind, {}, {})
+        assert words and "_" not in words and "{" not in words, (kind, words)
