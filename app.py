@@ -27,6 +27,7 @@ import metrics
 from logs import access_log, configure, gunicorn_logger_class, log_format
 from logs import formatter as log_formatter
 from rules import Rules, RulesError, load_rules
+from rules.wording import count
 from store import Store, StoreError, is_postgres_url, open_store
 from store.sqlite import BUSY_TIMEOUT_SECONDS
 from web import (MAX_BODY_BYTES, RECEIVER_BUSY_TIMEOUT_SECONDS, health, http_error, store_failed, too_large,
@@ -461,17 +462,17 @@ def _day(value: str) -> datetime:
     return day.replace(tzinfo=timezone.utc) if day.tzinfo is None else day.astimezone(timezone.utc)
 
 
-def _list_or_retry(args, rows: list, describe, retry, noun: str) -> int:
+def _list_or_retry(args, rows: list, describe, retry, noun: tuple[str, str]) -> int:
     """`list` prints the rows; `retry ID… | --all` queues them again."""
     if args.action == "list":
         for row in rows:
             print(describe(row))
-        print(f"{len(rows)} {noun}")
+        print(count(len(rows), *noun))
         return 0
     if not args.ids and not args.all:
         print(f"error: name the {args.command} ids to retry, or pass --all", file=sys.stderr)
         return 2
-    print(f"{retry(None if args.all else args.ids)} {noun} queued again")
+    print(f"{count(retry(None if args.all else args.ids), *noun)} queued again")
     return 0
 
 
@@ -480,7 +481,7 @@ def cmd_inbox(args, env) -> int:
     store = open_store(existing_database(env).database)  # retry too: a new, empty database has nothing to retry
     return _list_or_retry(args, store.failed_deliveries(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} {r.event_type} received={r.received_at.isoformat()} "
-        f"error={r.error}"), store.retry_deliveries, "failed delivery(ies)")
+        f"error={r.error}"), store.retry_deliveries, ("failed delivery", "failed deliveries"))
 
 
 def cmd_outbox(args, env) -> int:
@@ -489,7 +490,7 @@ def cmd_outbox(args, env) -> int:
     return _list_or_retry(args, store.parked(), lambda r: (
         f"#{r.id} {r.connector}:{r.ticket_id} attempts={r.attempts} "
         f"parked={r.done_at.isoformat() if r.done_at else None} error={r.last_error}"),
-        lambda ids: store.retry_parked(ids, utcnow()), "parked write(s)")
+        lambda ids: store.retry_parked(ids, utcnow()), ("parked write", "parked writes"))
 
 
 def cmd_vendor(args, env) -> int:
@@ -503,7 +504,7 @@ def cmd_vendor(args, env) -> int:
         return 1
     store = open_store(settings.database)
     if args.action == "revoke":
-        print(f"{store.revoke_vendor_tokens(args.team)} token(s) of {args.team} revoked")
+        print(f"{count(store.revoke_vendor_tokens(args.team), 'token')} of {args.team} revoked")
         return 0
     token = store.issue_vendor_token(args.team, utcnow())
     print(f"token for {args.team} (shown once; slaclock keeps only its hash):\n{token}")
@@ -517,7 +518,7 @@ def cmd_admin(args, env) -> int:
     """Issue (shown once) or revoke a dashboard sign-in token."""
     store = open_store(Settings.from_env(env).database)
     if args.action == "revoke":
-        print(f"{store.revoke_admin_tokens(args.name)} dashboard token(s) of {args.name} revoked")
+        print(f"{count(store.revoke_admin_tokens(args.name), 'dashboard token')} of {args.name} revoked")
         return 0
     if not args.role:
         print("error: admin token needs --role admin|manager|executive", file=sys.stderr)

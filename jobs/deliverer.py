@@ -19,6 +19,7 @@ from connectors.plan import update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind
 from jobs.recurring import queue_cluster_checks
+from rules.wording import count
 from store import OutboxRow, OutboxStatus, Store, Txn
 
 logger = logging.getLogger(__name__)
@@ -452,7 +453,7 @@ class Deliverer:
         with self.store.write_txn() as txn:
             txn.finish_outbox(row.id, OutboxStatus.FAILED, now, error, progress=progress)
             txn.add_timeline(connector=connector, ticket_id=ticket_id, at=now, kind=JobEvent.WRITE_FAILED,
-                             summary=f"write parked after {row.attempts} attempt(s): {error}",
+                             summary=f"write parked after {count(row.attempts, 'attempt')}: {error}",
                              detail={"outbox_id": row.id, "error": error})
 
 

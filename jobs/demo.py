@@ -25,7 +25,7 @@ from reports.history import case_histories
 from reports.kpis import Period, report
 from rules import EXAMPLE_RULES, CaseMemory, Rules, load_rules
 from rules.schema.values import field_id
-from rules.wording import METRIC_NAMES
+from rules.wording import METRIC_NAMES, count
 from sandbox.alerts import DEFAULT_SECRET as SANDBOX_ALERT_SECRET
 from store import Store, is_postgres_url, open_store
 
@@ -437,7 +437,7 @@ def _ratings(stack: Stack, urgent: str, jira_ticket: str) -> None:
 def _print_ticket(stack: Stack, store: Store, helpdesk: str, ticket_id: str, out: TextIO) -> None:
     view = stack.summary(ticket_id, helpdesk)
     print(f"\n== {helpdesk}:{ticket_id} «{view['subject']}» → {view['routed_name']} · "
-          f"priority {view['priority']} · {_count(len(view['notes']), 'internal note')}, "
+          f"priority {view['priority']} · {count(len(view['notes']), 'internal note')}, "
           f"{view['public_comments']} public", file=out)
     print("\n".join(format_timeline(store, f"{helpdesk}:{ticket_id}")), file=out)
     case = store.get_case(helpdesk, ticket_id)
@@ -601,8 +601,8 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     alerts = stack.http.get(f"{stack.sandbox_url}/_sandbox/alerts", timeout=5).json()
     told = [a["event"]["type"] for a in alerts["webhook"] if a["event"]["type"].startswith("vendor.")]
     asked, overrides = told.count("vendor.capacity_requested"), told.count("vendor.priority_override")
-    print(f"- ACME Parts' own system got signed webhooks: {_count(asked, 'capacity request')}, "
-          f"{_count(overrides, 'priority override')}", file=out)
+    print(f"- ACME Parts' own system got signed webhooks: {count(asked, 'capacity request')}, "
+          f"{count(overrides, 'priority override')}", file=out)
     writes = stack.writes()
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
         mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
@@ -614,7 +614,7 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     kpis = report(case_histories(store), Period(datetime.now(timezone.utc) - timedelta(days=1),
                                                 datetime.now(timezone.utc) + timedelta(minutes=1)))
     print(f"\nslaclock report: {kpis.tickets} tickets, {kpis.escalated} escalated ({kpis.escalations_per_1000:g} per "
-          f"1,000), {kpis.breaches_averted} {'breach' if kpis.breaches_averted == 1 else 'breaches'} averted, breach rate {kpis.breach_rate or 0:.0%}, "
+          f"1,000), {count(kpis.breaches_averted, 'breach', 'breaches')} averted, breach rate {kpis.breach_rate or 0:.0%}, "
           f"{_csat_text(kpis.csat.to_json())}", file=out)
     calls = stack.stats()
     print(f"{calls['total']} API calls at the sandbox; demo took {time.monotonic() - started:.1f} s "
@@ -626,14 +626,9 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
         for ticket_id in (urgent, *vendor_cases):
             _print_ticket(stack, store, "zendesk", ticket_id, out)
         for helpdesk in HELPDESKS:
-            for route, count in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
-                print(f"    {count:4d}  {helpdesk} {route}", file=out)
+            for route, calls_made in sorted(calls["helpdesks"][helpdesk]["api_calls"].items()):
+                print(f"    {calls_made:4d}  {helpdesk} {route}", file=out)
     return 0
-
-
-def _count(n: int, thing: str) -> str:
-    """`1 priority override`, `2 capacity requests`."""
-    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _csat_text(csat: dict) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Iterable, TextIO
 
 from metrics import AT_RISK_WITHIN
 from jobs.scheduler import LEASE
+from rules.wording import count
 from store import Store
 
 
@@ -93,8 +94,8 @@ def render_status(report: dict[str, Any], now: datetime) -> str:
     lease_line = (f"lease:  {lease['holder']} until {lease['expires_at']}" if lease
                   else "lease:  none held (no worker sweeps or reconciles now)")
     lines += ["", f"inbox:  {_counts(report['inbox'])}", f"outbox: {_counts(report['outbox'])}",
-              f"parked: {report['parked']['outbox']} write(s) (slaclock outbox list), "
-              f"{report['parked']['inbox']} delivery(ies) (slaclock inbox list)",
+              f"parked: {count(report['parked']['outbox'], 'write')} (slaclock outbox list), "
+              f"{count(report['parked']['inbox'], 'delivery', 'deliveries')} (slaclock inbox list)",
               "", lease_line,
               f"last sweep:     {_ago(report['last_sweep'], now)}",
               f"last reconcile: {_ago(report['last_reconcile'], now)}",

@@ -10,7 +10,7 @@ from rules.engine import clock_view
 from rules.facts import TicketFacts
 from rules.metrics import MetricRun
 from rules.schema import Rules
-from rules.wording import format_duration
+from rules.wording import count, format_duration
 
 MAX_DAY_LINES = 12  # a 30-day target spans ~130 days: show the first ones, then a count
 
@@ -57,7 +57,7 @@ def _skipped(cal: WorkCalendar, start: datetime, end: datetime) -> list[str]:
         day += timedelta(days=1)
     lines = [f"    skipped: {'; '.join(listed)}"] if listed else []
     if days_off:
-        lines.append(f"    skipped {days_off} weekly day(s) off")
+        lines.append(f"    skipped {count(days_off, 'weekly day')} off")
     return lines
 
 

@@ -526,8 +526,9 @@ def ola_exhausted(holder: str, budget: timedelta) -> str:
     return f"{holder} used its whole {format_duration(budget)} budget"
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def count(n: int, one: str, many: str | None = None) -> str:
+    """`1 similar ticket`, `2 similar tickets`; `many` for a plural that is not `one` + s (`2 deliveries`)."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def forecast(ahead: timedelta, cases: int, q: float, deadline_in: timedelta, queued: int, team: str | None,
@@ -535,11 +536,11 @@ def forecast(ahead: timedelta, cases: int, q: float, deadline_in: timedelta, que
     """'forecast 31 h from 42 similar tickets (p80), deadline in 24 h', with what stretched it."""
     basis = [f"p{round(q * 100, 1):g}"]
     if queued:
-        basis.append(f"{_count(queued, 'more open ticket', 'more open tickets')} than usual"
+        basis.append(f"{count(queued, 'more open ticket')} than usual"
                      + (f" in {team}" if team else ""))
     if owner_away is not None:
         basis.append(f"the owner starts in {format_duration(owner_away)}")
-    return (f"forecast {format_duration(ahead)} from {_count(cases, 'similar ticket', 'similar tickets')} "
+    return (f"forecast {format_duration(ahead)} from {count(cases, 'similar ticket')} "
             f"({'; '.join(basis)}), deadline in {format_duration(deadline_in)}")
 
 
@@ -548,5 +549,5 @@ def forecast_in_time(text: str) -> str:
 
 
 def no_forecast(cases: int, needed: int) -> str:
-    return (f"no forecast: {_count(cases, 'similar solved ticket', 'similar solved tickets')}, {needed} needed; "
+    return (f"no forecast: {count(cases, 'similar solved ticket')}, {needed} needed; "
             "the thresholds decide")

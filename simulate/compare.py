@@ -13,6 +13,7 @@ from reports.history import report_options
 from reports.kpis import KpiReport, Period, report
 from rules import Rules
 from rules.forecast import Forecasts
+from rules.wording import count
 from simulate.history import TicketHistory
 from simulate.pool import replays
 from simulate.replay import Outcome
@@ -32,7 +33,7 @@ def _shown(rules: Rules, outcome: Outcome) -> dict[str, str]:
     return {"routing": rules.team_title(outcome.team) if outcome.team else "none",
             "priority": outcome.priority or "none", "due": _minute(outcome.due_at),
             "escalations": " → ".join(outcome.levels) or "none",
-            "customer messages": f"{messages} message" + ("" if messages == 1 else "s")}
+            "customer messages": count(messages, "message")}
 
 
 def _look(look) -> tuple:
@@ -103,8 +104,7 @@ def render(c: Comparison, current: str, new: str, fmt: str = "table") -> str:
              f"decisions that change: {c.decisions_changed} of {c.decisions}"]
     width = max(len(a) for a in ASPECTS)
     for aspect, rows in c.changed.items():
-        tickets = f"{len(rows)} ticket" + ("" if len(rows) == 1 else "s")
-        lines.append(f"  {aspect:<{width}}  {tickets}")
+        lines.append(f"  {aspect:<{width}}  {count(len(rows), 'ticket')}")
         lines += [f"    {key}: {before} → {after}" for key, before, after in rows[:EXAMPLES]]
     k = c.kpis
     rows = [("tickets", str(k["current"].tickets), str(k["new"].tickets)),

@@ -279,7 +279,7 @@ def test_the_admin_token_command_prints_a_token_once_and_stores_only_its_hash(tm
     assert found is not None and (found.name, found.role) == ("dana", "manager")
     assert all(token not in f.read_bytes().decode("latin-1") for f in tmp_path.glob("s.db*"))
     assert main(["admin", "revoke", "dana"]) == 0
-    assert "1 dashboard token(s) of dana revoked" in capsys.readouterr().out
+    assert "1 dashboard token of dana revoked" in capsys.readouterr().out
     assert store.admin_for_token(token) is None
     with pytest.raises(SystemExit):
         main(["admin", "token", "dana", "--role", "owner"])

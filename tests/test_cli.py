@@ -72,7 +72,7 @@ def test_outbox_list_and_retry_parked_writes(env, capsys):
     assert "zendesk:7" in capsys.readouterr().out
     assert main(["outbox", "retry"]) == 2
     assert main(["outbox", "retry", str(row.id)]) == 0
-    assert "1 parked write(s) queued again" in capsys.readouterr().out
+    assert "1 parked write queued again" in capsys.readouterr().out
     assert store.outbox_counts() == {"pending": 1}
 
 

@@ -166,7 +166,7 @@ def test_explain_lists_holidays_skipped():
     opened = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # Wednesday before Thanksgiving, 15:00 EST
     lines = explain_clock(ticket(opened_at=opened, priority="high"), business_resolution_rules(), opened)
     assert any("Thanksgiving Day" in line for line in lines)
-    assert any("weekly day(s) off" in line for line in lines)
+    assert "    skipped 2 weekly days off" in lines  # Saturday and Sunday
 
 
 def test_explain_shows_frozen_result():

@@ -573,7 +573,7 @@ def test_explain_shows_the_escalation(zone):
      "escalation.thresholds: resolution: two thresholds named 50"),
     ('[escalation]\nladder = "std"\n', 'escalation.ladder: got "std", which names no ladder'),
     ('[ladders.std]\nlevels = [{ name = "a" }, { name = "b" }]\n', "ladders.std.levels[1]: no escalation owner"),
-    ('[ladders.std]\nlevels = [{ name = "a" }]\n', "ladders.std.levels: got 1 level(s); expected at least 2"),
+    ('[ladders.std]\nlevels = [{ name = "a" }]\n', "ladders.std.levels: got 1 level; expected at least 2"),
     ('[ladders.std]\nlevels = [{ name = "a" }, { name = "b", person = "zed" }]\n',
      'ladders.std.levels[1].person: got "zed", which names no person'),
     ('[ladders.std]\nlevels = [{ name = "a" }, { name = "b", owner = "p", team = "nope" }]\n[people.p]\n',

@@ -72,7 +72,7 @@ def test_status_screen_names_what_an_admin_acts_on(store):
     assert "zendesk: last success " + NOW.isoformat() in screen
     assert "reconciler: refused: GET /api/v2/incremental/tickets/cursor.json → 403" in screen
     assert "safety net is OFF" in screen
-    assert "parked: 1 write(s) (slaclock outbox list), 0 delivery(ies)" in screen
+    assert "parked: 1 write (slaclock outbox list), 0 deliveries" in screen
     assert "lease:  host:42:abcdef until" in screen
     assert "tickets breached now: 0" in screen
     later = io.StringIO()

@@ -14,6 +14,7 @@ from reports.history import case_histories, report_options
 from reports.kpis import Period, report
 from rules.attribution import time_by_holder
 from rules.decision import CaseMemory
+from rules.wording import count
 from web import connectors, now, store
 from web.admin import access, bp
 from web.admin.charts import bar_chart
@@ -186,7 +187,7 @@ def tokens() -> ResponseReturnValue:
 @access.signed_in("manage")
 def revoke_token() -> ResponseReturnValue:
     name = request.form.get("name", "")
-    flash(f"{store().revoke_admin_tokens(name)} token(s) of {name} revoked")
+    flash(f"{count(store().revoke_admin_tokens(name), 'token')} of {name} revoked")
     return redirect(url_for("admin.tokens"))
 
 
