@@ -52,6 +52,7 @@ POLL_SECONDS = (0.01, 60.0)
 SWEEP_SECONDS = (0.1, 86_400.0)
 RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
 NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
+RULES_CHECK_SECONDS = (0.1, 3_600.0)
 PROCESSES = (1, 64)  # gunicorn workers and threads per worker
 WORKLOAD = (1, 100_000)  # tickets in `slaclock simulate --workload`'s month
 JOBS = (1, 256)  # `slaclock simulate --jobs`: replay processes
@@ -79,6 +80,7 @@ class Settings:
     sweep_seconds: float
     reconcile_seconds: float
     note_move_minutes: float
+    rules_check_seconds: float = 5.0
     log_level: str = "INFO"
     log_format: str = "text"
     pg_group_commit: bool = True
@@ -103,6 +105,7 @@ class Settings:
             sweep_seconds=within("SLACLOCK_SWEEP_SECONDS", 30, SWEEP_SECONDS),
             reconcile_seconds=within("SLACLOCK_RECONCILE_SECONDS", 300, RECONCILE_SECONDS),
             note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
+            rules_check_seconds=within("SLACLOCK_RULES_CHECK_SECONDS", 5, RULES_CHECK_SECONDS),
             log_level=log_level(env),
             log_format=log_format(env),
             pg_group_commit=boolean(env, "SLACLOCK_PG_GROUP_COMMIT", default=True),
@@ -209,34 +212,57 @@ def cmd_worker(args, env) -> int:
     from jobs.processor import Processor
     from jobs.reconciler import Reconciler
     from jobs.recurring import RecurringDetector
+    from jobs.rules_file import RulesFile
     from jobs.scheduler import LeasedScheduler
     from jobs.sweeper import Sweeper
-    from jobs.worker import interruptible_sleep, run_until_stopped, run_worker
+    from jobs.worker import Crew, interruptible_sleep, run_until_stopped, run_worker
 
     stop = threading.Event()
-    settings, rules, store, connectors = boot(env, sleep=interruptible_sleep(stop))
+    sleep = interruptible_sleep(stop)
+    settings, rules, store, connectors = boot(env, sleep=sleep)
     poll_seconds = args.poll or settings.poll_seconds
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    processor = Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes))
-    deliverer = Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env))
-    sweeper, reconciler = Sweeper(store), Reconciler(store, connectors)
+
+    def crew(rules: Rules, connectors: dict[str, Connector]) -> Crew:
+        return Crew(connectors=connectors, reconciler=Reconciler(store, connectors),
+                    recurring=RecurringDetector(store, rules),
+                    processor=Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes)),
+                    deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env)))
+
+    parts, sweeper = crew(rules, connectors), Sweeper(store)
     if args.once:  # a one-off pass: its counters stay in this process (the store-read gauges show its effects)
         sweeper.run_once()
-        processor.run_once()
-        deliverer.run_once()
+        parts.processor.run_once()
+        parts.deliverer.run_once()
         return 0
+
+    def rebuilt(rules: Rules) -> Crew:
+        # A connector whose settings the new rules leave as they were is kept, with its session and rate budget.
+        fresh = build_connectors(env, rules, sleep)
+        return crew(rules, {name: parts.connectors[name] if name in parts.connectors
+                            and parts.connectors[name].settings == c.settings else c for name, c in fresh.items()})
+
+    rules_file = RulesFile(settings.rules_path, rules, rebuilt, store, settings.rules_check_seconds)
+
+    def reload() -> Crew:
+        nonlocal parts
+        parts = rules_file.poll() or parts
+        return parts
+
     metrics.enable_multiprocess(metrics.directory(env, settings.database))  # /metrics of serve adds these up
     scheduler = LeasedScheduler(store, ttl_seconds=max(3 * settings.sweep_seconds, 30))
     # The first sweep at start: what fell due while no worker ran is escalated now, and the lease is held from now.
     scheduler.every(settings.sweep_seconds, sweeper.run_once, "sweep", at_start=True)
-    scheduler.every(settings.reconcile_seconds, reconciler.run_once, "reconcile")
+    scheduler.every(settings.reconcile_seconds, lambda: parts.reconciler.run_once(), "reconcile")
     # Clustering scans the open cases; once per reconcile interval is often enough for a 7-day window.
-    scheduler.every(settings.reconcile_seconds, RecurringDetector(store, rules).run_once, "recurring")
-    logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder})
+    scheduler.every(settings.reconcile_seconds, lambda: parts.recurring.run_once(), "recurring")
+    logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder,
+                                         "rules": rules.version})
     try:
         finished = run_until_stopped(
-            lambda: run_worker(processor, deliverer, stop, poll_seconds=poll_seconds, scheduler=scheduler), stop)
+            lambda: run_worker(parts.processor, parts.deliverer, stop, poll_seconds=poll_seconds,
+                               scheduler=scheduler, reload=reload), stop)
     finally:
         scheduler.release()
     logger.info("worker.stopped", extra={"finished": finished})

@@ -10,7 +10,9 @@ The JSON keys (stable):
 - `lease`: {`holder`, `expires_at`} of the worker that sweeps and reconciles, null when none holds it;
 - `last_sweep`, `last_reconcile`: instants, null before the first;
 - `tickets`: {`at_risk`, `breached`} summed over connectors, and `by_connector` the same per connector;
-- `degraded`: the connectors whose reconciler is refused (the lost-webhook safety net is off there).
+- `degraded`: the connectors whose reconciler is refused (the lost-webhook safety net is off there);
+- `rules`: {`version`, `path`, `refused`, `at`} of the rules the latest worker runs on (`refused`: the errors of an
+  edit of the file it refused, null when none), null before a worker ran.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from datetime import datetime
 from typing import Any, Iterable, TextIO
 
 from metrics import AT_RISK_WITHIN
+from jobs.rules_file import rules_in_use
 from jobs.scheduler import LEASE
 from rules.wording import count
 from store import Store
@@ -61,6 +64,7 @@ def read_status(store: Store, now: datetime, connectors: Iterable[str] = ()) -> 
                          "breached": sum(r["breached"] for r in risk.values()),
                          "by_connector": risk}
     report["degraded"] = sorted(n for n, o in outcomes.items() if o["outcome"] != "ok")
+    report["rules"] = rules_in_use(store)
     return report
 
 
@@ -99,9 +103,21 @@ def render_status(report: dict[str, Any], now: datetime) -> str:
               "", lease_line,
               f"last sweep:     {_ago(report['last_sweep'], now)}",
               f"last reconcile: {_ago(report['last_reconcile'], now)}",
+              "", *_rules_lines(report["rules"]),
               "", f"tickets at risk (next threshold within an hour): {report['tickets']['at_risk']}",
               f"tickets breached now: {report['tickets']['breached']}"]
     return "\n".join(lines)
+
+
+def _rules_lines(rules: dict[str, Any] | None) -> list[str]:
+    if rules is None:
+        return ["rules:  not known yet (no worker has started)"]
+    lines = [f"rules:  {rules['version']} from {rules['path']}"]
+    if rules["refused"]:
+        lines += [f"  the file's latest edit was REFUSED at {rules['at']}; the worker still runs on "
+                  f"{rules['version']}. Fix it (slaclock check shows the same errors):",
+                  *(f"    {line}" for line in rules["refused"].splitlines())]
+    return lines
 
 
 def status(store: Store, now: datetime, out: TextIO, as_json: bool = False, connectors: Iterable[str] = ()) -> int:

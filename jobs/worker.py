@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
+from connectors.contract import Connector
 from jobs.deliverer import Deliverer
 from jobs.processor import Processor
+from jobs.reconciler import Reconciler
+from jobs.recurring import RecurringDetector
 from store import StoreError
 
 logger = logging.getLogger(__name__)
@@ -39,14 +43,29 @@ def interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
     return sleep
 
 
+@dataclass
+class Crew:
+    """The worker's parts that read the rules: a changed rules file gets a new crew (`jobs.rules_file`)."""
+
+    connectors: Mapping[str, Connector]
+    processor: Processor
+    deliverer: Deliverer
+    reconciler: Reconciler
+    recurring: RecurringDetector
+
+
 def run_worker(processor: Processor, deliverer: Deliverer, stop: threading.Event,
-               poll_seconds: float = 0.5, scheduler=None) -> None:
-    """Loop until `stop` is set; sleep `poll_seconds` only when there was nothing to do."""
+               poll_seconds: float = 0.5, scheduler=None, reload: Callable[[], Crew] | None = None) -> None:
+    """Loop until `stop` is set; sleep `poll_seconds` only when there was nothing to do. `reload()`, asked before
+    each pass, gives the crew to work with (a new one once the rules file changed)."""
     if not poll_seconds > 0:
         raise ValueError(f"poll_seconds: expected seconds greater than 0, got {poll_seconds!r}")
     try:
         while not stop.is_set():
             try:
+                if reload is not None:
+                    crew = reload()
+                    processor, deliverer = crew.processor, crew.deliverer
                 busy = processor.run_once() + deliverer.run_once()
                 if scheduler is not None:
                     scheduler.run_pending()

@@ -48,7 +48,7 @@ def test_status_json_from_a_pipeline_store(store):
     clock = built(store)
     report = read_status(store, clock(), ["zendesk", "jira"])
     assert set(report) == {"at", "connectors", "inbox", "outbox", "parked", "lease", "last_sweep", "last_reconcile",
-                           "tickets", "degraded"}
+                           "tickets", "degraded", "rules"}
     zendesk = report["connectors"]["zendesk"]
     assert zendesk["last_write"] == (NOW).isoformat() and zendesk["last_success"] == NOW.isoformat()
     assert "403" in zendesk["last_error"]["error"] and zendesk["last_error"]["at"] == clock().isoformat()
@@ -62,6 +62,7 @@ def test_status_json_from_a_pipeline_store(store):
     assert report["degraded"] == ["zendesk"]
     assert report["tickets"]["breached"] == 0
     assert report["tickets"]["by_connector"]["zendesk"]["at_risk"] == report["tickets"]["at_risk"]
+    assert report["rules"] is None  # no worker has recorded its rules in this store
 
 
 def test_status_screen_names_what_an_admin_acts_on(store):
