@@ -176,7 +176,11 @@ def cmd_serve(args, env) -> int:
     settings, rules, store, connectors = boot(env, RECEIVER_BUSY_TIMEOUT_SECONDS)
     # Before any counter exists (gunicorn forks after this): its workers and the worker share these files.
     metrics.enable_multiprocess(metrics.directory(env, settings.database))
-    app = create_app({"STORE": store, "RULES": rules, "CONNECTORS": connectors})
+    from jobs.rules_file import RulesFile
+
+    # The dashboard's names and report options follow the rules file as the worker's decisions do.
+    watched = RulesFile(settings.rules_path, rules, lambda new: new, None, settings.rules_check_seconds)
+    app = create_app({"STORE": store, "RULES": rules, "RULES_FILE": watched, "CONNECTORS": connectors})
     host, port = args.host or settings.host, args.port or settings.port
     if args.dev:
         # Werkzeug's own request lines would repeat the access log (logs.access_log) in another layout.

@@ -135,6 +135,26 @@ def test_queue_rows_take_the_breach_when_it_comes_before_the_next_threshold(stor
     assert [r.owner for r in titled] == ["Customer support", "Customer support"]
 
 
+def test_the_dashboard_names_teams_as_the_edited_rules_file_does_without_a_restart(store, tmp_path):
+    from jobs.rules_file import RulesFile
+
+    path, seconds = tmp_path / "rules.toml", [0.0]
+    text = EXAMPLE_RULES.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    watched = RulesFile(str(path), load_rules(path), lambda new: new, None, check_seconds=5, clock=lambda: seconds[0])
+    _case(store, "9", "Late", due_in=timedelta(minutes=5))
+    app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret",
+                      "RULES": watched.rules, "RULES_FILE": watched})
+    client = signed_in(app, store, "executive")
+    assert "<td>Support</td>" in client.get("/admin/").data.decode()
+
+    path.write_text(text.replace('[teams.support]\n', '[teams.support]\ntitle = "Front line"\n'), encoding="utf-8")
+    for _ in range(2):  # the file is used once it has stayed the same for one look
+        seconds[0] += 5
+        page = client.get("/admin/").data.decode()
+    assert "<td>Front line</td>" in page and "<td>Support</td>" not in page
+
+
 def test_the_ticket_page_shows_the_timeline_and_the_explanation(app, store):
     page = signed_in(app, store, "executive").get("/admin/tickets/zendesk/2").data.decode()
     assert "routed Controller down" in page and "rule routing.x: because" in page

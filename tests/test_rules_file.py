@@ -77,7 +77,7 @@ def test_an_edit_that_does_not_validate_is_refused_logged_once_and_the_running_r
         assert watch.looks(4) == [None] * 4
 
     assert watch.built == [] and watch.file.rules.version == "example-5"
-    refused = [r for r in caplog.records if r.getMessage() == "worker.rules-refused"]
+    refused = [r for r in caplog.records if r.getMessage() == "rules.refused"]
     assert len(refused) == 1 and refused[0].running == "example-5"
     assert "escalation_speed" in refused[0].error and "escalation_speed" in watch.file.refused
     recorded = rules_in_use(watch.store)
@@ -90,6 +90,16 @@ def test_an_edit_that_does_not_validate_is_refused_logged_once_and_the_running_r
     assert [r.version if r else None for r in watch.looks(2)] == [None, "fixed-2"]
     assert watch.file.refused is None and rules_in_use(watch.store)["refused"] is None
     assert "REFUSED" not in render_status(read_status(watch.store, NOW), NOW)
+
+
+def test_a_refused_edit_undone_clears_the_refusal_without_building(tmp_path):
+    watch = Watch(tmp_path)
+    watch.write(EXAMPLE.replace(VERSION, VERSION + "\nescalation_speed = 3"))
+    assert watch.looks(2) == [None, None] and watch.file.refused
+
+    watch.write(EXAMPLE)  # the admin puts the file back as it was
+    assert watch.looks(2) == [None, None]
+    assert watch.built == [] and watch.file.refused is None and rules_in_use(watch.store)["refused"] is None
 
 
 def test_a_file_that_is_gone_is_refused_and_used_again_when_it_is_back(tmp_path):

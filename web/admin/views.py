@@ -13,6 +13,7 @@ from jobs.explain import clock_lines, format_timeline
 from reports.history import case_histories, report_options
 from reports.kpis import Period, report
 from rules.attribution import time_by_holder
+from rules import Rules
 from rules.decision import CaseMemory
 from rules.wording import count
 from web import connectors, now, store
@@ -71,12 +72,21 @@ def _links(keys: list[tuple[str, str]]) -> dict[str, str | None]:
     return {f"{c}:{t}": ticket_url(known.get(c), c, t) for c, t in keys}
 
 
+def _rules() -> Rules | None:
+    """The rules the dashboard reads: the rules file's latest valid version when serve watches it (RULES_FILE)."""
+    watched = current_app.config.get("RULES_FILE")
+    if watched is None:
+        return current_app.config.get("RULES")
+    watched.poll()
+    return watched.rules
+
+
 @bp.get("/")
 @access.signed_in()
 def queue() -> ResponseReturnValue:
     at = now()
     cases = store().open_cases()
-    rules = current_app.config.get("RULES")
+    rules = _rules()
     rows = queue_rows(cases, at, _links([(c.connector, c.ticket_id) for c in cases]),
                       rules.team_title if rules is not None else str)
     return render_template("admin/queue.html", rows=rows, now=at)
@@ -90,7 +100,7 @@ def ticket(connector: str, ticket_id: str) -> ResponseReturnValue:
         explanation = format_timeline(store(), key)
     except (ValueError, LookupError):
         abort(404)
-    rules = current_app.config.get("RULES")
+    rules = _rules()
     clock = clock_lines(store(), rules, key, now()) if rules is not None else []
     case = store().get_case(connector, ticket_id)
     opened = (case.snapshot or {}).get("opened_at") if case is not None else None
@@ -102,7 +112,7 @@ def ticket(connector: str, ticket_id: str) -> ResponseReturnValue:
 
 def _report_options() -> dict[str, Any]:
     """The stop statuses and update cadence of the rules, as `slaclock report` passes them."""
-    rules = current_app.config.get("RULES")
+    rules = _rules()
     if rules is None:
         return {}
     return report_options(rules)
