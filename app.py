@@ -298,7 +298,7 @@ def cmd_check(args, env) -> int:
         problems.append(str(e))
         settings = None
     try:
-        rules = load_rules(settings.rules_path if settings else env.get("SLACLOCK_RULES"))
+        rules = load_rules(args.rules or (settings.rules_path if settings else env.get("SLACLOCK_RULES")))
         print(f"rules: ok (version {rules.version})")
     except RulesError as e:
         problems.extend(e.errors)
@@ -632,6 +632,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate settings, rules and credentials; print every problem",
                        description="Validate the settings, the rules file and (unless --offline) the API credentials.")
     c.add_argument("--offline", action="store_true", help="do not call the helpdesk APIs")
+    c.add_argument("--rules", metavar="FILE", help="check this rules file instead of SLACLOCK_RULES (an edit, "
+                                                   "before it is saved over the file the worker runs on)")
     c.add_argument("--webhook-url", help="the receiver's public address the webhooks must send to, e.g. "
                                          "https://slaclock.example.com (default: SLACLOCK_PUBLIC_URL)")
     c.set_defaults(func=cmd_check)

@@ -29,6 +29,21 @@ def test_check_lists_every_problem_and_fails(env, monkeypatch, capsys):
     assert "rules.toml: sla.resolution_hours.urgentt" in err and "sla.resolution_hours.low" in err
 
 
+def test_check_rules_checks_the_named_file_instead_of_slaclock_rules(env, monkeypatch, capsys):
+    from rules import EXAMPLE_RULES
+
+    edited = env / "edited.toml"
+    edited.write_text(EXAMPLE_RULES.read_text(encoding="utf-8").replace('version = "example-5"',
+                                                                       'version = "edited-1"\nlow = -1'))
+    monkeypatch.setenv("SLACLOCK_RULES", str(EXAMPLE_RULES))
+    assert main(["check", "--offline", "--rules", str(edited)]) == 1
+    assert "edited.toml: low" in capsys.readouterr().err
+    edited.write_text(EXAMPLE_RULES.read_text(encoding="utf-8").replace('version = "example-5"',
+                                                                       'version = "edited-1"'))
+    main(["check", "--offline", "--rules", str(edited)])
+    assert "rules: ok (version edited-1)" in capsys.readouterr().out
+
+
 def test_check_passes_with_complete_configuration(env, monkeypatch, capsys):
     monkeypatch.setenv("ZENDESK_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ZENDESK_EMAIL", "bot@example.com")
