@@ -229,9 +229,10 @@ def cmd_worker(args, env) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     def crew(rules: Rules, connectors: dict[str, Connector]) -> Crew:
+        note_move = timedelta(minutes=settings.note_move_minutes)
         return Crew(connectors=connectors, reconciler=Reconciler(store, connectors),
                     recurring=RecurringDetector(store, rules),
-                    processor=Processor(store, connectors, rules, note_move=timedelta(minutes=settings.note_move_minutes)),
+                    processor=Processor(store, connectors, rules, note_move=note_move),
                     deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env)))
 
     parts, sweeper = crew(rules, connectors), Sweeper(store)

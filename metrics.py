@@ -213,6 +213,11 @@ class StoreCollector:
         outcomes = self.store.job_outcomes("reconcile")
         yield family("slaclock_reconciler_ok", "1 when the connector's last reconcile pass succeeded, 0 when refused",
                      ["connector"], {(c,): 1 if o["outcome"] == "ok" else 0 for c, o in outcomes.items()})
+        from jobs.rules_file import rules_in_use  # jobs imports this module
+        rules = rules_in_use(self.store)
+        yield family("slaclock_rules_refused", "1 while the worker refuses the rules file's latest edit (it runs on "
+                     "the version named), 0 when it runs on the file as it is", ["version"],
+                     {(rules["version"],): 1 if rules["refused"] else 0} if rules else {})
 
 
 def render(store, now: datetime) -> tuple[bytes, str]:

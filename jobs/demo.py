@@ -539,13 +539,14 @@ def _happened(store: Store, helpdesk: str, tickets: list[str], limit: int = 8) -
         case = store.get_case(helpdesk, ticket_id)
         state = CaseMemory.from_json(case.memory).escalation if case else None
         titles = {level.name: level.title for level in state.ladder.levels} if state is not None else {}
-        said = [told(e.kind, e.detail, titles) for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
+        said = [event_words(e.kind, e.detail, titles)
+                for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
         if said:
             lines.append(f"  {reference}: {', '.join(dict.fromkeys(said))}")
     return lines[:limit]
 
 
-def told(kind: str, detail: Mapping[str, Any], titles: Mapping[str, str]) -> str:
+def event_words(kind: str, detail: Mapping[str, Any], titles: Mapping[str, str]) -> str:
     """A timeline event of a `TOLD` kind in a few plain words: `escalated to L2 specialist`, `resolution breached`
     (`titles`: the ladder's level titles by level name)."""
     rating = detail.get("rating") or {}
@@ -614,7 +615,8 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     kpis = report(case_histories(store), Period(datetime.now(timezone.utc) - timedelta(days=1),
                                                 datetime.now(timezone.utc) + timedelta(minutes=1)))
     print(f"\nslaclock report: {kpis.tickets} tickets, {kpis.escalated} escalated ({kpis.escalations_per_1000:g} per "
-          f"1,000), {count(kpis.breaches_averted, 'breach', 'breaches')} averted, breach rate {kpis.breach_rate or 0:.0%}, "
+          f"1,000), {count(kpis.breaches_averted, 'breach', 'breaches')} averted, "
+          f"breach rate {kpis.breach_rate or 0:.0%}, "
           f"{_csat_text(kpis.csat.to_json())}", file=out)
     calls = stack.stats()
     print(f"{calls['total']} API calls at the sandbox; demo took {time.monotonic() - started:.1f} s "

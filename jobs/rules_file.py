@@ -3,8 +3,8 @@ changes on disk.
 
 An admin's edit takes effect within seconds, without a restart. An edit that does not validate is refused: the
 process logs the same errors `slaclock check` prints, the worker's `slaclock status` shows them, and the running
-rules stay, so a typo never stops the escalations. What changed is picked up by the next decision of each ticket, as after a
-restart with the new file.
+rules stay, so a typo never stops the escalations. What changed is picked up by the next decision of each ticket,
+as after a restart with the new file.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The demo's "what happened" line: each timeline event in plain words, whatever the event leaves out."""
 import pytest
 
-from jobs.demo import TOLD, told
+from jobs.demo import TOLD, event_words
 
 TITLES = {"specialist": "L2 specialist"}
 
@@ -24,10 +24,10 @@ TITLES = {"specialist": "L2 specialist"}
     ("resolution_confirmed", {}, "fix confirmed"),
 ])
 def test_an_event_in_words(kind, detail, words):
-    assert told(kind, detail, TITLES) == words
+    assert event_words(kind, detail, TITLES) == words
 
 
 def test_every_kind_told_has_words_without_underscores_or_braces():
     for kind in TOLD:
-        words = told(kind, {}, {})
+        words = event_words(kind, {}, {})
         assert words and "_" not in words and "{" not in words, (kind, words)

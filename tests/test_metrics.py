@@ -175,6 +175,9 @@ class _NoStore:
     def job_outcomes(self, job):
         return {}
 
+    def get_cursor(self, name):
+        return None
+
 
 def test_readyz_shows_a_refused_reconciler_and_stays_200(store):
     from connectors.errors import PermanentError
@@ -196,6 +199,25 @@ def test_readyz_shows_a_refused_reconciler_and_stays_200(store):
     assert degraded.json["reconciler"]["zendesk"].startswith("refused: GET /api/v2/incremental")
     assert "403" in degraded.json["reconciler"]["zendesk"]
     assert value(scrape(client), "slaclock_reconciler_ok", connector="zendesk") == 0
+
+
+def test_a_refused_rules_edit_is_a_gauge_to_alert_on(store, tmp_path):
+    from jobs.rules_file import RulesFile
+    from rules import EXAMPLE_RULES
+
+    client = create_app({"STORE": store, "RULES": load_rules(), "CONNECTORS": {}, "CLOCK": lambda: NOW}).test_client()
+    assert not any(name == "slaclock_rules_refused" for name, _ in scrape(client))  # no worker yet
+    path, seconds = tmp_path / "rules.toml", [0.0]
+    path.write_text(EXAMPLE_RULES.read_text(encoding="utf-8"), encoding="utf-8")
+    watched = RulesFile(str(path), load_rules(path), lambda new: new, store, clock=lambda: seconds[0])
+    assert value(scrape(client), "slaclock_rules_refused", version="example-5") == 0
+    assert ("slaclock_rules_refused", (("version", "example-5"),)) in scrape(client)
+
+    path.write_text("version = [", encoding="utf-8")
+    for _ in range(2):
+        seconds[0] += 5
+        watched.poll()
+    assert value(scrape(client), "slaclock_rules_refused", version="example-5") == 1
 
 
 def test_serve_with_two_gunicorn_workers_adds_up_the_worker_and_both_processes(tmp_path):

@@ -135,7 +135,8 @@ class Ladder(Strict):
     @classmethod
     def _levels(cls, levels: list[LadderLevel]) -> list[LadderLevel]:
         if len(levels) < 2:
-            raise ValueError(f"got {'1 level' if len(levels) == 1 else 'no levels'}; expected at least 2 (the first is where a case starts)")
+            got = "1 level" if len(levels) == 1 else "no levels"
+            raise ValueError(f"got {got}; expected at least 2 (the first is where a case starts)")
         names = [lv.name for lv in levels]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
