@@ -2,7 +2,6 @@
 through the Flask test client and through a real `slaclock serve` (gunicorn, 2 workers) beside a worker."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

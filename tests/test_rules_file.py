@@ -25,10 +25,10 @@ VERSION = 'version = "example-5"'
 class Watch:
     """A RulesFile on a copy of the example rules, with its clock in the test's hands."""
 
-    def __init__(self, tmp_path, build=lambda rules: rules):
+    def __init__(self, tmp_path, store=None, build=lambda rules: rules):
         self.path, self.seconds = tmp_path / "rules.toml", 0.0
         self.path.write_text(EXAMPLE, encoding="utf-8")
-        self.store = open_store(str(tmp_path / "slaclock.db"))
+        self.store = store or open_store(str(tmp_path / "slaclock.db"))
         self.built: list[Rules] = []
 
         def recorded(rules):
@@ -52,8 +52,8 @@ class Watch:
         return out
 
 
-def test_an_edit_is_used_once_it_has_stayed_the_same_for_one_look(tmp_path):
-    watch = Watch(tmp_path)
+def test_an_edit_is_used_once_it_has_stayed_the_same_for_one_look(tmp_path, any_store):
+    watch = Watch(tmp_path, any_store)
     assert watch.file.poll() is None and watch.looks(1) == [None]  # nothing changed
     watch.write(EXAMPLE.replace(VERSION, 'version = "edited-1"'))
     watch.seconds += 4.9
@@ -69,8 +69,9 @@ def test_an_edit_is_used_once_it_has_stayed_the_same_for_one_look(tmp_path):
                                          "at": NOW.isoformat()}
 
 
-def test_an_edit_that_does_not_validate_is_refused_logged_once_and_the_running_rules_stay(tmp_path, caplog):
-    watch = Watch(tmp_path)
+def test_an_edit_that_does_not_validate_is_refused_logged_once_and_the_running_rules_stay(tmp_path, any_store,
+                                                                                         caplog):
+    watch = Watch(tmp_path, any_store)
     watch.write(EXAMPLE.replace(VERSION, VERSION + "\nescalation_speed = 3"))
 
     with caplog.at_level(logging.ERROR, logger="jobs.rules_file"):
@@ -123,7 +124,7 @@ def test_parts_the_new_rules_cannot_build_refuse_the_edit(tmp_path):
     def build(rules):
         raise ValueError("ZENDESK_DUE_FIELD_ID: expected a number, got 'x'")
 
-    watch = Watch(tmp_path, build)
+    watch = Watch(tmp_path, build=build)
     watch.write(EXAMPLE.replace(VERSION, 'version = "edited-1"'))
     assert watch.looks(2) == [None, None]
     assert watch.file.rules.version == "example-5" and watch.file.refused.startswith("ZENDESK_DUE_FIELD_ID")
