@@ -132,6 +132,15 @@ def test_compose_services_share_the_database_volume():
     assert mounts["serve"] == mounts["worker"]
 
 
+def test_compose_mounts_the_rules_directory_so_an_edit_reaches_the_running_processes():
+    # A single-file bind mount keeps the inode it started with: a file an editor saves by renaming never shows.
+    for name, service in compose()["services"].items():
+        rules_dir = str(PurePosixPath(service["environment"]["SLACLOCK_RULES"]).parent)
+        mounted = [m for m in service["volumes"] if m.split(":")[1] == rules_dir]
+        assert mounted == ["./rules:/etc/slaclock:ro"], name
+    assert "cp rules/rules.example.toml deploy/rules/rules.toml" in (DEPLOY / "compose.yaml").read_text()
+
+
 def test_compose_healthcheck_asks_a_route_the_app_has(routes):
     serve = compose()["services"]["serve"]
     check = " ".join(serve["healthcheck"]["test"])
