@@ -2,8 +2,8 @@
 
 Counters live in `prometheus_client`'s multiprocess files when `enable_multiprocess` has run (serve and the
 long-running worker call it, with the same directory, so one scrape of /metrics sums the gunicorn workers and
-the slaclock worker); otherwise in this process. Gauges (queue depths, lease, tickets at risk) are computed
-from the store at scrape time, so they need no shared files and are never stale.
+the slaclock worker); otherwise in this process. Gauges (queue depths, lease, tickets at risk, a refused rules
+edit) are computed from the store at scrape time, so they need no shared files and are never stale.
 
 `prometheus_client` picks its storage when it is first imported (it reads PROMETHEUS_MULTIPROC_DIR then), so
 this module imports it lazily: `enable_multiprocess` must run before the first counter is touched.

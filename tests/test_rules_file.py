@@ -38,9 +38,9 @@ class Watch:
         self.file = RulesFile(str(self.path), load_rules(self.path), recorded, self.store, check_seconds=5,
                               clock=lambda: self.seconds, now=lambda: NOW)
 
-    def write(self, text: str, mtime_ns: int | None = None) -> None:
+    def write(self, text: str) -> None:
         self.path.write_text(text, encoding="utf-8")
-        stamp = mtime_ns or os.stat(self.path).st_mtime_ns + 1_000_000_000  # later than any earlier write
+        stamp = os.stat(self.path).st_mtime_ns + 1_000_000_000  # later than any earlier write
         os.utime(self.path, ns=(stamp, stamp))
 
     def looks(self, n: int) -> list:

@@ -48,7 +48,6 @@ def test_scheduled_jobs_run_only_on_the_lease_holder(store):
     assert runs == {"a": 1, "b": 1}
 
 
-
 def test_a_starting_worker_sweeps_at_once_and_holds_the_lease_from_then(store):
     clock = Clock(NOW)
     runs = {"sweep": 0, "reconcile": 0}
@@ -64,6 +63,7 @@ def test_a_starting_worker_sweeps_at_once_and_holds_the_lease_from_then(store):
     second.every(30, lambda: runs.__setitem__("sweep", runs["sweep"] + 1), "sweep", at_start=True)
     second.run_pending()  # another worker starting meanwhile does not sweep: the lease is held
     assert runs == {"sweep": 1, "reconcile": 0}
+
 
 def test_sweep_queues_only_due_tickets_once(store):
     save(store, "1", NOW - timedelta(minutes=1))
