@@ -8,13 +8,17 @@ from connectors.model import FollowUp, Ticket, TicketUpdate
 from rules import Decision
 from rules.decision import ActionKind, DeadlineState, TimelineKind
 from rules.post_incident import KEY_PREFIX as REVIEW_KEY_PREFIX
-from rules.wording import customer_time
+from rules.wording import customer_time, listed
 
 
 # A due time that moves less than this is rewritten without a note (the default; see SLACLOCK_NOTE_MOVE_MINUTES).
 DEFAULT_NOTE_MOVE = timedelta(minutes=15)
 LABELS = {"due_at": "resolution due", "first_response": "first response due", "next_update": "next update due",
           "next_reply": "next reply due"}
+# An update's outbox fields as a timeline line names them (the tags added and removed are in `tags`).
+FIELD_WORDS = {"priority": "priority", "group_id": "group", "assignee_id": "assignee", "due_at": LABELS["due_at"],
+               "tags": "tags", "followers_add": "followers", "problem_id": "problem link", "status": "status",
+               "note": "internal note"}
 
 
 def _same_instant(a: datetime | None, b: datetime | None) -> bool:
@@ -154,6 +158,17 @@ def update_to_json(update: TicketUpdate) -> dict:
         "followers_add": sorted(update.followers_add) or None, "problem_id": update.problem_id,
         "status": update.status, "note": update.note,
     }
+
+
+def fields_text(payload: dict) -> str:
+    """An update's outbox form as words: `group, resolution due, tags and internal note`."""
+    words = []
+    for key, value in payload.items():
+        if key == "due_by_metric" and value:
+            words += [LABELS.get(metric, f"{metric.replace('_', ' ')} due") for metric in value]
+        elif value is not None and key in FIELD_WORDS:
+            words.append(FIELD_WORDS[key])
+    return listed(words) if words else "nothing"
 
 
 def update_from_json(data: dict) -> TicketUpdate:

@@ -15,7 +15,7 @@ from alerts.events import message, webhook_event
 from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
 from connectors.model import FollowUp, Ticket, parse_instant
-from connectors.plan import update_from_json
+from connectors.plan import fields_text, update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind
 from jobs.recurring import queue_cluster_checks
@@ -389,10 +389,9 @@ class Deliverer:
 
     def _written(self, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
         now = self.clock()
-        fields = [k for k, v in row.payload.items() if v is not None and k not in ("ticket_id", "version", "note_lines")]
         summary = {OutboxKind.PUBLIC_REPLY: "posted a public update to the customer",
                    OutboxKind.CLOSE: "closed the case with a follow-up to the customer"}.get(
-            row.kind, f"wrote {', '.join(fields)}" + (" (batch job)" if batched else ""))
+            row.kind, f"wrote {fields_text(row.payload)}" + (" (batch job)" if batched else ""))
         with self.store.write_txn() as txn:
             txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
             # The helpdesk answers again: what waits for a retry after its outage goes now, not after its backoff.

@@ -526,13 +526,16 @@ TOLD = {
 MILESTONES = {"queued": "queued until business hours", "tech_lead": "tech-lead ticket opened"}
 
 
-def _table(rows: list[list[str]], out: TextIO) -> None:
+def _table(rows: list[list[str]], out: TextIO) -> int:
+    """Print the table; return its width."""
     widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
     for row in [HEADER, *rows]:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+    return 2 + sum(widths) + 2 * (len(widths) - 1)
 
 
-def _happened(store: Store, helpdesk: str, tickets: list[str], limit: int = 8) -> list[str]:
+def _happened(store: Store, helpdesk: str, tickets: list[str], width: int, limit: int = 8) -> list[str]:
+    """A line per ticket of what happened, wrapped at `width` under its first word."""
     lines = []
     for ticket_id in tickets:
         reference = f"#{ticket_id}" if helpdesk == "zendesk" else ticket_id
@@ -542,8 +545,20 @@ def _happened(store: Store, helpdesk: str, tickets: list[str], limit: int = 8) -
         said = [event_words(e.kind, e.detail, titles)
                 for e in store.timeline(helpdesk, ticket_id) if e.kind in TOLD]
         if said:
-            lines.append(f"  {reference}: {', '.join(dict.fromkeys(said))}")
+            lines.append(_wrapped(f"  {reference}: ", list(dict.fromkeys(said)), width))
     return lines[:limit]
+
+
+def _wrapped(head: str, items: list[str], width: int) -> str:
+    """`head` and the comma-separated `items`, broken between items at `width`, under the first item."""
+    lines, line = [], head + items[0]
+    for item in items[1:]:
+        if len(line) + len(", ") + len(item) + len(",") > width:  # room for the comma a break leaves
+            lines.append(line + ",")
+            line = " " * len(head) + item
+        else:
+            line += ", " + item
+    return "\n".join([*lines, line])
 
 
 def event_words(kind: str, detail: Mapping[str, Any], titles: Mapping[str, str]) -> str:
@@ -608,9 +623,9 @@ def _run(stack: Stack, out: TextIO, verbose: bool, started: float) -> int:
     for helpdesk, (tickets, escalated, reprioritised) in played.items():
         mine = [*tickets, escalated, reprioritised] + ([urgent, *vendor_cases] if helpdesk == "zendesk" else [])
         print(f"\n{'Zendesk' if helpdesk == 'zendesk' else 'Jira Service Management'}", file=out)
-        _table([_row(stack, store, helpdesk, t, alerts, writes) for t in mine], out)
+        width = _table([_row(stack, store, helpdesk, t, alerts, writes) for t in mine], out)
         print("  what happened:", file=out)
-        print("\n".join(_happened(store, helpdesk, mine)), file=out)
+        print("\n".join(_happened(store, helpdesk, mine, width)), file=out)
     _quote(played["zendesk"][1], writes, alerts, out)
     kpis = report(case_histories(store), Period(datetime.now(timezone.utc) - timedelta(days=1),
                                                 datetime.now(timezone.utc) + timedelta(minutes=1)))

@@ -52,6 +52,17 @@ ALERT_CONNECTOR = "alert:"  # the prefix of an ALERT row's connector: alert:<cha
 _CHECKS = frozenset(CheckKind)
 
 
+# Prefixes an event type carries that say only where it came from.
+_SOURCES = ("zen:event-type:", "jira:", "slaclock.")
+
+
+def event_name(event_type: str) -> str:
+    """An event type in words: `zen:event-type:ticket.created` → `ticket created`, `slaclock.sweep` → `sweep`."""
+    for source in _SOURCES:
+        event_type = event_type.removeprefix(source)
+    return event_type.replace(".", " ").replace("_", " ")
+
+
 def is_check(event_type: str) -> bool:
     """True for a check slaclock queued (or took from a vendor), not a helpdesk webhook."""
     return event_type in _CHECKS

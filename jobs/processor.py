@@ -15,14 +15,14 @@ from connectors.contract import (BatchReader, ConditionalWriter, Connector, Grou
                                  TicketCarrier)
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket, TicketEvent
-from connectors.plan import (DEFAULT_NOTE_MOVE, closing, event_lines, follow_up_to_json, follow_ups, plan_update,
-                             update_to_json)
+from connectors.plan import (DEFAULT_NOTE_MOVE, closing, event_lines, fields_text, follow_up_to_json, follow_ups,
+                             plan_update, update_to_json)
 import metrics
 from jobs.clock import utcnow
 from jobs.explain import as_written, last_decision, ticket_from_snapshot
 from jobs.forecasts import ForecastCache
 from jobs.team_load import TeamLoadCache
-from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, is_check
+from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind, event_name, is_check
 from jobs.reconciler import reconciled_version
 from rules import CaseMemory, ClusterInfo, Decision, Rules, VendorUpdate, decide
 from rules.decision import ActionKind, TimelineEvent, TimelineKind
@@ -275,10 +275,10 @@ class Processor:
                                  summary=event.text, detail=event.to_json())
             if update.is_empty():
                 txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.NO_CHANGE,
-                                 summary=f"no change needed ({', '.join(events)})", detail=detail)
+                                 summary=f"no change needed ({', '.join(map(event_name, events))})", detail=detail)
             else:
                 txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=now, kind=JobEvent.DECISION,
-                                 summary=update.note or f"updated {', '.join(changes)}", detail=detail)
+                                 summary=update.note or f"updated {fields_text(changes)}", detail=detail)
                 txn.add_outbox(connector=connector_name, ticket_id=ticket_id, kind=OutboxKind.TICKET_UPDATE,
                                payload=payload, now=now,
                                idem_key=f"slaclock-{connector_name}-{ticket_id}-{uuid.uuid4().hex}")

@@ -322,17 +322,18 @@ def bounced(teams: list[str], within: timedelta, since: datetime, zone: ZoneInfo
 
 # --- what an escalation request carries (rules.escalation_request) ---------------------------
 
-def _items(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def request_incomplete(missing: list[str]) -> str:
-    return (f"Escalation waits: fill in {_items(missing)}; slaclock escalates once "
+    return (f"Escalation waits: fill in {listed(missing)}; slaclock escalates once "
             f"{'it is' if len(missing) == 1 else 'they are'} there, no need to ask again.")
 
 
 def request_still_waits(missing: list[str]) -> str:
-    return f"the escalation request still waits for {_items(missing)}"
+    return f"the escalation request still waits for {listed(missing)}"
 
 
 def request_complete(asked_at: datetime | None) -> str:

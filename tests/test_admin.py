@@ -161,6 +161,22 @@ def test_the_ticket_page_shows_the_timeline_and_the_explanation(app, store):
     assert signed_in(app, store, "admin").get("/admin/tickets/zendesk/404").status_code == 404
 
 
+def test_the_ticket_page_names_the_team_and_the_kinds_in_words(store):
+    with store.write_txn() as txn:
+        txn.save_case(connector="zendesk", ticket_id="4", memory={"team": "branch_manager"},
+                      snapshot={"connector": "zendesk", "ticket_id": "4", "subject": "Site closed", "status": "open",
+                                "priority": "low", "opened_at": NOW.isoformat()},
+                      priority="low", team="branch_manager", due_at=NOW, rules_version="v1", decided_at=NOW)
+        txn.add_timeline(connector="zendesk", ticket_id="4", at=NOW, kind="level_change", summary="level L2",
+                         detail={})
+    app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret",
+                      "RULES": load_rules(EXAMPLE_RULES)})
+    page = signed_in(app, store, "executive").get("/admin/tickets/zendesk/4").data.decode()
+    header = page[page.index("<h1>"):page.index("<h2>")]
+    assert "team Branch manager ·" in header and "branch_manager" not in header
+    assert "<td>level change</td>" in page and "<td>level_change</td>" not in page
+
+
 def test_the_ticket_page_shows_who_held_the_case_for_how_long(store):
     # Opened 10 h before NOW with L1 support, waiting on the customer 2 h, then open: L1 8 h, customer 2 h.
     opened = NOW - timedelta(hours=10)

@@ -1,7 +1,7 @@
 """The demo's "what happened" line: each timeline event in plain words, whatever the event leaves out."""
 import pytest
 
-from jobs.demo import TOLD, event_words
+from jobs.demo import TOLD, _wrapped, event_words
 
 TITLES = {"specialist": "L2 specialist"}
 
@@ -31,3 +31,13 @@ def test_every_kind_told_has_words_without_underscores_or_braces():
     for kind in TOLD:
         words = event_words(kind, {}, {})
         assert words and "_" not in words and "{" not in words, (kind, words)
+
+
+def test_a_long_line_breaks_between_events_under_the_first():
+    items = ["queued until business hours", "50 % warning on resolution", "escalated to L2 specialist", "closed"]
+    assert _wrapped("  #7: ", items[:1], 20) == "  #7: queued until business hours"  # one event never breaks
+    lines = _wrapped("  #7: ", items, 62).splitlines()
+    assert lines == ["  #7: queued until business hours, 50 % warning on resolution,",  # 62 with its comma
+                     "      escalated to L2 specialist, closed"]
+    assert _wrapped("  #7: ", items, 61).splitlines()[0] == "  #7: queued until business hours,"
+    assert _wrapped("  #7: ", items, 200) == "  #7: " + ", ".join(items)

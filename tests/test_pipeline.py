@@ -10,7 +10,7 @@ import responses
 
 from connectors.errors import PermanentError
 from jobs.deliverer import Deliverer
-from jobs.kinds import CheckKind
+from jobs.kinds import CheckKind, event_name
 from jobs.processor import Processor
 from jobs.reconciler import reconcile_body
 from jobs.sweeper import Sweeper
@@ -53,9 +53,10 @@ def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
     assert update.tags is None and update.version == "v1"
     assert update.note is None  # only routed: the group and due fields say it (routing.note = true writes one)
     assert idem_key.startswith("slaclock-zendesk-1-")
-    kinds = [e.kind for e in store.timeline("zendesk", "1")]
-    assert kinds == ["decision", "written"]
-
+    timeline = [(e.kind, e.summary) for e in store.timeline("zendesk", "1")]
+    # Without a note, the timeline names what changed in words, not by its outbox keys.
+    assert timeline == [("decision", "updated group, resolution due and first response due"),
+                        ("written", "wrote group, resolution due and first response due")]
 
 
 def test_more_events_of_an_action_already_decided_cost_no_read(env):
@@ -110,6 +111,13 @@ def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
     assert store.delivery_counts() == {"done": 1, "echo": 3}
 
 
+def test_an_event_type_is_named_without_its_source():
+    assert event_name("zen:event-type:ticket.csat_received") == "ticket csat received"
+    assert event_name("jira:issue_updated") == "issue updated"
+    assert event_name("comment_created") == "comment created"
+    assert event_name("slaclock.vendor_eta") == "vendor eta"
+
+
 def test_agent_change_with_nothing_to_do_writes_nothing(env):
     fake, store, processor, deliverer, clock, rules = env
     fake.add("1", reason_code="wrong_item")
@@ -118,7 +126,8 @@ def test_agent_change_with_nothing_to_do_writes_nothing(env):
     deliver(store, "1", "d2", event_type="ticket.comment_added")
     drain(processor, deliverer)
     assert len(fake.writes) == 1
-    assert [e.kind for e in store.timeline("zendesk", "1")][-1] == "no_change"
+    last = store.timeline("zendesk", "1")[-1]
+    assert (last.kind, last.summary) == ("no_change", "no change needed (ticket comment added)")
 
 
 def test_priority_change_rederives_due_time(env):

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.model import Ticket
-from connectors.plan import plan_update, update_from_json, update_to_json
+from connectors.model import Ticket, TicketUpdate
+from connectors.plan import fields_text, plan_update, update_from_json, update_to_json
 from rules import EXAMPLE_RULES, decide, load_rules, parse_rules
 from rules.wording import customer_time
 from tests.fakes import agent_fields
@@ -87,6 +87,20 @@ def test_outbox_round_trip_keeps_every_field():
     t = ticket(tags=frozenset({"slaclock_escalate", "vip"}))
     update = plan_update(t, decide(t, RULES, NOW), frozenset({"first_response"}))
     assert update_from_json(update_to_json(update)) == update
+
+
+def test_a_write_is_named_in_words_for_the_timeline():
+    def words(**changed):
+        return fields_text(update_to_json(TicketUpdate(ticket_id="1", version=None, **changed)))
+
+    assert words(priority="high") == "priority"
+    assert words(group_id="2", note="x") == "group and internal note"
+    # The tags added and removed are the tags; each due time by its metric.
+    assert words(assignee_id="9", due_at=NOW, due_by_metric={"first_response": NOW, "next_update": NOW},
+                 tags=frozenset({"a"}), tags_added=frozenset({"a"}), followers_add=frozenset({"7"}),
+                 problem_id="5", status="solved") == ("assignee, resolution due, first response due, next update due, "
+                                                      "tags, followers, problem link and status")
+    assert words() == "nothing"
 
 
 def test_a_case_only_routed_gets_its_fields_and_no_note():

@@ -40,7 +40,7 @@ def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
     assert fake.read_backs == 2, "a row the job did not apply may have landed all the same: read back first"
     assert store.outbox_counts() == {"done": 25}
     summaries = [e.summary for e in store.timeline("zendesk", "0")]
-    assert summaries == ["wrote priority, note (batch job)"]
+    assert summaries == ["wrote priority and internal note (batch job)"]
 
 
 def test_a_few_writes_go_out_one_by_one(store):

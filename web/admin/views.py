@@ -106,7 +106,9 @@ def ticket(connector: str, ticket_id: str) -> ResponseReturnValue:
     opened = (case.snapshot or {}).get("opened_at") if case is not None else None
     held = time_by_holder(rules, CaseMemory.from_json(case.memory), datetime.fromisoformat(opened), now()) \
         if rules is not None and opened else ()
+    team = case.team if case is not None else None
     return render_template("admin/ticket.html", key=key, case=case, entries=store().timeline(connector, ticket_id),
+                           team=rules.team_title(team) if rules is not None and team else team,
                            explanation=explanation, clock=clock, held=held, url=_links([(connector, ticket_id)])[key])
 
 
