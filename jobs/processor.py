@@ -269,7 +269,7 @@ class Processor:
                           snapshot=detail["ticket"], priority=decision.priority,
                           team=decision.team or (case.team if case else None), due_at=decision.due_at,
                           rules_version=decision.rules_version, decided_at=now, seen_updated_at=ticket.updated_at,
-                          next_action_at=decision.next_action_at)
+                          next_action_at=decision.next_action_at, next_action=decision.next_action)
             for event in decision.timeline:
                 txn.add_timeline(connector=connector_name, ticket_id=ticket_id, at=event.at, kind=event.kind,
                                  summary=event.text, detail=event.to_json())

@@ -91,7 +91,8 @@ def confirm(ticket: TicketFacts, cfg: Confirmation, memory: CaseMemory, now: dat
     if solved_at is not None and now >= state.close_at:
         return _close(ticket, cfg, state, ConfirmationOutcome.QUIET, state.close_at, now, zone)
     # Still waiting (or reopened by an agent meanwhile: a later customer answer still counts, a new solve asks anew).
-    return Answer(Effects(next_at=state.close_at if solved_at is not None else None), state=state)
+    return Answer(Effects(next_at=state.close_at, next_what=wording.NEXT_CLOSE) if solved_at is not None else Effects(),
+                  state=state)
 
 
 def _ask(ticket: TicketFacts, cfg: Confirmation, solved_at: datetime, now: datetime, zone: ZoneInfo) -> Answer:
@@ -103,8 +104,8 @@ def _ask(ticket: TicketFacts, cfg: Confirmation, solved_at: datetime, now: datet
     event = TimelineEvent(TimelineKind.RESOLUTION_ASKED, solved_at, key,
                           text=wording.confirmation_asked(close_at, zone, now))
     reason = Reason("confirmation", wording.confirmation_waits(cfg.tag, close_at, zone, now), "status")
-    return Answer(Effects(actions=actions, timeline=(event,), reasons=(reason,), next_at=close_at), state=state,
-                  tags_add=frozenset({cfg.tag}))
+    return Answer(Effects(actions=actions, timeline=(event,), reasons=(reason,), next_at=close_at,
+                          next_what=wording.NEXT_CLOSE), state=state, tags_add=frozenset({cfg.tag}))
 
 
 def _close(ticket: TicketFacts, cfg: Confirmation, state: ConfirmationState, outcome: ConfirmationOutcome,
@@ -132,6 +133,7 @@ def _reopen(ticket: TicketFacts, cfg: Confirmation, state: ConfirmationState, at
     actions = (note, Action(f"{key}:customer", ActionKind.PUBLIC_REPLY, text=told)) if told else (note,)
     event = TimelineEvent(TimelineKind.REOPENED, at, key, text=wording.CUSTOMER_NOT_FIXED)
     reason = Reason("confirmation", wording.CUSTOMER_NOT_FIXED, "status")
-    return Answer(Effects(actions=actions, timeline=(event,), reasons=(reason,), next_at=now + LOOK_AGAIN),
+    return Answer(Effects(actions=actions, timeline=(event,), reasons=(reason,), next_at=now + LOOK_AGAIN,
+                          next_what=wording.NEXT_AFTER_REOPEN),
                   state=replace(state, outcome=ConfirmationOutcome.REOPENED, outcome_at=at), status="open",
                   assignee_id=owner_id, tags_remove=frozenset({cfg.tag}))

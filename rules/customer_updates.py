@@ -208,7 +208,8 @@ class CustomerDesk:
             if why and not sent_now:
                 effects = effects.add(reasons=[Reason("customer_updates.cadence", why, "customer")])
         future = [c for c in candidates if c > self.now]
-        return evolved(told, effects=effects.add(next_at=min(future, default=None)), next_update_at=next_update_at)
+        effects = effects.add(next_at=min(future, default=None), next_what=wording.NEXT_CUSTOMER_UPDATE)
+        return evolved(told, effects=effects, next_update_at=next_update_at)
 
     def _cadence_base(self, last_sent: datetime | None, active_since: datetime | None) -> tuple[datetime, str]:
         """The instant the cadence counts from, and a sentence when an agent's reply restarted it."""

@@ -514,6 +514,7 @@ class Decision:
     # promised date coming near, a customer update due or held until the end of quiet hours);
     # None when nothing is pending.
     next_action_at: datetime | None = None
+    next_action: str | None = None  # what falls due then, in a few words (`warning at 75 % of resolution`)
     # The people around the case (issue 6).
     vendor_eta: datetime | None = None  # the latest ETA the vendor gave (this request cycle)
     vendor_eta_due_at: datetime | None = None  # the time-to-ETA deadline while that clock runs

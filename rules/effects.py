@@ -9,30 +9,30 @@ from rules.decision import Action, Reason, TimelineEvent
 from rules.frozen import quick_init
 
 
-def earliest(*instants: datetime | None) -> datetime | None:
-    """The earliest of the instants given (None: none given)."""
-    return min((i for i in instants if i is not None), default=None)
-
-
 @quick_init
 @dataclass(frozen=True)
 class Effects:
-    """Actions to take, timeline events, reasons, keys fired once (new ones), and when to look again."""
+    """Actions to take, timeline events, reasons, keys fired once (new ones), and when to look again (`next_at`)
+    for what (`next_what`, a few words: `customer update`)."""
 
     actions: tuple[Action, ...] = ()
     timeline: tuple[TimelineEvent, ...] = ()
     reasons: tuple[Reason, ...] = ()
     fired: tuple[str, ...] = ()
     next_at: datetime | None = None
+    next_what: str = ""
 
     def add(self, *, actions: Iterable[Action] = (), timeline: Iterable[TimelineEvent] = (),
-            reasons: Iterable[Reason] = (), fired: Iterable[str] = (), next_at: datetime | None = None) -> Effects:
-        """These effects with more of each (a fired key once; the earlier next look)."""
+            reasons: Iterable[Reason] = (), fired: Iterable[str] = (), next_at: datetime | None = None,
+            next_what: str = "") -> Effects:
+        """These effects with more of each (a fired key once; the earlier next look, with its words)."""
         new_keys = tuple(k for k in dict.fromkeys(fired) if k not in self.fired) if fired else ()
+        later = next_at is None or (self.next_at is not None and self.next_at <= next_at)
         return Effects(self.actions + tuple(actions) if actions else self.actions,
                        self.timeline + tuple(timeline) if timeline else self.timeline,
                        self.reasons + tuple(reasons) if reasons else self.reasons,
-                       self.fired + new_keys if new_keys else self.fired, earliest(self.next_at, next_at))
+                       self.fired + new_keys if new_keys else self.fired,
+                       self.next_at if later else next_at, self.next_what if later else next_what)
 
     def __add__(self, other: Effects) -> Effects:
         if not (other.actions or other.timeline or other.reasons or other.fired or other.next_at):
@@ -41,4 +41,4 @@ class Effects:
                 len(set(other.fired)) == len(other.fired)):
             return other  # nothing to add to
         return self.add(actions=other.actions, timeline=other.timeline, reasons=other.reasons, fired=other.fired,
-                        next_at=other.next_at)
+                        next_at=other.next_at, next_what=other.next_what)

@@ -28,7 +28,7 @@ from rules.confirmation import confirm
 from rules.customer_updates import CaseNow, CustomerDesk, Told, cluster_note
 from rules.decision import (Action, CaseMemory, ClusterInfo, Decision, Rating, Reason, TimelineEvent, TimelineKind,
                             VendorState, VendorUpdate)
-from rules.effects import Effects, earliest
+from rules.effects import Effects
 from rules.enforcement import guard, guarding, held_after
 from rules.escalation_request import Review, review
 from rules.escalation import Escalator, Outcome, Push, higher, live_fired
@@ -118,6 +118,7 @@ class Draft:
     actions: tuple[Action, ...] = ()  # after the notification budget
     sent: tuple[str, ...] = ()
     next_action_at: datetime | None = None
+    next_action: str | None = None
     effects: dict[str, Effects] = field(default_factory=dict)
 
     @property
@@ -360,7 +361,8 @@ def ola_handed_on(ctx: Context, d: Draft) -> Draft:
     pushes, effects = ola_pushes(ctx.rules, memory, utc_instant(ctx.ticket.opened_at), ctx.now, view.cycle,
                                  d.effects["ola"].fired if "ola" in d.effects else ())
     if pushes:  # the new holder's budget is already used up (a late decision): it climbs on the next one
-        effects = effects.add(next_at=max(pushes[0].at, ctx.now + timedelta(minutes=1)))
+        effects = effects.add(next_at=max(pushes[0].at, ctx.now + timedelta(minutes=1)),
+                              next_what=wording.NEXT_BUDGET_CLIMB)
     return d.plus("ola", effects)
 
 
@@ -507,9 +509,10 @@ def budget(ctx: Context, d: Draft) -> Draft:
 
 
 def next_look(ctx: Context, d: Draft) -> Draft:
-    """When to decide again by time alone: the earliest next look any section asked for."""
-    at = earliest(*(e.next_at for e in d.effects.values()))
-    return d.but(next_action_at=at if at is not None and at > ctx.now else None)
+    """When to decide again by time alone, and for what: the earliest next look any section asked for."""
+    looks = [(e.next_at, e.next_what) for e in d.effects.values() if e.next_at is not None and e.next_at > ctx.now]
+    at, what = min(looks, key=lambda look: look[0], default=(None, None))
+    return d.but(next_action_at=at, next_action=what or None)
 
 
 STEPS: tuple[Step, ...] = (asked, route, satisfaction, clock, vendor, triggers, bounces, ola_budgets, predict,
@@ -556,7 +559,7 @@ def _decision(ctx: Context, d: Draft) -> Decision:
         tags_add=(outcome.tags_add | d.tags_add) - d.tags_remove, followers_add=outcome.followers_add,
         escalation_level=outcome.level, escalation_owner=outcome.owner, actions=d.actions,
         timeline=tuple(sorted((t for e in d.sections("timeline") for t in e.timeline), key=_AT)),
-        next_action_at=d.next_action_at,
+        next_action_at=d.next_action_at, next_action=d.next_action,
         vendor_eta=state.eta if state is not None and state.ended_at is None else None,
         vendor_eta_due_at=state.eta_due_at if state is not None and state.clock_running else None,
         next_customer_update_at=told.next_update_at,

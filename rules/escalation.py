@@ -107,6 +107,7 @@ class Point:
     kind: TimelineKind
     text: str  # the timeline text
     cause: str  # the climb's cause (a threshold naming a level)
+    ahead: str  # what it is while still to come (`warning at 50 % of first response`)
 
 
 def points_of(rules: Rules, metric: str, target: timedelta) -> tuple[Point, ...]:
@@ -127,7 +128,8 @@ def _point(metric: str, index: int | None, t: Threshold, label: str, target: tim
     # index: the position in escalation.thresholds.<metric> (None: the silent breach point)
     rule = f"escalation.thresholds.{metric}[{index}]" if index is not None else f"sla.targets ({metric})"
     cause = wording.threshold_cause(metric, t, target) if t.level else ""
-    return Point(t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target), cause)
+    return Point(t, label, budget_of(t, target), rule, kind, wording.threshold_reached(metric, t, target), cause,
+                 wording.threshold_ahead(metric, t, kind == TimelineKind.BREACH))
 
 
 def live_fired(view: ClockView, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -230,7 +232,7 @@ class Escalator:
         self.priority_rule: str = ""
         self.changed_at: datetime | None = None  # first reach that changes priority or team
         self.tags_add: set[str] = set()
-        # reached_at per (run, used): `_crossings` and `_next_action_at` ask the same points (the run is kept
+        # reached_at per (run, used): `_crossings` and `_next_action` ask the same points (the run is kept
         # beside its answer, so its id stays its own while the decision lasts).
         self._reached: dict[tuple[int, timedelta], tuple[MetricRun, datetime]] = {}
         self._manager: tuple[PersonRef | None] | None = None  # the account manager, once asked
@@ -471,7 +473,7 @@ class Escalator:
         alerts = self._alerts(view)
         effects = Effects(actions=(*notes, *self.actions, *alerts),
                           timeline=tuple(sorted(self.timeline, key=_at)), reasons=tuple(self.reasons),
-                          fired=tuple(self.fired_now), next_at=self._next_action_at(view, priority))
+                          fired=tuple(self.fired_now), **self._next_action(view, priority))
         escalated = state is not None and state.level > 0
         return Outcome(
             effects=effects, state=self.state, priority=self.priority, priority_rule=self.priority_rule,
@@ -632,11 +634,12 @@ class Escalator:
 
     # -- when to look again --
 
-    def _next_action_at(self, view: ClockView, priority: str) -> datetime | None:
-        """The earliest instant after `now` a threshold, the tech-lead milestone or a level timeout falls due."""
+    def _next_action(self, view: ClockView, priority: str) -> dict:
+        """`next_at`: the earliest instant after `now` a threshold, the tech-lead milestone or a level timeout falls
+        due; `next_what`: which, in words."""
         if not view.running:
-            return None
-        candidates: list[datetime] = []
+            return {}
+        candidates: list[tuple[datetime, str]] = []
         for metric, run in view.runs.items():
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
@@ -646,20 +649,23 @@ class Escalator:
                 if prefix + point.label not in self.fired:
                     at = self._reached_at(run, point.used)
                     if at > self.now:
-                        candidates.append(at)
+                        candidates.append((at, point.ahead))
                         break
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
         if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
                                                                                               "resolution")):
-            candidates.append(tech_lead[0])
+            candidates.append((tech_lead[0], wording.NEXT_TECH_LEAD))
         state = self._active_state(view)
         if state is not None and (state.current.climb_clock == "wall" or not view.paused(self.rules, "resolution")):
             timeout, _ = self._timeout(view, state)
             if timeout is not None:
-                candidates.append(timeout)
-        future = [c for c in candidates if c > self.now]
-        return min(future) if future else None
+                candidates.append((timeout, wording.NEXT_LEVEL))
+        future = [c for c in candidates if c[0] > self.now]
+        if not future:
+            return {}
+        at, what = min(future, key=lambda c: c[0])
+        return {"next_at": at, "next_what": what}
 
 
 def _tech_lead_texts(rules: Rules, connector: str, priority: str, manager: str | None

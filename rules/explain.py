@@ -126,7 +126,7 @@ def _escalation_lines(decision: Decision) -> list[str]:
         lines.append(f"customer: last told {last}; next update {nxt}{held}")
     if decision.cluster_key:
         lines.append(f"recurring issue: member of cluster {decision.cluster_key}")
-    lines.append(f"next action at {_utc(decision.next_action_at)}" if decision.next_action_at
+    lines.append(f"next action at {_utc(decision.next_action_at)}: {decision.next_action}" if decision.next_action_at
                  else "next action: none pending")
     return lines
 

@@ -42,11 +42,11 @@ def ola_pushes(rules: Rules, memory: CaseMemory, opened_at: datetime, now: datet
                               timeline=[TimelineEvent(TimelineKind.OLA, at, warn_key, level=current.holder,
                                                       threshold="warn", text=text)])
     elif warn_key not in fired:
-        effects = effects.add(next_at=reached(warn_at))
+        effects = effects.add(next_at=reached(warn_at), next_what=wording.ola_ahead(current.title, warning=True))
     if cfg.escalate and key not in fired:
         if used >= budget:
             pushes.append(Push(reached(budget), key, TimelineKind.OLA, "exhausted", f"ola.budgets.{current.holder}",
                                wording.ola_exhausted(current.title, budget), priority_rule="ola.budgets"))
         else:
-            effects = effects.add(next_at=reached(budget))
+            effects = effects.add(next_at=reached(budget), next_what=wording.ola_ahead(current.title, warning=False))
     return tuple(pushes), effects

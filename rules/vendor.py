@@ -193,7 +193,7 @@ class VendorDesk:
         if f"vendor:{state.cycle}:confirmed" not in self.fired and state.confirmed_at is None and good_eta:
             state = self._confirm(state, due_at)
         if state.clock_running and state.eta_due_at > self.now:
-            self.effects = self.effects.add(next_at=state.eta_due_at)
+            self.effects = self.effects.add(next_at=state.eta_due_at, next_what=wording.NEXT_VENDOR_ETA)
         self.state = state
 
     def _risk(self, state: VendorState, due_at: datetime | None) -> VendorState:

@@ -245,6 +245,38 @@ def escalated_state(state: EscalationState) -> str:
             f"at {minute_text(state.started_at)} UTC")
 
 
+# What comes next, in a few words (the decision's `next_action`: the at-risk queue's "Next", explain).
+
+def threshold_ahead(metric: str, threshold: Threshold, breach: bool) -> str:
+    """`warning at 50 % of first response`, `escalation 2 h before resolution is due`, `resolution breach`."""
+    name = METRIC_NAMES[metric]
+    if breach:
+        return f"{name} breach"
+    head, t = "escalation" if threshold.level else "warning", threshold
+    at = f"at {t.percent:g} % of {name}" if t.percent is not None else ""
+    if t.before is None:
+        return f"{head} {at}"
+    lead = format_duration(t.before)
+    return f"{head} {at} or {lead} before it is due" if at else f"{head} {lead} before {name} is due"
+
+
+NEXT_TECH_LEAD = "tech-lead ticket"
+NEXT_LEVEL = "next level unless an agent replies"
+NEXT_CUSTOMER_UPDATE = "customer update"
+NEXT_CLOSE = "closes unless the customer answers"
+NEXT_AFTER_REOPEN = "a fresh look after the reopen"
+NEXT_VENDOR_ETA = "vendor ETA due"
+NEXT_BUDGET_CLIMB = "escalation: the level's budget is used up"
+
+
+def ola_ahead(holder: str, warning: bool) -> str:
+    return f"{holder} budget {'warning' if warning else 'used up'}"
+
+
+def trigger_ahead(title: str) -> str:
+    return f"{title} (trigger)"
+
+
 # Note lines an agent reads in the helpdesk: short, display names, no due times (the note's own due line,
 # written from the decision's final deadlines, is the one place a due time appears), no rules-file jargon.
 

@@ -86,3 +86,9 @@ def m007_review_tasks(db: Database) -> None:
     db["review_tasks"].create({"connector": str, "task_id": str, "ticket_id": str, "created_at": str,
                                "root_cause": str, "recorded_at": str},
                               pk=("connector", "task_id"), not_null={"connector", "task_id", "ticket_id", "created_at"})
+
+
+@migrations()
+def m008_next_action(db: Database) -> None:
+    # What falls due at next_action_at, in words, for the at-risk queue (earlier cases have none until decided again).
+    db["tickets"].add_column("next_action", str)

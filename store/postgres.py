@@ -117,19 +117,21 @@ class Txn:
 
     def save_case(self, *, connector: str, ticket_id: str, memory: Mapping[str, Any], snapshot: Mapping[str, Any],
                   priority: str | None, team: str | None, due_at: datetime | None, rules_version: str,
-                  decided_at: datetime, next_action_at: datetime | None = None,
+                  decided_at: datetime, next_action_at: datetime | None = None, next_action: str | None = None,
                   seen_updated_at: datetime | None = None) -> None:
         self._run(
             "insert into tickets (connector, ticket_id, memory_json, snapshot_json, priority, team, due_at, "
-            "rules_version, decided_at, next_action_at, seen_updated_at) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (connector, ticket_id) do update set "
+            "rules_version, decided_at, next_action_at, next_action, seen_updated_at) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (connector, ticket_id) do update set "
             "memory_json = excluded.memory_json, snapshot_json = excluded.snapshot_json, "
             "priority = excluded.priority, team = excluded.team, due_at = excluded.due_at, "
             "rules_version = excluded.rules_version, decided_at = excluded.decided_at, "
-            "next_action_at = excluded.next_action_at, seen_updated_at = excluded.seen_updated_at",
+            "next_action_at = excluded.next_action_at, next_action = excluded.next_action, "
+            "seen_updated_at = excluded.seen_updated_at",
             [connector, ticket_id, json.dumps(memory, default=str), json.dumps(snapshot, default=str), priority, team,
              due_at.isoformat() if due_at else None, rules_version, _iso(decided_at),
-             _iso(next_action_at) if next_action_at else None, _iso(seen_updated_at) if seen_updated_at else None])
+             _iso(next_action_at) if next_action_at else None, next_action,
+             _iso(seen_updated_at) if seen_updated_at else None])
 
     def mark_seen(self, connector: str, ticket_id: str, updated_at: datetime | None) -> None:
         if updated_at:

@@ -66,6 +66,7 @@ MIGRATIONS: list[tuple[str, str]] = [
                                    created_at text not null, root_cause text, recorded_at text,
                                    primary key (connector, task_id));
     """),
+    ("m008_next_action", "alter table tickets add column next_action text;"),
 ]
 
 

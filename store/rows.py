@@ -86,6 +86,7 @@ class Case:
     decided_at: datetime | None
     next_action_at: datetime | None
     seen_updated_at: datetime | None
+    next_action: str | None = None  # what falls due at next_action_at, in words
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Case":
@@ -93,7 +94,8 @@ class Case:
                    memory=json.loads(row["memory_json"] or "{}"), snapshot=json.loads(row["snapshot_json"] or "{}"),
                    priority=row["priority"], team=row["team"], due_at=instant(row["due_at"]),
                    rules_version=row["rules_version"], decided_at=instant(row["decided_at"]),
-                   next_action_at=instant(row["next_action_at"]), seen_updated_at=instant(row["seen_updated_at"]))
+                   next_action_at=instant(row["next_action_at"]), seen_updated_at=instant(row["seen_updated_at"]),
+                   next_action=row["next_action"])
 
 
 @dataclass(frozen=True)

@@ -120,15 +120,16 @@ class Txn:
 
     def save_case(self, *, connector: str, ticket_id: str, memory: Mapping[str, Any], snapshot: Mapping[str, Any],
                   priority: str | None, team: str | None, due_at: datetime | None, rules_version: str,
-                  decided_at: datetime, next_action_at: datetime | None = None,
+                  decided_at: datetime, next_action_at: datetime | None = None, next_action: str | None = None,
                   seen_updated_at: datetime | None = None) -> None:
-        """Record what was decided for a ticket, replacing the previous record."""
+        """Record what was decided for a ticket, replacing the previous record (`next_action`: what falls due at
+        `next_action_at`, in words)."""
         self._db["tickets"].upsert({
             "connector": connector, "ticket_id": ticket_id, "memory_json": json.dumps(memory, default=str),
             "snapshot_json": json.dumps(snapshot, default=str), "priority": priority, "team": team,
             "due_at": due_at.isoformat() if due_at else None, "rules_version": rules_version,
             "decided_at": _iso(decided_at), "next_action_at": _iso(next_action_at) if next_action_at else None,
-            "seen_updated_at": _iso(seen_updated_at) if seen_updated_at else None,
+            "next_action": next_action, "seen_updated_at": _iso(seen_updated_at) if seen_updated_at else None,
         }, pk=("connector", "ticket_id"))
 
     def mark_seen(self, connector: str, ticket_id: str, updated_at: datetime | None) -> None:

@@ -119,12 +119,28 @@ def test_the_queue_lists_open_tickets_soonest_first(app, store):
     assert "countdown.js" in page
 
 
+def test_the_queue_says_what_falls_due_next(store):
+    _case(store, "9", "Late", due_in=timedelta(hours=5), next_in=timedelta(minutes=30))
+    with store.write_txn() as txn:  # as the processor records a decision, with its next action in words
+        case = store.get_case("zendesk", "9")
+        txn.save_case(connector="zendesk", ticket_id="9", memory=case.memory, snapshot=case.snapshot,
+                      priority="normal", team="support", due_at=case.due_at, rules_version="v1", decided_at=NOW,
+                      next_action_at=case.next_action_at, next_action="escalation at 75 % of resolution")
+    _case(store, "8", "Decided before", due_in=timedelta(hours=6), next_in=timedelta(hours=1))
+    rows = queue_rows(store.open_cases(), NOW, {})
+    assert [(r.key, r.next_what) for r in rows] == [("zendesk:9", "escalation at 75 % of resolution"),
+                                                    ("zendesk:8", "next threshold")]
+    app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret"})
+    page = signed_in(app, store, "executive").get("/admin/").data.decode()
+    assert "<td>escalation at 75 % of resolution</td>" in page
+
+
 def test_queue_rows_take_the_breach_when_it_comes_before_the_next_threshold(store):
     _case(store, "9", "Late", due_in=timedelta(minutes=5), next_in=timedelta(minutes=30))
     _case(store, "8", "No clock", due_in=timedelta(days=400))
     rows = queue_rows(store.open_cases(), NOW, {"zendesk:9": "https://x.zendesk.com/agent/tickets/9"})
     assert [r.key for r in rows] == ["zendesk:9", "zendesk:8"]
-    assert rows[0].next_what == "breach" and rows[0].seconds_left(NOW) == 300
+    assert rows[0].next_what == "resolution breach" and rows[0].seconds_left(NOW) == 300
     assert rows[0].url.endswith("/agent/tickets/9") and rows[1].url is None
     assert rows[0].owner == "support"  # no rules given: the key as it is
     app = create_app({"STORE": store, "CONNECTORS": {}, "CLOCK": lambda: NOW, "SECRET_KEY": "test-secret",

@@ -122,12 +122,12 @@ def test_report_sums_the_holders_and_says_who_used_a_breached_clock():
 
 def test_ola_warns_at_its_percent_then_climbs_one_level_once_used_up():
     d = decide(ticket(status="new"), OLA, T0)
-    assert d.next_action_at == T0 + 2 * H  # 50 % of L1's 4 h
+    assert (d.next_action_at, d.next_action) == (T0 + 2 * H, "L1 support budget warning")  # 50 % of L1's 4 h
     d = decide(ticket(), OLA, T0 + 2.5 * H, CaseMemory.from_json(d.memory.to_json()))
     [warn] = [e for e in d.timeline if e.kind == TimelineKind.OLA]
     assert (warn.at, warn.threshold, warn.text) == (T0 + 2 * H, "warn", "L1 support has used 2 h of its 4 h budget.")
     assert "L1 support has used 2 h of its 4 h budget." in [a.text for a in d.actions]
-    assert d.escalation_level is None and d.next_action_at == T0 + 4 * H
+    assert d.escalation_level is None and (d.next_action_at, d.next_action) == (T0 + 4 * H, "L1 support budget used up")
     d = decide(ticket(), OLA, T0 + 4.5 * H, CaseMemory.from_json(d.memory.to_json()))
     assert d.escalation_level == "specialist"
     assert [(e.kind, e.at) for e in d.timeline if e.kind in (TimelineKind.OLA, TimelineKind.LEVEL_CHANGE)] == [
@@ -135,7 +135,7 @@ def test_ola_warns_at_its_percent_then_climbs_one_level_once_used_up():
     assert "Escalated to Sam Ortiz (L2 specialist, Specialists): L1 support used its whole 4 h budget." in [
         a.text for a in d.actions]
     # L2's own 2 h budget: warned at 1 h (5 h), used up at 2 h (6 h); nothing fires twice.
-    assert d.next_action_at == T0 + 5 * H
+    assert (d.next_action_at, d.next_action) == (T0 + 5 * H, "L2 specialist budget warning")
     again = decide(ticket(), OLA, T0 + 4.5 * H, CaseMemory.from_json(d.memory.to_json()))
     assert again.timeline == () and again.actions == ()
 

@@ -53,6 +53,8 @@ def test_new_ticket_routed_prioritised_and_due_in_one_write(env):
     assert update.tags is None and update.version == "v1"
     assert update.note is None  # only routed: the group and due fields say it (routing.note = true writes one)
     assert idem_key.startswith("slaclock-zendesk-1-")
+    case = store.get_case("zendesk", "1")  # the queue's "Next": what falls due, and when
+    assert (case.next_action_at, case.next_action) == (expected.next_action_at, "warning at 50 % of first response")
     timeline = [(e.kind, e.summary) for e in store.timeline("zendesk", "1")]
     # Without a note, the timeline names what changed in words, not by its outbox keys.
     assert timeline == [("decision", "updated group, resolution due and first response due"),

@@ -477,6 +477,7 @@ def test_promised_date_within_24_hours_escalates_when_it_comes_near():
     case = Case("2026-06-01 10:00", custom_fields={"505": "2026-06-03T12:00:00Z"})  # Wed 14:00 Berlin
     d = case.step("2026-06-01 10:00")
     assert d.timeline == () and local(d.next_action_at) == "2026-06-02 14:00"
+    assert d.next_action == "Promised date (trigger)"
     d = case.sweep()
     assert [(e.kind, local(e.at), e.threshold) for e in d.timeline][:2] == [
         ("trigger", "2026-06-02 14:00", "promised"), ("level_change", "2026-06-02 14:00", None)]
@@ -693,9 +694,13 @@ def test_example_rules_tell_the_story_of_seeds_000_and_003():
                     subject="Oven door hinge broken", organization_id="500")
     d = decide(ticket, rules, opened)
     assert d.team == "acme_parts" and d.vendor_eta_due_at == opened + timedelta(hours=48)
+    assert d.next_action == "warning at 50 % of first response"  # before the vendor's 48 h are up
     assert d.actions[0].text == "Vendor ACME Parts: capacity and an ETA requested, due by Wed 4 Mar at 09:00 EST (within 48 h)."
     reply = opened + timedelta(minutes=30)
     d = decide(ticket, rules, reply, d.memory, agent_reply_at=reply)  # first response in time
+    assert (d.next_action_at, d.next_action) == (opened + timedelta(hours=36), "warning at 50 % of resolution")
+    warned = decide(ticket, rules, opened + timedelta(hours=36), d.memory)  # aside: then the vendor's 48 h are next
+    assert (warned.next_action_at, warned.next_action) == (opened + timedelta(hours=48), "vendor ETA due")
     d = decide(ticket, rules, d.vendor_eta_due_at, d.memory)
     # Resolution on the wall clock: its 50 % warning came first, 36 h after the opening (Tue 21:00 EST).
     risk = opened + timedelta(hours=48)  # no ETA within 48 h

@@ -21,7 +21,8 @@ def test_migrations_recorded_and_idempotent(tmp_path):
     store = Store(tmp_path / "a.db")
     assert [m.name for m in migrations.applied(store.db)] == ["m001_initial", "m002_sweeper", "m003_people",
                                                                  "m004_outbox_cluster", "m005_outbox_progress",
-                                                                 "m006_admin_tokens", "m007_review_tasks"]
+                                                                 "m006_admin_tokens", "m007_review_tasks",
+                                                                 "m008_next_action"]
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 

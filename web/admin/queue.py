@@ -24,7 +24,7 @@ class QueueRow:
     owner: str  # the escalation's owner, else the team slaclock routed to (its title)
     due_at: datetime | None  # the resolution deadline: the breach
     next_at: datetime | None  # the next threshold or breach, whichever comes first
-    next_what: str  # "breach" or "next threshold"
+    next_what: str  # what falls due then ("warning at 75 % of resolution", "breach")
     url: str | None
 
     def seconds_left(self, now: datetime) -> float | None:
@@ -55,11 +55,12 @@ def queue_rows(cases: Iterable[Case], now: datetime, links: Mapping[str, str | N
         memory = CaseMemory.from_json(case.memory)
         team = case.team or memory.team
         level, owner = _level_and_owner(memory, team_title(team) if team else "-")
-        candidates = [(at, what) for at, what in ((case.next_action_at, "next threshold"), (case.due_at, "breach"))
-                      if at is not None]
+        # A case last decided before slaclock named its next action says "next threshold" until decided again.
+        candidates = [(at, what) for at, what in ((case.next_action_at, case.next_action or "next threshold"),
+                                                  (case.due_at, "resolution breach")) if at is not None]
         next_at, what = min(candidates, key=lambda c: c[0]) if candidates else (None, "")
         if next_at is not None and case.due_at is not None and next_at == case.due_at:
-            what = "breach"
+            what = "resolution breach"
         key = f"{case.connector}:{case.ticket_id}"
         rows.append(QueueRow(key=key, connector=case.connector, ticket_id=case.ticket_id,
                              subject=str(snapshot.get("subject") or ""), priority=case.priority,
