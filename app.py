@@ -53,6 +53,10 @@ SWEEP_SECONDS = (0.1, 86_400.0)
 RECONCILE_SECONDS = (0.1, 7 * 86_400.0)
 NOTE_MOVE_MINUTES = (0.0, 7 * 1_440.0)
 RULES_CHECK_SECONDS = (0.1, 3_600.0)
+KEEP_DAYS = (0, 3_650)  # processed deliveries; 0 keeps them all
+# Fewer days, and an alert held over a long weekend could no longer see who acted since it was queued.
+MIN_KEEP_DAYS = 7
+PRUNE_SECONDS = 3_600  # how often the lease holder deletes the deliveries past their keep
 PROCESSES = (1, 64)  # gunicorn workers and threads per worker
 WORKLOAD = (1, 100_000)  # tickets in `slaclock simulate --workload`'s month
 JOBS = (1, 256)  # `slaclock simulate --jobs`: replay processes
@@ -68,6 +72,17 @@ def log_level(env: Mapping[str, str]) -> str:
     return raw.upper()
 
 
+def keep_days(env: Mapping[str, str]) -> int:
+    """SLACLOCK_KEEP_DELIVERIES_DAYS: 0 (keep every delivery), or at least a week."""
+    days = int(number(env, "SLACLOCK_KEEP_DELIVERIES_DAYS", 30, integer=True, minimum=KEEP_DAYS[0],
+                      maximum=KEEP_DAYS[1]))
+    if 0 < days < MIN_KEEP_DAYS:
+        raise SettingsError(f"SLACLOCK_KEEP_DELIVERIES_DAYS: expected 0 (keep them all) or at least {MIN_KEEP_DAYS} "
+                            f"days (an alert held over a long weekend checks who acted since it was queued), "
+                            f"got {days}")
+    return days
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide settings read from the environment (see .env.example), each range-checked."""
@@ -81,6 +96,7 @@ class Settings:
     reconcile_seconds: float
     note_move_minutes: float
     rules_check_seconds: float = 5.0
+    keep_deliveries_days: int = 30
     log_level: str = "INFO"
     log_format: str = "text"
     pg_group_commit: bool = True
@@ -106,6 +122,7 @@ class Settings:
             reconcile_seconds=within("SLACLOCK_RECONCILE_SECONDS", 300, RECONCILE_SECONDS),
             note_move_minutes=within("SLACLOCK_NOTE_MOVE_MINUTES", 15, NOTE_MOVE_MINUTES),
             rules_check_seconds=within("SLACLOCK_RULES_CHECK_SECONDS", 5, RULES_CHECK_SECONDS),
+            keep_deliveries_days=keep_days(env),
             log_level=log_level(env),
             log_format=log_format(env),
             pg_group_commit=boolean(env, "SLACLOCK_PG_GROUP_COMMIT", default=True),
@@ -216,6 +233,7 @@ def cmd_worker(args, env) -> int:
     from jobs.processor import Processor
     from jobs.reconciler import Reconciler
     from jobs.recurring import RecurringDetector
+    from jobs.retention import Retention
     from jobs.rules_file import RulesFile
     from jobs.scheduler import LeasedScheduler
     from jobs.sweeper import Sweeper
@@ -262,6 +280,7 @@ def cmd_worker(args, env) -> int:
     scheduler.every(settings.reconcile_seconds, lambda: parts.reconciler.run_once(), "reconcile")
     # Clustering scans the open cases; once per reconcile interval is often enough for a 7-day window.
     scheduler.every(settings.reconcile_seconds, lambda: parts.recurring.run_once(), "recurring")
+    scheduler.every(PRUNE_SECONDS, Retention(store, settings.keep_deliveries_days).run_once, "prune", at_start=True)
     logger.info("worker.started", extra={"database": settings.database, "holder": scheduler.holder,
                                          "rules": rules.version})
     try:

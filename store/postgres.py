@@ -27,8 +27,8 @@ from store import postgres_migrations
 from store.group_commit import GroupCommit
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry, instant)
-from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, MAX_DELIVERY_BATCH, OUTBOX_COLUMNS, UNSENT,
-                          UNSETTLED, StoreError, _first_of_new_keys, _hash, _iso, _stale)
+from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, MAX_DELIVERY_BATCH, OUTBOX_COLUMNS, PROCESSED,
+                          UNSENT, UNSETTLED, StoreError, _first_of_new_keys, _hash, _iso, _stale)
 
 # Advisory lock keys of the two claim queues (transaction-scoped: released at commit).
 DELIVERY_CLAIM_LOCK = 0x51AC_0001
@@ -384,6 +384,11 @@ class Store:
 
     def delivery_counts(self) -> dict[str, int]:
         return dict(self._rows("select status, count(*) from inbox group by status"))
+
+    def prune_deliveries(self, before: datetime, limit: int = 5000) -> int:
+        """(see store.sqlite.Store.prune_deliveries)"""
+        return self._change(f"delete from inbox where id in (select id from inbox where status in {PROCESSED} "
+                            "and processed_at < %s order by id limit %s)", [_iso(before), limit])
 
     # --- tickets and timeline ------------------------------------------------------------
 

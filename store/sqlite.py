@@ -58,6 +58,8 @@ OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, statu
 # Outbox statuses of a write that has not landed yet, and of one that has not settled (waiting, or parked).
 UNSENT = "('pending', 'sending')"
 UNSETTLED = "('pending', 'sending', 'failed')"
+# Inbox statuses of a delivery that is through with: nothing reads its body again (a failed one waits for a retry).
+PROCESSED = "('done', 'echo')"
 # The tickets a vendor works on (parameters: the vendor, twice); see `Store.vendor_cases`.
 VENDOR_WORKS_ON = ("(team = ? or (json_extract(memory_json, '$.vendor.team') = ? "
                    "and json_extract(memory_json, '$.vendor.ended_at') is null))")
@@ -409,6 +411,13 @@ class Store:
 
     def delivery_counts(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self.db.execute("select status, count(*) from inbox group by status")}
+
+    def prune_deliveries(self, before: datetime, limit: int = 5000) -> int:
+        """Delete up to `limit` deliveries processed (done or echo) before `before`, oldest first; return how many.
+        Pending, claimed and failed ones stay whatever their age."""
+        with self._immediate() as db:
+            return db.execute(f"delete from inbox where id in (select id from inbox where status in {PROCESSED} "
+                              "and processed_at < ? order by id limit ?)", [_iso(before), limit]).rowcount
 
     # --- tickets and timeline ------------------------------------------------------------
 
