@@ -17,10 +17,11 @@ The JSON keys (stable):
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, TextIO
 
 from metrics import AT_RISK_WITHIN
+from jobs.kinds import ALERT_CONNECTOR
 from jobs.rules_file import rules_in_use
 from jobs.scheduler import LEASE
 from rules.wording import count
@@ -68,13 +69,18 @@ def read_status(store: Store, now: datetime, connectors: Iterable[str] = ()) -> 
     return report
 
 
+def _when(at: str | None) -> str:
+    """An ISO instant of the report as the screen shows it: `2026-12-07 11:41:19 UTC`."""
+    return f"{datetime.fromisoformat(at).astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC" if at else "an unknown time"
+
+
 def _ago(at: str | None, now: datetime) -> str:
     if not at:
         return "never"
     seconds = int((now - datetime.fromisoformat(at)).total_seconds())
     span = f"{seconds} s" if abs(seconds) < 120 else f"{seconds // 60} min" if abs(seconds) < 7200 else \
         f"{seconds // 3600} h"
-    return f"{at} ({span} ago)"
+    return f"{_when(at)} ({span} ago)"
 
 
 def _counts(by_status: dict[str, int]) -> str:
@@ -83,19 +89,21 @@ def _counts(by_status: dict[str, int]) -> str:
 
 def render_status(report: dict[str, Any], now: datetime) -> str:
     """The status as the admin's screen."""
-    lines = [f"slaclock status at {report['at']}", "", "connectors:"]
+    lines = [f"slaclock status at {_when(report['at'])}", "", "connectors:"]
     for name, c in report["connectors"].items():
-        r = c["reconciler"]
-        reconciler = ("not run yet" if r is None else f"ok at {r['at']}" if r["outcome"] == "ok"
-                      else f"{r['outcome']}: {r['error']} at {r['at']} -- the lost-webhook safety net is OFF")
-        error = c["last_error"]
-        lines += [f"  {name}: last success {_ago(c['last_success'], now)}",
-                  f"    last error: {error['error']} at {error['at']}" if error else "    last error: none",
-                  f"    reconciler: {reconciler}"]
+        r, error = c["reconciler"], c["last_error"]
+        channel = name.removeprefix(ALERT_CONNECTOR)
+        lines += [f"  {name}: last success {_ago(c['last_success'], now)}" if channel == name
+                  else f"  alert channel {channel}: last message {_ago(c['last_success'], now)}",
+                  f"    last error: {error['error']} at {_when(error['at'])}" if error else "    last error: none"]
+        if channel == name:  # an alert channel has no change feed to reconcile with
+            lines.append("    reconciler: " + (
+                "not run yet" if r is None else f"ok at {_when(r['at'])}" if r["outcome"] == "ok"
+                else f"{r['outcome']}: {r['error']} at {_when(r['at'])} -- the lost-webhook safety net is OFF"))
     if not report["connectors"]:
         lines.append("  none seen yet")
     lease = report["lease"]
-    lease_line = (f"lease:  {lease['holder']} until {lease['expires_at']}" if lease
+    lease_line = (f"lease:  {lease['holder']} until {_when(lease['expires_at'])}" if lease
                   else "lease:  none held (no worker sweeps or reconciles now)")
     lines += ["", f"inbox:  {_counts(report['inbox'])}", f"outbox: {_counts(report['outbox'])}",
               f"parked: {count(report['parked']['outbox'], 'write')} (slaclock outbox list), "
@@ -114,7 +122,7 @@ def _rules_lines(rules: dict[str, Any] | None) -> list[str]:
         return ["rules:  not known yet (no worker has started)"]
     lines = [f"rules:  {rules['version']} from {rules['path']}"]
     if rules["refused"]:
-        lines += [f"  the file's latest edit was REFUSED at {rules['at']}; the worker still runs on "
+        lines += [f"  the file's latest edit was REFUSED at {_when(rules['at'])}; the worker still runs on "
                   f"{rules['version']}. Fix it (slaclock check shows the same errors):",
                   *(f"    {line}" for line in rules["refused"].splitlines())]
     return lines

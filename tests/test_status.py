@@ -14,6 +14,7 @@ from jobs.reconciler import Reconciler
 from jobs.status import read_status, status
 from jobs.sweeper import Sweeper
 from rules import load_rules
+from store import OutboxStatus
 from tests.fakes import Clock, FakeConnector
 from tests.test_pipeline import NOW, deliver, drain
 
@@ -70,7 +71,8 @@ def test_status_screen_names_what_an_admin_acts_on(store):
     out = io.StringIO()
     assert status(store, clock(), out) == 0
     screen = out.getvalue()
-    assert "zendesk: last success " + NOW.isoformat() in screen
+    assert f"slaclock status at {clock():%Y-%m-%d %H:%M:%S} UTC" in screen
+    assert f"zendesk: last success {NOW:%Y-%m-%d %H:%M:%S} UTC (2 min ago)" in screen
     assert "reconciler: refused: GET /api/v2/incremental/tickets/cursor.json → 403" in screen
     assert "safety net is OFF" in screen
     assert "parked: 1 write (slaclock outbox list), 0 deliveries" in screen
@@ -79,6 +81,22 @@ def test_status_screen_names_what_an_admin_acts_on(store):
     later = io.StringIO()
     status(store, clock() + timedelta(minutes=5), later, as_json=True)
     assert json.loads(later.getvalue())["lease"] is None  # the 90 s lease has lapsed after 5 min
+
+
+def test_an_alert_channel_shows_its_last_message_and_no_reconciler(store):
+    clock = Clock(NOW)
+    with store.write_txn() as txn:
+        txn.add_outbox(connector="alert:ops-slack", ticket_id="zendesk:1:sam", kind="alert", payload={}, now=NOW,
+                       idem_key="alert-1")
+    (row,) = store.claim_outbox(NOW)
+    with store.write_txn() as txn:
+        txn.finish_outbox(row.id, OutboxStatus.DONE, NOW)
+    out = io.StringIO()
+    status(store, clock() + timedelta(minutes=3), out)
+    screen = out.getvalue()
+    block = screen[screen.index("alert channel ops-slack"):screen.index("\n\n", screen.index("alert channel"))]
+    assert block.splitlines() == [f"alert channel ops-slack: last message {NOW:%Y-%m-%d %H:%M:%S} UTC (3 min ago)",
+                                  "    last error: none"]
 
 
 def _run(tmp_path, database, *argv):
