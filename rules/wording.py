@@ -173,8 +173,8 @@ def calendar_text(name: str, timezone_name: str) -> str:
 def deadline_text(d: Deadline, metric: str, priority: str, frozen_rules: bool) -> str:
     frozen = f", frozen from rules {d.rules_version}" if frozen_rules else ""
     paused = f", paused {format_duration(d.paused)}" if d.paused else ""
-    return (f"due {minute_text(d.due_at)} UTC: {metric} {format_duration(d.target)} of {d.calendar} "
-            f"working time from {minute_text(d.started_at)} UTC ({priority}{paused}); {d.state}{frozen}")
+    return (f"due {minute_text(d.due_at)} UTC: {METRIC_NAMES.get(metric, metric)} {format_duration(d.target)} of "
+            f"{d.calendar} working time from {minute_text(d.started_at)} UTC ({priority}{paused}); {d.state}{frozen}")
 
 
 # --- escalation ---------------------------------------------------------------------------
