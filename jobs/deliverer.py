@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from alerts.channels import AlertDesk
 from alerts.events import message, webhook_event
-from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep
+from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep, supports
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
 from connectors.model import FollowUp, Ticket, parse_instant
 from connectors.plan import fields_text, update_from_json
@@ -81,7 +81,7 @@ class Deliverer:
                 continue
             batch = batches[row.connector]
             if (row.kind == OutboxKind.TICKET_UPDATE and row.ticket_id not in batch and not row.progress
-                    and isinstance(self.connectors.get(row.connector), BatchWriter)):
+                    and supports(self.connectors.get(row.connector), BatchWriter)):
                 batch[row.ticket_id] = row
             else:
                 singles.append(row)

@@ -5,14 +5,14 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from alerts.channels import vendor_channel
 from alerts.events import alert_payload, person_key, ticket_url, vendor_payload
 from connectors.contract import (BatchReader, ConditionalWriter, Connector, GroupDirectory, RatingReader, TeamLoad,
-                                 TicketCarrier)
+                                 TicketCarrier, supports)
 from connectors.errors import ApiError, RetryableError, WebhookError
 from connectors.model import Rating, Ticket, TicketEvent
 from connectors.plan import (DEFAULT_NOTE_MOVE, closing, event_lines, fields_text, follow_up_to_json, follow_ups,
@@ -61,10 +61,15 @@ REMEMBERED_CHANGES = frozenset({"priority", "group_id", "assignee_id", "due_at",
 GROUPS_KEPT = timedelta(minutes=5)
 
 
+_TICKET_FIELDS = tuple(f.name for f in fields(Ticket))
+
+
 def snapshot(ticket: Ticket) -> dict:
-    """The ticket as plain JSON, for the timeline."""
-    data = asdict(ticket)
-    data["tags"] = sorted(ticket.tags)
+    """The ticket as plain JSON, for the timeline (`asdict` without its deep copy, which cost more than the
+    decision's own writes: nothing changes the snapshot before it is stored)."""
+    data = {name: getattr(ticket, name) for name in _TICKET_FIELDS}
+    data.update(tags=sorted(ticket.tags), due_by_metric=dict(ticket.due_by_metric),
+                custom_fields=dict(ticket.custom_fields), rating=asdict(ticket.rating) if ticket.rating else None)
     return data
 
 
@@ -122,7 +127,7 @@ class Processor:
         try:
             for (name, ticket_id), deliveries in by_ticket.items():
                 connector = self.connectors.get(name)
-                if (not isinstance(connector, BatchReader) or self.store.has_unsent(name, ticket_id)
+                if (not supports(connector, BatchReader) or self.store.has_unsent(name, ticket_id)
                         or self._is_echo(connector, deliveries)):
                     continue
                 case = self.store.get_case(name, ticket_id)
@@ -165,7 +170,7 @@ class Processor:
     @staticmethod
     def _echoed_version(connector: Connector, ticket_id: str, own: Parsed) -> datetime | None:
         """The newest version of the ticket our own write's webhooks (`own`) carry (Jira's issue events), if any."""
-        if not isinstance(connector, TicketCarrier):
+        if not supports(connector, TicketCarrier):
             return None
         carried = (connector.ticket_from_delivery(p.body) for p, _ in own)
         return max((t.updated_at for t in carried if t and t.ticket_id == ticket_id and t.updated_at), default=None)
@@ -252,7 +257,8 @@ class Processor:
         events = sorted({d.event_type for d in deliveries})
         detail = {
             "events": events, "inputs": dict(decision.inputs), "rules_version": decision.rules_version,
-            "reasons": [asdict(r) for r in decision.reasons], "changes": changes, "ticket": snapshot(ticket),
+            "reasons": [{"rule": r.rule, "text": r.text, "field": r.field} for r in decision.reasons],
+            "changes": changes, "ticket": snapshot(ticket),
             "change_ids": self._change_ids(parsed),
             "heard": heard(agent_reply_at=reply_at, customer_message_at=message_at, customer_message_text=message_text,
                            actor_id=actor, actor_group_ids=actor_groups, cluster=cluster, team_load=load,
@@ -331,7 +337,7 @@ class Processor:
         """The ticket as the newest delivery carries it, when that is as good as a read: it carries every field,
         it arrived moments ago, and it is not older than slaclock's own last write (`case`: the version that write
         left, told by its answer or its echo)."""
-        if not isinstance(connector, TicketCarrier) or not parsed or len(parsed) != len(deliveries):
+        if not supports(connector, TicketCarrier) or not parsed or len(parsed) != len(deliveries):
             return None  # a sweep's check (nothing carried) or a delivery that no longer parses: read
         newest = parsed[-1][0]
         if now - newest.received_at > CARRIED_FRESH:
@@ -397,7 +403,7 @@ class Processor:
         """The ticket as slaclock last left it, for a sweep on a helpdesk whose writes are conditional: a write
         decided on it is refused (409) if anyone changed the ticket since, and it is then read and decided again.
         None (read it) unless slaclock knows that version: its last decision's write landed and said which it left."""
-        if (not isinstance(connector, ConditionalWriter) or case is None or not case.snapshot
+        if (not supports(connector, ConditionalWriter) or case is None or not case.snapshot
                 or case.seen_updated_at is None or any(d.event_type != CheckKind.SWEEP for d in deliveries)
                 or self.store.has_unsettled(case.connector, case.ticket_id)):
             return None
@@ -440,7 +446,7 @@ class Processor:
         the roles check (`rules.enforcement`)."""
         checked = self.rules.roles.enforce and memory is not None and changed(ticket, memory.held)
         if (not actor or (self.rules.escalation.tag not in ticket.tags and not checked)
-                or not isinstance(connector, GroupDirectory)):
+                or not supports(connector, GroupDirectory)):
             return frozenset()
         key, now = (connector.name, actor), self.clock()
         cached = self._group_cache.get(key)
@@ -459,7 +465,7 @@ class Processor:
                    memory: CaseMemory | None) -> tuple[str | None, dict[str, int] | None]:
         """(the group, its open tickets per member) of the team this decision routes to, when it owns by load."""
         group = load_group(self.rules, ticket.connector, routing_team(ticket, self.rules, memory or CaseMemory()))
-        if group is None or not isinstance(connector, TeamLoad):
+        if group is None or not supports(connector, TeamLoad):
             return None, None
         try:
             return group, self.team_loads.load(connector.name, connector, group, ticket.ticket_id)
@@ -493,7 +499,7 @@ class Processor:
         """The customer's rating: read with the ticket (Zendesk), or read on its own (JSM feedback) once when the
         case is seen solved, whenever a delivery says the rating changed, and when the change feed shows a solved
         case changed with no webhook to say how (a lost rating webhook)."""
-        if ticket.rating is not None or not isinstance(connector, RatingReader):
+        if ticket.rating is not None or not supports(connector, RatingReader):
             return ticket.rating
         stopped = ticket.status in STOPPED
         newly_solved = stopped and (memory is None or memory.last_status not in STOPPED)
@@ -515,7 +521,7 @@ class Processor:
             if "comment_public" not in fields:
                 continue  # no comment in this delivery
             public = fields["comment_public"]
-            if public is None and fields.get("comment_id") and isinstance(connector, CommentVisibility):
+            if public is None and fields.get("comment_id") and supports(connector, CommentVisibility):
                 # The payload does not say (Jira Server/DC, non-service projects): the API does.
                 public = connector.comment_is_public(ticket.ticket_id, fields["comment_id"])
             if not public:

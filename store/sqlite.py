@@ -126,13 +126,20 @@ class Txn:
                   seen_updated_at: datetime | None = None) -> None:
         """Record what was decided for a ticket, replacing the previous record (`next_action`: what falls due at
         `next_action_at`, in words)."""
-        self._db["tickets"].upsert({
-            "connector": connector, "ticket_id": ticket_id, "memory_json": json.dumps(memory, default=str),
-            "snapshot_json": json.dumps(snapshot, default=str), "priority": priority, "team": team,
-            "due_at": due_at.isoformat() if due_at else None, "rules_version": rules_version,
-            "decided_at": _iso(decided_at), "next_action_at": _iso(next_action_at) if next_action_at else None,
-            "next_action": next_action, "seen_updated_at": _iso(seen_updated_at) if seen_updated_at else None,
-        }, pk=("connector", "ticket_id"))
+        # Plain SQL in this hot path: sqlite-utils' upsert reads the table's schema on every call.
+        self._db.execute(
+            "insert into tickets (connector, ticket_id, memory_json, snapshot_json, priority, team, due_at, "
+            "rules_version, decided_at, next_action_at, next_action, seen_updated_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (connector, ticket_id) do update set "
+            "memory_json = excluded.memory_json, snapshot_json = excluded.snapshot_json, "
+            "priority = excluded.priority, team = excluded.team, due_at = excluded.due_at, "
+            "rules_version = excluded.rules_version, decided_at = excluded.decided_at, "
+            "next_action_at = excluded.next_action_at, next_action = excluded.next_action, "
+            "seen_updated_at = excluded.seen_updated_at",
+            [connector, ticket_id, json.dumps(memory, default=str), json.dumps(snapshot, default=str), priority, team,
+             due_at.isoformat() if due_at else None, rules_version, _iso(decided_at),
+             _iso(next_action_at) if next_action_at else None, next_action,
+             _iso(seen_updated_at) if seen_updated_at else None])
 
     def mark_seen(self, connector: str, ticket_id: str, updated_at: datetime | None) -> None:
         """Record the ticket version slaclock last read or wrote."""
@@ -149,18 +156,19 @@ class Txn:
     def add_timeline(self, *, connector: str, ticket_id: str, at: datetime, kind: str, summary: str,
                      detail: Mapping[str, Any]) -> None:
         """Add a line to a ticket's history."""
-        self._db["timeline"].insert({"connector": connector, "ticket_id": ticket_id, "at": _iso(at), "kind": kind,
-                                     "summary": summary, "detail_json": json.dumps(detail, default=str)})
+        self._db.execute("insert into timeline (connector, ticket_id, at, kind, summary, detail_json) "
+                         "values (?, ?, ?, ?, ?, ?)",
+                         [connector, ticket_id, _iso(at), kind, summary, json.dumps(detail, default=str)])
 
     # --- outbox and cursors ----------------------------------------------------------------
 
     def add_outbox(self, *, connector: str, ticket_id: str, kind: str, payload: Mapping[str, Any], now: datetime,
                    idem_key: str, cluster_key: str | None = None) -> None:
         """Queue a write; `idem_key` is unique, and the helpdesk's idempotency key when it has one."""
-        self._db["outbox"].insert({
-            "idem_key": idem_key, "connector": connector, "ticket_id": ticket_id, "kind": kind,
-            "payload_json": json.dumps(payload, default=str), "status": OutboxStatus.PENDING.value, "attempts": 0,
-            "created_at": _iso(now), "next_attempt_at": _iso(now), "cluster_key": cluster_key})
+        self._db.execute("insert into outbox (idem_key, connector, ticket_id, kind, payload_json, status, attempts, "
+                         "created_at, next_attempt_at, cluster_key) values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                         [idem_key, connector, ticket_id, kind, json.dumps(payload, default=str),
+                          OutboxStatus.PENDING.value, _iso(now), _iso(now), cluster_key])
 
     def finish_outbox(self, outbox_id: int, status: OutboxStatus, now: datetime, error: str | None = None,
                       progress: Mapping[str, Any] | None = None) -> None:
@@ -199,7 +207,8 @@ class Txn:
 
     def set_cursor(self, name: str, value: str, now: datetime) -> None:
         """Move a named change-feed cursor."""
-        self._db["cursors"].upsert({"name": name, "value": value, "updated_at": _iso(now)}, pk="name")
+        self._db.execute("insert into cursors (name, value, updated_at) values (?, ?, ?) on conflict (name) do update "
+                         "set value = excluded.value, updated_at = excluded.updated_at", [name, value, _iso(now)])
 
     # --- recurring-issue clusters ---------------------------------------------------------------
 

@@ -113,6 +113,29 @@ def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
     assert store.delivery_counts() == {"done": 1, "echo": 3}
 
 
+def test_supports_answers_as_isinstance_for_each_capability(env):
+    from app import build_connectors
+    from connectors.contract import (BatchReader, BatchWriter, ConditionalWriter, GroupDirectory, NativeSlaReader,
+                                     RatingReader, TeamLoad, TicketCarrier, supports)
+    from jobs.processor import CommentVisibility
+
+    fake, *_, rules = env
+    helpdesks = build_connectors({"ZENDESK_URL": "https://x.zendesk.com", "ZENDESK_EMAIL": "a@b.c",
+                                  "ZENDESK_API_TOKEN": "t", "JIRA_URL": "https://x.atlassian.net",
+                                  "JIRA_EMAIL": "a@b.c", "JIRA_API_TOKEN": "t"}, rules)
+    class Reader(FakeConnector):
+        def fetch_tickets(self, ticket_ids):
+            return {}
+
+    reader = Reader()
+    protocols = (BatchReader, BatchWriter, ConditionalWriter, GroupDirectory, NativeSlaReader, RatingReader, TeamLoad,
+                 TicketCarrier, CommentVisibility)
+    for connector in (fake, reader, *helpdesks.values(), object()):
+        assert [supports(connector, p) for p in protocols] == [isinstance(connector, p) for p in protocols]
+    assert supports(reader, BatchReader) and not supports(fake, BatchReader)
+    assert supports(helpdesks["zendesk"], BatchReader) and supports(helpdesks["jira"], RatingReader)
+
+
 def test_an_event_type_is_named_without_its_source():
     assert event_name("zen:event-type:ticket.csat_received") == "ticket csat received"
     assert event_name("jira:issue_updated") == "issue updated"
