@@ -28,7 +28,8 @@ from store.group_commit import GroupCommit
 from store.rows import (AdminToken, Case, Cluster, Delivery, DeliveryPayload, DeliveryStatus, DueTicket, OutboxRow,
                         OutboxStatus, TimelineEntry, instant)
 from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, MAX_DELIVERY_BATCH, OUTBOX_COLUMNS, PROCESSED,
-                          UNSENT, UNSETTLED, StoreError, _first_of_new_keys, _hash, _iso, _stale)
+                          SAVE_CASE, UNSENT, UNSETTLED, StoreError, _case_row, _first_of_new_keys, _hash, _iso,
+                          _stale)
 
 # Advisory lock keys of the two claim queues (transaction-scoped: released at commit).
 DELIVERY_CLAIM_LOCK = 0x51AC_0001
@@ -119,19 +120,9 @@ class Txn:
                   priority: str | None, team: str | None, due_at: datetime | None, rules_version: str,
                   decided_at: datetime, next_action_at: datetime | None = None, next_action: str | None = None,
                   seen_updated_at: datetime | None = None) -> None:
-        self._run(
-            "insert into tickets (connector, ticket_id, memory_json, snapshot_json, priority, team, due_at, "
-            "rules_version, decided_at, next_action_at, next_action, seen_updated_at) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (connector, ticket_id) do update set "
-            "memory_json = excluded.memory_json, snapshot_json = excluded.snapshot_json, "
-            "priority = excluded.priority, team = excluded.team, due_at = excluded.due_at, "
-            "rules_version = excluded.rules_version, decided_at = excluded.decided_at, "
-            "next_action_at = excluded.next_action_at, next_action = excluded.next_action, "
-            "seen_updated_at = excluded.seen_updated_at",
-            [connector, ticket_id, json.dumps(memory, default=str), json.dumps(snapshot, default=str), priority, team,
-             due_at.isoformat() if due_at else None, rules_version, _iso(decided_at),
-             _iso(next_action_at) if next_action_at else None, next_action,
-             _iso(seen_updated_at) if seen_updated_at else None])
+        self._run(SAVE_CASE.replace("?", "%s"), _case_row(connector, ticket_id, memory, snapshot, priority, team,
+                                                          due_at, rules_version, decided_at, next_action_at,
+                                                          next_action, seen_updated_at))
 
     def mark_seen(self, connector: str, ticket_id: str, updated_at: datetime | None) -> None:
         if updated_at:

@@ -58,6 +58,15 @@ OUTBOX_COLUMNS = ("id, idem_key, connector, ticket_id, kind, payload_json, statu
 # Outbox statuses of a write that has not landed yet, and of one that has not settled (waiting, or parked).
 UNSENT = "('pending', 'sending')"
 UNSETTLED = "('pending', 'sending', 'failed')"
+# A ticket's case, inserted or replacing what was decided for it (`?` placeholders; the PostgreSQL store's are `%s`).
+SAVE_CASE = ("insert into tickets (connector, ticket_id, memory_json, snapshot_json, priority, team, due_at, "
+             "rules_version, decided_at, next_action_at, next_action, seen_updated_at) "
+             "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (connector, ticket_id) do update set "
+             "memory_json = excluded.memory_json, snapshot_json = excluded.snapshot_json, "
+             "priority = excluded.priority, team = excluded.team, due_at = excluded.due_at, "
+             "rules_version = excluded.rules_version, decided_at = excluded.decided_at, "
+             "next_action_at = excluded.next_action_at, next_action = excluded.next_action, "
+             "seen_updated_at = excluded.seen_updated_at")
 # Inbox statuses of a delivery that is through with: nothing reads its body again (a failed one waits for a retry).
 PROCESSED = "('done', 'echo')"
 # The tickets a vendor works on (parameters: the vendor, twice); see `Store.vendor_cases`.
@@ -80,6 +89,16 @@ def _iso(at: datetime) -> str:
 def _stale(now: datetime) -> str:
     """Claims older than this belong to a worker that died."""
     return _iso(datetime.fromtimestamp(now.timestamp() - STALE_CLAIM_SECONDS, timezone.utc))
+
+
+def _case_row(connector: str, ticket_id: str, memory: Mapping[str, Any], snapshot: Mapping[str, Any],
+              priority: str | None, team: str | None, due_at: datetime | None, rules_version: str, decided_at: datetime,
+              next_action_at: datetime | None, next_action: str | None, seen_updated_at: datetime | None) -> list:
+    """`SAVE_CASE`'s parameters."""
+    return [connector, ticket_id, json.dumps(memory, default=str), json.dumps(snapshot, default=str), priority, team,
+            due_at.isoformat() if due_at else None, rules_version, _iso(decided_at),
+            _iso(next_action_at) if next_action_at else None, next_action,
+            _iso(seen_updated_at) if seen_updated_at else None]
 
 
 def _marks(ids: list[int]) -> str:
@@ -127,19 +146,8 @@ class Txn:
         """Record what was decided for a ticket, replacing the previous record (`next_action`: what falls due at
         `next_action_at`, in words)."""
         # Plain SQL in this hot path: sqlite-utils' upsert reads the table's schema on every call.
-        self._db.execute(
-            "insert into tickets (connector, ticket_id, memory_json, snapshot_json, priority, team, due_at, "
-            "rules_version, decided_at, next_action_at, next_action, seen_updated_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (connector, ticket_id) do update set "
-            "memory_json = excluded.memory_json, snapshot_json = excluded.snapshot_json, "
-            "priority = excluded.priority, team = excluded.team, due_at = excluded.due_at, "
-            "rules_version = excluded.rules_version, decided_at = excluded.decided_at, "
-            "next_action_at = excluded.next_action_at, next_action = excluded.next_action, "
-            "seen_updated_at = excluded.seen_updated_at",
-            [connector, ticket_id, json.dumps(memory, default=str), json.dumps(snapshot, default=str), priority, team,
-             due_at.isoformat() if due_at else None, rules_version, _iso(decided_at),
-             _iso(next_action_at) if next_action_at else None, next_action,
-             _iso(seen_updated_at) if seen_updated_at else None])
+        self._db.execute(SAVE_CASE, _case_row(connector, ticket_id, memory, snapshot, priority, team, due_at,
+                                              rules_version, decided_at, next_action_at, next_action, seen_updated_at))
 
     def mark_seen(self, connector: str, ticket_id: str, updated_at: datetime | None) -> None:
         """Record the ticket version slaclock last read or wrote."""
