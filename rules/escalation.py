@@ -470,10 +470,10 @@ class Escalator:
             notes.append(self._level_note(state))
         if state is not None and state.level > 0:
             self._note(Reason(f"ladders.{state.ladder.name}", wording.escalated_state(state), "escalation"))
-        alerts = self._alerts(view)
+        alerts, look = self._alerts(view), self._next_action(view, priority)
         effects = Effects(actions=(*notes, *self.actions, *alerts),
                           timeline=tuple(sorted(self.timeline, key=_at)), reasons=tuple(self.reasons),
-                          fired=tuple(self.fired_now), **self._next_action(view, priority))
+                          fired=tuple(self.fired_now), next_at=look.next_at, next_what=look.next_what)
         escalated = state is not None and state.level > 0
         return Outcome(
             effects=effects, state=self.state, priority=self.priority, priority_rule=self.priority_rule,
@@ -634,12 +634,12 @@ class Escalator:
 
     # -- when to look again --
 
-    def _next_action(self, view: ClockView, priority: str) -> dict:
-        """`next_at`: the earliest instant after `now` a threshold, the tech-lead milestone or a level timeout falls
-        due; `next_what`: which, in words."""
+    def _next_action(self, view: ClockView, priority: str) -> Effects:
+        """The next look (its `next_at` and `next_what`): the earliest instant after `now` a threshold, the
+        tech-lead milestone or a level timeout falls due, and which."""
+        look = Effects()
         if not view.running:
-            return {}
-        candidates: list[tuple[datetime, str]] = []
+            return look
         for metric, run in view.runs.items():
             if not _measured(run) or view.paused(self.rules, metric):
                 continue
@@ -649,23 +649,19 @@ class Escalator:
                 if prefix + point.label not in self.fired:
                     at = self._reached_at(run, point.used)
                     if at > self.now:
-                        candidates.append((at, point.ahead))
+                        look = look.add(next_at=at, next_what=point.ahead)
                         break
         tech_lead = self._tech_lead_at(view, priority)
         ms = self.rules.milestones.tech_lead
-        if tech_lead is not None and ms is not None and (ms.clock == "wall" or not view.paused(self.rules,
-                                                                                              "resolution")):
-            candidates.append((tech_lead[0], wording.NEXT_TECH_LEAD))
+        if (tech_lead is not None and ms is not None and tech_lead[0] > self.now
+                and (ms.clock == "wall" or not view.paused(self.rules, "resolution"))):
+            look = look.add(next_at=tech_lead[0], next_what=wording.NEXT_TECH_LEAD)
         state = self._active_state(view)
         if state is not None and (state.current.climb_clock == "wall" or not view.paused(self.rules, "resolution")):
             timeout, _ = self._timeout(view, state)
-            if timeout is not None:
-                candidates.append((timeout, wording.NEXT_LEVEL))
-        future = [c for c in candidates if c[0] > self.now]
-        if not future:
-            return {}
-        at, what = min(future, key=lambda c: c[0])
-        return {"next_at": at, "next_what": what}
+            if timeout is not None and timeout > self.now:
+                look = look.add(next_at=timeout, next_what=wording.NEXT_LEVEL)
+        return look
 
 
 def _tech_lead_texts(rules: Rules, connector: str, priority: str, manager: str | None

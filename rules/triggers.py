@@ -73,7 +73,7 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
                    ) -> tuple[tuple[Push, ...], Effects]:
     """The triggers that fire by `now` (as pushes for the escalator) and the next one time will fire."""
     pushes: list[Push] = []
-    upcoming: list[tuple[datetime, str]] = []  # (when, which) of the promised dates still to come near
+    upcoming = Effects()  # the next promised date to come near, and whose
     if not rules.triggers:
         return (), Effects()
     searched = _searched(ticket, rules)
@@ -96,17 +96,14 @@ def trigger_pushes(ticket: TicketFacts, rules: Rules, memory: CaseMemory, observ
             if fire_at <= now:
                 hits.append((min(max(fire_at, observed_at), now), wording.promised_hit(spec.within)))
             else:
-                upcoming.append((fire_at, wording.trigger_ahead(spec.title or name)))
+                upcoming = upcoming.add(next_at=fire_at, next_what=wording.trigger_ahead(spec.title or name))
         if not hits:
             continue
         at, why = min(hits)
         pushes.append(Push(at, key, TimelineKind.TRIGGER, name, f"triggers.{name}",
                            wording.trigger_push(spec.title or name, why), level=spec.level, priority=spec.priority,
                            tags=tuple(spec.add_tags), why=why))
-    if not upcoming:
-        return tuple(pushes), Effects()
-    at, what = min(upcoming, key=lambda u: u[0])
-    return tuple(pushes), Effects(next_at=at, next_what=what)
+    return tuple(pushes), upcoming
 
 
 def trigger_actions(ticket: TicketFacts, rules: Rules, pushes: tuple[Push, ...], fired_now: set[str],
