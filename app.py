@@ -246,18 +246,21 @@ def cmd_worker(args, env) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
+    running: list = []  # the batch jobs in flight: a crew built for new rules takes them over
+
     def crew(rules: Rules, connectors: dict[str, Connector]) -> Crew:
         note_move = timedelta(minutes=settings.note_move_minutes)
         return Crew(connectors=connectors, reconciler=Reconciler(store, connectors),
                     recurring=RecurringDetector(store, rules),
                     processor=Processor(store, connectors, rules, note_move=note_move),
-                    deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env)))
+                    deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env), running=running))
 
     parts, sweeper = crew(rules, connectors), Sweeper(store)
     if args.once:  # a one-off pass: its counters stay in this process (the store-read gauges show its effects)
         sweeper.run_once()
         parts.processor.run_once()
         parts.deliverer.run_once()
+        parts.deliverer.finish_jobs(sleep)
         return 0
 
     def rebuilt(rules: Rules) -> Crew:

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from connectors.model import FollowUp, Rating, Ticket, TicketEvent, TicketUpdate
+from connectors.model import BatchJob, FollowUp, Rating, Ticket, TicketEvent, TicketUpdate
 
 # The name of the one step of a single-call ticket update (Zendesk's PUT): a batch job writes that step.
 UPDATE_STEP = "update"
@@ -94,11 +94,15 @@ class Connector(Protocol):
 
 @runtime_checkable
 class BatchWriter(Protocol):
-    """A connector that can write many tickets in few calls (Zendesk's update_many)."""
+    """A connector that writes many tickets in few calls, as jobs the helpdesk runs in the background (Zendesk's
+    update_many): the caller goes on deciding while they run and asks after them later."""
 
-    def apply_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> dict[str, bool]:
-        """Write the updates (marked with their outbox `keys`); return ticket id → applied. The caller
-        sends the rest one by one, reading each back first: a job that did not report may have applied it."""
+    def start_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> list[BatchJob]:
+        """Queue the updates (marked with their outbox `keys`) in jobs; return the jobs without waiting for them."""
+
+    def job_applied(self, job: BatchJob) -> dict[str, bool] | None:
+        """Ticket id → applied, once `job` has run (None while it runs). The caller sends the rest one by one,
+        reading each back first: a job that did not report may have applied it."""
 
 
 @runtime_checkable

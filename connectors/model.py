@@ -100,6 +100,14 @@ class TicketUpdate:
 
 
 @dataclass(frozen=True)
+class BatchJob:
+    """A batch write the helpdesk runs in the background (Zendesk's update_many job): its id and its tickets."""
+
+    id: str
+    ticket_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FollowUp:
     """A new ticket linked to an existing one (e.g. the tech-lead escalation of an urgent case)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -14,7 +14,7 @@ from alerts.channels import AlertDesk
 from alerts.events import message, webhook_event
 from connectors.contract import UPDATE_STEP, BatchWriter, Connector, WriteStep, supports
 from connectors.errors import ApiError, ConflictError, OutcomeUnknown, PermanentError, RetryableError
-from connectors.model import FollowUp, Ticket, parse_instant
+from connectors.model import BatchJob, FollowUp, Ticket, parse_instant
 from connectors.plan import fields_text, update_from_json
 from jobs.clock import utcnow
 from jobs.kinds import ALERT_CONNECTOR, CheckKind, JobEvent, OutboxKind
@@ -29,6 +29,12 @@ MAX_CONFLICTS = 3
 # From this many due writes for one batch-capable connector, a batch job (one call plus polling)
 # beats one call per ticket.
 STORM_THRESHOLD = 10
+# A batch job is asked after every second until it has run, for at most two minutes (Zendesk's jobs of 100
+# tickets usually run in seconds); past that its rows go one by one, each read back first. Zendesk refuses more
+# than 30 queued or running jobs per account (TooManyJobs): we keep to a third of that, for other integrations.
+JOB_POLL = timedelta(seconds=1)
+JOB_TIMEOUT = timedelta(minutes=2)
+MAX_JOBS = 10
 # A write that keeps failing with a retryable error (5xx, 429, timeout, unknown outcome) is tried again
 # after 15 s, 30 s, 60 s … at most 5 min apart, until a day after it was queued; then it is parked.
 RETRY_BASE_SECONDS = 15.0
@@ -49,13 +55,26 @@ Progress = dict[str, dict[str, Any]]
 StepsOf = Callable[[Connector, OutboxRow], list[WriteStep]]
 
 
+@dataclass
+class Running:
+    """A batch job the helpdesk is running for claimed rows (each "sending" until the job says it applied)."""
+
+    connector: str
+    job: BatchJob
+    rows: list[OutboxRow]  # with their "sending" progress
+    ask_at: datetime  # when to ask after it next
+    until: datetime  # when to stop asking and send its rows one by one
+
+
 class Deliverer:
     """Drains the outbox through the connectors (in-call retries and rate budget live in their sessions)."""
 
     def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100,
-                 alerts: AlertDesk | None = None):
+                 alerts: AlertDesk | None = None, running: list[Running] | None = None):
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
         self.alerts = alerts  # the alert channels outside the helpdesk (None: ALERT rows are parked)
+        # The batch jobs in flight; a deliverer built for new rules takes over the list of the one before.
+        self.running: list[Running] = running if running is not None else []
         # How each kind of row becomes steps, and how it is recorded once they are done; a kind missing
         # here is parked, never dropped.
         self.writes: dict[OutboxKind, tuple[StepsOf, Callable[[OutboxRow, Progress], None]]] = {
@@ -71,7 +90,11 @@ class Deliverer:
         }
 
     def run_once(self) -> int:
-        """Send the due rows (a storm in batch jobs where the helpdesk has them); return how many were claimed."""
+        """Settle the batch jobs that have run, then send the due rows (a storm in batch jobs where the helpdesk has
+        them, without waiting for the jobs); return how many rows were claimed or settled."""
+        settled = self.settle_jobs()
+        if len(self.running) >= MAX_JOBS:
+            return settled  # the rows wait in the queue until a job has run
         rows = self.store.claim_outbox(self.clock(), self.batch)
         singles: list[OutboxRow] = []
         batches: dict[str, dict[str, OutboxRow]] = defaultdict(dict)  # connector → ticket → its first update
@@ -87,39 +110,78 @@ class Deliverer:
                 singles.append(row)
         for name, by_ticket in batches.items():
             if len(by_ticket) >= STORM_THRESHOLD:
-                self.send_batch(self.connectors[name], list(by_ticket.values()))
+                singles.extend(self.start_batch(name, list(by_ticket.values())))
             else:
                 singles.extend(by_ticket.values())
         for row in sorted(singles, key=lambda r: r.id):
             self.send(row)
         if alerts:
             self.send_alerts(alerts)
-        return len(rows)
+        return len(rows) + settled
 
-    def send_batch(self, connector: BatchWriter, rows: list[OutboxRow]) -> None:
-        """Write rows through the connector's batch jobs; a row the job did not apply is sent on its own.
-
-        The job may apply a row even when its answer is lost, so every row's update is "sending" until the
-        job says it applied: a row sent on its own afterwards is read back first.
-        """
+    def start_batch(self, name: str, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Hand rows to the connector's batch jobs, which run while the worker goes on; the rows no job took (to
+        be sent one by one). The job may apply a row even when its answer is lost, so every row's update is
+        "sending" until the job says it applied: a row sent on its own afterwards is read back first."""
+        connector: BatchWriter = self.connectors[name]  # type: ignore[assignment]
         now = self.clock()
-        sending = {row.id: {UPDATE_STEP: {"state": SENDING, "at": now.isoformat()}} for row in rows}
+        rows = [replace(row, progress={UPDATE_STEP: {"state": SENDING, "at": now.isoformat()}}) for row in rows]
         with self.store.write_txn() as txn:
             for row in rows:
-                txn.set_progress(row.id, sending[row.id], now)
+                txn.set_progress(row.id, row.progress, now)
         try:
-            applied = connector.apply_updates([update_from_json(row.payload) for row in rows],
-                                              [row.idem_key for row in rows])
+            jobs = connector.start_updates([update_from_json(row.payload) for row in rows],
+                                           [row.idem_key for row in rows])
         except ApiError as e:
             logger.warning("deliverer.batch-failed", extra={"rows": len(rows), "error": str(e)})
-            applied = {}
+            jobs = []
         except (KeyError, TypeError, ValueError):
-            applied = {}  # a row this version cannot read: each is parked on its own below
-        for row in rows:
-            if applied.get(row.ticket_id):
-                self._written(row, {UPDATE_STEP: {"state": DONE, "result": None}}, batched=True)
-            else:
-                self.send(replace(row, progress=sending[row.id]))
+            jobs = []  # a row this version cannot read: each is parked on its own
+        by_ticket = {row.ticket_id: row for row in rows}
+        for job in jobs:
+            self.running.append(Running(name, job, [by_ticket.pop(t) for t in job.ticket_ids if t in by_ticket],
+                                        now + JOB_POLL, now + JOB_TIMEOUT))
+        return list(by_ticket.values())
+
+    def settle_jobs(self) -> int:
+        """Ask after each batch job whose time to ask has come; record the rows of those that have run (the rows
+        a job did not apply, and those of a job that did not finish in time, are sent one by one). How many rows
+        were settled."""
+        now, settled = self.clock(), 0
+        for running in [r for r in self.running if r.ask_at <= now]:
+            try:
+                applied = self.connectors[running.connector].job_applied(running.job)  # type: ignore[attr-defined]
+            except ApiError as e:
+                logger.warning("deliverer.job-unknown", extra={"job": running.job.id, "error": str(e)})
+                applied = None  # asked again, until the job's time is up
+            except (KeyError, TypeError, ValueError):
+                applied = {}
+            if applied is None and now < running.until:
+                running.ask_at = now + JOB_POLL
+                continue
+            # Out of the list before its rows are recorded: a row a failure leaves "sending" is read back later.
+            self.running.remove(running)
+            for row in running.rows:
+                if (applied or {}).get(row.ticket_id):
+                    self._written(row, {UPDATE_STEP: {"state": DONE, "result": None}}, batched=True)
+                else:
+                    self.send(row)
+            settled += len(running.rows)
+        return settled
+
+    def idle_wait(self, seconds: float) -> float:
+        """How long an idle worker may wait, at most `seconds`: no longer than until a batch job is to be asked
+        after."""
+        if not self.running:
+            return seconds
+        ask = min(r.ask_at for r in self.running)
+        return min(seconds, max((ask - self.clock()).total_seconds(), 0.0))
+
+    def finish_jobs(self, sleep: Callable[[float], None]) -> None:
+        """Wait for the batch jobs in flight and settle them (a one-off pass ends with nothing in flight)."""
+        while self.running:
+            sleep(self.idle_wait(JOB_POLL.total_seconds()))
+            self.settle_jobs()
 
     def send(self, row: OutboxRow) -> None:
         """Send one claimed row's remaining steps and record the outcome."""

@@ -56,8 +56,9 @@ class Crew:
 
 def run_worker(processor: Processor, deliverer: Deliverer, stop: threading.Event,
                poll_seconds: float = 0.5, scheduler=None, reload: Callable[[], Crew] | None = None) -> None:
-    """Loop until `stop` is set; sleep `poll_seconds` only when there was nothing to do. `reload()`, asked before
-    each pass, gives the crew to work with (a new one once the rules file changed)."""
+    """Loop until `stop` is set; sleep `poll_seconds` only when there was nothing to do (less when a batch job is
+    to be asked after sooner). `reload()`, asked before each pass, gives the crew to work with (a new one once the
+    rules file changed)."""
     if not poll_seconds > 0:
         raise ValueError(f"poll_seconds: expected seconds greater than 0, got {poll_seconds!r}")
     try:
@@ -73,7 +74,7 @@ def run_worker(processor: Processor, deliverer: Deliverer, stop: threading.Event
                 logger.error("worker.store-unavailable", extra={"error": str(e)})
                 busy = 0
             if not busy:
-                stop.wait(poll_seconds)
+                stop.wait(deliverer.idle_wait(poll_seconds))
     except Stopping:
         logger.info("worker.interrupted", extra={"reason": "a wait was cut short by the stop"})
 

@@ -1,29 +1,43 @@
-"""Escalation storms: many due writes go out in batch jobs; what a job did not apply is retried per ticket."""
+"""Escalation storms: many due writes go out in batch jobs that run while the worker goes on; what a job did not
+apply is retried per ticket."""
 from datetime import datetime, timezone
 
+from connectors.errors import RetryableError
+from connectors.model import BatchJob, TicketUpdate
 from connectors.plan import update_to_json
-from connectors.model import TicketUpdate
-from jobs.deliverer import STORM_THRESHOLD, Deliverer
+from jobs.deliverer import JOB_POLL, JOB_TIMEOUT, MAX_JOBS, STORM_THRESHOLD, Deliverer
 from tests.fakes import Clock, FakeConnector
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
 
 class BatchFake(FakeConnector):
-    def __init__(self, refuse=()):
+    """A helpdesk whose batch jobs run after `runs_for` questions; `refuse`: tickets a job does not apply."""
+
+    def __init__(self, refuse=(), runs_for=0):
         super().__init__()
         self.batches: list[list[str]] = []
-        self.refuse = set(refuse)
+        self.asked: list[str] = []
+        self.refuse, self.runs_for = set(refuse), runs_for
+        self.failures: list[Exception] = []  # raised by the next questions, in turn
 
-    def apply_updates(self, updates, keys=None):
+    def start_updates(self, updates, keys=None):
         self.batches.append([u.ticket_id for u in updates])
         self.keys = keys
-        return {u.ticket_id: u.ticket_id not in self.refuse for u in updates}
+        return [BatchJob(f"job{len(self.batches)}", tuple(u.ticket_id for u in updates))]
+
+    def job_applied(self, job):
+        self.asked.append(job.id)
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.asked.count(job.id) <= self.runs_for:
+            return None
+        return {t: t not in self.refuse for t in job.ticket_ids}
 
 
-def queue(store, fake, count):
+def queue(store, fake, count, first=0):
     with store.write_txn() as txn:
-        for n in range(count):
+        for n in range(first, first + count):
             ticket = fake.add(str(n))
             update = TicketUpdate(ticket_id=ticket.ticket_id, version=ticket.version, priority="high", note="x")
             txn.add_outbox(connector="zendesk", ticket_id=ticket.ticket_id, kind="ticket_update",
@@ -31,12 +45,17 @@ def queue(store, fake, count):
 
 
 def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
-    fake = BatchFake(refuse={"3", "7"})
+    fake, clock = BatchFake(refuse={"3", "7"}), Clock(NOW)
     queue(store, fake, 25)
-    Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    assert deliverer.run_once() == 25
     assert len(fake.batches) == 1 and len(fake.batches[0]) == 25
-    assert sorted(u.ticket_id for u, _ in fake.writes) == ["3", "7"]
     assert fake.keys == [f"k{n}" for n in range(25)], "each update goes with its marker"
+    assert fake.asked == [] and store.outbox_counts() == {"sending": 25}, "the job runs while the worker goes on"
+    clock.advance(seconds=1)
+    assert deliverer.run_once() == 25
+    assert fake.asked == ["job1"]
+    assert sorted(u.ticket_id for u, _ in fake.writes) == ["3", "7"]
     assert fake.read_backs == 2, "a row the job did not apply may have landed all the same: read back first"
     assert store.outbox_counts() == {"done": 25}
     summaries = [e.summary for e in store.timeline("zendesk", "0")]
@@ -48,6 +67,94 @@ def test_a_few_writes_go_out_one_by_one(store):
     queue(store, fake, STORM_THRESHOLD - 1)
     Deliverer(store, {"zendesk": fake}, Clock(NOW)).run_once()
     assert fake.batches == [] and len(fake.writes) == STORM_THRESHOLD - 1
+
+
+def test_while_a_job_runs_the_next_storm_goes_out_and_the_job_is_asked_after_each_second(store):
+    fake, clock = BatchFake(runs_for=2), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 12)
+    deliverer.run_once()
+    queue(store, fake, 12, first=12)
+    assert deliverer.run_once() == 12, "the second storm is not held up by the first job"
+    assert len(fake.batches) == 2 and fake.asked == []
+    assert deliverer.idle_wait(0.5) == 0.5 and deliverer.idle_wait(5.0) == 1.0
+    clock.advance(seconds=0.5)
+    assert deliverer.run_once() == 0 and fake.asked == [], "not asked before its second is up"
+    assert deliverer.idle_wait(5.0) == 0.5
+    for _ in range(2):
+        clock.advance(seconds=1)
+        deliverer.run_once()
+    assert fake.asked == ["job1", "job2", "job1", "job2"] and store.outbox_counts() == {"sending": 24}
+    clock.advance(seconds=1)
+    assert deliverer.run_once() == 24
+    assert store.outbox_counts() == {"done": 24} and fake.writes == [] and fake.read_backs == 0
+
+
+def test_a_job_that_does_not_finish_in_time_has_its_rows_read_back_and_sent_one_by_one(store):
+    fake, clock = BatchFake(runs_for=10_000), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 10)
+    deliverer.run_once()
+    clock.advance(seconds=JOB_TIMEOUT.total_seconds() - 1)
+    deliverer.run_once()
+    assert store.outbox_counts() == {"sending": 10}
+    clock.advance(seconds=1)
+    deliverer.run_once()
+    assert fake.read_backs == 10 and len(fake.writes) == 10 and store.outbox_counts() == {"done": 10}
+
+
+def test_a_question_that_fails_is_asked_again(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    fake.failures = [RetryableError("503 Service Unavailable")]
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 10)
+    deliverer.run_once()
+    clock.advance(seconds=1)
+    deliverer.run_once()
+    assert store.outbox_counts() == {"sending": 10} and deliverer.running
+    clock.advance(seconds=1)
+    deliverer.run_once()
+    assert fake.asked == ["job1", "job1"] and store.outbox_counts() == {"done": 10} and fake.writes == []
+
+
+def test_no_more_jobs_start_than_the_helpdesk_takes_at_once(store):
+    fake, clock = BatchFake(runs_for=1), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    for n in range(MAX_JOBS + 1):
+        queue(store, fake, STORM_THRESHOLD, first=n * STORM_THRESHOLD)
+        deliverer.run_once()
+    assert len(fake.batches) == MAX_JOBS
+    assert store.outbox_counts() == {"sending": MAX_JOBS * STORM_THRESHOLD, "pending": STORM_THRESHOLD}
+    clock.advance(seconds=JOB_POLL.total_seconds())
+    deliverer.run_once()  # asked once: the jobs still run
+    clock.advance(seconds=JOB_POLL.total_seconds())
+    deliverer.run_once()  # they have run: the waiting storm goes out
+    assert len(fake.batches) == MAX_JOBS + 1
+
+
+def test_finish_jobs_waits_for_the_jobs_in_flight(store):
+    fake, clock = BatchFake(runs_for=2), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 10)
+    deliverer.run_once()
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.advance(seconds=seconds)
+
+    deliverer.finish_jobs(sleep)
+    assert waits == [1.0, 1.0, 1.0] and not deliverer.running and store.outbox_counts() == {"done": 10}
+
+
+def test_a_deliverer_built_for_new_rules_takes_over_the_jobs_in_flight(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    old = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 10)
+    old.run_once()
+    new = Deliverer(store, {"zendesk": fake}, clock, running=old.running)
+    clock.advance(seconds=1)
+    assert new.run_once() == 10 and store.outbox_counts() == {"done": 10}
 
 
 class ReaderFake(FakeConnector):

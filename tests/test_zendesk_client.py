@@ -17,7 +17,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from connectors.budget import RateBudget
 from connectors.errors import ConflictError, OutcomeUnknown, PermanentError, RetryableError
 from connectors.http import HelpdeskSession
-from connectors.model import TicketUpdate
+from connectors.model import BatchJob, TicketUpdate
 from zendesk.client import ZendeskClient, basic_auth
 from zendesk.connector import ZendeskConnector
 from zendesk.settings import ZendeskSettings
@@ -292,7 +292,7 @@ def _update(ticket_id: int) -> TicketUpdate:
 
 
 @responses.activate
-def test_batch_update_follows_the_job_and_reports_per_ticket_results(zendesk, sleeps):
+def test_batch_update_starts_the_job_and_asking_after_it_reports_per_ticket_results(zendesk, sleeps):
     job_url = f"{BASE}/api/v2/job_statuses/abc123.json"
     expected = {"tickets": [{"id": n, "priority": "high", "comment": {"body": "slaclock: escalated.", "public": False},
                              "safe_update": True, "updated_stamp": "2025-01-08T10:20:00Z"} for n in (1, 2, 3)]}
@@ -304,18 +304,30 @@ def test_batch_update_follows_the_job_and_reports_per_ticket_results(zendesk, sl
         {"id": 2, "error": "TicketUpdateFailed", "details": "stale updated_stamp", "status": "Failed",
          "success": False},
         {"id": 3, "action": "update", "status": "Updated", "success": True}]}})
-    assert zendesk.apply_updates([_update(1), _update(2), _update(3)]) == {"1": True, "2": False, "3": True}
-    assert put.call_count == 1 and len(responses.calls) == 3 and sleeps == [1.0, 1.0]
+    [job] = zendesk.start_updates([_update(1), _update(2), _update(3)])
+    assert job == BatchJob("abc123", ("1", "2", "3")) and put.call_count == 1 and len(responses.calls) == 1
+    assert zendesk.job_applied(job) is None, "still working"
+    assert zendesk.job_applied(job) == {"1": True, "2": False, "3": True}
+    assert len(responses.calls) == 3 and sleeps == [], "the connector never waits for a job"
 
 
 @responses.activate
 def test_batch_update_splits_at_one_hundred_tickets(zendesk):
     put = responses.put(f"{BASE}/api/v2/tickets/update_many.json",
-                        json={"job_status": {"id": "j1", "status": "completed", "results": []}})
-    applied = zendesk.apply_updates([_update(n) for n in range(1, 251)])
-    assert put.call_count == 3
+                        json={"job_status": {"id": "j1", "status": "queued"}})
+    jobs = zendesk.start_updates([_update(n) for n in range(1, 251)])
+    assert put.call_count == 3 and [len(j.ticket_ids) for j in jobs] == [100, 100, 50]
     assert [len(json.loads(c.request.body)["tickets"]) for c in responses.calls] == [100, 100, 50]
-    assert set(applied.values()) == {False}, "a ticket missing from the results was not applied"
+    responses.get(f"{BASE}/api/v2/job_statuses/j1.json", json={"job_status": {"id": "j1", "status": "completed",
+                                                                              "results": []}})
+    assert set(zendesk.job_applied(jobs[2]).values()) == {False}, "a ticket missing from the results was not applied"
+
+
+@responses.activate
+def test_a_failed_job_applied_only_what_its_results_say(zendesk):
+    responses.get(f"{BASE}/api/v2/job_statuses/j9.json", json={"job_status": {"id": "j9", "status": "failed",
+                  "results": [{"id": 4, "status": "Updated", "success": True}]}})
+    assert zendesk.job_applied(BatchJob("j9", ("4", "5"))) == {"4": True, "5": False}
 
 
 @responses.activate
@@ -331,7 +343,8 @@ def test_batch_update_sends_tag_changes_not_the_whole_list(zendesk):
     put = responses.put(f"{BASE}/api/v2/tickets/update_many.json", match=[matchers.json_params_matcher(expected)],
                         json={"job_status": {"id": "j1", "status": "completed", "results": [
                             {"id": 1, "status": "Updated", "success": True}]}})
-    assert zendesk.apply_updates([update]) == {"1": True} and put.call_count == 1
+    zendesk.start_updates([update])
+    assert put.call_count == 1
     assert "tags" not in json.loads(responses.calls[0].request.body)["tickets"][0]
 
 
@@ -340,7 +353,7 @@ def test_batch_update_with_only_an_added_tag_sends_no_remove_list(zendesk):
     update = dataclasses.replace(_update(2), tags=frozenset({"sla_warned"}), tags_added=frozenset({"sla_warned"}))
     responses.put(f"{BASE}/api/v2/tickets/update_many.json",
                   json={"job_status": {"id": "j1", "status": "completed", "results": []}})
-    zendesk.apply_updates([update])
+    zendesk.start_updates([update])
     sent = json.loads(responses.calls[0].request.body)["tickets"][0]
     assert (sent["additional_tags"], "remove_tags" in sent, "tags" in sent) == (["sla_warned"], False, False)
 
@@ -355,7 +368,7 @@ def test_single_ticket_put_still_sets_the_whole_list_under_safe_update():
 
 def test_batch_update_needs_each_tickets_stamp(zendesk):
     with pytest.raises(PermanentError, match="updated_stamp"):
-        zendesk.apply_updates([dataclasses.replace(_update(1), version=None)])
+        zendesk.start_updates([dataclasses.replace(_update(1), version=None)])
 
 
 @responses.activate

@@ -9,17 +9,14 @@ from connectors.api_user import ApiUser
 from connectors.contract import UPDATE_STEP, Progress, WriteStep, run_steps
 from connectors.errors import PermanentError
 from connectors.http import HelpdeskSession
-from connectors.model import FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
+from connectors.model import BatchJob, FollowUp, Ticket, TicketEvent, TicketUpdate, parse_instant
 from zendesk import mapping, webhook
 from zendesk.client import ZendeskClient, basic_auth
 from zendesk.settings import ZendeskSettings
 
 FIRST_PASS_LOOKBACK_SECONDS = 3600
-# Zendesk: at most 100 tickets per show_many call and per update_many job; poll its job_status every second, for at most two
-# minutes (jobs of 100 tickets usually finish in seconds; the status is kept for a day).
+# Zendesk: at most 100 tickets per show_many call and per update_many job; a job has run once its status is one of these.
 BATCH_SIZE = 100
-JOB_POLL_SECONDS = 1.0
-JOB_TIMEOUT_SECONDS = 120
 JOB_DONE = frozenset({"completed", "failed"})
 # The export also lists closed and deleted tickets; neither needs a decision.
 CLOSED_STATUSES = frozenset({"closed", "deleted"})
@@ -35,7 +32,6 @@ class ZendeskConnector:
                  sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
         self.due_metrics = frozenset(settings.metric_field_ids)
-        self.sleep = sleep
         self.client = ZendeskClient(session or HelpdeskSession.budgeted(
             settings.base_url, basic_auth(settings.email, settings.api_token), settings.rate_per_minute, sleep,
             settings.timeout_seconds))
@@ -147,14 +143,11 @@ class ZendeskConnector:
                 found[ticket_id] = self._ticket(ticket_id, ticket_json)
         return found
 
-    def apply_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> dict[str, bool]:
-        """Write many updates through update_many jobs (a note marked with its row's key in `keys`);
-        return ticket id → whether Zendesk applied it.
-
-        The caller retries the failed ones one by one. Batch jobs are always safe updates and need
-        each ticket's `updated_stamp`, so every update must carry its version.
-        """
-        applied: dict[str, bool] = {}
+    def start_updates(self, updates: list[TicketUpdate], keys: list[str] | None = None) -> list[BatchJob]:
+        """Queue the updates in update_many jobs of up to 100 (a note marked with its row's key in `keys`); the
+        jobs, for `job_applied`. Batch jobs are always safe updates and need each ticket's `updated_stamp`, so
+        every update must carry its version."""
+        jobs = []
         for start in range(0, len(updates), BATCH_SIZE):
             chunk = updates[start:start + BATCH_SIZE]
             bodies = []
@@ -167,22 +160,19 @@ class ZendeskConnector:
                     # applied is read back before it is sent on its own.
                     ticket["metadata"] = mapping.audit_metadata(keys[n])
                 bodies.append(ticket)
-            job = self._finished(self.client.update_many(bodies))
-            results = {str(r.get("id")): r for r in job.get("results") or [] if isinstance(r, dict)}
-            for update in chunk:
-                result = results.get(update.ticket_id, {})
-                applied[update.ticket_id] = bool(result.get("success", result.get("status") in ("Updated", "Created")))
-        return applied
+            job = self.client.update_many(bodies)
+            jobs.append(BatchJob(str(job["id"]), tuple(u.ticket_id for u in chunk)))
+        return jobs
 
-    def _finished(self, job: dict) -> dict:
-        waited = 0.0
-        while job.get("status") not in JOB_DONE:
-            if waited >= JOB_TIMEOUT_SECONDS:
-                return job  # results unknown: every ticket is retried singly (safe_update guards doubles)
-            self.sleep(JOB_POLL_SECONDS)
-            waited += JOB_POLL_SECONDS
-            job = self.client.job_status(str(job["id"]))
-        return job
+    def job_applied(self, job: BatchJob) -> dict[str, bool] | None:
+        """Ticket id → whether the job applied it, once it has run (None while queued or working); a ticket the
+        results leave out was not applied."""
+        status = self.client.job_status(job.id)
+        if status.get("status") not in JOB_DONE:
+            return None
+        results = {str(r.get("id")): r for r in status.get("results") or [] if isinstance(r, dict)}
+        return {ticket_id: bool(r.get("success", r.get("status") in ("Updated", "Created")))
+                for ticket_id in job.ticket_ids for r in [results.get(ticket_id, {})]}
 
     def _ticket(self, ticket_id: str, ticket_json: dict) -> Ticket:
         try:

@@ -141,7 +141,7 @@ def search_count() -> Response:
         matches = _search_matcher(request.args.get("query") or "")
     except ValueError as e:
         return json_response({"error": "InvalidValue", "description": str(e)}, 400)
-    return json_response({"count": len(current_site().store.select(matches))})
+    return json_response({"count": current_site().store.count(matches)})
 
 
 def show_user(user_id: int) -> Response:

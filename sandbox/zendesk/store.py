@@ -292,6 +292,11 @@ class TicketStore(Store[TicketRecord]):
         with self._lock:
             return copy.deepcopy([t for t in self._tickets.values() if predicate(t)])
 
+    def count(self, predicate: Callable[[TicketRecord], bool]) -> int:
+        """How many tickets `predicate` accepts (no copies: a count is all Search's count endpoint gives)."""
+        with self._lock:
+            return sum(1 for t in self._tickets.values() if predicate(t))
+
     def by_external_id(self, external_id: str) -> list[TicketRecord]:
         """Copies of the tickets carrying `external_id` (Zendesk does not make it unique), oldest first."""
         with self._lock:
