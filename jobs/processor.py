@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Each helpdesk delivery of a batch with its parsed event (`Processor._parsed`).
 Parsed = list[tuple[DeliveryPayload, TicketEvent]]
+# Our own write's webhooks for a ticket: connector, ticket id, delivery ids, the version they tell (if any).
+Echo = tuple[str, str, list[int], datetime | None]
 
 
 @runtime_checkable
@@ -105,18 +107,31 @@ class Processor:
         for row in rows:
             by_ticket[(row.connector, row.ticket_id)].append(row)
         prefetched, parses = self._prefetch(by_ticket)
-        for (connector, ticket_id), deliveries in by_ticket.items():
-            try:
-                self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)),
-                                    parses.get((connector, ticket_id)))
-            except StoreError:
-                raise
-            except Exception as e:  # noqa: BLE001 - one odd ticket must not stop the others
-                logger.exception("processor.failed", extra={"ticket": f"{connector}:{ticket_id}"})
-                with self.store.write_txn() as txn:
-                    txn.finish_deliveries([d.id for d in deliveries], DeliveryStatus.FAILED, self.clock(),
-                                          f"internal error: {type(e).__name__}: {e}")
+        echoes: list[Echo] = []  # recorded together at the end: an echo needs no commit of its own
+        try:
+            for (connector, ticket_id), deliveries in by_ticket.items():
+                try:
+                    self.process_ticket(connector, ticket_id, deliveries, prefetched.get((connector, ticket_id)),
+                                        parses.get((connector, ticket_id)), echoes)
+                except StoreError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - one odd ticket must not stop the others
+                    logger.exception("processor.failed", extra={"ticket": f"{connector}:{ticket_id}"})
+                    with self.store.write_txn() as txn:
+                        txn.finish_deliveries([d.id for d in deliveries], DeliveryStatus.FAILED, self.clock(),
+                                              f"internal error: {type(e).__name__}: {e}")
+        finally:
+            if echoes:
+                self._record_echoes(echoes)
         return len(rows)
+
+    def _record_echoes(self, echoes: list[Echo]) -> None:
+        """Our own writes' webhooks, done: each tells the version it left (the reconciler then need not read it)."""
+        now = self.clock()
+        with self.store.write_txn() as txn:
+            for connector_name, ticket_id, ids, version in echoes:
+                txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
+                txn.mark_seen(connector_name, ticket_id, version)
 
     def _prefetch(self, by_ticket: Mapping[tuple[str, str], list[Delivery]]
                   ) -> tuple[dict[tuple[str, str], Ticket], dict[tuple[str, str], Parsed]]:
@@ -177,9 +192,11 @@ class Processor:
         return max((t.updated_at for t in carried if t and t.ticket_id == ticket_id and t.updated_at), default=None)
 
     def process_ticket(self, connector_name: str, ticket_id: str, deliveries: list[Delivery],
-                       ticket: Ticket | None = None, parsed: Parsed | None = None) -> None:
+                       ticket: Ticket | None = None, parsed: Parsed | None = None,
+                       echoes: list[Echo] | None = None) -> None:
         """Decide once for all deliveries of one ticket (`ticket`: already read fresh in bulk; `parsed`: the
-        deliveries as `_parsed` gives them, already parsed)."""
+        deliveries as `_parsed` gives them, already parsed; `echoes`: where to leave our own writes' webhooks for
+        the caller to record, else they are recorded at once)."""
         ids = [d.id for d in deliveries]
         now = self.clock()
         connector = self.connectors.get(connector_name)
@@ -195,10 +212,10 @@ class Processor:
             parsed = self._parsed(connector, deliveries) if parsed is None else parsed
             echo, version = self._echo(connector, ticket_id, deliveries, parsed)
             if echo:
-                with self.store.write_txn() as txn:
-                    txn.finish_deliveries(ids, DeliveryStatus.ECHO, now)
-                    # Our write's own webhook tells its version: the reconciler then need not read it again.
-                    txn.mark_seen(connector_name, ticket_id, version)
+                if echoes is not None:
+                    echoes.append((connector_name, ticket_id, ids, version))
+                else:
+                    self._record_echoes([(connector_name, ticket_id, ids, version)])
                 return
             case = self.store.get_case(connector_name, ticket_id)
             if self._already_decided(connector, case, deliveries, parsed):

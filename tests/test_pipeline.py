@@ -113,6 +113,32 @@ def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
     assert store.delivery_counts() == {"done": 1, "echo": 3}
 
 
+def counted_commits(store) -> list[int]:
+    """Counts the store's write transactions from now on (one entry each)."""
+    commits, write_txn = [], store.write_txn
+
+    def counting():
+        commits.append(1)
+        return write_txn()
+
+    store.write_txn = counting
+    return commits
+
+
+def test_the_echoes_of_a_batch_share_one_commit(env):
+    fake, store, processor, deliverer, clock, rules = env
+    for n in range(1, 4):
+        fake.add(str(n), reason_code="wrong_item")
+        deliver(store, str(n), f"d{n}")
+    drain(processor, deliverer)
+    for n in range(1, 4):
+        for kind in ("ticket.group_assignment_changed", "ticket.custom_field_changed"):
+            deliver(store, str(n), f"echo{n}{kind}", actor=OWN_USER, event_type=kind)
+    commits = counted_commits(store)
+    assert processor.run_once() == 6
+    assert len(commits) == 1 and store.delivery_counts() == {"done": 3, "echo": 6}
+
+
 def test_supports_answers_as_isinstance_for_each_capability(env):
     from app import build_connectors
     from connectors.contract import (BatchReader, BatchWriter, ConditionalWriter, GroupDirectory, NativeSlaReader,

@@ -62,6 +62,20 @@ def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
     assert summaries == ["wrote priority and internal note (batch job)"]
 
 
+def test_what_a_job_applied_is_recorded_in_one_commit(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    queue(store, fake, 12)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    deliverer.run_once()
+    clock.advance(seconds=1)
+    commits, write_txn = [], store.write_txn
+    store.write_txn = lambda: commits.append(1) or write_txn()
+    deliverer.run_once()
+    assert store.outbox_counts() == {"done": 12} and fake.writes == []
+    assert len(commits) == 1, "the twelve rows the job applied, together"
+    assert all(e.summary.endswith("(batch job)") for n in range(12) for e in store.timeline("zendesk", str(n)))
+
+
 def test_a_few_writes_go_out_one_by_one(store):
     fake = BatchFake()
     queue(store, fake, STORM_THRESHOLD - 1)
