@@ -229,7 +229,7 @@ def cmd_serve(args, env) -> int:
 def cmd_worker(args, env) -> int:
     """Run the processor, the deliverer and (while holding the lease) the sweeper and reconciler."""
     from alerts.channels import AlertDesk
-    from jobs.deliverer import Deliverer
+    from jobs.deliverer import Deliverer, InFlight
     from jobs.processor import Processor
     from jobs.reconciler import Reconciler
     from jobs.recurring import RecurringDetector
@@ -246,14 +246,15 @@ def cmd_worker(args, env) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    running: list = []  # the batch jobs in flight: a crew built for new rules takes them over
+    in_flight = InFlight()  # the batch jobs under way: a crew built for new rules takes them over
 
     def crew(rules: Rules, connectors: dict[str, Connector]) -> Crew:
         note_move = timedelta(minutes=settings.note_move_minutes)
         return Crew(connectors=connectors, reconciler=Reconciler(store, connectors),
                     recurring=RecurringDetector(store, rules),
                     processor=Processor(store, connectors, rules, note_move=note_move),
-                    deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env), running=running))
+                    deliverer=Deliverer(store, connectors, alerts=AlertDesk.from_env(rules, env),
+                                        in_flight=in_flight))
 
     parts, sweeper = crew(rules, connectors), Sweeper(store)
     if args.once:  # a one-off pass: its counters stay in this process (the store-read gauges show its effects)

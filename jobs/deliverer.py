@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -30,8 +30,9 @@ MAX_CONFLICTS = 3
 # beats one call per ticket.
 STORM_THRESHOLD = 10
 # A batch job is asked after every second until it has run, for at most two minutes (Zendesk's jobs of 100
-# tickets usually run in seconds); past that its rows go one by one, each read back first. Zendesk refuses more
-# than 30 queued or running jobs per account (TooManyJobs): we keep to a third of that, for other integrations.
+# tickets usually run in seconds); past that its rows go one by one, each read back first. While a connector's job
+# runs, its next storm rows wait up to a second to go out together. Zendesk refuses more than 30 queued or running
+# jobs per account (TooManyJobs): we keep to a third of that, for other integrations.
 JOB_POLL = timedelta(seconds=1)
 JOB_TIMEOUT = timedelta(minutes=2)
 MAX_JOBS = 10
@@ -66,15 +67,26 @@ class Running:
     until: datetime  # when to stop asking and send its rows one by one
 
 
+@dataclass
+class InFlight:
+    """The batch jobs the helpdesks are running, and the claimed rows waiting to join a connector's next job (since
+    when, which); a deliverer built for new rules takes them over."""
+
+    jobs: list[Running] = field(default_factory=list)
+    held: dict[str, tuple[datetime, list[OutboxRow]]] = field(default_factory=dict)
+
+    def runs_for(self, connector: str) -> bool:
+        return any(r.connector == connector for r in self.jobs)
+
+
 class Deliverer:
     """Drains the outbox through the connectors (in-call retries and rate budget live in their sessions)."""
 
     def __init__(self, store: Store, connectors: Mapping[str, Connector], clock: Callable = utcnow, batch: int = 100,
-                 alerts: AlertDesk | None = None, running: list[Running] | None = None):
+                 alerts: AlertDesk | None = None, in_flight: InFlight | None = None):
         self.store, self.connectors, self.clock, self.batch = store, connectors, clock, batch
         self.alerts = alerts  # the alert channels outside the helpdesk (None: ALERT rows are parked)
-        # The batch jobs in flight; a deliverer built for new rules takes over the list of the one before.
-        self.running: list[Running] = running if running is not None else []
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         # How each kind of row becomes steps, and how it is recorded once they are done; a kind missing
         # here is parked, never dropped.
         self.writes: dict[OutboxKind, tuple[StepsOf, Callable[[OutboxRow, Progress], None]]] = {
@@ -93,7 +105,7 @@ class Deliverer:
         """Settle the batch jobs that have run, then send the due rows (a storm in batch jobs where the helpdesk has
         them, without waiting for the jobs); return how many rows were claimed or settled."""
         settled = self.settle_jobs()
-        if len(self.running) >= MAX_JOBS:
+        if len(self.in_flight.jobs) >= MAX_JOBS:
             return settled  # the rows wait in the queue until a job has run
         rows = self.store.claim_outbox(self.clock(), self.batch)
         singles: list[OutboxRow] = []
@@ -108,11 +120,16 @@ class Deliverer:
                 batch[row.ticket_id] = row
             else:
                 singles.append(row)
-        for name, by_ticket in batches.items():
-            if len(by_ticket) >= STORM_THRESHOLD:
-                singles.extend(self.start_batch(name, list(by_ticket.values())))
+        now, held = self.clock(), self.in_flight.held
+        for name in {*batches, *held}:
+            since, waiting = held.pop(name, (now, []))
+            storm = waiting + list(batches.get(name, {}).values())
+            if len(storm) < self.batch and now - since < JOB_POLL and self.in_flight.runs_for(name):
+                held[name] = (since, storm)  # a storm under way: these go with the rows due in the next second
+            elif len(storm) >= STORM_THRESHOLD:
+                singles.extend(self.start_batch(name, storm))
             else:
-                singles.extend(by_ticket.values())
+                singles.extend(storm)
         for row in sorted(singles, key=lambda r: r.id):
             self.send(row)
         if alerts:
@@ -139,8 +156,8 @@ class Deliverer:
             jobs = []  # a row this version cannot read: each is parked on its own
         by_ticket = {row.ticket_id: row for row in rows}
         for job in jobs:
-            self.running.append(Running(name, job, [by_ticket.pop(t) for t in job.ticket_ids if t in by_ticket],
-                                        now + JOB_POLL, now + JOB_TIMEOUT))
+            self.in_flight.jobs.append(Running(name, job, [by_ticket.pop(t) for t in job.ticket_ids if t in by_ticket],
+                                               now + JOB_POLL, now + JOB_TIMEOUT))
         return list(by_ticket.values())
 
     def settle_jobs(self) -> int:
@@ -148,7 +165,7 @@ class Deliverer:
         a job did not apply, and those of a job that did not finish in time, are sent one by one). How many rows
         were settled."""
         now, settled = self.clock(), 0
-        for running in [r for r in self.running if r.ask_at <= now]:
+        for running in [r for r in self.in_flight.jobs if r.ask_at <= now]:
             try:
                 applied = self.connectors[running.connector].job_applied(running.job)  # type: ignore[attr-defined]
             except ApiError as e:
@@ -160,7 +177,7 @@ class Deliverer:
                 running.ask_at = now + JOB_POLL
                 continue
             # Out of the list before its rows are recorded: a row a failure leaves "sending" is read back later.
-            self.running.remove(running)
+            self.in_flight.jobs.remove(running)
             landed = [row for row in running.rows if (applied or {}).get(row.ticket_id)]
             with self.store.write_txn() as txn:  # one commit for what the job applied
                 for row in landed:
@@ -173,15 +190,19 @@ class Deliverer:
 
     def idle_wait(self, seconds: float) -> float:
         """How long an idle worker may wait, at most `seconds`: no longer than until a batch job is to be asked
-        after."""
-        if not self.running:
+        after or held rows are to go."""
+        due = [r.ask_at for r in self.in_flight.jobs] + [since + JOB_POLL for since, _ in self.in_flight.held.values()]
+        if not due:
             return seconds
-        ask = min(r.ask_at for r in self.running)
-        return min(seconds, max((ask - self.clock()).total_seconds(), 0.0))
+        return min(seconds, max((min(due) - self.clock()).total_seconds(), 0.0))
 
     def finish_jobs(self, sleep: Callable[[float], None]) -> None:
-        """Wait for the batch jobs in flight and settle them (a one-off pass ends with nothing in flight)."""
-        while self.running:
+        """Send the held rows and wait for the batch jobs in flight (a one-off pass ends with nothing in flight)."""
+        for name, (_, rows) in list(self.in_flight.held.items()):
+            del self.in_flight.held[name]
+            for row in (self.start_batch(name, rows) if len(rows) >= STORM_THRESHOLD else rows):
+                self.send(row)
+        while self.in_flight.jobs:
             sleep(self.idle_wait(JOB_POLL.total_seconds()))
             self.settle_jobs()
 

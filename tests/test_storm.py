@@ -83,25 +83,50 @@ def test_a_few_writes_go_out_one_by_one(store):
     assert fake.batches == [] and len(fake.writes) == STORM_THRESHOLD - 1
 
 
-def test_while_a_job_runs_the_next_storm_goes_out_and_the_job_is_asked_after_each_second(store):
+def test_while_a_job_runs_the_next_rows_wait_a_second_to_go_out_together(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 12)
+    deliverer.run_once()
+    queue(store, fake, 3, first=12)
+    assert deliverer.run_once() == 3 and len(fake.batches) == 1 and fake.writes == [], "held, not sent alone"
+    assert deliverer.idle_wait(0.5) == 0.5 and deliverer.idle_wait(5.0) == 1.0
+    clock.advance(seconds=0.5)
+    queue(store, fake, 9, first=15)
+    deliverer.run_once()
+    assert fake.asked == [] and len(fake.batches) == 1 and deliverer.idle_wait(5.0) == 0.5
+    clock.advance(seconds=0.5)
+    deliverer.run_once()  # the first job has run: the twelve rows held meanwhile go in one job
+    assert fake.asked == ["job1"] and [len(b) for b in fake.batches] == [12, 12] and fake.writes == []
+    clock.advance(seconds=1)
+    deliverer.run_once()
+    assert store.outbox_counts() == {"done": 24} and fake.read_backs == 0
+
+
+def test_held_rows_go_after_a_second_even_while_the_job_still_runs(store):
     fake, clock = BatchFake(runs_for=2), Clock(NOW)
     deliverer = Deliverer(store, {"zendesk": fake}, clock)
     queue(store, fake, 12)
     deliverer.run_once()
-    queue(store, fake, 12, first=12)
-    assert deliverer.run_once() == 12, "the second storm is not held up by the first job"
-    assert len(fake.batches) == 2 and fake.asked == []
-    assert deliverer.idle_wait(0.5) == 0.5 and deliverer.idle_wait(5.0) == 1.0
-    clock.advance(seconds=0.5)
-    assert deliverer.run_once() == 0 and fake.asked == [], "not asked before its second is up"
-    assert deliverer.idle_wait(5.0) == 0.5
+    queue(store, fake, 3, first=12)
+    deliverer.run_once()
+    clock.advance(seconds=1)
+    deliverer.run_once()
+    assert fake.asked == ["job1"] and len(fake.batches) == 1, "the job still runs"
+    assert sorted(u.ticket_id for u, _ in fake.writes) == ["12", "13", "14"], "too few for a job: one by one"
     for _ in range(2):
         clock.advance(seconds=1)
         deliverer.run_once()
-    assert fake.asked == ["job1", "job2", "job1", "job2"] and store.outbox_counts() == {"sending": 24}
-    clock.advance(seconds=1)
-    assert deliverer.run_once() == 24
-    assert store.outbox_counts() == {"done": 24} and fake.writes == [] and fake.read_backs == 0
+    assert fake.asked == ["job1"] * 3 and store.outbox_counts() == {"done": 15}
+
+
+def test_a_full_batch_does_not_wait_for_the_job_before(store):
+    fake, clock = BatchFake(runs_for=5), Clock(NOW)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock, batch=STORM_THRESHOLD)
+    for n in range(2):
+        queue(store, fake, STORM_THRESHOLD, first=n * STORM_THRESHOLD)
+        deliverer.run_once()
+    assert len(fake.batches) == 2 and fake.asked == []
 
 
 def test_a_job_that_does_not_finish_in_time_has_its_rows_read_back_and_sent_one_by_one(store):
@@ -125,7 +150,7 @@ def test_a_question_that_fails_is_asked_again(store):
     deliverer.run_once()
     clock.advance(seconds=1)
     deliverer.run_once()
-    assert store.outbox_counts() == {"sending": 10} and deliverer.running
+    assert store.outbox_counts() == {"sending": 10} and deliverer.in_flight.jobs
     clock.advance(seconds=1)
     deliverer.run_once()
     assert fake.asked == ["job1", "job1"] and store.outbox_counts() == {"done": 10} and fake.writes == []
@@ -133,7 +158,7 @@ def test_a_question_that_fails_is_asked_again(store):
 
 def test_no_more_jobs_start_than_the_helpdesk_takes_at_once(store):
     fake, clock = BatchFake(runs_for=1), Clock(NOW)
-    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    deliverer = Deliverer(store, {"zendesk": fake}, clock, batch=STORM_THRESHOLD)  # each storm a full batch
     for n in range(MAX_JOBS + 1):
         queue(store, fake, STORM_THRESHOLD, first=n * STORM_THRESHOLD)
         deliverer.run_once()
@@ -146,10 +171,12 @@ def test_no_more_jobs_start_than_the_helpdesk_takes_at_once(store):
     assert len(fake.batches) == MAX_JOBS + 1
 
 
-def test_finish_jobs_waits_for_the_jobs_in_flight(store):
+def test_finish_jobs_sends_what_is_held_and_waits_for_the_jobs_in_flight(store):
     fake, clock = BatchFake(runs_for=2), Clock(NOW)
     deliverer = Deliverer(store, {"zendesk": fake}, clock)
     queue(store, fake, 10)
+    deliverer.run_once()
+    queue(store, fake, 2, first=10)
     deliverer.run_once()
     waits = []
 
@@ -158,17 +185,22 @@ def test_finish_jobs_waits_for_the_jobs_in_flight(store):
         clock.advance(seconds=seconds)
 
     deliverer.finish_jobs(sleep)
-    assert waits == [1.0, 1.0, 1.0] and not deliverer.running and store.outbox_counts() == {"done": 10}
+    assert waits == [1.0, 1.0, 1.0] and not deliverer.in_flight.jobs and not deliverer.in_flight.held
+    assert store.outbox_counts() == {"done": 12} and len(fake.writes) == 2
 
 
-def test_a_deliverer_built_for_new_rules_takes_over_the_jobs_in_flight(store):
+def test_a_deliverer_built_for_new_rules_takes_over_the_jobs_and_held_rows(store):
     fake, clock = BatchFake(), Clock(NOW)
     old = Deliverer(store, {"zendesk": fake}, clock)
     queue(store, fake, 10)
     old.run_once()
-    new = Deliverer(store, {"zendesk": fake}, clock, running=old.running)
+    queue(store, fake, 2, first=10)
+    old.run_once()
+    new = Deliverer(store, {"zendesk": fake}, clock, in_flight=old.in_flight)
     clock.advance(seconds=1)
-    assert new.run_once() == 10 and store.outbox_counts() == {"done": 10}
+    new.run_once()
+    assert len(fake.writes) == 2
+    assert store.outbox_counts() == {"done": 12}
 
 
 class ReaderFake(FakeConnector):
