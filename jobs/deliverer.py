@@ -126,15 +126,20 @@ class Deliverer:
             storm = waiting + list(batches.get(name, {}).values())
             if len(storm) < self.batch and now - since < JOB_POLL and self.in_flight.runs_for(name):
                 held[name] = (since, storm)  # a storm under way: these go with the rows due in the next second
-            elif len(storm) >= STORM_THRESHOLD:
-                singles.extend(self.start_batch(name, storm))
             else:
-                singles.extend(storm)
+                singles.extend(self._batched(name, storm))
         for row in sorted(singles, key=lambda r: r.id):
             self.send(row)
         if alerts:
             self.send_alerts(alerts)
         return len(rows) + settled
+
+    def _batched(self, name: str, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """A storm's rows into batch jobs (from STORM_THRESHOLD, while the connector still writes in batches: new
+        rules may have dropped it); the rows left to send one by one."""
+        if len(rows) >= STORM_THRESHOLD and supports(self.connectors.get(name), BatchWriter):
+            return self.start_batch(name, rows)
+        return rows
 
     def start_batch(self, name: str, rows: list[OutboxRow]) -> list[OutboxRow]:
         """Hand rows to the connector's batch jobs, which run while the worker goes on; the rows no job took (to
@@ -200,7 +205,7 @@ class Deliverer:
         """Send the held rows and wait for the batch jobs in flight (a one-off pass ends with nothing in flight)."""
         for name, (_, rows) in list(self.in_flight.held.items()):
             del self.in_flight.held[name]
-            for row in (self.start_batch(name, rows) if len(rows) >= STORM_THRESHOLD else rows):
+            for row in self._batched(name, rows):
                 self.send(row)
         while self.in_flight.jobs:
             sleep(self.idle_wait(JOB_POLL.total_seconds()))

@@ -120,6 +120,19 @@ def test_held_rows_go_after_a_second_even_while_the_job_still_runs(store):
     assert fake.asked == ["job1"] * 3 and store.outbox_counts() == {"done": 15}
 
 
+def test_rows_held_for_a_connector_the_new_rules_dropped_are_parked_not_lost(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    old = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, 10)
+    old.run_once()
+    queue(store, fake, 10, first=10)
+    old.run_once()
+    clock.advance(seconds=1)
+    Deliverer(store, {}, clock, in_flight=old.in_flight).run_once()
+    assert store.outbox_counts() == {"failed": 20}
+    assert all(row.last_error == "connector zendesk is not configured" for row in store.parked())
+
+
 def test_a_full_batch_does_not_wait_for_the_job_before(store):
     fake, clock = BatchFake(runs_for=5), Clock(NOW)
     deliverer = Deliverer(store, {"zendesk": fake}, clock, batch=STORM_THRESHOLD)
