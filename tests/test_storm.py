@@ -44,6 +44,16 @@ def queue(store, fake, count, first=0):
                            payload=update_to_json(update), now=NOW, idem_key=f"k{n}")
 
 
+def storm_then_held(store, fake, clock, held, storm=12):
+    """A deliverer whose first storm's job runs while `held` more rows wait to join the next one."""
+    deliverer = Deliverer(store, {"zendesk": fake}, clock)
+    queue(store, fake, storm)
+    deliverer.run_once()
+    queue(store, fake, held, first=storm)
+    deliverer.run_once()
+    return deliverer
+
+
 def test_storm_goes_out_in_one_batch_and_failures_are_retried_singly(store):
     fake, clock = BatchFake(refuse={"3", "7"}), Clock(NOW)
     queue(store, fake, 25)
@@ -105,11 +115,7 @@ def test_while_a_job_runs_the_next_rows_wait_a_second_to_go_out_together(store):
 
 def test_held_rows_go_after_a_second_even_while_the_job_still_runs(store):
     fake, clock = BatchFake(runs_for=2), Clock(NOW)
-    deliverer = Deliverer(store, {"zendesk": fake}, clock)
-    queue(store, fake, 12)
-    deliverer.run_once()
-    queue(store, fake, 3, first=12)
-    deliverer.run_once()
+    deliverer = storm_then_held(store, fake, clock, 3)
     clock.advance(seconds=1)
     deliverer.run_once()
     assert fake.asked == ["job1"] and len(fake.batches) == 1, "the job still runs"
@@ -122,11 +128,7 @@ def test_held_rows_go_after_a_second_even_while_the_job_still_runs(store):
 
 def test_rows_held_for_a_connector_the_new_rules_dropped_are_parked_not_lost(store):
     fake, clock = BatchFake(), Clock(NOW)
-    old = Deliverer(store, {"zendesk": fake}, clock)
-    queue(store, fake, 10)
-    old.run_once()
-    queue(store, fake, 10, first=10)
-    old.run_once()
+    old = storm_then_held(store, fake, clock, 10, storm=10)
     clock.advance(seconds=1)
     Deliverer(store, {}, clock, in_flight=old.in_flight).run_once()
     assert store.outbox_counts() == {"failed": 20}
@@ -186,11 +188,7 @@ def test_no_more_jobs_start_than_the_helpdesk_takes_at_once(store):
 
 def test_finish_jobs_sends_what_is_held_and_waits_for_the_jobs_in_flight(store):
     fake, clock = BatchFake(runs_for=2), Clock(NOW)
-    deliverer = Deliverer(store, {"zendesk": fake}, clock)
-    queue(store, fake, 10)
-    deliverer.run_once()
-    queue(store, fake, 2, first=10)
-    deliverer.run_once()
+    deliverer = storm_then_held(store, fake, clock, 2, storm=10)
     waits = []
 
     def sleep(seconds):
@@ -204,11 +202,7 @@ def test_finish_jobs_sends_what_is_held_and_waits_for_the_jobs_in_flight(store):
 
 def test_a_deliverer_built_for_new_rules_takes_over_the_jobs_and_held_rows(store):
     fake, clock = BatchFake(), Clock(NOW)
-    old = Deliverer(store, {"zendesk": fake}, clock)
-    queue(store, fake, 10)
-    old.run_once()
-    queue(store, fake, 2, first=10)
-    old.run_once()
+    old = storm_then_held(store, fake, clock, 2, storm=10)
     new = Deliverer(store, {"zendesk": fake}, clock, in_flight=old.in_flight)
     clock.advance(seconds=1)
     new.run_once()
