@@ -211,6 +211,23 @@ class Deliverer:
             sleep(self.idle_wait(JOB_POLL.total_seconds()))
             self.settle_jobs()
 
+    def release(self) -> None:
+        """Put the rows held and those of the jobs in flight back in the queue, due now (the worker is stopping):
+        whichever worker runs next takes them at once instead of after the stale claim. A job's rows keep their
+        "sending" progress, so each is read back before it is sent again."""
+        held = [row for _, rows in self.in_flight.held.values() for row in rows]
+        running = [row for job in self.in_flight.jobs for row in job.rows]
+        if not held and not running:
+            return
+        now = self.clock()
+        with self.store.write_txn() as txn:
+            for row in held:
+                txn.requeue_outbox(row.id, now, "put back unsent: the worker stopped", row.progress)
+            for row in running:
+                txn.requeue_outbox(row.id, now, "put back while its batch job ran: the worker stopped", row.progress)
+        self.in_flight.held.clear()
+        self.in_flight.jobs.clear()
+
     def send(self, row: OutboxRow) -> None:
         """Send one claimed row's remaining steps and record the outcome."""
         connector = self.connectors.get(row.connector)

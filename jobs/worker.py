@@ -77,6 +77,10 @@ def run_worker(processor: Processor, deliverer: Deliverer, stop: threading.Event
                 stop.wait(deliverer.idle_wait(poll_seconds))
     except Stopping:
         logger.info("worker.interrupted", extra={"reason": "a wait was cut short by the stop"})
+    try:
+        deliverer.release()  # what waits on a batch job goes back to the queue, for the next worker at once
+    except StoreError as e:
+        logger.error("worker.store-unavailable", extra={"error": str(e)})
 
 
 def run_until_stopped(loop: Callable[[], None], stop: threading.Event,

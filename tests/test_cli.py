@@ -296,6 +296,9 @@ def test_run_worker_returns_when_a_wait_is_cut_short():
             stop.set()
             raise Stopping()
 
+        def release(self):
+            pass
+
     run_worker(Backing(), Backing(), stop, poll_seconds=0.01)
     with pytest.raises(ValueError, match="poll_seconds"):
         run_worker(Backing(), Backing(), threading.Event(), poll_seconds=0)

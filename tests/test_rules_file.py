@@ -144,6 +144,9 @@ def test_run_worker_goes_on_with_the_crew_reload_hands_over():
                 stop.set()
             return 1
 
+        def release(self):
+            passes.append(f"{self.name} released")
+
     def crew(name):
         return Crew(connectors={}, processor=Part(f"{name} processor"), deliverer=Part(f"{name} deliverer"),
                     reconciler=None, recurring=None)
@@ -160,7 +163,7 @@ def test_run_worker_goes_on_with_the_crew_reload_hands_over():
     run_worker(Part("unused"), Part("unused"), stop, poll_seconds=0.01, reload=reload)
 
     assert passes == ["old processor", "old deliverer", "new processor", "new deliverer",
-                      "new processor", "new deliverer"]
+                      "new processor", "new deliverer", "new deliverer released"]
 
 
 def test_a_running_worker_routes_by_the_edited_rules_and_status_shows_a_refused_edit(tmp_path, capsys):

@@ -210,6 +210,19 @@ def test_a_deliverer_built_for_new_rules_takes_over_the_jobs_and_held_rows(store
     assert store.outbox_counts() == {"done": 12}
 
 
+def test_a_stopping_worker_puts_held_and_running_rows_back_for_the_next_one(store):
+    fake, clock = BatchFake(), Clock(NOW)
+    stopping = storm_then_held(store, fake, clock, 3)
+    stopping.release()
+    assert store.outbox_counts() == {"pending": 15} and not stopping.in_flight.jobs and not stopping.in_flight.held
+    nxt = Deliverer(store, {"zendesk": fake}, clock)
+    nxt.run_once()
+    # The job's twelve are read back first (this fake's job applied none, so each goes out alone); the three held
+    # were never sent: no read back.
+    assert fake.read_backs == 12 and len(fake.writes) == 15
+    assert store.outbox_counts() == {"done": 15}
+
+
 class ReaderFake(FakeConnector):
     def __init__(self):
         super().__init__()
