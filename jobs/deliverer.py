@@ -183,12 +183,15 @@ class Deliverer:
                 continue
             # Out of the list before its rows are recorded: a row a failure leaves "sending" is read back later.
             self.in_flight.jobs.remove(running)
-            landed = [row for row in running.rows if (applied or {}).get(row.ticket_id)]
-            with self.store.write_txn() as txn:  # one commit for what the job applied
-                for row in landed:
-                    self._record_written(txn, row, {UPDATE_STEP: {"state": DONE, "result": None}}, batched=True)
+            landed = {row.id for row in running.rows if (applied or {}).get(row.ticket_id)}
+            if landed:
+                with self.store.write_txn() as txn:  # one commit for what the job applied
+                    txn.hasten_retries(running.connector, now)
+                    for row in running.rows:
+                        if row.id in landed:
+                            self._record_written(txn, row, {UPDATE_STEP: {"state": DONE, "result": None}}, True)
             for row in running.rows:
-                if row not in landed:  # not applied, or the job's answer is lost: read back, then sent alone
+                if row.id not in landed:  # not applied, or the job's answer is lost: read back, then sent alone
                     self.send(row)
             settled += len(running.rows)
         return settled
@@ -496,6 +499,8 @@ class Deliverer:
 
     def _written(self, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
         with self.store.write_txn() as txn:
+            # The helpdesk answers again: what waits for a retry after its outage goes now, not after its backoff.
+            txn.hasten_retries(row.connector, self.clock())
             self._record_written(txn, row, progress, batched)
 
     def _record_written(self, txn: Txn, row: OutboxRow, progress: Progress, batched: bool = False) -> None:
@@ -504,8 +509,6 @@ class Deliverer:
                    OutboxKind.CLOSE: "closed the case with a follow-up to the customer"}.get(
             row.kind, f"wrote {fields_text(row.payload)}" + (" (batch job)" if batched else ""))
         txn.finish_outbox(row.id, OutboxStatus.DONE, now, progress=progress)
-        # The helpdesk answers again: what waits for a retry after its outage goes now, not after its backoff.
-        txn.hasten_retries(row.connector, now)
         txn.mark_seen(row.connector, row.ticket_id, _written_version(progress))
         txn.add_timeline(connector=row.connector, ticket_id=row.ticket_id, at=now, kind=JobEvent.WRITTEN,
                          summary=summary, detail={"outbox_id": row.id, "batched": batched})

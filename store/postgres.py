@@ -31,6 +31,8 @@ from store.sqlite import (BUSY_TIMEOUT_SECONDS, DELIVERY_COLUMNS, MAX_DELIVERY_B
                           SAVE_CASE, UNSENT, UNSETTLED, StoreError, _case_row, _first_of_new_keys, _hash, _iso,
                           _stale)
 
+# The case upsert with PostgreSQL's placeholders.
+SAVE_CASE_PG = SAVE_CASE.replace("?", "%s")
 # Advisory lock keys of the two claim queues (transaction-scoped: released at commit).
 DELIVERY_CLAIM_LOCK = 0x51AC_0001
 OUTBOX_CLAIM_LOCK = 0x51AC_0002
@@ -120,7 +122,7 @@ class Txn:
                   priority: str | None, team: str | None, due_at: datetime | None, rules_version: str,
                   decided_at: datetime, next_action_at: datetime | None = None, next_action: str | None = None,
                   seen_updated_at: datetime | None = None) -> None:
-        self._run(SAVE_CASE.replace("?", "%s"), _case_row(connector, ticket_id, memory, snapshot, priority, team,
+        self._run(SAVE_CASE_PG, _case_row(connector, ticket_id, memory, snapshot, priority, team,
                                                           due_at, rules_version, decided_at, next_action_at,
                                                           next_action, seen_updated_at))
 

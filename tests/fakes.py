@@ -184,6 +184,18 @@ class Clock:
         self.at += timedelta(**delta)
 
 
+def counted_commits(store) -> list[int]:
+    """Counts the store's write transactions from now on (one entry each)."""
+    commits, write_txn = [], store.write_txn
+
+    def counting():
+        commits.append(1)
+        return write_txn()
+
+    store.write_txn = counting
+    return commits
+
+
 def retryable(message: str = "503 Service Unavailable") -> RetryableError:
     return RetryableError(message, 503)
 

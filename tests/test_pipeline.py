@@ -16,7 +16,7 @@ from jobs.reconciler import reconcile_body
 from jobs.sweeper import Sweeper
 from rules import decide, load_rules
 from store.rows import OutboxStatus
-from tests.fakes import OWN_USER, Clock, FakeConnector, agent_fields, retryable
+from tests.fakes import OWN_USER, Clock, FakeConnector, agent_fields, counted_commits, retryable
 
 store = pytest.fixture(lambda any_store: any_store, name="store")  # every test here runs on SQLite and on PostgreSQL
 
@@ -111,18 +111,6 @@ def test_echo_of_our_own_write_causes_no_read_and_no_write(env):
     drain(processor, deliverer)
     assert len(fake.writes) == 1 and fake.reads == reads
     assert store.delivery_counts() == {"done": 1, "echo": 3}
-
-
-def counted_commits(store) -> list[int]:
-    """Counts the store's write transactions from now on (one entry each)."""
-    commits, write_txn = [], store.write_txn
-
-    def counting():
-        commits.append(1)
-        return write_txn()
-
-    store.write_txn = counting
-    return commits
 
 
 def test_the_echoes_of_a_batch_share_one_commit(env):

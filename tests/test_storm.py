@@ -6,7 +6,7 @@ from connectors.errors import RetryableError
 from connectors.model import BatchJob, TicketUpdate
 from connectors.plan import update_to_json
 from jobs.deliverer import JOB_POLL, JOB_TIMEOUT, MAX_JOBS, STORM_THRESHOLD, Deliverer
-from tests.fakes import Clock, FakeConnector
+from tests.fakes import Clock, FakeConnector, counted_commits
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
@@ -78,8 +78,7 @@ def test_what_a_job_applied_is_recorded_in_one_commit(store):
     deliverer = Deliverer(store, {"zendesk": fake}, clock)
     deliverer.run_once()
     clock.advance(seconds=1)
-    commits, write_txn = [], store.write_txn
-    store.write_txn = lambda: commits.append(1) or write_txn()
+    commits = counted_commits(store)
     deliverer.run_once()
     assert store.outbox_counts() == {"done": 12} and fake.writes == []
     assert len(commits) == 1, "the twelve rows the job applied, together"

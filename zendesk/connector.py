@@ -170,9 +170,9 @@ class ZendeskConnector:
         status = self.client.job_status(job.id)
         if status.get("status") not in JOB_DONE:
             return None
-        results = {str(r.get("id")): r for r in status.get("results") or [] if isinstance(r, dict)}
-        return {ticket_id: bool(r.get("success", r.get("status") in ("Updated", "Created")))
-                for ticket_id in job.ticket_ids for r in [results.get(ticket_id, {})]}
+        applied = {str(r.get("id")): bool(r.get("success", r.get("status") in ("Updated", "Created")))
+                   for r in status.get("results") or [] if isinstance(r, dict)}
+        return {ticket_id: applied.get(ticket_id, False) for ticket_id in job.ticket_ids}
 
     def _ticket(self, ticket_id: str, ticket_json: dict) -> Ticket:
         try:
